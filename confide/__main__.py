@@ -1,0 +1,3 @@
+from confide.cli.main import main
+
+main()

@@ -1,0 +1,291 @@
+"""Sign-in, MFA challenge, refresh rotation, sign-out, and turning credentials into principals.
+
+Design notes:
+- A failed password or second factor counts towards a per-account lockout
+  (``lockout_threshold`` failures within ``lockout_window_seconds`` lock the account for
+  ``lockout_duration_seconds``). While locked, even the right password is refused, so the lock
+  cannot be used as an oracle.
+- Unknown workspaces and usernames cost one argon2 verification too, and answer exactly like a
+  wrong password, so neither timing nor wording reveals who has an account.
+- Refresh tokens rotate on every use. A token that is presented a second time was copied: the
+  whole session (its token family) is revoked, ending the thief's and the owner's access alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.access import mfa
+from confide.access.models import (
+    AuthSession,
+    GroupMember,
+    Operator,
+    OperatorStatus,
+    RefreshToken,
+    Role,
+    TotpCredential,
+    Workspace,
+)
+from confide.access.operators import find_operator_by_username
+from confide.access.policy import Principal
+from confide.core.clock import utcnow
+from confide.core.errors import AccountLocked, InvalidCredentials, InvalidMfaCode, InvalidToken
+from confide.runtime import Runtime
+
+TRANSPORTS = ("token", "cookie")
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    session_id: uuid.UUID
+    access_token: str
+    access_expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+    mfa_enrolment_pending: bool
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    tokens: IssuedTokens | None = None
+    mfa_challenge: str | None = None
+
+
+def _locked_error(until: datetime) -> AccountLocked:
+    seconds = max(1, int((until - utcnow()).total_seconds()))
+    return AccountLocked(headers={"Retry-After": str(seconds)})
+
+
+async def _record_failure(rt: Runtime, operator_id: uuid.UUID) -> AccountLocked | None:
+    settings = rt.settings
+    async with rt.db.transaction() as session:
+        operator = await session.get(Operator, operator_id, with_for_update=True)
+        if operator is None:
+            return None
+        now = utcnow()
+        window = timedelta(seconds=settings.lockout_window_seconds)
+        if operator.first_failed_login_at is None or now - operator.first_failed_login_at > window:
+            operator.first_failed_login_at = now
+            operator.failed_login_count = 0
+        operator.failed_login_count += 1
+        if operator.failed_login_count >= settings.lockout_threshold:
+            operator.locked_until = now + timedelta(seconds=settings.lockout_duration_seconds)
+            operator.failed_login_count = 0
+            operator.first_failed_login_at = None
+            return _locked_error(operator.locked_until)
+    return None
+
+
+def _check_not_locked(operator: Operator) -> None:
+    if operator.locked_until is not None and operator.locked_until > utcnow():
+        raise _locked_error(operator.locked_until)
+
+
+async def _issue_session(
+    rt: Runtime, session: AsyncSession, operator: Operator, transport: str, enrolment_pending: bool
+) -> IssuedTokens:
+    now = utcnow()
+    refresh_expires = now + timedelta(seconds=rt.settings.refresh_token_ttl_seconds)
+    auth_session = AuthSession(
+        operator_id=operator.id,
+        transport=transport,
+        mfa_enrolment_pending=enrolment_pending,
+        expires_at=refresh_expires,
+    )
+    session.add(auth_session)
+    await session.flush()
+    refresh = rt.tokens.new_refresh_token()
+    session.add(
+        RefreshToken(session_id=auth_session.id, token_hash=rt.tokens.hash_refresh_token(refresh))
+    )
+    operator.last_login_at = now
+    operator.failed_login_count = 0
+    operator.first_failed_login_at = None
+    access, access_expires = rt.tokens.issue_access_token(operator.id, auth_session.id)
+    return IssuedTokens(
+        auth_session.id, access, access_expires, refresh, refresh_expires, enrolment_pending
+    )
+
+
+async def _enrolment_required(session: AsyncSession, operator: Operator) -> bool:
+    if operator.role is not Role.ADMIN or operator.workspace_id is None:
+        return False
+    workspace = await session.get(Workspace, operator.workspace_id)
+    return bool(workspace and workspace.mfa_required_for_admins)
+
+
+async def login(
+    rt: Runtime, *, workspace_slug: str | None, username: str, password: str, transport: str
+) -> LoginOutcome:
+    async with rt.db.session() as session:
+        operator: Operator | None = None
+        workspace_id: uuid.UUID | None = None
+        found_workspace = True
+        if workspace_slug:
+            workspace_id = await session.scalar(
+                select(Workspace.id).where(Workspace.slug == workspace_slug)
+            )
+            found_workspace = workspace_id is not None
+        if found_workspace:
+            operator = await find_operator_by_username(session, workspace_id, username)
+        if operator is not None and operator.status is not OperatorStatus.ACTIVE:
+            operator = None
+        if operator is not None:
+            _check_not_locked(operator)
+        if not rt.passwords.verify(operator.password_hash if operator else None, password):
+            if operator is not None:
+                locked = await _record_failure(rt, operator.id)
+                if locked:
+                    raise locked
+            raise InvalidCredentials()
+        assert operator is not None
+        has_totp = await session.scalar(
+            select(TotpCredential.operator_id).where(
+                TotpCredential.operator_id == operator.id, TotpCredential.confirmed_at.is_not(None)
+            )
+        )
+        needs_rehash = rt.passwords.needs_rehash(operator.password_hash)
+        enrolment_pending = await _enrolment_required(session, operator)
+    if has_totp:
+        return LoginOutcome(mfa_challenge=rt.tokens.issue_mfa_challenge(operator.id, transport))
+    new_hash = rt.passwords.hash(password) if needs_rehash else None
+    async with rt.db.transaction() as session:
+        fresh = await session.get(Operator, operator.id)
+        assert fresh is not None
+        if new_hash:
+            fresh.password_hash = new_hash
+        return LoginOutcome(
+            tokens=await _issue_session(rt, session, fresh, transport, enrolment_pending)
+        )
+
+
+async def complete_mfa_login(
+    rt: Runtime, *, challenge: str, code: str | None, recovery_code: str | None
+) -> IssuedTokens:
+    operator_id, transport = rt.tokens.read_mfa_challenge(challenge)
+    async with rt.db.transaction() as session:
+        operator = await session.get(Operator, operator_id)
+        if operator is None or operator.status is not OperatorStatus.ACTIVE:
+            raise InvalidToken()
+        _check_not_locked(operator)
+        ok = await mfa.verify_second_factor(
+            rt, session, operator.id, code=code, recovery_code=recovery_code
+        )
+        if ok:
+            return await _issue_session(rt, session, operator, transport, False)
+    locked = await _record_failure(rt, operator_id)
+    raise locked or InvalidMfaCode()
+
+
+async def refresh(rt: Runtime, presented: str) -> IssuedTokens:
+    token_hash = rt.tokens.hash_refresh_token(presented)
+    reused_session: uuid.UUID | None = None
+    async with rt.db.transaction() as session:
+        token = await session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        )
+        if token is None:
+            raise InvalidToken()
+        now = utcnow()
+        # Spend the token with a conditional update so that two racing uses cannot both win.
+        spent = await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+        )
+        auth_session = await session.get(AuthSession, token.session_id)
+        if auth_session is None or auth_session.revoked_at is not None:
+            raise InvalidToken()
+        if spent.rowcount == 0:  # type: ignore[attr-defined]
+            reused_session = auth_session.id
+        elif auth_session.expires_at <= now:
+            raise InvalidToken("The session has expired; sign in again.")
+        else:
+            operator = await session.get(Operator, auth_session.operator_id)
+            if operator is None or operator.status is not OperatorStatus.ACTIVE:
+                raise InvalidToken()
+            new_refresh = rt.tokens.new_refresh_token()
+            session.add(
+                RefreshToken(
+                    session_id=auth_session.id,
+                    token_hash=rt.tokens.hash_refresh_token(new_refresh),
+                )
+            )
+            auth_session.last_refreshed_at = now
+            auth_session.expires_at = now + timedelta(seconds=rt.settings.refresh_token_ttl_seconds)
+            access, access_expires = rt.tokens.issue_access_token(operator.id, auth_session.id)
+            return IssuedTokens(
+                auth_session.id,
+                access,
+                access_expires,
+                new_refresh,
+                auth_session.expires_at,
+                auth_session.mfa_enrolment_pending,
+            )
+    async with rt.db.transaction() as session:
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == reused_session, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow(), revoked_reason="refresh_token_reused")
+        )
+    raise InvalidToken(
+        "This refresh token was already used, so the session has been ended to protect the "
+        "account; sign in again."
+    )
+
+
+async def logout(rt: Runtime, session_id: uuid.UUID, *, everywhere: bool = False) -> None:
+    async with rt.db.transaction() as session:
+        auth_session = await session.get(AuthSession, session_id)
+        if auth_session is None:
+            return
+        query = update(AuthSession).where(AuthSession.revoked_at.is_(None))
+        if everywhere:
+            query = query.where(AuthSession.operator_id == auth_session.operator_id)
+        else:
+            query = query.where(AuthSession.id == session_id)
+        await session.execute(query.values(revoked_at=utcnow(), revoked_reason="logout"))
+
+
+async def authenticate_access_token(rt: Runtime, token: str) -> Principal:
+    claims = rt.tokens.read_access_token(token)
+    async with rt.db.session() as session:
+        row = (
+            await session.execute(
+                select(AuthSession, Operator)
+                .join(Operator, Operator.id == AuthSession.operator_id)
+                .where(AuthSession.id == claims.session_id)
+            )
+        ).first()
+        if row is None:
+            raise InvalidToken()
+        auth_session, operator = row
+        if (
+            auth_session.revoked_at is not None
+            or auth_session.expires_at <= utcnow()
+            or operator.id != claims.operator_id
+            or operator.status is not OperatorStatus.ACTIVE
+        ):
+            raise InvalidToken()
+        # ix_group_members_operator_id
+        group_ids = frozenset(
+            (
+                await session.scalars(
+                    select(GroupMember.group_id).where(GroupMember.operator_id == operator.id)
+                )
+            ).all()
+        )
+    return Principal(
+        kind="operator",
+        workspace_id=operator.workspace_id,
+        role=operator.role,
+        operator_id=operator.id,
+        session_id=auth_session.id,
+        group_ids=group_ids,
+        mfa_enrolment_pending=auth_session.mfa_enrolment_pending,
+    )

@@ -1,0 +1,427 @@
+"""Actions and queries on operators (a workspace's staff) and platform support accounts.
+
+Each ``do_*`` action owns its transaction and asks the policy module inside it, against facts
+read in that same transaction, so a check can never be raced by a concurrent change. ``actor``
+is the principal making the change, or ``None`` for the trusted command line.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.access import policy
+from confide.access.models import (
+    AuthSession,
+    Group,
+    GroupMember,
+    Operator,
+    OperatorStatus,
+    RecoveryCode,
+    Role,
+    TotpCredential,
+    Workspace,
+)
+from confide.access.passwords import password_problem
+from confide.access.policy import OperatorFacts, Principal, ProfileView
+from confide.core.clock import utcnow
+from confide.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from confide.runtime import Runtime
+
+USERNAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+PUBLIC_PROFILE_FIELDS = ("name", "alias", "job_title", "avatar_url")
+PROFILE_FIELDS = (*PUBLIC_PROFILE_FIELDS, "email")
+
+
+@dataclass(frozen=True)
+class OperatorView:
+    """An operator as a principal may see it; absent fields are ``None`` or omitted."""
+
+    data: dict[str, Any]
+
+
+def check_username(username: str) -> str:
+    if not USERNAME_PATTERN.match(username):
+        raise ValidationFailed(
+            "Use 1-64 lowercase letters, digits, dots, hyphens or underscores for the username.",
+            field="username",
+        )
+    return username
+
+
+def check_password(password: str, field: str = "password") -> None:
+    problem = password_problem(password)
+    if problem:
+        raise ValidationFailed(problem, field=field)
+
+
+async def _group_ids_of(session: AsyncSession, operator_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    # ix_group_members_operator_id
+    rows = await session.scalars(
+        select(GroupMember.group_id).where(GroupMember.operator_id == operator_id)
+    )
+    return frozenset(rows.all())
+
+
+async def _facts(session: AsyncSession, operator: Operator) -> OperatorFacts:
+    return OperatorFacts(
+        id=operator.id,
+        workspace_id=operator.workspace_id,
+        role=operator.role,
+        group_ids=await _group_ids_of(session, operator.id),
+    )
+
+
+async def _load_active(session: AsyncSession, operator_id: uuid.UUID) -> Operator:
+    operator = await session.get(Operator, operator_id)
+    if operator is None or operator.status is not OperatorStatus.ACTIVE:
+        raise NotFound()
+    return operator
+
+
+async def _check_groups_exist(
+    session: AsyncSession, workspace_id: uuid.UUID, group_ids: frozenset[uuid.UUID]
+) -> None:
+    if not group_ids:
+        return
+    found = await session.scalar(
+        select(func.count())
+        .select_from(Group)
+        .where(Group.workspace_id == workspace_id, Group.id.in_(group_ids))
+    )
+    if found != len(group_ids):
+        raise ValidationFailed(
+            "One of the groups does not exist in this workspace.", field="groups"
+        )
+
+
+async def _set_groups(
+    session: AsyncSession,
+    operator_id: uuid.UUID,
+    current: frozenset[uuid.UUID],
+    wanted: frozenset[uuid.UUID],
+) -> None:
+    for group_id in wanted - current:
+        session.add(GroupMember(group_id=group_id, operator_id=operator_id))
+    for group_id in current - wanted:
+        member = await session.get(GroupMember, (group_id, operator_id))
+        if member is not None:
+            await session.delete(member)
+
+
+async def _active_admin_count(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Operator)
+            .where(
+                Operator.workspace_id == workspace_id,
+                Operator.role == Role.ADMIN,
+                Operator.status == OperatorStatus.ACTIVE,
+            )
+        )
+        or 0
+    )
+
+
+async def revoke_sessions(
+    session: AsyncSession,
+    operator_id: uuid.UUID,
+    reason: str,
+    *,
+    except_session_id: uuid.UUID | None = None,
+) -> None:
+    query = update(AuthSession).where(
+        AuthSession.operator_id == operator_id, AuthSession.revoked_at.is_(None)
+    )
+    if except_session_id is not None:
+        query = query.where(AuthSession.id != except_session_id)
+    await session.execute(query.values(revoked_at=utcnow(), revoked_reason=reason))
+
+
+async def do_create_operator(
+    rt: Runtime,
+    actor: Principal | None,
+    *,
+    workspace_id: uuid.UUID | None,
+    username: str,
+    password: str,
+    role: Role,
+    profile: Mapping[str, str | None] | None = None,
+    group_ids: Iterable[uuid.UUID] = (),
+) -> uuid.UUID:
+    check_username(username)
+    check_password(password)
+    groups = frozenset(group_ids)
+    if role is Role.SUPPORT and (workspace_id is not None or groups):
+        raise ValidationFailed(
+            "Support accounts belong to no workspace and no group.", field="role"
+        )
+    if role is not Role.SUPPORT and workspace_id is None:
+        raise ValidationFailed("Workspace operators need a workspace.", field="workspace")
+    if actor is not None:
+        policy.ensure_same_workspace(actor, workspace_id)
+        policy.authorize_operator_change(actor, None, new_role=role, new_group_ids=groups)
+    password_hash = rt.passwords.hash(password)
+    try:
+        async with rt.db.transaction() as session:
+            if workspace_id is not None:
+                if await session.get(Workspace, workspace_id) is None:
+                    raise NotFound("The workspace does not exist.")
+                await _check_groups_exist(session, workspace_id, groups)
+            elif await session.scalar(
+                select(Operator.id).where(
+                    Operator.workspace_id.is_(None), Operator.username == username
+                )
+            ):
+                # NULL never equals NULL in a unique constraint: support names are checked here.
+                raise Conflict("That username is already taken.", field="username")
+            subject_id = await rt.vault.create_subject(
+                session, workspace_id=workspace_id, kind="operator"
+            )
+            operator = Operator(
+                workspace_id=workspace_id,
+                subject_id=subject_id,
+                username=username,
+                role=role,
+                password_hash=password_hash,
+            )
+            session.add(operator)
+            await session.flush()
+            await rt.vault.write_fields(session, subject_id, _clean_profile(profile or {}))
+            await _set_groups(session, operator.id, frozenset(), groups)
+    except IntegrityError as exc:
+        raise Conflict("That username is already taken.", field="username") from exc
+    return operator.id
+
+
+def _clean_profile(profile: Mapping[str, str | None]) -> dict[str, str | None]:
+    unknown = set(profile) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValidationFailed("This profile field does not exist.", field=sorted(unknown)[0])
+    return {k: (v.strip() or None) if isinstance(v, str) else None for k, v in profile.items()}
+
+
+async def do_update_operator(
+    rt: Runtime,
+    actor: Principal | None,
+    operator_id: uuid.UUID,
+    *,
+    profile: Mapping[str, str | None] | None = None,
+    role: Role | None = None,
+    group_ids: Iterable[uuid.UUID] | None = None,
+) -> None:
+    groups = frozenset(group_ids) if group_ids is not None else None
+    async with rt.db.transaction() as session:
+        operator = await _load_active(session, operator_id)
+        facts = await _facts(session, operator)
+        editing_self_profile_only = (
+            actor is not None
+            and actor.operator_id == operator_id
+            and role is None
+            and groups is None
+        )
+        if actor is not None and not editing_self_profile_only:
+            policy.authorize_operator_change(actor, facts, new_role=role, new_group_ids=groups)
+        if role is not None and role is not operator.role:
+            if operator.role is Role.SUPPORT or role is Role.SUPPORT:
+                raise ValidationFailed("Support accounts cannot change role.", field="role")
+            if operator.role is Role.ADMIN and operator.workspace_id is not None:
+                if await _active_admin_count(session, operator.workspace_id) <= 1:
+                    raise Conflict("A workspace keeps at least one admin.", field="role")
+            operator.role = role
+        if groups is not None:
+            if operator.workspace_id is None:
+                raise ValidationFailed("Support accounts have no groups.", field="groups")
+            await _check_groups_exist(session, operator.workspace_id, groups)
+            await _set_groups(session, operator.id, facts.group_ids, groups)
+        if profile:
+            await rt.vault.write_fields(session, operator.subject_id, _clean_profile(profile))
+
+
+async def do_remove_operator(rt: Runtime, actor: Principal | None, operator_id: uuid.UUID) -> None:
+    """Deactivate an operator: sign-in stops and every session ends at once. Their profile
+    stays so past conversations still show who answered; erasing it is a data-subject request."""
+    async with rt.db.transaction() as session:
+        operator = await _load_active(session, operator_id)
+        facts = await _facts(session, operator)
+        if actor is not None:
+            if actor.operator_id == operator_id:
+                raise Forbidden("You cannot remove your own account; ask another admin.")
+            policy.authorize_operator_change(actor, facts, removing=True)
+        if operator.role is Role.ADMIN and operator.workspace_id is not None:
+            if await _active_admin_count(session, operator.workspace_id) <= 1:
+                raise Conflict("A workspace keeps at least one admin.")
+        now = utcnow()
+        operator.status = OperatorStatus.REMOVED
+        operator.removed_at = now
+        # Free the username for reuse; the id stays the stable reference.
+        operator.username = f"removed.{operator.id.hex[:16]}"
+        await _set_groups(session, operator.id, facts.group_ids, frozenset())
+        await revoke_sessions(session, operator.id, "operator_removed")
+
+
+async def do_unlock_operator(rt: Runtime, actor: Principal | None, operator_id: uuid.UUID) -> None:
+    async with rt.db.transaction() as session:
+        operator = await _load_active(session, operator_id)
+        if actor is not None:
+            policy.authorize_operator_change(actor, await _facts(session, operator))
+        operator.locked_until = None
+        operator.failed_login_count = 0
+        operator.first_failed_login_at = None
+
+
+async def do_set_password(
+    rt: Runtime,
+    operator_id: uuid.UUID,
+    new_password: str,
+    *,
+    current_password: str | None,
+    keep_session_id: uuid.UUID | None = None,
+) -> None:
+    """Change a password. Without ``current_password`` only the command line may call this.
+    Every other session of the operator is revoked."""
+    check_password(new_password, field="new_password")
+    new_hash = rt.passwords.hash(new_password)
+    async with rt.db.transaction() as session:
+        operator = await _load_active(session, operator_id)
+        if current_password is not None and not rt.passwords.verify(
+            operator.password_hash, current_password
+        ):
+            raise ValidationFailed("The current password is not correct.", field="current_password")
+        operator.password_hash = new_hash
+        operator.password_changed_at = utcnow()
+        operator.locked_until = None
+        operator.failed_login_count = 0
+        await revoke_sessions(
+            session, operator.id, "password_changed", except_session_id=keep_session_id
+        )
+
+
+# -- queries ----------------------------------------------------------------------------
+
+
+async def _render(
+    rt: Runtime,
+    session: AsyncSession,
+    operators: list[Operator],
+    views: dict[uuid.UUID, ProfileView],
+    groups: dict[uuid.UUID, frozenset[uuid.UUID]],
+) -> list[OperatorView]:
+    profiles = await rt.vault.read_fields(
+        session, [o.subject_id for o in operators if views[o.id] is not ProfileView.PSEUDONYMOUS]
+    )
+    mfa_ids = set(
+        (
+            await session.scalars(
+                select(TotpCredential.operator_id).where(
+                    TotpCredential.operator_id.in_([o.id for o in operators]),
+                    TotpCredential.confirmed_at.is_not(None),
+                )
+            )
+        ).all()
+    )
+    rendered = []
+    for operator in operators:
+        view = views[operator.id]
+        data: dict[str, Any] = {"id": str(operator.id), "role": operator.role.value}
+        if view is not ProfileView.PSEUDONYMOUS:
+            profile = profiles.get(operator.subject_id, {})
+            data["group_ids"] = sorted(str(g) for g in groups[operator.id])
+            for name in PUBLIC_PROFILE_FIELDS:
+                data[name] = profile.get(name)
+        if view is ProfileView.FULL:
+            data.update(
+                username=operator.username,
+                email=profiles.get(operator.subject_id, {}).get("email"),
+                status=operator.status.value,
+                mfa_enabled=operator.id in mfa_ids,
+                locked=bool(operator.locked_until and operator.locked_until > utcnow()),
+                last_login_at=_iso(operator.last_login_at),
+                created_at=_iso(operator.created_at),
+            )
+        rendered.append(OperatorView(data))
+    return rendered
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def get_operator_view(rt: Runtime, actor: Principal, operator_id: uuid.UUID) -> OperatorView:
+    async with rt.db.session() as session:
+        operator = await _load_active(session, operator_id)
+        facts = await _facts(session, operator)
+        view = policy.operator_view(actor, facts)
+        return (
+            await _render(
+                rt, session, [operator], {operator.id: view}, {operator.id: facts.group_ids}
+            )
+        )[0]
+
+
+async def list_operator_views(rt: Runtime, actor: Principal) -> list[OperatorView]:
+    scope = policy.operator_list_scope(actor)
+    async with rt.db.session() as session:
+        query = (
+            select(Operator)
+            .where(
+                Operator.workspace_id == actor.workspace_id,
+                Operator.status == OperatorStatus.ACTIVE,
+            )
+            .order_by(Operator.username)
+        )
+        if not scope.all_of_workspace:
+            members = select(GroupMember.operator_id).where(
+                GroupMember.group_id.in_(scope.group_ids)
+            )
+            query = query.where(Operator.id.in_(members) | (Operator.id == actor.operator_id))
+        operators = list((await session.scalars(query)).all())
+        memberships: dict[uuid.UUID, set[uuid.UUID]] = {o.id: set() for o in operators}
+        if operators:
+            for member in (
+                await session.scalars(
+                    select(GroupMember).where(GroupMember.operator_id.in_(list(memberships)))
+                )
+            ).all():
+                memberships[member.operator_id].add(member.group_id)
+        groups = {k: frozenset(v) for k, v in memberships.items()}
+        views = {
+            o.id: policy.operator_view(
+                actor, OperatorFacts(o.id, o.workspace_id, o.role, groups[o.id])
+            )
+            for o in operators
+        }
+        return await _render(rt, session, operators, views, groups)
+
+
+async def find_operator_by_username(
+    session: AsyncSession, workspace_id: uuid.UUID | None, username: str
+) -> Operator | None:
+    # uq_operators_workspace_username / ix_operators_support_username
+    query = select(Operator).where(Operator.username == username)
+    if workspace_id is None:
+        query = query.where(Operator.workspace_id.is_(None), Operator.role == Role.SUPPORT)
+    else:
+        query = query.where(Operator.workspace_id == workspace_id)
+    result: Operator | None = await session.scalar(query)
+    return result
+
+
+async def count_unused_recovery_codes(session: AsyncSession, operator_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(RecoveryCode)
+            .where(RecoveryCode.operator_id == operator_id, RecoveryCode.used_at.is_(None))
+        )
+        or 0
+    )

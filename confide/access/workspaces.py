@@ -1,0 +1,70 @@
+"""Actions and queries on workspaces (one per customer: the data controller)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from confide.access.models import Workspace
+from confide.core.errors import Conflict, NotFound, ValidationFailed
+from confide.runtime import Runtime
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG_PATTERN.match(slug):
+        raise ValidationFailed(
+            "Use 1-64 lowercase letters, digits and inner hyphens for the workspace slug.",
+            field="slug",
+        )
+    return slug
+
+
+async def do_create_workspace(
+    rt: Runtime, *, slug: str, name: str, mfa_required_for_admins: bool = True
+) -> Workspace:
+    check_slug(slug)
+    try:
+        async with rt.db.transaction() as session:
+            workspace = Workspace(
+                slug=slug, name=name, mfa_required_for_admins=mfa_required_for_admins
+            )
+            session.add(workspace)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"A workspace with slug {slug!r} already exists.", field="slug") from exc
+    return workspace
+
+
+async def do_update_workspace_settings(
+    rt: Runtime, workspace_id: uuid.UUID, *, name: str | None, mfa_required_for_admins: bool | None
+) -> Workspace:
+    async with rt.db.transaction() as session:
+        workspace = await session.get(Workspace, workspace_id)
+        if workspace is None:
+            raise NotFound()
+        if name is not None:
+            workspace.name = name
+        if mfa_required_for_admins is not None:
+            workspace.mfa_required_for_admins = mfa_required_for_admins
+    return workspace
+
+
+async def get_workspace(rt: Runtime, workspace_id: uuid.UUID) -> Workspace:
+    async with rt.db.session() as session:
+        workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise NotFound()
+    return workspace
+
+
+async def find_workspace_by_slug(rt: Runtime, slug: str) -> Workspace | None:
+    async with rt.db.session() as session:
+        result: Workspace | None = await session.scalar(
+            select(Workspace).where(Workspace.slug == slug)
+        )
+        return result

@@ -1,0 +1,80 @@
+"""The ASGI application: REST API under /api/v1, the console and static assets."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
+
+from confide import __version__
+from confide.api.errors import install_error_handlers
+from confide.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from confide.api.routes import auth, me, operators, workspace
+from confide.core.config import Settings
+from confide.runtime import Runtime
+
+API_PREFIX = "/api/v1"
+log = logging.getLogger("confide.http")
+
+
+def build_api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+
+    @router.get("/health", tags=["meta"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    router.include_router(auth.router)
+    router.include_router(me.router)
+    router.include_router(operators.router)
+    router.include_router(workspace.router)
+    return router
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    rt = runtime or Runtime.from_settings(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await rt.close()
+
+    app = FastAPI(
+        title="Confide",
+        version=__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # Swagger UI loads from a CDN: never in a privacy product.
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    app.include_router(build_api_router())
+
+    from confide.web.console import mount_console
+
+    mount_console(app)
+
+    @app.middleware("http")
+    async def request_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "<unmatched>")
+        log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_request_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

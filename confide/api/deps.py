@@ -1,0 +1,79 @@
+"""Request dependencies: the runtime, the authenticated principal, and CSRF for cookie sessions.
+
+Credentials are taken, in order, from ``Authorization: Bearer <access token or API key>``,
+``X-Confide-Api-Key``, or the console's ``confide_access`` cookie. A request authenticated by
+cookie must also carry ``X-CSRF-Token`` equal to the ``confide_csrf`` cookie on any unsafe
+method (double-submit: another site can make the browser send our cookies, but it cannot read
+them to copy the token).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from confide.access.api_keys import authenticate_api_key
+from confide.access.auth import authenticate_access_token
+from confide.access.policy import Principal
+from confide.access.tokens import API_KEY_PREFIX
+from confide.core.errors import CsrfFailed, Unauthenticated
+from confide.runtime import Runtime
+
+ACCESS_COOKIE = "confide_access"
+REFRESH_COOKIE = "confide_refresh"
+CSRF_COOKIE = "confide_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def check_csrf(request: Request) -> None:
+    if request.method in SAFE_METHODS:
+        return
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    header = request.headers.get(CSRF_HEADER, "")
+    if not cookie or not header or not hmac.compare_digest(cookie, header):
+        raise CsrfFailed()
+
+
+async def principal_from_request(request: Request, rt: Runtime) -> Principal:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credential = authorization.partition(" ")
+    credential = credential.strip()
+    if scheme.lower() == "bearer" and credential:
+        if credential.startswith(API_KEY_PREFIX):
+            return await authenticate_api_key(rt, credential)
+        return await authenticate_access_token(rt, credential)
+    api_key = request.headers.get("x-confide-api-key", "").strip()
+    if api_key:
+        return await authenticate_api_key(rt, api_key)
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    if cookie:
+        check_csrf(request)
+        return await authenticate_access_token(rt, cookie)
+    raise Unauthenticated(headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_principal(request: Request, rt: RuntimeDep) -> Principal:
+    return await principal_from_request(request, rt)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+async def current_operator(principal: PrincipalDep) -> Principal:
+    if principal.kind != "operator":
+        raise Unauthenticated("This call needs an operator's sign-in, not an API key.")
+    return principal
+
+
+OperatorDep = Annotated[Principal, Depends(current_operator)]

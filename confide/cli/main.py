@@ -1,0 +1,269 @@
+"""The ``confide`` command: serve, migrate, operator management and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from confide.access.models import Role
+from confide.core.config import Settings
+from confide.core.errors import ConfideError
+from confide.core.logging import configure_logging
+from confide.runtime import Runtime
+
+app = typer.Typer(
+    help="Confide: self-hosted live chat, GDPR-compliant by design.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+operator_app = typer.Typer(help="Create and manage operators.", no_args_is_help=True)
+app.add_typer(operator_app, name="operator")
+console = Console()
+T = TypeVar("T")
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Data directory (default: $CONFIDE_DATA_DIR or ./confide-data)."
+    ),
+]
+DEMO_WORKSPACE = "demo"
+
+
+def _settings(data_dir: Path | None, **overrides: object) -> Settings:
+    values: dict[str, object] = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _run(settings: Settings, job: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def main() -> T:
+        rt = Runtime.from_settings(settings)
+        try:
+            return await job(rt)
+        finally:
+            await rt.close()
+
+    try:
+        return asyncio.run(main())
+    except ConfideError as exc:
+        console.print(
+            f"[red]Error:[/red] {exc.message}" + (f" (field: {exc.field})" if exc.field else "")
+        )
+        raise typer.Exit(code=1) from exc
+
+
+async def _migrate(rt: Runtime) -> None:
+    from confide.core.migrate import upgrade
+
+    await upgrade(rt.db)
+
+
+@app.command()
+def migrate(data_dir: DataDirOption = None) -> None:
+    """Create or upgrade the database schema to the latest version."""
+    settings = _settings(data_dir)
+    _run(settings, _migrate)
+    console.print("Database is up to date.")
+
+
+@app.command()
+def serve(
+    data_dir: DataDirOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Skip migrating first.")] = False,
+) -> None:
+    """Run the web server (API, console, widget)."""
+    settings = _settings(data_dir, host=host, port=port)
+    if not no_migrate:
+        _run(settings, _migrate)
+    _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from confide.api.app import create_app
+
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,  # it would log client IP addresses: personal data
+        log_config=None,
+        proxy_headers=False,
+    )
+
+
+@operator_app.command("create")
+def operator_create(
+    username: Annotated[str, typer.Option(help="Login name (lowercase).")],
+    role: Annotated[Role, typer.Option(help="admin, manager, agent, analyst, or support.")],
+    workspace: Annotated[
+        str | None, typer.Option(help="Workspace slug (created if missing); omit for support.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Full name.")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password; prompted for when omitted.", envvar="CONFIDE_NEW_PASSWORD"),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create an operator (or a platform support account with --role support)."""
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = _settings(data_dir)
+
+    async def job(rt: Runtime) -> uuid.UUID:
+        from confide.access.operators import do_create_operator
+        from confide.access.workspaces import do_create_workspace, find_workspace_by_slug
+
+        await _migrate(rt)
+        workspace_id = None
+        if workspace:
+            found = await find_workspace_by_slug(rt, workspace)
+            if found is None:
+                found = await do_create_workspace(rt, slug=workspace, name=workspace)
+            workspace_id = found.id
+        return await do_create_operator(
+            rt,
+            None,
+            workspace_id=workspace_id,
+            username=username.lower(),
+            password=password,
+            role=role,
+            profile={"name": name, "email": email},
+        )
+
+    operator_id = _run(settings, job)
+    console.print(f"Created {role.value} [bold]{username}[/bold] ({operator_id}).")
+
+
+@operator_app.command("set-password")
+def operator_set_password(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    workspace: Annotated[str | None, typer.Option(help="Workspace slug; omit for support.")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="New password; prompted for.", envvar="CONFIDE_NEW_PASSWORD")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Set an operator's password, unlock the account and end all its sessions."""
+    if password is None:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    settings = _settings(data_dir)
+
+    async def job(rt: Runtime) -> None:
+        await _set_password(rt, workspace, username.lower(), password)
+
+    _run(settings, job)
+    console.print(f"Password set for [bold]{username}[/bold]; its sessions were ended.")
+
+
+async def _set_password(rt: Runtime, workspace: str | None, username: str, password: str) -> None:
+    from confide.access.operators import do_set_password, find_operator_by_username
+    from confide.access.workspaces import find_workspace_by_slug
+    from confide.core.errors import NotFound
+
+    workspace_id = None
+    if workspace:
+        found = await find_workspace_by_slug(rt, workspace)
+        if found is None:
+            raise NotFound(f"No workspace {workspace!r}.", field="workspace")
+        workspace_id = found.id
+    async with rt.db.session() as session:
+        operator = await find_operator_by_username(session, workspace_id, username)
+    if operator is None:
+        raise NotFound(f"No operator {username!r} there.", field="username")
+    await do_set_password(rt, operator.id, password, current_password=None)
+
+
+@app.command()
+def demo(
+    data_dir: DataDirOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server afterwards.")
+    ] = True,
+) -> None:
+    """Create (or refresh) the demo workspace with an admin and an agent, then serve it.
+
+    Passwords are random and printed once; running demo again sets new ones.
+    """
+    settings = _settings(data_dir, host=host, port=port)
+    logins = _run(settings, _prepare_demo)
+    table = Table(title="Demo logins (workspace: demo)")
+    for column in ("role", "username", "password"):
+        table.add_column(column)
+    for role, username, password in logins:
+        table.add_row(role, username, password)
+    console.print(table)
+    console.print(f"Console: [bold]{settings.base_url}/console/[/bold]")
+    console.print(f"API:     {settings.base_url}/api/v1/openapi.json")
+    if serve_after:
+        _serve(settings)
+
+
+async def _prepare_demo(rt: Runtime) -> list[tuple[str, str, str]]:
+    from confide.access.groups import do_create_group
+    from confide.access.operators import do_create_operator
+    from confide.access.workspaces import do_create_workspace, find_workspace_by_slug
+
+    await _migrate(rt)
+    workspace = await find_workspace_by_slug(rt, DEMO_WORKSPACE)
+    accounts = [
+        ("admin", "demo-admin", Role.ADMIN, "Ada Admin (demo)"),
+        ("agent", "demo-agent", Role.AGENT, "Alex Agent (demo)"),
+    ]
+    logins = []
+    if workspace is None:
+        # Two-factor is optional in the demo so it can be tried in one step; real workspaces
+        # start with it required for admins.
+        workspace = await do_create_workspace(
+            rt, slug=DEMO_WORKSPACE, name="Demo Company", mfa_required_for_admins=False
+        )
+        support = await do_create_group(rt, None, workspace.id, "Support")
+        for label, username, role, name in accounts:
+            password = secrets.token_urlsafe(12)
+            await do_create_operator(
+                rt,
+                None,
+                workspace_id=workspace.id,
+                username=username,
+                password=password,
+                role=role,
+                profile={
+                    "name": name,
+                    "alias": name.split()[0],
+                    "email": f"{username}@example.invalid",
+                },
+                group_ids=[support.id],
+            )
+            logins.append((label, username, password))
+        return logins
+    for label, username, _role, _name in accounts:
+        password = secrets.token_urlsafe(12)
+        await _set_password(rt, DEMO_WORKSPACE, username, password)
+        logins.append((label, username, password))
+    return logins
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

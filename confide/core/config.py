@@ -1,0 +1,107 @@
+"""Settings, read from ``CONFIDE_*`` environment variables and an optional TOML file.
+
+Precedence (highest first): explicit keyword arguments, environment variables, the TOML file
+named by ``CONFIDE_CONFIG_FILE``, then the defaults below. Everything that can hold a secret
+(``secret_key``) is never printed by ``confide`` and never written to the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONFIDE_", extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("./confide-data"),
+        description="Directory for the SQLite database, the instance secret and other local state.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to SQLite in data_dir. "
+        "Use postgresql+asyncpg://user@host/db for PostgreSQL.",
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL for multi-node fan-out.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None, description="URL at which browsers reach this instance."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Instance secret for token signatures and keyed hashes; every node of a "
+        "cluster needs the same one. Defaults to a random key in data_dir/instance.key.",
+    )
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300)
+    mfa_challenge_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    lockout_threshold: int = Field(default=5, ge=1, le=100)
+    lockout_window_seconds: int = Field(default=900, ge=1)
+    lockout_duration_seconds: int = Field(default=900, ge=1)
+    cookie_secure: bool = Field(
+        default=True,
+        description="Mark console cookies Secure. Browsers accept Secure cookies on "
+        "http://localhost, so only turn this off behind a plain-HTTP proxy you trust.",
+    )
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65_536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1024)
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("CONFIDE_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'confide.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        data = self.model_dump()
+        data.update(overrides)
+        return Settings(**data)

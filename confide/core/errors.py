@@ -1,0 +1,141 @@
+"""Every error Confide reports to a client.
+
+Each error knows its HTTP status and a stable machine code; the API turns it into
+``{"error": {"code": ..., "message": ..., "field": ...}}``. Messages are full sentences that
+say what to do, and never contain personal data.
+
+    ConfideError                      500 internal_error
+    ├── BadRequest                    400 bad_request
+    │   ├── ValidationFailed          422 validation_failed   (names the field)
+    │   └── PayloadTooLarge           413 payload_too_large
+    ├── Unauthenticated               401 not_authenticated
+    │   ├── InvalidCredentials        401 invalid_credentials
+    │   ├── InvalidToken              401 invalid_token
+    │   └── InvalidMfaCode            401 invalid_mfa_code
+    ├── Forbidden                     403 forbidden
+    │   ├── CsrfFailed                403 csrf_failed
+    │   └── MfaEnrolmentRequired      403 mfa_enrolment_required
+    ├── NotFound                      404 not_found
+    ├── MethodNotAllowed              405 method_not_allowed
+    ├── Conflict                      409 conflict
+    └── TooManyRequests               429 rate_limited
+        └── AccountLocked             429 account_locked
+
+Lower-level errors (database integrity, token decoding) are mapped into this tree with
+``raise ... from exc`` where they happen, so the API layer never guesses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConfideError(Exception):
+    status_code = 500
+    code = "internal_error"
+    default_message = "Something went wrong on our side; the request was not applied."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.field = field
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+    def to_body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+class BadRequest(ConfideError):
+    status_code = 400
+    code = "bad_request"
+    default_message = "The request could not be understood; check its format."
+
+
+class ValidationFailed(BadRequest):
+    status_code = 422
+    code = "validation_failed"
+    default_message = "A field has an invalid value; correct it and try again."
+
+
+class PayloadTooLarge(BadRequest):
+    status_code = 413
+    code = "payload_too_large"
+    default_message = "The request body is too large; send less data."
+
+
+class Unauthenticated(ConfideError):
+    status_code = 401
+    code = "not_authenticated"
+    default_message = "Sign in first: this request needs a valid access token or API key."
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
+    default_message = "The workspace, username or password is not correct."
+
+
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+    default_message = "The token is invalid, expired or revoked; sign in again."
+
+
+class InvalidMfaCode(Unauthenticated):
+    code = "invalid_mfa_code"
+    default_message = "The verification code is not correct; use a fresh code from your app."
+
+
+class Forbidden(ConfideError):
+    status_code = 403
+    code = "forbidden"
+    default_message = "Your role does not allow this action."
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+    default_message = "The CSRF token is missing or does not match; reload the page and try again."
+
+
+class MfaEnrolmentRequired(Forbidden):
+    code = "mfa_enrolment_required"
+    default_message = (
+        "This workspace requires two-factor authentication for admins; "
+        "enrol an authenticator app first."
+    )
+
+
+class NotFound(ConfideError):
+    status_code = 404
+    code = "not_found"
+    default_message = "Nothing exists at this address, or you may not see it."
+
+
+class MethodNotAllowed(ConfideError):
+    status_code = 405
+    code = "method_not_allowed"
+    default_message = "This address does not accept that HTTP method."
+
+
+class Conflict(ConfideError):
+    status_code = 409
+    code = "conflict"
+    default_message = "The request conflicts with the current state; reload and try again."
+
+
+class TooManyRequests(ConfideError):
+    status_code = 429
+    code = "rate_limited"
+    default_message = "Too many requests; wait a moment and try again."
+
+
+class AccountLocked(TooManyRequests):
+    code = "account_locked"
+    default_message = (
+        "This account is locked after repeated failed sign-ins; try again later "
+        "or ask an admin to unlock it."
+    )

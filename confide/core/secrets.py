@@ -1,0 +1,61 @@
+"""The instance secret and the keyed hashes derived from it.
+
+One random 32-byte secret per installation signs access tokens and keys the hashes under
+which refresh tokens, recovery codes, API keys and blind indexes are stored. It lives in
+``data_dir/instance.key`` (mode 0600, created on first run) or in ``CONFIDE_SECRET_KEY``, never
+in the database, so a copy of the database alone can neither forge a token nor test guesses
+against a stored hash. Every purpose gets its own derived key so that one hash can never be
+replayed as another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from confide.core.config import Settings
+
+INSTANCE_KEY_FILE = "instance.key"
+INSTANCE_KEY_BYTES = 32
+
+
+class InstanceSecret:
+    def __init__(self, key: bytes) -> None:
+        if len(key) < INSTANCE_KEY_BYTES:
+            raise ValueError("The instance secret must be at least 32 bytes long.")
+        self._key = key
+
+    def derive(self, purpose: str) -> bytes:
+        """A sub-key for one purpose (HMAC-SHA256 of the purpose under the instance key)."""
+        return hmac.new(self._key, b"confide:" + purpose.encode(), hashlib.sha256).digest()
+
+    def keyed_hash(self, purpose: str, value: str | bytes) -> str:
+        data = value.encode() if isinstance(value, str) else value
+        return hmac.new(self.derive(purpose), data, hashlib.sha256).hexdigest()
+
+
+def load_instance_secret(settings: Settings) -> InstanceSecret:
+    if settings.secret_key is not None:
+        raw = settings.secret_key.get_secret_value().encode()
+        return InstanceSecret(hashlib.sha256(raw).digest() if len(raw) < 64 else raw)
+    path = settings.data_dir / INSTANCE_KEY_FILE
+    return InstanceSecret(_read_or_create_key_file(path))
+
+
+def _read_or_create_key_file(path: Path) -> bytes:
+    if path.exists():
+        return base64.b64decode(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(INSTANCE_KEY_BYTES)
+    # O_EXCL: two processes racing on first start must agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return base64.b64decode(path.read_text().strip())
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(key).decode() + "\n")
+    return key

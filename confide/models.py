@@ -1,0 +1,11 @@
+"""Every table of Confide, imported in one place so metadata and migrations see them all."""
+
+from __future__ import annotations
+
+from confide.access import models as access_models
+from confide.core.db import Base
+from confide.privacy import models as privacy_models
+
+__all__ = ["Base", "access_models", "privacy_models"]
+
+metadata = Base.metadata

@@ -1,0 +1,144 @@
+"""The personal-data vault: the only code that reads or writes direct identifiers.
+
+Why one module: a privacy guarantee that every caller must remember is a guarantee that fails.
+Callers hand the vault a subject id and field names; the vault decides how values are stored
+(plaintext in this release, AES-GCM under the subject's data key once the keyring lands), how
+people are found again (a keyed blind index, never a scan or a plaintext ``WHERE``), and what
+erasure means. ``tests/privacy/test_vault_boundary.py`` fails if another module touches
+``PersonalField``.
+
+Field names are declared below per subject kind; an undeclared field is a programming error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.core.clock import utcnow
+from confide.core.secrets import InstanceSecret
+from confide.privacy.models import PersonalField, Subject
+
+OPERATOR_FIELDS = frozenset({"name", "alias", "email", "job_title", "avatar_url"})
+FIELDS_BY_KIND: dict[str, frozenset[str]] = {"operator": OPERATOR_FIELDS}
+# Fields a person can be found by; only their keyed hash is searchable.
+LOOKUP_FIELDS = frozenset({"email", "phone"})
+
+
+def normalise_for_lookup(field: str, value: str) -> str:
+    value = value.strip()
+    if field == "email":
+        return value.casefold()
+    return value
+
+
+class Vault:
+    def __init__(self, secret: InstanceSecret) -> None:
+        self._secret = secret
+
+    def _blind_index(self, workspace_id: uuid.UUID | None, field: str, value: str) -> str:
+        scope = str(workspace_id) if workspace_id else "platform"
+        return self._secret.keyed_hash(
+            f"blind-index:{scope}:{field}", normalise_for_lookup(field, value)
+        )
+
+    async def create_subject(
+        self, session: AsyncSession, *, workspace_id: uuid.UUID | None, kind: str
+    ) -> uuid.UUID:
+        if kind not in FIELDS_BY_KIND:
+            raise ValueError(f"Unknown subject kind {kind!r}.")
+        subject = Subject(workspace_id=workspace_id, kind=kind)
+        session.add(subject)
+        await session.flush()
+        return subject.id
+
+    async def write_fields(
+        self, session: AsyncSession, subject_id: uuid.UUID, values: Mapping[str, str | None]
+    ) -> None:
+        """Set (or with ``None`` remove) fields of one subject, inside the caller's transaction."""
+        subject = await session.get(Subject, subject_id)
+        if subject is None or subject.erased_at is not None:
+            raise LookupError("The subject does not exist or has been erased.")
+        allowed = FIELDS_BY_KIND[subject.kind]
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"Fields {sorted(unknown)} are not declared for {subject.kind}.")
+        now = utcnow()
+        for field, value in values.items():
+            existing = await session.get(PersonalField, (subject_id, field))
+            if value is None:
+                if existing is not None:
+                    await session.delete(existing)
+                continue
+            index = (
+                self._blind_index(subject.workspace_id, field, value)
+                if field in LOOKUP_FIELDS
+                else None
+            )
+            if existing is None:
+                session.add(
+                    PersonalField(
+                        subject_id=subject_id,
+                        name=field,
+                        value=value,
+                        blind_index=index,
+                        updated_at=now,
+                    )
+                )
+            else:
+                existing.value = value
+                existing.blind_index = index
+                existing.updated_at = now
+        await session.flush()
+
+    async def read_fields(
+        self,
+        session: AsyncSession,
+        subject_ids: Iterable[uuid.UUID],
+        fields: Iterable[str] | None = None,
+    ) -> dict[uuid.UUID, dict[str, str]]:
+        """Fields of many subjects in one query; subjects without data map to ``{}``."""
+        ids = list(dict.fromkeys(subject_ids))
+        result: dict[uuid.UUID, dict[str, str]] = {sid: {} for sid in ids}
+        if not ids:
+            return result
+        query = select(PersonalField).where(PersonalField.subject_id.in_(ids))
+        if fields is not None:
+            query = query.where(PersonalField.name.in_(list(fields)))
+        for row in (await session.scalars(query)).all():
+            result[row.subject_id][row.name] = row.value
+        return result
+
+    async def find_subjects(
+        self,
+        session: AsyncSession,
+        *,
+        workspace_id: uuid.UUID | None,
+        field: str,
+        value: str,
+    ) -> list[uuid.UUID]:
+        """Subjects of a workspace whose ``field`` equals ``value`` (after normalisation)."""
+        if field not in LOOKUP_FIELDS:
+            raise ValueError(f"{field!r} is not a lookup field.")
+        index = self._blind_index(workspace_id, field, value)
+        query = (
+            select(PersonalField.subject_id)
+            .join(Subject, Subject.id == PersonalField.subject_id)
+            .where(PersonalField.name == field, PersonalField.blind_index == index)
+        )
+        if workspace_id is None:
+            query = query.where(Subject.workspace_id.is_(None))
+        else:
+            query = query.where(Subject.workspace_id == workspace_id)
+        return list((await session.scalars(query)).all())
+
+    async def erase_subject(self, session: AsyncSession, subject_id: uuid.UUID) -> None:
+        """Delete every field of a subject and mark it erased; the subject row stays as a stub
+        so that foreign keys and statistics keep pointing somewhere that says "erased"."""
+        await session.execute(delete(PersonalField).where(PersonalField.subject_id == subject_id))
+        await session.execute(
+            update(Subject).where(Subject.id == subject_id).values(erased_at=utcnow())
+        )

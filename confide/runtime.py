@@ -1,0 +1,42 @@
+"""The long-lived parts of one Confide process, built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confide.access.passwords import Passwords
+from confide.access.tokens import TokenService
+from confide.core.config import Settings
+from confide.core.db import Database
+from confide.core.secrets import InstanceSecret, load_instance_secret
+from confide.privacy.vault import Vault
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    secret: InstanceSecret
+    vault: Vault
+    tokens: TokenService
+    passwords: Passwords
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = load_instance_secret(settings)
+        return cls(
+            settings=settings,
+            db=Database(settings.resolved_database_url),
+            secret=secret,
+            vault=Vault(secret),
+            tokens=TokenService(
+                secret,
+                access_ttl_seconds=settings.access_token_ttl_seconds,
+                mfa_ttl_seconds=settings.mfa_challenge_ttl_seconds,
+            ),
+            passwords=Passwords(settings),
+        )
+
+    async def close(self) -> None:
+        await self.db.dispose()

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Developer entry point; needs nothing but Python 3.11+.
+
+    python3 dev.py run            install into .venv, create the demo workspace, serve it
+    python3 dev.py test [ARGS]    install into .venv (with test tools), run the whole test suite
+    python3 dev.py lint           ruff (lint + format check) and mypy
+    python3 dev.py bench          run the benchmarks in benchmarks/
+
+The test suite runs on SQLite by default; CONFIDE_TEST_BACKEND=postgres runs the same suite on
+PostgreSQL (CONFIDE_TEST_POSTGRES_URL, default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres).
+Installation is skipped when pyproject.toml has not changed since the last one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+
+
+def _install(extras: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("Confide needs Python 3.11 or newer.")
+    if not PYTHON.exists():
+        print("Creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / f".confide-installed-{extras or 'base'}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print("Installing Confide and its dependencies into .venv ...", flush=True)
+    target = f".[{extras}]" if extras else "."
+    subprocess.run(
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            target,
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    stamp.write_text(digest)
+
+
+def _exec(args: list[str]) -> int:
+    return subprocess.run(args, cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if command == "run":
+        _install("")
+        return _exec([str(BIN / "confide"), "demo", *rest])
+    if command == "test":
+        _install("test")
+        return _exec([str(PYTHON), "-m", "pytest", *rest])
+    if command == "lint":
+        _install("test")
+        steps = [
+            [str(PYTHON), "-m", "ruff", "check", "."],
+            [str(PYTHON), "-m", "ruff", "format", "--check", "."],
+            [str(PYTHON), "-m", "mypy"],
+        ]
+        for step in steps:
+            code = _exec(step)
+            if code:
+                return code
+        return 0
+    if command == "bench":
+        _install("test")
+        return _exec([str(PYTHON), "-m", "benchmarks", *rest])
+    print(__doc__)
+    return 0 if command in ("help", "-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,265 @@
+"""Test fixtures: a real database per test (SQLite file or PostgreSQL), the app over ASGI.
+
+Backend: ``--backend=sqlite|postgres`` or ``CONFIDE_TEST_BACKEND``. On PostgreSQL one database
+is created and migrated per run and its tables are truncated before each test; on SQLite a
+migrated template file is copied for each test. ``CONFIDE_TEST_STRICT=1`` (set by CI) turns any
+skipped test into a failure, and on PostgreSQL requires that the ``postgres`` tests ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+from sqlalchemy import text
+
+from confide.access.models import Role
+from confide.access.operators import do_create_operator
+from confide.access.workspaces import do_create_workspace
+from confide.api.app import create_app
+from confide.core import clock
+from confide.core.config import Settings
+from confide.core.db import Database
+from confide.core.migrate import upgrade
+from confide.models import metadata
+from confide.runtime import Runtime
+
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+PASSWORD = "correct horse battery staple"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default=os.environ.get("CONFIDE_TEST_BACKEND", "sqlite"),
+        help="Database backend for the whole suite.",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests about PostgreSQL itself only make sense there: deselect them (not skip) on SQLite.
+    if config.getoption("--backend") == "postgres":
+        return
+    keep = [i for i in items if i.get_closest_marker("postgres") is None]
+    dropped = [i for i in items if i.get_closest_marker("postgres") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+_outcomes: dict[str, list[str]] = {"skipped": [], "postgres_passed": []}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _outcomes["skipped"].append(report.nodeid)
+    elif report.when == "call" and report.passed and "postgres" in report.keywords:
+        _outcomes["postgres_passed"].append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CONFIDE_TEST_STRICT") != "1":
+        return
+    problems = []
+    if _outcomes["skipped"]:
+        problems.append(
+            f"{len(_outcomes['skipped'])} test(s) were skipped: {_outcomes['skipped'][:5]}"
+        )
+    if session.config.getoption("--backend") == "postgres" and not _outcomes["postgres_passed"]:
+        problems.append("no test marked 'postgres' passed on the PostgreSQL backend")
+    if problems:
+        for problem in problems:
+            print(f"\nSTRICT MODE FAILURE: {problem}")
+        session.exitstatus = 1
+
+
+# -- database -----------------------------------------------------------------------------
+
+
+@dataclass
+class DatabaseTemplate:
+    backend: str
+    url: str
+    sqlite_template: Path | None = None
+
+
+async def _prepare_sqlite(path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    await upgrade(db)
+    await db.dispose()
+
+
+async def _create_pg_database(admin_url: str, name: str) -> str:
+    admin = Database(admin_url)
+    async with admin.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    db = Database(url)
+    await upgrade(db)
+    await db.dispose()
+    return url
+
+
+async def _drop_pg_database(admin_url: str, name: str) -> None:
+    admin = Database(admin_url)
+    async with admin.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabaseTemplate]:
+    backend = request.config.getoption("--backend")
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        asyncio.run(_prepare_sqlite(path))
+        yield DatabaseTemplate("sqlite", "", path)
+        return
+    admin_url = os.environ.get("CONFIDE_TEST_POSTGRES_URL", DEFAULT_PG_URL)
+    name = f"confide_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    url = asyncio.run(_create_pg_database(admin_url, name))
+    yield DatabaseTemplate("postgres", url)
+    asyncio.run(_drop_pg_database(admin_url, name))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def database_url(database_template: DatabaseTemplate, data_dir: Path) -> str:
+    if database_template.backend == "sqlite":
+        assert database_template.sqlite_template is not None
+        target = data_dir / "confide.db"
+        shutil.copy(database_template.sqlite_template, target)
+        return f"sqlite+aiosqlite:///{target}"
+    return database_template.url
+
+
+@pytest.fixture
+def settings(data_dir: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        argon2_parallelism=1,
+        lockout_threshold=3,
+    )
+
+
+@pytest.fixture
+async def rt(settings: Settings, database_template: DatabaseTemplate) -> AsyncIterator[Runtime]:
+    runtime = Runtime.from_settings(settings)
+    if database_template.backend == "postgres":
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        async with runtime.db.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    clock.reset()
+    yield runtime
+    clock.reset()
+    await runtime.close()
+
+
+@pytest.fixture
+async def client(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime=rt)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        yield c
+
+
+# -- people -------------------------------------------------------------------------------
+
+
+@dataclass
+class Account:
+    id: uuid.UUID
+    workspace: str | None
+    username: str
+    password: str = PASSWORD
+
+
+class World:
+    """Builds workspaces, groups and operators directly through the actions."""
+
+    def __init__(self, rt: Runtime, client: httpx.AsyncClient) -> None:
+        self.rt = rt
+        self.client = client
+        self.workspaces: dict[str, uuid.UUID] = {}
+
+    async def workspace(self, slug: str = "acme", *, mfa_required: bool = False) -> uuid.UUID:
+        if slug not in self.workspaces:
+            ws = await do_create_workspace(
+                self.rt, slug=slug, name=slug.title(), mfa_required_for_admins=mfa_required
+            )
+            self.workspaces[slug] = ws.id
+        return self.workspaces[slug]
+
+    async def group(self, name: str, slug: str = "acme") -> uuid.UUID:
+        from confide.access.groups import do_create_group
+
+        group = await do_create_group(self.rt, None, await self.workspace(slug), name)
+        return group.id
+
+    async def operator(
+        self,
+        username: str,
+        role: Role = Role.AGENT,
+        *,
+        slug: str | None = "acme",
+        groups: list[uuid.UUID] | None = None,
+        **profile: str,
+    ) -> Account:
+        workspace_id = await self.workspace(slug) if slug else None
+        operator_id = await do_create_operator(
+            self.rt,
+            None,
+            workspace_id=workspace_id,
+            username=username,
+            password=PASSWORD,
+            role=role,
+            profile=profile or {"name": f"{username.title()} Example"},
+            group_ids=groups or [],
+        )
+        return Account(operator_id, slug, username)
+
+    async def login(self, account: Account, **extra: Any) -> httpx.Response:
+        body: dict[str, Any] = {"username": account.username, "password": account.password}
+        if account.workspace:
+            body["workspace"] = account.workspace
+        body.update(extra)
+        return await self.client.post("/api/v1/auth/login", json=body)
+
+    async def headers(self, account: Account) -> dict[str, str]:
+        response = await self.login(account)
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def world(rt: Runtime, client: httpx.AsyncClient) -> World:
+    return World(rt, client)
+
+
+def totp_now(secret: str, offset_steps: int = 0) -> str:
+    return pyotp.TOTP(secret).at(int(clock.utcnow().timestamp()) + 30 * offset_steps)
