@@ -254,38 +254,41 @@ async def logout(rt: Runtime, session_id: uuid.UUID, *, everywhere: bool = False
 
 async def authenticate_access_token(rt: Runtime, token: str) -> Principal:
     claims = rt.tokens.read_access_token(token)
-    async with rt.db.session() as session:
-        row = (
-            await session.execute(
-                select(AuthSession, Operator)
-                .join(Operator, Operator.id == AuthSession.operator_id)
-                .where(AuthSession.id == claims.session_id)
-            )
-        ).first()
-        if row is None:
-            raise InvalidToken()
-        auth_session, operator = row
-        if (
-            auth_session.revoked_at is not None
-            or auth_session.expires_at <= utcnow()
-            or operator.id != claims.operator_id
-            or operator.status is not OperatorStatus.ACTIVE
-        ):
-            raise InvalidToken()
-        # ix_group_members_operator_id
-        group_ids = frozenset(
-            (
-                await session.scalars(
-                    select(GroupMember.group_id).where(GroupMember.operator_id == operator.id)
-                )
-            ).all()
+    # One round trip on every authenticated request: the session, its operator and (one row
+    # per group, via ix_group_members_operator_id) the operator's groups.
+    query = (
+        select(
+            AuthSession.revoked_at,
+            AuthSession.expires_at,
+            AuthSession.mfa_enrolment_pending,
+            Operator.id,
+            Operator.workspace_id,
+            Operator.role,
+            Operator.status,
+            GroupMember.group_id,
         )
+        .join(Operator, Operator.id == AuthSession.operator_id)
+        .outerjoin(GroupMember, GroupMember.operator_id == Operator.id)
+        .where(AuthSession.id == claims.session_id)
+    )
+    async with rt.db.session() as session:
+        rows = (await session.execute(query)).all()
+    if not rows:
+        raise InvalidToken()
+    revoked_at, expires_at, enrolment_pending, operator_id, workspace_id, role, status, _ = rows[0]
+    if (
+        revoked_at is not None
+        or expires_at <= utcnow()
+        or operator_id != claims.operator_id
+        or status is not OperatorStatus.ACTIVE
+    ):
+        raise InvalidToken()
     return Principal(
         kind="operator",
-        workspace_id=operator.workspace_id,
-        role=operator.role,
-        operator_id=operator.id,
-        session_id=auth_session.id,
-        group_ids=group_ids,
-        mfa_enrolment_pending=auth_session.mfa_enrolment_pending,
+        workspace_id=workspace_id,
+        role=role,
+        operator_id=operator_id,
+        session_id=claims.session_id,
+        group_ids=frozenset(row.group_id for row in rows if row.group_id is not None),
+        mfa_enrolment_pending=enrolment_pending,
     )

@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 operator_app = typer.Typer(help="Create and manage operators.", no_args_is_help=True)
 app.add_typer(operator_app, name="operator")
+docs_app = typer.Typer(help="Generate documents from the live code.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
 console = Console()
 T = TypeVar("T")
 
@@ -259,6 +261,25 @@ async def _prepare_demo(rt: Runtime) -> list[tuple[str, str, str]]:
         await _set_password(rt, DEMO_WORKSPACE, username, password)
         logins.append((label, username, password))
     return logins
+
+
+@docs_app.command("privacy")
+def docs_privacy(
+    write: Annotated[
+        bool, typer.Option("--write", help="Write docs/privacy.md instead of printing.")
+    ] = False,
+    path: Annotated[Path, typer.Option(help="Where --write puts it.")] = Path("docs/privacy.md"),
+) -> None:
+    """The personal-data inventory, generated from the registry."""
+    from confide.privacy.docs import render_privacy_doc
+
+    text = render_privacy_doc()
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        console.print(f"Wrote {path}.")
+    else:
+        typer.echo(text, nl=False)
 
 
 def main() -> None:

@@ -1,0 +1,245 @@
+"""The personal-data registry: every column of every table, classified.
+
+Why: GDPR accountability (Art. 5(2), Art. 30) means knowing, for each piece of data, whether it
+is personal, why it is kept, for how long, how it is protected, who can read it and what erasure
+does to it. Keeping that knowledge next to the schema, and failing a test when a new column is
+not classified (``tests/privacy/test_registry.py``), is what keeps it true. ``docs/privacy.md``
+and the record of processing are generated from here.
+
+Categories:
+- ``identifier``: directly identifies a person (name, e-mail, ...). Lives only in the vault.
+- ``personal``: about a person, without naming them (login handle, timestamps of their acts).
+- ``credential``: secrets that prove identity; never exported, destroyed with the account.
+- ``operational``: not about a person (ids, settings, counters of a workspace).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Category = Literal["identifier", "personal", "credential", "operational"]
+
+
+@dataclass(frozen=True)
+class Column:
+    category: Category
+    purpose: str = ""
+    export: bool = False  # part of a data-subject access export
+    erasure: str = ""  # what erasing the subject does to this value
+
+
+@dataclass(frozen=True)
+class Table:
+    about: str  # whose data the rows are, and why the table exists
+    retention: str
+    protection: str
+    readers: str
+    columns: dict[str, Column] = field(default_factory=dict)
+
+
+OPERATIONAL = Column("operational")
+
+
+def _personal(purpose: str, *, export: bool = True, erasure: str = "deleted") -> Column:
+    return Column("personal", purpose, export, erasure)
+
+
+def _identifier(purpose: str, *, export: bool = True, erasure: str = "deleted") -> Column:
+    return Column("identifier", purpose, export, erasure)
+
+
+def _credential(purpose: str) -> Column:
+    return Column("credential", purpose, False, "deleted")
+
+
+OPERATOR_READERS = (
+    "The operator; admins of the workspace; managers for agents of their groups; teammates "
+    "see name, alias, job title and avatar only; analysts and support see none."
+)
+
+REGISTRY: dict[str, Table] = {
+    "workspaces": Table(
+        about="A customer of the platform: the data controller.",
+        retention="Until the workspace is closed.",
+        protection="Database access control.",
+        readers="Operators of the workspace.",
+        columns={
+            "id": OPERATIONAL,
+            "slug": OPERATIONAL,
+            "name": OPERATIONAL,
+            "mfa_required_for_admins": OPERATIONAL,
+            "created_at": OPERATIONAL,
+        },
+    ),
+    "subjects": Table(
+        about="One row per person whose data Confide holds (operators now; visitors later). "
+        "Links operational rows to the vault without naming anyone.",
+        retention="While the person's data is kept; after erasure a stub with erased_at remains "
+        "so that references resolve to 'erased'.",
+        protection="Holds no identifier.",
+        readers="Internal only.",
+        columns={
+            "id": _personal("Pseudonymous key of the person.", erasure="kept as an erased stub"),
+            "workspace_id": OPERATIONAL,
+            "kind": OPERATIONAL,
+            "created_at": _personal("When Confide first stored data about the person."),
+            "erased_at": OPERATIONAL,
+        },
+    ),
+    "personal_fields": Table(
+        about="The vault: direct identifiers of subjects, one row per field "
+        "(operators: name, alias, e-mail, job title, avatar URL).",
+        retention="Until erasure of the subject (operators: until their data is erased after "
+        "removal, on request of the controller).",
+        protection="Read and written only through confide.privacy.vault; looked up by a keyed "
+        "blind index (HMAC-SHA256 under a key derived from the instance secret), never by "
+        "plaintext. Encryption at rest under per-subject keys follows in the privacy data layer.",
+        readers=OPERATOR_READERS,
+        columns={
+            "subject_id": _personal("Whose field this is."),
+            "name": OPERATIONAL,
+            "value": _identifier("The identifier itself, to show it to those allowed to see it."),
+            "blind_index": _identifier(
+                "Keyed hash of the normalised e-mail/phone, to find a person without plaintext.",
+                export=False,
+            ),
+            "updated_at": _personal("When the field last changed."),
+        },
+    ),
+    "operators": Table(
+        about="Staff of a workspace (and platform support accounts): login and role.",
+        retention="While the account exists; removal deactivates it and frees the username.",
+        protection="Password as argon2id hash; lockout counters; no identifier in this table.",
+        readers=OPERATOR_READERS,
+        columns={
+            "id": OPERATIONAL,
+            "workspace_id": OPERATIONAL,
+            "subject_id": _personal("Link to the operator's identifiers in the vault."),
+            "username": _personal("Login handle chosen by the workspace."),
+            "role": _personal("What the operator may do."),
+            "status": _personal("Active or removed."),
+            "password_hash": _credential("Verifies the password (argon2id)."),
+            "password_changed_at": _personal("Security record."),
+            "failed_login_count": _personal("Brute-force protection."),
+            "first_failed_login_at": _personal("Brute-force protection window."),
+            "locked_until": _personal("Brute-force protection."),
+            "last_login_at": _personal("Security record shown to admins."),
+            "created_at": _personal("Account history."),
+            "removed_at": _personal("Account history."),
+        },
+    ),
+    "groups": Table(
+        about="Teams of operators; each has its own waiting queue.",
+        retention="Until deleted by an admin.",
+        protection="Database access control.",
+        readers="Admins; members see their own groups.",
+        columns={c: OPERATIONAL for c in ("id", "workspace_id", "name", "created_at")},
+    ),
+    "group_members": Table(
+        about="Which operator belongs to which group (decides what they may see).",
+        retention="Until the membership or the operator is removed.",
+        protection="Database access control.",
+        readers="Admins; managers and agents for their groups.",
+        columns={
+            "group_id": OPERATIONAL,
+            "operator_id": _personal("Membership of the operator."),
+            "added_at": _personal("Membership history."),
+        },
+    ),
+    "auth_sessions": Table(
+        about="Signed-in devices of an operator (one refresh-token family each).",
+        retention="Until revoked or expired (refresh_token_ttl_seconds after last use).",
+        protection="Revocable at once; no IP address or user agent is stored.",
+        readers="The operator; admins (as a count).",
+        columns={
+            "id": OPERATIONAL,
+            "operator_id": _personal("Whose session."),
+            "transport": OPERATIONAL,
+            "mfa_enrolment_pending": OPERATIONAL,
+            "created_at": _personal("Sign-in time."),
+            "last_refreshed_at": _personal("Last activity."),
+            "expires_at": OPERATIONAL,
+            "revoked_at": _personal("Sign-out time."),
+            "revoked_reason": OPERATIONAL,
+        },
+    ),
+    "refresh_tokens": Table(
+        about="Rotating refresh tokens of a session, to detect reuse of a stolen one.",
+        retention="With their session.",
+        protection="Only a keyed hash (HMAC-SHA256 under the instance secret) is stored.",
+        readers="Nobody (compared, never shown).",
+        columns={
+            "id": OPERATIONAL,
+            "session_id": OPERATIONAL,
+            "token_hash": _credential("Recognises the presented token."),
+            "created_at": OPERATIONAL,
+            "used_at": OPERATIONAL,
+        },
+    ),
+    "totp_credentials": Table(
+        about="An operator's authenticator-app secret (two-factor authentication).",
+        retention="Until MFA is turned off or the account is removed.",
+        protection="Never shown after enrolment; encryption under the keyring follows in the "
+        "privacy data layer.",
+        readers="Nobody (compared, never shown).",
+        columns={
+            "operator_id": _personal("Whose authenticator."),
+            "secret": _credential("Computes the expected one-time code."),
+            "confirmed_at": _personal("When MFA was turned on."),
+            "last_used_step": OPERATIONAL,
+            "created_at": OPERATIONAL,
+        },
+    ),
+    "recovery_codes": Table(
+        about="One-time recovery codes for a lost authenticator.",
+        retention="Until used, regenerated, or MFA is turned off.",
+        protection="Only keyed hashes are stored.",
+        readers="Nobody (compared, never shown after creation).",
+        columns={
+            "id": OPERATIONAL,
+            "operator_id": _personal("Whose code."),
+            "code_hash": _credential("Recognises the code."),
+            "created_at": OPERATIONAL,
+            "used_at": _personal("When a code was used."),
+        },
+    ),
+    "api_keys": Table(
+        about="Keys for the host site's backend to call Confide.",
+        retention="Until revoked (kept afterwards as a record, without the secret).",
+        protection="The secret is shown once; only a keyed hash is stored.",
+        readers="Admins of the workspace.",
+        columns={
+            "id": OPERATIONAL,
+            "workspace_id": OPERATIONAL,
+            "name": OPERATIONAL,
+            "prefix": OPERATIONAL,
+            "secret_hash": _credential("Recognises the key."),
+            "created_by": _personal("Which admin created the key."),
+            "created_at": OPERATIONAL,
+            "last_used_at": OPERATIONAL,
+            "revoked_at": OPERATIONAL,
+        },
+    ),
+}
+
+
+def unclassified_columns(tables: dict[str, list[str]]) -> list[str]:
+    """``table.column`` names present in the schema but missing from the registry."""
+    missing = []
+    for table, columns in tables.items():
+        entry = REGISTRY.get(table)
+        for column in columns:
+            if entry is None or column not in entry.columns:
+                missing.append(f"{table}.{column}")
+    return missing
+
+
+def stale_entries(tables: dict[str, list[str]]) -> list[str]:
+    """Registry entries that no longer exist in the schema."""
+    stale = []
+    for table, entry in REGISTRY.items():
+        for column in entry.columns:
+            if column not in tables.get(table, []):
+                stale.append(f"{table}.{column}")
+    return stale
