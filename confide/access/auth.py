@@ -92,10 +92,7 @@ async def _issue_session(
     now = utcnow()
     refresh_expires = now + timedelta(seconds=rt.settings.refresh_token_ttl_seconds)
     auth_session = AuthSession(
-        operator_id=operator.id,
-        transport=transport,
-        mfa_enrolment_pending=enrolment_pending,
-        expires_at=refresh_expires,
+        operator_id=operator.id, transport=transport, expires_at=refresh_expires
     )
     session.add(auth_session)
     await session.flush()
@@ -112,11 +109,24 @@ async def _issue_session(
     )
 
 
+def enrolment_required(role: Role, mfa_required_for_admins: bool | None, has_totp: bool) -> bool:
+    """An admin of a workspace that requires MFA, without MFA, may only enrol. Decided on every
+    request, so switching the workspace setting on takes effect at once."""
+    return role is Role.ADMIN and bool(mfa_required_for_admins) and not has_totp
+
+
 async def _enrolment_required(session: AsyncSession, operator: Operator) -> bool:
     if operator.role is not Role.ADMIN or operator.workspace_id is None:
         return False
     workspace = await session.get(Workspace, operator.workspace_id)
-    return bool(workspace and workspace.mfa_required_for_admins)
+    has_totp = await session.scalar(
+        select(TotpCredential.operator_id).where(
+            TotpCredential.operator_id == operator.id, TotpCredential.confirmed_at.is_not(None)
+        )
+    )
+    return enrolment_required(
+        operator.role, workspace.mfa_required_for_admins if workspace else None, bool(has_totp)
+    )
 
 
 async def login(
@@ -225,7 +235,7 @@ async def refresh(rt: Runtime, presented: str) -> IssuedTokens:
                 access_expires,
                 new_refresh,
                 auth_session.expires_at,
-                auth_session.mfa_enrolment_pending,
+                await _enrolment_required(session, operator),
             )
     async with rt.db.transaction() as session:
         await session.execute(
@@ -254,20 +264,24 @@ async def logout(rt: Runtime, session_id: uuid.UUID, *, everywhere: bool = False
 
 async def authenticate_access_token(rt: Runtime, token: str) -> Principal:
     claims = rt.tokens.read_access_token(token)
-    # One round trip on every authenticated request: the session, its operator and (one row
-    # per group, via ix_group_members_operator_id) the operator's groups.
+    # One round trip on every authenticated request: the session, its operator, the facts that
+    # decide whether MFA enrolment is pending, and (one row per group, via
+    # ix_group_members_operator_id) the operator's groups.
     query = (
         select(
             AuthSession.revoked_at,
             AuthSession.expires_at,
-            AuthSession.mfa_enrolment_pending,
             Operator.id,
             Operator.workspace_id,
             Operator.role,
             Operator.status,
+            Workspace.mfa_required_for_admins,
+            TotpCredential.confirmed_at,
             GroupMember.group_id,
         )
         .join(Operator, Operator.id == AuthSession.operator_id)
+        .outerjoin(Workspace, Workspace.id == Operator.workspace_id)
+        .outerjoin(TotpCredential, TotpCredential.operator_id == Operator.id)
         .outerjoin(GroupMember, GroupMember.operator_id == Operator.id)
         .where(AuthSession.id == claims.session_id)
     )
@@ -275,7 +289,8 @@ async def authenticate_access_token(rt: Runtime, token: str) -> Principal:
         rows = (await session.execute(query)).all()
     if not rows:
         raise InvalidToken()
-    revoked_at, expires_at, enrolment_pending, operator_id, workspace_id, role, status, _ = rows[0]
+    first = rows[0]
+    revoked_at, expires_at, operator_id, workspace_id, role, status = first[:6]
     if (
         revoked_at is not None
         or expires_at <= utcnow()
@@ -290,5 +305,7 @@ async def authenticate_access_token(rt: Runtime, token: str) -> Principal:
         operator_id=operator_id,
         session_id=claims.session_id,
         group_ids=frozenset(row.group_id for row in rows if row.group_id is not None),
-        mfa_enrolment_pending=enrolment_pending,
+        mfa_enrolment_pending=enrolment_required(
+            role, first.mfa_required_for_admins, first.confirmed_at is not None
+        ),
     )

@@ -133,11 +133,6 @@ async def confirm_enrolment(rt: Runtime, principal: Principal, code: str) -> lis
         credential.confirmed_at = utcnow()
         credential.last_used_step = step
         codes = await _replace_recovery_codes(rt, session, principal.operator_id)
-        await session.execute(
-            update(AuthSession)
-            .where(AuthSession.operator_id == principal.operator_id)
-            .values(mfa_enrolment_pending=False)
-        )
     return codes
 
 

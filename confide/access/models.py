@@ -123,7 +123,6 @@ class AuthSession(Base):
         ForeignKey("operators.id", ondelete="CASCADE"), index=True
     )
     transport: Mapped[str] = mapped_column(String(16))  # "token" or "cookie"
-    mfa_enrolment_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from confide.access.models import Role
-
+WorkspaceRole = Literal["admin", "manager", "agent", "analyst"]
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -77,12 +76,12 @@ class ProfileFields(RequestModel):
 class OperatorCreate(ProfileFields):
     username: Username
     password: Password
-    role: Literal[Role.ADMIN, Role.MANAGER, Role.AGENT, Role.ANALYST]
+    role: WorkspaceRole
     group_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
 
 
 class OperatorUpdate(ProfileFields):
-    role: Literal[Role.ADMIN, Role.MANAGER, Role.AGENT, Role.ANALYST] | None = None
+    role: WorkspaceRole | None = None
     group_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
 
 

@@ -156,7 +156,6 @@ REGISTRY: dict[str, Table] = {
             "id": OPERATIONAL,
             "operator_id": _personal("Whose session."),
             "transport": OPERATIONAL,
-            "mfa_enrolment_pending": OPERATIONAL,
             "created_at": _personal("Sign-in time."),
             "last_refreshed_at": _personal("Last activity."),
             "expires_at": OPERATIONAL,

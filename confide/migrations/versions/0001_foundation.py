@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 02:53:39.382293
+Create Date: 2026-11-29 03:01:53.059964
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
 import confide.core.db
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -182,7 +182,6 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("operator_id", sa.Uuid(), nullable=False),
         sa.Column("transport", sa.String(length=16), nullable=False),
-        sa.Column("mfa_enrolment_pending", sa.Boolean(), nullable=False),
         sa.Column("created_at", confide.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_refreshed_at", confide.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("expires_at", confide.core.db.UTCDateTime(timezone=True), nullable=False),
