@@ -15,7 +15,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.models import (
-    AuthSession,
     Operator,
     RecoveryCode,
     Role,
