@@ -10,6 +10,8 @@ from confide.core.config import Settings
 from confide.core.db import Database
 from confide.core.secrets import InstanceSecret, load_instance_secret
 from confide.privacy.vault import Vault
+from confide.realtime.broker import Broker, create_broker
+from confide.realtime.limits import RateLimiter, create_rate_limiter
 
 
 @dataclass
@@ -20,6 +22,8 @@ class Runtime:
     vault: Vault
     tokens: TokenService
     passwords: Passwords
+    broker: Broker
+    limiter: RateLimiter
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -36,7 +40,11 @@ class Runtime:
                 mfa_ttl_seconds=settings.mfa_challenge_ttl_seconds,
             ),
             passwords=Passwords(settings),
+            broker=create_broker(settings.redis_url),
+            limiter=create_rate_limiter(settings.redis_url),
         )
 
     async def close(self) -> None:
+        await self.broker.close()
+        await self.limiter.close()
         await self.db.dispose()

@@ -263,3 +263,48 @@ def world(rt: Runtime, client: httpx.AsyncClient) -> World:
 
 def totp_now(secret: str, offset_steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(int(clock.utcnow().timestamp()) + 30 * offset_steps)
+
+
+# -- a real server on loopback, for WebSocket tests ----------------------------------------
+
+
+@dataclass
+class LiveServer:
+    http_url: str
+    ws_url: str
+
+
+@pytest.fixture
+async def live_server(rt: Runtime) -> AsyncIterator[LiveServer]:
+    import uvicorn
+
+    app = create_app(runtime=rt)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        ws="websockets-sansio" if _has_sansio() else "websockets",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    await rt.broker.start()
+    yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}")
+    server.should_exit = True
+    await task
+
+
+def _has_sansio() -> bool:
+    try:
+        import uvicorn.protocols.websockets.websockets_sansio_impl  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -31,7 +31,7 @@ from confide.access.models import (
     TotpCredential,
     Workspace,
 )
-from confide.access.operators import find_operator_by_username
+from confide.access.operators import find_operator_by_username, notify_principal_changed
 from confide.access.policy import Principal
 from confide.core.clock import utcnow
 from confide.core.errors import AccountLocked, InvalidCredentials, InvalidMfaCode, InvalidToken
@@ -243,6 +243,11 @@ async def refresh(rt: Runtime, presented: str) -> IssuedTokens:
             .where(AuthSession.id == reused_session, AuthSession.revoked_at.is_(None))
             .values(revoked_at=utcnow(), revoked_reason="refresh_token_reused")
         )
+        owner = await session.scalar(
+            select(AuthSession.operator_id).where(AuthSession.id == reused_session)
+        )
+    if owner is not None:
+        await notify_principal_changed(rt, owner)
     raise InvalidToken(
         "This refresh token was already used, so the session has been ended to protect the "
         "account; sign in again."
@@ -254,16 +259,25 @@ async def logout(rt: Runtime, session_id: uuid.UUID, *, everywhere: bool = False
         auth_session = await session.get(AuthSession, session_id)
         if auth_session is None:
             return
+        operator_id = auth_session.operator_id
         query = update(AuthSession).where(AuthSession.revoked_at.is_(None))
         if everywhere:
             query = query.where(AuthSession.operator_id == auth_session.operator_id)
         else:
             query = query.where(AuthSession.id == session_id)
         await session.execute(query.values(revoked_at=utcnow(), revoked_reason="logout"))
+    await notify_principal_changed(rt, operator_id)
 
 
 async def authenticate_access_token(rt: Runtime, token: str) -> Principal:
     claims = rt.tokens.read_access_token(token)
+    return await authenticate_session(rt, claims.session_id, claims.operator_id)
+
+
+async def authenticate_session(
+    rt: Runtime, session_id: uuid.UUID, operator_id: uuid.UUID
+) -> Principal:
+    """The principal of a live session; open sockets call this again when rights change."""
     # One round trip on every authenticated request: the session, its operator, the facts that
     # decide whether MFA enrolment is pending, and (one row per group, via
     # ix_group_members_operator_id) the operator's groups.
@@ -283,18 +297,18 @@ async def authenticate_access_token(rt: Runtime, token: str) -> Principal:
         .outerjoin(Workspace, Workspace.id == Operator.workspace_id)
         .outerjoin(TotpCredential, TotpCredential.operator_id == Operator.id)
         .outerjoin(GroupMember, GroupMember.operator_id == Operator.id)
-        .where(AuthSession.id == claims.session_id)
+        .where(AuthSession.id == session_id)
     )
     async with rt.db.session() as session:
         rows = (await session.execute(query)).all()
     if not rows:
         raise InvalidToken()
     first = rows[0]
-    revoked_at, expires_at, operator_id, workspace_id, role, status = first[:6]
+    revoked_at, expires_at, _operator_id, workspace_id, role, status = first[:6]
     if (
         revoked_at is not None
         or expires_at <= utcnow()
-        or operator_id != claims.operator_id
+        or first.id != operator_id
         or status is not OperatorStatus.ACTIVE
     ):
         raise InvalidToken()
@@ -303,7 +317,7 @@ async def authenticate_access_token(rt: Runtime, token: str) -> Principal:
         workspace_id=workspace_id,
         role=role,
         operator_id=operator_id,
-        session_id=claims.session_id,
+        session_id=session_id,
         group_ids=frozenset(row.group_id for row in rows if row.group_id is not None),
         mfa_enrolment_pending=enrolment_required(
             role, first.mfa_required_for_admins, first.confirmed_at is not None

@@ -34,6 +34,7 @@ from confide.access.passwords import password_problem
 from confide.access.policy import OperatorFacts, Principal, ProfileView
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from confide.realtime.channels import PRINCIPAL_CHANGED, operator_channel
 from confide.runtime import Runtime
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
@@ -46,6 +47,12 @@ class OperatorView:
     """An operator as a principal may see it; absent fields are ``None`` or omitted."""
 
     data: dict[str, Any]
+
+
+async def notify_principal_changed(rt: Runtime, operator_id: uuid.UUID) -> None:
+    """Tell the operator's open sockets (on every node) to re-check their rights now.
+    Called after commit by every action that changes a role, groups or sessions."""
+    await rt.broker.publish(operator_channel(operator_id), PRINCIPAL_CHANGED)
 
 
 def check_username(username: str) -> str:
@@ -245,6 +252,8 @@ async def do_update_operator(
             await _set_groups(session, operator.id, facts.group_ids, groups)
         if profile:
             await rt.vault.write_fields(session, operator.subject_id, _clean_profile(profile))
+    if role is not None or groups is not None:
+        await notify_principal_changed(rt, operator_id)
 
 
 async def do_remove_operator(rt: Runtime, actor: Principal | None, operator_id: uuid.UUID) -> None:
@@ -267,6 +276,7 @@ async def do_remove_operator(rt: Runtime, actor: Principal | None, operator_id: 
         operator.username = f"removed.{operator.id.hex[:16]}"
         await _set_groups(session, operator.id, facts.group_ids, frozenset())
         await revoke_sessions(session, operator.id, "operator_removed")
+    await notify_principal_changed(rt, operator_id)
 
 
 async def do_unlock_operator(rt: Runtime, actor: Principal | None, operator_id: uuid.UUID) -> None:
@@ -304,6 +314,7 @@ async def do_set_password(
         await revoke_sessions(
             session, operator.id, "password_changed", except_session_id=keep_session_id
         )
+    await notify_principal_changed(rt, operator_id)
 
 
 # -- queries ----------------------------------------------------------------------------

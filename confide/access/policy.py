@@ -8,7 +8,9 @@ from it, so a rule changes here or nowhere. The rules follow the brief:
 - **agent**: the chat room only; sees teammates of their groups (public profile, no e-mail).
 - **analyst**: reports of their groups, read-only and pseudonymised; sees no one's identity.
 - **support** (platform staff): nothing at all without a grant from the workspace admin.
-- **API key**: server-to-server calls of one workspace (identify visitors, read its profile).
+- **API key**: server-to-server calls of one workspace (identify visitors, read its profile,
+  record call/SMS/video conversations).
+- **visitor**: their own conversations only, through the widget.
 
 A principal never reaches another workspace: such resources are reported as *not found*, so
 their existence is not revealed either.
@@ -74,12 +76,13 @@ _ENROLMENT_ACTIONS = frozenset({Action.SELF_MANAGE})
 
 @dataclass(frozen=True)
 class Principal:
-    kind: str  # "operator" or "api_key"
+    kind: str  # "operator", "api_key" or "visitor"
     workspace_id: uuid.UUID | None
     role: Role | None = None
     operator_id: uuid.UUID | None = None
     session_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    visitor_id: uuid.UUID | None = None
     group_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
     mfa_enrolment_pending: bool = False
 
@@ -91,6 +94,8 @@ class Principal:
 def allowed_actions(principal: Principal) -> frozenset[Action]:
     if principal.kind == "api_key":
         return _API_KEY_ACTIONS
+    if principal.kind == "visitor":
+        return frozenset()
     assert principal.role is not None
     actions = _OPERATOR_ACTIONS[principal.role]
     if principal.mfa_enrolment_pending:
@@ -219,6 +224,7 @@ class ConversationFacts:
     group_id: uuid.UUID | None
     assignee_id: uuid.UUID | None
     status: str  # "waiting", "open", "closed"
+    visitor_id: uuid.UUID | None = None
 
 
 def can_work_conversation(principal: Principal, conversation: ConversationFacts) -> bool:
@@ -229,6 +235,8 @@ def can_work_conversation(principal: Principal, conversation: ConversationFacts)
     """
     if principal.workspace_id != conversation.workspace_id:
         return False
+    if principal.kind == "visitor":
+        return principal.visitor_id is not None and principal.visitor_id == conversation.visitor_id
     if Action.CONVERSATIONS_WORK not in allowed_actions(principal):
         return False
     if principal.role is Role.ADMIN:
@@ -239,6 +247,64 @@ def can_work_conversation(principal: Principal, conversation: ConversationFacts)
     if conversation.assignee_id == principal.operator_id:
         return True
     return in_group and conversation.status == "waiting"
+
+
+@dataclass(frozen=True)
+class ConversationScope:
+    """The SQL-side form of ``can_work_conversation``, for list queries. Both must agree
+    (``tests/access/test_policy.py`` checks them against each other)."""
+
+    nothing: bool = False
+    whole_workspace: bool = False
+    group_ids: frozenset[uuid.UUID] = frozenset()
+    groups_waiting_only: bool = False
+    assignee_id: uuid.UUID | None = None
+    visitor_id: uuid.UUID | None = None
+
+
+def conversation_scope(principal: Principal) -> ConversationScope:
+    if principal.kind == "visitor":
+        return ConversationScope(visitor_id=principal.visitor_id)
+    if Action.CONVERSATIONS_WORK not in allowed_actions(principal):
+        return ConversationScope(nothing=True)
+    if principal.role is Role.ADMIN:
+        return ConversationScope(whole_workspace=True)
+    return ConversationScope(
+        group_ids=principal.group_ids,
+        groups_waiting_only=principal.role is Role.AGENT,
+        assignee_id=principal.operator_id,
+    )
+
+
+def may_assign_to(
+    principal: Principal, assignee: OperatorFacts, group_id: uuid.UUID | None
+) -> bool:
+    """May the principal hand a conversation to ``assignee``? Admins: anyone of the workspace;
+    managers: members of their groups; agents: only themselves (taking a waiting chat) or a
+    teammate of the conversation's group (transfer)."""
+    if principal.workspace_id != assignee.workspace_id or assignee.role not in (
+        Role.ADMIN,
+        Role.MANAGER,
+        Role.AGENT,
+    ):
+        return False
+    if principal.role is Role.ADMIN:
+        return True
+    if principal.role is Role.MANAGER:
+        return (
+            bool(principal.group_ids & assignee.group_ids) or assignee.id == principal.operator_id
+        )
+    if principal.role is Role.AGENT:
+        return assignee.id == principal.operator_id or (
+            group_id is not None and group_id in assignee.group_ids
+        )
+    return False
+
+
+def may_route_to_group(principal: Principal, group_id: uuid.UUID) -> bool:
+    """Transfer to a group's queue: admins any group; managers and agents any group of the
+    workspace (handing over is allowed; seeing that queue is not)."""
+    return principal.role in (Role.ADMIN, Role.MANAGER, Role.AGENT)
 
 
 @dataclass(frozen=True)

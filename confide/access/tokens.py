@@ -22,6 +22,8 @@ from confide.core.errors import InvalidToken
 from confide.core.secrets import InstanceSecret
 
 ACCESS_TOKEN_TYPE = "access"
+VISITOR_TOKEN_TYPE = "visitor"
+VISITOR_TOKEN_TTL = timedelta(days=365)
 MFA_CHALLENGE_TYPE = "mfa"
 REFRESH_TOKEN_PREFIX = "cfr_"
 API_KEY_PREFIX = "cfk_"
@@ -107,6 +109,20 @@ class TokenService:
         payload = self._decode(token, MFA_CHALLENGE_TYPE)
         try:
             return uuid.UUID(payload["sub"]), str(payload.get("transport", "token"))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidToken() from exc
+
+    def issue_visitor_token(self, visitor_id: uuid.UUID, workspace_id: uuid.UUID) -> str:
+        token, _ = self._encode(
+            {"typ": VISITOR_TOKEN_TYPE, "sub": str(visitor_id), "ws": str(workspace_id)},
+            VISITOR_TOKEN_TTL,
+        )
+        return token
+
+    def read_visitor_token(self, token: str) -> tuple[uuid.UUID, uuid.UUID]:
+        payload = self._decode(token, VISITOR_TOKEN_TYPE)
+        try:
+            return uuid.UUID(payload["sub"]), uuid.UUID(payload["ws"])
         except (KeyError, ValueError, TypeError) as exc:
             raise InvalidToken() from exc
 

@@ -12,8 +12,9 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from confide import __version__
 from confide.api.errors import install_error_handlers
 from confide.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from confide.api.routes import auth, me, operators, workspace
+from confide.api.routes import auth, conversations, me, operators, widget, workspace
 from confide.core.config import Settings
+from confide.realtime import sockets
 from confide.runtime import Runtime
 
 API_PREFIX = "/api/v1"
@@ -31,6 +32,8 @@ def build_api_router() -> APIRouter:
     router.include_router(me.router)
     router.include_router(operators.router)
     router.include_router(workspace.router)
+    router.include_router(conversations.router)
+    router.include_router(widget.router)
     return router
 
 
@@ -39,6 +42,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await rt.broker.start()
         yield
         await rt.close()
 
@@ -53,6 +57,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = rt
     install_error_handlers(app)
     app.include_router(build_api_router())
+    app.add_api_websocket_route(f"{API_PREFIX}/ws/console", sockets.console_socket)
+    app.add_api_websocket_route(f"{API_PREFIX}/ws/widget", sockets.widget_socket)
 
     from confide.web.console import mount_console
 

@@ -77,3 +77,22 @@ async def current_operator(principal: PrincipalDep) -> Principal:
 
 
 OperatorDep = Annotated[Principal, Depends(current_operator)]
+
+
+async def current_visitor(request: Request, rt: RuntimeDep) -> Principal:
+    """The widget's visitor, from ``Authorization: Bearer <visitor token>``."""
+    from confide.chat.visitors import authenticate_visitor_token
+
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthenticated("Send the visitor token as 'Authorization: Bearer <token>'.")
+    return await authenticate_visitor_token(rt, credential.strip())
+
+
+VisitorDep = Annotated[Principal, Depends(current_visitor)]
+
+
+def client_ip_key(request: Request, rt: Runtime) -> str:
+    """A keyed hash of the client address, for rate limits: the address itself is not kept."""
+    host = request.client.host if request.client else "unknown"
+    return rt.secret.keyed_hash("rate-limit-ip", host)[:32]

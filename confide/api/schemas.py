@@ -113,3 +113,59 @@ class GroupWrite(RequestModel):
 
 class ApiKeyCreate(RequestModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+# -- chat ---------------------------------------------------------------------------------
+
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MessageBody = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+ChannelName = Literal["web", "social", "call", "sms", "video"]
+
+
+class MessageSend(RequestModel):
+    client_id: ClientId
+    body: MessageBody
+
+
+class ConversationStart(RequestModel):
+    group_id: uuid.UUID | None = None
+    message: MessageSend | None = None
+
+
+class AssignRequest(RequestModel):
+    operator_id: uuid.UUID | None = Field(
+        default=None, description="Omit or null to pick the next available agent (round-robin)."
+    )
+
+
+class TransferRequest(RequestModel):
+    operator_id: uuid.UUID | None = None
+    group_id: uuid.UUID | None = None
+
+
+class CsatRequest(RequestModel):
+    score: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+
+
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^\+?[0-9 ().-]{3,31}$")
+]
+
+
+class IdentityFields(RequestModel):
+    name: ShortText | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    attributes: dict[str, str | int | float | bool | None] | None = Field(
+        default=None, max_length=50
+    )
+
+
+class VisitorIdentify(IdentityFields):
+    vuid: Annotated[str, StringConstraints(min_length=3, max_length=40)]
+
+
+class PresenceUpdate(RequestModel):
+    availability: Literal["available", "away"]
+    max_concurrent_chats: int | None = Field(default=None, ge=1, le=100)

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65_536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
     max_request_body_bytes: int = Field(default=1_048_576, ge=1024)
+    message_max_chars: int = Field(default=4000, ge=1, le=100_000)
+    visitor_messages_per_minute: int = Field(default=30, ge=1)
+    conversations_per_ip_per_hour: int = Field(default=20, ge=1)
+    typing_events_per_minute: int = Field(default=120, ge=1)
+    default_max_concurrent_chats: int = Field(default=5, ge=1, le=100)
     log_level: str = "INFO"
 
     @classmethod

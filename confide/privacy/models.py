@@ -44,3 +44,23 @@ class PersonalField(Base):
     value: Mapped[str] = mapped_column(Text)
     blind_index: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MessageText(Base):
+    """The words of a message (and of a survey comment): personal data, kept in the vault.
+
+    Keyed by message and carrying its conversation, so that a conversation's texts can be
+    deleted (or, with the keyring, shredded under a per-conversation key) in one statement.
+    """
+
+    __tablename__ = "message_texts"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    # ix_message_texts_conversation_id: erase or export one conversation's texts.
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -222,6 +222,115 @@ REGISTRY: dict[str, Table] = {
     ),
 }
 
+CONVERSATION_READERS = (
+    "The visitor (their own conversations); admins; managers for their groups; agents for "
+    "conversations assigned to them or waiting in their groups. Analysts and support never."
+)
+
+REGISTRY.update(
+    {
+        "visitors": Table(
+            about="People chatting through the widget or a channel, known by a random VUID.",
+            retention="With their conversations (retention policies follow in the retention "
+            "issue).",
+            protection="The VUID is random, issued by the server; identity is in the vault.",
+            readers=CONVERSATION_READERS,
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "vuid": _personal("Recognises a returning browser (first-party storage)."),
+                "subject_id": _personal("Link to the visitor's identifiers in the vault."),
+                "created_at": _personal("First visit with a chat."),
+                "last_seen_at": _personal("Last activity."),
+            },
+        ),
+        "conversations": Table(
+            about="One conversation on a channel: routing and timing facts, no text.",
+            retention="Active retention per channel, then archive, then anonymised statistics "
+            "(retention issue).",
+            protection="No identifier; access decided by the policy module for every read.",
+            readers=CONVERSATION_READERS,
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "visitor_id": _personal("Whose conversation."),
+                "channel": OPERATIONAL,
+                "status": OPERATIONAL,
+                "group_id": OPERATIONAL,
+                "assignee_id": _personal("Which operator handles it."),
+                "external_thread": _personal(
+                    "Thread id on the social/SMS channel (may be a handle or number)."
+                ),
+                "call_metadata": _personal("Call/video facts (duration, direction); never media."),
+                "last_seq": OPERATIONAL,
+                "created_at": _personal("When the visitor started it."),
+                "first_response_at": _personal("Response time statistics."),
+                "assigned_at": OPERATIONAL,
+                "closed_at": _personal("Handling time statistics."),
+                "csat_score": _personal("Satisfaction rating given by the visitor."),
+            },
+        ),
+        "messages": Table(
+            about="Envelope of each message: order, author, time. The words are in the vault.",
+            retention="With the conversation.",
+            protection="No text here; per-conversation sequence and client id for delivery.",
+            readers=CONVERSATION_READERS,
+            columns={
+                "id": OPERATIONAL,
+                "conversation_id": OPERATIONAL,
+                "seq": OPERATIONAL,
+                "client_id": OPERATIONAL,
+                "author_kind": OPERATIONAL,
+                "author_operator_id": _personal("Which operator wrote it."),
+                "kind": OPERATIONAL,
+                "created_at": _personal("When it was written."),
+            },
+        ),
+        "message_texts": Table(
+            about="The vault's message bodies and survey comments.",
+            retention="With the conversation.",
+            protection="Read and written only through confide.privacy.vault; encryption under "
+            "per-conversation keys follows in the privacy data layer.",
+            readers=CONVERSATION_READERS,
+            columns={
+                "message_id": OPERATIONAL,
+                "conversation_id": OPERATIONAL,
+                "body": _identifier("What was said, shown to the participants."),
+                "created_at": OPERATIONAL,
+            },
+        ),
+        "operator_presence": Table(
+            about="Whether an operator takes chats now, and their cap.",
+            retention="While the operator exists.",
+            protection="Database access control.",
+            readers="Operators of the workspace.",
+            columns={
+                "operator_id": _personal("Whose presence."),
+                "availability": _personal("Available or away."),
+                "max_concurrent_chats": OPERATIONAL,
+                "last_assigned_at": _personal("Round-robin fairness."),
+                "updated_at": _personal("Last presence change."),
+            },
+        ),
+        "channel_endpoints": Table(
+            about="A workspace's bridge for social/SMS: webhook signing secret, outbound URL.",
+            retention="Until removed by an admin.",
+            protection="The secret signs both directions (HMAC-SHA256); never shown after "
+            "creation.",
+            readers="Admins of the workspace.",
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "channel": OPERATIONAL,
+                "signing_secret": _credential("Signs and verifies webhook calls."),
+                "outbound_url": OPERATIONAL,
+                "enabled": OPERATIONAL,
+                "created_at": OPERATIONAL,
+            },
+        ),
+    }
+)
+
 
 def unclassified_columns(tables: dict[str, list[str]]) -> list[str]:
     """``table.column`` names present in the schema but missing from the registry."""

@@ -20,10 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.core.clock import utcnow
 from confide.core.secrets import InstanceSecret
-from confide.privacy.models import PersonalField, Subject
+from confide.privacy.models import MessageText, PersonalField, Subject
 
 OPERATOR_FIELDS = frozenset({"name", "alias", "email", "job_title", "avatar_url"})
-FIELDS_BY_KIND: dict[str, frozenset[str]] = {"operator": OPERATOR_FIELDS}
+# Visitors: what identify may attach; custom attributes are one JSON-encoded field.
+VISITOR_FIELDS = frozenset({"name", "email", "phone", "attributes"})
+FIELDS_BY_KIND: dict[str, frozenset[str]] = {
+    "operator": OPERATOR_FIELDS,
+    "visitor": VISITOR_FIELDS,
+}
 # Fields a person can be found by; only their keyed hash is searchable.
 LOOKUP_FIELDS = frozenset({"email", "phone"})
 
@@ -32,6 +37,8 @@ def normalise_for_lookup(field: str, value: str) -> str:
     value = value.strip()
     if field == "email":
         return value.casefold()
+    if field == "phone":
+        return "".join(ch for ch in value if ch.isdigit() or ch == "+")
     return value
 
 
@@ -142,3 +149,27 @@ class Vault:
         await session.execute(
             update(Subject).where(Subject.id == subject_id).values(erased_at=utcnow())
         )
+
+    # -- message texts ------------------------------------------------------------------
+
+    async def write_message_text(
+        self,
+        session: AsyncSession,
+        *,
+        message_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        body: str,
+    ) -> None:
+        session.add(MessageText(message_id=message_id, conversation_id=conversation_id, body=body))
+        await session.flush()
+
+    async def read_message_texts(
+        self, session: AsyncSession, message_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, str]:
+        ids = list(message_ids)
+        if not ids:
+            return {}
+        rows = await session.execute(
+            select(MessageText.message_id, MessageText.body).where(MessageText.message_id.in_(ids))
+        )
+        return {message_id: body for message_id, body in rows.all()}

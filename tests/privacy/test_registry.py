@@ -32,7 +32,7 @@ def test_direct_identifiers_live_only_in_the_vault_table() -> None:
         for column in entry.columns.values()
         if column.category == "identifier"
     }
-    assert holders == {"personal_fields"}
+    assert holders == {"personal_fields", "message_texts"}
 
 
 def test_unclassified_column_is_reported() -> None:

@@ -1,0 +1,141 @@
+"""Conversations for operators (console) and visitor identification for the host's backend."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+
+from confide.access import policy
+from confide.access.policy import Action
+from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep
+from confide.api.schemas import (
+    AssignRequest,
+    MessageSend,
+    PresenceUpdate,
+    TransferRequest,
+    VisitorIdentify,
+)
+from confide.chat import conversations, messages, queries, visitors
+from confide.chat.models import Availability, ConversationStatus
+
+router = APIRouter(tags=["conversations"])
+
+
+@router.get("/conversations")
+async def list_conversations(
+    principal: OperatorDep,
+    rt: RuntimeDep,
+    status: Literal["waiting", "open", "closed"] | None = None,
+    group_id: uuid.UUID | None = None,
+    before: datetime | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    policy.authorize(principal, Action.CONVERSATIONS_WORK)
+    return await queries.list_conversations(
+        rt,
+        principal,
+        status=ConversationStatus(status) if status else None,
+        group_id=group_id,
+        before=before,
+        limit=limit,
+    )
+
+
+@router.get("/conversations/{conversation_id}")
+async def read_conversation(
+    conversation_id: uuid.UUID, principal: OperatorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    policy.authorize(principal, Action.CONVERSATIONS_WORK)
+    return await queries.conversation_detail(rt, principal, conversation_id)
+
+
+@router.get("/conversations/{conversation_id}/messages")
+async def read_messages(
+    conversation_id: uuid.UUID,
+    principal: OperatorDep,
+    rt: RuntimeDep,
+    since: int = 0,
+    limit: int = 100,
+) -> dict[str, Any]:
+    policy.authorize(principal, Action.CONVERSATIONS_WORK)
+    return await messages.list_messages(rt, principal, conversation_id, since=since, limit=limit)
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=201)
+async def send_message(
+    conversation_id: uuid.UUID, body: MessageSend, principal: OperatorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    policy.authorize(principal, Action.CONVERSATIONS_WORK)
+    sent = await messages.do_send_message(
+        rt, principal, conversation_id, client_id=body.client_id, body=body.body
+    )
+    return {"message": sent.message, "duplicate": sent.duplicate}
+
+
+@router.post("/conversations/{conversation_id}/assign")
+async def assign(
+    conversation_id: uuid.UUID, body: AssignRequest, principal: OperatorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    policy.authorize(principal, Action.CONVERSATIONS_WORK)
+    await conversations.do_assign(rt, principal, conversation_id, body.operator_id)
+    return await queries.conversation_detail(rt, principal, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/transfer")
+async def transfer(
+    conversation_id: uuid.UUID, body: TransferRequest, principal: OperatorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    policy.authorize(principal, Action.CONVERSATIONS_WORK)
+    conversation = await conversations.do_transfer(
+        rt, principal, conversation_id, operator_id=body.operator_id, group_id=body.group_id
+    )
+    if policy.can_work_conversation(principal, conversations.facts_of(conversation)):
+        return await queries.conversation_detail(rt, principal, conversation_id)
+    # Handed to a queue the transferring agent cannot see: report the outcome only.
+    return {"id": str(conversation.id), "status": conversation.status.value, "transferred": True}
+
+
+@router.post("/conversations/{conversation_id}/close")
+async def close(
+    conversation_id: uuid.UUID, principal: OperatorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    policy.authorize(principal, Action.CONVERSATIONS_WORK)
+    await conversations.do_close(rt, principal, conversation_id)
+    return await queries.conversation_detail(rt, principal, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/reopen")
+async def reopen(
+    conversation_id: uuid.UUID, principal: OperatorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    policy.authorize(principal, Action.CONVERSATIONS_WORK)
+    await conversations.do_reopen(rt, principal, conversation_id)
+    return await queries.conversation_detail(rt, principal, conversation_id)
+
+
+@router.put("/me/presence")
+async def set_presence(
+    body: PresenceUpdate, principal: OperatorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    return await conversations.do_set_availability(
+        rt, principal, Availability(body.availability), body.max_concurrent_chats
+    )
+
+
+@router.post("/visitors/identify")
+async def identify_visitor(
+    body: VisitorIdentify, principal: PrincipalDep, rt: RuntimeDep
+) -> dict[str, str]:
+    """The host site's backend (API key) attaches identity to a visitor by VUID."""
+    policy.authorize(principal, Action.VISITORS_IDENTIFY)
+    assert principal.workspace_id is not None
+    visitor_id = await visitors.do_identify_visitor(
+        rt,
+        principal.workspace_id,
+        vuid=body.vuid,
+        fields=body.model_dump(exclude_unset=True, exclude={"vuid"}),
+    )
+    return {"visitor_id": str(visitor_id), "status": "identified"}

@@ -1,0 +1,119 @@
+"""What the embeddable widget calls, authenticated by the visitor token it was given."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from confide.access.workspaces import check_slug
+from confide.api.deps import RuntimeDep, VisitorDep, client_ip_key
+from confide.api.schemas import ConversationStart, CsatRequest, IdentityFields, MessageSend
+from confide.chat import conversations, messages, queries, visitors
+from confide.chat.models import Channel
+from confide.core.errors import TooManyRequests
+from confide.runtime import Runtime
+
+router = APIRouter(prefix="/widget", tags=["widget"])
+
+
+async def _limit_per_ip(request: Request, rt: Runtime, what: str) -> None:
+    wait = await rt.limiter.hit(
+        f"{what}:{client_ip_key(request, rt)}", rt.settings.conversations_per_ip_per_hour, 3600
+    )
+    if wait:
+        raise TooManyRequests(
+            "Too many new chats from this network; try again later.",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+@router.post("/{workspace}/visitors", status_code=201)
+async def create_visitor(workspace: str, request: Request, rt: RuntimeDep) -> dict[str, str]:
+    """Issue a new VUID and visitor token (kept by the widget in first-party storage)."""
+    check_slug(workspace)
+    await _limit_per_ip(request, rt, "visitor")
+    created = await visitors.do_create_visitor(rt, workspace)
+    return {"vuid": created.vuid, "token": created.token}
+
+
+@router.get("/conversations")
+async def my_conversations(principal: VisitorDep, rt: RuntimeDep) -> dict[str, Any]:
+    return await queries.list_conversations(rt, principal)
+
+
+@router.post("/conversations", status_code=201)
+async def start_conversation(
+    body: ConversationStart, request: Request, principal: VisitorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    await _limit_per_ip(request, rt, "conversation")
+    assert principal.visitor_id is not None
+    conversation = await conversations.do_start_conversation(
+        rt, principal, visitor_id=principal.visitor_id, channel=Channel.WEB, group_id=body.group_id
+    )
+    result: dict[str, Any] = {
+        "conversation": await queries.conversation_detail(rt, principal, conversation.id)
+    }
+    if body.message is not None:
+        sent = await messages.do_send_message(
+            rt, principal, conversation.id, client_id=body.message.client_id, body=body.message.body
+        )
+        result["message"] = sent.message
+    return result
+
+
+@router.get("/conversations/{conversation_id}")
+async def read_conversation(
+    conversation_id: uuid.UUID, principal: VisitorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    return await queries.conversation_detail(rt, principal, conversation_id)
+
+
+@router.get("/conversations/{conversation_id}/messages")
+async def read_messages(
+    conversation_id: uuid.UUID,
+    principal: VisitorDep,
+    rt: RuntimeDep,
+    since: int = 0,
+    limit: int = 100,
+) -> dict[str, Any]:
+    return await messages.list_messages(rt, principal, conversation_id, since=since, limit=limit)
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=201)
+async def send_message(
+    conversation_id: uuid.UUID, body: MessageSend, principal: VisitorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    sent = await messages.do_send_message(
+        rt, principal, conversation_id, client_id=body.client_id, body=body.body
+    )
+    return {"message": sent.message, "duplicate": sent.duplicate}
+
+
+@router.post("/conversations/{conversation_id}/close")
+async def close_conversation(
+    conversation_id: uuid.UUID, principal: VisitorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    await conversations.do_close(rt, principal, conversation_id)
+    return await queries.conversation_detail(rt, principal, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/csat")
+async def rate_conversation(
+    conversation_id: uuid.UUID, body: CsatRequest, principal: VisitorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    await conversations.do_rate(rt, principal, conversation_id, body.score, body.comment)
+    return await queries.conversation_detail(rt, principal, conversation_id)
+
+
+@router.post("/identify")
+async def identify(body: IdentityFields, principal: VisitorDep, rt: RuntimeDep) -> dict[str, str]:
+    assert principal.workspace_id is not None
+    await visitors.do_identify_visitor(
+        rt,
+        principal.workspace_id,
+        visitor_id=principal.visitor_id,
+        fields=body.model_dump(exclude_unset=True),
+    )
+    return {"status": "identified"}

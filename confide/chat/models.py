@@ -1,0 +1,166 @@
+"""Tables of the chat: visitors, conversations, messages, presence and channel endpoints.
+
+Nothing here names a person. A visitor is a random VUID plus a subject in the vault (where
+identify puts e-mail, name, phone and custom attributes); message bodies and survey comments
+are vault rows keyed by message id. What stays here is what routing, delivery and statistics
+need: who is assigned, in which group, which sequence number, when.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from confide.core.clock import utcnow
+from confide.core.db import Base, UTCDateTime, new_id
+
+
+class Channel(enum.StrEnum):
+    WEB = "web"
+    SOCIAL = "social"
+    CALL = "call"
+    SMS = "sms"
+    VIDEO = "video"
+
+
+class ConversationStatus(enum.StrEnum):
+    WAITING = "waiting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class AuthorKind(enum.StrEnum):
+    VISITOR = "visitor"
+    OPERATOR = "operator"
+    BOT = "bot"
+    SYSTEM = "system"
+
+
+class Availability(enum.StrEnum):
+    AVAILABLE = "available"
+    AWAY = "away"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e])
+
+
+class Visitor(Base):
+    __tablename__ = "visitors"
+    __table_args__ = (UniqueConstraint("workspace_id", "vuid", name="uq_visitors_workspace_vuid"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    # Random, issued by the server, never derived from anything about the person.
+    vuid: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("subjects.id", ondelete="RESTRICT"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # ix_conversations_inbox: the inbox lists a workspace's conversations by status/group.
+        Index("ix_conversations_inbox", "workspace_id", "status", "group_id", "created_at"),
+        # ix_conversations_assignee: an agent's open chats (caps, round-robin).
+        Index("ix_conversations_assignee", "assignee_id", "status"),
+        # uq_conversations_thread: one conversation per external thread of a social/SMS channel.
+        UniqueConstraint(
+            "workspace_id", "channel", "external_thread", name="uq_conversations_thread"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    visitor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("visitors.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "conversation_channel"))
+    status: Mapped[ConversationStatus] = mapped_column(
+        _enum(ConversationStatus, "conversation_status"), default=ConversationStatus.WAITING
+    )
+    group_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL")
+    )
+    external_thread: Mapped[str | None] = mapped_column(String(200))
+    # Call/video facts (duration, direction, ...): never the stream itself.
+    call_metadata: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    csat_score: Mapped[int | None] = mapped_column(Integer)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # uq_messages_seq: the per-conversation order; resume reads seq > since through it.
+        UniqueConstraint("conversation_id", "seq", name="uq_messages_seq"),
+        # uq_messages_client_id: a retried send with the same client id is stored once.
+        UniqueConstraint("conversation_id", "client_id", name="uq_messages_client_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    author_kind: Mapped[AuthorKind] = mapped_column(_enum(AuthorKind, "message_author_kind"))
+    author_operator_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(16), default="text")  # text, event, csat
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OperatorPresence(Base):
+    __tablename__ = "operator_presence"
+
+    operator_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("operators.id", ondelete="CASCADE"), primary_key=True
+    )
+    availability: Mapped[Availability] = mapped_column(
+        _enum(Availability, "operator_availability"), default=Availability.AWAY
+    )
+    max_concurrent_chats: Mapped[int] = mapped_column(Integer, default=5)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChannelEndpoint(Base):
+    """A workspace's bridge for a social/SMS channel: inbound webhook secret, outbound URL."""
+
+    __tablename__ = "channel_endpoints"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "channel", name="uq_channel_endpoints_channel"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "endpoint_channel"))
+    signing_secret: Mapped[str] = mapped_column(String(64))
+    outbound_url: Mapped[str | None] = mapped_column(String(500))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

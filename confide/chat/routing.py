@@ -1,0 +1,118 @@
+"""Routing: presence, caps on concurrent chats, and round-robin assignment from group queues.
+
+Round-robin picks, among the group's active members who are *available* and under their cap,
+the one assigned longest ago (never-assigned first). The chosen operator's presence row is
+locked for the rest of the transaction (``FOR UPDATE`` on PostgreSQL; SQLite serialises
+writers anyway), so two nodes routing at once cannot both push the same agent over the cap.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.access.models import GroupMember, Operator, OperatorStatus, Role
+from confide.chat.models import Availability, Conversation, ConversationStatus, OperatorPresence
+from confide.core.clock import utcnow
+from confide.runtime import Runtime
+
+ASSIGNABLE_ROLES = (Role.ADMIN, Role.MANAGER, Role.AGENT)
+
+
+async def presence_of(
+    rt: Runtime, session: AsyncSession, operator_id: uuid.UUID, *, lock: bool = False
+) -> OperatorPresence:
+    presence = await session.get(OperatorPresence, operator_id, with_for_update=lock)
+    if presence is None:
+        presence = OperatorPresence(
+            operator_id=operator_id,
+            availability=Availability.AWAY,
+            max_concurrent_chats=rt.settings.default_max_concurrent_chats,
+        )
+        session.add(presence)
+        await session.flush()
+    return presence
+
+
+async def open_chat_count(session: AsyncSession, operator_id: uuid.UUID) -> int:
+    # ix_conversations_assignee
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Conversation)
+            .where(
+                Conversation.assignee_id == operator_id,
+                Conversation.status == ConversationStatus.OPEN,
+            )
+        )
+        or 0
+    )
+
+
+async def has_capacity(rt: Runtime, session: AsyncSession, operator_id: uuid.UUID) -> bool:
+    presence = await presence_of(rt, session, operator_id, lock=True)
+    return await open_chat_count(session, operator_id) < presence.max_concurrent_chats
+
+
+async def pick_round_robin(
+    rt: Runtime, session: AsyncSession, group_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The next available operator of the group with room for one more chat, or ``None``."""
+    open_counts = (
+        select(Conversation.assignee_id, func.count().label("open_chats"))
+        .where(Conversation.status == ConversationStatus.OPEN)
+        .group_by(Conversation.assignee_id)
+        .subquery()
+    )
+    candidates = (
+        select(OperatorPresence.operator_id)
+        .join(GroupMember, GroupMember.operator_id == OperatorPresence.operator_id)
+        .join(Operator, Operator.id == OperatorPresence.operator_id)
+        .outerjoin(open_counts, open_counts.c.assignee_id == OperatorPresence.operator_id)
+        .where(
+            GroupMember.group_id == group_id,
+            OperatorPresence.availability == Availability.AVAILABLE,
+            Operator.status == OperatorStatus.ACTIVE,
+            Operator.role.in_(ASSIGNABLE_ROLES),
+            func.coalesce(open_counts.c.open_chats, 0) < OperatorPresence.max_concurrent_chats,
+        )
+        .order_by(
+            OperatorPresence.last_assigned_at.is_not(None),
+            OperatorPresence.last_assigned_at,
+            OperatorPresence.operator_id,
+        )
+    )
+    for operator_id in (await session.scalars(candidates)).all():
+        # Re-check under the row lock: another node may have filled the last slot.
+        if await has_capacity(rt, session, operator_id):
+            return operator_id
+    return None
+
+
+def assign(conversation: Conversation, presence: OperatorPresence, operator_id: uuid.UUID) -> None:
+    now = utcnow()
+    conversation.assignee_id = operator_id
+    conversation.status = ConversationStatus.OPEN
+    conversation.assigned_at = now
+    presence.last_assigned_at = now
+
+
+async def waiting_in_group(
+    session: AsyncSession, workspace_id: uuid.UUID, group_id: uuid.UUID, limit: int
+) -> list[Conversation]:
+    # ix_conversations_inbox
+    query = (
+        select(Conversation)
+        .where(
+            and_(
+                Conversation.workspace_id == workspace_id,
+                Conversation.status == ConversationStatus.WAITING,
+                Conversation.group_id == group_id,
+            )
+        )
+        .order_by(Conversation.created_at, Conversation.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,141 @@
+"""Visitors: a random VUID issued by the server, and what identify attaches to it (in the vault).
+
+The widget receives the VUID and a signed visitor token; the token proves possession, the VUID
+is what the host site's backend uses to identify the visitor through the API.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from confide.access.policy import Principal
+from confide.access.workspaces import find_workspace_by_slug
+from confide.chat.models import Visitor
+from confide.core.clock import utcnow
+from confide.core.errors import InvalidToken, NotFound, ValidationFailed
+from confide.runtime import Runtime
+
+VUID_PREFIX = "v_"
+MAX_ATTRIBUTES = 50
+
+
+@dataclass(frozen=True)
+class VisitorSession:
+    visitor_id: uuid.UUID
+    workspace_id: uuid.UUID
+    vuid: str
+    token: str
+
+
+def new_vuid() -> str:
+    return VUID_PREFIX + secrets.token_urlsafe(18)
+
+
+async def do_create_visitor(rt: Runtime, workspace_slug: str) -> VisitorSession:
+    workspace = await find_workspace_by_slug(rt, workspace_slug)
+    if workspace is None:
+        raise NotFound("No workspace with that id; check the widget's data-workspace.")
+    async with rt.db.transaction() as session:
+        subject_id = await rt.vault.create_subject(
+            session, workspace_id=workspace.id, kind="visitor"
+        )
+        visitor = Visitor(workspace_id=workspace.id, vuid=new_vuid(), subject_id=subject_id)
+        session.add(visitor)
+        await session.flush()
+    return VisitorSession(
+        visitor.id,
+        workspace.id,
+        visitor.vuid,
+        rt.tokens.issue_visitor_token(visitor.id, workspace.id),
+    )
+
+
+async def authenticate_visitor_token(rt: Runtime, token: str) -> Principal:
+    visitor_id, workspace_id = rt.tokens.read_visitor_token(token)
+    async with rt.db.session() as session:
+        visitor = await session.get(Visitor, visitor_id)
+    if visitor is None or visitor.workspace_id != workspace_id:
+        raise InvalidToken("This visitor no longer exists; start a new chat.")
+    return Principal(kind="visitor", workspace_id=workspace_id, visitor_id=visitor_id)
+
+
+def _clean_identity(fields: dict[str, Any]) -> dict[str, str | None]:
+    cleaned: dict[str, str | None] = {}
+    for name in ("name", "email", "phone"):
+        if name in fields:
+            value = fields[name]
+            cleaned[name] = value.strip() if isinstance(value, str) and value.strip() else None
+    if "attributes" in fields:
+        attributes = fields["attributes"]
+        if attributes is None:
+            cleaned["attributes"] = None
+        else:
+            if not isinstance(attributes, dict) or len(attributes) > MAX_ATTRIBUTES:
+                raise ValidationFailed(
+                    f"Send at most {MAX_ATTRIBUTES} custom attributes as an object.",
+                    field="attributes",
+                )
+            cleaned["attributes"] = json.dumps(attributes, sort_keys=True, separators=(",", ":"))
+    return cleaned
+
+
+async def do_identify_visitor(
+    rt: Runtime,
+    workspace_id: uuid.UUID,
+    *,
+    vuid: str | None = None,
+    visitor_id: uuid.UUID | None = None,
+    fields: dict[str, Any],
+) -> uuid.UUID:
+    """Attach identity fields to a visitor (``None`` removes a field). Custom attributes are
+    merged into what was there."""
+    cleaned = _clean_identity(fields)
+    async with rt.db.transaction() as session:
+        query = select(Visitor).where(Visitor.workspace_id == workspace_id)
+        if visitor_id is not None:
+            query = query.where(Visitor.id == visitor_id)
+        else:
+            query = query.where(Visitor.vuid == vuid)
+        visitor = await session.scalar(query)
+        if visitor is None:
+            raise NotFound("No visitor with that VUID in this workspace.", field="vuid")
+        if cleaned.get("attributes"):
+            existing = (await rt.vault.read_fields(session, [visitor.subject_id], ["attributes"]))[
+                visitor.subject_id
+            ].get("attributes")
+            merged = {
+                **(json.loads(existing) if existing else {}),
+                **json.loads(cleaned["attributes"] or "{}"),
+            }
+            merged = {k: v for k, v in merged.items() if v is not None}
+            cleaned["attributes"] = json.dumps(merged, sort_keys=True, separators=(",", ":"))
+        await rt.vault.write_fields(session, visitor.subject_id, cleaned)
+        visitor.last_seen_at = utcnow()
+        return visitor.id
+
+
+async def visitor_profiles(
+    rt: Runtime, visitor_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Identity of visitors for those the policy let see a conversation."""
+    async with rt.db.session() as session:
+        visitors = (await session.scalars(select(Visitor).where(Visitor.id.in_(visitor_ids)))).all()
+        fields = await rt.vault.read_fields(session, [v.subject_id for v in visitors])
+    profiles: dict[uuid.UUID, dict[str, Any]] = {}
+    for visitor in visitors:
+        values = fields.get(visitor.subject_id, {})
+        profiles[visitor.id] = {
+            "id": str(visitor.id),
+            "vuid": visitor.vuid,
+            "name": values.get("name"),
+            "email": values.get("email"),
+            "phone": values.get("phone"),
+            "attributes": json.loads(values["attributes"]) if values.get("attributes") else {},
+        }
+    return profiles

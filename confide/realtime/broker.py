@@ -1,0 +1,141 @@
+"""Real-time fan-out behind one small interface, with an in-process and a Redis backend.
+
+A *channel* is a string (``conv:<id>``, ``ws:<workspace id>``, ``op:<operator id>``); an event is
+a JSON-serialisable dict. ``publish`` reaches every subscriber of the channel on every node
+(Redis) or in this process (memory). A ``Subscription`` is one socket's inbox: it can add and
+drop channels while open, and is read as an async iterator of ``(channel, event)``.
+
+Delivery through the broker is best effort by design: the database is the source of truth.
+Every message event carries its per-conversation sequence number, and a client that missed
+anything (slow consumer, dropped socket, another node) resumes from the database with
+``since=<seq>``. Slow subscribers therefore get a bounded queue; on overflow the subscription
+is marked ``lagged`` and the socket tells its client to resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+Event = dict[str, Any]
+SUBSCRIPTION_QUEUE_SIZE = 1000
+
+
+class Subscription:
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        self._queue: asyncio.Queue[tuple[str, Event]] = asyncio.Queue(SUBSCRIPTION_QUEUE_SIZE)
+        self.channels: set[str] = set()
+        self.lagged = False
+        self._closed = False
+
+    def deliver(self, channel: str, event: Event) -> None:
+        try:
+            self._queue.put_nowait((channel, event))
+        except asyncio.QueueFull:
+            self.lagged = True
+
+    async def add(self, *channels: str) -> None:
+        new = [c for c in channels if c not in self.channels]
+        self.channels.update(new)
+        await self._broker._attach(self, new)
+
+    async def remove(self, *channels: str) -> None:
+        gone = [c for c in channels if c in self.channels]
+        self.channels.difference_update(gone)
+        await self._broker._detach(self, gone)
+
+    async def get(self) -> tuple[str, Event]:
+        return await self._queue.get()
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._broker._detach(self, list(self.channels))
+            self.channels.clear()
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, Event]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[tuple[str, Event]]:
+        while True:
+            yield await self._queue.get()
+
+
+class Broker(ABC):
+    """Local bookkeeping of who listens to what; subclasses move events between nodes."""
+
+    def __init__(self) -> None:
+        self._local: dict[str, set[Subscription]] = defaultdict(set)
+
+    @abstractmethod
+    async def publish(self, channel: str, event: Event) -> None: ...
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def subscription(self) -> Subscription:
+        return Subscription(self)
+
+    def _dispatch(self, channel: str, event: Event) -> None:
+        for subscription in list(self._local.get(channel, ())):
+            subscription.deliver(channel, event)
+
+    async def _attach(self, subscription: Subscription, channels: list[str]) -> None:
+        for channel in channels:
+            first = not self._local[channel]
+            self._local[channel].add(subscription)
+            if first:
+                await self._channel_opened(channel)
+
+    async def _detach(self, subscription: Subscription, channels: list[str]) -> None:
+        for channel in channels:
+            listeners = self._local.get(channel)
+            if not listeners:
+                continue
+            listeners.discard(subscription)
+            if not listeners:
+                del self._local[channel]
+                await self._channel_closed(channel)
+
+    async def _channel_opened(self, channel: str) -> None:
+        return None
+
+    async def _channel_closed(self, channel: str) -> None:
+        return None
+
+    @property
+    def local_subscriber_count(self) -> int:
+        return sum(len(s) for s in self._local.values())
+
+
+class MemoryBroker(Broker):
+    """One process: publishing is a direct hand-over to local subscribers."""
+
+    async def publish(self, channel: str, event: Event) -> None:
+        self._dispatch(channel, event)
+
+
+def create_broker(redis_url: str | None) -> Broker:
+    if redis_url:
+        from confide.realtime.redis_broker import RedisBroker
+
+        return RedisBroker(redis_url)
+    return MemoryBroker()
+
+
+@contextlib.asynccontextmanager
+async def open_subscription(broker: Broker, *channels: str) -> AsyncIterator[Subscription]:
+    subscription = broker.subscription()
+    try:
+        await subscription.add(*channels)
+        yield subscription
+    finally:
+        await subscription.close()

@@ -1,0 +1,422 @@
+"""WebSocket endpoints for the widget and the console, and the delivery contract they keep.
+
+Protocol (JSON text frames). Client to server:
+    {"type": "subscribe", "conversation_id": ..., "since": <seq>}   backlog after seq, then live
+    {"type": "unsubscribe", "conversation_id": ...}
+    {"type": "message", "conversation_id": ..., "client_id": ..., "body": ...}
+    {"type": "typing", "conversation_id": ..., "state": true|false}
+    {"type": "read", "conversation_id": ..., "seq": <seq>}
+    {"type": "presence", "availability": "available"|"away"}        (console only)
+    {"type": "ping"}
+Server to client: "ready", "subscribed", "message" (with seq), "ack" (client_id -> seq),
+"typing", "read", "conversation" (status/assignment), "presence", "unsubscribed" (access
+revoked), "error" (code, message, field, client_id), "pong".
+
+One loop per socket handles client frames and broker events in turn, so the backlog sent on
+subscribe and the live events after it can never interleave out of order. Per conversation the
+socket remembers the last seq it delivered: a live event at or below it is a duplicate and is
+dropped; one beyond the next expected seq means something was missed (lagged queue, Redis
+reconnect), and the gap is read from the database first. Rights are re-checked when the broker
+says they changed (role, groups, sessions), when a conversation's assignment or group changes,
+and every ``REVALIDATE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from confide.access import auth, policy
+from confide.access.policy import ConversationFacts, Principal
+from confide.api.deps import ACCESS_COOKIE
+from confide.chat import conversations, messages
+from confide.chat.models import Availability
+from confide.core.errors import ConfideError, InvalidToken, ValidationFailed
+from confide.realtime.channels import conversation_channel, operator_channel, workspace_channel
+from confide.runtime import Runtime
+
+log = logging.getLogger("confide.realtime")
+MAX_FRAME_CHARS = 256 * 1024
+REVALIDATE_SECONDS = 60.0
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_BIG = 1009
+CLOSE_POLICY = 1008
+
+
+class _Closed(Exception):
+    def __init__(self, code: int, reason: str = "") -> None:
+        self.code = code
+        self.reason = reason
+
+
+def _uuid(value: Any, field: str = "conversation_id") -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise ValidationFailed(f"{field} must be a UUID.", field=field) from exc
+
+
+def _facts(data: dict[str, Any]) -> ConversationFacts:
+    return ConversationFacts(
+        workspace_id=uuid.UUID(data["workspace_id"]),
+        group_id=uuid.UUID(data["group_id"]) if data.get("group_id") else None,
+        assignee_id=uuid.UUID(data["assignee_id"]) if data.get("assignee_id") else None,
+        status=data["status"],
+        visitor_id=uuid.UUID(data["visitor_id"]) if data.get("visitor_id") else None,
+    )
+
+
+class SocketSession:
+    def __init__(self, rt: Runtime, websocket: WebSocket, principal: Principal) -> None:
+        self.rt = rt
+        self.ws = websocket
+        self.principal = principal
+        self.subscription = rt.broker.subscription()
+        self.delivered: dict[uuid.UUID, int] = {}
+        self.seen: set[uuid.UUID] = set()  # conversations this console has been told about
+
+    @property
+    def is_console(self) -> bool:
+        return self.principal.kind == "operator"
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        await self.ws.send_text(json.dumps(payload, separators=(",", ":")))
+
+    async def run(self) -> None:
+        if self.is_console:
+            assert self.principal.workspace_id and self.principal.operator_id
+            await self.subscription.add(
+                workspace_channel(self.principal.workspace_id),
+                operator_channel(self.principal.operator_id),
+            )
+        await self.send({"type": "ready", "kind": self.principal.kind})
+        receive: asyncio.Task[str] = asyncio.create_task(self.ws.receive_text())
+        event: asyncio.Task[tuple[str, dict[str, Any]]] = asyncio.create_task(
+            self.subscription.get()
+        )
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {receive, event},
+                    timeout=REVALIDATE_SECONDS,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not done:
+                    await self.revalidate()
+                if receive in done:
+                    await self.on_frame(receive.result())
+                    receive = asyncio.create_task(self.ws.receive_text())
+                if event in done:
+                    channel, payload = event.result()
+                    await self.on_event(channel, payload)
+                    event = asyncio.create_task(self.subscription.get())
+                if self.subscription.lagged:
+                    self.subscription.lagged = False
+                    await self.catch_up()
+        except WebSocketDisconnect:
+            pass
+        except _Closed as closed:
+            if self.ws.client_state is WebSocketState.CONNECTED:
+                await self.ws.close(code=closed.code, reason=closed.reason)
+        finally:
+            for task in (receive, event):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.subscription.close()
+
+    # -- client frames -------------------------------------------------------------------
+
+    async def on_frame(self, text: str) -> None:
+        if len(text) > MAX_FRAME_CHARS:
+            raise _Closed(CLOSE_TOO_BIG, "frame too large")
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            await self.error(ValidationFailed("Frames must be JSON objects.", field="frame"))
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.error(ValidationFailed("Frames need a string 'type'.", field="type"))
+            return
+        handler = getattr(self, f"do_{frame['type']}", None)
+        if handler is None:
+            await self.error(ValidationFailed("Unknown frame type.", field="type"))
+            return
+        try:
+            await handler(frame)
+        except ConfideError as exc:
+            await self.error(exc, frame.get("client_id"))
+
+    async def error(self, exc: ConfideError, client_id: Any = None) -> None:
+        body = exc.to_body()["error"]
+        await self.send({"type": "error", **body, "client_id": client_id})
+
+    async def do_ping(self, frame: dict[str, Any]) -> None:
+        await self.send({"type": "pong"})
+
+    async def do_subscribe(self, frame: dict[str, Any]) -> None:
+        conversation_id = _uuid(frame.get("conversation_id"))
+        since = frame.get("since", 0)
+        if not isinstance(since, int) or since < 0:
+            raise ValidationFailed("since must be a non-negative integer.", field="since")
+        async with self.rt.db.session() as session:
+            await conversations.load_for(session, self.principal, conversation_id)
+        await self.subscription.add(conversation_channel(conversation_id))
+        self.delivered[conversation_id] = since
+        self.seen.add(conversation_id)
+        last_seq = await self.send_backlog(conversation_id)
+        await self.send(
+            {"type": "subscribed", "conversation_id": str(conversation_id), "last_seq": last_seq}
+        )
+
+    async def do_unsubscribe(self, frame: dict[str, Any]) -> None:
+        conversation_id = _uuid(frame.get("conversation_id"))
+        await self.subscription.remove(conversation_channel(conversation_id))
+        self.delivered.pop(conversation_id, None)
+
+    async def do_message(self, frame: dict[str, Any]) -> None:
+        conversation_id = _uuid(frame.get("conversation_id"))
+        client_id, body = frame.get("client_id"), frame.get("body")
+        if not isinstance(client_id, str):
+            raise ValidationFailed("client_id must be a string.", field="client_id")
+        if not isinstance(body, str):
+            raise ValidationFailed("body must be a string.", field="body")
+        sent = await messages.do_send_message(
+            self.rt, self.principal, conversation_id, client_id=client_id, body=body
+        )
+        await self.send(
+            {
+                "type": "ack",
+                "client_id": client_id,
+                "conversation_id": str(conversation_id),
+                "seq": sent.message["seq"],
+                "id": sent.message["id"],
+                "duplicate": sent.duplicate,
+            }
+        )
+
+    def _author(self) -> dict[str, Any]:
+        if self.is_console:
+            return {"kind": "operator", "id": str(self.principal.operator_id)}
+        return {"kind": "visitor", "id": str(self.principal.visitor_id)}
+
+    async def _subscribed(self, frame: dict[str, Any]) -> uuid.UUID:
+        conversation_id = _uuid(frame.get("conversation_id"))
+        if conversation_id not in self.delivered:
+            raise ValidationFailed("Subscribe to the conversation first.", field="conversation_id")
+        return conversation_id
+
+    async def do_typing(self, frame: dict[str, Any]) -> None:
+        conversation_id = await self._subscribed(frame)
+        key = f"typing:{self.principal.operator_id or self.principal.visitor_id}"
+        if await self.rt.limiter.hit(key, self.rt.settings.typing_events_per_minute, 60):
+            return  # typing is a hint: excess ones are dropped, not reported
+        await self.rt.broker.publish(
+            conversation_channel(conversation_id),
+            {
+                "type": "typing",
+                "conversation_id": str(conversation_id),
+                "author": self._author(),
+                "state": bool(frame.get("state", True)),
+            },
+        )
+
+    async def do_read(self, frame: dict[str, Any]) -> None:
+        conversation_id = await self._subscribed(frame)
+        seq = frame.get("seq")
+        if not isinstance(seq, int) or seq < 0:
+            raise ValidationFailed("seq must be a non-negative integer.", field="seq")
+        await self.rt.broker.publish(
+            conversation_channel(conversation_id),
+            {
+                "type": "read",
+                "conversation_id": str(conversation_id),
+                "author": self._author(),
+                "seq": seq,
+            },
+        )
+
+    async def do_presence(self, frame: dict[str, Any]) -> None:
+        if not self.is_console:
+            raise ValidationFailed("Unknown frame type.", field="type")
+        value = frame.get("availability")
+        if value not in ("available", "away"):
+            raise ValidationFailed("availability is 'available' or 'away'.", field="availability")
+        result = await conversations.do_set_availability(
+            self.rt, self.principal, Availability(value)
+        )
+        await self.send(
+            {"type": "presence", "operator_id": str(self.principal.operator_id), **result}
+        )
+
+    # -- broker events -------------------------------------------------------------------
+
+    async def on_event(self, channel: str, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "principal_changed":
+            await self.revalidate()
+        elif kind == "message":
+            await self.deliver_message(event)
+        elif kind == "conversation":
+            await self.on_conversation(channel, event)
+        elif kind in ("typing", "read"):
+            if event.get("author") != self._author():
+                await self.send(event)
+        elif kind == "presence" and self.is_console:
+            await self.send(event)
+
+    async def deliver_message(self, event: dict[str, Any]) -> None:
+        conversation_id = uuid.UUID(event["conversation_id"])
+        delivered = self.delivered.get(conversation_id)
+        if delivered is None or event["seq"] <= delivered:
+            return
+        if event["seq"] > delivered + 1:
+            await self.send_backlog(conversation_id)
+            return
+        await self.send(event)
+        self.delivered[conversation_id] = event["seq"]
+
+    async def send_backlog(self, conversation_id: uuid.UUID) -> int:
+        last_seq = self.delivered.get(conversation_id, 0)
+        while True:
+            page = await messages.list_messages(
+                self.rt, self.principal, conversation_id, since=self.delivered[conversation_id]
+            )
+            for item in page["messages"]:
+                await self.send(item)
+                self.delivered[conversation_id] = item["seq"]
+            last_seq = int(page["last_seq"])
+            if not page["has_more"]:
+                return last_seq
+
+    async def on_conversation(self, channel: str, event: dict[str, Any]) -> None:
+        data = event["conversation"]
+        conversation_id = uuid.UUID(data["id"])
+        if not self.is_console:
+            if channel.startswith("conv:"):
+                public = {
+                    k: data[k]
+                    for k in (
+                        "id",
+                        "status",
+                        "channel",
+                        "created_at",
+                        "closed_at",
+                        "csat_score",
+                        "last_seq",
+                    )
+                }
+                await self.send({**event, "conversation": public})
+            return
+        if not channel.startswith("ws:"):
+            return  # consoles take lifecycle events from the workspace channel only
+        if policy.can_work_conversation(self.principal, _facts(data)):
+            self.seen.add(conversation_id)
+            await self.send(event)
+        else:
+            await self.drop(conversation_id, notify_removed=conversation_id in self.seen)
+
+    async def drop(self, conversation_id: uuid.UUID, *, notify_removed: bool) -> None:
+        if conversation_id in self.delivered:
+            await self.subscription.remove(conversation_channel(conversation_id))
+            self.delivered.pop(conversation_id, None)
+            await self.send(
+                {
+                    "type": "unsubscribed",
+                    "conversation_id": str(conversation_id),
+                    "reason": "access_revoked",
+                }
+            )
+        if notify_removed:
+            self.seen.discard(conversation_id)
+            await self.send(
+                {"type": "conversation_removed", "conversation_id": str(conversation_id)}
+            )
+
+    async def revalidate(self) -> None:
+        """Reload the principal (sessions, role, groups) and re-check every subscription."""
+        if not self.is_console:
+            return
+        assert self.principal.session_id and self.principal.operator_id
+        try:
+            self.principal = await auth.authenticate_session(
+                self.rt, self.principal.session_id, self.principal.operator_id
+            )
+        except InvalidToken as exc:
+            raise _Closed(CLOSE_UNAUTHENTICATED, "session ended") from exc
+        if policy.Action.CONVERSATIONS_WORK not in policy.allowed_actions(self.principal):
+            raise _Closed(CLOSE_FORBIDDEN, "your role has no chat room")
+        for conversation_id in list(self.delivered):
+            async with self.rt.db.session() as session:
+                try:
+                    await conversations.load_for(session, self.principal, conversation_id)
+                    continue
+                except ConfideError:
+                    pass
+            await self.drop(conversation_id, notify_removed=True)
+
+    async def catch_up(self) -> None:
+        for conversation_id in list(self.delivered):
+            await self.send_backlog(conversation_id)
+
+
+async def _console_principal(websocket: WebSocket, rt: Runtime) -> Principal:
+    token = websocket.query_params.get("access_token")
+    if not token:
+        token = websocket.cookies.get(ACCESS_COOKIE)
+        origin = websocket.headers.get("origin")
+        host = websocket.headers.get("host")
+        # Cookies ride along with cross-site WebSocket handshakes: check where it comes from.
+        if origin is not None and host is not None and origin.split("://", 1)[-1] != host:
+            raise _Closed(CLOSE_FORBIDDEN, "cross-origin console socket")
+    if not token:
+        raise _Closed(CLOSE_UNAUTHENTICATED, "sign in first")
+    try:
+        principal = await auth.authenticate_access_token(rt, token)
+    except InvalidToken as exc:
+        raise _Closed(CLOSE_UNAUTHENTICATED, "invalid token") from exc
+    if principal.workspace_id is None or policy.Action.CONVERSATIONS_WORK not in (
+        policy.allowed_actions(principal)
+    ):
+        raise _Closed(CLOSE_FORBIDDEN, "your role has no chat room")
+    return principal
+
+
+async def _widget_principal(websocket: WebSocket, rt: Runtime) -> Principal:
+    from confide.chat.visitors import authenticate_visitor_token
+
+    token = websocket.query_params.get("token")
+    if not token:
+        raise _Closed(CLOSE_UNAUTHENTICATED, "visitor token missing")
+    try:
+        return await authenticate_visitor_token(rt, token)
+    except InvalidToken as exc:
+        raise _Closed(CLOSE_UNAUTHENTICATED, "invalid visitor token") from exc
+
+
+async def _serve(websocket: WebSocket, console: bool) -> None:
+    rt: Runtime = websocket.app.state.runtime
+    try:
+        principal = await (_console_principal if console else _widget_principal)(websocket, rt)
+    except _Closed as closed:
+        # Close before accepting: the handshake is refused with an HTTP 403.
+        await websocket.close(code=closed.code, reason=closed.reason)
+        return
+    await rt.broker.start()
+    await websocket.accept()
+    await SocketSession(rt, websocket, principal).run()
+
+
+async def console_socket(websocket: WebSocket) -> None:
+    await _serve(websocket, console=True)
+
+
+async def widget_socket(websocket: WebSocket) -> None:
+    await _serve(websocket, console=False)
