@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 
 from confide.access import policy
-from confide.access.policy import Action
+from confide.access.policy import Action, Principal
 from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep
 from confide.api.schemas import (
     AssignRequest,
@@ -19,7 +19,8 @@ from confide.api.schemas import (
     VisitorIdentify,
 )
 from confide.chat import conversations, messages, queries, visitors
-from confide.chat.models import Availability, ConversationStatus
+from confide.chat.models import Availability, Conversation, ConversationStatus
+from confide.runtime import Runtime
 
 router = APIRouter(tags=["conversations"])
 
@@ -80,8 +81,8 @@ async def assign(
     conversation_id: uuid.UUID, body: AssignRequest, principal: OperatorDep, rt: RuntimeDep
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.CONVERSATIONS_WORK)
-    await conversations.do_assign(rt, principal, conversation_id, body.operator_id)
-    return await queries.conversation_detail(rt, principal, conversation_id)
+    conversation = await conversations.do_assign(rt, principal, conversation_id, body.operator_id)
+    return await _detail_or_outcome(rt, principal, conversation)
 
 
 @router.post("/conversations/{conversation_id}/transfer")
@@ -92,10 +93,16 @@ async def transfer(
     conversation = await conversations.do_transfer(
         rt, principal, conversation_id, operator_id=body.operator_id, group_id=body.group_id
     )
+    return await _detail_or_outcome(rt, principal, conversation)
+
+
+async def _detail_or_outcome(
+    rt: Runtime, principal: Principal, conversation: Conversation
+) -> dict[str, Any]:
     if policy.can_work_conversation(principal, conversations.facts_of(conversation)):
-        return await queries.conversation_detail(rt, principal, conversation_id)
-    # Handed to a queue the transferring agent cannot see: report the outcome only.
-    return {"id": str(conversation.id), "status": conversation.status.value, "transferred": True}
+        return await queries.conversation_detail(rt, principal, conversation.id)
+    # Handed to someone or a queue the caller may not see: report the outcome only.
+    return {"id": str(conversation.id), "status": conversation.status.value, "handed_over": True}
 
 
 @router.post("/conversations/{conversation_id}/close")
