@@ -391,3 +391,29 @@ async def do_rate(
         outbox.conversation_changed(conversation, "rated")
     await outbox.publish(rt)
     return conversation
+
+
+async def do_requeue_conversations_of(rt: Runtime, operator_id: uuid.UUID) -> int:
+    """Put a removed operator's open conversations back in their group queues (and route
+    them), so no visitor waits on someone who is gone. Returns how many were requeued."""
+    outbox = Outbox()
+    async with rt.db.transaction() as session:
+        # ix_conversations_assignee
+        stranded = (
+            await session.scalars(
+                select(Conversation)
+                .where(
+                    Conversation.assignee_id == operator_id,
+                    Conversation.status == ConversationStatus.OPEN,
+                )
+                .with_for_update()
+            )
+        ).all()
+        for conversation in stranded:
+            conversation.assignee_id = None
+            conversation.status = ConversationStatus.WAITING
+            await session.flush()
+            outbox.conversation_changed(conversation, "requeued")
+            await _route(rt, session, conversation, outbox)
+    await outbox.publish(rt)
+    return len(stranded)

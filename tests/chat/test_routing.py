@@ -227,3 +227,20 @@ async def test_close_reopen_and_rate(
         f"/api/v1/widget/conversations/{chat['id']}/close", headers=visitor.headers
     )
     assert visitor_reopen.status_code == 200
+
+
+async def test_removing_an_agent_puts_their_open_chats_back_in_the_queue(
+    world: World, client: httpx.AsyncClient, team: dict[str, object]
+) -> None:
+    alice = await world.headers(team["alice"])  # type: ignore[arg-type]
+    await client.put("/api/v1/me/presence", json={"availability": "available"}, headers=alice)
+    chat = await new_chat(client, team["support"])
+    assert chat["assignee_id"] == str(team["alice"].id)  # type: ignore[attr-defined]
+    carol = await world.headers(team["carol"])  # type: ignore[arg-type]
+    await client.put("/api/v1/me/presence", json={"availability": "available"}, headers=carol)
+    admin = await world.headers(team["ada"])  # type: ignore[arg-type]
+    removed = await client.delete(f"/api/v1/operators/{team['alice'].id}", headers=admin)  # type: ignore[attr-defined]
+    assert removed.status_code == 204
+    detail = await client.get(f"/api/v1/conversations/{chat['id']}", headers=admin)
+    assert detail.json()["status"] == "open"
+    assert detail.json()["assignee_id"] == str(team["carol"].id)  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from confide.access import operators
 from confide.access.models import Role
 from confide.api.deps import OperatorDep, RuntimeDep
 from confide.api.schemas import OperatorCreate, OperatorUpdate
+from confide.chat import conversations
 
 router = APIRouter(prefix="/operators", tags=["operators"])
 _PROFILE = ("name", "alias", "email", "job_title", "avatar_url")
@@ -67,6 +68,7 @@ async def remove_operator(
     operator_id: uuid.UUID, principal: OperatorDep, rt: RuntimeDep
 ) -> Response:
     await operators.do_remove_operator(rt, principal, operator_id)
+    await conversations.do_requeue_conversations_of(rt, operator_id)
     return Response(status_code=204)
 
 
