@@ -23,6 +23,8 @@ from typing import Any
 
 Event = dict[str, Any]
 SUBSCRIPTION_QUEUE_SIZE = 1000
+# Queued (on channel "") to wake a reader whose subscription was marked lagged.
+LAGGED_EVENT: Event = {"type": "lagged"}
 
 
 class Subscription:
@@ -38,6 +40,13 @@ class Subscription:
             self._queue.put_nowait((channel, event))
         except asyncio.QueueFull:
             self.lagged = True
+
+    def mark_lagged(self) -> None:
+        """Events may have been lost: flag it and wake the reader so it resumes now, not at
+        its next event (a full queue already has events waiting to wake it)."""
+        self.lagged = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(("", LAGGED_EVENT))
 
     async def add(self, *channels: str) -> None:
         new = [c for c in channels if c not in self.channels]

@@ -31,14 +31,16 @@ class RedisBroker(Broker):
         self._redis: aioredis.Redis = aioredis.from_url(url)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._reader: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
         self._control_channel = f"{PREFIX}node:{uuid.uuid4().hex}"
 
     async def start(self) -> None:
-        if self._reader is not None:
-            return
-        # A pub/sub connection needs one subscription before it can be read.
-        await self._pubsub.subscribe(self._control_channel)
-        self._reader = asyncio.create_task(self._read_forever(), name="confide-redis-broker")
+        async with self._starting:  # two first sockets at once must not start two readers
+            if self._reader is not None:
+                return
+            # A pub/sub connection needs one subscription before it can be read.
+            await self._pubsub.subscribe(self._control_channel)
+            self._reader = asyncio.create_task(self._read_forever(), name="confide-redis-broker")
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -69,9 +71,13 @@ class RedisBroker(Broker):
                 backoff_seconds = 0.1
             except (RedisError, OSError) as exc:
                 log.warning("redis pub/sub connection lost (%s); reconnecting", type(exc).__name__)
-                await asyncio.sleep(backoff_seconds)
-                backoff_seconds = min(backoff_seconds * 2, 5.0)
-                await self._resubscribe()
+                # Read again only once re-subscribed: a pub/sub whose subscribe failed has no
+                # connection, and reading it raises RuntimeError, which would end this task.
+                while True:
+                    await asyncio.sleep(backoff_seconds)
+                    backoff_seconds = min(backoff_seconds * 2, 5.0)
+                    if await self._resubscribe():
+                        break
                 continue
             if message is None or message.get("type") != "message":
                 continue
@@ -85,14 +91,14 @@ class RedisBroker(Broker):
                 continue
             self._dispatch(channel[len(PREFIX) :], event)
 
-    async def _resubscribe(self) -> None:
+    async def _resubscribe(self) -> bool:
         with contextlib.suppress(RedisError, OSError):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             await self._pubsub.subscribe(self._control_channel, *(PREFIX + c for c in self._local))
         except (RedisError, OSError):
-            return
-        for listeners in self._local.values():
-            for subscription in listeners:
-                subscription.lagged = True
+            return False
+        for subscription in {s for listeners in self._local.values() for s in listeners}:
+            subscription.mark_lagged()
+        return True
