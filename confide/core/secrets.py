@@ -43,19 +43,25 @@ def load_instance_secret(settings: Settings) -> InstanceSecret:
         raw = settings.secret_key.get_secret_value().encode()
         return InstanceSecret(hashlib.sha256(raw).digest() if len(raw) < 64 else raw)
     path = settings.data_dir / INSTANCE_KEY_FILE
-    return InstanceSecret(_read_or_create_key_file(path))
+    return InstanceSecret(read_or_create_key_file(path))
 
 
-def _read_or_create_key_file(path: Path) -> bytes:
+def read_or_create_key_file(path: Path, size: int = INSTANCE_KEY_BYTES) -> bytes:
+    """Read a base64 key file, or create it with ``size`` random bytes, mode 0600."""
     if path.exists():
         return base64.b64decode(path.read_text().strip())
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(INSTANCE_KEY_BYTES)
-    # O_EXCL: two processes racing on first start must agree on one key.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return base64.b64decode(path.read_text().strip())
+    key = secrets.token_bytes(size)
+    # Write a private temporary file, then link it into place: link() fails if another process
+    # won the race, and nobody ever reads a half-written key.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(base64.b64encode(key).decode() + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return base64.b64decode(path.read_text().strip())
+    finally:
+        tmp.unlink()
     return key

@@ -1,0 +1,1 @@
+"""Envelope encryption: master key -> workspace key-encryption keys -> per-subject data keys."""

@@ -1,0 +1,182 @@
+"""The keyring: AES-256-GCM envelope encryption with crypto-shredding.
+
+Hierarchy: the master key (a ``KeyProvider``) wraps one key-encryption key (KEK) per workspace
+and version; each KEK wraps data keys (DEKs), one per data subject and one per conversation;
+DEKs encrypt fields. Every ciphertext is bound to its record through the associated data
+(``aad``: table, row id and field), so a ciphertext copied to another row does not decrypt.
+
+- Creating a key is compare-and-set in the key store: two nodes racing both end up using the
+  key that was stored, never one that was lost.
+- Rotation (``rotate_workspace``) makes a new KEK version, re-wraps every DEK under it, then
+  destroys the old KEK. Bodies are not re-encrypted and readers keep working throughout: each
+  DEK row names the KEK version that wraps it.
+- Destroying a DEK makes everything encrypted under it unreadable everywhere, including in
+  backups of the data (which never contain keys).
+
+Unwrapped keys are cached in memory for ``CACHE_SECONDS`` so a busy conversation does not hit
+the key store for every message; ``forget`` evicts at once (called on destruction).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from confide.crypto.keystore import KeyStore
+from confide.crypto.providers import KEY_BYTES, KeyProvider, KeyUnavailable, open_sealed, seal
+
+TOKEN_PREFIX = "ck1:"
+CACHE_SECONDS = 60.0
+CACHE_MAX_KEYS = 10_000
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    workspaces: int
+    data_keys_rewrapped: int
+
+
+class Keyring:
+    def __init__(self, provider: KeyProvider, store: KeyStore) -> None:
+        self.provider = provider
+        self.store = store
+        self._cache: dict[str, tuple[float, bytes]] = {}
+
+    # -- cache ----------------------------------------------------------------------------
+
+    def _cached(self, name: str) -> bytes | None:
+        hit = self._cache.get(name)
+        if hit is None or hit[0] < time.monotonic():
+            self._cache.pop(name, None)
+            return None
+        return hit[1]
+
+    def _remember(self, name: str, key: bytes) -> None:
+        if len(self._cache) >= CACHE_MAX_KEYS:
+            self._cache.clear()
+        self._cache[name] = (time.monotonic() + CACHE_SECONDS, key)
+
+    def forget(self, key_id: str | None = None) -> None:
+        if key_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(f"dek:{key_id}", None)
+
+    # -- workspace KEKs -------------------------------------------------------------------
+
+    async def _kek(self, workspace_id: str, version: int | None = None) -> tuple[int, bytes]:
+        """A KEK of the workspace: the given version, or the newest (created when missing)."""
+        if version is not None:
+            cached = self._cached(f"kek:{workspace_id}:{version}")
+            if cached is not None:
+                return version, cached
+        keys = await self.store.workspace_keys(workspace_id)
+        if not keys:
+            fresh = secrets.token_bytes(KEY_BYTES)
+            wrapped = self.provider.wrap(fresh, f"{workspace_id}:1".encode())
+            await self.store.add_workspace_key(workspace_id, 1, self.provider.key_id, wrapped)
+            keys = await self.store.workspace_keys(workspace_id)
+        chosen = version if version is not None else max(keys)
+        row = keys.get(chosen)
+        if row is None:
+            raise KeyUnavailable("The workspace key version is gone.")
+        kek = self.provider.unwrap(row.wrapped, f"{workspace_id}:{chosen}".encode())
+        self._remember(f"kek:{workspace_id}:{chosen}", kek)
+        return chosen, kek
+
+    # -- data keys --------------------------------------------------------------------------
+
+    async def _dek(self, workspace_id: str, key_id: str, *, create: bool) -> bytes:
+        cached = self._cached(f"dek:{key_id}")
+        if cached is not None:
+            return cached
+        row = await self.store.data_key(key_id)
+        if row is None:
+            if not create:
+                raise KeyUnavailable("This data has been erased: its key no longer exists.")
+            version, kek = await self._kek(workspace_id)
+            fresh = secrets.token_bytes(KEY_BYTES)
+            wrapped = seal(kek, fresh, f"dek:{key_id}".encode())
+            row = await self.store.add_data_key(key_id, workspace_id, version, wrapped)
+        if row.workspace_id != workspace_id:
+            raise KeyUnavailable("The data key belongs to another workspace.")
+        _, kek = await self._kek(workspace_id, row.kek_version)
+        dek = open_sealed(kek, row.wrapped, f"dek:{key_id}".encode())
+        self._remember(f"dek:{key_id}", dek)
+        return dek
+
+    async def encrypt(
+        self, workspace_id: uuid.UUID | None, key_id: uuid.UUID, plaintext: str, aad: str
+    ) -> str:
+        dek = await self._dek(_ws(workspace_id), str(key_id), create=True)
+        sealed = seal(dek, plaintext.encode(), aad.encode())
+        return TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode()
+
+    async def decrypt(
+        self, workspace_id: uuid.UUID | None, key_id: uuid.UUID, token: str, aad: str
+    ) -> str:
+        """Raises ``KeyUnavailable`` if the key was destroyed or the ciphertext was moved."""
+        if not token.startswith(TOKEN_PREFIX):
+            raise KeyUnavailable("Not a Confide ciphertext.")
+        sealed = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
+        dek = await self._dek(_ws(workspace_id), str(key_id), create=False)
+        return open_sealed(dek, sealed, aad.encode()).decode()
+
+    async def destroy(self, key_id: uuid.UUID) -> bool:
+        """Crypto-shred: destroy the data key; every copy of its data becomes unreadable."""
+        self.forget(str(key_id))
+        return await self.store.destroy_data_key(str(key_id))
+
+    # -- rotation -------------------------------------------------------------------------
+
+    async def rotate_workspace(self, workspace_id: str) -> int:
+        """New KEK version; re-wrap every data key; destroy the old versions. Returns the
+        number of data keys re-wrapped."""
+        keys = await self.store.workspace_keys(workspace_id)
+        if not keys:
+            return 0
+        new_version = max(keys) + 1
+        fresh = secrets.token_bytes(KEY_BYTES)
+        wrapped = self.provider.wrap(fresh, f"{workspace_id}:{new_version}".encode())
+        await self.store.add_workspace_key(workspace_id, new_version, self.provider.key_id, wrapped)
+        _, new_kek = await self._kek(workspace_id, new_version)
+        count = 0
+        for old_version in sorted(keys):
+            _, old_kek = await self._kek(workspace_id, old_version)
+            for row in await self.store.data_keys_of(workspace_id, old_version):
+                dek = open_sealed(old_kek, row.wrapped, f"dek:{row.id}".encode())
+                rewrapped = seal(new_kek, dek, f"dek:{row.id}".encode())
+                await self.store.rewrap_data_key(row.id, old_version, new_version, rewrapped)
+                count += 1
+            await self.store.delete_workspace_key(workspace_id, old_version)
+            self._cache.pop(f"kek:{workspace_id}:{old_version}", None)
+        return count
+
+    async def rotate_all(self) -> RotationReport:
+        total = 0
+        workspaces = await self.store.all_workspace_ids()
+        for workspace_id in workspaces:
+            total += await self.rotate_workspace(workspace_id)
+        return RotationReport(len(workspaces), total)
+
+    async def rewrap_master(self, new_provider: KeyProvider) -> int:
+        """Re-wrap every workspace KEK under a new master key (master-key rotation)."""
+        count = 0
+        for workspace_id in await self.store.all_workspace_ids():
+            for version, row in (await self.store.workspace_keys(workspace_id)).items():
+                context = f"{workspace_id}:{version}".encode()
+                kek = self.provider.unwrap(row.wrapped, context)
+                await self.store.replace_workspace_key_wrapping(
+                    workspace_id, version, new_provider.key_id, new_provider.wrap(kek, context)
+                )
+                count += 1
+        self.provider = new_provider
+        self.forget()
+        return count
+
+
+def _ws(workspace_id: uuid.UUID | None) -> str:
+    return str(workspace_id) if workspace_id is not None else "platform"
