@@ -16,7 +16,7 @@ from rich.table import Table
 
 from benchmarks.common import Result, machine, write_result
 
-BENCHMARKS = ["auth_overhead"]
+BENCHMARKS = ["auth_overhead", "message_privacy"]
 
 
 def main(argv: list[str]) -> int:

@@ -60,6 +60,7 @@ async def temporary_runtime(**overrides: object) -> AsyncIterator[Runtime]:
         settings = Settings(data_dir=Path(tmp), **overrides)  # type: ignore[arg-type]
         rt = Runtime.from_settings(settings)
         await upgrade(rt.db)
+        await rt.prepare()
         try:
             yield rt
         finally:

@@ -9,6 +9,9 @@ from confide.access.tokens import TokenService
 from confide.core.config import Settings
 from confide.core.db import Database
 from confide.core.secrets import InstanceSecret, load_instance_secret
+from confide.crypto.keyring import Keyring
+from confide.crypto.keystore import KeyStore
+from confide.crypto.providers import MASTER_KEY_FILE, LocalKeyProvider
 from confide.privacy.vault import Vault
 from confide.realtime.broker import Broker, create_broker
 from confide.realtime.limits import RateLimiter, create_rate_limiter
@@ -24,16 +27,22 @@ class Runtime:
     passwords: Passwords
     broker: Broker
     limiter: RateLimiter
+    keyring: Keyring
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         secret = load_instance_secret(settings)
+        provider = LocalKeyProvider.from_environment_or_file(
+            settings.master_key.get_secret_value() if settings.master_key else None,
+            settings.data_dir / MASTER_KEY_FILE,
+        )
+        keyring = Keyring(provider, KeyStore(settings.resolved_keystore_url))
         return cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
             secret=secret,
-            vault=Vault(secret),
+            vault=Vault(secret, keyring),
             tokens=TokenService(
                 secret,
                 access_ttl_seconds=settings.access_token_ttl_seconds,
@@ -42,9 +51,15 @@ class Runtime:
             passwords=Passwords(settings),
             broker=create_broker(settings.redis_url),
             limiter=create_rate_limiter(settings.redis_url),
+            keyring=keyring,
         )
+
+    async def prepare(self) -> None:
+        """Create what must exist before serving: the key store's schema."""
+        await self.keyring.store.create_schema()
 
     async def close(self) -> None:
         await self.broker.close()
         await self.limiter.close()
+        await self.keyring.store.close()
         await self.db.dispose()

@@ -170,6 +170,7 @@ def settings(data_dir: Path, database_url: str) -> Settings:
 @pytest.fixture
 async def rt(settings: Settings, database_template: DatabaseTemplate) -> AsyncIterator[Runtime]:
     runtime = Runtime.from_settings(settings)
+    await runtime.prepare()
     if database_template.backend == "postgres":
         tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         async with runtime.db.engine.begin() as conn:

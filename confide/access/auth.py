@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access import mfa
+from confide.access.lockout import check_not_locked, record_failure
 from confide.access.models import (
     AuthSession,
     GroupMember,
@@ -34,7 +35,7 @@ from confide.access.models import (
 from confide.access.operators import find_operator_by_username, notify_principal_changed
 from confide.access.policy import Principal
 from confide.core.clock import utcnow
-from confide.core.errors import AccountLocked, InvalidCredentials, InvalidMfaCode, InvalidToken
+from confide.core.errors import InvalidCredentials, InvalidMfaCode, InvalidToken
 from confide.runtime import Runtime
 
 TRANSPORTS = ("token", "cookie")
@@ -54,36 +55,6 @@ class IssuedTokens:
 class LoginOutcome:
     tokens: IssuedTokens | None = None
     mfa_challenge: str | None = None
-
-
-def _locked_error(until: datetime) -> AccountLocked:
-    seconds = max(1, int((until - utcnow()).total_seconds()))
-    return AccountLocked(headers={"Retry-After": str(seconds)})
-
-
-async def _record_failure(rt: Runtime, operator_id: uuid.UUID) -> AccountLocked | None:
-    settings = rt.settings
-    async with rt.db.transaction() as session:
-        operator = await session.get(Operator, operator_id, with_for_update=True)
-        if operator is None:
-            return None
-        now = utcnow()
-        window = timedelta(seconds=settings.lockout_window_seconds)
-        if operator.first_failed_login_at is None or now - operator.first_failed_login_at > window:
-            operator.first_failed_login_at = now
-            operator.failed_login_count = 0
-        operator.failed_login_count += 1
-        if operator.failed_login_count >= settings.lockout_threshold:
-            operator.locked_until = now + timedelta(seconds=settings.lockout_duration_seconds)
-            operator.failed_login_count = 0
-            operator.first_failed_login_at = None
-            return _locked_error(operator.locked_until)
-    return None
-
-
-def _check_not_locked(operator: Operator) -> None:
-    if operator.locked_until is not None and operator.locked_until > utcnow():
-        raise _locked_error(operator.locked_until)
 
 
 async def _issue_session(
@@ -146,10 +117,10 @@ async def login(
         if operator is not None and operator.status is not OperatorStatus.ACTIVE:
             operator = None
         if operator is not None:
-            _check_not_locked(operator)
+            check_not_locked(operator)
         if not rt.passwords.verify(operator.password_hash if operator else None, password):
             if operator is not None:
-                locked = await _record_failure(rt, operator.id)
+                locked = await record_failure(rt, operator.id)
                 if locked:
                     raise locked
             raise InvalidCredentials()
@@ -182,13 +153,13 @@ async def complete_mfa_login(
         operator = await session.get(Operator, operator_id)
         if operator is None or operator.status is not OperatorStatus.ACTIVE:
             raise InvalidToken()
-        _check_not_locked(operator)
+        check_not_locked(operator)
         ok = await mfa.verify_second_factor(
             rt, session, operator.id, code=code, recovery_code=recovery_code
         )
         if ok:
             return await _issue_session(rt, session, operator, transport, False)
-    locked = await _record_failure(rt, operator_id)
+    locked = await record_failure(rt, operator_id)
     raise locked or InvalidMfaCode()
 
 

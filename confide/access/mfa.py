@@ -14,6 +14,7 @@ import pyotp
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from confide.access.lockout import check_not_locked, record_failure
 from confide.access.models import (
     Operator,
     RecoveryCode,
@@ -24,6 +25,7 @@ from confide.access.models import (
 from confide.access.policy import Principal
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, Forbidden, InvalidMfaCode, NotFound, ValidationFailed
+from confide.crypto.providers import KeyUnavailable
 from confide.runtime import Runtime
 
 ISSUER = "Confide"
@@ -31,9 +33,32 @@ STEP_SECONDS = 30
 DRIFT_STEPS = 1
 
 
+async def _seal(rt: Runtime, operator: Operator, secret: str) -> str:
+    # The TOTP secret is encrypted under the operator's data key: a copy of the database alone
+    # cannot generate codes, and erasing the operator destroys it with everything else.
+    return await rt.keyring.encrypt(
+        operator.workspace_id, operator.subject_id, secret, f"totp_credentials:{operator.id}"
+    )
+
+
+async def _unseal(rt: Runtime, session: AsyncSession, credential: TotpCredential) -> str | None:
+    operator = await session.get(Operator, credential.operator_id)
+    if operator is None:
+        return None
+    try:
+        return await rt.keyring.decrypt(
+            operator.workspace_id,
+            operator.subject_id,
+            credential.secret,
+            f"totp_credentials:{operator.id}",
+        )
+    except KeyUnavailable:
+        return None
+
+
 def _matching_step(secret: str, code: str, last_used_step: int | None) -> int | None:
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
     now_step = int(utcnow().timestamp()) // STEP_SECONDS
@@ -74,7 +99,10 @@ async def verify_second_factor(
     credential = await session.get(TotpCredential, operator_id, with_for_update=True)
     if credential is None or credential.confirmed_at is None or not code:
         return False
-    step = _matching_step(credential.secret, code, credential.last_used_step)
+    secret = await _unseal(rt, session, credential)
+    if secret is None:
+        return False
+    step = _matching_step(secret, code, credential.last_used_step)
     if step is None:
         return False
     credential.last_used_step = step
@@ -93,9 +121,11 @@ async def begin_enrolment(rt: Runtime, principal: Principal) -> tuple[str, str]:
             raise Conflict("Two-factor authentication is already on; turn it off first.")
         secret = pyotp.random_base32()
         if credential is None:
-            session.add(TotpCredential(operator_id=operator.id, secret=secret))
+            session.add(
+                TotpCredential(operator_id=operator.id, secret=await _seal(rt, operator, secret))
+            )
         else:
-            credential.secret = secret
+            credential.secret = await _seal(rt, operator, secret)
             credential.last_used_step = None
         label = operator.username
         if operator.workspace_id is not None:
@@ -126,7 +156,8 @@ async def confirm_enrolment(rt: Runtime, principal: Principal, code: str) -> lis
             raise Conflict("Start enrolment first.")
         if credential.confirmed_at is not None:
             raise Conflict("Two-factor authentication is already on.")
-        step = _matching_step(credential.secret, code, None)
+        secret = await _unseal(rt, session, credential)
+        step = _matching_step(secret, code, None) if secret else None
         if step is None:
             raise ValidationFailed(InvalidMfaCode.default_message, field="code")
         credential.confirmed_at = utcnow()
@@ -135,7 +166,23 @@ async def confirm_enrolment(rt: Runtime, principal: Principal, code: str) -> lis
     return codes
 
 
+async def _counting_failures(rt: Runtime, principal: Principal) -> None:
+    """Wrong passwords and codes inside a session count towards lockout like at sign-in."""
+    assert principal.operator_id is not None
+    locked = await record_failure(rt, principal.operator_id)
+    if locked:
+        raise locked
+
+
 async def regenerate_recovery_codes(rt: Runtime, principal: Principal, code: str) -> list[str]:
+    try:
+        return await _regenerate_recovery_codes(rt, principal, code)
+    except ValidationFailed:
+        await _counting_failures(rt, principal)
+        raise
+
+
+async def _regenerate_recovery_codes(rt: Runtime, principal: Principal, code: str) -> list[str]:
     assert principal.operator_id is not None
     async with rt.db.transaction() as session:
         if not await verify_second_factor(
@@ -146,11 +193,20 @@ async def regenerate_recovery_codes(rt: Runtime, principal: Principal, code: str
 
 
 async def disable(rt: Runtime, principal: Principal, *, password: str, code: str) -> None:
+    try:
+        await _disable(rt, principal, password=password, code=code)
+    except ValidationFailed:
+        await _counting_failures(rt, principal)
+        raise
+
+
+async def _disable(rt: Runtime, principal: Principal, *, password: str, code: str) -> None:
     assert principal.operator_id is not None
     async with rt.db.transaction() as session:
         operator = await session.get(Operator, principal.operator_id)
         if operator is None:
             raise NotFound()
+        check_not_locked(operator)
         if not rt.passwords.verify(operator.password_hash, password):
             raise ValidationFailed("The password is not correct.", field="password")
         if not await verify_second_factor(rt, session, operator.id, code=code, recovery_code=None):

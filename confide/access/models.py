@@ -13,7 +13,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from confide.core.clock import utcnow
-from confide.core.db import Base, UTCDateTime, new_id
+from confide.core.db import Base, UTCDateTime, new_id, value_enum
 
 
 class Role(enum.StrEnum):
@@ -42,10 +41,6 @@ WORKSPACE_ROLES = (Role.ADMIN, Role.MANAGER, Role.AGENT, Role.ANALYST)
 class OperatorStatus(enum.StrEnum):
     ACTIVE = "active"
     REMOVED = "removed"
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e])
 
 
 class Workspace(Base):
@@ -74,9 +69,9 @@ class Operator(Base):
         ForeignKey("subjects.id", ondelete="RESTRICT"), unique=True
     )
     username: Mapped[str] = mapped_column(String(64))
-    role: Mapped[Role] = mapped_column(_enum(Role, "operator_role"))
+    role: Mapped[Role] = mapped_column(value_enum(Role, "operator_role"))
     status: Mapped[OperatorStatus] = mapped_column(
-        _enum(OperatorStatus, "operator_status"), default=OperatorStatus.ACTIVE
+        value_enum(OperatorStatus, "operator_status"), default=OperatorStatus.ACTIVE
     )
     password_hash: Mapped[str] = mapped_column(String(255))
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -148,7 +143,7 @@ class TotpCredential(Base):
     operator_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("operators.id", ondelete="CASCADE"), primary_key=True
     )
-    secret: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(String(255))  # sealed under the operator's data key
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The last accepted 30-second step: a code is accepted once, never replayed.
     last_used_step: Mapped[int | None] = mapped_column(Integer)

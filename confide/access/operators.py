@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access import policy
+from confide.access.lockout import check_not_locked, record_failure
 from confide.access.models import (
     AuthSession,
     Group,
@@ -106,7 +107,7 @@ async def _check_groups_exist(
     )
     if found != len(group_ids):
         raise ValidationFailed(
-            "One of the groups does not exist in this workspace.", field="groups"
+            "One of the groups does not exist in this workspace.", field="group_ids"
         )
 
 
@@ -247,7 +248,7 @@ async def do_update_operator(
             operator.role = role
         if groups is not None:
             if operator.workspace_id is None:
-                raise ValidationFailed("Support accounts have no groups.", field="groups")
+                raise ValidationFailed("Support accounts have no groups.", field="group_ids")
             await _check_groups_exist(session, operator.workspace_id, groups)
             await _set_groups(session, operator.id, facts.group_ids, groups)
         if profile:
@@ -303,16 +304,25 @@ async def do_set_password(
     new_hash = rt.passwords.hash(new_password)
     async with rt.db.transaction() as session:
         operator = await _load_active(session, operator_id)
-        if current_password is not None and not rt.passwords.verify(
-            operator.password_hash, current_password
-        ):
-            raise ValidationFailed("The current password is not correct.", field="current_password")
-        operator.password_hash = new_hash
-        operator.password_changed_at = utcnow()
-        operator.locked_until = None
-        operator.failed_login_count = 0
-        await revoke_sessions(
-            session, operator.id, "password_changed", except_session_id=keep_session_id
+        if current_password is not None:
+            check_not_locked(operator)
+            wrong = not rt.passwords.verify(operator.password_hash, current_password)
+        else:
+            wrong = False
+        if not wrong:
+            operator.password_hash = new_hash
+            operator.password_changed_at = utcnow()
+            operator.locked_until = None
+            operator.failed_login_count = 0
+            await revoke_sessions(
+                session, operator.id, "password_changed", except_session_id=keep_session_id
+            )
+    if wrong:
+        # A wrong current password counts towards lockout: a stolen access token must not
+        # become a way to guess the password.
+        locked = await record_failure(rt, operator_id)
+        raise locked or ValidationFailed(
+            "The current password is not correct.", field="current_password"
         )
     await notify_principal_changed(rt, operator_id)
 

@@ -38,11 +38,16 @@ class Action(enum.StrEnum):
     REPORTS_READ = "reports.read"
     CONVERSATIONS_WORK = "conversations.work"
     VISITORS_IDENTIFY = "visitors.identify"
+    # The host's backend records call/SMS/video conversations (metadata, optional transcript).
+    CONVERSATIONS_RECORD = "conversations.record"
     SELF_MANAGE = "self.manage"
+    # Read and export the audit ledger (admins: the controller's accountability).
+    AUDIT_READ = "audit.read"
 
 
 _OPERATOR_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.ADMIN: frozenset(Action) - {Action.VISITORS_IDENTIFY},
+    # Identify and record are server-to-server calls of the host's backend (API keys only).
+    Role.ADMIN: frozenset(Action) - {Action.VISITORS_IDENTIFY, Action.CONVERSATIONS_RECORD},
     Role.MANAGER: frozenset(
         {
             Action.WORKSPACE_READ,
@@ -69,7 +74,9 @@ _OPERATOR_ACTIONS: dict[Role, frozenset[Action]] = {
     # Support sees nothing of any workspace until grants exist; it may manage its own account.
     Role.SUPPORT: frozenset({Action.SELF_MANAGE}),
 }
-_API_KEY_ACTIONS = frozenset({Action.WORKSPACE_READ, Action.VISITORS_IDENTIFY})
+_API_KEY_ACTIONS = frozenset(
+    {Action.WORKSPACE_READ, Action.VISITORS_IDENTIFY, Action.CONVERSATIONS_RECORD}
+)
 # What a session that still has to enrol MFA may do: enrol, sign out, read itself.
 _ENROLMENT_ACTIONS = frozenset({Action.SELF_MANAGE})
 
@@ -210,9 +217,11 @@ def authorize_operator_change(
         current = target.group_ids if target is not None else frozenset()
         changed = requested ^ current
         if not changed <= principal.group_ids:
-            raise Forbidden("You can only change memberships of groups you manage.", field="groups")
+            raise Forbidden(
+                "You can only change memberships of groups you manage.", field="group_ids"
+            )
         if target is None and not requested & principal.group_ids:
-            raise Forbidden("Put the new agent in at least one of your groups.", field="groups")
+            raise Forbidden("Put the new agent in at least one of your groups.", field="group_ids")
 
 
 # -- conversations (used by the chat layer) ---------------------------------------------

@@ -15,11 +15,11 @@ from confide.runtime import Runtime
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
-def check_slug(slug: str) -> str:
+def check_slug(slug: str, field: str = "slug") -> str:
     if not SLUG_PATTERN.match(slug):
         raise ValidationFailed(
             "Use 1-64 lowercase letters, digits and inner hyphens for the workspace slug.",
-            field="slug",
+            field=field,
         )
     return slug
 
@@ -63,6 +63,8 @@ async def get_workspace(rt: Runtime, workspace_id: uuid.UUID) -> Workspace:
 
 
 async def find_workspace_by_slug(rt: Runtime, slug: str) -> Workspace | None:
+    if not SLUG_PATTERN.match(slug):
+        return None  # cannot exist; and never send arbitrary bytes to the database
     async with rt.db.session() as session:
         result: Workspace | None = await session.scalar(
             select(Workspace).where(Workspace.slug == slug)

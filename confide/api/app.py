@@ -12,7 +12,17 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from confide import __version__
 from confide.api.errors import install_error_handlers
 from confide.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from confide.api.routes import auth, conversations, me, operators, widget, workspace
+from confide.api.routes import (
+    audit,
+    auth,
+    channels,
+    conversations,
+    me,
+    operators,
+    widget,
+    workspace,
+)
+from confide.chat import channels as chat_channels
 from confide.core.config import Settings
 from confide.realtime import sockets
 from confide.runtime import Runtime
@@ -34,6 +44,8 @@ def build_api_router() -> APIRouter:
     router.include_router(workspace.router)
     router.include_router(conversations.router)
     router.include_router(widget.router)
+    router.include_router(channels.router)
+    router.include_router(audit.router)
     return router
 
 
@@ -42,8 +54,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await rt.prepare()
         await rt.broker.start()
         yield
+        # Let replies being POSTed to channel endpoints finish; unfinished ones stay pending.
+        await chat_channels.drain(grace_seconds=5.0)
         await rt.close()
 
     app = FastAPI(

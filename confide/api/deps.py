@@ -41,7 +41,8 @@ def check_csrf(request: Request) -> None:
         return
     cookie = request.cookies.get(CSRF_COOKIE, "")
     header = request.headers.get(CSRF_HEADER, "")
-    if not cookie or not header or not hmac.compare_digest(cookie, header):
+    # Compare bytes: compare_digest refuses non-ASCII str, and a header may hold anything.
+    if not cookie or not header or not hmac.compare_digest(cookie.encode(), header.encode()):
         raise CsrfFailed()
 
 

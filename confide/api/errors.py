@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from confide.api.middleware import SECURITY_HEADERS
 from confide.core.errors import (
     BadRequest,
     ConfideError,
@@ -34,7 +36,10 @@ def error_response(error: ConfideError) -> JSONResponse:
 
 
 def _field_of(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    # Only the first element says where the value came from; a field may itself be "body".
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
     return ".".join(parts) or (str(loc[0]) if loc else None)
 
 
@@ -59,6 +64,19 @@ def _validation_error(exc: RequestValidationError) -> ConfideError:
     return ValidationFailed(f"The field {field!r} is invalid: {message}.", field=field)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Methods the path accepts, read from the OpenAPI document (built once, then cached)."""
+    methods: set[str] = set()
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    for template, operations in paths.items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            methods.update(m.upper() for m in operations)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConfideError)
     async def _confide_error(_request: Request, exc: ConfideError) -> JSONResponse:
@@ -71,9 +89,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(_validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error_cls = _STATUS_ERRORS.get(exc.status_code, ConfideError)
-        error = error_cls()
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110: name every method the path accepts (Starlette names only the first
+            # route that matched the path).
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        error = error_cls(headers=headers)
         if error_cls is ConfideError:
             error.status_code = exc.status_code
         return error_response(error)
@@ -82,4 +105,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         # Log the type and location only: exception messages can carry personal data.
         log.error("unhandled %s", type(exc).__name__, exc_info=False)
-        return error_response(ConfideError())
+        # This handler runs outside every middleware, so the security headers are added here.
+        response = error_response(ConfideError())
+        for name, value in SECURITY_HEADERS:
+            response.headers[name.decode()] = value.decode()
+        return response

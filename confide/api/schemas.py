@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import Query
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 WorkspaceRole = Literal["admin", "manager", "agent", "analyst"]
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -24,8 +33,38 @@ RecoveryCodeText = Annotated[
 ]
 
 
+def _no_nul(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _no_nul(item)
+
+
 class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_nul_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        # PostgreSQL cannot store NUL in text; no legitimate input contains one. Nested request
+        # models check their own fields, so the error names the innermost field.
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _holds_request_model(field.annotation):
+            return value
+        _no_nul(value)
+        return value
+
+
+def _holds_request_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_request_model(arg) for arg in get_args(annotation))
 
 
 class LoginRequest(RequestModel):
@@ -169,3 +208,81 @@ class VisitorIdentify(IdentityFields):
 class PresenceUpdate(RequestModel):
     availability: Literal["available", "away"]
     max_concurrent_chats: int | None = Field(default=None, ge=1, le=100)
+
+
+# -- channels: social/SMS endpoints, inbound webhook, recorded call/SMS/video ----------------
+
+SocialChannel = Literal["social", "sms"]
+RecordedChannel = Literal["call", "sms", "video"]
+# https anywhere; plain http only to this machine (a local bridge, or tests).
+OutboundUrl = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        max_length=500,
+        pattern=r"^(https://[^\s/@]+|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?)(/\S*)?$",
+    ),
+]
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+MetadataValue = Annotated[str, StringConstraints(max_length=200)] | int | float | bool | None
+
+
+class ChannelEndpointWrite(RequestModel):
+    outbound_url: OutboundUrl | None = Field(
+        default=None, description="Where operator replies are POSTed; omit for inbound only."
+    )
+    enabled: bool = True
+
+
+class InboundSender(RequestModel):
+    name: ShortText | None = None
+    phone: Phone | None = None
+    handle: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+
+
+class InboundMessage(RequestModel):
+    thread_id: ExternalId
+    message_id: ExternalId = Field(description="The provider's id: a redelivery is stored once.")
+    text: MessageBody
+    sender: InboundSender = Field(default_factory=InboundSender)
+
+
+class RecordedMetadata(RequestModel):
+    """Facts about a call, SMS exchange or video session, plus a few scalar extras of the host's
+    own (at most 20). Never the media, and no identifiers: those go in ``visitor``."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, MetadataValue] = Field(init=False)
+
+    started_at: AwareDatetime
+    duration_seconds: int = Field(ge=0, le=7 * 86_400)
+    direction: Literal["inbound", "outbound"]
+
+
+class TranscriptEntry(RequestModel):
+    author: Literal["visitor", "operator", "bot", "system"]
+    text: MessageBody
+    client_id: ClientId | None = None
+
+
+class RecordedConversation(RequestModel):
+    channel: RecordedChannel
+    vuid: Annotated[str, StringConstraints(min_length=3, max_length=40)] | None = Field(
+        default=None, description="An existing visitor; omit to create a new one."
+    )
+    visitor: IdentityFields | None = Field(
+        default=None, description="Identity to attach (through the vault) to the visitor."
+    )
+    group_id: uuid.UUID | None = None
+    external_thread: ExternalId | None = Field(
+        default=None, description="The host's call/thread id: a retried recording is stored once."
+    )
+    metadata: RecordedMetadata
+    transcript: list[TranscriptEntry] | None = Field(default=None, max_length=1000)
+    status: Literal["closed", "open"] = "closed"
+
+
+# -- query parameters shared by list endpoints ---------------------------------------------
+
+SeqParam = Annotated[int, Query(ge=0, le=2**62, description="Sequence number (exclusive).")]
+LimitParam = Annotated[int, Query(ge=1, le=200, description="Page size.")]

@@ -104,7 +104,11 @@ async def append_message(
     session.add(message)
     await session.flush()
     await rt.vault.write_message_text(
-        session, message_id=message.id, conversation_id=conversation.id, body=body
+        session,
+        workspace_id=conversation.workspace_id,
+        message_id=message.id,
+        conversation_id=conversation.id,
+        body=body,
     )
     outbox.add(
         events.conversation_channel(conversation.id),
@@ -140,6 +144,8 @@ async def do_send_message(
     body: str,
     author_kind: AuthorKind | None = None,
 ) -> SendResult:
+    from confide.chat import channels  # channels builds on this module
+
     check_client_id(client_id)
     body = check_body(rt, body)
     if principal.kind == "visitor":
@@ -176,9 +182,13 @@ async def do_send_message(
                     outbox=outbox,
                 )
                 result = next(e for _, e in outbox.items if e.get("id") == str(message.id))
+                delivery_id = await channels.queue_outbound(rt, session, conversation, message)
         except IntegrityError:
             continue  # the same client id raced in from another node: return the stored one
         await outbox.publish(rt)
+        if delivery_id is not None:
+            # A reply to a social/SMS thread: POST it to the channel's endpoint, after commit.
+            channels.start_delivery(rt, delivery_id)
         return SendResult(result, False)
     async with rt.db.session() as session:
         conversation = await load_for(session, principal, conversation_id)

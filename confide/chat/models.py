@@ -15,7 +15,6 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from confide.core.clock import utcnow
-from confide.core.db import Base, UTCDateTime, new_id
+from confide.core.db import Base, UTCDateTime, new_id, value_enum
 
 
 class Channel(enum.StrEnum):
@@ -52,10 +51,6 @@ class AuthorKind(enum.StrEnum):
 class Availability(enum.StrEnum):
     AVAILABLE = "available"
     AWAY = "away"
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e])
 
 
 class Visitor(Base):
@@ -93,9 +88,9 @@ class Conversation(Base):
     visitor_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("visitors.id", ondelete="CASCADE"), index=True
     )
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "conversation_channel"))
+    channel: Mapped[Channel] = mapped_column(value_enum(Channel, "conversation_channel"))
     status: Mapped[ConversationStatus] = mapped_column(
-        _enum(ConversationStatus, "conversation_status"), default=ConversationStatus.WAITING
+        value_enum(ConversationStatus, "conversation_status"), default=ConversationStatus.WAITING
     )
     group_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     assignee_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -127,7 +122,7 @@ class Message(Base):
     )
     seq: Mapped[int] = mapped_column(Integer)
     client_id: Mapped[str | None] = mapped_column(String(64))
-    author_kind: Mapped[AuthorKind] = mapped_column(_enum(AuthorKind, "message_author_kind"))
+    author_kind: Mapped[AuthorKind] = mapped_column(value_enum(AuthorKind, "message_author_kind"))
     author_operator_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("operators.id", ondelete="SET NULL")
     )
@@ -142,7 +137,7 @@ class OperatorPresence(Base):
         ForeignKey("operators.id", ondelete="CASCADE"), primary_key=True
     )
     availability: Mapped[Availability] = mapped_column(
-        _enum(Availability, "operator_availability"), default=Availability.AWAY
+        value_enum(Availability, "operator_availability"), default=Availability.AWAY
     )
     max_concurrent_chats: Mapped[int] = mapped_column(Integer, default=5)
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -159,8 +154,45 @@ class ChannelEndpoint(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "endpoint_channel"))
+    channel: Mapped[Channel] = mapped_column(value_enum(Channel, "endpoint_channel"))
     signing_secret: Mapped[str] = mapped_column(String(64))
     outbound_url: Mapped[str | None] = mapped_column(String(500))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class ChannelDelivery(Base):
+    """One operator reply to be POSTed to a social/SMS endpoint: written in the transaction that
+    stores the message, so a crash between commit and delivery loses nothing. No text here: the
+    body is read from the vault at each attempt."""
+
+    __tablename__ = "channel_deliveries"
+    __table_args__ = (
+        # ix_channel_deliveries_listing: an admin's list of (failed) deliveries, newest first.
+        Index("ix_channel_deliveries_listing", "workspace_id", "status", "created_at"),
+        # ix_channel_deliveries_due: pending deliveries whose next attempt is due.
+        Index("ix_channel_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    channel: Mapped[Channel] = mapped_column(value_enum(Channel, "delivery_channel"))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        value_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    # Why the last attempt failed, as a short code (e.g. "http_500", "ConnectError"): never a
+    # response body, which could echo personal data.
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -68,6 +68,7 @@ async def _migrate(rt: Runtime) -> None:
     from confide.core.migrate import upgrade
 
     await upgrade(rt.db)
+    await rt.prepare()
 
 
 @app.command()
@@ -280,6 +281,14 @@ def docs_privacy(
         console.print(f"Wrote {path}.")
     else:
         typer.echo(text, nl=False)
+
+
+# Sub-commands in their own modules; imported last because they use _run and _settings above.
+from confide.cli import audit as audit_cli  # noqa: E402
+from confide.cli import keys as keys_cli  # noqa: E402
+
+app.add_typer(audit_cli.app, name="audit")
+app.add_typer(keys_cli.app, name="keys")
 
 
 def main() -> None:

@@ -33,6 +33,15 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; defaults to SQLite in data_dir. "
         "Use postgresql+asyncpg://user@host/db for PostgreSQL.",
     )
+    keystore_url: str | None = Field(
+        default=None,
+        description="Database of wrapped keys, apart from the data: defaults to SQLite in "
+        "data_dir/keys.db; use a separate PostgreSQL database for several nodes.",
+    )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 32-byte master key; defaults to data_dir/master.key (mode 0600).",
+    )
     redis_url: str | None = Field(default=None, description="Redis URL for multi-node fan-out.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -81,7 +90,7 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "keystore_url")
     @classmethod
     def _known_driver(cls, value: str | None) -> str | None:
         if value is None:
@@ -97,6 +106,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'confide.db').resolve()}"
+
+    @property
+    def resolved_keystore_url(self) -> str:
+        if self.keystore_url:
+            return self.keystore_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'keys.db').resolve()}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,7 +11,8 @@ say what to do, and never contain personal data.
     ├── Unauthenticated               401 not_authenticated
     │   ├── InvalidCredentials        401 invalid_credentials
     │   ├── InvalidToken              401 invalid_token
-    │   └── InvalidMfaCode            401 invalid_mfa_code
+    │   ├── InvalidMfaCode            401 invalid_mfa_code
+    │   └── InvalidSignature          401 invalid_signature
     ├── Forbidden                     403 forbidden
     │   ├── CsrfFailed                403 csrf_failed
     │   └── MfaEnrolmentRequired      403 mfa_enrolment_required
@@ -88,6 +89,14 @@ class InvalidToken(Unauthenticated):
 class InvalidMfaCode(Unauthenticated):
     code = "invalid_mfa_code"
     default_message = "The verification code is not correct; use a fresh code from your app."
+
+
+class InvalidSignature(Unauthenticated):
+    code = "invalid_signature"
+    default_message = (
+        "The X-Confide-Signature header is missing, malformed, stale or does not match the body; "
+        "sign 't.body' with the channel's current secret."
+    )
 
 
 class Forbidden(ConfideError):

@@ -89,21 +89,21 @@ class Keyring:
 
     # -- data keys --------------------------------------------------------------------------
 
-    async def _dek(self, workspace_id: str, key_id: str, *, create: bool) -> bytes:
+    async def _dek(self, workspace_id: str | None, key_id: str, *, create: bool) -> bytes:
         cached = self._cached(f"dek:{key_id}")
         if cached is not None:
             return cached
         row = await self.store.data_key(key_id)
         if row is None:
-            if not create:
+            if not create or workspace_id is None:
                 raise KeyUnavailable("This data has been erased: its key no longer exists.")
             version, kek = await self._kek(workspace_id)
             fresh = secrets.token_bytes(KEY_BYTES)
             wrapped = seal(kek, fresh, f"dek:{key_id}".encode())
             row = await self.store.add_data_key(key_id, workspace_id, version, wrapped)
-        if row.workspace_id != workspace_id:
+        if workspace_id is not None and row.workspace_id != workspace_id:
             raise KeyUnavailable("The data key belongs to another workspace.")
-        _, kek = await self._kek(workspace_id, row.kek_version)
+        _, kek = await self._kek(row.workspace_id, row.kek_version)
         dek = open_sealed(kek, row.wrapped, f"dek:{key_id}".encode())
         self._remember(f"dek:{key_id}", dek)
         return dek
@@ -116,13 +116,22 @@ class Keyring:
         return TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode()
 
     async def decrypt(
-        self, workspace_id: uuid.UUID | None, key_id: uuid.UUID, token: str, aad: str
+        self,
+        workspace_id: uuid.UUID | None,
+        key_id: uuid.UUID,
+        token: str,
+        aad: str,
+        *,
+        any_workspace: bool = False,
     ) -> str:
-        """Raises ``KeyUnavailable`` if the key was destroyed or the ciphertext was moved."""
+        """Raises ``KeyUnavailable`` if the key was destroyed or the ciphertext was moved.
+        ``any_workspace`` skips the check that the key belongs to ``workspace_id`` (for callers
+        that know the record but not its workspace; the AAD still binds the record)."""
         if not token.startswith(TOKEN_PREFIX):
             raise KeyUnavailable("Not a Confide ciphertext.")
         sealed = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
-        dek = await self._dek(_ws(workspace_id), str(key_id), create=False)
+        expected = None if any_workspace else _ws(workspace_id)
+        dek = await self._dek(expected, str(key_id), create=False)
         return open_sealed(dek, sealed, aad.encode()).decode()
 
     async def destroy(self, key_id: uuid.UUID) -> bool:

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Integer, LargeBinary, MetaData, String, delete, select, text
+from sqlalchemy import Integer, LargeBinary, MetaData, String, Text, delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -47,6 +47,22 @@ class DataKey(KeyStoreBase):
     workspace_id: Mapped[str] = mapped_column(String(36), index=True)
     kek_version: Mapped[int] = mapped_column(Integer)
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SigningKey(KeyStoreBase):
+    """An Ed25519 key pair that signs something (``owner``: e.g. ``audit:<workspace id>``).
+
+    The private half is sealed by the keyring under a data key of the workspace (see
+    ``confide.audit.checkpoints``), so KEK rotation and master-key re-wrapping cover it like
+    any other data key; the public half is kept in clear to verify without unsealing.
+    """
+
+    __tablename__ = "signing_keys"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_private_key: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -174,6 +190,29 @@ class KeyStore:
         if await self.data_key(key_id) is not None or self._file_contains(wrapped):
             raise KeyStillPresent(f"Data key {key_id} survived its destruction.")
         return True
+
+    # -- signing keys -------------------------------------------------------------------
+
+    async def signing_key(self, owner: str) -> SigningKey | None:
+        async with self.db.session() as session:
+            return await session.get(SigningKey, owner)
+
+    async def add_signing_key(
+        self, owner: str, public_key: bytes, sealed_private_key: str
+    ) -> SigningKey:
+        """Compare-and-set, like ``add_data_key``: returns the key pair actually stored."""
+        try:
+            async with self.db.transaction() as session:
+                session.add(
+                    SigningKey(
+                        owner=owner, public_key=public_key, sealed_private_key=sealed_private_key
+                    )
+                )
+        except IntegrityError:
+            pass
+        stored = await self.signing_key(owner)
+        assert stored is not None
+        return stored
 
     async def _purge(self) -> None:
         """Make deleted keys unrecoverable from the store's files."""

@@ -92,9 +92,10 @@ REGISTRY: dict[str, Table] = {
         "(operators: name, alias, e-mail, job title, avatar URL).",
         retention="Until erasure of the subject (operators: until their data is erased after "
         "removal, on request of the controller).",
-        protection="Read and written only through confide.privacy.vault; looked up by a keyed "
-        "blind index (HMAC-SHA256 under a key derived from the instance secret), never by "
-        "plaintext. Encryption at rest under per-subject keys follows in the privacy data layer.",
+        protection="Read and written only through confide.privacy.vault; values encrypted "
+        "(AES-256-GCM) under the subject's data key with the row and field as associated data; "
+        "looked up by a keyed blind index (HMAC-SHA256, per-workspace key), never by plaintext. "
+        "Destroying the subject's key makes every copy unreadable, backups included.",
         readers=OPERATOR_READERS,
         columns={
             "subject_id": _personal("Whose field this is."),
@@ -179,8 +180,8 @@ REGISTRY: dict[str, Table] = {
     "totp_credentials": Table(
         about="An operator's authenticator-app secret (two-factor authentication).",
         retention="Until MFA is turned off or the account is removed.",
-        protection="Never shown after enrolment; encryption under the keyring follows in the "
-        "privacy data layer.",
+        protection="Encrypted (AES-256-GCM) under the operator's data key; never shown after "
+        "enrolment.",
         readers="Nobody (compared, never shown).",
         columns={
             "operator_id": _personal("Whose authenticator."),
@@ -289,8 +290,8 @@ REGISTRY.update(
         "message_texts": Table(
             about="The vault's message bodies and survey comments.",
             retention="With the conversation.",
-            protection="Read and written only through confide.privacy.vault; encryption under "
-            "per-conversation keys follows in the privacy data layer.",
+            protection="Read and written only through confide.privacy.vault; encrypted "
+            "(AES-256-GCM) under the conversation's data key, bound to the message id.",
             readers=CONVERSATION_READERS,
             columns={
                 "message_id": OPERATIONAL,
@@ -315,17 +316,112 @@ REGISTRY.update(
         "channel_endpoints": Table(
             about="A workspace's bridge for social/SMS: webhook signing secret, outbound URL.",
             retention="Until removed by an admin.",
-            protection="The secret signs both directions (HMAC-SHA256); never shown after "
-            "creation.",
+            protection="The secret signs both directions (HMAC-SHA256); shown once, on creation "
+            "and rotation. The row holds only a random nonce: the secret is derived from it under "
+            "the instance secret, so a copy of the database alone cannot sign.",
             readers="Admins of the workspace.",
             columns={
                 "id": OPERATIONAL,
                 "workspace_id": OPERATIONAL,
                 "channel": OPERATIONAL,
-                "signing_secret": _credential("Signs and verifies webhook calls."),
+                "signing_secret": _credential(
+                    "Nonce from which the webhook signing secret is derived."
+                ),
                 "outbound_url": OPERATIONAL,
                 "enabled": OPERATIONAL,
                 "created_at": OPERATIONAL,
+            },
+        ),
+    }
+)
+
+REGISTRY.update(
+    {
+        "channel_deliveries": Table(
+            about="Each operator reply to a social/SMS thread and whether the channel's endpoint "
+            "received it; failures stay visible to admins.",
+            retention="With the message it delivers.",
+            protection="No text, thread id or phone number: the body is read from the vault at "
+            "each attempt and sent only to the endpoint the admin configured, signed.",
+            readers="Admins of the workspace.",
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "message_id": OPERATIONAL,
+                "channel": OPERATIONAL,
+                "status": OPERATIONAL,
+                "attempts": OPERATIONAL,
+                "last_status_code": OPERATIONAL,
+                "last_error": OPERATIONAL,
+                "next_attempt_at": OPERATIONAL,
+                "created_at": _personal("When the reply was sent out."),
+            },
+        ),
+    }
+)
+
+
+AUDIT_RETENTION = (
+    "Append-only: Confide never edits or deletes a record (accountability, GDPR Art. 5(2); "
+    "kept under Art. 17(3)(b) and (e)). Erasing a subject destroys their data key, which makes "
+    "the personal details unreadable while the chain still verifies."
+)
+_AUDIT_KEPT = "kept (pseudonymous), so the chain still verifies"
+
+REGISTRY.update(
+    {
+        "audit_events": Table(
+            about="The audit ledger: every read of personal data, setting change, sign-in, key "
+            "operation and support access, hash-chained per workspace.",
+            retention=AUDIT_RETENTION,
+            protection="SHA-256 hash chain over every field (tampering is reported by "
+            "`confide audit verify`); personal details AES-256-GCM under the subject's data key, "
+            "bound to the event id; the client address only as a truncated keyed hash.",
+            readers="Admins of the workspace (reading it is itself recorded).",
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "seq": OPERATIONAL,
+                "at": _personal("When the act happened.", erasure=_AUDIT_KEPT),
+                "actor_kind": OPERATIONAL,
+                "actor_id": _personal(
+                    "Who acted: an operator, API key or visitor id.", erasure=_AUDIT_KEPT
+                ),
+                "action": OPERATIONAL,
+                "subject_id": _personal("Whose data the act concerned.", erasure=_AUDIT_KEPT),
+                "resource": _personal(
+                    "What was acted on (type and id, e.g. a conversation).", erasure=_AUDIT_KEPT
+                ),
+                "source": _personal(
+                    "Where from: keyed hash of the client address (truncated) and the node name.",
+                    export=False,
+                    erasure=_AUDIT_KEPT,
+                ),
+                "details_encrypted": _personal(
+                    "Personal details of the act, encrypted under the subject's data key.",
+                    erasure="unreadable: the subject's key is destroyed; the ciphertext stays",
+                ),
+                "prev_hash": OPERATIONAL,
+                "hash": OPERATIONAL,
+            },
+        ),
+        "audit_heads": Table(
+            about="The last sequence number and hash of each audit chain, locked to append.",
+            retention="While the chain exists.",
+            protection="Database access control; checked against the chain by verification.",
+            readers="Internal only.",
+            columns={c: OPERATIONAL for c in ("chain_id", "seq", "hash")},
+        ),
+        "audit_checkpoints": Table(
+            about="Audit chain heads signed with the workspace's Ed25519 key, to export and "
+            "keep elsewhere.",
+            retention=AUDIT_RETENTION,
+            protection="Signed; the private key lives only in the key store, sealed by the "
+            "keyring.",
+            readers="Admins and the platform operator (`confide audit export-checkpoints`).",
+            columns={
+                c: OPERATIONAL
+                for c in ("id", "workspace_id", "seq", "head_hash", "signature", "public_key", "at")
             },
         ),
     }

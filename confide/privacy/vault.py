@@ -2,10 +2,11 @@
 
 Why one module: a privacy guarantee that every caller must remember is a guarantee that fails.
 Callers hand the vault a subject id and field names; the vault decides how values are stored
-(plaintext in this release, AES-GCM under the subject's data key once the keyring lands), how
-people are found again (a keyed blind index, never a scan or a plaintext ``WHERE``), and what
-erasure means. ``tests/privacy/test_vault_boundary.py`` fails if another module touches
-``PersonalField``.
+(AES-256-GCM under the subject's data key, bound to the row and field through the associated
+data), how people are found again (a keyed blind index, never a scan or a plaintext ``WHERE``),
+and what erasure means (rows deleted and keys destroyed, which also makes every backup copy
+unreadable). Message texts are encrypted under their conversation's data key.
+``tests/privacy/test_vault_boundary.py`` fails if another module touches the vault's tables.
 
 Field names are declared below per subject kind; an undeclared field is a programming error.
 """
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.core.clock import utcnow
 from confide.core.secrets import InstanceSecret
+from confide.crypto.keyring import Keyring
+from confide.crypto.providers import KeyUnavailable
 from confide.privacy.models import MessageText, PersonalField, Subject
 
 OPERATOR_FIELDS = frozenset({"name", "alias", "email", "job_title", "avatar_url"})
@@ -42,9 +45,18 @@ def normalise_for_lookup(field: str, value: str) -> str:
     return value
 
 
+def _field_aad(subject_id: uuid.UUID, field: str) -> str:
+    return f"personal_fields:{subject_id}:{field}"
+
+
+def _text_aad(message_id: uuid.UUID) -> str:
+    return f"message_texts:{message_id}"
+
+
 class Vault:
-    def __init__(self, secret: InstanceSecret) -> None:
+    def __init__(self, secret: InstanceSecret, keyring: Keyring) -> None:
         self._secret = secret
+        self._keyring = keyring
 
     def _blind_index(self, workspace_id: uuid.UUID | None, field: str, value: str) -> str:
         scope = str(workspace_id) if workspace_id else "platform"
@@ -85,18 +97,21 @@ class Vault:
                 if field in LOOKUP_FIELDS
                 else None
             )
+            sealed = await self._keyring.encrypt(
+                subject.workspace_id, subject_id, value, _field_aad(subject_id, field)
+            )
             if existing is None:
                 session.add(
                     PersonalField(
                         subject_id=subject_id,
                         name=field,
-                        value=value,
+                        value=sealed,
                         blind_index=index,
                         updated_at=now,
                     )
                 )
             else:
-                existing.value = value
+                existing.value = sealed
                 existing.blind_index = index
                 existing.updated_at = now
         await session.flush()
@@ -107,16 +122,26 @@ class Vault:
         subject_ids: Iterable[uuid.UUID],
         fields: Iterable[str] | None = None,
     ) -> dict[uuid.UUID, dict[str, str]]:
-        """Fields of many subjects in one query; subjects without data map to ``{}``."""
+        """Fields of many subjects in one query; subjects without data (or whose key was
+        destroyed) map to ``{}``."""
         ids = list(dict.fromkeys(subject_ids))
         result: dict[uuid.UUID, dict[str, str]] = {sid: {} for sid in ids}
         if not ids:
             return result
-        query = select(PersonalField).where(PersonalField.subject_id.in_(ids))
+        query = (
+            select(PersonalField, Subject.workspace_id)
+            .join(Subject, Subject.id == PersonalField.subject_id)
+            .where(PersonalField.subject_id.in_(ids))
+        )
         if fields is not None:
             query = query.where(PersonalField.name.in_(list(fields)))
-        for row in (await session.scalars(query)).all():
-            result[row.subject_id][row.name] = row.value
+        for row, workspace_id in (await session.execute(query)).all():
+            try:
+                result[row.subject_id][row.name] = await self._keyring.decrypt(
+                    workspace_id, row.subject_id, row.value, _field_aad(row.subject_id, row.name)
+                )
+            except KeyUnavailable:
+                continue
         return result
 
     async def find_subjects(
@@ -142,13 +167,26 @@ class Vault:
             query = query.where(Subject.workspace_id == workspace_id)
         return list((await session.scalars(query)).all())
 
-    async def erase_subject(self, session: AsyncSession, subject_id: uuid.UUID) -> None:
-        """Delete every field of a subject and mark it erased; the subject row stays as a stub
-        so that foreign keys and statistics keep pointing somewhere that says "erased"."""
+    async def erase_subject(
+        self,
+        session: AsyncSession,
+        subject_id: uuid.UUID,
+        conversation_ids: Iterable[uuid.UUID] = (),
+    ) -> None:
+        """Erase a person: delete their fields and destroy their data key and the keys of
+        their conversations, so every copy (archive, backups) becomes unreadable. The subject
+        row stays as a stub so that references resolve to something that says "erased".
+
+        Keys are destroyed only after the deletions are flushed; if destruction fails, the
+        caller's transaction rolls back and nothing claims the person was erased."""
         await session.execute(delete(PersonalField).where(PersonalField.subject_id == subject_id))
         await session.execute(
             update(Subject).where(Subject.id == subject_id).values(erased_at=utcnow())
         )
+        await session.flush()
+        await self._keyring.destroy(subject_id)
+        for conversation_id in conversation_ids:
+            await self._keyring.destroy(conversation_id)
 
     # -- message texts ------------------------------------------------------------------
 
@@ -156,11 +194,17 @@ class Vault:
         self,
         session: AsyncSession,
         *,
+        workspace_id: uuid.UUID,
         message_id: uuid.UUID,
         conversation_id: uuid.UUID,
         body: str,
     ) -> None:
-        session.add(MessageText(message_id=message_id, conversation_id=conversation_id, body=body))
+        sealed = await self._keyring.encrypt(
+            workspace_id, conversation_id, body, _text_aad(message_id)
+        )
+        session.add(
+            MessageText(message_id=message_id, conversation_id=conversation_id, body=sealed)
+        )
         await session.flush()
 
     async def read_message_texts(
@@ -170,6 +214,16 @@ class Vault:
         if not ids:
             return {}
         rows = await session.execute(
-            select(MessageText.message_id, MessageText.body).where(MessageText.message_id.in_(ids))
+            select(MessageText.message_id, MessageText.conversation_id, MessageText.body).where(
+                MessageText.message_id.in_(ids)
+            )
         )
-        return {message_id: body for message_id, body in rows.all()}
+        texts: dict[uuid.UUID, str] = {}
+        for message_id, conversation_id, sealed in rows.all():
+            try:
+                texts[message_id] = await self._keyring.decrypt(
+                    None, conversation_id, sealed, _text_aad(message_id), any_workspace=True
+                )
+            except KeyUnavailable:
+                continue  # erased: the conversation's key is gone
+        return texts

@@ -61,7 +61,9 @@ async def _form(request: Request) -> dict[str, str]:
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str) and len(v) <= MAX_FIELD}
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not cookie or not hmac.compare_digest(cookie, values.get("csrf_token", "")):
+    if not cookie or not hmac.compare_digest(
+        cookie.encode(), values.get("csrf_token", "").encode()
+    ):
         raise _CsrfError()
     return values
 
@@ -223,12 +225,14 @@ def mount_console(app: FastAPI) -> None:
 
     @app.post("/console/mfa/enrol", include_in_schema=False)
     async def enrol_submit(request: Request) -> Response:
-        principal, carrier = await _principal(request)
-        if principal is None:
-            return _to_login()
+        # CSRF first: resolving the principal may rotate the refresh cookie, and a refused
+        # form must not throw the new cookies away (that would end the session).
         try:
             form = await _form(request)
         except _CsrfError:
+            return _to_login()
+        principal, carrier = await _principal(request)
+        if principal is None:
             return _to_login()
         try:
             codes = await mfa.confirm_enrolment(_rt(request), principal, form.get("code", ""))
@@ -247,11 +251,11 @@ def mount_console(app: FastAPI) -> None:
     @app.post("/console/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         rt = _rt(request)
-        principal, _ = await _principal(request)
         try:
             await _form(request)
         except _CsrfError:
             return _to_login()
+        principal, _ = await _principal(request)
         if principal is not None and principal.session_id is not None:
             await auth.logout(rt, principal.session_id)
         response = _to_login()

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from confide.access.models import Role
 from confide.core.config import Settings
+from confide.crypto.providers import MASTER_KEY_FILE
 from tests.chat.helpers import Socket, open_socket
 from tests.conftest import Account, World
 
@@ -69,11 +70,22 @@ def free_port() -> int:
         return port
 
 
-def node_env(database_url: str, data_dir: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class Shared:
+    """What every node of a cluster shares: database, key store, master key, instance secret."""
+
+    database_url: str
+    keystore_url: str
+    master_key: str
+
+
+def node_env(shared: Shared, data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFIDE_")}
     env.update(
         {
-            "CONFIDE_DATABASE_URL": database_url,
+            "CONFIDE_DATABASE_URL": shared.database_url,
+            "CONFIDE_KEYSTORE_URL": shared.keystore_url,
+            "CONFIDE_MASTER_KEY": shared.master_key,
             "CONFIDE_REDIS_URL": REDIS_URL,
             "CONFIDE_SECRET_KEY": SECRET_KEY,
             "CONFIDE_DATA_DIR": str(data_dir),
@@ -86,7 +98,7 @@ def node_env(database_url: str, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def start_node(name: str, database_url: str, tmp_path: Path) -> Node:
+def start_node(name: str, shared: Shared, tmp_path: Path) -> Node:
     port = free_port()
     data_dir = tmp_path / f"node-{name}"
     data_dir.mkdir()
@@ -94,7 +106,7 @@ def start_node(name: str, database_url: str, tmp_path: Path) -> Node:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "confide", "serve", "--port", str(port), "--no-migrate"],
-            env=node_env(database_url, data_dir),
+            env=node_env(shared, data_dir),
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -151,12 +163,21 @@ async def team(world: World) -> dict[str, Any]:
 
 @pytest.fixture
 def nodes(
-    team: dict[str, Any], database_url: str, tmp_path: Path, redis_client: aioredis.Redis
+    team: dict[str, Any],
+    database_url: str,
+    settings: Settings,
+    tmp_path: Path,
+    redis_client: aioredis.Redis,
 ) -> Iterator[tuple[Node, Node]]:
+    shared = Shared(
+        database_url=database_url,
+        keystore_url=settings.resolved_keystore_url,
+        master_key=(settings.data_dir / MASTER_KEY_FILE).read_text().strip(),
+    )
     started: list[Node] = []
     try:
-        started.append(start_node("a", database_url, tmp_path))
-        started.append(start_node("b", database_url, tmp_path))
+        started.append(start_node("a", shared, tmp_path))
+        started.append(start_node("b", shared, tmp_path))
         yield started[0], started[1]
     finally:
         for node in started:

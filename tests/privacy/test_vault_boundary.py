@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from confide.access.models import Role
+from confide.access.models import Operator, Role
 from confide.privacy.models import PersonalField
 from confide.runtime import Runtime
 from tests.conftest import World
@@ -29,19 +29,43 @@ def test_no_module_but_the_vault_uses_personal_fields() -> None:
     assert offenders == []
 
 
-async def test_operator_identifiers_are_stored_in_the_vault_not_in_operators(
+async def test_operator_identifiers_are_stored_encrypted_in_the_vault_not_in_operators(
     world: World, rt: Runtime
 ) -> None:
-    await world.operator(
+    account = await world.operator(
         "ivy", Role.AGENT, name="Ivy Vaultcheck", email="ivy.vaultcheck@example.invalid"
     )
     async with rt.db.session() as session:
         rows = (await session.scalars(select(PersonalField))).all()
-    values = {row.name: row.value for row in rows}
-    assert values["name"] == "Ivy Vaultcheck"
-    assert values["email"] == "ivy.vaultcheck@example.invalid"
+        operator = await session.get(Operator, account.id)
+        assert operator is not None
+        readable = await rt.vault.read_fields(session, [operator.subject_id])
+    stored = {row.name: row.value for row in rows}
+    assert set(stored) == {"name", "email"}
+    assert all(v.startswith("ck1:") for v in stored.values())
+    assert "Vaultcheck" not in str(stored) and "ivy" not in str(stored)
+    assert readable[operator.subject_id] == {
+        "name": "Ivy Vaultcheck",
+        "email": "ivy.vaultcheck@example.invalid",
+    }
     email_row = next(r for r in rows if r.name == "email")
     assert email_row.blind_index and "ivy" not in email_row.blind_index
+
+
+async def test_a_ciphertext_moved_to_another_field_does_not_decrypt(
+    world: World, rt: Runtime
+) -> None:
+    account = await world.operator("moe", Role.AGENT, name="Moe Example", alias="Moe")
+    async with rt.db.transaction() as session:
+        operator = await session.get(Operator, account.id)
+        assert operator is not None
+        name_row = await session.get(PersonalField, (operator.subject_id, "name"))
+        alias_row = await session.get(PersonalField, (operator.subject_id, "alias"))
+        assert name_row is not None and alias_row is not None
+        alias_row.value = name_row.value  # an attacker with database access swaps ciphertexts
+    async with rt.db.session() as session:
+        readable = await rt.vault.read_fields(session, [operator.subject_id])
+    assert readable[operator.subject_id] == {"name": "Moe Example"}
 
 
 async def test_vault_finds_a_person_by_email_through_the_blind_index(
@@ -59,8 +83,6 @@ async def test_vault_finds_a_person_by_email_through_the_blind_index(
         elsewhere = await rt.vault.find_subjects(
             session, workspace_id=other_ws, field="email", value="joe.lookup@example.invalid"
         )
-    from confide.access.models import Operator
-
     async with rt.db.session() as session:
         operator = await session.get(Operator, account.id)
     assert operator is not None
@@ -70,8 +92,6 @@ async def test_vault_finds_a_person_by_email_through_the_blind_index(
 
 async def test_vault_refuses_undeclared_fields(world: World, rt: Runtime) -> None:
     account = await world.operator("kim")
-    from confide.access.models import Operator
-
     with pytest.raises(ValueError, match="not declared"):
         async with rt.db.transaction() as session:
             operator = await session.get(Operator, account.id)
@@ -81,8 +101,6 @@ async def test_vault_refuses_undeclared_fields(world: World, rt: Runtime) -> Non
 
 async def test_erasing_a_subject_removes_every_field(world: World, rt: Runtime) -> None:
     account = await world.operator("lee", name="Lee Erase", email="lee.erase@example.invalid")
-    from confide.access.models import Operator
-
     async with rt.db.transaction() as session:
         operator = await session.get(Operator, account.id)
         assert operator is not None

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime
 
+from confide import audit
 from confide.access import policy
 from confide.access.policy import Action, Principal
 from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep
 from confide.api.schemas import (
     AssignRequest,
+    LimitParam,
     MessageSend,
     PresenceUpdate,
+    SeqParam,
     TransferRequest,
     VisitorIdentify,
 )
@@ -31,8 +34,8 @@ async def list_conversations(
     rt: RuntimeDep,
     status: Literal["waiting", "open", "closed"] | None = None,
     group_id: uuid.UUID | None = None,
-    before: datetime | None = None,
-    limit: int = 50,
+    before: AwareDatetime | None = None,
+    limit: LimitParam = 50,
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.CONVERSATIONS_WORK)
     return await queries.list_conversations(
@@ -47,22 +50,38 @@ async def list_conversations(
 
 @router.get("/conversations/{conversation_id}")
 async def read_conversation(
-    conversation_id: uuid.UUID, principal: OperatorDep, rt: RuntimeDep
+    conversation_id: uuid.UUID, request: Request, principal: OperatorDep, rt: RuntimeDep
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.CONVERSATIONS_WORK)
-    return await queries.conversation_detail(rt, principal, conversation_id)
+    detail = await queries.conversation_detail(rt, principal, conversation_id)
+    await _record_read(rt, principal, "conversation.read", conversation_id, request)
+    return detail
 
 
 @router.get("/conversations/{conversation_id}/messages")
 async def read_messages(
     conversation_id: uuid.UUID,
+    request: Request,
     principal: OperatorDep,
     rt: RuntimeDep,
-    since: int = 0,
-    limit: int = 100,
+    since: SeqParam = 0,
+    limit: LimitParam = 100,
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.CONVERSATIONS_WORK)
-    return await messages.list_messages(rt, principal, conversation_id, since=since, limit=limit)
+    page = await messages.list_messages(rt, principal, conversation_id, since=since, limit=limit)
+    await _record_read(rt, principal, "conversation.messages_read", conversation_id, request)
+    return page
+
+
+async def _record_read(
+    rt: Runtime, principal: Principal, action: str, conversation_id: uuid.UUID, request: Request
+) -> None:
+    """Audit an operator's read before the data leaves: no record, no data."""
+    subject_id = await audit.subjects.of_conversation(rt, conversation_id)
+    resource = f"conversation:{conversation_id}"
+    await audit.record(
+        rt, principal, action, subject_id=subject_id, resource=resource, request=request
+    )
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=201)
@@ -134,7 +153,7 @@ async def set_presence(
 
 @router.post("/visitors/identify")
 async def identify_visitor(
-    body: VisitorIdentify, principal: PrincipalDep, rt: RuntimeDep
+    body: VisitorIdentify, request: Request, principal: PrincipalDep, rt: RuntimeDep
 ) -> dict[str, str]:
     """The host site's backend (API key) attaches identity to a visitor by VUID."""
     policy.authorize(principal, Action.VISITORS_IDENTIFY)
@@ -144,5 +163,14 @@ async def identify_visitor(
         principal.workspace_id,
         vuid=body.vuid,
         fields=body.model_dump(exclude_unset=True, exclude={"vuid"}),
+    )
+    await audit.record(
+        rt,
+        principal,
+        "visitor.identify",
+        subject_id=await audit.subjects.of_visitor(rt, visitor_id),
+        resource=f"visitor:{visitor_id}",
+        details={"fields": sorted(body.model_dump(exclude_unset=True, exclude={"vuid"}))},
+        request=request,
     )
     return {"visitor_id": str(visitor_id), "status": "identified"}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
+from confide import audit
 from confide.access import mfa, operators, policy
 from confide.access.policy import Action
 from confide.api.deps import OperatorDep, RuntimeDep
@@ -38,7 +39,9 @@ async def update_me(body: ProfileFields, principal: OperatorDep, rt: RuntimeDep)
 
 
 @router.post("/password", status_code=204)
-async def change_password(body: PasswordChange, principal: OperatorDep, rt: RuntimeDep) -> Response:
+async def change_password(
+    body: PasswordChange, request: Request, principal: OperatorDep, rt: RuntimeDep
+) -> Response:
     policy.authorize(principal, Action.SELF_MANAGE)
     assert principal.operator_id is not None
     await operators.do_set_password(
@@ -48,6 +51,7 @@ async def change_password(body: PasswordChange, principal: OperatorDep, rt: Runt
         current_password=body.current_password,
         keep_session_id=principal.session_id,
     )
+    await audit.record(rt, principal, "auth.password_changed", request=request)
     return Response(status_code=204)
 
 
@@ -66,22 +70,30 @@ async def mfa_enrol(principal: OperatorDep, rt: RuntimeDep) -> dict[str, str]:
 
 
 @router.post("/mfa/confirm")
-async def mfa_confirm(body: MfaCode, principal: OperatorDep, rt: RuntimeDep) -> dict[str, Any]:
+async def mfa_confirm(
+    body: MfaCode, request: Request, principal: OperatorDep, rt: RuntimeDep
+) -> dict[str, Any]:
     policy.authorize(principal, Action.SELF_MANAGE)
     codes = await mfa.confirm_enrolment(rt, principal, body.code)
+    await audit.record(rt, principal, "auth.mfa_enabled", request=request)
     return {"recovery_codes": codes}
 
 
 @router.post("/mfa/recovery-codes")
 async def mfa_recovery_codes(
-    body: MfaCode, principal: OperatorDep, rt: RuntimeDep
+    body: MfaCode, request: Request, principal: OperatorDep, rt: RuntimeDep
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.SELF_MANAGE)
-    return {"recovery_codes": await mfa.regenerate_recovery_codes(rt, principal, body.code)}
+    codes = await mfa.regenerate_recovery_codes(rt, principal, body.code)
+    await audit.record(rt, principal, "auth.recovery_codes_regenerated", request=request)
+    return {"recovery_codes": codes}
 
 
 @router.post("/mfa/disable", status_code=204)
-async def mfa_disable(body: MfaDisable, principal: OperatorDep, rt: RuntimeDep) -> Response:
+async def mfa_disable(
+    body: MfaDisable, request: Request, principal: OperatorDep, rt: RuntimeDep
+) -> Response:
     policy.authorize(principal, Action.SELF_MANAGE)
     await mfa.disable(rt, principal, password=body.password, code=body.code)
+    await audit.record(rt, principal, "auth.mfa_disabled", request=request)
     return Response(status_code=204)

@@ -9,10 +9,17 @@ from fastapi import APIRouter, Request
 
 from confide.access.workspaces import check_slug
 from confide.api.deps import RuntimeDep, VisitorDep, client_ip_key
-from confide.api.schemas import ConversationStart, CsatRequest, IdentityFields, MessageSend
+from confide.api.schemas import (
+    ConversationStart,
+    CsatRequest,
+    IdentityFields,
+    LimitParam,
+    MessageSend,
+    SeqParam,
+)
 from confide.chat import conversations, messages, queries, visitors
 from confide.chat.models import Channel
-from confide.core.errors import TooManyRequests
+from confide.core.errors import TooManyRequests, ValidationFailed
 from confide.runtime import Runtime
 
 router = APIRouter(prefix="/widget", tags=["widget"])
@@ -32,7 +39,7 @@ async def _limit_per_ip(request: Request, rt: Runtime, what: str) -> None:
 @router.post("/{workspace}/visitors", status_code=201)
 async def create_visitor(workspace: str, request: Request, rt: RuntimeDep) -> dict[str, str]:
     """Issue a new VUID and visitor token (kept by the widget in first-party storage)."""
-    check_slug(workspace)
+    check_slug(workspace, field="workspace")
     await _limit_per_ip(request, rt, "visitor")
     created = await visitors.do_create_visitor(rt, workspace)
     return {"vuid": created.vuid, "token": created.token}
@@ -56,9 +63,17 @@ async def start_conversation(
         "conversation": await queries.conversation_detail(rt, principal, conversation.id)
     }
     if body.message is not None:
-        sent = await messages.do_send_message(
-            rt, principal, conversation.id, client_id=body.message.client_id, body=body.message.body
-        )
+        try:
+            sent = await messages.do_send_message(
+                rt,
+                principal,
+                conversation.id,
+                client_id=body.message.client_id,
+                body=body.message.body,
+            )
+        except ValidationFailed as exc:
+            exc.field = f"message.{exc.field}" if exc.field else "message"
+            raise
         result["message"] = sent.message
     return result
 
@@ -75,8 +90,8 @@ async def read_messages(
     conversation_id: uuid.UUID,
     principal: VisitorDep,
     rt: RuntimeDep,
-    since: int = 0,
-    limit: int = 100,
+    since: SeqParam = 0,
+    limit: LimitParam = 100,
 ) -> dict[str, Any]:
     return await messages.list_messages(rt, principal, conversation_id, since=since, limit=limit)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
+from confide import audit
 from confide.access import api_keys, groups, policy, workspaces
 from confide.access.models import Workspace
 from confide.access.policy import Action
@@ -40,7 +41,7 @@ async def read_workspace(principal: PrincipalDep, rt: RuntimeDep) -> dict[str, A
 
 @router.patch("/workspace")
 async def update_workspace(
-    body: WorkspaceUpdate, principal: OperatorDep, rt: RuntimeDep
+    body: WorkspaceUpdate, request: Request, principal: OperatorDep, rt: RuntimeDep
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.WORKSPACE_SETTINGS)
     assert principal.workspace_id is not None
@@ -49,6 +50,11 @@ async def update_workspace(
         principal.workspace_id,
         name=body.name,
         mfa_required_for_admins=body.mfa_required_for_admins,
+    )
+    changes = body.model_dump(exclude_unset=True)
+    resource = f"workspace:{workspace.id}"
+    await audit.record(
+        rt, principal, "workspace.settings", resource=resource, details=changes, request=request
     )
     return _render(workspace, with_settings=True)
 
@@ -87,17 +93,23 @@ async def list_api_keys(principal: OperatorDep, rt: RuntimeDep) -> dict[str, Any
 
 @router.post("/api-keys", status_code=201)
 async def create_api_key(
-    body: ApiKeyCreate, principal: OperatorDep, rt: RuntimeDep
+    body: ApiKeyCreate, request: Request, principal: OperatorDep, rt: RuntimeDep
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.API_KEYS_MANAGE)
     assert principal.workspace_id is not None
     described, secret = await api_keys.do_create_api_key(
         rt, principal, principal.workspace_id, body.name
     )
+    resource = f"api_key:{described['id']}"
+    await audit.record(rt, principal, "api_key.create", resource=resource, request=request)
     return {**described, "key": secret}
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)
-async def revoke_api_key(key_id: uuid.UUID, principal: OperatorDep, rt: RuntimeDep) -> Response:
+async def revoke_api_key(
+    key_id: uuid.UUID, request: Request, principal: OperatorDep, rt: RuntimeDep
+) -> Response:
     await api_keys.do_revoke_api_key(rt, principal, key_id)
+    resource = f"api_key:{key_id}"
+    await audit.record(rt, principal, "api_key.revoke", resource=resource, request=request)
     return Response(status_code=204)

@@ -248,7 +248,7 @@ def upgrade() -> None:
     op.create_table(
         "totp_credentials",
         sa.Column("operator_id", sa.Uuid(), nullable=False),
-        sa.Column("secret", sa.String(length=64), nullable=False),
+        sa.Column("secret", sa.String(length=255), nullable=False),
         sa.Column("confirmed_at", confide.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_used_step", sa.Integer(), nullable=True),
         sa.Column("created_at", confide.core.db.UTCDateTime(timezone=True), nullable=False),

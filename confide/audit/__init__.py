@@ -1,0 +1,34 @@
+"""The audit ledger: who read or changed whose data, when and from where, tamper-evident.
+
+- ``ledger``: recording (:func:`record`), hashing and reading events.
+- ``checkpoints``: signed chain heads, and their export.
+- ``verify``: walking a chain and naming the first edited, missing or reordered record.
+- ``subjects``: from a resource id to the data subject an event names.
+
+Action names in use: ``auth.login``, ``auth.login_failed``, ``auth.mfa_challenge``,
+``auth.mfa_failed``, ``auth.mfa_enabled``, ``auth.mfa_disabled``,
+``auth.recovery_codes_regenerated``, ``auth.password_changed``, ``operator.create``,
+``operator.read``, ``operator.update``, ``operator.remove``, ``operator.unlock``,
+``workspace.settings``, ``api_key.create``, ``api_key.revoke``, ``conversation.read``,
+``conversation.messages_read``, ``visitor.identify``, ``keys.rotate``, ``audit.read``.
+"""
+
+from __future__ import annotations
+
+from confide.audit import subjects
+from confide.audit.checkpoints import create_checkpoint, export_checkpoints
+from confide.audit.ledger import Actor, anonymous_actor, operator_actor, record
+from confide.audit.verify import ChainReport, Problem, verify_chain
+
+__all__ = [
+    "Actor",
+    "ChainReport",
+    "Problem",
+    "anonymous_actor",
+    "create_checkpoint",
+    "export_checkpoints",
+    "operator_actor",
+    "record",
+    "subjects",
+    "verify_chain",
+]

@@ -1,0 +1,715 @@
+"""Unit tests of ``confide.access.policy``: principals and facts are built by hand, no database.
+
+The expected permission sets are written out here on purpose (not derived from the module's
+own tables), so a change to a role's rights has to be made twice: in the policy and here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from confide.access import policy
+from confide.access.models import Role
+from confide.access.policy import (
+    Action,
+    ConversationFacts,
+    ConversationScope,
+    OperatorFacts,
+    Principal,
+    ProfileView,
+)
+from confide.core.errors import Forbidden, MfaEnrolmentRequired, NotFound
+
+WS = uuid.UUID("00000000-0000-4000-8000-00000000aaaa")
+OTHER_WS = uuid.UUID("00000000-0000-4000-8000-00000000bbbb")
+SALES = uuid.UUID("00000000-0000-4000-8000-000000000001")
+SUPPORT = uuid.UUID("00000000-0000-4000-8000-000000000002")
+BILLING = uuid.UUID("00000000-0000-4000-8000-000000000003")
+
+ALL_ACTIONS = frozenset(Action)
+# Server-to-server calls of the host's backend: identify visitors, record calls/SMS/video.
+API_KEY_ACTIONS = {"workspace.read", "visitors.identify", "conversations.record"}
+EXPECTED_ACTIONS: dict[Role, set[str]] = {
+    Role.ADMIN: {
+        "workspace.read",
+        "workspace.settings",
+        "operators.list",
+        "operators.manage",
+        "groups.list",
+        "groups.manage",
+        "api_keys.manage",
+        "reports.read",
+        "conversations.work",
+        "self.manage",
+        "audit.read",
+    },
+    Role.MANAGER: {
+        "workspace.read",
+        "operators.list",
+        "operators.manage",
+        "groups.list",
+        "reports.read",
+        "conversations.work",
+        "self.manage",
+    },
+    Role.AGENT: {
+        "workspace.read",
+        "operators.list",
+        "groups.list",
+        "conversations.work",
+        "self.manage",
+    },
+    Role.ANALYST: {"workspace.read", "groups.list", "reports.read", "self.manage"},
+    Role.SUPPORT: {"self.manage"},
+}
+
+
+def operator(
+    role: Role,
+    groups: tuple[uuid.UUID, ...] = (),
+    *,
+    workspace_id: uuid.UUID | None = WS,
+    mfa_pending: bool = False,
+) -> Principal:
+    return Principal(
+        kind="operator",
+        workspace_id=None if role is Role.SUPPORT else workspace_id,
+        role=role,
+        operator_id=uuid.uuid4(),
+        session_id=uuid.uuid4(),
+        group_ids=frozenset(groups),
+        mfa_enrolment_pending=mfa_pending,
+    )
+
+
+def api_key(workspace_id: uuid.UUID = WS) -> Principal:
+    return Principal(kind="api_key", workspace_id=workspace_id, api_key_id=uuid.uuid4())
+
+
+def visitor(workspace_id: uuid.UUID = WS) -> Principal:
+    return Principal(kind="visitor", workspace_id=workspace_id, visitor_id=uuid.uuid4())
+
+
+def target(
+    role: Role = Role.AGENT,
+    groups: tuple[uuid.UUID, ...] = (),
+    *,
+    workspace_id: uuid.UUID | None = WS,
+) -> OperatorFacts:
+    return OperatorFacts(uuid.uuid4(), workspace_id, role, frozenset(groups))
+
+
+def as_facts(principal: Principal) -> OperatorFacts:
+    assert principal.operator_id is not None and principal.role is not None
+    return OperatorFacts(
+        principal.operator_id, principal.workspace_id, principal.role, principal.group_ids
+    )
+
+
+def conversation(
+    *,
+    group: uuid.UUID | None = SALES,
+    assignee: uuid.UUID | None = None,
+    status: str = "waiting",
+    workspace_id: uuid.UUID = WS,
+    visitor_id: uuid.UUID | None = None,
+) -> ConversationFacts:
+    return ConversationFacts(workspace_id, group, assignee, status, visitor_id or uuid.uuid4())
+
+
+# -- actions per role -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_has_exactly_its_documented_actions(role: Role) -> None:
+    principal = operator(role, (SALES,))
+    assert {a.value for a in policy.allowed_actions(principal)} == EXPECTED_ACTIONS[role]
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_authorize_accepts_allowed_and_refuses_every_other_action(role: Role) -> None:
+    principal = operator(role, (SALES,))
+    for action in ALL_ACTIONS:
+        if action.value in EXPECTED_ACTIONS[role]:
+            policy.authorize(principal, action)
+        else:
+            with pytest.raises(Forbidden) as caught:
+                policy.authorize(principal, action)
+            # A plain refusal, not "enrol MFA first": this principal is fully signed in.
+            assert not isinstance(caught.value, MfaEnrolmentRequired)
+            assert caught.value.status_code == 403
+
+
+@pytest.mark.parametrize("action", ["visitors.identify", "conversations.record"])
+def test_nobody_but_an_api_key_may_make_server_to_server_calls(action: str) -> None:
+    for role in Role:
+        with pytest.raises(Forbidden):
+            policy.authorize(operator(role, (SALES,)), Action(action))
+    policy.authorize(api_key(), Action(action))
+
+
+def test_api_key_may_only_read_the_workspace_and_make_server_to_server_calls() -> None:
+    key = api_key()
+    assert {a.value for a in policy.allowed_actions(key)} == API_KEY_ACTIONS
+    for action in ALL_ACTIONS:
+        if action.value in API_KEY_ACTIONS:
+            policy.authorize(key, action)
+        else:
+            with pytest.raises(Forbidden):
+                policy.authorize(key, action)
+    assert Action.WORKSPACE_SETTINGS not in policy.allowed_actions(key)
+    assert Action.API_KEYS_MANAGE not in policy.allowed_actions(key)
+
+
+def test_api_key_cannot_list_operators_work_conversations_or_read_reports() -> None:
+    key = api_key()
+    with pytest.raises(Forbidden):
+        policy.operator_list_scope(key)
+    with pytest.raises(Forbidden):
+        policy.report_scope(key)
+    with pytest.raises(NotFound):
+        policy.operator_view(key, target(Role.AGENT, (SALES,)))
+    assert not policy.can_work_conversation(key, conversation())
+    assert policy.conversation_scope(key).nothing
+
+
+def test_visitor_principal_may_do_no_operator_action() -> None:
+    guest = visitor()
+    assert policy.allowed_actions(guest) == frozenset()
+    for action in ALL_ACTIONS:
+        with pytest.raises(Forbidden):
+            policy.authorize(guest, action)
+
+
+def test_support_sees_nothing_and_may_only_manage_itself() -> None:
+    support = operator(Role.SUPPORT)
+    assert policy.allowed_actions(support) == {Action.SELF_MANAGE}
+    with pytest.raises(Forbidden):
+        policy.operator_list_scope(support)
+    with pytest.raises(Forbidden):
+        policy.report_scope(support)
+    for role in (Role.ADMIN, Role.AGENT):
+        with pytest.raises(NotFound):
+            policy.operator_view(support, target(role, (SALES,)))
+    assert not policy.can_work_conversation(support, conversation())
+    assert policy.conversation_scope(support).nothing
+    # Its own account stays visible to it.
+    assert policy.operator_view(support, as_facts(support)) is ProfileView.FULL
+
+
+# -- MFA enrolment pending ------------------------------------------------------------------
+
+
+def test_admin_pending_mfa_enrolment_may_only_manage_itself() -> None:
+    admin = operator(Role.ADMIN, mfa_pending=True)
+    assert policy.allowed_actions(admin) == {Action.SELF_MANAGE}
+    policy.authorize(admin, Action.SELF_MANAGE)
+
+
+@pytest.mark.parametrize("action", sorted(EXPECTED_ACTIONS[Role.ADMIN] - {"self.manage"}))
+def test_pending_enrolment_gets_mfa_enrolment_required_for_normal_actions(action: str) -> None:
+    admin = operator(Role.ADMIN, mfa_pending=True)
+    with pytest.raises(MfaEnrolmentRequired) as caught:
+        policy.authorize(admin, Action(action))
+    assert caught.value.code == "mfa_enrolment_required"
+    assert caught.value.status_code == 403
+
+
+@pytest.mark.parametrize("action", sorted(API_KEY_ACTIONS - EXPECTED_ACTIONS[Role.ADMIN]))
+def test_pending_enrolment_does_not_turn_a_foreign_action_into_an_enrolment_prompt(
+    action: str,
+) -> None:
+    # Admins may never make the API key's calls, enrolled or not: that is a plain refusal.
+    admin = operator(Role.ADMIN, mfa_pending=True)
+    with pytest.raises(Forbidden) as caught:
+        policy.authorize(admin, Action(action))
+    assert not isinstance(caught.value, MfaEnrolmentRequired)
+
+
+def test_pending_enrolment_blocks_scopes_and_conversations() -> None:
+    admin = operator(Role.ADMIN, mfa_pending=True)
+    with pytest.raises(MfaEnrolmentRequired):
+        policy.operator_list_scope(admin)
+    with pytest.raises(MfaEnrolmentRequired):
+        policy.report_scope(admin)
+    with pytest.raises(MfaEnrolmentRequired):
+        policy.authorize_operator_change(admin, None, new_role=Role.AGENT)
+    assert not policy.can_work_conversation(admin, conversation())
+    assert policy.conversation_scope(admin).nothing
+    with pytest.raises(NotFound):
+        policy.operator_view(admin, target(Role.AGENT))
+    assert policy.operator_view(admin, as_facts(admin)) is ProfileView.FULL
+
+
+# -- who sees whom --------------------------------------------------------------------------
+
+
+def test_admin_sees_full_profile_of_everyone_in_the_workspace() -> None:
+    admin = operator(Role.ADMIN)
+    for role in (Role.ADMIN, Role.MANAGER, Role.AGENT, Role.ANALYST):
+        assert policy.operator_view(admin, target(role)) is ProfileView.FULL
+        assert policy.operator_view(admin, target(role, (SALES, BILLING))) is ProfileView.FULL
+
+
+def test_admin_lists_the_whole_workspace() -> None:
+    scope = policy.operator_list_scope(operator(Role.ADMIN, (SALES,)))
+    assert scope.all_of_workspace is True
+    assert scope.only_self is False
+
+
+def test_everyone_sees_their_own_full_profile() -> None:
+    for role in Role:
+        principal = operator(role)  # no groups at all
+        assert policy.operator_view(principal, as_facts(principal)) is ProfileView.FULL
+
+
+def test_manager_sees_full_profile_of_agents_sharing_a_group() -> None:
+    manager = operator(Role.MANAGER, (SALES, SUPPORT))
+    assert policy.operator_view(manager, target(Role.AGENT, (SALES,))) is ProfileView.FULL
+    assert policy.operator_view(manager, target(Role.AGENT, (SUPPORT, BILLING))) is (
+        ProfileView.FULL
+    )
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.MANAGER, Role.ANALYST])
+def test_manager_sees_only_public_profile_of_other_roles_in_their_groups(role: Role) -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    assert policy.operator_view(manager, target(role, (SALES,))) is ProfileView.PUBLIC
+
+
+@pytest.mark.parametrize("role", [Role.AGENT, Role.MANAGER, Role.ADMIN, Role.ANALYST])
+def test_manager_gets_not_found_for_operators_outside_their_groups(role: Role) -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    with pytest.raises(NotFound):
+        policy.operator_view(manager, target(role, (SUPPORT,)))
+    with pytest.raises(NotFound):
+        policy.operator_view(manager, target(role, ()))
+
+
+def test_manager_without_groups_sees_only_itself() -> None:
+    manager = operator(Role.MANAGER)
+    with pytest.raises(NotFound):
+        policy.operator_view(manager, target(Role.AGENT, (SALES,)))
+    scope = policy.operator_list_scope(manager)
+    assert scope.all_of_workspace is False
+    assert scope.group_ids == frozenset()
+
+
+@pytest.mark.parametrize("role", [Role.AGENT, Role.MANAGER, Role.ADMIN, Role.ANALYST])
+def test_agent_sees_public_profile_of_teammates(role: Role) -> None:
+    agent = operator(Role.AGENT, (SALES,))
+    assert policy.operator_view(agent, target(role, (SALES, SUPPORT))) is ProfileView.PUBLIC
+
+
+def test_agent_gets_not_found_for_operators_outside_their_groups() -> None:
+    agent = operator(Role.AGENT, (SALES,))
+    for role in (Role.AGENT, Role.ADMIN, Role.MANAGER):
+        with pytest.raises(NotFound):
+            policy.operator_view(agent, target(role, (SUPPORT,)))
+        with pytest.raises(NotFound):
+            policy.operator_view(agent, target(role))
+
+
+def test_agent_and_manager_list_scope_is_their_groups() -> None:
+    for role in (Role.AGENT, Role.MANAGER):
+        scope = policy.operator_list_scope(operator(role, (SALES, BILLING)))
+        assert scope.all_of_workspace is False
+        assert scope.group_ids == {SALES, BILLING}
+
+
+def test_analyst_cannot_list_or_see_operators() -> None:
+    analyst = operator(Role.ANALYST, (SALES,))
+    with pytest.raises(Forbidden):
+        policy.operator_list_scope(analyst)
+    for role in (Role.AGENT, Role.MANAGER, Role.ANALYST):
+        with pytest.raises(NotFound):
+            policy.operator_view(analyst, target(role, (SALES,)))
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        operator(Role.ADMIN, (SALES,)),
+        operator(Role.MANAGER, (SALES,)),
+        operator(Role.AGENT, (SALES,)),
+        operator(Role.ANALYST, (SALES,)),
+        api_key(),
+    ],
+    ids=["admin", "manager", "agent", "analyst", "api_key"],
+)
+def test_operators_of_another_workspace_are_not_found(principal: Principal) -> None:
+    # Even with the same group id (ids are unique in practice, but the rule must not rely on
+    # it) an operator of another workspace does not exist for this principal.
+    foreign = target(Role.AGENT, (SALES,), workspace_id=OTHER_WS)
+    with pytest.raises(NotFound):
+        policy.operator_view(principal, foreign)
+    with pytest.raises(NotFound):
+        policy.ensure_same_workspace(principal, OTHER_WS)
+    policy.ensure_same_workspace(principal, WS)
+
+
+def test_principal_without_workspace_matches_no_workspace() -> None:
+    support = operator(Role.SUPPORT)
+    with pytest.raises(NotFound):
+        policy.ensure_same_workspace(support, WS)
+    with pytest.raises(NotFound):
+        policy.ensure_same_workspace(support, None)
+
+
+# -- operator changes -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.MANAGER, Role.AGENT, Role.ANALYST])
+def test_admin_may_create_any_workspace_role(role: Role) -> None:
+    policy.authorize_operator_change(
+        operator(Role.ADMIN), None, new_role=role, new_group_ids=[SALES, SUPPORT]
+    )
+
+
+def test_admin_may_not_create_support_accounts() -> None:
+    with pytest.raises(Forbidden):
+        policy.authorize_operator_change(operator(Role.ADMIN), None, new_role=Role.SUPPORT)
+
+
+def test_admin_may_change_and_remove_anyone_in_the_workspace() -> None:
+    admin = operator(Role.ADMIN)
+    other_admin = target(Role.ADMIN, (SALES,))
+    policy.authorize_operator_change(admin, other_admin, new_role=Role.AGENT)
+    policy.authorize_operator_change(admin, other_admin, new_group_ids=[BILLING])
+    policy.authorize_operator_change(admin, other_admin, removing=True)
+
+
+def test_admin_cannot_change_an_operator_of_another_workspace() -> None:
+    foreign = target(Role.AGENT, workspace_id=OTHER_WS)
+    with pytest.raises(NotFound):
+        policy.authorize_operator_change(operator(Role.ADMIN), foreign, new_role=Role.MANAGER)
+    with pytest.raises(NotFound):
+        policy.authorize_operator_change(operator(Role.ADMIN), foreign, removing=True)
+
+
+def test_manager_may_create_an_agent_in_their_own_group() -> None:
+    manager = operator(Role.MANAGER, (SALES, SUPPORT))
+    policy.authorize_operator_change(manager, None, new_role=Role.AGENT, new_group_ids=[SALES])
+    policy.authorize_operator_change(
+        manager, None, new_role=Role.AGENT, new_group_ids=[SALES, SUPPORT]
+    )
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.MANAGER, Role.ANALYST, Role.SUPPORT])
+def test_manager_cannot_create_anything_but_an_agent(role: Role) -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    with pytest.raises(Forbidden) as caught:
+        policy.authorize_operator_change(manager, None, new_role=role, new_group_ids=[SALES])
+    assert caught.value.field == "role"
+
+
+def test_manager_cannot_create_an_agent_in_another_group() -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    for groups in ([SUPPORT], [SALES, SUPPORT]):
+        with pytest.raises(Forbidden) as caught:
+            policy.authorize_operator_change(
+                manager, None, new_role=Role.AGENT, new_group_ids=groups
+            )
+        assert caught.value.field == "group_ids"
+
+
+def test_manager_cannot_create_an_agent_outside_every_group() -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    with pytest.raises(Forbidden) as caught:
+        policy.authorize_operator_change(manager, None, new_role=Role.AGENT, new_group_ids=[])
+    assert caught.value.field == "group_ids"
+
+
+def test_manager_may_edit_and_remove_an_agent_whose_groups_are_all_theirs() -> None:
+    manager = operator(Role.MANAGER, (SALES, SUPPORT))
+    agent = target(Role.AGENT, (SALES, SUPPORT))
+    policy.authorize_operator_change(manager, agent)
+    policy.authorize_operator_change(manager, agent, new_role=Role.AGENT)
+    policy.authorize_operator_change(manager, agent, removing=True)
+
+
+def test_manager_cannot_remove_an_agent_who_also_belongs_to_a_group_they_do_not_manage() -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    agent = target(Role.AGENT, (SALES, BILLING))
+    with pytest.raises(Forbidden):
+        policy.authorize_operator_change(manager, agent, removing=True)
+    # ... but may still edit that shared agent's profile.
+    policy.authorize_operator_change(manager, agent)
+
+
+def test_manager_cannot_touch_an_agent_outside_their_groups() -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    agent = target(Role.AGENT, (SUPPORT,))
+    with pytest.raises(NotFound):
+        policy.authorize_operator_change(manager, agent)
+    with pytest.raises(NotFound):
+        policy.authorize_operator_change(manager, agent, removing=True)
+    with pytest.raises(NotFound):
+        policy.authorize_operator_change(manager, agent, new_group_ids=[SUPPORT, SALES])
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.MANAGER, Role.ANALYST])
+def test_manager_cannot_manage_non_agents_even_in_their_groups(role: Role) -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    colleague = target(role, (SALES,))
+    with pytest.raises(Forbidden):
+        policy.authorize_operator_change(manager, colleague)
+    with pytest.raises(Forbidden):
+        policy.authorize_operator_change(manager, colleague, removing=True)
+
+
+def test_manager_cannot_promote_an_agent() -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    agent = target(Role.AGENT, (SALES,))
+    for role in (Role.MANAGER, Role.ADMIN, Role.ANALYST):
+        with pytest.raises(Forbidden) as caught:
+            policy.authorize_operator_change(manager, agent, new_role=role)
+        assert caught.value.field == "role"
+
+
+def test_manager_may_change_memberships_of_their_own_groups_only() -> None:
+    manager = operator(Role.MANAGER, (SALES, SUPPORT))
+    agent = target(Role.AGENT, (SALES, BILLING))
+    # Adding to / removing from a group the manager runs: fine; BILLING stays untouched.
+    policy.authorize_operator_change(manager, agent, new_group_ids=[SALES, SUPPORT, BILLING])
+    policy.authorize_operator_change(manager, agent, new_group_ids=[BILLING])
+    policy.authorize_operator_change(manager, agent, new_group_ids=[SUPPORT, BILLING])
+    # Dropping the agent from BILLING, which is not the manager's: refused.
+    for groups in ([SALES], [SALES, SUPPORT], []):
+        with pytest.raises(Forbidden) as caught:
+            policy.authorize_operator_change(manager, agent, new_group_ids=groups)
+        assert caught.value.field == "group_ids"
+
+
+def test_manager_cannot_add_an_agent_to_a_group_they_do_not_manage() -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    agent = target(Role.AGENT, (SALES,))
+    with pytest.raises(Forbidden) as caught:
+        policy.authorize_operator_change(manager, agent, new_group_ids=[SALES, BILLING])
+    assert caught.value.field == "group_ids"
+
+
+def test_manager_cannot_change_an_operator_of_another_workspace() -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    foreign = target(Role.AGENT, (SALES,), workspace_id=OTHER_WS)
+    with pytest.raises(NotFound):
+        policy.authorize_operator_change(manager, foreign)
+    with pytest.raises(NotFound):
+        policy.authorize_operator_change(manager, foreign, removing=True)
+
+
+@pytest.mark.parametrize("role", [Role.AGENT, Role.ANALYST, Role.SUPPORT])
+def test_roles_without_operator_management_cannot_change_operators(role: Role) -> None:
+    principal = operator(role, (SALES,))
+    teammate = target(Role.AGENT, (SALES,))
+    with pytest.raises(Forbidden):
+        policy.authorize_operator_change(principal, None, new_role=Role.AGENT)
+    with pytest.raises(Forbidden):
+        policy.authorize_operator_change(principal, teammate)
+    with pytest.raises(Forbidden):
+        policy.authorize_operator_change(principal, teammate, removing=True)
+
+
+def test_api_key_cannot_change_operators() -> None:
+    with pytest.raises(Forbidden):
+        policy.authorize_operator_change(api_key(), None, new_role=Role.AGENT)
+
+
+# -- conversations --------------------------------------------------------------------------
+
+
+def test_admin_may_work_every_conversation_of_the_workspace() -> None:
+    admin = operator(Role.ADMIN)  # in no group at all
+    for group, status, assignee in itertools.product(
+        (SALES, SUPPORT, None), ("waiting", "open", "closed"), (None, uuid.uuid4())
+    ):
+        conv = conversation(group=group, status=status, assignee=assignee)
+        assert policy.can_work_conversation(admin, conv)
+
+
+def test_manager_works_conversations_of_their_groups_whatever_their_state() -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    for status in ("waiting", "open", "closed"):
+        assert policy.can_work_conversation(
+            manager, conversation(group=SALES, status=status, assignee=uuid.uuid4())
+        )
+        assert not policy.can_work_conversation(
+            manager, conversation(group=SUPPORT, status=status, assignee=uuid.uuid4())
+        )
+    assert not policy.can_work_conversation(manager, conversation(group=None))
+
+
+def test_manager_works_a_conversation_assigned_to_them_in_another_group() -> None:
+    manager = operator(Role.MANAGER, (SALES,))
+    conv = conversation(group=SUPPORT, status="open", assignee=manager.operator_id)
+    assert policy.can_work_conversation(manager, conv)
+
+
+def test_agent_works_conversations_assigned_to_them() -> None:
+    agent = operator(Role.AGENT, (SALES,))
+    for group in (SALES, SUPPORT, None):
+        for status in ("open", "closed"):
+            conv = conversation(group=group, status=status, assignee=agent.operator_id)
+            assert policy.can_work_conversation(agent, conv)
+
+
+def test_agent_works_conversations_waiting_in_their_group() -> None:
+    agent = operator(Role.AGENT, (SALES, SUPPORT))
+    assert policy.can_work_conversation(agent, conversation(group=SALES, status="waiting"))
+    assert policy.can_work_conversation(agent, conversation(group=SUPPORT, status="waiting"))
+
+
+def test_agent_cannot_open_a_colleagues_conversation_in_their_own_group() -> None:
+    agent = operator(Role.AGENT, (SALES,))
+    colleague = uuid.uuid4()
+    for status in ("open", "closed"):
+        conv = conversation(group=SALES, status=status, assignee=colleague)
+        assert not policy.can_work_conversation(agent, conv)
+
+
+def test_agent_cannot_open_conversations_waiting_in_other_groups_or_in_none() -> None:
+    agent = operator(Role.AGENT, (SALES,))
+    assert not policy.can_work_conversation(agent, conversation(group=SUPPORT, status="waiting"))
+    assert not policy.can_work_conversation(agent, conversation(group=None, status="waiting"))
+
+
+@pytest.mark.parametrize("role", [Role.ANALYST, Role.SUPPORT])
+def test_analyst_and_support_never_work_conversations(role: Role) -> None:
+    principal = operator(role, (SALES,))
+    for status in ("waiting", "open", "closed"):
+        conv = conversation(group=SALES, status=status, assignee=principal.operator_id)
+        assert not policy.can_work_conversation(principal, conv)
+    assert policy.conversation_scope(principal).nothing
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.MANAGER, Role.AGENT])
+def test_nobody_works_conversations_of_another_workspace(role: Role) -> None:
+    principal = operator(role, (SALES,))
+    conv = conversation(
+        group=SALES, status="waiting", assignee=principal.operator_id, workspace_id=OTHER_WS
+    )
+    assert not policy.can_work_conversation(principal, conv)
+
+
+def test_visitor_sees_only_their_own_conversations() -> None:
+    guest = visitor()
+    assert policy.can_work_conversation(guest, conversation(visitor_id=guest.visitor_id))
+    assert not policy.can_work_conversation(guest, conversation())
+    assert not policy.can_work_conversation(
+        guest, conversation(visitor_id=guest.visitor_id, workspace_id=OTHER_WS)
+    )
+    assert policy.conversation_scope(guest) == ConversationScope(visitor_id=guest.visitor_id)
+
+
+def _scope_admits(scope: ConversationScope, principal: Principal, conv: ConversationFacts) -> bool:
+    """Python mirror of ``confide.chat.queries.scoped``, with SQL's NULL semantics (a NULL
+    never equals anything and is never IN a list)."""
+    if conv.workspace_id != principal.workspace_id:
+        return False
+    if scope.nothing:
+        return False
+    if scope.whole_workspace:
+        return True
+    if scope.visitor_id is not None:
+        return conv.visitor_id == scope.visitor_id
+    in_groups = conv.group_id is not None and conv.group_id in scope.group_ids
+    if scope.groups_waiting_only:
+        in_groups = in_groups and conv.status == "waiting"
+    assigned = (
+        conv.assignee_id is not None
+        and scope.assignee_id is not None
+        and conv.assignee_id == scope.assignee_id
+    )
+    return in_groups or assigned
+
+
+def test_conversation_scope_agrees_with_can_work_conversation() -> None:
+    """The list filter and the per-conversation check must never disagree."""
+    principals = [operator(role, (SALES,)) for role in Role]
+    principals += [operator(role, (SALES, SUPPORT)) for role in (Role.MANAGER, Role.AGENT)]
+    principals += [operator(role) for role in (Role.MANAGER, Role.AGENT)]
+    principals += [operator(Role.ADMIN, mfa_pending=True), api_key(), visitor()]
+    checked = 0
+    for principal in principals:
+        scope = policy.conversation_scope(principal)
+        assignees = [None, uuid.uuid4(), principal.operator_id]
+        visitors = [uuid.uuid4(), principal.visitor_id]
+        for ws, group, assignee, status, visitor_id in itertools.product(
+            (WS, OTHER_WS),
+            (SALES, SUPPORT, BILLING, None),
+            assignees,
+            ("waiting", "open", "closed"),
+            visitors,
+        ):
+            conv = ConversationFacts(ws, group, assignee, status, visitor_id)
+            expected = policy.can_work_conversation(principal, conv)
+            assert _scope_admits(scope, principal, conv) == expected, (principal, conv)
+            checked += 1
+    assert checked > 1000
+
+
+# -- assignment -----------------------------------------------------------------------------
+
+
+def test_agent_may_take_a_chat_or_transfer_to_a_teammate_of_its_group_only() -> None:
+    agent = operator(Role.AGENT, (SALES,))
+    assert policy.may_assign_to(agent, as_facts(agent), SALES)
+    assert policy.may_assign_to(agent, target(Role.AGENT, (SALES,)), SALES)
+    assert not policy.may_assign_to(agent, target(Role.AGENT, (SUPPORT,)), SALES)
+    assert not policy.may_assign_to(agent, target(Role.AGENT, (SALES,)), None)
+
+
+def test_nobody_assigns_to_analysts_or_to_other_workspaces() -> None:
+    admin = operator(Role.ADMIN, (SALES,))
+    assert policy.may_assign_to(admin, target(Role.AGENT, (SUPPORT,)), SALES)
+    assert not policy.may_assign_to(admin, target(Role.ANALYST, (SALES,)), SALES)
+    assert not policy.may_assign_to(
+        admin, target(Role.AGENT, (SALES,), workspace_id=OTHER_WS), SALES
+    )
+    manager = operator(Role.MANAGER, (SALES,))
+    assert policy.may_assign_to(manager, target(Role.AGENT, (SALES,)), SUPPORT)
+    assert not policy.may_assign_to(manager, target(Role.AGENT, (SUPPORT,)), SUPPORT)
+
+
+# -- reports --------------------------------------------------------------------------------
+
+
+def test_admin_reports_cover_the_whole_workspace_with_identities() -> None:
+    scope = policy.report_scope(operator(Role.ADMIN, (SALES,)))
+    assert scope.group_ids is None
+    assert scope.pseudonymised is False
+
+
+def test_manager_reports_cover_their_groups_with_identities() -> None:
+    scope = policy.report_scope(operator(Role.MANAGER, (SALES, SUPPORT)))
+    assert scope.group_ids == {SALES, SUPPORT}
+    assert scope.pseudonymised is False
+
+
+def test_analyst_reports_are_pseudonymised_and_limited_to_their_groups() -> None:
+    scope = policy.report_scope(operator(Role.ANALYST, (SALES,)))
+    assert scope.group_ids == {SALES}
+    assert scope.pseudonymised is True
+    # An analyst in no group gets an empty scope, never the whole workspace.
+    empty = policy.report_scope(operator(Role.ANALYST))
+    assert empty.group_ids == frozenset()
+    assert empty.group_ids is not None
+
+
+@pytest.mark.parametrize("role", [Role.AGENT, Role.SUPPORT])
+def test_agents_and_support_read_no_reports(role: Role) -> None:
+    with pytest.raises(Forbidden):
+        policy.report_scope(operator(role, (SALES,)))
+
+
+def test_principal_is_immutable_so_rights_cannot_be_widened_in_place() -> None:
+    agent = operator(Role.AGENT, (SALES,))
+    with pytest.raises(AttributeError):
+        agent.role = Role.ADMIN  # type: ignore[misc]
+    promoted = replace(agent, role=Role.ADMIN)
+    assert Action.WORKSPACE_SETTINGS in policy.allowed_actions(promoted)
+    assert Action.WORKSPACE_SETTINGS not in policy.allowed_actions(agent)
