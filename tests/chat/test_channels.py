@@ -365,18 +365,44 @@ async def test_a_closed_thread_continues_in_a_new_conversation_of_the_same_visit
 
 
 async def test_inbound_message_is_routed_and_published_in_real_time(
-    world: World, client: httpx.AsyncClient, team: dict[str, Account], sms_secret: str
+    world: World,
+    client: httpx.AsyncClient,
+    team: dict[str, Account],
+    sms_secret: str,
+    rt: Runtime,
 ) -> None:
     alice = await world.headers(team["alice"])
     await client.put("/api/v1/me/presence", json={"availability": "available"}, headers=alice)
+    console = rt.broker.subscription()
+    await console.add(f"ws:{world.workspaces['acme']}")
     body = inbound()
     result = (await hook(client, body, signed(sms_secret, body))).json()
-    detail = await client.get(f"/api/v1/conversations/{result['conversation_id']}", headers=alice)
-    assert detail.status_code == 200
+    conversation_id = result["conversation_id"]
+    changes = []
+    while len(changes) < 2:
+        _channel, event = await asyncio.wait_for(console.get(), 2)
+        if event.get("type") == "conversation":
+            changes.append((event["change"], event["conversation"]["id"]))
+    assert changes == [("created", conversation_id), ("assigned", conversation_id)]
+    detail = await client.get(f"/api/v1/conversations/{conversation_id}", headers=alice)
     assert (detail.json()["status"], detail.json()["assignee_id"]) == (
         "open",
         str(team["alice"].id),
     )
+    # The next message reaches those following the conversation, with its sequence number.
+    follower = rt.broker.subscription()
+    await follower.add(f"conv:{conversation_id}")
+    second = inbound("m-2", "Still there?")
+    await hook(client, second, signed(sms_secret, second))
+    _channel, event = await asyncio.wait_for(follower.get(), 2)
+    assert (event["type"], event["seq"], event["body"], event["author"]["kind"]) == (
+        "message",
+        2,
+        "Still there?",
+        "visitor",
+    )
+    await console.close()
+    await follower.close()
 
 
 # -- outbound replies ---------------------------------------------------------------------
