@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
 from confide.access.workspaces import find_workspace_by_slug
@@ -42,18 +43,22 @@ async def do_create_visitor(rt: Runtime, workspace_slug: str) -> VisitorSession:
     if workspace is None:
         raise NotFound("No workspace with that id; check the widget's data-workspace.")
     async with rt.db.transaction() as session:
-        subject_id = await rt.vault.create_subject(
-            session, workspace_id=workspace.id, kind="visitor"
-        )
-        visitor = Visitor(workspace_id=workspace.id, vuid=new_vuid(), subject_id=subject_id)
-        session.add(visitor)
-        await session.flush()
+        visitor = await add_visitor(rt, session, workspace.id)
     return VisitorSession(
         visitor.id,
         workspace.id,
         visitor.vuid,
         rt.tokens.issue_visitor_token(visitor.id, workspace.id),
     )
+
+
+async def add_visitor(rt: Runtime, session: AsyncSession, workspace_id: uuid.UUID) -> Visitor:
+    """A new visitor (and its vault subject), inside the caller's transaction."""
+    subject_id = await rt.vault.create_subject(session, workspace_id=workspace_id, kind="visitor")
+    visitor = Visitor(workspace_id=workspace_id, vuid=new_vuid(), subject_id=subject_id)
+    session.add(visitor)
+    await session.flush()
+    return visitor
 
 
 async def authenticate_visitor_token(rt: Runtime, token: str) -> Principal:
@@ -65,7 +70,8 @@ async def authenticate_visitor_token(rt: Runtime, token: str) -> Principal:
     return Principal(kind="visitor", workspace_id=workspace_id, visitor_id=visitor_id)
 
 
-def _clean_identity(fields: dict[str, Any]) -> dict[str, str | None]:
+def clean_identity(fields: dict[str, Any]) -> dict[str, str | None]:
+    """Identity fields as the vault stores them; refuses malformed custom attributes."""
     cleaned: dict[str, str | None] = {}
     for name in ("name", "email", "phone"):
         if name in fields:
@@ -85,6 +91,26 @@ def _clean_identity(fields: dict[str, Any]) -> dict[str, str | None]:
     return cleaned
 
 
+async def merge_identity(
+    rt: Runtime, session: AsyncSession, visitor: Visitor, cleaned: dict[str, str | None]
+) -> None:
+    """Write identity fields (from :func:`clean_identity`; ``None`` removes a field) inside the
+    caller's transaction. Custom attributes are merged into those already there (an attribute
+    set to ``None`` is removed)."""
+    updates = dict(cleaned)
+    if updates.get("attributes"):
+        existing = (await rt.vault.read_fields(session, [visitor.subject_id], ["attributes"]))[
+            visitor.subject_id
+        ].get("attributes")
+        merged = {
+            **(json.loads(existing) if existing else {}),
+            **json.loads(updates["attributes"] or "{}"),
+        }
+        merged = {k: v for k, v in merged.items() if v is not None}
+        updates["attributes"] = json.dumps(merged, sort_keys=True, separators=(",", ":"))
+    await rt.vault.write_fields(session, visitor.subject_id, updates)
+
+
 async def do_identify_visitor(
     rt: Runtime,
     workspace_id: uuid.UUID,
@@ -95,7 +121,7 @@ async def do_identify_visitor(
 ) -> uuid.UUID:
     """Attach identity fields to a visitor (``None`` removes a field). Custom attributes are
     merged into what was there."""
-    cleaned = _clean_identity(fields)
+    cleaned = clean_identity(fields)
     async with rt.db.transaction() as session:
         query = select(Visitor).where(Visitor.workspace_id == workspace_id)
         if visitor_id is not None:
@@ -105,17 +131,7 @@ async def do_identify_visitor(
         visitor = await session.scalar(query)
         if visitor is None:
             raise NotFound("No visitor with that VUID in this workspace.", field="vuid")
-        if cleaned.get("attributes"):
-            existing = (await rt.vault.read_fields(session, [visitor.subject_id], ["attributes"]))[
-                visitor.subject_id
-            ].get("attributes")
-            merged = {
-                **(json.loads(existing) if existing else {}),
-                **json.loads(cleaned["attributes"] or "{}"),
-            }
-            merged = {k: v for k, v in merged.items() if v is not None}
-            cleaned["attributes"] = json.dumps(merged, sort_keys=True, separators=(",", ":"))
-        await rt.vault.write_fields(session, visitor.subject_id, cleaned)
+        await merge_identity(rt, session, visitor, cleaned)
         visitor.last_seen_at = utcnow()
         return visitor.id
 

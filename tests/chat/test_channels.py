@@ -459,7 +459,7 @@ async def test_failing_endpoint_is_retried_then_recorded_as_failed(
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(channels, "RETRY_BACKOFF_SECONDS", (0.05, 0.05))
+    monkeypatch.setattr(channels.outbound, "RETRY_BACKOFF_SECONDS", (0.05, 0.05))
     receiver.answers = [500, 500, 500, 500]
     secret = (await configure(client, admin, "sms", receiver.url)).json()["signing_secret"]
     body = inbound()
@@ -486,7 +486,7 @@ async def test_a_retry_that_succeeds_ends_delivered(
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(channels, "RETRY_BACKOFF_SECONDS", (0.05, 0.05))
+    monkeypatch.setattr(channels.outbound, "RETRY_BACKOFF_SECONDS", (0.05, 0.05))
     receiver.answers = [503]
     secret = (await configure(client, admin, "sms", receiver.url)).json()["signing_secret"]
     body = inbound()
@@ -581,7 +581,7 @@ async def test_logs_carry_neither_text_nor_phone_numbers(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(channels, "RETRY_BACKOFF_SECONDS", (0.01, 0.01))
+    monkeypatch.setattr(channels.outbound, "RETRY_BACKOFF_SECONDS", (0.01, 0.01))
     receiver.answers = [500]
     # Everything at the default level, Confide's own loggers at DEBUG. (Third-party DEBUG
     # tracing, e.g. aiosqlite's SQL parameters, is outside what Confide writes.)

@@ -1,0 +1,241 @@
+"""Recorded call/SMS/video conversations: what the host's backend handled, stored by API key
+(metadata, and for call/SMS the transcript through the message path)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.access import policy
+from confide.access.policy import Action, Principal
+from confide.chat import events
+from confide.chat.channels.endpoints import SIGNATURE_TOLERANCE_SECONDS
+from confide.chat.conversations import Outbox, _check_group, _default_group, _route
+from confide.chat.messages import append_message, check_body
+from confide.chat.models import (
+    AuthorKind,
+    Channel,
+    Conversation,
+    ConversationStatus,
+    Message,
+    Visitor,
+)
+from confide.chat.visitors import add_visitor, clean_identity, merge_identity
+from confide.core.clock import utcnow
+from confide.core.errors import Conflict, NotFound, ValidationFailed
+from confide.runtime import Runtime
+
+RECORDED_CHANNELS = frozenset({Channel.CALL, Channel.SMS, Channel.VIDEO})
+MAX_METADATA_EXTRAS = 20
+# Metadata is statistics, not identity: these keys belong in ``visitor`` (the vault).
+IDENTIFYING_METADATA_KEYS = frozenset(
+    {"name", "email", "phone", "number", "from", "to", "caller", "callee", "msisdn", "address"}
+)
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    author: AuthorKind
+    text: str
+    client_id: str | None
+
+
+def _check_recording(
+    rt: Runtime,
+    channel: Channel,
+    metadata: dict[str, Any],
+    extras: dict[str, Any],
+    transcript: list[TranscriptLine] | None,
+) -> list[tuple[TranscriptLine, str]]:
+    if channel not in RECORDED_CHANNELS:
+        raise ValidationFailed("Record 'call', 'sms' or 'video' conversations.", field="channel")
+    if channel is Channel.VIDEO and transcript is not None:
+        raise ValidationFailed(
+            "Video is recorded as metadata only: Confide never stores the stream or a "
+            "transcript of it.",
+            field="transcript",
+        )
+    if len(extras) > MAX_METADATA_EXTRAS:
+        raise ValidationFailed(
+            f"Send at most {MAX_METADATA_EXTRAS} extra metadata values.", field="metadata"
+        )
+    for key in extras:
+        if len(key) > 64 or key.strip().casefold() in IDENTIFYING_METADATA_KEYS:
+            raise ValidationFailed(
+                "Metadata holds statistics, not identity: put names and numbers in 'visitor' "
+                "(kept in the vault), and keep extra keys to 64 characters.",
+                field=f"metadata.{key[:64]}",
+            )
+    started_at = metadata["started_at"]
+    if isinstance(started_at, datetime) and started_at > utcnow() + timedelta(
+        seconds=SIGNATURE_TOLERANCE_SECONDS
+    ):
+        raise ValidationFailed("started_at is in the future.", field="metadata.started_at")
+    lines: list[tuple[TranscriptLine, str]] = []
+    seen: set[str] = set()
+    for index, line in enumerate(transcript or []):
+        try:
+            body = check_body(rt, line.text)
+        except ValidationFailed as exc:
+            raise ValidationFailed(exc.message, field=f"transcript.{index}.text") from exc
+        if line.client_id is not None:
+            if line.client_id in seen or not line.client_id.isprintable():
+                raise ValidationFailed(
+                    "Each client_id of a transcript must be unique and printable.",
+                    field=f"transcript.{index}.client_id",
+                )
+            seen.add(line.client_id)
+        lines.append((line, body))
+    return lines
+
+
+async def do_record_conversation(
+    rt: Runtime,
+    principal: Principal,
+    *,
+    channel: str,
+    vuid: str | None,
+    identity: dict[str, Any] | None,
+    group_id: uuid.UUID | None,
+    external_thread: str | None,
+    metadata: dict[str, Any],
+    extras: dict[str, Any],
+    transcript: list[TranscriptLine] | None,
+    keep_open: bool,
+) -> tuple[dict[str, Any], bool]:
+    """Store a call/SMS/video conversation the host's backend handled: its metadata and, for
+    call/SMS, its transcript (through the message path, in order). Closed unless ``keep_open``
+    (then it enters its group's queue like a new chat). A retry with the same
+    ``external_thread`` and metadata returns the stored one. Returns (description, duplicate)."""
+    policy.authorize(principal, Action.CONVERSATIONS_RECORD)
+    assert principal.workspace_id is not None
+    workspace_id = principal.workspace_id
+    try:
+        kind = Channel(channel)
+    except ValueError:
+        kind = Channel.WEB  # refused just below
+    lines = _check_recording(rt, kind, metadata, extras, transcript)
+    stored_metadata = json.loads(json.dumps({**metadata, **extras}, default=_json_default))
+    started_at: datetime = metadata["started_at"]
+    outbox = Outbox()
+    try:
+        async with rt.db.transaction() as session:
+            if external_thread is not None:
+                existing = await session.scalar(
+                    select(Conversation).where(
+                        Conversation.workspace_id == workspace_id,
+                        Conversation.channel == kind,
+                        Conversation.external_thread == external_thread,
+                    )
+                )
+                if existing is not None:
+                    if existing.call_metadata != stored_metadata:
+                        raise Conflict(
+                            "A different conversation was already recorded with this "
+                            "external_thread on this channel.",
+                            field="external_thread",
+                        )
+                    visitor = await session.get(Visitor, existing.visitor_id)
+                    assert visitor is not None
+                    return await _describe_recording(session, existing, visitor), True
+            visitor = await _recording_visitor(rt, session, workspace_id, vuid)
+            if identity:
+                await merge_identity(rt, session, visitor, clean_identity(identity))
+            if group_id is not None:
+                await _check_group(session, workspace_id, group_id)
+            else:
+                group_id = await _default_group(session, workspace_id)
+            conversation = Conversation(
+                workspace_id=workspace_id,
+                visitor_id=visitor.id,
+                channel=kind,
+                group_id=group_id,
+                external_thread=external_thread,
+                call_metadata=stored_metadata,
+                created_at=started_at,
+            )
+            if not keep_open:
+                conversation.status = ConversationStatus.CLOSED
+                conversation.closed_at = started_at + timedelta(
+                    seconds=int(metadata["duration_seconds"])
+                )
+            session.add(conversation)
+            await session.flush()
+            author = Principal(kind="api_key", workspace_id=workspace_id)
+            for line, body in lines:
+                await append_message(
+                    rt,
+                    session,
+                    conversation,
+                    author,
+                    client_id=line.client_id,
+                    body=body,
+                    author_kind=line.author,
+                    outbox=outbox,
+                )
+            outbox.conversation_changed(conversation, "created")
+            if keep_open:
+                await _route(rt, session, conversation, outbox)
+            description = await _describe_recording(session, conversation, visitor)
+    except IntegrityError as exc:  # the same external_thread recorded concurrently
+        raise Conflict(
+            "This external_thread was recorded at the same moment; retry to get it.",
+            field="external_thread",
+        ) from exc
+    await outbox.publish(rt)
+    return description, False
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+async def _recording_visitor(
+    rt: Runtime, session: AsyncSession, workspace_id: uuid.UUID, vuid: str | None
+) -> Visitor:
+    if vuid is None:
+        return await add_visitor(rt, session, workspace_id)
+    visitor = await session.scalar(
+        select(Visitor).where(Visitor.workspace_id == workspace_id, Visitor.vuid == vuid)
+    )
+    if visitor is None:
+        raise NotFound("No visitor with that VUID in this workspace.", field="vuid")
+    visitor.last_seen_at = utcnow()
+    return visitor
+
+
+async def _describe_recording(
+    session: AsyncSession, conversation: Conversation, visitor: Visitor
+) -> dict[str, Any]:
+    """What the host's backend gets back: facts and message envelopes, never the text."""
+    rows = (
+        await session.scalars(
+            select(Message).where(Message.conversation_id == conversation.id).order_by(Message.seq)
+        )
+    ).all()
+    return {
+        "conversation": {
+            **events.conversation_facts(conversation),
+            "external_thread": conversation.external_thread,
+            "call_metadata": conversation.call_metadata,
+        },
+        "visitor": {"id": str(visitor.id), "vuid": visitor.vuid},
+        "messages": [
+            {
+                "id": str(m.id),
+                "seq": m.seq,
+                "client_id": m.client_id,
+                "author": m.author_kind.value,
+            }
+            for m in rows
+        ],
+    }
