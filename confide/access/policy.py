@@ -43,6 +43,8 @@ class Action(enum.StrEnum):
     SELF_MANAGE = "self.manage"
     # Read and export the audit ledger (admins: the controller's accountability).
     AUDIT_READ = "audit.read"
+    # Export a visitor's signed consent proof (admins; the host's backend with an API key).
+    CONSENT_PROOF_READ = "consent.proof_read"
 
 
 _OPERATOR_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -75,7 +77,12 @@ _OPERATOR_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.SUPPORT: frozenset({Action.SELF_MANAGE}),
 }
 _API_KEY_ACTIONS = frozenset(
-    {Action.WORKSPACE_READ, Action.VISITORS_IDENTIFY, Action.CONVERSATIONS_RECORD}
+    {
+        Action.WORKSPACE_READ,
+        Action.VISITORS_IDENTIFY,
+        Action.CONVERSATIONS_RECORD,
+        Action.CONSENT_PROOF_READ,
+    }
 )
 # What a session that still has to enrol MFA may do: enrol, sign out, read itself.
 _ENROLMENT_ACTIONS = frozenset({Action.SELF_MANAGE})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -41,8 +43,17 @@ async def do_create_workspace(
 
 
 async def do_update_workspace_settings(
-    rt: Runtime, workspace_id: uuid.UUID, *, name: str | None, mfa_required_for_admins: bool | None
+    rt: Runtime,
+    workspace_id: uuid.UUID,
+    *,
+    name: str | None,
+    mfa_required_for_admins: bool | None,
+    privacy: Mapping[str, Any] | None = None,
 ) -> Workspace:
+    """Change the workspace's profile, security and privacy settings in one transaction;
+    ``privacy`` holds only the privacy settings the caller sent (validated there)."""
+    from confide.privacy import settings as privacy_settings
+
     async with rt.db.transaction() as session:
         workspace = await session.get(Workspace, workspace_id)
         if workspace is None:
@@ -51,6 +62,8 @@ async def do_update_workspace_settings(
             workspace.name = name
         if mfa_required_for_admins is not None:
             workspace.mfa_required_for_admins = mfa_required_for_admins
+        if privacy:
+            await privacy_settings.apply(session, workspace_id, privacy)
     return workspace
 
 

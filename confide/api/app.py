@@ -16,6 +16,7 @@ from confide.api.routes import (
     audit,
     auth,
     channels,
+    consent,
     conversations,
     me,
     operators,
@@ -46,6 +47,7 @@ def build_api_router() -> APIRouter:
     router.include_router(widget.router)
     router.include_router(channels.router)
     router.include_router(audit.router)
+    router.include_router(consent.router)
     return router
 
 

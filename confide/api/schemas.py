@@ -144,6 +144,33 @@ class WorkspaceUpdate(RequestModel):
         | None
     ) = None
     mfa_required_for_admins: bool | None = None
+    # Privacy settings (confide.privacy.settings validates them; ranges repeated here for docs).
+    redact_cards: bool | None = None
+    redact_ibans: bool | None = None
+    redact_phones: bool | None = None
+    redact_emails: bool | None = None
+    phone_region: Annotated[str, StringConstraints(min_length=2, max_length=2)] | None = None
+    redaction_patterns: list[str] | None = Field(default=None, max_length=20)
+    ip_handling: Literal["none", "truncated", "full"] | None = None
+    store_transcripts: bool | None = None
+    connection_log_retention_days: int | None = Field(default=None, ge=1, le=365)
+    consent_required: bool | None = None
+
+
+class ConsentRequestWrite(RequestModel):
+    version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+
+
+ConsentPurpose = Literal["chat", "preview", "mirroring", "cobrowsing"]
+
+
+class ConsentDecision(RequestModel):
+    purpose: ConsentPurpose
+    version: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    text_hash: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    decision: Literal["granted", "refused", "withdrawn"]
+    conversation_id: uuid.UUID | None = None
 
 
 class GroupWrite(RequestModel):

@@ -110,6 +110,12 @@ async def _signing_key(rt: Runtime, workspace_id: uuid.UUID | None) -> Ed25519Pr
     return Ed25519PrivateKey.from_private_bytes(base64.b64decode(raw))
 
 
+async def workspace_signing_key(rt: Runtime, workspace_id: uuid.UUID | None) -> Ed25519PrivateKey:
+    """The chain's key, for the workspace's other signed records (consent proofs). Every signed
+    message names its purpose first, so a signature of one kind never verifies as another."""
+    return await _signing_key(rt, workspace_id)
+
+
 async def trusted_public_key(rt: Runtime, workspace_id: uuid.UUID | None) -> str | None:
     """The chain's public key from the key store (base64), or None if it never signed."""
     stored = await rt.keyring.store.signing_key(_owner(workspace_id))

@@ -152,6 +152,8 @@ async def do_start_conversation(
         visitor = await session.get(Visitor, visitor_id)
         if visitor is None or visitor.workspace_id != principal.workspace_id:
             raise NotFound("No such visitor in this workspace.", field="visitor")
+        if principal.kind == "visitor":
+            await _require_chat_consent(session, principal)
         if group_id is not None:
             await _check_group(session, principal.workspace_id, group_id)
         else:
@@ -171,6 +173,16 @@ async def do_start_conversation(
         await _route(rt, session, conversation, outbox)
     await outbox.publish(rt)
     return conversation
+
+
+async def _require_chat_consent(session: AsyncSession, principal: Principal) -> None:
+    """A workspace that requires consent stores nothing of a visitor who has not granted it."""
+    from confide.privacy import consent
+    from confide.privacy import settings as privacy_settings
+
+    assert principal.workspace_id is not None
+    if (await privacy_settings.load(session, principal.workspace_id)).consent_required:
+        await consent.require(session, principal, "chat")
 
 
 async def do_assign(

@@ -70,5 +70,6 @@ def message_event(message: Message, body: str | None, author: dict[str, Any]) ->
         "kind": message.kind,
         "author": author,
         "body": body,
+        "redactions": message.redactions,
         "created_at": _iso(message.created_at),
     }

@@ -23,13 +23,20 @@ from confide.access.models import Role
 from confide.access.policy import Principal
 from confide.chat import events, routing
 from confide.chat.conversations import Outbox, agent_card, load_for
-from confide.chat.models import AuthorKind, Conversation, ConversationStatus, Message
+from confide.chat.models import AuthorKind, Channel, Conversation, ConversationStatus, Message
 from confide.core.clock import utcnow
+from confide.core.db import new_id
 from confide.core.errors import Conflict, TooManyRequests, ValidationFailed
+from confide.privacy import consent, redaction
+from confide.privacy import settings as privacy_settings
+from confide.privacy.models import WorkspacePrivacySettings
+from confide.privacy.redaction import RedactionPolicy
 from confide.runtime import Runtime
 
 MAX_CLIENT_ID = 64
 PAGE_LIMIT = 200
+# Channels whose operator replies are delivered from the stored message (channel_deliveries).
+_THREADED = frozenset({Channel.SOCIAL, Channel.SMS})
 
 
 @dataclass(frozen=True)
@@ -81,8 +88,17 @@ async def append_message(
     kind: str = "text",
     author_kind: AuthorKind | None = None,
     outbox: Outbox,
+    privacy: WorkspacePrivacySettings | None = None,
 ) -> Message:
-    """Insert one message inside the caller's transaction and queue its event."""
+    """Insert one message inside the caller's transaction and queue its event.
+
+    The body is redacted by the workspace's policy first: the original goes no further than
+    this function. With transcripts off the message gets its sequence number and is relayed,
+    but no row is written (the returned ``Message`` is transient)."""
+    if privacy is None:
+        privacy = await privacy_settings.load(session, conversation.workspace_id)
+    redacted = redaction.redact(RedactionPolicy.of(privacy), body)
+    body = redacted.text
     seq = await session.scalar(
         update(Conversation)
         .where(Conversation.id == conversation.id)
@@ -93,6 +109,7 @@ async def append_message(
     conversation.last_seq = seq
     author = author_kind or _author_kind(principal)
     message = Message(
+        id=new_id(),
         conversation_id=conversation.id,
         seq=seq,
         client_id=client_id,
@@ -100,16 +117,18 @@ async def append_message(
         author_operator_id=principal.operator_id if author is AuthorKind.OPERATOR else None,
         kind=kind,
         created_at=utcnow(),
+        redactions=redacted.counts,
     )
-    session.add(message)
-    await session.flush()
-    await rt.vault.write_message_text(
-        session,
-        workspace_id=conversation.workspace_id,
-        message_id=message.id,
-        conversation_id=conversation.id,
-        body=body,
-    )
+    if privacy.store_transcripts:
+        session.add(message)
+        await session.flush()
+        await rt.vault.write_message_text(
+            session,
+            workspace_id=conversation.workspace_id,
+            message_id=message.id,
+            conversation_id=conversation.id,
+            body=body,
+        )
     outbox.add(
         events.conversation_channel(conversation.id),
         events.message_event(
@@ -169,8 +188,16 @@ async def do_send_message(
                     raise Conflict(
                         "This conversation is closed; start a new one (visitors) or reopen it."
                     )
+                privacy = await privacy_settings.load(session, conversation.workspace_id)
+                if principal.kind == "visitor" and privacy.consent_required:
+                    await consent.require(session, principal, "chat")
                 if principal.kind == "operator":
                     await _operator_takes_part(rt, session, conversation, principal, outbox)
+                    if not privacy.store_transcripts and conversation.channel in _THREADED:
+                        raise Conflict(
+                            "Replies to social/SMS threads are delivered from the stored "
+                            "message; turn on store_transcripts to reply on this channel."
+                        )
                 message = await append_message(
                     rt,
                     session,
@@ -180,9 +207,12 @@ async def do_send_message(
                     body=body,
                     author_kind=author_kind,
                     outbox=outbox,
+                    privacy=privacy,
                 )
                 result = next(e for _, e in outbox.items if e.get("id") == str(message.id))
-                delivery_id = await channels.queue_outbound(rt, session, conversation, message)
+                delivery_id = None
+                if privacy.store_transcripts:
+                    delivery_id = await channels.queue_outbound(rt, session, conversation, message)
         except IntegrityError:
             continue  # the same client id raced in from another node: return the stored one
         await outbox.publish(rt)

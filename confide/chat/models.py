@@ -128,6 +128,9 @@ class Message(Base):
     )
     kind: Mapped[str] = mapped_column(String(16), default="text")  # text, event, csat
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What redaction masked before storage, as counts per kind ({"card": 1, "iban": 0, ...});
+    # never the masked text. None when the workspace's policy checks for nothing.
+    redactions: Mapped[dict[str, int] | None] = mapped_column(JSON)
 
 
 class OperatorPresence(Base):

@@ -15,7 +15,8 @@ say what to do, and never contain personal data.
     │   └── InvalidSignature          401 invalid_signature
     ├── Forbidden                     403 forbidden
     │   ├── CsrfFailed                403 csrf_failed
-    │   └── MfaEnrolmentRequired      403 mfa_enrolment_required
+    │   ├── MfaEnrolmentRequired      403 mfa_enrolment_required
+    │   └── ConsentRequired           403 consent_required
     ├── NotFound                      404 not_found
     ├── MethodNotAllowed              405 method_not_allowed
     ├── Conflict                      409 conflict
@@ -115,6 +116,14 @@ class MfaEnrolmentRequired(Forbidden):
     default_message = (
         "This workspace requires two-factor authentication for admins; "
         "enrol an authenticator app first."
+    )
+
+
+class ConsentRequired(Forbidden):
+    code = "consent_required"
+    default_message = (
+        "The visitor has not given (or has withdrawn) the consent this needs; ask for it with "
+        "the workspace's current consent request first."
     )
 
 

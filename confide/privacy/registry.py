@@ -285,6 +285,7 @@ REGISTRY.update(
                 "author_operator_id": _personal("Which operator wrote it."),
                 "kind": OPERATIONAL,
                 "created_at": _personal("When it was written."),
+                "redactions": OPERATIONAL,
             },
         ),
         "message_texts": Table(
@@ -422,6 +423,103 @@ REGISTRY.update(
             columns={
                 c: OPERATIONAL
                 for c in ("id", "workspace_id", "seq", "head_hash", "signature", "public_key", "at")
+            },
+        ),
+    }
+)
+
+CONSENT_RETENTION = (
+    "Append-only while the visitor exists: the proof of consent (GDPR Art. 7(1)) outlives a "
+    "withdrawal; deleted with the visitor."
+)
+
+REGISTRY.update(
+    {
+        "workspace_privacy_settings": Table(
+            about="A workspace's privacy policy: redaction, IP handling, transcript storage, "
+            "connection-log retention, whether chat needs consent.",
+            retention="Until the workspace is closed.",
+            protection="Changed only by admins, through PATCH /api/v1/workspace (audited).",
+            readers="Admins of the workspace.",
+            columns={
+                c: OPERATIONAL
+                for c in (
+                    "workspace_id",
+                    "redact_cards",
+                    "redact_ibans",
+                    "redact_phones",
+                    "redact_emails",
+                    "phone_region",
+                    "redaction_patterns",
+                    "ip_handling",
+                    "store_transcripts",
+                    "connection_log_retention_days",
+                    "consent_required",
+                    "updated_at",
+                )
+            },
+        ),
+        "connection_logs": Table(
+            about="Security log of connections: a visitor created, a widget or console socket "
+            "opened (legitimate interest: abuse and incident investigation).",
+            retention="connection_log_retention_days of the workspace (default 7, at most 365), "
+            "then deleted by `confide purge-connection-logs`.",
+            protection="The address only as the workspace's ip_handling allows (none, /24 or /48 "
+            "network, or full), encrypted (AES-256-GCM) under the person's data key; never "
+            "written to log lines. User agent cut to 200 characters.",
+            readers="The platform operator, for investigations (no API lists it).",
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "visitor_id": _personal("Which visitor connected."),
+                "operator_id": _personal("Which operator connected."),
+                "kind": OPERATIONAL,
+                "ip": _personal(
+                    "Where from (an online identifier, kept per ip_handling, encrypted), to "
+                    "investigate abuse.",
+                    erasure="unreadable: the person's key is destroyed",
+                ),
+                "user_agent": _personal("Which browser, to investigate abuse."),
+                "created_at": _personal("When the connection was made."),
+            },
+        ),
+        "consent_requests": Table(
+            about="Every version of the consent texts a workspace shows (chat, preview, "
+            "mirroring, co-browsing), with the SHA-256 of each exact text.",
+            retention="Never edited or deleted while a decision refers to it.",
+            protection="Versions are immutable: a new text is a new version.",
+            readers="Admins; visitors see the active versions.",
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "purpose": OPERATIONAL,
+                "version": OPERATIONAL,
+                "text": OPERATIONAL,
+                "text_hash": OPERATIONAL,
+                "created_by": _personal("Which admin published the text."),
+                "created_at": OPERATIONAL,
+                "superseded_at": OPERATIONAL,
+            },
+        ),
+        "consent_records": Table(
+            about="The consent ledger: each decision of a visitor (granted, refused, withdrawn) "
+            "on an exact text version.",
+            retention=CONSENT_RETENTION,
+            protection="Appended, never updated; exported as a proof signed with the "
+            "workspace's Ed25519 key.",
+            readers="The visitor (their own proof); admins and the host's backend (API key), "
+            "each read audited.",
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "visitor_id": _personal("Whose decision."),
+                "request_id": _personal("The exact text version the visitor answered."),
+                "purpose": _personal("What the decision is about."),
+                "version": _personal("The version of the text shown."),
+                "text_hash": _personal("SHA-256 of the text shown."),
+                "decision": _personal("Granted, refused or withdrawn."),
+                "conversation_id": _personal("The conversation it was asked in, if any."),
+                "decided_at": _personal("When the visitor decided."),
             },
         ),
     }

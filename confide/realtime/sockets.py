@@ -4,13 +4,24 @@ Protocol (JSON text frames). Client to server:
     {"type": "subscribe", "conversation_id": ..., "since": <seq>}   backlog after seq, then live
     {"type": "unsubscribe", "conversation_id": ...}
     {"type": "message", "conversation_id": ..., "client_id": ..., "body": ...}
-    {"type": "typing", "conversation_id": ..., "state": true|false}
+    {"type": "typing", "conversation_id": ..., "state": true|false, "preview": "..."}
     {"type": "read", "conversation_id": ..., "seq": <seq>}
+    {"type": "mirror", "conversation_id": ..., "url": ..., "title": ...}   (widget only)
+    {"type": "cobrowse", "conversation_id": ..., "action": ..., "data": {...}}
+    {"type": "cobrowse_end", "conversation_id": ...}
     {"type": "presence", "availability": "available"|"away"}        (console only)
     {"type": "ping"}
-Server to client: "ready", "subscribed", "message" (with seq), "ack" (client_id -> seq),
-"typing", "read", "conversation" (status/assignment), "presence", "unsubscribed" (access
-revoked), "error" (code, message, field, client_id), "pong".
+Server to client: "ready", "subscribed", "message" (with seq), "ack" (client_id -> seq, and
+the body as stored, i.e. redacted), "typing", "read", "mirror", "cobrowse", "cobrowse_end",
+"consent" (a visitor's decision), "conversation" (status/assignment), "presence",
+"unsubscribed" (access revoked), "error" (code, message, field, client_id), "pong".
+
+Consent (``confide.privacy.consent``), checked against the database on every frame so a
+withdrawal takes effect at once: a visitor's typing ``preview`` reaches agents only with a
+current ``preview`` grant (otherwise it is stripped, and the typing hint still goes), and is
+redacted like a message; ``mirror`` frames need ``mirroring``; ``cobrowse`` frames, from either
+side, need the visitor's ``cobrowsing`` grant; ``cobrowse_end`` needs nothing: either side may
+end co-browsing at any time.
 
 One loop per socket handles client frames and broker events in turn, so the backlog sent on
 subscribe and the live events after it can never interleave out of order. Per conversation the
@@ -38,7 +49,9 @@ from confide.api.deps import ACCESS_COOKIE
 from confide.chat import conversations, messages
 from confide.chat.models import Availability
 from confide.core.errors import ConfideError, InvalidToken, ValidationFailed
+from confide.privacy import connections
 from confide.realtime.channels import conversation_channel, operator_channel, workspace_channel
+from confide.realtime.consented import PREVIEW_MAX_CHARS, ConsentedFrames
 from confide.runtime import Runtime
 
 log = logging.getLogger("confide.realtime")
@@ -48,6 +61,8 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
+# Frames relayed to the other side of a conversation (never back to their author).
+RELAYED = frozenset({"typing", "read", "mirror", "cobrowse", "cobrowse_end", "consent"})
 
 
 class _Closed(Exception):
@@ -73,7 +88,7 @@ def _facts(data: dict[str, Any]) -> ConversationFacts:
     )
 
 
-class SocketSession:
+class SocketSession(ConsentedFrames):
     def __init__(self, rt: Runtime, websocket: WebSocket, principal: Principal) -> None:
         self.rt = rt
         self.ws = websocket
@@ -198,6 +213,8 @@ class SocketSession:
                 "conversation_id": str(conversation_id),
                 "seq": sent.message["seq"],
                 "id": sent.message["id"],
+                "body": sent.message["body"],  # as stored: redacted
+                "redactions": sent.message.get("redactions"),
                 "duplicate": sent.duplicate,
             }
         )
@@ -218,15 +235,18 @@ class SocketSession:
         key = f"typing:{self.principal.operator_id or self.principal.visitor_id}"
         if await self.rt.limiter.hit(key, self.rt.settings.typing_events_per_minute, 60):
             return  # typing is a hint: excess ones are dropped, not reported
-        await self.rt.broker.publish(
-            conversation_channel(conversation_id),
-            {
-                "type": "typing",
-                "conversation_id": str(conversation_id),
-                "author": self._author(),
-                "state": bool(frame.get("state", True)),
-            },
-        )
+        event: dict[str, Any] = {
+            "type": "typing",
+            "conversation_id": str(conversation_id),
+            "author": self._author(),
+            "state": bool(frame.get("state", True)),
+        }
+        preview = frame.get("preview")
+        if isinstance(preview, str) and preview and not self.is_console:
+            shown = await self._preview(preview[:PREVIEW_MAX_CHARS])
+            if shown is not None:
+                event["preview"] = shown
+        await self.rt.broker.publish(conversation_channel(conversation_id), event)
 
     async def do_read(self, frame: dict[str, Any]) -> None:
         conversation_id = await self._subscribed(frame)
@@ -266,7 +286,7 @@ class SocketSession:
             await self.deliver_message(event)
         elif kind == "conversation":
             await self.on_conversation(channel, event)
-        elif kind in ("typing", "read"):
+        elif kind in RELAYED:
             if event.get("author") != self._author():
                 await self.send(event)
         elif kind == "presence" and self.is_console:
@@ -279,7 +299,9 @@ class SocketSession:
             return
         if event["seq"] > delivered + 1:
             await self.send_backlog(conversation_id)
-            return
+            if event["seq"] <= self.delivered.get(conversation_id, 0):
+                return
+            # Nothing stored fills the gap (the workspace keeps no transcripts): deliver live.
         await self.send(event)
         self.delivered[conversation_id] = event["seq"]
 
@@ -409,6 +431,16 @@ async def _serve(websocket: WebSocket, console: bool) -> None:
         # Close before accepting: the handshake is refused with an HTTP 403.
         await websocket.close(code=closed.code, reason=closed.reason)
         return
+    assert principal.workspace_id is not None
+    await connections.record_connection(
+        rt,
+        workspace_id=principal.workspace_id,
+        kind="console_socket" if console else "widget_socket",
+        ip=websocket.client.host if websocket.client else None,
+        user_agent=websocket.headers.get("user-agent"),
+        visitor_id=principal.visitor_id,
+        operator_id=principal.operator_id,
+    )
     await rt.broker.start()
     await websocket.accept()
     await SocketSession(rt, websocket, principal).run()

@@ -32,7 +32,12 @@ BILLING = uuid.UUID("00000000-0000-4000-8000-000000000003")
 
 ALL_ACTIONS = frozenset(Action)
 # Server-to-server calls of the host's backend: identify visitors, record calls/SMS/video.
-API_KEY_ACTIONS = {"workspace.read", "visitors.identify", "conversations.record"}
+API_KEY_ACTIONS = {
+    "workspace.read",
+    "visitors.identify",
+    "conversations.record",
+    "consent.proof_read",
+}
 EXPECTED_ACTIONS: dict[Role, set[str]] = {
     Role.ADMIN: {
         "workspace.read",
@@ -46,6 +51,7 @@ EXPECTED_ACTIONS: dict[Role, set[str]] = {
         "conversations.work",
         "self.manage",
         "audit.read",
+        "consent.proof_read",
     },
     Role.MANAGER: {
         "workspace.read",

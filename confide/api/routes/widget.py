@@ -20,6 +20,7 @@ from confide.api.schemas import (
 from confide.chat import conversations, messages, queries, visitors
 from confide.chat.models import Channel
 from confide.core.errors import TooManyRequests, ValidationFailed
+from confide.privacy import connections
 from confide.runtime import Runtime
 
 router = APIRouter(prefix="/widget", tags=["widget"])
@@ -42,6 +43,14 @@ async def create_visitor(workspace: str, request: Request, rt: RuntimeDep) -> di
     check_slug(workspace, field="workspace")
     await _limit_per_ip(request, rt, "visitor")
     created = await visitors.do_create_visitor(rt, workspace)
+    await connections.record_connection(
+        rt,
+        workspace_id=created.workspace_id,
+        kind="visitor_created",
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        visitor_id=created.visitor_id,
+    )
     return {"vuid": created.vuid, "token": created.token}
 
 

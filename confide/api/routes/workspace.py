@@ -13,18 +13,24 @@ from confide.access.models import Workspace
 from confide.access.policy import Action
 from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep
 from confide.api.schemas import ApiKeyCreate, GroupWrite, WorkspaceUpdate
+from confide.privacy import settings as privacy_settings
 
 router = APIRouter(tags=["workspace"])
 
 
-def _render(workspace: Workspace, *, with_settings: bool) -> dict[str, Any]:
+def _render(
+    workspace: Workspace, *, with_settings: bool, privacy: dict[str, Any] | None = None
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": str(workspace.id),
         "slug": workspace.slug,
         "name": workspace.name,
     }
     if with_settings:
-        data["settings"] = {"mfa_required_for_admins": workspace.mfa_required_for_admins}
+        data["settings"] = {
+            "mfa_required_for_admins": workspace.mfa_required_for_admins,
+            **(privacy or {}),
+        }
     return data
 
 
@@ -33,10 +39,9 @@ async def read_workspace(principal: PrincipalDep, rt: RuntimeDep) -> dict[str, A
     policy.authorize(principal, Action.WORKSPACE_READ)
     assert principal.workspace_id is not None
     workspace = await workspaces.get_workspace(rt, principal.workspace_id)
-    return _render(
-        workspace,
-        with_settings=Action.WORKSPACE_SETTINGS in policy.allowed_actions(principal),
-    )
+    with_settings = Action.WORKSPACE_SETTINGS in policy.allowed_actions(principal)
+    privacy = await privacy_settings.read(rt, workspace.id) if with_settings else None
+    return _render(workspace, with_settings=with_settings, privacy=privacy)
 
 
 @router.patch("/workspace")
@@ -50,13 +55,15 @@ async def update_workspace(
         principal.workspace_id,
         name=body.name,
         mfa_required_for_admins=body.mfa_required_for_admins,
+        privacy=body.model_dump(exclude_unset=True, include=set(privacy_settings.SETTING_NAMES)),
     )
     changes = body.model_dump(exclude_unset=True)
     resource = f"workspace:{workspace.id}"
     await audit.record(
         rt, principal, "workspace.settings", resource=resource, details=changes, request=request
     )
-    return _render(workspace, with_settings=True)
+    privacy = await privacy_settings.read(rt, workspace.id)
+    return _render(workspace, with_settings=True, privacy=privacy)
 
 
 @router.get("/groups")

@@ -1,0 +1,36 @@
+"""``confide purge-connection-logs``: delete connection logs past their workspace's retention."""
+
+from __future__ import annotations
+
+from rich.progress import Progress, SpinnerColumn, TextColumn
+
+from confide.cli.main import DataDirOption, _run, _settings, app, console
+from confide.privacy.connections import PURGE_BATCH_SIZE, purge_connection_logs
+from confide.runtime import Runtime
+
+
+@app.command("purge-connection-logs")
+def purge_connection_logs_command(
+    data_dir: DataDirOption = None, batch_size: int = PURGE_BATCH_SIZE
+) -> None:
+    """Delete connection logs older than each workspace's connection_log_retention_days.
+
+    Safe to interrupt and to run again (from cron, daily): each batch is its own transaction.
+    """
+
+    async def job(rt: Runtime) -> int:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+        ) as progress:
+            task = progress.add_task("Purging connection logs: 0 deleted", total=None)
+            done = 0
+
+            def advance(count: int) -> None:
+                nonlocal done
+                done += count
+                progress.update(task, description=f"Purging connection logs: {done} deleted")
+
+            return await purge_connection_logs(rt, batch_size=batch_size, on_batch=advance)
+
+    deleted = _run(_settings(data_dir), job)
+    console.print(f"Deleted {deleted} expired connection log(s).")

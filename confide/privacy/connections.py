@@ -1,0 +1,162 @@
+"""Connection logs: who connected when, from roughly where, kept for a bounded time.
+
+Why: a security log (a visitor created, a widget or console socket opened) is legitimate
+interest, but an IP address is personal data, so each workspace decides how much of it to keep
+(``ip_handling``: ``none``; ``truncated`` to its /24 (IPv4) or /48 (IPv6) network, the
+default; or ``full``) and for how long (``connection_log_retention_days``: 7 by default, at
+most 365; seeds 001 and 002). Whatever is kept of the address is encrypted under the person's
+own data key (the visitor's or operator's subject), so erasing the person shreds their
+addresses too, and no address is ever written to a log line. :func:`purge_connection_logs`
+deletes expired rows in bounded batches, one transaction each, and can run again at any time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.access.models import Operator, Workspace
+from confide.chat.models import Visitor
+from confide.core.clock import utcnow
+from confide.crypto.providers import KeyUnavailable
+from confide.privacy import settings as privacy_settings
+from confide.privacy.models import ConnectionLog, WorkspacePrivacySettings
+from confide.runtime import Runtime
+
+KINDS = ("widget_socket", "console_socket", "visitor_created")
+USER_AGENT_MAX_CHARS = 200
+IPV4_PREFIX, IPV6_PREFIX = 24, 48
+PURGE_BATCH_SIZE = 500
+
+
+def minimise_ip(address: str | None, handling: str) -> str | None:
+    """The part of ``address`` the workspace keeps: None, its network, or all of it."""
+    if handling == "none" or not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None  # not an address (a test client, a Unix socket): nothing to keep
+    if handling == "full":
+        return str(ip)
+    prefix = IPV4_PREFIX if ip.version == 4 else IPV6_PREFIX
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def _aad(log_id: uuid.UUID) -> str:
+    return f"connection_logs:{log_id}:ip"
+
+
+async def _subject_of(
+    session: AsyncSession, visitor_id: uuid.UUID | None, operator_id: uuid.UUID | None
+) -> uuid.UUID | None:
+    if visitor_id is not None:
+        return await session.scalar(select(Visitor.subject_id).where(Visitor.id == visitor_id))
+    if operator_id is not None:
+        return await session.scalar(select(Operator.subject_id).where(Operator.id == operator_id))
+    return None
+
+
+async def record_connection(
+    rt: Runtime,
+    *,
+    workspace_id: uuid.UUID,
+    kind: str,
+    ip: str | None,
+    user_agent: str | None,
+    visitor_id: uuid.UUID | None = None,
+    operator_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Append one log row, in its own transaction."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown connection kind {kind!r}.")
+    async with rt.db.transaction() as session:
+        privacy = await privacy_settings.load(session, workspace_id)
+        kept = minimise_ip(ip, privacy.ip_handling)
+        log = ConnectionLog(
+            id=uuid.uuid4(),
+            workspace_id=workspace_id,
+            visitor_id=visitor_id,
+            operator_id=operator_id,
+            kind=kind,
+            user_agent=(user_agent or None) and user_agent[:USER_AGENT_MAX_CHARS],
+            created_at=utcnow(),
+        )
+        subject_id = await _subject_of(session, visitor_id, operator_id)
+        if kept is not None and subject_id is not None:
+            log.ip = await rt.keyring.encrypt(workspace_id, subject_id, kept, _aad(log.id))
+        session.add(log)
+    return log.id
+
+
+async def read_ip(rt: Runtime, log_id: uuid.UUID) -> str | None:
+    """The kept address of one log row, for an investigation; None if none was kept or the
+    person was erased."""
+    async with rt.db.session() as session:
+        log = await session.get(ConnectionLog, log_id)
+        if log is None or log.ip is None:
+            return None
+        subject_id = await _subject_of(session, log.visitor_id, log.operator_id)
+    if subject_id is None:
+        return None
+    try:
+        return await rt.keyring.decrypt(log.workspace_id, subject_id, log.ip, _aad(log.id))
+    except KeyUnavailable:
+        return None
+
+
+async def purge_connection_logs(
+    rt: Runtime,
+    *,
+    batch_size: int = PURGE_BATCH_SIZE,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Delete every log older than its workspace's retention; returns how many were deleted.
+
+    Batches of ``batch_size`` rows, one transaction each: an interrupted run keeps what it
+    committed and the next run carries on. Deleting by id is idempotent, so two workers may
+    run at once (the count is then each one's share)."""
+    deleted = 0
+    async with rt.db.session() as session:
+        workspaces = (
+            await session.execute(
+                select(Workspace.id, WorkspacePrivacySettings.connection_log_retention_days)
+                .outerjoin(
+                    WorkspacePrivacySettings,
+                    WorkspacePrivacySettings.workspace_id == Workspace.id,
+                )
+                .order_by(Workspace.id)
+            )
+        ).all()
+    default_days = int(privacy_settings.DEFAULTS["connection_log_retention_days"])
+    for workspace_id, days in workspaces:
+        cutoff = utcnow() - timedelta(days=days or default_days)
+        while True:
+            async with rt.db.transaction() as session:
+                # ix_connection_logs_purge
+                ids = list(
+                    (
+                        await session.scalars(
+                            select(ConnectionLog.id)
+                            .where(
+                                ConnectionLog.workspace_id == workspace_id,
+                                ConnectionLog.created_at < cutoff,
+                            )
+                            .order_by(ConnectionLog.created_at)
+                            .limit(batch_size)
+                        )
+                    ).all()
+                )
+                if ids:
+                    await session.execute(delete(ConnectionLog).where(ConnectionLog.id.in_(ids)))
+            deleted += len(ids)
+            if on_batch is not None and ids:
+                on_batch(len(ids))
+            if len(ids) < batch_size:
+                break
+    return deleted

@@ -1,0 +1,130 @@
+"""A workspace's privacy settings: what is redacted, what is kept, what needs consent.
+
+Why one table and one module: every privacy decision the message path, the sockets and the
+jobs take reads the same row, and every change is validated here (and audited by the caller,
+``PATCH /api/v1/workspace``). A workspace that never changed a setting has no row and gets
+:data:`DEFAULTS`: privacy by default (GDPR Art. 25) means cards and IBANs are masked,
+addresses truncated and connection logs kept a week without anyone asking.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.core.clock import utcnow
+from confide.core.errors import ValidationFailed
+from confide.privacy.models import ConsentRequest, WorkspacePrivacySettings
+from confide.privacy.redaction import check_custom_pattern
+from confide.runtime import Runtime
+
+IP_HANDLING = ("none", "truncated", "full")
+MAX_CONNECTION_LOG_RETENTION_DAYS = 365  # seed 001: connection logs are kept at most a year
+MAX_REDACTION_PATTERNS = 20
+
+DEFAULTS: dict[str, Any] = {
+    "redact_cards": True,
+    "redact_ibans": True,
+    "redact_phones": False,
+    "redact_emails": False,
+    "phone_region": None,
+    "redaction_patterns": [],
+    "ip_handling": "truncated",
+    "store_transcripts": True,
+    "connection_log_retention_days": 7,
+    "consent_required": False,
+}
+SETTING_NAMES = tuple(DEFAULTS)
+
+
+async def load(session: AsyncSession, workspace_id: uuid.UUID) -> WorkspacePrivacySettings:
+    """The workspace's settings; a transient row with the defaults if it has none."""
+    row = await session.get(WorkspacePrivacySettings, workspace_id)
+    if row is None:
+        row = _default_row(workspace_id)
+    return row
+
+
+def _default_row(workspace_id: uuid.UUID) -> WorkspacePrivacySettings:
+    values = {k: (list(v) if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
+    return WorkspacePrivacySettings(workspace_id=workspace_id, **values)
+
+
+def render(row: WorkspacePrivacySettings) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in SETTING_NAMES}
+
+
+async def read(rt: Runtime, workspace_id: uuid.UUID) -> dict[str, Any]:
+    async with rt.db.session() as session:
+        return render(await load(session, workspace_id))
+
+
+def _check(name: str, value: Any) -> Any:
+    if name == "ip_handling" and value not in IP_HANDLING:
+        raise ValidationFailed("ip_handling is 'none', 'truncated' or 'full'.", field=name)
+    if name == "connection_log_retention_days" and not (
+        isinstance(value, int) and 1 <= value <= MAX_CONNECTION_LOG_RETENTION_DAYS
+    ):
+        raise ValidationFailed(
+            f"Keep connection logs 1-{MAX_CONNECTION_LOG_RETENTION_DAYS} days.", field=name
+        )
+    if name == "phone_region" and value is not None:
+        value = str(value).upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValidationFailed(
+                "Use a two-letter region code such as 'GB' or 'FR', or null.", field=name
+            )
+    if name == "redaction_patterns":
+        if not isinstance(value, list) or len(value) > MAX_REDACTION_PATTERNS:
+            raise ValidationFailed(
+                f"Send at most {MAX_REDACTION_PATTERNS} patterns as a list.", field=name
+            )
+        for index, pattern in enumerate(value):
+            check_custom_pattern(pattern, field=f"{name}.{index}")
+        value = list(value)
+    return value
+
+
+async def apply(session: AsyncSession, workspace_id: uuid.UUID, changes: Mapping[str, Any]) -> None:
+    """Validate and store changed settings inside the caller's transaction."""
+    unknown = set(changes) - set(SETTING_NAMES)
+    if unknown:
+        raise ValidationFailed("Unknown privacy setting.", field=sorted(unknown)[0])
+    # null means "unchanged", except for phone_region, where it means "no default region".
+    checked = {
+        name: _check(name, value)
+        for name, value in changes.items()
+        if value is not None or name == "phone_region"
+    }
+    row = await session.get(WorkspacePrivacySettings, workspace_id, with_for_update=True)
+    if row is None:
+        row = _default_row(workspace_id)
+        session.add(row)
+    for name, value in checked.items():
+        setattr(row, name, value)
+    if checked.get("consent_required") and not await _has_active_request(
+        session, workspace_id, "chat"
+    ):
+        raise ValidationFailed(
+            "Publish a consent request for 'chat' (PUT /api/v1/consent/requests/chat) before "
+            "requiring consent.",
+            field="consent_required",
+        )
+    row.updated_at = utcnow()
+    await session.flush()
+
+
+async def _has_active_request(session: AsyncSession, workspace_id: uuid.UUID, purpose: str) -> bool:
+    found = await session.scalar(
+        select(ConsentRequest.id).where(
+            ConsentRequest.workspace_id == workspace_id,
+            ConsentRequest.purpose == purpose,
+            ConsentRequest.superseded_at.is_(None),
+        )
+    )
+    return found is not None
