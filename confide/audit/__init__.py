@@ -10,6 +10,7 @@ Action names in use: ``auth.login``, ``auth.login_failed``, ``auth.mfa_challenge
 ``auth.recovery_codes_regenerated``, ``auth.password_changed``, ``operator.create``,
 ``operator.read``, ``operator.update``, ``operator.remove``, ``operator.unlock``,
 ``workspace.settings``, ``api_key.create``, ``api_key.revoke``, ``conversation.read``,
+``conversation.list``, ``operator.list``,
 ``conversation.messages_read``, ``visitor.identify``, ``keys.rotate``, ``audit.read``,
 ``consent.request_publish``, ``consent.proof_read``.
 """

@@ -43,6 +43,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from confide import audit
 from confide.access import auth, policy
 from confide.access.policy import ConversationFacts, Principal
 from confide.api.deps import ACCESS_COOKIE
@@ -56,6 +57,7 @@ from confide.runtime import Runtime
 
 log = logging.getLogger("confide.realtime")
 MAX_FRAME_CHARS = 256 * 1024
+MAX_SEQ = 2**62
 REVALIDATE_SECONDS = 60.0
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -179,10 +181,21 @@ class SocketSession(ConsentedFrames):
     async def do_subscribe(self, frame: dict[str, Any]) -> None:
         conversation_id = _uuid(frame.get("conversation_id"))
         since = frame.get("since", 0)
-        if not isinstance(since, int) or since < 0:
+        if not isinstance(since, int) or not 0 <= since <= MAX_SEQ:
             raise ValidationFailed("since must be a non-negative integer.", field="since")
         async with self.rt.db.session() as session:
             await conversations.load_for(session, self.principal, conversation_id)
+        if self.is_console:
+            # Opening a conversation live is a read of personal data: audited before the
+            # backlog leaves, like the REST read (no record, no data).
+            await audit.record(
+                self.rt,
+                self.principal,
+                "conversation.messages_read",
+                subject_id=await audit.subjects.of_conversation(self.rt, conversation_id),
+                resource=f"conversation:{conversation_id}",
+                request=self.ws,
+            )
         await self.subscription.add(conversation_channel(conversation_id))
         self.delivered[conversation_id] = since
         self.seen.add(conversation_id)
@@ -251,7 +264,7 @@ class SocketSession(ConsentedFrames):
     async def do_read(self, frame: dict[str, Any]) -> None:
         conversation_id = await self._subscribed(frame)
         seq = frame.get("seq")
-        if not isinstance(seq, int) or seq < 0:
+        if not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
             raise ValidationFailed("seq must be a non-negative integer.", field="seq")
         await self.rt.broker.publish(
             conversation_channel(conversation_id),

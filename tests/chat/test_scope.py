@@ -3,10 +3,13 @@ assignment or role take effect on open sockets at once."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
 from confide.access.models import Role
+from confide.runtime import Runtime
 from tests.chat.helpers import agent_token, new_visitor, open_socket, start_chat
 from tests.conftest import LiveServer, World
 
@@ -215,3 +218,37 @@ async def test_cross_origin_cookie_socket_is_refused(
             },
         )
     assert refused.value.response.status_code == 403
+
+
+async def test_reads_over_the_console_socket_and_lists_are_audited(
+    world: World,
+    client: httpx.AsyncClient,
+    team: dict[str, object],
+    live_server: LiveServer,
+    rt: Runtime,
+) -> None:
+    from sqlalchemy import select
+
+    from confide.audit.models import AuditEvent
+    from confide.chat.models import Conversation, Visitor
+
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, "hello", group_id=team["support"])  # type: ignore[arg-type]
+    conversation_id = chat["conversation"]["id"]
+    token = await agent_token(world, team["alice"])
+    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console?access_token={token}")
+    await alice.send(type="subscribe", conversation_id=conversation_id, since=0)
+    await alice.recv_until(lambda f: f["type"] == "subscribed")
+    await alice.close()
+    listed = await client.get("/api/v1/conversations", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200
+    async with rt.db.session() as session:
+        events = (await session.scalars(select(AuditEvent).order_by(AuditEvent.seq))).all()
+        visitor_row = await session.scalar(select(Visitor).where(Visitor.vuid == visitor.vuid))
+        conversation = await session.get(Conversation, uuid.UUID(conversation_id))
+    assert visitor_row is not None and conversation is not None
+    reads = [e for e in events if e.action == "conversation.messages_read"]
+    assert [(str(e.actor_id), e.subject_id, e.resource) for e in reads] == [
+        (str(team["alice"].id), visitor_row.subject_id, f"conversation:{conversation_id}")  # type: ignore[attr-defined]
+    ]
+    assert [e.action for e in events if e.action == "conversation.list"] == ["conversation.list"]

@@ -30,6 +30,7 @@ router = APIRouter(tags=["conversations"])
 
 @router.get("/conversations")
 async def list_conversations(
+    request: Request,
     principal: OperatorDep,
     rt: RuntimeDep,
     status: Literal["waiting", "open", "closed"] | None = None,
@@ -38,7 +39,7 @@ async def list_conversations(
     limit: LimitParam = 50,
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.CONVERSATIONS_WORK)
-    return await queries.list_conversations(
+    page = await queries.list_conversations(
         rt,
         principal,
         status=ConversationStatus(status) if status else None,
@@ -46,6 +47,16 @@ async def list_conversations(
         before=before,
         limit=limit,
     )
+    # A list shows many visitors' identities at once: one record naming the list, no subject.
+    await audit.record(
+        rt,
+        principal,
+        "conversation.list",
+        resource="conversations",
+        request=request,
+        details={"count": len(page["conversations"])},
+    )
+    return page
 
 
 @router.get("/conversations/{conversation_id}")

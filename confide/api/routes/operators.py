@@ -22,8 +22,18 @@ _PROFILE = ("name", "alias", "email", "job_title", "avatar_url")
 
 
 @router.get("")
-async def list_operators(principal: OperatorDep, rt: RuntimeDep) -> dict[str, Any]:
+async def list_operators(
+    request: Request, principal: OperatorDep, rt: RuntimeDep
+) -> dict[str, Any]:
     views = await operators.list_operator_views(rt, principal)
+    await audit.record(
+        rt,
+        principal,
+        "operator.list",
+        resource="operators",
+        request=request,
+        details={"count": len(views)},
+    )
     return {"operators": [v.data for v in views]}
 
 
