@@ -86,7 +86,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Skip migrating first.")] = False,
 ) -> None:
-    """Run the web server (API, console, widget)."""
+    """Run the web server: REST API, WebSockets and the console."""
     settings = _settings(data_dir, host=host, port=port)
     if not no_migrate:
         _run(settings, _migrate)
