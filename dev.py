@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -55,6 +56,27 @@ def _install(extras: str) -> None:
     stamp.write_text(digest)
 
 
+CHROMIUM = Path(os.environ.get("CONFIDE_TEST_CHROMIUM", "/usr/bin/chromium"))
+
+
+def _ensure_chromium() -> None:
+    """The browser tests drive Debian's chromium; install the package when we can.
+
+    Never a browser download by a test tool: only the distribution's package manager.
+    """
+    if CHROMIUM.exists() or not shutil.which("apt-get"):
+        return
+    if os.geteuid() != 0:
+        print(f"{CHROMIUM} is missing; install it with: sudo apt-get install chromium", flush=True)
+        return
+    print("Installing Debian's chromium for the browser tests ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "chromium"]
+    if subprocess.run(install, env=env).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True)
+        subprocess.run(install, env=env, check=True)
+
+
 def _exec(args: list[str]) -> int:
     return subprocess.run(args, cwd=ROOT).returncode
 
@@ -66,6 +88,7 @@ def main(argv: list[str]) -> int:
         return _exec([str(BIN / "confide"), "demo", *rest])
     if command == "test":
         _install("test")
+        _ensure_chromium()
         return _exec([str(PYTHON), "-m", "pytest", *rest])
     if command == "lint":
         _install("test")

@@ -3,7 +3,8 @@
 Backend: ``--backend=sqlite|postgres`` or ``CONFIDE_TEST_BACKEND``. On PostgreSQL one database
 is created and migrated per run and its tables are truncated before each test; on SQLite a
 migrated template file is copied for each test. ``CONFIDE_TEST_STRICT=1`` (set by CI) turns any
-skipped test into a failure, and on PostgreSQL requires that the ``postgres`` tests ran.
+skipped test into a failure, requires that a browser test (tests/browser) passed, and on
+PostgreSQL that the ``postgres`` tests ran.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-_outcomes: dict[str, list[str]] = {"skipped": [], "postgres_passed": []}
+_outcomes: dict[str, list[str]] = {"skipped": [], "postgres_passed": [], "browser_passed": []}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -65,6 +66,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _outcomes["skipped"].append(report.nodeid)
     elif report.when == "call" and report.passed and "postgres" in report.keywords:
         _outcomes["postgres_passed"].append(report.nodeid)
+    if report.when == "call" and report.passed and "browser" in report.keywords:
+        _outcomes["browser_passed"].append(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -77,6 +80,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         )
     if session.config.getoption("--backend") == "postgres" and not _outcomes["postgres_passed"]:
         problems.append("no test marked 'postgres' passed on the PostgreSQL backend")
+    if not _outcomes["browser_passed"]:
+        problems.append("no browser test (tests/browser, Debian's chromium) passed")
     if problems:
         for problem in problems:
             print(f"\nSTRICT MODE FAILURE: {problem}")
