@@ -155,6 +155,13 @@ class WorkspaceUpdate(RequestModel):
     store_transcripts: bool | None = None
     connection_log_retention_days: int | None = Field(default=None, ge=1, le=365)
     consent_required: bool | None = None
+    retention_days: dict[str, int] | None = Field(
+        default=None,
+        max_length=10,
+        description="Days conversations stay active, per channel (web, social, call, sms, "
+        "video; 1-3650, default 365). Partial: channels not sent keep their value. Stored now; "
+        "the retention job of a later release acts on it.",
+    )
 
 
 class ConsentRequestWrite(RequestModel):

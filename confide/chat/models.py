@@ -105,6 +105,9 @@ class Conversation(Base):
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     csat_score: Mapped[int | None] = mapped_column(Integer)
+    # What the widget knew when the visitor started the chat (page views, seconds on site,
+    # language, path): kept in the browser until then, sent only with the conversation.
+    visitor_context: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
 
 class Message(Base):
@@ -199,3 +202,30 @@ class ChannelDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(64))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WidgetSettings(Base):
+    """How a workspace's widget looks and behaves on the host site (confide.chat.widget_settings).
+
+    A workspace without a row gets the defaults; the row is written the first time an admin
+    changes a setting."""
+
+    __tablename__ = "workspace_widget_settings"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    accent_color: Mapped[str] = mapped_column(String(7), default="#2f5bea")  # "#RRGGBB"
+    position: Mapped[str] = mapped_column(String(8), default="right")  # right, left
+    title: Mapped[str] = mapped_column(String(60))
+    greeting: Mapped[str] = mapped_column(String(300))
+    launcher_label: Mapped[str] = mapped_column(String(40))
+    prechat_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    prechat_ask_name: Mapped[bool] = mapped_column(Boolean, default=True)
+    prechat_ask_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    csat_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Proactive greetings, evaluated in the visitor's browser (never on the server).
+    engagement_rules: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    # Origins ("https://host[:port]") allowed to embed the widget; empty means any.
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -94,6 +94,9 @@ class WorkspacePrivacySettings(Base):
     store_transcripts: Mapped[bool] = mapped_column(Boolean, default=True)
     connection_log_retention_days: Mapped[int] = mapped_column(Integer, default=7)
     consent_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Days a conversation of each channel stays active ({"web": 365, ...}); the retention job
+    # of a later release acts on it.
+    retention_days: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

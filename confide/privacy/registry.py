@@ -269,6 +269,10 @@ REGISTRY.update(
                 "assigned_at": OPERATIONAL,
                 "closed_at": _personal("Handling time statistics."),
                 "csat_score": _personal("Satisfaction rating given by the visitor."),
+                "visitor_context": _personal(
+                    "What the widget knew when the chat started (page views, seconds on site, "
+                    "language, path), kept in the browser until then: routing and engagement."
+                ),
             },
         ),
         "messages": Table(
@@ -437,7 +441,9 @@ REGISTRY.update(
     {
         "workspace_privacy_settings": Table(
             about="A workspace's privacy policy: redaction, IP handling, transcript storage, "
-            "connection-log retention, whether chat needs consent.",
+            "connection-log retention, whether chat needs consent, and the active retention of "
+            "conversations per channel (retention_days: stored and validated now; the "
+            "retention job of a later release acts on it).",
             retention="Until the workspace is closed.",
             protection="Changed only by admins, through PATCH /api/v1/workspace (audited).",
             readers="Admins of the workspace.",
@@ -455,6 +461,33 @@ REGISTRY.update(
                     "store_transcripts",
                     "connection_log_retention_days",
                     "consent_required",
+                    "retention_days",
+                    "updated_at",
+                )
+            },
+        ),
+        "workspace_widget_settings": Table(
+            about="How a workspace's chat widget looks and behaves: colours, texts, pre-chat "
+            "form, satisfaction survey, engagement rules, origins allowed to embed it.",
+            retention="Until the workspace is closed.",
+            protection="Changed only by admins, through PATCH /api/v1/workspace/widget "
+            "(audited); served publicly to the widget (GET /api/v1/widget/{workspace}/config).",
+            readers="Anyone: the widget shows it on the host site.",
+            columns={
+                c: OPERATIONAL
+                for c in (
+                    "workspace_id",
+                    "accent_color",
+                    "position",
+                    "title",
+                    "greeting",
+                    "launcher_label",
+                    "prechat_enabled",
+                    "prechat_ask_name",
+                    "prechat_ask_email",
+                    "csat_enabled",
+                    "engagement_rules",
+                    "allowed_origins",
                     "updated_at",
                 )
             },

@@ -17,6 +17,7 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from confide.chat.models import Channel
 from confide.core.clock import utcnow
 from confide.core.errors import ValidationFailed
 from confide.privacy.models import ConsentRequest, WorkspacePrivacySettings
@@ -26,6 +27,10 @@ from confide.runtime import Runtime
 IP_HANDLING = ("none", "truncated", "full")
 MAX_CONNECTION_LOG_RETENTION_DAYS = 365  # seed 001: connection logs are kept at most a year
 MAX_REDACTION_PATTERNS = 20
+# Active retention of conversations per channel. Stored and validated now; nothing deletes on
+# it yet (the retention job of a later release does).
+DEFAULT_RETENTION_DAYS = 365
+MAX_RETENTION_DAYS = 3650
 
 DEFAULTS: dict[str, Any] = {
     "redact_cards": True,
@@ -38,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "store_transcripts": True,
     "connection_log_retention_days": 7,
     "consent_required": False,
+    "retention_days": {channel.value: DEFAULT_RETENTION_DAYS for channel in Channel},
 }
 SETTING_NAMES = tuple(DEFAULTS)
 
@@ -51,12 +57,15 @@ async def load(session: AsyncSession, workspace_id: uuid.UUID) -> WorkspacePriva
 
 
 def _default_row(workspace_id: uuid.UUID) -> WorkspacePrivacySettings:
-    values = {k: (list(v) if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
+    values = {k: (v.copy() if isinstance(v, list | dict) else v) for k, v in DEFAULTS.items()}
     return WorkspacePrivacySettings(workspace_id=workspace_id, **values)
 
 
 def render(row: WorkspacePrivacySettings) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in SETTING_NAMES}
+    values = {name: getattr(row, name) for name in SETTING_NAMES}
+    # A channel added after the row was written keeps the default.
+    values["retention_days"] = {**DEFAULTS["retention_days"], **(row.retention_days or {})}
+    return values
 
 
 async def read(rt: Runtime, workspace_id: uuid.UUID) -> dict[str, Any]:
@@ -87,7 +96,29 @@ def _check(name: str, value: Any) -> Any:
         for index, pattern in enumerate(value):
             check_custom_pattern(pattern, field=f"{name}.{index}")
         value = list(value)
+    if name == "retention_days":
+        value = _check_retention_days(value)
     return value
+
+
+def _check_retention_days(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise ValidationFailed(
+            "Send retention_days as an object of channel to days.", field="retention_days"
+        )
+    checked: dict[str, int] = {}
+    for channel, days in value.items():
+        field = f"retention_days.{channel}"
+        if channel not in DEFAULTS["retention_days"]:
+            raise ValidationFailed(
+                f"Unknown channel; use one of {', '.join(DEFAULTS['retention_days'])}.",
+                field=field,
+            )
+        in_range = isinstance(days, int) and 1 <= days <= MAX_RETENTION_DAYS
+        if isinstance(days, bool) or not in_range:
+            raise ValidationFailed(f"Keep conversations 1-{MAX_RETENTION_DAYS} days.", field=field)
+        checked[channel] = days
+    return checked
 
 
 async def apply(session: AsyncSession, workspace_id: uuid.UUID, changes: Mapping[str, Any]) -> None:
@@ -106,6 +137,9 @@ async def apply(session: AsyncSession, workspace_id: uuid.UUID, changes: Mapping
         row = _default_row(workspace_id)
         session.add(row)
     for name, value in checked.items():
+        if name == "retention_days":
+            # A partial update: channels not sent keep their current value.
+            value = {**render(row)["retention_days"], **value}
         setattr(row, name, value)
     if checked.get("consent_required") and not await _has_active_request(
         session, workspace_id, "chat"
