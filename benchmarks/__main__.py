@@ -1,10 +1,12 @@
-"""Run the benchmarks: ``python -m benchmarks [name ...]`` (or ``python3 dev.py bench``).
+"""Run the benchmarks: ``python -m benchmarks [--quick] [name ...]`` (or ``python3 dev.py bench``).
 
-Prints a table and writes ``benchmarks/results/<name>.json``.
+Prints a table and writes ``benchmarks/results/<name>.json``. ``--quick`` runs smaller sizes
+while developing; its results are written too, marked ``"quick": true`` in their details.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import importlib
 import logging
@@ -16,12 +18,23 @@ from rich.table import Table
 
 from benchmarks.common import Result, machine, write_result
 
-BENCHMARKS = ["auth_overhead", "message_privacy"]
+BENCHMARKS = [
+    "auth_overhead",
+    "message_privacy",
+    "message_saturation",
+    "message_steady",
+    "connections",
+    "multi_node",
+]
 
 
 def main(argv: list[str]) -> int:
     logging.disable(logging.INFO)
-    names = argv or BENCHMARKS
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {BENCHMARKS}")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for development")
+    args = parser.parse_args(argv)
+    names = args.names or BENCHMARKS
     unknown = set(names) - set(BENCHMARKS)
     if unknown:
         print(f"Unknown benchmark(s): {sorted(unknown)}; choose from {BENCHMARKS}")
@@ -31,17 +44,22 @@ def main(argv: list[str]) -> int:
         table.add_column(column)
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")
-        run: Callable[[], Awaitable[Result]] = module.run
-        result = asyncio.run(run())
-        write_result(result, command=f"python3 dev.py bench {name}")
-        table.add_row(
-            result.name,
-            f"{result.value} {result.unit}",
-            f"{result.baseline}",
-            f"{result.ratio}x",
-            result.goal,
-            "yes" if result.goal_met else "NO",
-        )
+        run: Callable[[bool], Awaitable[Result | list[Result]]] = module.run
+        outcome = asyncio.run(run(args.quick))
+        quick_flag = " --quick" if args.quick else ""
+        for result in outcome if isinstance(outcome, list) else [outcome]:
+            if args.quick:
+                result.details["quick"] = True
+            write_result(result, command=f"python3 dev.py bench{quick_flag} {name}")
+            table.add_row(
+                result.name,
+                f"{result.value} {result.unit}",
+                f"{result.baseline}",
+                f"{result.ratio}x",
+                result.goal,
+                "yes" if result.goal_met else "NO",
+            )
+            Console().print(f"{result.name}: {result.value} {result.unit} ({result.ratio}x)")
     Console().print(table)
     return 0
 

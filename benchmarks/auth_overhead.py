@@ -31,7 +31,7 @@ async def _rate(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -
     return REQUESTS / (time.perf_counter() - started)
 
 
-async def run() -> Result:
+async def run(quick: bool = False) -> Result:
     async with temporary_runtime(argon2_memory_kib=8192, argon2_time_cost=1) as rt:
         workspace = await do_create_workspace(rt, slug="bench", name="Bench")
         await do_create_operator(

@@ -8,9 +8,10 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from confide.core.config import Settings
 from confide.core.migrate import upgrade
@@ -30,6 +31,13 @@ class Result:
     goal: str
     goal_met: bool
     notes: str = ""
+    # Further measurements of the same run (counts, other percentiles, raw inputs).
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def sized(full: int, quick: int, is_quick: bool) -> int:
+    """The size of a benchmark: ``--quick`` runs smaller ones while developing."""
+    return quick if is_quick else full
 
 
 def machine() -> dict[str, object]:

@@ -1,0 +1,58 @@
+"""Message path under steady load, over real sockets on loopback.
+
+Value: p99 latency from a visitor's send to the agent's receipt (both sockets in the load
+generator's process, one clock) with every visitor sending one message per second at a random
+phase. Confide runs as ``confide serve`` on SQLite. Baseline: the bare relay
+(``benchmarks/relay.py``) under the same load, same run. Lost messages are counted: sent but
+never delivered to the agent.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from benchmarks import loadgen
+from benchmarks.common import Result, sized
+from benchmarks.servers import (
+    LIMITS_NOTE,
+    bench_settings,
+    confide_server,
+    confide_target,
+    populate,
+    relay_server,
+    relay_target,
+)
+
+GOAL_P99_MS = 20.0
+
+
+async def run(quick: bool = False) -> Result:
+    visitors = sized(1000, 100, quick)
+    seconds = sized(30, 8, quick)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = bench_settings(Path(tmp))
+        population = await populate(settings, visitors)
+        with confide_server(settings) as server:
+            target = await confide_target(server, population)
+            confide = loadgen.run_in_process(loadgen.steady, target, seconds)
+        with relay_server(f"sqlite+aiosqlite:///{tmp}/relay.db") as relay:
+            base = loadgen.run_in_process(loadgen.steady, relay_target(relay, visitors), seconds)
+    value, baseline = confide["p99_ms"], base["p99_ms"]
+    return Result(
+        name="message_steady",
+        value=round(value, 1),
+        unit="ms p99",
+        baseline=round(baseline, 1),
+        baseline_name="bare ASGI WebSocket relay, same load, same run (p99)",
+        ratio=round(value / baseline, 2) if baseline else 0.0,
+        goal=f"p99 under {GOAL_P99_MS:g} ms, nothing lost",
+        goal_met=value < GOAL_P99_MS and confide["lost"] == 0,
+        notes=(
+            f"{visitors} visitors x 1 message/s, random phase, {seconds} s; "
+            f"p50 {confide['p50_ms']:.1f} ms (relay {base['p50_ms']:.1f} ms); "
+            f"lost {confide['lost']} of {confide['sent']}; ratio is latency, lower is better; "
+            f"SQLite; {LIMITS_NOTE}"
+        ),
+        details={"confide": confide, "relay": base, "visitors": visitors},
+    )
