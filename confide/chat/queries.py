@@ -41,6 +41,7 @@ async def list_conversations(
     *,
     status: ConversationStatus | None = None,
     group_id: uuid.UUID | None = None,
+    visitor_id: uuid.UUID | None = None,
     before: datetime | None = None,
     limit: int = 50,
 ) -> dict[str, Any]:
@@ -51,6 +52,8 @@ async def list_conversations(
         query = query.where(Conversation.status == status)
     if group_id is not None:
         query = query.where(Conversation.group_id == group_id)
+    if visitor_id is not None:  # a visitor's past conversations (the console's visitor panel)
+        query = query.where(Conversation.visitor_id == visitor_id)
     if before is not None:
         query = query.where(Conversation.created_at < before)
     query = query.order_by(Conversation.created_at.desc(), Conversation.id).limit(limit + 1)

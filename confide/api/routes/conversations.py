@@ -35,6 +35,7 @@ async def list_conversations(
     rt: RuntimeDep,
     status: Literal["waiting", "open", "closed"] | None = None,
     group_id: uuid.UUID | None = None,
+    visitor_id: uuid.UUID | None = None,
     before: AwareDatetime | None = None,
     limit: LimitParam = 50,
 ) -> dict[str, Any]:
@@ -44,6 +45,7 @@ async def list_conversations(
         principal,
         status=ConversationStatus(status) if status else None,
         group_id=group_id,
+        visitor_id=visitor_id,
         before=before,
         limit=limit,
     )

@@ -1,0 +1,288 @@
+// The open conversation: history by seq, live messages, acknowledged sends, typing both ways,
+// read receipts and the assign / transfer / close / reopen buttons. The API decides what an
+// operator may do; the buttons only hide what the role cannot do, and a refusal is shown.
+import { api, el, timeElement } from "./common.js";
+
+const TYPING_IDLE_MS = 3000;
+const TYPING_SHOWN_MS = 6000;
+const PAGE = 50;
+
+export class ConversationPane {
+  constructor(main, socket) {
+    this.main = main;
+    this.socket = socket;
+    this.id = main.dataset.conversation;
+    this.me = main.dataset.me;
+    this.role = main.dataset.role;
+    this.status = main.dataset.status;
+    this.assignee = main.dataset.assignee || null;
+    this.visitorLabel = main.dataset.visitorLabel || "Visitor";
+    this.firstSeq = Number(main.dataset.firstSeq || "1");
+    this.list = document.getElementById("messages");
+    this.scroller = document.getElementById("messages-scroll");
+    this.input = document.getElementById("composer-input");
+    this.typingLine = document.getElementById("typing");
+    this.errorLine = document.getElementById("conv-error");
+    this.typingSent = false;
+    this.bind();
+    this.updateActions();
+    this.scrollToEnd();
+    socket.subscribe(this.id, this.lastSeq());
+  }
+
+  lastSeq() {
+    let last = 0;
+    for (const item of this.list.querySelectorAll("li[data-seq]")) last = Math.max(last, Number(item.dataset.seq));
+    return Math.max(last, this.firstSeq - 1);
+  }
+
+  bind() {
+    document.getElementById("composer").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.sendFromComposer();
+    });
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.sendFromComposer();
+      }
+    });
+    this.input.addEventListener("input", () => this.typing());
+    for (const button of document.querySelectorAll("#conv-actions [data-action]")) {
+      button.addEventListener("click", () => this.act(button.dataset.action, button));
+    }
+    const transfer = document.getElementById("transfer-panel");
+    transfer.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.transfer(transfer);
+    });
+    transfer.querySelector('[data-action="transfer-cancel"]').addEventListener("click", () => this.toggleTransfer(false));
+    const earlier = document.getElementById("load-earlier");
+    earlier.addEventListener("click", () => this.loadEarlier(earlier));
+    const toggle = document.querySelector(".visitor-toggle");
+    toggle.addEventListener("click", () => {
+      const open = this.main.classList.toggle("show-visitor");
+      toggle.setAttribute("aria-expanded", String(open));
+      if (open) document.getElementById("visitor-title").focus?.();
+    });
+  }
+
+  // -- messages -------------------------------------------------------------------------
+
+  authorLabel(author) {
+    if (!author) return "";
+    if (author.kind === "visitor") return this.visitorLabel;
+    if (author.kind === "operator") return author.alias || "Agent";
+    return author.kind.charAt(0).toUpperCase() + author.kind.slice(1);
+  }
+
+  bubble(message, pending = false) {
+    const kind = message.author ? message.author.kind : "operator";
+    const body = message.body === null || message.body === undefined
+      ? "(not stored: transcripts are off)" : message.body;
+    const meta = el("p", { className: "msg-meta" },
+      el("span", { className: "msg-author", text: pending ? "You" : this.authorLabel(message.author) }),
+      " · ",
+      pending ? el("span", { className: "msg-state", text: "sending" }) : timeElement(message.created_at));
+    const inner = el("div", { className: "bubble" }, el("p", { className: "msg-body", text: body }));
+    if (message.redactions && Object.keys(message.redactions).length) {
+      inner.append(el("p", { className: "msg-note", text: "Details were masked before storage." }));
+    }
+    inner.append(meta);
+    return el("li", {
+      className: `msg msg--${kind}${pending ? " msg--pending" : ""}`,
+      "data-seq": pending ? null : message.seq,
+      "data-id": message.id || null,
+      "data-client-id": message.client_id || null,
+    }, inner);
+  }
+
+  onMessage(message) {
+    if (this.list.querySelector(`li[data-seq="${message.seq}"]`)) return;
+    const pending = message.client_id
+      ? this.list.querySelector(`li[data-client-id="${CSS.escape(message.client_id)}"]`) : null;
+    const node = this.bubble(message);
+    if (pending) pending.replaceWith(node);
+    else this.insertInOrder(node, message.seq);
+    if (message.author && message.author.kind === "visitor") {
+      this.clearTyping();
+      if (document.visibilityState === "visible") {
+        this.socket.send({ type: "read", conversation_id: this.id, seq: message.seq });
+      }
+    }
+    this.scrollToEnd();
+  }
+
+  insertInOrder(node, seq) {
+    const later = [...this.list.querySelectorAll("li[data-seq]")].find((li) => Number(li.dataset.seq) > seq);
+    const firstPending = this.list.querySelector("li.msg--pending");
+    this.list.insertBefore(node, later || firstPending || null);
+  }
+
+  onAck(frame) {
+    const pending = this.list.querySelector(`li[data-client-id="${CSS.escape(frame.client_id)}"]`);
+    if (!pending) return;
+    if (this.list.querySelector(`li[data-seq="${frame.seq}"]`)) { pending.remove(); return; }
+    pending.classList.remove("msg--pending");
+    pending.dataset.seq = frame.seq;
+    pending.querySelector(".msg-body").textContent = frame.body;
+    const state = pending.querySelector(".msg-state");
+    if (state) state.replaceWith(timeElement(new Date().toISOString()));
+  }
+
+  onSendError(frame) {
+    const pending = this.list.querySelector(`li[data-client-id="${CSS.escape(frame.client_id)}"]`);
+    if (pending) {
+      pending.classList.add("msg--failed");
+      const state = pending.querySelector(".msg-state");
+      if (state) state.textContent = "not sent";
+    }
+    this.showError(frame.message);
+  }
+
+  sendFromComposer() {
+    const body = this.input.value.trim();
+    if (!body || this.status === "closed") return;
+    const clientId = this.socket.sendMessage(this.id, body);
+    this.list.append(this.bubble({ client_id: clientId, body, author: { kind: "operator" } }, true));
+    this.input.value = "";
+    this.stopTyping();
+    this.scrollToEnd();
+  }
+
+  async loadEarlier(button) {
+    const since = Math.max(0, this.firstSeq - 1 - PAGE);
+    const limit = this.firstSeq - 1 - since;
+    if (limit <= 0) { button.hidden = true; return; }
+    try {
+      const page = await api("GET", `/api/v1/conversations/${this.id}/messages?since=${since}&limit=${limit}`);
+      const first = this.list.firstElementChild;
+      for (const message of page.messages) this.list.insertBefore(this.bubble(message), first);
+      this.firstSeq = since + 1;
+      button.hidden = this.firstSeq <= 1;
+    } catch (error) {
+      this.showError(error.message);
+    }
+  }
+
+  scrollToEnd() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  // -- typing ---------------------------------------------------------------------------
+
+  typing() {
+    if (!this.typingSent) {
+      this.typingSent = true;
+      this.socket.send({ type: "typing", conversation_id: this.id, state: true });
+    }
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+  }
+
+  stopTyping() {
+    clearTimeout(this.typingTimer);
+    if (this.typingSent) {
+      this.typingSent = false;
+      this.socket.send({ type: "typing", conversation_id: this.id, state: false });
+    }
+  }
+
+  onTyping(frame) {
+    if (!frame.author || frame.author.kind !== "visitor") return;
+    clearTimeout(this.typingShown);
+    if (!frame.state) { this.clearTyping(); return; }
+    this.typingLine.textContent = frame.preview
+      ? `${this.visitorLabel} is typing: ${frame.preview}` : `${this.visitorLabel} is typing…`;
+    this.typingShown = setTimeout(() => this.clearTyping(), TYPING_SHOWN_MS);
+  }
+
+  clearTyping() {
+    this.typingLine.textContent = "";
+  }
+
+  // -- status and actions ---------------------------------------------------------------
+
+  onConversation(facts, agent) {
+    this.status = facts.status;
+    this.assignee = facts.assignee_id;
+    this.main.dataset.status = facts.status;
+    const status = document.getElementById("conv-status");
+    status.textContent = facts.status;
+    status.className = `status status--${facts.status}`;
+    if (agent !== undefined) {
+      document.getElementById("conv-agent").textContent = agent
+        ? `with ${agent.alias || "an agent"}` : (facts.assignee_id ? "assigned" : "unassigned");
+    }
+    this.updateActions();
+  }
+
+  onRevoked() {
+    this.status = "closed";
+    this.updateActions();
+    this.input.disabled = true;
+    this.showError("This conversation was handed to someone else; it is no longer in your inbox.");
+  }
+
+  updateActions() {
+    const show = (name, visible) => {
+      const button = document.querySelector(`#conv-actions [data-action="${name}"]`);
+      if (button) button.hidden = !visible;
+    };
+    const live = this.status !== "closed";
+    show("assign", live && this.assignee !== this.me && (this.role !== "agent" || this.status === "waiting"));
+    show("transfer", live);
+    show("close", live);
+    show("reopen", !live);
+    this.input.disabled = !live;
+    document.querySelector("#composer .send").disabled = !live;
+    const note = document.getElementById("composer-note");
+    note.hidden = live;
+    note.textContent = live ? "" : "This conversation is closed. Reopen it to reply.";
+  }
+
+  toggleTransfer(open) {
+    const panel = document.getElementById("transfer-panel");
+    panel.hidden = !open;
+    document.querySelector('#conv-actions [data-action="transfer"]').setAttribute("aria-expanded", String(open));
+    if (open) panel.querySelector("select").focus();
+  }
+
+  async act(action, button) {
+    if (action === "transfer") { this.toggleTransfer(document.getElementById("transfer-panel").hidden); return; }
+    const paths = { assign: "assign", close: "close", reopen: "reopen" };
+    if (!paths[action]) return;
+    const body = action === "assign" ? { operator_id: this.me } : undefined;
+    await this.call(`/api/v1/conversations/${this.id}/${paths[action]}`, body, button);
+  }
+
+  async transfer(form) {
+    const [kind, id] = form.querySelector("select").value.split(":");
+    if (!id) return;
+    const body = kind === "group" ? { group_id: id } : { operator_id: id };
+    await this.call(`/api/v1/conversations/${this.id}/transfer`, body, form.querySelector('button[type="submit"]'));
+    this.toggleTransfer(false);
+  }
+
+  async call(path, body, button) {
+    this.showError("");
+    button.disabled = true;
+    try {
+      const result = await api("POST", path, body);
+      if (result.handed_over) {
+        this.onRevoked();
+      } else {
+        this.onConversation(result, result.agent);
+      }
+    } catch (error) {
+      this.showError(error.status === 403 ? `Not allowed: ${error.message}` : error.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  showError(message) {
+    this.errorLine.textContent = message || "";
+    this.errorLine.hidden = !message;
+  }
+}
