@@ -6,8 +6,16 @@ from confide.access import models as access_models
 from confide.audit import models as audit_models
 from confide.chat import models as chat_models
 from confide.core.db import Base
+from confide.jobs import models as jobs_models
 from confide.privacy import models as privacy_models
 
-__all__ = ["Base", "access_models", "audit_models", "chat_models", "privacy_models"]
+__all__ = [
+    "Base",
+    "access_models",
+    "audit_models",
+    "chat_models",
+    "jobs_models",
+    "privacy_models",
+]
 
 metadata = Base.metadata

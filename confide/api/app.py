@@ -25,6 +25,7 @@ from confide.api.routes import (
 )
 from confide.chat import channels as chat_channels
 from confide.core.config import Settings
+from confide.jobs.worker import background_worker
 from confide.realtime import sockets
 from confide.runtime import Runtime
 
@@ -58,7 +59,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await rt.prepare()
         await rt.broker.start()
-        yield
+        async with background_worker(rt):  # the job loop, on SQLite (run_jobs_in_process)
+            yield
         # Let replies being POSTed to channel endpoints finish; unfinished ones stay pending.
         await chat_channels.drain(grace_seconds=5.0)
         await rt.close()

@@ -285,10 +285,12 @@ def docs_privacy(
 
 # Sub-commands in their own modules; imported last because they use _run and _settings above.
 from confide.cli import audit as audit_cli  # noqa: E402
+from confide.cli import jobs as jobs_cli  # noqa: E402  (also registers `confide worker`)
 from confide.cli import keys as keys_cli  # noqa: E402
 from confide.cli import privacy as privacy_cli  # noqa: E402, F401  (registers its commands)
 
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(jobs_cli.jobs_app, name="jobs")
 app.add_typer(keys_cli.app, name="keys")
 
 

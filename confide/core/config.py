@@ -73,6 +73,37 @@ class Settings(BaseSettings):
     conversations_per_ip_per_hour: int = Field(default=20, ge=1)
     typing_events_per_minute: int = Field(default=120, ge=1)
     default_max_concurrent_chats: int = Field(default=5, ge=1, le=100)
+    run_jobs_in_process: bool | None = Field(
+        default=None,
+        description="Run the job worker inside `confide serve`. Default: on with SQLite (one "
+        "node), off with PostgreSQL (run `confide worker` processes instead).",
+    )
+    worker_poll_interval_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="How often an idle worker looks for due jobs."
+    )
+    job_lease_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="How long a claimed job stays a worker's without a heartbeat; a dead "
+        "worker's job is reclaimed after this. Heartbeats come every third of it.",
+    )
+    job_retry_backoff_seconds: float = Field(
+        default=30.0, ge=0, description="Wait before retrying a failed job; doubles per attempt."
+    )
+    job_batch_size: int | None = Field(
+        default=None, ge=1, description="Items per batch for every job kind (default: per kind)."
+    )
+    job_batch_pause_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=60,
+        description="Seconds each batch waits before it commits, to slow jobs down in tests "
+        "and demonstrations. Keep 0 in production: a waiting batch holds its locks.",
+    )
+    job_history_days: int = Field(
+        default=30, ge=1, description="Days finished jobs stay listed before they are pruned."
+    )
     log_level: str = "INFO"
 
     @classmethod
@@ -116,6 +147,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def jobs_in_process(self) -> bool:
+        if self.run_jobs_in_process is not None:
+            return self.run_jobs_in_process
+        return self.is_sqlite
 
     @property
     def base_url(self) -> str:

@@ -7,7 +7,8 @@ default; or ``full``) and for how long (``connection_log_retention_days``: 7 by 
 most 365; seeds 001 and 002). Whatever is kept of the address is encrypted under the person's
 own data key (the visitor's or operator's subject), so erasing the person shreds their
 addresses too, and no address is ever written to a log line. :func:`purge_connection_logs`
-deletes expired rows in bounded batches, one transaction each, and can run again at any time.
+deletes expired rows in bounded batches, one transaction each, and can run again at any time;
+workers run the same batches daily as the ``purge_connection_logs`` job (``confide.jobs``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +34,7 @@ KINDS = ("widget_socket", "console_socket", "visitor_created")
 USER_AGENT_MAX_CHARS = 200
 IPV4_PREFIX, IPV6_PREFIX = 24, 48
 PURGE_BATCH_SIZE = 500
+_RETENTION = "connection_log_retention_days"
 
 
 def minimise_ip(address: str | None, handling: str) -> str | None:
@@ -118,45 +121,73 @@ async def purge_connection_logs(
 ) -> int:
     """Delete every log older than its workspace's retention; returns how many were deleted.
 
-    Batches of ``batch_size`` rows, one transaction each: an interrupted run keeps what it
-    committed and the next run carries on. Deleting by id is idempotent, so two workers may
-    run at once (the count is then each one's share)."""
+    The same batches the ``purge_connection_logs`` job runs, each its own transaction: an
+    interrupted run keeps what it committed and the next run carries on. Deleting by id is
+    idempotent, so two runs may overlap (the count is then each one's share)."""
     deleted = 0
-    async with rt.db.session() as session:
-        workspaces = (
-            await session.execute(
-                select(Workspace.id, WorkspacePrivacySettings.connection_log_retention_days)
-                .outerjoin(
-                    WorkspacePrivacySettings,
-                    WorkspacePrivacySettings.workspace_id == Workspace.id,
-                )
-                .order_by(Workspace.id)
+    cursor: dict[str, Any] | None = None
+    while True:
+        async with rt.db.transaction() as session:
+            cursor, count = await purge_connection_logs_batch(
+                session, cursor, batch_size=batch_size
+            )
+        deleted += count
+        if on_batch is not None and count:
+            on_batch(count)
+        if cursor is None:
+            return deleted
+
+
+async def purge_connection_logs_batch(
+    session: AsyncSession,
+    cursor: dict[str, Any] | None,
+    *,
+    batch_size: int,
+    workspace_id: uuid.UUID | None = None,
+) -> tuple[dict[str, Any] | None, int]:
+    """One batch, inside the caller's transaction: delete up to ``batch_size`` expired logs of
+    the workspace the cursor points at. Returns the next cursor (``None`` when every workspace,
+    or only ``workspace_id``, is done) and how many rows were deleted.
+
+    The cursor holds the workspace being purged and the moment the run started (``as_of``), so
+    a resumed run deletes exactly the rows the first batch would have: ids and a timestamp,
+    nothing personal."""
+    as_of = datetime.fromisoformat(cursor["as_of"]) if cursor else utcnow()
+    if cursor is not None:
+        current: uuid.UUID | None = uuid.UUID(cursor["workspace_id"])
+    else:
+        current = workspace_id or await _next_workspace(session, after=None)
+    if current is None:
+        return None, 0
+    days = await session.scalar(
+        select(WorkspacePrivacySettings.connection_log_retention_days).where(
+            WorkspacePrivacySettings.workspace_id == current
+        )
+    )
+    cutoff = as_of - timedelta(days=days or int(privacy_settings.DEFAULTS[_RETENTION]))
+    # ix_connection_logs_purge
+    ids = list(
+        (
+            await session.scalars(
+                select(ConnectionLog.id)
+                .where(ConnectionLog.workspace_id == current, ConnectionLog.created_at < cutoff)
+                .order_by(ConnectionLog.created_at)
+                .limit(batch_size)
             )
         ).all()
-    default_days = int(privacy_settings.DEFAULTS["connection_log_retention_days"])
-    for workspace_id, days in workspaces:
-        cutoff = utcnow() - timedelta(days=days or default_days)
-        while True:
-            async with rt.db.transaction() as session:
-                # ix_connection_logs_purge
-                ids = list(
-                    (
-                        await session.scalars(
-                            select(ConnectionLog.id)
-                            .where(
-                                ConnectionLog.workspace_id == workspace_id,
-                                ConnectionLog.created_at < cutoff,
-                            )
-                            .order_by(ConnectionLog.created_at)
-                            .limit(batch_size)
-                        )
-                    ).all()
-                )
-                if ids:
-                    await session.execute(delete(ConnectionLog).where(ConnectionLog.id.in_(ids)))
-            deleted += len(ids)
-            if on_batch is not None and ids:
-                on_batch(len(ids))
-            if len(ids) < batch_size:
-                break
-    return deleted
+    )
+    if ids:
+        await session.execute(delete(ConnectionLog).where(ConnectionLog.id.in_(ids)))
+    following: uuid.UUID | None = current
+    if len(ids) < batch_size:  # this workspace is done
+        following = None if workspace_id else await _next_workspace(session, after=current)
+    if following is None:
+        return None, len(ids)
+    return {"as_of": as_of.isoformat(), "workspace_id": str(following)}, len(ids)
+
+
+async def _next_workspace(session: AsyncSession, *, after: uuid.UUID | None) -> uuid.UUID | None:
+    query = select(Workspace.id).order_by(Workspace.id).limit(1)
+    if after is not None:
+        query = query.where(Workspace.id > after)
+    return await session.scalar(query)

@@ -365,6 +365,52 @@ REGISTRY.update(
     }
 )
 
+_JOB_COLUMNS = (
+    "id",
+    "kind",
+    "status",
+    "dedupe_key",
+    "payload",
+    "cursor",
+    "items_done",
+    "batches_done",
+    "attempts",
+    "max_attempts",
+    "run_after",
+    "locked_by",
+    "lease_expires_at",
+    "heartbeat_at",
+    "last_error_class",
+    "last_error",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+REGISTRY.update(
+    {
+        "jobs": Table(
+            about="Background jobs (purging connection logs, retrying channel replies, ...): "
+            "which kind, its state, lease, attempts and progress. No personal data: a payload "
+            "holds ids only (checked when the job is queued: keys the kind declares, short "
+            "scalar values), the cursor ids and timestamps, a failure the exception's class "
+            "and a message Confide wrote, never the exception's own text.",
+            retention="job_history_days after the job finished (default 30), then deleted by "
+            "the prune_finished_jobs job.",
+            protection="Holds no personal data by construction (see above).",
+            readers="The platform operator (`confide jobs list`).",
+            columns={c: OPERATIONAL for c in _JOB_COLUMNS},
+        ),
+        "job_schedules": Table(
+            about="When each recurring job kind is next due.",
+            retention="While the kind exists.",
+            protection="Holds no personal data.",
+            readers="Workers.",
+            columns={c: OPERATIONAL for c in ("kind", "next_run_at", "last_enqueued_at")},
+        ),
+    }
+)
+
 
 AUDIT_RETENTION = (
     "Append-only: Confide never edits or deletes a record (accountability, GDPR Art. 5(2); "
@@ -496,7 +542,8 @@ REGISTRY.update(
             about="Security log of connections: a visitor created, a widget or console socket "
             "opened (legitimate interest: abuse and incident investigation).",
             retention="connection_log_retention_days of the workspace (default 7, at most 365), "
-            "then deleted by `confide purge-connection-logs`.",
+            "then deleted by the daily purge_connection_logs job (or `confide "
+            "purge-connection-logs`).",
             protection="The address only as the workspace's ip_handling allows (none, /24 or /48 "
             "network, or full), encrypted (AES-256-GCM) under the person's data key; never "
             "written to log lines. User agent cut to 200 characters.",
