@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from confide import __version__
+from confide.api.cors import WidgetCorsMiddleware
 from confide.api.errors import install_error_handlers
 from confide.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from confide.api.routes import (
@@ -21,6 +22,7 @@ from confide.api.routes import (
     me,
     operators,
     widget,
+    widget_settings,
     workspace,
 )
 from confide.chat import channels as chat_channels
@@ -45,6 +47,7 @@ def build_api_router() -> APIRouter:
     router.include_router(operators.router)
     router.include_router(workspace.router)
     router.include_router(conversations.router)
+    router.include_router(widget_settings.router)
     router.include_router(widget.router)
     router.include_router(channels.router)
     router.include_router(audit.router)
@@ -80,8 +83,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_api_websocket_route(f"{API_PREFIX}/ws/widget", sockets.widget_socket)
 
     from confide.web.console import mount_console
+    from confide.web.widget import mount_widget
 
     mount_console(app)
+    mount_widget(app)
 
     @app.middleware("http")
     async def request_log(
@@ -100,6 +105,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
         return response
 
+    app.add_middleware(WidgetCorsMiddleware, runtime=rt)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_request_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -164,6 +164,61 @@ class WorkspaceUpdate(RequestModel):
     )
 
 
+# -- the widget's settings (admins) -----------------------------------------------------------
+
+HexColor = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^#[0-9a-fA-F]{6}$")]
+# An origin as browsers send it: scheme, host, optional port; no path, no trailing slash.
+EmbedOrigin = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        max_length=200,
+        pattern=r"^https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)(:[0-9]{1,5})?$",
+    ),
+]
+LanguageTag = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+]
+UrlPath = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^/\S*$")
+]
+
+
+class EngagementRule(RequestModel):
+    """A proactive greeting, shown by the widget when every condition given holds. The widget
+    evaluates it in the visitor's browser, from data that stays there."""
+
+    message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    after_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    min_page_views: int | None = Field(default=None, ge=1, le=10_000)
+    path_prefix: UrlPath | None = None
+    languages: list[LanguageTag] | None = Field(default=None, min_length=1, max_length=20)
+
+
+WidgetTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+LauncherLabel = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)
+]
+
+
+class WidgetSettingsUpdate(RequestModel):
+    accent_color: HexColor | None = None
+    position: Literal["right", "left"] | None = None
+    title: WidgetTitle | None = None
+    greeting: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    launcher_label: LauncherLabel | None = None
+    prechat_enabled: bool | None = None
+    prechat_ask_name: bool | None = None
+    prechat_ask_email: bool | None = None
+    csat_enabled: bool | None = None
+    engagement_rules: list[EngagementRule] | None = Field(default=None, max_length=10)
+    allowed_origins: list[EmbedOrigin] | None = Field(
+        default=None,
+        max_length=50,
+        description="Origins (https://host[:port]) allowed to embed the widget; empty: any.",
+    )
+
+
 class ConsentRequestWrite(RequestModel):
     version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
     text: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
@@ -200,9 +255,21 @@ class MessageSend(RequestModel):
     body: MessageBody
 
 
+class VisitorContext(RequestModel):
+    """What the widget kept in the browser until the visitor started a chat: sent with the
+    conversation, never before (engagement rules are evaluated in the browser)."""
+
+    page_views: int | None = Field(default=None, ge=0, le=1_000_000)
+    seconds_on_site: int | None = Field(default=None, ge=0, le=10_000_000)
+    language: Annotated[str, StringConstraints(max_length=35)] | None = None
+    path: UrlPath | None = Field(default=None, description="The page's path, without query.")
+    rule: int | None = Field(default=None, ge=0, le=9, description="Engagement rule shown.")
+
+
 class ConversationStart(RequestModel):
     group_id: uuid.UUID | None = None
     message: MessageSend | None = None
+    context: VisitorContext | None = None
 
 
 class AssignRequest(RequestModel):

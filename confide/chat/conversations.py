@@ -143,6 +143,7 @@ async def do_start_conversation(
     group_id: uuid.UUID | None = None,
     external_thread: str | None = None,
     call_metadata: dict[str, Any] | None = None,
+    visitor_context: dict[str, Any] | None = None,
 ) -> Conversation:
     assert principal.workspace_id is not None
     if principal.kind == "visitor" and principal.visitor_id != visitor_id:
@@ -165,6 +166,7 @@ async def do_start_conversation(
             group_id=group_id,
             external_thread=external_thread,
             call_metadata=call_metadata,
+            visitor_context=visitor_context or None,
         )
         session.add(conversation)
         visitor.last_seen_at = utcnow()

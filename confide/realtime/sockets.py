@@ -46,8 +46,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from confide import audit
 from confide.access import auth, policy
 from confide.access.policy import ConversationFacts, Principal
+from confide.api.cors import is_same_origin
 from confide.api.deps import ACCESS_COOKIE
-from confide.chat import conversations, messages
+from confide.chat import conversations, messages, widget_settings
 from confide.chat.models import Availability
 from confide.core.errors import ConfideError, InvalidToken, ValidationFailed
 from confide.privacy import connections
@@ -431,9 +432,18 @@ async def _widget_principal(websocket: WebSocket, rt: Runtime) -> Principal:
     if not token:
         raise _Closed(CLOSE_UNAUTHENTICATED, "visitor token missing")
     try:
-        return await authenticate_visitor_token(rt, token)
+        principal = await authenticate_visitor_token(rt, token)
     except InvalidToken as exc:
         raise _Closed(CLOSE_UNAUTHENTICATED, "invalid visitor token") from exc
+    # Browsers send Origin on every WebSocket handshake and let any site open one: the
+    # workspace's allowed_origins decide which sites may embed its widget.
+    origin = websocket.headers.get("origin")
+    if origin is not None and not is_same_origin(origin, websocket.headers.get("host")):
+        assert principal.workspace_id is not None
+        allowed = await widget_settings.allowed_origins_of(rt, principal.workspace_id)
+        if not widget_settings.origin_allowed(allowed, origin):
+            raise _Closed(CLOSE_FORBIDDEN, "origin not allowed")
+    return principal
 
 
 async def _serve(websocket: WebSocket, console: bool) -> None:

@@ -66,7 +66,12 @@ async def start_conversation(
     await _limit_per_ip(request, rt, "conversation")
     assert principal.visitor_id is not None
     conversation = await conversations.do_start_conversation(
-        rt, principal, visitor_id=principal.visitor_id, channel=Channel.WEB, group_id=body.group_id
+        rt,
+        principal,
+        visitor_id=principal.visitor_id,
+        channel=Channel.WEB,
+        group_id=body.group_id,
+        visitor_context=body.context.model_dump(exclude_none=True) if body.context else None,
     )
     result: dict[str, Any] = {
         "conversation": await queries.conversation_detail(rt, principal, conversation.id)

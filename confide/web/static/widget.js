@@ -1,0 +1,961 @@
+/*
+ * Confide chat widget. Embed with:
+ *   <script src="https://CONFIDE_HOST/widget.js" data-workspace="SLUG" async></script>
+ *
+ * Talks only to the origin it was loaded from (no third-party request, no cookie). Renders in
+ * a shadow root, so the host page's CSS cannot reach it; its own styles are a constructable
+ * stylesheet, which a strict `style-src 'self'` does not block. Every text from the network is
+ * inserted with textContent, never as HTML.
+ *
+ * Kept in the host origin's localStorage, per workspace: the visitor's VUID and token, the open
+ * conversation, and the page-view count of the engagement rules. Engagement data (page views,
+ * time on site, language, path) stays in the browser until the visitor starts a chat, and is
+ * then sent with the conversation only.
+ *
+ * JS API (calls made before the script loaded are queued):
+ *   window.Confide = window.Confide || {q: []};
+ *   Confide.q.push(["identify", {name: "Ada", email: "ada@example.org", plan: "pro"}]);
+ * and once loaded: Confide.identify({...}), Confide.open(), Confide.close(),
+ * Confide.on("message" | "open" | "close" | "ready", fn), Confide.off(event, fn).
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script || !script.src || window.__confideWidget) return;
+  window.__confideWidget = true;
+  var ORIGIN = new URL(script.src).origin;
+  var SLUG = script.getAttribute("data-workspace") || "";
+  var API = ORIGIN + "/api/v1";
+  var KEY = "confide." + SLUG;
+  var MOBILE_MAX_WIDTH = 480;
+  var TYPING_IDLE_MS = 4000;
+  var TYPING_SHOWN_MS = 8000;
+  var BACKOFF_BASE_MS = 500;
+  var BACKOFF_CAP_MS = 30000;
+
+  // -- storage (first-party, per workspace; memory if the browser refuses) ------------------
+
+  var memory = {};
+  function readStore(store, key) {
+    try { return JSON.parse(store.getItem(key) || "null"); } catch (e) { return memory[key] || null; }
+  }
+  function writeStore(store, key, value) {
+    try {
+      if (value === null) store.removeItem(key); else store.setItem(key, JSON.stringify(value));
+    } catch (e) { memory[key] = value; }
+  }
+  var local = window.localStorage, session = window.sessionStorage;
+  var saved = readStore(local, KEY) || {};
+  function save() { writeStore(local, KEY, saved); }
+
+  var pageViews = (readStore(local, KEY + ".views") || 0) + 1;
+  writeStore(local, KEY + ".views", pageViews);
+  var sessionStart = readStore(session, KEY + ".start");
+  if (!sessionStart) { sessionStart = Date.now(); writeStore(session, KEY + ".start", sessionStart); }
+
+  // -- state --------------------------------------------------------------------------------
+
+  var config = null;
+  var ui = null;
+  var isOpen = false;
+  var openWhenReady = false;
+  var ready = false;
+  var listeners = {};
+  var view = "";
+  var seen = {};          // seq -> true, for every message shown
+  var byClientId = {};    // client_id -> message element (own messages)
+  var unacked = [];       // own messages not yet acknowledged: {client_id, body}
+  var unread = 0;
+  var resuming = false;   // replaying history after a reload: not new, not unread
+  var lastAgentSeq = 0;
+  var ruleShown = null;
+  var ws = null, wsReady = false, attempts = 0, reconnectTimer = null, stopped = false;
+  var typingSent = 0, typingTimer = null, agentTypingTimer = null;
+  var visitorPromise = null;
+
+  function emit(name, data) {
+    (listeners[name] || []).slice().forEach(function (fn) {
+      try { fn(data); } catch (e) { setTimeout(function () { throw e; }); }
+    });
+  }
+
+  // -- network ------------------------------------------------------------------------------
+
+  function request(method, path, body) {
+    var headers = {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (saved.token) headers.Authorization = "Bearer " + saved.token;
+    return fetch(API + path, {
+      method: method,
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      mode: "cors"
+    }).then(function (response) {
+      return response.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!response.ok) {
+          var error = (data && data.error) || {};
+          var failure = new Error(error.message || "Request failed (" + response.status + ")");
+          failure.status = response.status;
+          failure.code = error.code;
+          failure.field = error.field;
+          throw failure;
+        }
+        return data;
+      });
+    });
+  }
+
+  function ensureVisitor() {
+    if (saved.token) return Promise.resolve();
+    if (!visitorPromise) {
+      visitorPromise = request("POST", "/widget/" + encodeURIComponent(SLUG) + "/visitors")
+        .then(function (created) {
+          saved = { vuid: created.vuid, token: created.token };
+          save();
+        })
+        .finally(function () { visitorPromise = null; });
+    }
+    return visitorPromise;
+  }
+
+  function forgetVisitor() {
+    saved = {};
+    save();
+    resetConversation();
+  }
+
+  // -- DOM helpers --------------------------------------------------------------------------
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      var value = attrs[name];
+      if (value === null || value === undefined || value === false) return;
+      if (name === "text") node.textContent = value;
+      else if (name === "className") node.className = value;
+      else if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? "" : value);
+    });
+    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    return node;
+  }
+
+  var ICONS = {
+    chat: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z",
+    close: "M6 6l12 12M18 6L6 18",
+    send: "M3 11l18-8-8 18-2-8-8-2z"
+  };
+  function icon(name) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", "icon icon-" + name);
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", ICONS[name]);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  // -- styles -------------------------------------------------------------------------------
+
+  function luminance(hex) {
+    var rgb = [1, 3, 5].map(function (i) {
+      var c = parseInt(hex.substr(i, 2), 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
+  }
+  function contrast(a, b) {
+    var la = luminance(a), lb = luminance(b);
+    return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+  }
+
+  var CSS = [
+    ":host{all:initial}",
+    "*{box-sizing:border-box}",
+    ".root{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1f2328;position:fixed;bottom:20px;z-index:2147483000}",
+    ".root.right{right:20px}.root.left{left:20px}",
+    "button,input,textarea{font:inherit;color:inherit}",
+    "button{cursor:pointer}",
+    ":focus-visible{outline:3px solid #0b57d0;outline-offset:2px}",
+    ".icon{width:22px;height:22px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}",
+    ".launcher{display:flex;align-items:center;gap:8px;border:0;border-radius:28px;padding:14px 20px 14px 16px;background:var(--accent);color:var(--on-accent);box-shadow:0 6px 20px rgba(15,23,42,.25);font-weight:600;position:relative}",
+    ".launcher:hover{filter:brightness(1.06)}",
+    ".badge{position:absolute;top:-6px;right:-6px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#b42318;color:#fff;font-size:12px;line-height:22px;text-align:center;border:2px solid #fff}",
+    ".badge[hidden]{display:none}",
+    ".bubble{position:absolute;bottom:70px;width:280px;background:#fff;border-radius:14px;box-shadow:0 10px 30px rgba(15,23,42,.2);padding:14px 38px 14px 16px;border:1px solid #e4e7ec}",
+    ".right .bubble{right:0}.left .bubble{left:0}",
+    ".bubble-text{border:0;background:none;padding:0;text-align:left;width:100%;color:#1f2328}",
+    ".bubble-close{position:absolute;top:8px;right:8px;border:0;background:none;padding:2px;border-radius:6px;color:#475467;line-height:0}",
+    ".bubble-close .icon{width:16px;height:16px}",
+    ".panel{position:absolute;bottom:0;width:380px;height:min(620px,calc(100vh - 40px));display:flex;flex-direction:column;background:#fff;border-radius:16px;box-shadow:0 16px 48px rgba(15,23,42,.28);overflow:hidden;border:1px solid #e4e7ec}",
+    ".right .panel{right:0}.left .panel{left:0}",
+    ".panel[hidden],.launcher[hidden],.bubble[hidden]{display:none}",
+    ".header{display:flex;align-items:center;gap:10px;padding:14px 12px 14px 18px;background:var(--accent);color:var(--on-accent)}",
+    ".header :focus-visible{outline-color:currentColor}",
+    ".titles{flex:1;min-width:0}",
+    ".title{margin:0;font-size:16px;font-weight:650}",
+    ".subtitle{margin:0;font-size:13px;opacity:.92}",
+    ".hbtn{border:0;background:transparent;color:inherit;border-radius:8px;padding:6px 8px;line-height:0}",
+    ".hbtn.text{line-height:1.2;font-size:13px;font-weight:600;border:1px solid currentColor}",
+    ".hbtn[hidden]{display:none}",
+    ".hbtn:hover{background:rgba(127,127,127,.18)}",
+    ".body{flex:1;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:10px;background:#f8f9fb}",
+    ".notice{font-size:12.5px;color:#475467;text-align:center;margin:0}",
+    ".log{display:flex;flex-direction:column;gap:8px}",
+    ".msg{max-width:82%;padding:9px 13px;border-radius:16px;white-space:pre-wrap;overflow-wrap:anywhere}",
+    ".msg.them{align-self:flex-start;background:#fff;border:1px solid #e4e7ec;border-bottom-left-radius:4px}",
+    ".msg.me{align-self:flex-end;background:var(--accent);color:var(--on-accent);border-bottom-right-radius:4px}",
+    ".msg.pending{opacity:.7}",
+    ".msg.failed{outline:2px solid #b42318}",
+    ".who{display:block;font-size:12px;font-weight:600;color:#475467;margin-bottom:2px}",
+    ".system{align-self:center;font-size:12.5px;color:#475467}",
+    ".typing{font-size:12.5px;color:#475467;min-height:18px;padding:0 16px 4px;background:#f8f9fb}",
+    ".composer{display:flex;gap:8px;align-items:flex-end;padding:10px 12px;border-top:1px solid #e4e7ec;background:#fff}",
+    ".composer[hidden]{display:none}",
+    ".composer textarea{flex:1;resize:none;border:1px solid #98a2b3;border-radius:12px;padding:9px 12px;max-height:120px;min-height:42px;background:#fff}",
+    ".send{border:0;border-radius:12px;width:44px;height:42px;background:var(--accent);color:var(--on-accent);display:flex;align-items:center;justify-content:center}",
+    ".card{background:#fff;border:1px solid #e4e7ec;border-radius:12px;padding:16px;display:flex;flex-direction:column;gap:12px}",
+    ".card h3{margin:0;font-size:16px}",
+    ".card p{margin:0;white-space:pre-wrap}",
+    ".row{display:flex;gap:8px;flex-wrap:wrap}",
+    ".btn{border-radius:10px;padding:9px 16px;font-weight:600;border:1px solid #98a2b3;background:#fff;color:#1f2328}",
+    ".btn.primary{background:var(--accent);color:var(--on-accent);border-color:var(--accent)}",
+    "label{display:flex;flex-direction:column;gap:4px;font-size:13.5px;font-weight:600;color:#344054}",
+    "input[type=text],input[type=email],.card textarea{border:1px solid #98a2b3;border-radius:10px;padding:9px 11px;font-weight:400;background:#fff}",
+    ".stars{display:flex;gap:6px;border:0;padding:0;margin:0}",
+    ".stars legend{font-size:13.5px;font-weight:600;color:#344054;margin-bottom:6px;padding:0}",
+    ".stars label{flex-direction:row;align-items:center;justify-content:center;width:44px;height:44px;border:1px solid #98a2b3;border-radius:10px;font-size:16px;cursor:pointer}",
+    ".stars input{position:absolute;opacity:0;width:1px;height:1px}",
+    ".stars input:checked+span{font-weight:800}",
+    ".stars label:has(input:checked){background:var(--accent);color:var(--on-accent);border-color:var(--accent)}",
+    ".stars label:has(input:focus-visible){outline:3px solid #0b57d0;outline-offset:2px}",
+    ".alert{color:#b42318;font-size:13px;margin:0}",
+    ".alert:empty{display:none}",
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
+    "@media (max-width:" + MOBILE_MAX_WIDTH + "px){.root.open{inset:0}.panel{position:fixed;inset:0;width:100%;height:100%;border-radius:0;border:0}.bubble{width:calc(100vw - 40px)}}",
+    "@media (prefers-reduced-motion:no-preference){.launcher,.panel{transition:transform .15s ease}}"
+  ].join("\n");
+
+  function applyStyles(shadow, accent) {
+    var onAccent = contrast(accent, "#ffffff") >= contrast(accent, "#111418") ? "#ffffff" : "#111418";
+    var text = CSS + "\n:host{--accent:" + accent + ";--on-accent:" + onAccent + "}";
+    if (window.CSSStyleSheet && "adoptedStyleSheets" in Document.prototype) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(text);
+      shadow.adoptedStyleSheets = [sheet];
+    } else {
+      shadow.appendChild(el("style", { text: text }));
+    }
+  }
+
+  // -- building the UI ----------------------------------------------------------------------
+
+  function build() {
+    var host = el("div", { id: "confide-widget" });
+    var shadow = host.attachShadow({ mode: "open" });
+    applyStyles(shadow, config.appearance.accent_color);
+    var position = config.appearance.position === "left" ? "left" : "right";
+    var u = {};
+    u.host = host;
+    u.shadow = shadow;
+    u.badge = el("span", { className: "badge", hidden: true, "aria-hidden": "true" });
+    u.launcherText = el("span", { text: config.appearance.launcher_label });
+    u.launcherSr = el("span", { className: "sr" });
+    u.launcher = el("button", {
+      className: "launcher", type: "button", "aria-expanded": "false",
+      "aria-controls": "confide-panel", onclick: function () { open(); }
+    }, [icon("chat"), u.launcherText, u.launcherSr, u.badge]);
+    u.bubbleText = el("button", { className: "bubble-text", type: "button", onclick: function () { open(); } });
+    u.bubble = el("div", { className: "bubble", role: "status", hidden: true }, [
+      u.bubbleText,
+      el("button", { className: "bubble-close", type: "button", "aria-label": "Dismiss",
+        onclick: function () { u.bubble.hidden = true; } }, [icon("close")])
+    ]);
+    u.title = el("h2", { className: "title", id: "confide-title", text: config.appearance.title });
+    u.subtitle = el("p", { className: "subtitle", text: "" });
+    u.end = el("button", { className: "hbtn text", type: "button", hidden: true, text: "End chat",
+      onclick: endConversation });
+    u.minimize = el("button", { className: "hbtn", type: "button", "aria-label": "Close chat window",
+      onclick: function () { close(); } }, [icon("close")]);
+    u.body = el("div", { className: "body" });
+    u.typing = el("div", { className: "typing", role: "status", "aria-live": "polite" });
+    u.textarea = el("textarea", {
+      rows: "1", "aria-label": "Write a message", placeholder: "Write a message…",
+      maxlength: String(config.message_max_chars || 4000),
+      onkeydown: onComposerKey, oninput: onComposerInput
+    });
+    u.send = el("button", { className: "send", type: "submit", "aria-label": "Send message" }, [icon("send")]);
+    u.composer = el("form", { className: "composer", hidden: true, onsubmit: function (event) {
+      event.preventDefault(); sendFromComposer();
+    } }, [u.textarea, u.send]);
+    u.panel = el("div", {
+      className: "panel", id: "confide-panel", role: "dialog", "aria-labelledby": "confide-title",
+      hidden: true, onkeydown: function (event) {
+        if (event.key === "Escape") { event.stopPropagation(); close(); }
+      }
+    }, [
+      el("div", { className: "header" }, [
+        el("div", { className: "titles" }, [u.title, u.subtitle]), u.end, u.minimize
+      ]),
+      u.body, u.typing, u.composer
+    ]);
+    u.root = el("div", { className: "root " + position }, [u.bubble, u.panel, u.launcher]);
+    shadow.appendChild(u.root);
+    document.body.appendChild(host);
+    return u;
+  }
+
+  function clearBody() {
+    while (ui.body.firstChild) ui.body.removeChild(ui.body.firstChild);
+    ui.log = null;
+    ui.alert = null;
+  }
+
+  function focusFirst(node) {
+    var target = node.querySelector("input,textarea,button:not([disabled])");
+    if (target && isOpen) target.focus();
+  }
+
+  function setView(name, content, composer) {
+    view = name;
+    clearBody();
+    content.forEach(function (node) { ui.body.appendChild(node); });
+    ui.composer.hidden = !composer;
+    ui.end.hidden = !(name === "chat" && saved.conversation);
+    ui.typing.textContent = "";
+    if (isOpen) {
+      if (composer) ui.textarea.focus(); else focusFirst(ui.body);
+    }
+  }
+
+  function alertLine() {
+    ui.alert = el("p", { className: "alert", role: "alert" });
+    return ui.alert;
+  }
+  function showAlert(text) {
+    if (!ui.alert) ui.body.appendChild(alertLine());
+    ui.alert.textContent = text;
+  }
+
+  // -- views --------------------------------------------------------------------------------
+
+  function consentRequest() {
+    return config.consent.requests.chat || null;
+  }
+
+  function showConsent() {
+    var req = consentRequest();
+    var accept = el("button", { className: "btn primary", type: "button", text: "Accept and chat" });
+    var refuse = el("button", { className: "btn", type: "button", text: "Decline" });
+    function decide(decision) {
+      accept.disabled = refuse.disabled = true;
+      ensureVisitor().then(function () {
+        return request("POST", "/widget/consent", {
+          purpose: "chat", version: req.version, text_hash: req.text_hash, decision: decision
+        });
+      }).then(function () {
+        saved.chat_consent = decision === "granted" ? req.version : null;
+        save();
+        if (decision === "granted") afterConsent(); else showRefused();
+      }).catch(function (error) {
+        accept.disabled = refuse.disabled = false;
+        showAlert(error.message);
+      });
+    }
+    accept.addEventListener("click", function () { decide("granted"); });
+    refuse.addEventListener("click", function () { decide("refused"); });
+    setView("consent", [
+      el("div", { className: "card" }, [
+        el("h3", { text: "Before we chat" }),
+        el("p", { className: "consent-text", text: req.text }),
+        el("p", { className: "notice", text: "Version " + req.version }),
+        el("div", { className: "row" }, [accept, refuse])
+      ]),
+      alertLine()
+    ], false);
+  }
+
+  function showRefused() {
+    setView("refused", [
+      el("div", { className: "card", "data-confide": "refused" }, [
+        el("h3", { text: "Chat unavailable without consent" }),
+        el("p", { text: "You declined. This chat keeps a record of the conversation, which " +
+          "needs your consent, so no message can be sent and nothing you type here is stored." }),
+        el("p", { text: "You can still reach " + config.workspace.name + " through the other " +
+          "contact options on this site, or change your choice below." }),
+        el("div", { className: "row" }, [
+          el("button", { className: "btn primary", type: "button", text: "Review my choice",
+            onclick: showConsent })
+        ])
+      ])
+    ], false);
+  }
+
+  function showPrechat() {
+    var fields = [];
+    var name = el("input", { type: "text", name: "name", autocomplete: "name", maxlength: "200" });
+    var email = el("input", { type: "email", name: "email", autocomplete: "email", maxlength: "254" });
+    if (config.prechat.ask_name) fields.push(el("label", {}, [document.createTextNode("Your name"), name]));
+    if (config.prechat.ask_email) fields.push(el("label", {}, [document.createTextNode("Your e-mail"), email]));
+    var submit = el("button", { className: "btn primary", type: "submit", text: "Start chat" });
+    var form = el("form", { className: "card", onsubmit: function (event) {
+      event.preventDefault();
+      var identity = {};
+      if (config.prechat.ask_name && name.value.trim()) identity.name = name.value.trim();
+      if (config.prechat.ask_email && email.value.trim()) {
+        if (!email.checkValidity()) { showAlert("Please enter a valid e-mail address."); email.focus(); return; }
+        identity.email = email.value.trim();
+      }
+      submit.disabled = true;
+      var done = Object.keys(identity).length ? identify(identity) : Promise.resolve();
+      done.then(function () {
+        saved.prechat = true;
+        save();
+        showChat();
+      }).catch(function (error) {
+        submit.disabled = false;
+        showAlert(error.field ? error.field + ": " + error.message : error.message);
+      });
+    } }, [el("h3", { text: config.appearance.greeting || config.appearance.title })]
+      .concat(fields, [submit]));
+    setView("prechat", [form, alertLine()], false);
+  }
+
+  function showChat() {
+    ui.log = el("div", { className: "log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
+    var nodes = [];
+    if (!config.transcripts_stored) {
+      nodes.push(el("p", { className: "notice", text: "This chat is not recorded: messages are relayed live and not kept." }));
+    }
+    if (config.appearance.greeting) {
+      ui.log.appendChild(el("div", { className: "msg them greeting" }, [
+        el("span", { className: "who", text: config.workspace.name }),
+        document.createTextNode(config.appearance.greeting)
+      ]));
+    }
+    nodes.push(ui.log);
+    var keepAlert = ui.alert;
+    setView("chat", nodes.concat([alertLine()]), true);
+    if (keepAlert && keepAlert.textContent) showAlert(keepAlert.textContent);
+    unacked.forEach(function (item) { renderOwn(item.client_id, item.body); });
+  }
+
+  function showSurvey() {
+    if (!config.csat_enabled) { showEnded(false); return; }
+    var conversationId = saved.conversation;
+    var choices = [1, 2, 3, 4, 5].map(function (score) {
+      return el("label", {}, [
+        el("input", { type: "radio", name: "score", value: String(score), "aria-label": score + " out of 5" }),
+        el("span", { text: String(score), "aria-hidden": "true" })
+      ]);
+    });
+    var comment = el("textarea", { name: "comment", rows: "3", maxlength: "2000" });
+    var submit = el("button", { className: "btn primary", type: "submit", text: "Send rating" });
+    var skip = el("button", { className: "btn", type: "button", text: "Skip", onclick: function () { showEnded(false); } });
+    var form = el("form", { className: "card", onsubmit: function (event) {
+      event.preventDefault();
+      var picked = form.querySelector("input[name=score]:checked");
+      if (!picked) { showAlert("Choose a rating from 1 to 5."); return; }
+      var body = { score: Number(picked.value) };
+      if (comment.value.trim()) body.comment = comment.value.trim();
+      submit.disabled = true;
+      request("POST", "/widget/conversations/" + conversationId + "/csat", body)
+        .then(function () { showEnded(true); })
+        .catch(function (error) { submit.disabled = false; showAlert(error.message); });
+    } }, [
+      el("h3", { text: "The chat has ended" }),
+      el("fieldset", { className: "stars" }, [el("legend", { text: "How was your chat? (1 = poor, 5 = great)" })].concat(choices)),
+      el("label", {}, [document.createTextNode("Anything to add? (optional)"), comment]),
+      el("div", { className: "row" }, [submit, skip])
+    ]);
+    setView("survey", [form, alertLine()], false);
+  }
+
+  function showEnded(rated) {
+    resetConversation();
+    setView("ended", [
+      el("div", { className: "card" }, [
+        el("h3", { text: rated ? "Thank you for your feedback" : "The chat has ended" }),
+        el("div", { className: "row" }, [
+          el("button", { className: "btn primary", type: "button", text: "Start a new chat", onclick: route })
+        ])
+      ])
+    ], false);
+  }
+
+  // Decide what the panel shows: consent first (when required), then the pre-chat form, then chat.
+  function route() {
+    if (saved.conversation) { showChat(); connect(); return; }
+    var req = consentRequest();
+    if (config.consent.required && req) {
+      if (saved.token && saved.chat_consent === req.version) { afterConsent(); return; }
+      if (!saved.token) { showConsent(); return; }
+      request("GET", "/widget/consent").then(function (state) {
+        var current = (state.requests || []).filter(function (r) { return r.purpose === "chat"; })[0];
+        if (current && current.decision === "granted") {
+          saved.chat_consent = current.version; save(); afterConsent();
+        } else if (current && current.decision === "refused" && current.version === req.version) {
+          showRefused();
+        } else showConsent();
+      }).catch(function (error) {
+        if (error.status === 401) { forgetVisitor(); showConsent(); } else showAlert(error.message);
+      });
+      return;
+    }
+    afterConsent();
+  }
+
+  function afterConsent() {
+    if (config.prechat.enabled && !saved.prechat && (config.prechat.ask_name || config.prechat.ask_email)) showPrechat();
+    else showChat();
+  }
+
+  // -- messages -----------------------------------------------------------------------------
+
+  function newClientId() {
+    var bytes = new Uint8Array(12);
+    window.crypto.getRandomValues(bytes);
+    return "w" + Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function insertBySeq(node, seq) {
+    node.setAttribute("data-seq", String(seq));
+    var children = ui.log.children;
+    for (var i = 0; i < children.length; i++) {
+      var other = children[i].getAttribute("data-seq");
+      if (children[i].classList.contains("pending") || (other !== null && Number(other) > seq)) {
+        ui.log.insertBefore(node, children[i]);
+        return;
+      }
+    }
+    ui.log.appendChild(node);
+  }
+
+  function scrollDown() { ui.body.scrollTop = ui.body.scrollHeight; }
+
+  function renderOwn(clientId, body) {
+    if (!ui.log) return null;
+    var node = el("div", { className: "msg me pending", "data-client-id": clientId, text: body });
+    node.appendChild(el("span", { className: "sr", text: " (sending)" }));
+    byClientId[clientId] = node;
+    ui.log.appendChild(node);
+    scrollDown();
+    return node;
+  }
+
+  function markSent(clientId, seq, body) {
+    var node = byClientId[clientId];
+    seen[seq] = true;
+    unacked = unacked.filter(function (item) { return item.client_id !== clientId; });
+    if (!node) return;
+    node.classList.remove("pending", "failed");
+    if (typeof body === "string") node.textContent = body;  // as stored: redacted
+    if (node.parentNode) node.parentNode.removeChild(node);
+    insertBySeq(node, seq);
+  }
+
+  function watermark() {
+    var w = 0;
+    while (seen[w + 1]) w++;
+    return w;
+  }
+
+  function onMessage(message) {
+    if (message.conversation_id !== saved.conversation) return;
+    var own = message.client_id && byClientId[message.client_id];
+    if (own || (message.author && message.author.kind === "visitor" && message.client_id &&
+        unacked.some(function (u) { return u.client_id === message.client_id; }))) {
+      markSent(message.client_id, message.seq, message.body);
+      return;
+    }
+    if (seen[message.seq] || message.kind === "csat") { seen[message.seq] = true; return; }
+    seen[message.seq] = true;
+    if (!ui.log) return;
+    var mine = message.author && message.author.kind === "visitor";
+    var node;
+    if (message.kind === "event") {
+      node = el("div", { className: "system", text: message.body || "" });
+    } else if (mine) {
+      node = el("div", { className: "msg me", text: message.body === null ? "(not kept)" : message.body });
+    } else {
+      var who = (message.author && message.author.alias) || config.workspace.name;
+      node = el("div", { className: "msg them" }, [
+        el("span", { className: "who", text: who }),
+        document.createTextNode(message.body === null ? "(not kept)" : message.body)
+      ]);
+      ui.typing.textContent = "";
+      lastAgentSeq = Math.max(lastAgentSeq, message.seq);
+      if (!resuming && (!isOpen || document.hidden)) { unread++; updateBadge(); }
+      markRead();
+    }
+    if (!resuming) {
+      emit("message", { body: message.body, author: message.author, seq: message.seq, created_at: message.created_at });
+    }
+    insertBySeq(node, message.seq);
+    scrollDown();
+  }
+
+  function markRead() {
+    if (lastAgentSeq && isOpen && !document.hidden) {
+      sendFrame({ type: "read", conversation_id: saved.conversation, seq: lastAgentSeq });
+    }
+  }
+
+  function sendFromComposer() {
+    var body = ui.textarea.value.trim();
+    if (!body) return;
+    var clientId = newClientId();
+    ui.textarea.value = "";
+    stopTyping();
+    unacked.push({ client_id: clientId, body: body });
+    renderOwn(clientId, body);
+    if (saved.conversation) { flushUnacked(); return; }
+    startConversation(clientId, body);
+  }
+
+  function engagementContext() {
+    var context = {
+      page_views: pageViews,
+      seconds_on_site: Math.max(0, Math.round((Date.now() - sessionStart) / 1000)),
+      path: (location.pathname || "/").slice(0, 200)
+    };
+    if (navigator.language) context.language = String(navigator.language).slice(0, 35);
+    if (ruleShown !== null) context.rule = ruleShown;
+    return context;
+  }
+
+  function startConversation(clientId, body) {
+    ensureVisitor().then(function () {
+      return request("POST", "/widget/conversations", {
+        message: { client_id: clientId, body: body }, context: engagementContext()
+      });
+    }).then(function (started) {
+      saved.conversation = started.conversation.id;
+      save();
+      ui.end.hidden = false;
+      if (started.message) markSent(clientId, started.message.seq, started.message.body);
+      connect();
+    }).catch(function (error) {
+      if (error.code === "consent_required") { failOwn(clientId); showConsent(); return; }
+      if (error.status === 401) forgetVisitor();
+      failOwn(clientId);
+      showAlert(error.message);
+    });
+  }
+
+  function failOwn(clientId) {
+    var node = byClientId[clientId];
+    unacked = unacked.filter(function (item) { return item.client_id !== clientId; });
+    if (node && node.parentNode) node.parentNode.removeChild(node);
+    delete byClientId[clientId];
+    if (node && !ui.textarea.value) ui.textarea.value = node.firstChild ? node.firstChild.textContent : "";
+  }
+
+  function flushUnacked() {
+    if (!wsReady) { connect(); return; }
+    unacked.forEach(function (item) {
+      sendFrame({ type: "message", conversation_id: saved.conversation, client_id: item.client_id, body: item.body });
+    });
+  }
+
+  function endConversation() {
+    var conversationId = saved.conversation;
+    if (!conversationId) return;
+    ui.end.disabled = true;
+    request("POST", "/widget/conversations/" + conversationId + "/close").then(function () {
+      ui.end.disabled = false;
+      if (view === "chat") showSurvey();
+    }).catch(function (error) { ui.end.disabled = false; showAlert(error.message); });
+  }
+
+  function resetConversation() {
+    disconnect();
+    delete saved.conversation;
+    save();
+    seen = {};
+    byClientId = {};
+    unacked = [];
+    if (ui) { ui.end.hidden = true; ui.subtitle.textContent = ""; }
+  }
+
+  // -- typing -------------------------------------------------------------------------------
+
+  function onComposerKey(event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      sendFromComposer();
+    }
+  }
+
+  function onComposerInput() {
+    ui.textarea.style.height = "auto";
+    ui.textarea.style.height = Math.min(ui.textarea.scrollHeight, 120) + "px";
+    if (!saved.conversation || !wsReady) return;
+    var now = Date.now();
+    if (now - typingSent > TYPING_IDLE_MS - 1000) {
+      typingSent = now;
+      sendFrame({ type: "typing", conversation_id: saved.conversation, state: true });
+    }
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function stopTyping() {
+    clearTimeout(typingTimer);
+    if (typingSent && saved.conversation && wsReady) {
+      sendFrame({ type: "typing", conversation_id: saved.conversation, state: false });
+    }
+    typingSent = 0;
+  }
+
+  function onTyping(frame) {
+    if (!frame.author || frame.author.kind === "visitor") return;
+    clearTimeout(agentTypingTimer);
+    if (frame.state) {
+      ui.typing.textContent = (frame.author.alias || "Someone") + " is typing…";
+      agentTypingTimer = setTimeout(function () { ui.typing.textContent = ""; }, TYPING_SHOWN_MS);
+    } else ui.typing.textContent = "";
+  }
+
+  // -- the socket: resume from the last seq, resend what was not acknowledged ----------------
+
+  function sendFrame(frame) {
+    if (ws && wsReady) ws.send(JSON.stringify(frame));
+  }
+
+  function connect() {
+    if (ws || !saved.conversation || !saved.token || stopped) return;
+    clearTimeout(reconnectTimer);
+    var url = ORIGIN.replace(/^http/, "ws") + "/api/v1/ws/widget?token=" + encodeURIComponent(saved.token);
+    var socket = new WebSocket(url);
+    ws = socket;
+    socket.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      onFrame(frame);
+    };
+    socket.onclose = function (event) {
+      if (ws !== socket) return;
+      ws = null;
+      wsReady = false;
+      if (event.code === 4401) { forgetVisitor(); if (view === "chat") route(); return; }
+      if (event.code === 4403 || event.code === 1008) { showAlert("The chat is not available on this site."); return; }
+      scheduleReconnect();
+    };
+  }
+
+  function disconnect() {
+    clearTimeout(reconnectTimer);
+    var socket = ws;
+    ws = null;
+    wsReady = false;
+    if (socket) socket.close(1000);
+  }
+
+  function scheduleReconnect() {
+    if (!saved.conversation) return;
+    // Exponential backoff with full jitter: many widgets reconnecting after an outage spread out.
+    var ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * Math.pow(2, attempts));
+    attempts++;
+    reconnectTimer = setTimeout(connect, Math.random() * ceiling);
+  }
+
+  function onFrame(frame) {
+    switch (frame.type) {
+      case "ready":
+        attempts = 0;
+        wsReady = true;
+        ws.send(JSON.stringify({ type: "subscribe", conversation_id: saved.conversation, since: watermark() }));
+        break;
+      case "subscribed":
+        resuming = false;
+        flushUnacked();
+        break;
+      case "message":
+        onMessage(frame);
+        break;
+      case "ack":
+        markSent(frame.client_id, frame.seq, frame.body);
+        break;
+      case "typing":
+        onTyping(frame);
+        break;
+      case "conversation":
+        onConversation(frame);
+        break;
+      case "error":
+        onError(frame);
+        break;
+    }
+  }
+
+  function onConversation(frame) {
+    var conversation = frame.conversation || {};
+    if (conversation.id !== saved.conversation) return;
+    if (frame.agent && frame.agent.alias) ui.subtitle.textContent = "You are chatting with " + frame.agent.alias;
+    if (conversation.status === "closed" && view === "chat") {
+      disconnect();
+      showSurvey();
+    }
+  }
+
+  function onError(frame) {
+    if (frame.client_id && byClientId[frame.client_id]) {
+      if (frame.code === "consent_required") { failOwn(frame.client_id); showConsent(); return; }
+      var node = byClientId[frame.client_id];
+      node.classList.add("failed");
+      unacked = unacked.filter(function (item) { return item.client_id !== frame.client_id; });
+      showAlert(frame.message || "The message could not be sent.");
+      return;
+    }
+    if (frame.field === "conversation_id" || frame.code === "not_found") {
+      resetConversation();
+      if (view === "chat") route();
+    }
+  }
+
+  // -- open/close, badge, engagement rules ----------------------------------------------------
+
+  function updateBadge() {
+    ui.badge.hidden = unread === 0;
+    ui.badge.textContent = String(unread);
+    ui.launcherSr.textContent = unread ? " (" + unread + " unread)" : "";
+  }
+
+  function open() {
+    if (!ready) { openWhenReady = true; return; }
+    if (isOpen) return;
+    isOpen = true;
+    ui.root.classList.add("open");
+    ui.panel.hidden = false;
+    ui.bubble.hidden = true;
+    ui.launcher.setAttribute("aria-expanded", "true");
+    if (window.innerWidth <= MOBILE_MAX_WIDTH) ui.launcher.hidden = true;
+    unread = 0;
+    updateBadge();
+    markRead();
+    if (!view || view === "ended") route();
+    else if (view === "chat") { ui.textarea.focus(); connect(); }
+    else focusFirst(ui.body);
+    scrollDown();
+    emit("open");
+  }
+
+  function close() {
+    if (!ready) { openWhenReady = false; return; }
+    if (!isOpen) return;
+    isOpen = false;
+    ui.root.classList.remove("open");
+    ui.panel.hidden = true;
+    ui.launcher.hidden = false;
+    ui.launcher.setAttribute("aria-expanded", "false");
+    ui.launcher.focus();
+    emit("close");
+  }
+
+  function ruleMatches(rule) {
+    if (rule.path_prefix && location.pathname.indexOf(rule.path_prefix) !== 0) return false;
+    if (rule.min_page_views && pageViews < rule.min_page_views) return false;
+    if (rule.languages && rule.languages.length) {
+      var lang = String(navigator.language || "").toLowerCase();
+      var ok = rule.languages.some(function (wanted) {
+        wanted = wanted.toLowerCase();
+        return lang === wanted || lang.split("-")[0] === wanted;
+      });
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  function scheduleEngagement() {
+    if (readStore(session, KEY + ".bubble") || saved.conversation) return;
+    var rules = config.engagement_rules || [];
+    for (var i = 0; i < rules.length; i++) {
+      if (!ruleMatches(rules[i])) continue;
+      var index = i, rule = rules[i];
+      var elapsed = (Date.now() - sessionStart) / 1000;
+      var wait = Math.max(0, (rule.after_seconds || 0) - elapsed) * 1000;
+      setTimeout(function () {
+        if (isOpen || saved.conversation) return;
+        ruleShown = index;
+        writeStore(session, KEY + ".bubble", true);
+        ui.bubbleText.textContent = rule.message;
+        ui.bubble.hidden = false;
+      }, wait);
+      return;
+    }
+  }
+
+  // -- JS API ---------------------------------------------------------------------------------
+
+  function identify(fields) {
+    var body = {}, attributes = {};
+    Object.keys(fields || {}).forEach(function (key) {
+      if (key === "name" || key === "email" || key === "phone") body[key] = fields[key];
+      else attributes[key] = fields[key];
+    });
+    if (Object.keys(attributes).length) body.attributes = attributes;
+    return ensureVisitor().then(function () { return request("POST", "/widget/identify", body); });
+  }
+
+  var api = {
+    identify: identify,
+    open: open,
+    close: close,
+    on: function (name, fn) {
+      (listeners[name] = listeners[name] || []).push(fn);
+      if (name === "ready" && ready) fn();
+      return api;
+    },
+    off: function (name, fn) {
+      listeners[name] = (listeners[name] || []).filter(function (f) { return f !== fn; });
+      return api;
+    },
+    q: { push: function (call) { run(call); } }
+  };
+
+  function run(call) {
+    if (!call || typeof api[call[0]] !== "function") return;
+    var result = api[call[0]].apply(api, Array.prototype.slice.call(call, 1));
+    if (result && typeof result.catch === "function") result.catch(function () {});
+  }
+
+  var queued = (window.Confide && window.Confide.q) || [];
+  window.Confide = api;
+  Array.prototype.slice.call(queued).forEach(run);
+
+  function start() {
+    request("GET", "/widget/" + encodeURIComponent(SLUG) + "/config").then(function (loaded) {
+      config = loaded;
+      ui = build();
+      ready = true;
+      if (saved.conversation) {
+        // Resume after a reload, if the conversation is still open: its history is replayed
+        // from the start (the page kept nothing), then live messages follow.
+        request("GET", "/widget/conversations/" + saved.conversation).then(function (conversation) {
+          if (conversation.status === "closed") { resetConversation(); return; }
+          resuming = true;
+          showChat();
+          connect();
+        }).catch(function () { resetConversation(); });
+      }
+      scheduleEngagement();
+      emit("ready");
+      if (openWhenReady) open();
+    }).catch(function (error) {
+      if (window.console) console.warn("Confide widget unavailable: " + error.message);
+    });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && isOpen) { unread = 0; updateBadge(); markRead(); }
+  });
+  if (document.body) start(); else document.addEventListener("DOMContentLoaded", start);
+})();

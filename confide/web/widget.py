@@ -1,0 +1,59 @@
+"""The embeddable widget's script (``/widget.js``) and the demo host page (``/demo/{workspace}``).
+
+The script is one static file of vanilla JavaScript (``static/widget.js``): it finds Confide's
+origin from its own ``src`` and talks only to it. The demo page is a small fake shop that
+embeds the widget exactly as a customer would, with the snippet from the widget settings; it
+runs under Confide's own CSP (no inline script), which is also the proof that the widget works
+under a strict ``style-src 'self'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from confide.access.workspaces import find_workspace_by_slug
+from confide.chat import widget_settings
+from confide.runtime import Runtime
+
+WEB_DIR = Path(__file__).resolve().parent
+WIDGET_SCRIPT = WEB_DIR / "static" / "widget.js"
+# Host pages load the script on every view; an hour of caching, revalidated by ETag after.
+WIDGET_CACHE_CONTROL = "public, max-age=3600"
+templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/widget.js")
+async def widget_script() -> Response:
+    return FileResponse(
+        WIDGET_SCRIPT,
+        media_type="application/javascript",
+        headers={"Cache-Control": WIDGET_CACHE_CONTROL},
+    )
+
+
+@router.get("/demo/{workspace}", response_class=HTMLResponse)
+async def demo_page(workspace: str, request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    found = await find_workspace_by_slug(rt, workspace)
+    if found is None:
+        return HTMLResponse("<!doctype html><title>Not found</title><p>No such workspace.</p>", 404)
+    base_url = (rt.settings.public_url or str(request.base_url)).rstrip("/")
+    return templates.TemplateResponse(
+        request,
+        "demo.html",
+        {
+            "shop_name": found.name,
+            "workspace": found.slug,
+            "widget_src": f"{base_url}/widget.js",
+            "snippet": widget_settings.snippet(base_url, found.slug),
+        },
+    )
+
+
+def mount_widget(app: FastAPI) -> None:
+    app.include_router(router)
