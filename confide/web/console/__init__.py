@@ -3,8 +3,8 @@
 - ``session``: cookies, CSRF, templates and the checks every page makes;
 - ``auth_pages``: sign-in, second factor, MFA enrolment, sign-out, the operator's account;
 - ``inbox``: conversation lists, the open conversation and the visitor panel;
-- ``admin_people`` and ``admin_workspace``: the settings pages (HTML forms that call the API's
-  own handlers, so validation, policy and audit are the API's).
+- ``admin_people``, ``admin_workspace`` and ``admin_widget``: the settings pages (HTML forms
+  that call the API's own handlers, so validation, policy and audit are the API's).
 
 Pages have no inline script and load nothing from another origin (see the CSP middleware).
 """
@@ -14,11 +14,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from confide.web.console import admin_people, admin_workspace, auth_pages, inbox
+from confide.web.console import admin_people, admin_widget, admin_workspace, auth_pages, inbox
 from confide.web.console.session import WEB_DIR
 
 
 def mount_console(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
-    for module in (auth_pages, inbox, admin_people, admin_workspace):
+    for module in (auth_pages, inbox, admin_people, admin_workspace, admin_widget):
         app.include_router(module.router)

@@ -106,6 +106,14 @@ function enhanceForms() {
     select.addEventListener("change", () => select.form.submit());
   }
   for (const node of document.querySelectorAll(".js-hide")) node.hidden = true;
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    if (!navigator.clipboard) continue;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      await navigator.clipboard.writeText(document.getElementById(button.dataset.copy).textContent);
+      button.textContent = "Copied";
+    });
+  }
   const invalid = document.querySelector('[aria-invalid="true"]');
   if (invalid) invalid.focus();
 }
