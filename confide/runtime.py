@@ -12,6 +12,7 @@ from confide.core.secrets import InstanceSecret, load_instance_secret
 from confide.crypto.keyring import Keyring
 from confide.crypto.keystore import KeyStore
 from confide.crypto.providers import MASTER_KEY_FILE, LocalKeyProvider
+from confide.privacy.settings_cache import PrivacySettingsCache
 from confide.privacy.vault import Vault
 from confide.realtime.broker import Broker, create_broker
 from confide.realtime.limits import RateLimiter, create_rate_limiter
@@ -28,6 +29,7 @@ class Runtime:
     broker: Broker
     limiter: RateLimiter
     keyring: Keyring
+    privacy_cache: PrivacySettingsCache
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -38,6 +40,7 @@ class Runtime:
             settings.data_dir / MASTER_KEY_FILE,
         )
         keyring = Keyring(provider, KeyStore(settings.resolved_keystore_url))
+        broker = create_broker(settings.redis_url)
         return cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
@@ -49,9 +52,10 @@ class Runtime:
                 mfa_ttl_seconds=settings.mfa_challenge_ttl_seconds,
             ),
             passwords=Passwords(settings),
-            broker=create_broker(settings.redis_url),
+            broker=broker,
             limiter=create_rate_limiter(settings.redis_url),
             keyring=keyring,
+            privacy_cache=PrivacySettingsCache(broker),
         )
 
     async def prepare(self) -> None:
@@ -59,6 +63,7 @@ class Runtime:
         await self.keyring.store.create_schema()
 
     async def close(self) -> None:
+        await self.privacy_cache.close()
         await self.broker.close()
         await self.limiter.close()
         await self.keyring.store.close()

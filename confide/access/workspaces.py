@@ -53,6 +53,7 @@ async def do_update_workspace_settings(
     """Change the workspace's profile, security and privacy settings in one transaction;
     ``privacy`` holds only the privacy settings the caller sent (validated there)."""
     from confide.privacy import settings as privacy_settings
+    from confide.privacy.settings_cache import settings_changed
 
     async with rt.db.transaction() as session:
         workspace = await session.get(Workspace, workspace_id)
@@ -64,6 +65,8 @@ async def do_update_workspace_settings(
             workspace.mfa_required_for_admins = mfa_required_for_admins
         if privacy:
             await privacy_settings.apply(session, workspace_id, privacy)
+    if privacy:
+        await settings_changed(rt, workspace_id)
     return workspace
 
 

@@ -28,7 +28,6 @@ from confide.core.clock import utcnow
 from confide.core.db import new_id
 from confide.core.errors import Conflict, TooManyRequests, ValidationFailed
 from confide.privacy import consent, redaction
-from confide.privacy import settings as privacy_settings
 from confide.privacy.models import WorkspacePrivacySettings
 from confide.privacy.redaction import RedactionPolicy
 from confide.runtime import Runtime
@@ -96,7 +95,7 @@ async def append_message(
     this function. With transcripts off the message gets its sequence number and is relayed,
     but no row is written (the returned ``Message`` is transient)."""
     if privacy is None:
-        privacy = await privacy_settings.load(session, conversation.workspace_id)
+        privacy = await rt.privacy_cache.load(session, conversation.workspace_id)
     redacted = redaction.redact(RedactionPolicy.of(privacy), body)
     body = redacted.text
     seq = await session.scalar(
@@ -176,19 +175,24 @@ async def do_send_message(
                 "You are sending messages too fast; wait a moment.",
                 headers={"Retry-After": str(wait)},
             )
-    for _attempt in range(2):
+    for attempt in range(2):
         outbox = Outbox()
         try:
             async with rt.db.transaction() as session:
                 conversation = await load_for(session, principal, conversation_id, lock=True)
-                duplicate = await _existing(rt, session, conversation, client_id)
-                if duplicate is not None:
-                    return SendResult(duplicate, True)
-                if conversation.status is ConversationStatus.CLOSED:
+                # A retry is rare: the first attempt lets uq_messages_client_id find it (the
+                # insert fails, all rolls back, and the second attempt returns the stored one)
+                # instead of a lookup inside every sender's transaction.
+                closed = conversation.status is ConversationStatus.CLOSED
+                if attempt or closed:
+                    duplicate = await _existing(rt, session, conversation, client_id)
+                    if duplicate is not None:
+                        return SendResult(duplicate, True)
+                if closed:
                     raise Conflict(
                         "This conversation is closed; start a new one (visitors) or reopen it."
                     )
-                privacy = await privacy_settings.load(session, conversation.workspace_id)
+                privacy = await rt.privacy_cache.load(session, conversation.workspace_id)
                 if principal.kind == "visitor" and privacy.consent_required:
                     await consent.require(session, principal, "chat")
                 if principal.kind == "operator":

@@ -1,0 +1,122 @@
+"""Workspace privacy settings cached per process, for the message path.
+
+Why: every message reads its workspace's settings (redaction, transcripts, consent) inside its
+transaction; on SQLite that read sits inside the write lock, so it costs every sender. The
+settings change rarely, and a change must still take effect at once, everywhere:
+
+- :func:`settings_changed` runs after the change has committed. It bumps the workspace's
+  generation here, so a read that started before the commit cannot store the old row after
+  it (it checks the generation before storing), and it publishes an invalidation through the
+  broker, so every node drops its copy as soon as Redis delivers it.
+- On a node with a Redis broker the cache is used only while its watcher is subscribed. When
+  the broker reconnects (events may have been lost), the watcher's subscription is marked
+  lagged and the whole cache is dropped. ``TTL_SECONDS`` bounds what is left: an entry is
+  never older than that, whatever happens to the broker.
+- The cached row is a detached copy: callers read it, never write it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.privacy.models import WorkspacePrivacySettings
+from confide.realtime.broker import Broker, MemoryBroker, Subscription
+from confide.realtime.channels import PRIVACY_SETTINGS_CHANNEL
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
+
+TTL_SECONDS = 10.0
+MAX_WORKSPACES = 10_000
+
+
+class PrivacySettingsCache:
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        self._entries: dict[uuid.UUID, tuple[float, WorkspacePrivacySettings]] = {}
+        self._generations: dict[uuid.UUID, int] = {}
+        # One process: every change is made here and invalidated directly.
+        self._watching = isinstance(broker, MemoryBroker)
+        self._watcher: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+
+    async def load(
+        self, session: AsyncSession, workspace_id: uuid.UUID
+    ) -> WorkspacePrivacySettings:
+        """The workspace's settings, from the cache or read through ``session``."""
+        from confide.privacy import settings as privacy_settings
+
+        if not self._watching:
+            self._start_watcher()
+            return await privacy_settings.load(session, workspace_id)
+        hit = self._entries.get(workspace_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        generation = self._generations.get(workspace_id, 0)
+        row = await privacy_settings.load(session, workspace_id)
+        snapshot = _detached_copy(row)
+        if self._generations.get(workspace_id, 0) == generation:
+            if len(self._entries) >= MAX_WORKSPACES:
+                self._entries.clear()
+            self._entries[workspace_id] = (time.monotonic() + TTL_SECONDS, snapshot)
+        return snapshot
+
+    def invalidate(self, workspace_id: uuid.UUID | None = None) -> None:
+        if workspace_id is None:
+            self._entries.clear()
+            return
+        self._generations[workspace_id] = self._generations.get(workspace_id, 0) + 1
+        self._entries.pop(workspace_id, None)
+
+    def _start_watcher(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(
+                self._watch(), name="confide-privacy-settings-cache"
+            )
+
+    async def _watch(self) -> None:
+        self._subscription = self._broker.subscription()
+        await self._broker.start()
+        await self._subscription.add(PRIVACY_SETTINGS_CHANNEL)
+        self._watching = True
+        while True:
+            _channel, event = await self._subscription.get()
+            if self._subscription.lagged:
+                self._subscription.lagged = False
+                self.invalidate()
+            workspace_id = event.get("workspace_id")
+            if isinstance(workspace_id, str):
+                self.invalidate(uuid.UUID(workspace_id))
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watcher
+            self._watcher = None
+        if self._subscription is not None:
+            await self._subscription.close()
+            self._subscription = None
+
+
+def _detached_copy(row: WorkspacePrivacySettings) -> WorkspacePrivacySettings:
+    from confide.privacy.settings import SETTING_NAMES
+
+    values = {name: copy.deepcopy(getattr(row, name)) for name in SETTING_NAMES}
+    return WorkspacePrivacySettings(workspace_id=row.workspace_id, **values)
+
+
+async def settings_changed(rt: Runtime, workspace_id: uuid.UUID) -> None:
+    """Call after a change to the workspace's privacy settings has committed."""
+    rt.privacy_cache.invalidate(workspace_id)
+    await rt.broker.publish(
+        PRIVACY_SETTINGS_CHANNEL,
+        {"type": "privacy_settings_changed", "workspace_id": str(workspace_id)},
+    )
