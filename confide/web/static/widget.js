@@ -194,7 +194,7 @@
     ".bubble-text{border:0;background:none;padding:0;text-align:left;width:100%;color:#1f2328}",
     ".bubble-close{position:absolute;top:8px;right:8px;border:0;background:none;padding:2px;border-radius:6px;color:#475467;line-height:0}",
     ".bubble-close .icon{width:16px;height:16px}",
-    ".panel{position:absolute;bottom:0;width:380px;height:min(620px,calc(100vh - 40px));display:flex;flex-direction:column;background:#fff;border-radius:16px;box-shadow:0 16px 48px rgba(15,23,42,.28);overflow:hidden;border:1px solid #e4e7ec}",
+    ".panel{position:absolute;bottom:72px;width:380px;height:min(600px,calc(100vh - 112px));display:flex;flex-direction:column;background:#fff;border-radius:16px;box-shadow:0 16px 48px rgba(15,23,42,.28);overflow:hidden;border:1px solid #e4e7ec}",
     ".right .panel{right:0}.left .panel{left:0}",
     ".panel[hidden],.launcher[hidden],.bubble[hidden]{display:none}",
     ".header{display:flex;align-items:center;gap:10px;padding:14px 12px 14px 18px;background:var(--accent);color:var(--on-accent)}",
@@ -314,7 +314,6 @@
 
   function clearBody() {
     while (ui.body.firstChild) ui.body.removeChild(ui.body.firstChild);
-    ui.log = null;
     ui.alert = null;
   }
 
@@ -325,6 +324,7 @@
 
   function setView(name, content, composer) {
     view = name;
+    if (name !== "chat") ui.log = null;
     clearBody();
     content.forEach(function (node) { ui.body.appendChild(node); });
     ui.composer.hidden = !composer;
@@ -592,7 +592,11 @@
       ]);
       ui.typing.textContent = "";
       lastAgentSeq = Math.max(lastAgentSeq, message.seq);
-      if (!resuming && (!isOpen || document.hidden)) { unread++; updateBadge(); }
+      // History replayed after a reload counts only what the visitor never saw.
+      if ((!isOpen || document.hidden) && (!resuming || message.seq > (saved.read || 0))) {
+        unread++;
+        updateBadge();
+      }
       markRead();
     }
     if (!resuming) {
@@ -604,6 +608,7 @@
 
   function markRead() {
     if (lastAgentSeq && isOpen && !document.hidden) {
+      if (lastAgentSeq > (saved.read || 0)) { saved.read = lastAgentSeq; save(); }
       sendFrame({ type: "read", conversation_id: saved.conversation, seq: lastAgentSeq });
     }
   }
@@ -678,6 +683,7 @@
   function resetConversation() {
     disconnect();
     delete saved.conversation;
+    delete saved.read;
     save();
     seen = {};
     byClientId = {};
@@ -825,7 +831,7 @@
 
   function updateBadge() {
     ui.badge.hidden = unread === 0;
-    ui.badge.textContent = String(unread);
+    ui.badge.textContent = unread ? String(unread) : "";
     ui.launcherSr.textContent = unread ? " (" + unread + " unread)" : "";
   }
 

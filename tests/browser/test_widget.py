@@ -1,0 +1,294 @@
+"""The widget in a real browser, on the demo host page: consent, escaping, resume, keyboard,
+the JS API, engagement rules, and the screenshots the README shows."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+from playwright.async_api import Page, expect
+from sqlalchemy import func, select
+
+from confide.chat.models import Conversation, Message
+from confide.privacy.models import ConsentRecord
+from tests.browser.conftest import NewPage, Site
+
+XSS = "<img src=x onerror=alert(1)>"
+CONSENT_TEXT = "We keep this conversation for one year to answer you. Do you agree?"
+
+
+async def _admin(site: Site) -> dict[str, str]:
+    return await site.world.headers(site.admin)
+
+
+async def _api(site: Site, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    headers = await _admin(site)
+    response = await site.world.client.request(method, f"/api/v1{path}", headers=headers, **kwargs)
+    assert response.status_code < 300, response.text
+    return response
+
+
+async def _open_demo(page: Page, site: Site) -> None:
+    await page.goto(f"{site.url}/demo/{site.workspace}")
+    await page.get_by_role("button", name="Chat", exact=False).first.click()
+    await expect(page.get_by_role("dialog", name="Chat with us")).to_be_visible()
+
+
+async def _send(page: Page, text: str) -> None:
+    box = page.get_by_role("textbox", name="Write a message")
+    await box.fill(text)
+    await box.press("Enter")
+
+
+async def _stored_conversation(page: Page, site: Site) -> str:
+    raw = await page.evaluate(f"localStorage.getItem('confide.{site.workspace}')")
+    conversation: str = json.loads(raw)["conversation"]
+    return conversation
+
+
+async def _reply(site: Site, conversation_id: str, text: str) -> None:
+    await _api(
+        site,
+        "POST",
+        f"/conversations/{conversation_id}/messages",
+        json={"client_id": uuid.uuid4().hex, "body": text},
+    )
+
+
+async def _count(site: Site, model: Any) -> int:
+    async with site.rt.db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _log(page: Page) -> Any:
+    return page.get_by_role("log", name="Messages")
+
+
+async def test_with_consent_refused_no_message_is_stored_and_the_widget_says_why(
+    site: Site, new_page: NewPage
+) -> None:
+    await _api(site, "PUT", "/consent/requests/chat", json={"version": "1", "text": CONSENT_TEXT})
+    await _api(site, "PATCH", "/workspace", json={"consent_required": True})
+    page = await new_page()
+    await _open_demo(page, site)
+    dialog = page.get_by_role("dialog")
+    await expect(dialog.get_by_text(CONSENT_TEXT)).to_be_visible()
+    await dialog.get_by_role("button", name="Decline").click()
+
+    await expect(dialog.get_by_text("Chat unavailable without consent")).to_be_visible()
+    await expect(dialog.get_by_text("no message can be sent")).to_be_visible()
+    await expect(page.get_by_role("textbox", name="Write a message")).to_be_hidden()
+    async with site.rt.db.session() as session:
+        decisions = (await session.scalars(select(ConsentRecord.decision))).all()
+    assert decisions == ["refused"]
+    assert await _count(site, Message) == 0
+    assert await _count(site, Conversation) == 0
+
+    # A reload remembers the refusal; changing one's mind is offered, and works.
+    await page.reload()
+    await page.get_by_role("button", name="Chat", exact=False).first.click()
+    await expect(dialog.get_by_text("Chat unavailable without consent")).to_be_visible()
+    await dialog.get_by_role("button", name="Review my choice").click()
+    await dialog.get_by_role("button", name="Accept and chat").click()
+    await _send(page, "Now I agree")
+    await expect(_log(page).get_by_text("Now I agree")).to_be_visible()
+    await expect(_log(page).locator(".msg.me.pending")).to_have_count(0)
+    assert await _count(site, Message) == 1
+
+
+async def test_markup_in_messages_renders_as_literal_text(site: Site, new_page: NewPage) -> None:
+    page = await new_page()
+    await _open_demo(page, site)
+    await _send(page, XSS)
+    log = _log(page)
+    await expect(log.locator(".msg.me:not(.pending)")).to_have_text(XSS)
+    await _reply(site, await _stored_conversation(page, site), f"Agent says {XSS}")
+    await expect(log.get_by_text(f"Agent says {XSS}")).to_be_visible()
+    images = await page.evaluate(
+        "document.getElementById('confide-widget').shadowRoot.querySelectorAll('img').length"
+    )
+    assert images == 0
+    assert await page.locator("img").count() == 0
+
+
+async def test_a_reload_resumes_the_open_conversation(site: Site, new_page: NewPage) -> None:
+    page = await new_page()
+    await _open_demo(page, site)
+    await _send(page, "Do you ship to Norway?")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    conversation_id = await _stored_conversation(page, site)
+    await _reply(site, conversation_id, "Yes, in 3 to 5 days.")
+    await expect(_log(page).get_by_text("Yes, in 3 to 5 days.")).to_be_visible()
+
+    await page.reload()
+    # Closed panel: an agent message arriving now raises the unread badge.
+    await _reply(site, conversation_id, "Anything else?")
+    launcher = page.get_by_role("button", name="Chat (1 unread)")
+    await expect(launcher).to_be_visible()
+    await launcher.click()
+    log = _log(page)
+    for text in ("Do you ship to Norway?", "Yes, in 3 to 5 days.", "Anything else?"):
+        await expect(log.get_by_text(text)).to_be_visible()
+    await _send(page, "No, thanks")
+    await expect(log.locator(".msg.me:not(.pending)")).to_have_count(2)
+    assert await _count(site, Conversation) == 1
+    assert await _count(site, Message) == 4
+    assert await _stored_conversation(page, site) == conversation_id
+
+
+async def _focused(page: Page) -> str:
+    name: str = await page.evaluate(
+        """() => {
+          const el = document.getElementById('confide-widget').shadowRoot.activeElement;
+          return el ? (el.getAttribute('aria-label') || el.textContent || el.tagName) : '';
+        }"""
+    )
+    return name
+
+
+async def test_keyboard_only_open_send_close_and_rate(site: Site, new_page: NewPage) -> None:
+    page = await new_page()
+    await page.goto(f"{site.url}/demo/{site.workspace}")
+    await page.get_by_role("button", name="Chat").wait_for()
+    for _ in range(40):
+        await page.keyboard.press("Tab")
+        if (await _focused(page)).strip() == "Chat":
+            break
+    else:
+        raise AssertionError("Tab never reached the chat launcher")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("dialog")).to_be_visible()
+    assert await _focused(page) == "Write a message"
+    await page.keyboard.type("Typed without a mouse")
+    await page.keyboard.press("Enter")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_text("Typed without a mouse")
+
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog")).to_be_hidden()
+    assert (await _focused(page)).strip() == "Chat"
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("dialog")).to_be_visible()
+    for _ in range(6):
+        await page.keyboard.press("Shift+Tab")
+        if await _focused(page) == "End chat":
+            break
+    else:
+        raise AssertionError("Shift+Tab never reached 'End chat'")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_text("How was your chat?")).to_be_visible()
+    assert await _focused(page) == "1 out of 5"
+    for key in ("Space", "ArrowRight", "ArrowRight", "ArrowRight", "Tab"):
+        await page.keyboard.press(key)
+    await page.keyboard.type("Quick and kind")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_text("Thank you for your feedback")).to_be_visible()
+    async with site.rt.db.session() as session:
+        conversation = (await session.scalars(select(Conversation))).one()
+    assert conversation.status.value == "closed" and conversation.csat_score == 4
+
+
+async def test_js_api_identify_open_and_message_events(site: Site, new_page: NewPage) -> None:
+    page = await new_page()
+    # Calls made before the script loads are queued (the documented pattern).
+    await page.add_init_script(
+        "window.__events = [];"
+        "window.Confide = {q: [['on', 'ready', () => window.__events.push('ready')],"
+        " ['on', 'open', () => window.__events.push('open')]]};"
+    )
+    await page.goto(f"{site.url}/demo/{site.workspace}")
+    await page.wait_for_function("window.__events.includes('ready')")
+    await page.evaluate(
+        """async () => {
+          window.__messages = [];
+          window.Confide.on('message', (m) => window.__messages.push(m));
+          await window.Confide.identify({name: 'Vera Visitor', email: 'vera@example.org',
+                                         plan: 'pro'});
+          window.Confide.open();
+        }"""
+    )
+    await expect(page.get_by_role("dialog")).to_be_visible()
+    assert await page.evaluate("window.__events") == ["ready", "open"]
+    await _send(page, "Hello from the API test")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    conversation_id = await _stored_conversation(page, site)
+    await _reply(site, conversation_id, "Hello Vera")
+    await page.wait_for_function(
+        "window.__messages.some(m => m.body === 'Hello Vera' && m.author.kind === 'operator')"
+    )
+    detail = (await _api(site, "GET", f"/conversations/{conversation_id}")).json()
+    assert detail["visitor"]["name"] == "Vera Visitor"
+    assert detail["visitor"]["email"] == "vera@example.org"
+    await page.evaluate("window.Confide.close()")
+    await expect(page.get_by_role("dialog")).to_be_hidden()
+
+
+async def test_engagement_rule_greets_and_its_data_leaves_only_with_the_chat(
+    site: Site, new_page: NewPage
+) -> None:
+    await _api(
+        site,
+        "PATCH",
+        "/workspace/widget",
+        json={
+            "engagement_rules": [
+                {
+                    "path_prefix": "/demo",
+                    "languages": ["en"],
+                    "message": "Need help choosing a lamp?",
+                }
+            ]
+        },  # fmt: skip
+    )
+    page = await new_page(locale="en-GB")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(f"{r.method} {r.url}"))
+    await page.goto(f"{site.url}/demo/{site.workspace}")
+    bubble = page.get_by_role("button", name="Need help choosing a lamp?")
+    await expect(bubble).to_be_visible()
+    assert [r for r in sent if "/api/" in r] == [
+        f"GET {site.url}/api/v1/widget/{site.workspace}/config"
+    ]
+    await bubble.click()
+    await _send(page, "Which lamp is brightest?")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    async with site.rt.db.session() as session:
+        context = (await session.scalars(select(Conversation.visitor_context))).one()
+    assert context is not None
+    assert context["path"] == f"/demo/{site.workspace}" and context["rule"] == 0
+    assert context["page_views"] == 1 and context["language"] == "en-GB"
+
+
+async def _exchange(page: Page, site: Site) -> None:
+    await _open_demo(page, site)
+    await _send(page, "Hi! Is the oak desk lamp dimmable?")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    await _reply(
+        site,
+        await _stored_conversation(page, site),
+        "Hello! Yes, it has a three-step touch dimmer. Shall I send you the care guide?",
+    )
+    await expect(_log(page).get_by_text("three-step touch dimmer")).to_be_visible()
+    await _send(page, "Yes please, thank you!")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(2)
+
+
+async def test_screenshots_of_the_widget_on_desktop_and_mobile(
+    site: Site, new_page: NewPage, screenshot: Any
+) -> None:
+    await site.world.client.patch(
+        f"/api/v1/operators/{site.admin.id}",
+        json={"alias": "Ada"},
+        headers=await _admin(site),
+    )
+    desktop = await new_page(1280, 800)
+    await _exchange(desktop, site)
+    await screenshot(desktop, "widget-desktop")
+
+    mobile = await new_page(390, 844, is_mobile=True, has_touch=True)
+    await _exchange(mobile, site)
+    box = await mobile.get_by_role("dialog").bounding_box()
+    assert box is not None and box["width"] == 390 and box["height"] == 844
+    await screenshot(mobile, "widget-mobile")
