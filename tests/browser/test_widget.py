@@ -240,7 +240,7 @@ async def test_engagement_rule_greets_and_its_data_leaves_only_with_the_chat(
                     "message": "Need help choosing a lamp?",
                 }
             ]
-        },  # fmt: skip
+        },
     )
     page = await new_page(locale="en-GB")
     sent: list[str] = []
