@@ -141,7 +141,6 @@ async def do_start_conversation(
     visitor_id: uuid.UUID,
     channel: Channel = Channel.WEB,
     group_id: uuid.UUID | None = None,
-    external_thread: str | None = None,
     call_metadata: dict[str, Any] | None = None,
     visitor_context: dict[str, Any] | None = None,
 ) -> Conversation:
@@ -164,7 +163,6 @@ async def do_start_conversation(
             visitor_id=visitor_id,
             channel=channel,
             group_id=group_id,
-            external_thread=external_thread,
             call_metadata=call_metadata,
             visitor_context=visitor_context or None,
         )

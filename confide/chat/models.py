@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -77,9 +78,10 @@ class Conversation(Base):
         Index("ix_conversations_inbox", "workspace_id", "status", "group_id", "created_at"),
         # ix_conversations_assignee: an agent's open chats (caps, round-robin).
         Index("ix_conversations_assignee", "assignee_id", "status"),
-        # uq_conversations_thread: one conversation per external thread of a social/SMS channel.
+        # uq_conversations_thread: one conversation per external thread of a social/SMS channel
+        # (matched by the thread id's keyed hash: the id itself may be a phone number).
         UniqueConstraint(
-            "workspace_id", "channel", "external_thread", name="uq_conversations_thread"
+            "workspace_id", "channel", "external_thread_index", name="uq_conversations_thread"
         ),
     )
 
@@ -96,7 +98,10 @@ class Conversation(Base):
     assignee_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("operators.id", ondelete="SET NULL")
     )
-    external_thread: Mapped[str | None] = mapped_column(String(200))
+    # The provider's thread id: a keyed hash to find the conversation again, and a copy sealed
+    # under the conversation's data key to address replies (see Vault.thread_index).
+    external_thread_index: Mapped[str | None] = mapped_column(String(64))
+    external_thread_sealed: Mapped[str | None] = mapped_column(Text)
     # Call/video facts (duration, direction, ...): never the stream itself.
     call_metadata: Mapped[dict[str, object] | None] = mapped_column(JSON)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)

@@ -259,8 +259,13 @@ REGISTRY.update(
                 "status": OPERATIONAL,
                 "group_id": OPERATIONAL,
                 "assignee_id": _personal("Which operator handles it."),
-                "external_thread": _personal(
-                    "Thread id on the social/SMS channel (may be a handle or number)."
+                "external_thread_index": _personal(
+                    "Keyed hash of the social/SMS thread id (may be a handle or phone number), "
+                    "to match later messages of the thread; never the id itself."
+                ),
+                "external_thread_sealed": _personal(
+                    "The thread id, encrypted under the conversation's data key, to address "
+                    "replies; unreadable once that key is destroyed."
                 ),
                 "call_metadata": _personal("Call/video facts (duration, direction); never media."),
                 "last_seq": OPERATIONAL,

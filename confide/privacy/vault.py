@@ -53,6 +53,10 @@ def _text_aad(message_id: uuid.UUID) -> str:
     return f"message_texts:{message_id}"
 
 
+def _thread_aad(conversation_id: uuid.UUID) -> str:
+    return f"conversations:{conversation_id}:external_thread"
+
+
 class Vault:
     def __init__(self, secret: InstanceSecret, keyring: Keyring) -> None:
         self._secret = secret
@@ -187,6 +191,33 @@ class Vault:
         await self._keyring.destroy(subject_id)
         for conversation_id in conversation_ids:
             await self._keyring.destroy(conversation_id)
+
+    # -- external threads ---------------------------------------------------------------
+    # A provider's thread id is personal data (for SMS it is the visitor's phone number). It
+    # is found again through a keyed hash (lookup and uniqueness per workspace and channel) and
+    # kept, for replies, sealed under the conversation's data key: erasing the conversation's
+    # key makes the copy unreadable, and the hash alone does not give the number back.
+
+    def thread_index(self, workspace_id: uuid.UUID, channel: str, thread_id: str) -> str:
+        return self._secret.keyed_hash(f"thread-index:{workspace_id}:{channel}", thread_id)
+
+    async def seal_thread(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, thread_id: str
+    ) -> str:
+        return await self._keyring.encrypt(
+            workspace_id, conversation_id, thread_id, _thread_aad(conversation_id)
+        )
+
+    async def open_thread(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, sealed: str
+    ) -> str | None:
+        """The thread id, or ``None`` once the conversation's key was destroyed."""
+        try:
+            return await self._keyring.decrypt(
+                workspace_id, conversation_id, sealed, _thread_aad(conversation_id)
+            )
+        except KeyUnavailable:
+            return None
 
     # -- message texts ------------------------------------------------------------------
 

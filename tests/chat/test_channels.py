@@ -360,7 +360,13 @@ async def test_a_closed_thread_continues_in_a_new_conversation_of_the_same_visit
         new = await session.get(Conversation, uuid.UUID(second["conversation_id"]))
     assert old is not None and new is not None
     assert new.visitor_id == old.visitor_id
-    assert (new.external_thread, old.external_thread) == ("thread-42", None)
+    assert old.external_thread_index is None and old.external_thread_sealed is None
+    assert new.external_thread_index == rt.vault.thread_index(new.workspace_id, "sms", "thread-42")
+    assert new.external_thread_sealed is not None and "thread-42" not in new.external_thread_sealed
+    assert (
+        await rt.vault.open_thread(new.workspace_id, new.id, new.external_thread_sealed)
+        == "thread-42"
+    )
     assert await counts(rt) == (2, 2, 1)
 
 

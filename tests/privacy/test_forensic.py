@@ -3,6 +3,7 @@ every copy unreadable, backups included."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
@@ -60,6 +61,23 @@ async def _plant(world: World, client: httpx.AsyncClient) -> tuple[str, str, dic
     return visitor.vuid, chat["conversation"]["id"], admin
 
 
+async def _plant_sms_thread(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    """An SMS bridge names the thread by the visitor's phone number: it must not rest in clear."""
+    from tests.chat.test_channels import hook, signed
+
+    configured = await client.put(
+        "/api/v1/channels/sms", json={"outbound_url": None, "enabled": True}, headers=admin
+    )
+    assert configured.status_code == 201, configured.text
+    body = json.dumps(
+        {"thread_id": PHONE.replace(" ", ""), "message_id": "sms-1", "text": "Hello by SMS"}
+    ).encode()
+    received = await hook(client, body, signed(configured.json()["signing_secret"], body))
+    assert received.status_code == 200, received.text
+    again = await hook(client, body, signed(configured.json()["signing_secret"], body))
+    assert again.json()["duplicate"] is True  # found again through the keyed hash
+
+
 async def test_no_plaintext_personal_data_in_files_dumps_or_logs(
     world: World,
     client: httpx.AsyncClient,
@@ -69,7 +87,8 @@ async def test_no_plaintext_personal_data_in_files_dumps_or_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    await _plant(world, client)
+    _, _, admin = await _plant(world, client)
+    await _plant_sms_thread(client, admin)
     if rt.db.is_sqlite:
         async with rt.db.engine.connect() as conn:
             await conn.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))

@@ -155,13 +155,14 @@ async def _receive(
     sender: dict[str, str | None],
     outbox: Outbox,
 ) -> InboundResult | tuple[Conversation, Principal]:
+    thread_index = rt.vault.thread_index(workspace_id, endpoint.channel.value, thread_id)
     # uq_conversations_thread
     conversation = await session.scalar(
         select(Conversation)
         .where(
             Conversation.workspace_id == workspace_id,
             Conversation.channel == endpoint.channel,
-            Conversation.external_thread == thread_id,
+            Conversation.external_thread_index == thread_index,
         )
         .with_for_update()
     )
@@ -173,7 +174,8 @@ async def _receive(
         if conversation is not None:
             visitor = await session.get(Visitor, conversation.visitor_id)
             # One conversation per thread: the closed one hands the thread to its successor.
-            conversation.external_thread = None
+            conversation.external_thread_index = None
+            conversation.external_thread_sealed = None
             await session.flush()
         else:
             visitor = None
@@ -184,10 +186,13 @@ async def _receive(
             visitor_id=visitor.id,
             channel=endpoint.channel,
             group_id=await _default_group(session, workspace_id),
-            external_thread=thread_id,
+            external_thread_index=thread_index,
         )
         session.add(conversation)
         await session.flush()
+        conversation.external_thread_sealed = await rt.vault.seal_thread(
+            workspace_id, conversation.id, thread_id
+        )
         outbox.conversation_changed(conversation, "created")
         await _route(rt, session, conversation, outbox)
     else:

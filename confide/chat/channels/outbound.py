@@ -79,7 +79,7 @@ async def queue_outbound(
 
 
 def _undeliverable(endpoint: ChannelEndpoint | None, conversation: Conversation) -> str | None:
-    if conversation.external_thread is None:
+    if conversation.external_thread_sealed is None:
         return "no_thread"
     if endpoint is None or not endpoint.enabled:
         return "endpoint_disabled"
@@ -208,9 +208,17 @@ async def _prepare(
         delivery.next_attempt_at = None
         return None
     assert message is not None and conversation is not None and endpoint is not None
-    assert endpoint.outbound_url is not None
+    assert endpoint.outbound_url is not None and conversation.external_thread_sealed is not None
+    thread_id = await rt.vault.open_thread(
+        conversation.workspace_id, conversation.id, conversation.external_thread_sealed
+    )
+    if thread_id is None:  # the conversation's key was destroyed (erasure)
+        delivery.status = DeliveryStatus.FAILED
+        delivery.last_error = "thread_erased"
+        delivery.next_attempt_at = None
+        return None
     payload = {
-        "thread_id": conversation.external_thread,
+        "thread_id": thread_id,
         "message_id": str(message.id),
         "text": texts[message.id],
         "seq": message.seq,

@@ -127,12 +127,18 @@ async def do_record_conversation(
     outbox = Outbox()
     try:
         async with rt.db.transaction() as session:
-            if external_thread is not None:
+            thread_index = (
+                rt.vault.thread_index(workspace_id, kind.value, external_thread)
+                if external_thread is not None
+                else None
+            )
+            if thread_index is not None:
+                # uq_conversations_thread
                 existing = await session.scalar(
                     select(Conversation).where(
                         Conversation.workspace_id == workspace_id,
                         Conversation.channel == kind,
-                        Conversation.external_thread == external_thread,
+                        Conversation.external_thread_index == thread_index,
                     )
                 )
                 if existing is not None:
@@ -144,7 +150,10 @@ async def do_record_conversation(
                         )
                     visitor = await session.get(Visitor, existing.visitor_id)
                     assert visitor is not None
-                    return await _describe_recording(session, existing, visitor), True
+                    described = await _describe_recording(
+                        session, existing, visitor, external_thread
+                    )
+                    return described, True
             visitor = await _recording_visitor(rt, session, workspace_id, vuid)
             if identity:
                 await merge_identity(rt, session, visitor, clean_identity(identity))
@@ -157,7 +166,7 @@ async def do_record_conversation(
                 visitor_id=visitor.id,
                 channel=kind,
                 group_id=group_id,
-                external_thread=external_thread,
+                external_thread_index=thread_index,
                 call_metadata=stored_metadata,
                 created_at=started_at,
             )
@@ -168,6 +177,10 @@ async def do_record_conversation(
                 )
             session.add(conversation)
             await session.flush()
+            if external_thread is not None:
+                conversation.external_thread_sealed = await rt.vault.seal_thread(
+                    workspace_id, conversation.id, external_thread
+                )
             author = Principal(kind="api_key", workspace_id=workspace_id)
             for line, body in lines:
                 await append_message(
@@ -183,7 +196,7 @@ async def do_record_conversation(
             outbox.conversation_changed(conversation, "created")
             if keep_open:
                 await _route(rt, session, conversation, outbox)
-            description = await _describe_recording(session, conversation, visitor)
+            description = await _describe_recording(session, conversation, visitor, external_thread)
     except IntegrityError as exc:  # the same external_thread recorded concurrently
         raise Conflict(
             "This external_thread was recorded at the same moment; retry to get it.",
@@ -214,9 +227,13 @@ async def _recording_visitor(
 
 
 async def _describe_recording(
-    session: AsyncSession, conversation: Conversation, visitor: Visitor
+    session: AsyncSession,
+    conversation: Conversation,
+    visitor: Visitor,
+    external_thread: str | None,
 ) -> dict[str, Any]:
-    """What the host's backend gets back: facts and message envelopes, never the text."""
+    """What the host's backend gets back: facts and message envelopes, never the text. The
+    thread id is echoed from the request (stored only as a keyed hash and a sealed copy)."""
     rows = (
         await session.scalars(
             select(Message).where(Message.conversation_id == conversation.id).order_by(Message.seq)
@@ -225,7 +242,7 @@ async def _describe_recording(
     return {
         "conversation": {
             **events.conversation_facts(conversation),
-            "external_thread": conversation.external_thread,
+            "external_thread": external_thread,
             "call_metadata": conversation.call_metadata,
         },
         "visitor": {"id": str(visitor.id), "vuid": visitor.vuid},
