@@ -105,7 +105,9 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         access_log=False,  # it would log client IP addresses: personal data
         log_config=None,
-        proxy_headers=False,
+        # X-Forwarded-For/-Proto only from the proxies named in trusted_proxies.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )
 
 

@@ -7,14 +7,16 @@ named by ``CONFIDE_CONFIG_FILE``, then the defaults below. Everything that can h
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -47,6 +49,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str | None = Field(
         default=None, description="URL at which browsers reach this instance."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of the reverse proxies in front of this node, "
+        "comma-separated. X-Forwarded-For and X-Forwarded-Proto are believed only from these: "
+        "the client is the right-most X-Forwarded-For address that is not a trusted proxy. "
+        "Empty (the default): the headers are ignored and the peer address is the client.",
     )
     secret_key: SecretStr | None = Field(
         default=None,
@@ -120,6 +129,27 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        # No wildcard: trusting every peer would let any client choose its own address (and
+        # so its rate-limit bucket and what the connection log keeps).
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"trusted_proxies: {item!r} is not an IP address or network such as 10.0.0.0/8."
+                ) from exc
+        return value
 
     @field_validator("database_url", "keystore_url")
     @classmethod

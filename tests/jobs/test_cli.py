@@ -85,7 +85,9 @@ def _start_serve(env: dict[str, str], port: int, log_path: Path) -> subprocess.P
     return process
 
 
-async def _serve(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+async def serve_process(
+    env: dict[str, str], tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], str, Path]:
     port = free_port()
     log_path = tmp_path / "serve.log"
     process = _start_serve(env, port, log_path)
@@ -104,7 +106,7 @@ async def _serve(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[
     raise AssertionError(f"serve did not start:\n{log_path.read_text()}")
 
 
-async def _stop(process: subprocess.Popen[bytes]) -> bool:
+async def stop_server(process: subprocess.Popen[bytes]) -> bool:
     """SIGTERM; True if the server shut down (uvicorn re-raises the signal once it has)."""
     process.send_signal(signal.SIGTERM)
     return await asyncio.to_thread(process.wait, 30) in (0, -signal.SIGTERM)
@@ -117,7 +119,7 @@ async def test_serve_runs_the_scheduled_jobs_itself_in_single_node_mode(
     env = worker_env(settings, database_url)
     if not rt.db.is_sqlite:  # the default is on for SQLite only
         env["CONFIDE_RUN_JOBS_IN_PROCESS"] = "true"
-    process, _url, log_path = await _serve(env, tmp_path)
+    process, _url, log_path = await serve_process(env, tmp_path)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while await log_ids(rt) != new:
@@ -126,7 +128,7 @@ async def test_serve_runs_the_scheduled_jobs_itself_in_single_node_mode(
         [purge] = await jobs_of(rt, "purge_connection_logs")
         assert purge.locked_by is not None and f":{process.pid}:" in purge.locked_by
     finally:
-        assert await _stop(process)
+        assert await stop_server(process)
     log = log_path.read_text()
     assert log.index("confide.jobs: worker") < log.index("Application startup complete")
     assert log.index(" job(s)") < log.index("Application shutdown complete")  # worker stopped
@@ -137,7 +139,7 @@ async def test_serve_leaves_jobs_to_workers_when_told_to(
 ) -> None:
     _, old, new = await workspace_with_logs(rt, "acme", expired=2, fresh=1)
     env = worker_env(settings, database_url, run_jobs_in_process="false")
-    process, url, _log = await _serve(env, tmp_path)
+    process, url, _log = await serve_process(env, tmp_path)
     try:
         async with httpx.AsyncClient(base_url=url) as http:
             assert (await http.get("/api/v1/health")).status_code == 200
@@ -145,4 +147,4 @@ async def test_serve_leaves_jobs_to_workers_when_told_to(
         assert await jobs_of(rt) == []
         assert await log_ids(rt) == old | new
     finally:
-        assert await _stop(process)
+        assert await stop_server(process)
