@@ -51,6 +51,44 @@ def minimise_ip(address: str | None, handling: str) -> str | None:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
+# Coarse browser and platform families, checked in order (Edge and Opera also say "Chrome",
+# Chrome also says "Safari", Android also says "Linux"). Enough to investigate abuse; a full
+# user-agent string is a fingerprint, so it is never stored.
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Version/", "Safari"),
+)
+_PLATFORMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def minimise_user_agent(user_agent: str | None) -> str | None:
+    """Browser family, major version and platform family, e.g. ``"Firefox 133 (Windows)"``."""
+    if not user_agent:
+        return None
+    ua = user_agent[:USER_AGENT_MAX_CHARS]
+    browser = "Other"
+    for marker, name in _BROWSERS:
+        at = ua.find(marker)
+        if at >= 0:
+            major = ua[at + len(marker) :].split(".", 1)[0].split(" ", 1)[0]
+            browser = f"{name} {major}" if major.isdigit() and len(major) <= 4 else name
+            break
+    platform = next((name for marker, name in _PLATFORMS if marker in ua), "other")
+    return f"{browser} ({platform})"
+
+
 def _aad(log_id: uuid.UUID) -> str:
     return f"connection_logs:{log_id}:ip"
 
@@ -87,7 +125,7 @@ async def record_connection(
             visitor_id=visitor_id,
             operator_id=operator_id,
             kind=kind,
-            user_agent=(user_agent or None) and user_agent[:USER_AGENT_MAX_CHARS],
+            user_agent=minimise_user_agent(user_agent),
             created_at=utcnow(),
         )
         subject_id = await _subject_of(session, visitor_id, operator_id)

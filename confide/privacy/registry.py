@@ -564,7 +564,10 @@ REGISTRY.update(
                     "investigate abuse.",
                     erasure="unreadable: the person's key is destroyed",
                 ),
-                "user_agent": _personal("Which browser, to investigate abuse."),
+                "user_agent": _personal(
+                    "Browser family, major version and platform only (e.g. 'Firefox 133 "
+                    "(Windows)'), to investigate abuse; never the full user-agent string."
+                ),
                 "created_at": _personal("When the connection was made."),
             },
         ),

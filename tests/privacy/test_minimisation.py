@@ -16,7 +16,7 @@ from confide.access.models import Role
 from confide.api.app import create_app
 from confide.chat.models import Conversation
 from confide.core import clock
-from confide.privacy.connections import purge_connection_logs, read_ip
+from confide.privacy.connections import minimise_user_agent, purge_connection_logs, read_ip
 from confide.privacy.models import ConnectionLog
 from confide.runtime import Runtime
 from tests.chat.helpers import agent_token, new_visitor, open_socket, start_chat
@@ -120,7 +120,7 @@ async def test_connection_logs_keep_the_address_as_the_workspace_decides(
     async with rt.db.session() as session:
         log = await session.scalar(select(ConnectionLog))
     assert log is not None and log.kind == "visitor_created" and log.visitor_id is not None
-    assert log.user_agent is not None and len(log.user_agent) == 200
+    assert log.user_agent == "Other (other)"  # only a coarse family is kept
     if kept is None:
         assert log.ip is None
     else:
@@ -200,3 +200,34 @@ async def test_purge_command_deletes_expired_logs(
     assert result.returncode == 0, result.stderr
     assert "Deleted 1 expired connection log(s)." in result.stdout
     assert await count_rows(rt, "connection_logs") == 1
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "kept"),
+    [
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/156.0.8078.73 Safari/537.36",
+            "Chrome 156 (Linux)",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            "Firefox 133 (Windows)",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "Safari 17 (iOS)",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/131.0.0.0 Mobile Safari/537.36 EdgA/131.0.0.0 Edg/131.0.2903.99",
+            "Edge 131 (Android)",
+        ),
+        ("", None),
+    ],
+)
+def test_only_a_coarse_browser_family_of_the_user_agent_is_kept(
+    user_agent: str, kept: str | None
+) -> None:
+    assert minimise_user_agent(user_agent) == kept
