@@ -131,3 +131,17 @@ async def test_pages_send_the_strict_content_security_policy(world: World) -> No
         assert "script-src 'self'" in csp and "style-src 'self'" in csp
         assert "<script>" not in page.text  # only external modules
         assert " style=" not in page.text and " onclick=" not in page.text
+
+
+async def test_a_redacted_message_says_what_was_masked(world: World) -> None:
+    admin = await world.operator("root", Role.ADMIN)
+    started = await start_chat(
+        world.client, await new_visitor(world.client), "My card is 4111 1111 1111 1111"
+    )
+    await sign_in(world, admin)
+    page = await world.client.get(f"/console/conversations/{started['conversation']['id']}")
+    assert "4111 1111 1111 1111" not in page.text
+    assert "Masked before storage: card" in page.text
+    plain = await start_chat(world.client, await new_visitor(world.client), "Nothing to mask")
+    page = await world.client.get(f"/console/conversations/{plain['conversation']['id']}")
+    assert "Masked before storage" not in page.text

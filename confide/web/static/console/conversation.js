@@ -60,10 +60,16 @@ export class ConversationPane {
     const earlier = document.getElementById("load-earlier");
     earlier.addEventListener("click", () => this.loadEarlier(earlier));
     const toggle = document.querySelector(".visitor-toggle");
-    toggle.addEventListener("click", () => {
-      const open = this.main.classList.toggle("show-visitor");
+    const showVisitor = (open) => {
+      this.main.classList.toggle("show-visitor", open);
       toggle.setAttribute("aria-expanded", String(open));
-      if (open) document.getElementById("visitor-title").focus?.();
+      if (open) document.getElementById("visitor-title").focus();
+      else toggle.focus();
+    };
+    toggle.addEventListener("click", () => showVisitor(!this.main.classList.contains("show-visitor")));
+    document.querySelector(".visitor-close").addEventListener("click", () => showVisitor(false));
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.main.classList.contains("show-visitor")) showVisitor(false);
     });
   }
 
@@ -85,8 +91,9 @@ export class ConversationPane {
       " · ",
       pending ? el("span", { className: "msg-state", text: "sending" }) : timeElement(message.created_at));
     const inner = el("div", { className: "bubble" }, el("p", { className: "msg-body", text: body }));
-    if (message.redactions && Object.keys(message.redactions).length) {
-      inner.append(el("p", { className: "msg-note", text: "Details were masked before storage." }));
+    const masked = Object.entries(message.redactions || {}).filter(([, count]) => count > 0).map(([kind]) => kind);
+    if (masked.length) {
+      inner.append(el("p", { className: "msg-note", text: `Masked before storage: ${masked.join(", ")}` }));
     }
     inner.append(meta);
     return el("li", {
