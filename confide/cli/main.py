@@ -216,8 +216,12 @@ def demo(
     for role, username, password in logins:
         table.add_row(role, username, password)
     console.print(table)
-    console.print(f"Console: [bold]{settings.base_url}/console/[/bold]")
-    console.print(f"API:     {settings.base_url}/api/v1/openapi.json")
+    console.print(f"Console:   [bold]{settings.base_url}/console/[/bold]")
+    console.print(
+        f"Demo shop: [bold]{settings.base_url}/demo/{DEMO_WORKSPACE}[/bold] "
+        "(a host page with the chat widget: chat there as a visitor)"
+    )
+    console.print(f"API:       {settings.base_url}/api/v1/openapi.json")
     if serve_after:
         _serve(settings)
 

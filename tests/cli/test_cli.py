@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from confide.access import auth
+from confide.api.app import create_app
 from confide.core.config import Settings
 from confide.runtime import Runtime
 from tests.conftest import PASSWORD
@@ -60,6 +63,9 @@ def test_demo_creates_a_workspace_whose_printed_logins_work(
     result = _confide(tmp_path, "demo", "--no-serve", database_url=database_url)
     assert result.returncode == 0, result.stderr
     assert "/console/" in result.stdout
+    shop_url = re.search(r"(http://\S+)(/demo/demo)\b", result.stdout)
+    assert shop_url is not None, result.stdout
+    base, demo_path = shop_url.groups()
     passwords = {}
     for line in result.stdout.splitlines():
         cells = [c.strip() for c in line.strip("│ ").split("│")]
@@ -82,6 +88,12 @@ def test_demo_creates_a_workspace_whose_printed_logins_work(
                 transport="token",
             )
             assert outcome.tokens is not None
+            # The printed demo shop page exists and embeds the widget for the demo workspace.
+            transport = httpx.ASGITransport(app=create_app(runtime=rt))
+            async with httpx.AsyncClient(transport=transport, base_url=base) as http:
+                shop = await http.get(demo_path)
+            assert shop.status_code == 200
+            assert 'data-workspace="demo"' in shop.text and "/widget.js" in shop.text
         finally:
             await rt.close()
 
