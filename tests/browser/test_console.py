@@ -16,6 +16,8 @@ import websockets
 from playwright.async_api import Page, expect
 
 from confide.access.models import Role
+from confide.access.policy import Principal
+from confide.chat import messages
 from confide.core import clock
 from confide.privacy import settings as privacy_settings
 from tests.browser.conftest import NewPage, Site
@@ -287,3 +289,41 @@ async def test_console_on_a_phone(
     await expect(page.locator(".list-pane")).to_be_visible()
     opened = page.locator(f'#list-open .conv-item[data-id="{conversation_id}"]')
     await expect(opened).to_be_visible()
+
+
+async def test_long_history_loads_earlier_messages_and_transfer(
+    site: Site, new_page: NewPage, visitor: Visitor, team_agent: Account
+) -> None:
+    conversation_id = await visitor.start("message 1")
+    admin = Principal(
+        kind="operator",
+        workspace_id=site.workspace_id,
+        role=Role.ADMIN,
+        operator_id=site.admin.id,
+        session_id=uuid.uuid4(),
+    )
+    for number in range(2, 56):
+        await messages.do_send_message(
+            site.rt,
+            admin,
+            uuid.UUID(conversation_id),
+            client_id=f"history-{number}",
+            body=f"message {number}",
+        )
+    page = await new_page(width=1280, height=800)
+    await sign_in(page, site, site.admin)
+    await page.goto(f"{site.url}/console/conversations/{conversation_id}")
+    bodies = page.locator("#messages .msg-body")
+    await expect(bodies).to_have_count(50)
+    await expect(bodies.first).to_have_text("message 6")
+    await page.get_by_role("button", name="Load earlier messages").click()
+    await expect(bodies).to_have_count(55)
+    await expect(bodies.first).to_have_text("message 1")
+    await expect(page.get_by_role("button", name="Load earlier messages")).to_be_hidden()
+
+    # Transfer to the agent: the admin still sees the conversation, now with Sam.
+    await page.get_by_role("button", name="Transfer").first.click()
+    await page.get_by_label("Transfer to").select_option(f"operator:{team_agent.id}")
+    await page.locator("#transfer-panel").get_by_role("button", name="Transfer").click()
+    await expect(page.locator("#conv-agent")).to_have_text("with Sam", timeout=TIMEOUT_MS)
+    await expect(page.locator("#transfer-panel")).to_be_hidden()
