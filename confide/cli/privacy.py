@@ -15,7 +15,9 @@ def purge_connection_logs_command(
 ) -> None:
     """Delete connection logs older than each workspace's connection_log_retention_days.
 
-    Safe to interrupt and to run again (from cron, daily): each batch is its own transaction.
+    Workers (or `confide serve` on SQLite) already run this daily as the purge_connection_logs
+    job; this runs the same batches now. Safe to interrupt and to run again: each batch is
+    its own transaction.
     """
 
     async def job(rt: Runtime) -> int:

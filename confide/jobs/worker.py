@@ -64,6 +64,7 @@ class Worker:
         self.concurrency = max(1, concurrency)
         self.jobs_run = 0
         self._stopping = asyncio.Event()
+        self._schedules_synced = False
 
     def stop(self) -> None:
         """Finish the current batches, give the jobs back, then return from :meth:`run`."""
@@ -77,7 +78,6 @@ class Worker:
         """Run until :meth:`stop` (or, with ``once``, until no job is due). Returns how many
         jobs this worker ran."""
         log.info("worker %s started (%d slot(s))", self.id, self.concurrency)
-        await sync_schedules(self.rt)
         await asyncio.gather(*(self._slot(once) for _ in range(self.concurrency)))
         log.info("worker %s stopped after %d job(s)", self.id, self.jobs_run)
         return self.jobs_run
@@ -85,6 +85,9 @@ class Worker:
     async def _slot(self, once: bool) -> None:
         while not self.stopping:
             try:
+                if not self._schedules_synced:
+                    await sync_schedules(self.rt)
+                    self._schedules_synced = True
                 await enqueue_due_schedules(self.rt)
                 claim = await claim_next_job(self.rt, self.id, list(KINDS))
             except Exception as exc:  # the database is away: try again later
