@@ -215,7 +215,8 @@ class WidgetSettingsUpdate(RequestModel):
     allowed_origins: list[EmbedOrigin] | None = Field(
         default=None,
         max_length=50,
-        description="Origins (https://host[:port]) allowed to embed the widget; empty: any.",
+        description="Origins (scheme, host and optional port, no path) allowed to embed the "
+        "widget; empty: any.",
     )
 
 
