@@ -15,6 +15,7 @@ import json
 import random
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -143,6 +144,7 @@ async def _saturation(target: Target, seconds: float, warmup_seconds: float) -> 
     agent = _Agent(console)
     sent: dict[str, float] = {}
     errors = 0
+    run = uuid.uuid4().hex[:6]  # client ids stay unique when a benchmark reuses conversations
     started = time.perf_counter()
     stop_at = started + seconds
 
@@ -150,7 +152,7 @@ async def _saturation(target: Target, seconds: float, warmup_seconds: float) -> 
         nonlocal errors
         n = 0
         while time.perf_counter() < stop_at:
-            client_id = f"s{index}-{n}"
+            client_id = f"s{run}-{index}-{n}"
             sent[client_id] = time.perf_counter()
             await ws.send(_frame(target, index, client_id))
             try:
@@ -188,6 +190,7 @@ async def _steady(target: Target, seconds: float, rate_per_visitor: float) -> di
     agent = _Agent(console)
     sent: dict[str, float] = {}
     errors = 0
+    run = uuid.uuid4().hex[:6]
     interval = 1.0 / rate_per_visitor
     started = time.perf_counter() + 0.5
     stop_at = started + seconds
@@ -199,7 +202,7 @@ async def _steady(target: Target, seconds: float, rate_per_visitor: float) -> di
         n = 0
         while due < stop_at:
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            client_id = f"t{index}-{n}"
+            client_id = f"t{run}-{index}-{n}"
             sent[client_id] = time.perf_counter()
             await ws.send(_frame(target, index, client_id))
             try:
