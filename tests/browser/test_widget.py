@@ -3,17 +3,20 @@ the JS API, engagement rules, and the screenshots the README shows."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import uuid
 from typing import Any
 
 import httpx
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 from sqlalchemy import func, select
 
 from confide.chat.models import Conversation, Message
 from confide.privacy.models import ConsentRecord
 from tests.browser.conftest import NewPage, Site
+from tests.chat.helpers import agent_token, open_socket
 
 XSS = "<img src=x onerror=alert(1)>"
 CONSENT_TEXT = "We keep this conversation for one year to answer you. Do you agree?"
@@ -292,3 +295,86 @@ async def test_screenshots_of_the_widget_on_desktop_and_mobile(
     box = await mobile.get_by_role("dialog").bounding_box()
     assert box is not None and box["width"] == 390 and box["height"] == 844
     await screenshot(mobile, "widget-mobile")
+
+
+async def test_typing_shows_both_ways(site: Site, new_page: NewPage) -> None:
+    page = await new_page()
+    await _open_demo(page, site)
+    await _send(page, "Hello?")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    conversation_id = await _stored_conversation(page, site)
+    token = await agent_token(site.world, site.admin)
+    console = await open_socket(f"{site.ws_url}/api/v1/ws/console?access_token={token}")
+    try:
+        await console.send(type="subscribe", conversation_id=conversation_id, since=1)
+        await console.recv_until(lambda f: f["type"] == "subscribed")
+        await page.get_by_role("textbox", name="Write a message").press_sequentially("I wonder")
+        typing = await console.recv_until(lambda f: f["type"] == "typing")
+        assert typing["state"] is True and typing["author"]["kind"] == "visitor"
+        assert "preview" not in typing  # no preview without the visitor's consent to it
+
+        await console.send(type="typing", conversation_id=conversation_id, state=True)
+        status = page.get_by_role("status").filter(has_text="is typing")
+        await expect(status).to_have_text("An agent is typing…")
+        await console.send(type="typing", conversation_id=conversation_id, state=False)
+        await expect(status).to_have_count(0)
+        await _reply(site, conversation_id, "Hi, Ada here")  # now the widget knows the name
+        await expect(_log(page).get_by_text("Hi, Ada here")).to_be_visible()
+        await console.send(type="typing", conversation_id=conversation_id, state=True)
+        await expect(status).to_have_text("Ada is typing…")
+        await console.send(type="typing", conversation_id=conversation_id, state=False)
+        await expect(status).to_have_count(0)
+    finally:
+        await console.connection.close()
+
+
+async def _until(condition: Any, timeout_seconds: float = 5.0) -> None:
+    for _ in range(int(timeout_seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_reconnect_resumes_and_resends_what_was_not_acknowledged(
+    site: Site, new_page: NewPage
+) -> None:
+    page = await new_page()
+    sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+    lost: list[str] = []
+
+    def relay(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        sockets.append((ws, server))
+
+        def from_page(message: str | bytes) -> None:
+            if not lost and isinstance(message, str) and '"type":"message"' in message:
+                lost.append(message)  # the frame is lost in transit: no ack will come
+                return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    await page.route_web_socket(re.compile(r".*/api/v1/ws/widget.*"), relay)
+    await _open_demo(page, site)
+    await _send(page, "First, over REST")
+    log = _log(page)
+    await expect(log.locator(".msg.me:not(.pending)")).to_have_count(1)
+    conversation_id = await _stored_conversation(page, site)
+    await _until(lambda: len(sockets) > 0)
+
+    await _send(page, "Second, lost once")
+    await _until(lambda: len(lost) == 1)
+    await expect(log.locator(".msg.me.pending")).to_have_count(1)
+    page_side, server_side = sockets[0]
+    await server_side.close(code=1011)
+    await page_side.close(code=1011)
+    await _reply(site, conversation_id, "Sent while you were away")
+
+    await expect(log.get_by_text("Sent while you were away")).to_have_count(1)
+    await expect(log.locator(".msg.me.pending")).to_have_count(0)
+    await expect(log.get_by_text("Second, lost once")).to_have_count(1)
+    assert len(sockets) >= 2
+    async with site.rt.db.session() as session:
+        seqs = (await session.scalars(select(Message.seq).order_by(Message.seq))).all()
+    assert list(seqs) == [1, 2, 3]  # each message stored once, in order

@@ -69,6 +69,7 @@
   var unread = 0;
   var resuming = false;   // replaying history after a reload: not new, not unread
   var lastAgentSeq = 0;
+  var agents = {};        // operator id -> alias, learnt from messages and assignments
   var ruleShown = null;
   var ws = null, wsReady = false, attempts = 0, reconnectTimer = null, stopped = false;
   var typingSent = 0, typingTimer = null, agentTypingTimer = null;
@@ -586,6 +587,7 @@
       node = el("div", { className: "msg me", text: message.body === null ? "(not kept)" : message.body });
     } else {
       var who = (message.author && message.author.alias) || config.workspace.name;
+      if (message.author && message.author.id && message.author.alias) agents[message.author.id] = message.author.alias;
       node = el("div", { className: "msg them" }, [
         el("span", { className: "who", text: who }),
         document.createTextNode(message.body === null ? "(not kept)" : message.body)
@@ -725,7 +727,8 @@
     if (!frame.author || frame.author.kind === "visitor") return;
     clearTimeout(agentTypingTimer);
     if (frame.state) {
-      ui.typing.textContent = (frame.author.alias || "Someone") + " is typing…";
+      var alias = frame.author.alias || agents[frame.author.id];
+      ui.typing.textContent = alias ? alias + " is typing…" : "An agent is typing…";
       agentTypingTimer = setTimeout(function () { ui.typing.textContent = ""; }, TYPING_SHOWN_MS);
     } else ui.typing.textContent = "";
   }
@@ -805,7 +808,10 @@
   function onConversation(frame) {
     var conversation = frame.conversation || {};
     if (conversation.id !== saved.conversation) return;
-    if (frame.agent && frame.agent.alias) ui.subtitle.textContent = "You are chatting with " + frame.agent.alias;
+    if (frame.agent && frame.agent.alias) {
+      agents[frame.agent.id] = frame.agent.alias;
+      ui.subtitle.textContent = "You are chatting with " + frame.agent.alias;
+    }
     if (conversation.status === "closed" && view === "chat") {
       disconnect();
       showSurvey();
