@@ -102,7 +102,13 @@ class Worker:
                 await self._idle()
                 continue
             self.jobs_run += 1
-            await self._run(claim, KINDS[claim.kind])
+            try:
+                await self._run(claim, KINDS[claim.kind])
+            except Exception as exc:  # could not even record the outcome: the lease expires
+                log.error("job %s: left to its lease (%s)", claim.job_id, type(exc).__name__)
+                if once:
+                    raise
+                await self._idle()
 
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):
