@@ -378,3 +378,43 @@ async def test_reconnect_resumes_and_resends_what_was_not_acknowledged(
     async with site.rt.db.session() as session:
         seqs = (await session.scalars(select(Message.seq).order_by(Message.seq))).all()
     assert list(seqs) == [1, 2, 3]  # each message stored once, in order
+
+
+async def test_mirroring_needs_the_visitors_grant_and_sends_only_address_and_title(
+    site: Site, new_page: NewPage
+) -> None:
+    mirror_text = "Let our team see the address of the page you are on?"
+    await _api(
+        site, "PUT", "/consent/requests/mirroring", json={"version": "1", "text": mirror_text}
+    )
+    page = await new_page()
+    await page.goto(f"{site.url}/demo/{site.workspace}?email=vera@example.org#top")
+    await page.get_by_role("button", name="Chat").click()
+    await _send(page, "Can you see this page?")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    conversation_id = await _stored_conversation(page, site)
+    token = await agent_token(site.world, site.admin)
+    console = await open_socket(f"{site.ws_url}/api/v1/ws/console?access_token={token}")
+    try:
+        await console.send(type="subscribe", conversation_id=conversation_id, since=1)
+        await console.recv_until(lambda f: f["type"] == "subscribed")
+        assert not [f for f in await console.nothing_for(0.5) if f["type"] == "mirror"]
+
+        await expect(page.get_by_text(mirror_text)).to_be_visible()
+        await page.get_by_role("button", name="Share the page I am on").click()
+        mirror = await console.recv_until(lambda f: f["type"] == "mirror")
+        assert mirror["url"] == f"{site.url}/demo/{site.workspace}"  # no query, no fragment
+        assert mirror["title"].endswith("demo shop")
+        await page.get_by_role("button", name="Stop sharing").click()
+        await expect(page.get_by_role("button", name="Share the page I am on")).to_be_visible()
+    finally:
+        await console.connection.close()
+    async with site.rt.db.session() as session:
+        decisions = (
+            await session.scalars(
+                select(ConsentRecord.decision)
+                .where(ConsentRecord.purpose == "mirroring")
+                .order_by(ConsentRecord.decided_at)
+            )
+        ).all()
+    assert decisions == ["granted", "withdrawn"]

@@ -238,6 +238,8 @@
     ".stars label:has(input:checked){background:var(--accent);color:var(--on-accent);border-color:var(--accent)}",
     ".stars label:has(input:focus-visible){outline:3px solid #0b57d0;outline-offset:2px}",
     ".alert{color:#b42318;font-size:13px;margin:0}",
+    ".card.compact{padding:12px;gap:8px;font-size:13.5px}",
+    ".link{border:0;background:none;padding:0;color:#0b57d0;text-decoration:underline;font-size:inherit}",
     ".alert:empty{display:none}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
     "@media (max-width:" + MOBILE_MAX_WIDTH + "px){.root.open{inset:0}.panel{position:fixed;inset:0;width:100%;height:100%;border-radius:0;border:0}.bubble{width:calc(100vw - 40px)}}",
@@ -441,11 +443,70 @@
         document.createTextNode(config.appearance.greeting)
       ]));
     }
-    nodes.push(ui.log);
+    ui.mirror = el("div", { className: "mirror" });
+    nodes.push(ui.mirror, ui.log);
     var keepAlert = ui.alert;
     setView("chat", nodes.concat([alertLine()]), true);
     if (keepAlert && keepAlert.textContent) showAlert(keepAlert.textContent);
     unacked.forEach(function (item) { renderOwn(item.client_id, item.body); });
+    updateMirror();
+  }
+
+  // -- page mirroring: only with the visitor's own "mirroring" grant ---------------------------
+  // Only the page's address (without query string or fragment, which can hold personal data)
+  // and its title are sent, never page content: form fields, those marked data-confide-hide and
+  // password fields included, cannot leave the browser this way.
+
+  var mirrorDismissed = false;
+
+  function mirrorRequest() { return config.consent.requests.mirroring || null; }
+
+  function mirroring() {
+    var req = mirrorRequest();
+    return !!(req && saved.conversation && saved.mirroring === req.version);
+  }
+
+  function sendMirror() {
+    if (!mirroring()) return;
+    sendFrame({ type: "mirror", conversation_id: saved.conversation,
+      url: (location.origin + location.pathname).slice(0, 2000), title: document.title.slice(0, 300) });
+  }
+
+  function decideMirroring(decision) {
+    var req = mirrorRequest();
+    return request("POST", "/widget/consent", {
+      purpose: "mirroring", version: req.version, text_hash: req.text_hash, decision: decision,
+      conversation_id: saved.conversation
+    }).then(function () {
+      saved.mirroring = decision === "granted" ? req.version : null;
+      save();
+      updateMirror();
+      sendMirror();
+    }).catch(function (error) { showAlert(error.message); });
+  }
+
+  function updateMirror() {
+    if (!ui.mirror) return;
+    while (ui.mirror.firstChild) ui.mirror.removeChild(ui.mirror.firstChild);
+    var req = mirrorRequest();
+    if (!req || !saved.conversation) return;
+    if (mirroring()) {
+      ui.mirror.appendChild(el("p", { className: "notice" }, [
+        document.createTextNode("Our team sees the address of the page you are on. "),
+        el("button", { className: "link", type: "button", text: "Stop sharing",
+          onclick: function () { decideMirroring("withdrawn"); } })
+      ]));
+    } else if (!mirrorDismissed) {
+      ui.mirror.appendChild(el("div", { className: "card compact" }, [
+        el("p", { text: req.text }),
+        el("div", { className: "row" }, [
+          el("button", { className: "btn primary", type: "button", text: "Share the page I am on",
+            onclick: function () { decideMirroring("granted"); } }),
+          el("button", { className: "btn", type: "button", text: "Not now",
+            onclick: function () { mirrorDismissed = true; updateMirror(); } })
+        ])
+      ]));
+    }
   }
 
   function showSurvey() {
@@ -556,6 +617,9 @@
     seen[seq] = true;
     unacked = unacked.filter(function (item) { return item.client_id !== clientId; });
     if (!node) return;
+    if (node.classList.contains("pending")) {
+      emit("message", { body: typeof body === "string" ? body : node.textContent, author: { kind: "visitor" }, seq: seq });
+    }
     node.classList.remove("pending", "failed");
     if (typeof body === "string") node.textContent = body;  // as stored: redacted
     if (node.parentNode) node.parentNode.removeChild(node);
@@ -646,6 +710,7 @@
     }).then(function (started) {
       saved.conversation = started.conversation.id;
       save();
+      updateMirror();
       ui.end.hidden = false;
       if (started.message) markSent(clientId, started.message.seq, started.message.body);
       connect();
@@ -686,6 +751,7 @@
     disconnect();
     delete saved.conversation;
     delete saved.read;
+    delete saved.mirroring;
     save();
     seen = {};
     byClientId = {};
@@ -786,6 +852,7 @@
       case "subscribed":
         resuming = false;
         flushUnacked();
+        sendMirror();
         break;
       case "message":
         onMessage(frame);
@@ -966,6 +1033,8 @@
     });
   }
 
+  window.addEventListener("popstate", function () { if (ready) sendMirror(); });
+  window.addEventListener("hashchange", function () { if (ready) sendMirror(); });
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden && isOpen) { unread = 0; updateBadge(); markRead(); }
   });
