@@ -418,3 +418,31 @@ async def test_mirroring_needs_the_visitors_grant_and_sends_only_address_and_tit
             )
         ).all()
     assert decisions == ["granted", "withdrawn"]
+
+
+async def test_prechat_form_identifies_the_visitor_before_the_chat(
+    site: Site, new_page: NewPage
+) -> None:
+    await _api(
+        site,
+        "PATCH",
+        "/workspace/widget",
+        json={"prechat_enabled": True, "prechat_ask_name": True, "prechat_ask_email": True},
+    )
+    page = await new_page()
+    await _open_demo(page, site)
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Your name").fill("Pat Prechat")
+    await dialog.get_by_label("Your e-mail").fill("not an address")
+    await dialog.get_by_role("button", name="Start chat").click()
+    await expect(dialog.get_by_role("alert")).to_have_text("Please enter a valid e-mail address.")
+    await dialog.get_by_label("Your e-mail").fill("pat@example.org")
+    await dialog.get_by_role("button", name="Start chat").click()
+    await _send(page, "Hello after the form")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    detail = await _api(site, "GET", f"/conversations/{await _stored_conversation(page, site)}")
+    visitor = detail.json()["visitor"]
+    assert (visitor["name"], visitor["email"]) == ("Pat Prechat", "pat@example.org")
+    await page.reload()
+    await page.get_by_role("button", name="Chat").click()
+    await expect(_log(page).get_by_text("Hello after the form")).to_be_visible()  # no form again

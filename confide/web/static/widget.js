@@ -408,12 +408,17 @@
     if (config.prechat.ask_name) fields.push(el("label", {}, [document.createTextNode("Your name"), name]));
     if (config.prechat.ask_email) fields.push(el("label", {}, [document.createTextNode("Your e-mail"), email]));
     var submit = el("button", { className: "btn primary", type: "submit", text: "Start chat" });
-    var form = el("form", { className: "card", onsubmit: function (event) {
+    var form = el("form", { className: "card", novalidate: true, onsubmit: function (event) {
       event.preventDefault();
       var identity = {};
       if (config.prechat.ask_name && name.value.trim()) identity.name = name.value.trim();
       if (config.prechat.ask_email && email.value.trim()) {
-        if (!email.checkValidity()) { showAlert("Please enter a valid e-mail address."); email.focus(); return; }
+        if (!email.checkValidity()) {
+          email.setAttribute("aria-invalid", "true");
+          showAlert("Please enter a valid e-mail address.");
+          email.focus();
+          return;
+        }
         identity.email = email.value.trim();
       }
       submit.disabled = true;
