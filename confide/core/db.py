@@ -24,6 +24,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from confide.core.sqlite_driver import OneTripDbapi
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -73,6 +75,10 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
+            kwargs["module"] = OneTripDbapi()  # one thread round trip per statement
+            # Every Connection ends its transaction before it goes back to the pool (commit,
+            # or rollback on close), so the pool's extra ROLLBACK is a wasted round trip.
+            kwargs["pool_reset_on_return"] = None
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         if self.is_sqlite and ":memory:" in url:
