@@ -346,3 +346,35 @@ async def test_widget_settings_page_shows_the_snippet_and_stores_changes(world: 
     assert stored["accent_color"].lower() == "#123456"
     assert stored["prechat_enabled"] is False and stored["csat_enabled"] is True
     assert stored["allowed_origins"] == ["https://shop.example.com"]
+
+
+async def test_a_manager_editing_an_agent_keeps_groups_the_manager_cannot_see(
+    world: World,
+) -> None:
+    sales = await world.group("Sales")
+    billing = await world.group("Billing")
+    manager = await world.operator("boss", Role.MANAGER, groups=[sales])
+    agent = await world.operator("ivy", Role.AGENT, groups=[sales, billing], name="Ivy Agent")
+    await sign_in(world, manager)
+    edit = f"/console/settings/operators/{agent.id}"
+    page = await world.client.get(edit)
+    assert "Billing" not in page.text  # not one of the manager's groups
+    assert f'type="hidden" name="group_ids" value="{billing}"' in page.text
+    response = await post_form(
+        world.client,
+        edit,
+        edit,
+        {
+            "name": "Ivy Agent",
+            "alias": "Ivy",
+            "role": "agent",
+            "group_ids": [str(sales), str(billing)],
+        },
+    )
+    assert response.status_code == 303, response.text
+    admin = await world.operator("root", Role.ADMIN)
+    view = (
+        await world.client.get(f"/api/v1/operators/{agent.id}", headers=await world.headers(admin))
+    ).json()
+    assert view["alias"] == "Ivy"
+    assert sorted(view["group_ids"]) == sorted([str(sales), str(billing)])
