@@ -1,0 +1,90 @@
+"""Where the time goes on the message path: ``python -m benchmarks.profile [--visitors N]``.
+
+Starts Confide as in ``message_saturation``, drives it at saturation from the load generator
+process, and samples the server with py-spy (``pip install -e '.[bench]'``) once the warm-up is
+over. Prints the functions holding the most samples (cumulative and own time) and writes the
+raw stacks to ``benchmarks/results/message_path.stacks.txt`` (open them in speedscope or
+flamegraph.pl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from benchmarks import loadgen
+from benchmarks.common import RESULTS_DIR
+from benchmarks.servers import bench_settings, confide_server, confide_target, populate
+
+WARMUP_SECONDS = 5
+SAMPLE_SECONDS = 10
+_FRAME = re.compile(r"(?P<function>.*) \((?P<file>.*?):\d+\)")
+
+
+def _name(frame: str) -> str:
+    match = _FRAME.match(frame)
+    if match is None:
+        return frame
+    path = match["file"].split("site-packages/")[-1].split(str(Path.cwd()) + "/")[-1]
+    return f"{match['function']} ({path})"
+
+
+def summarise(stacks: Path, rows: int = 40) -> str:
+    total = 0
+    cumulative: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    for line in stacks.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        names = [_name(frame) for frame in stack.split(";")]
+        total += int(count)
+        for name in set(names):
+            cumulative[name] += int(count)
+        own[names[-1]] += int(count)
+    lines = [f"{total} samples", "-- cumulative"]
+    lines += [f"{100 * n / total:5.1f}% {name}" for name, n in cumulative.most_common(rows)]
+    lines += ["-- own time"]
+    lines += [f"{100 * n / total:5.1f}% {name}" for name, n in own.most_common(rows // 2)]
+    return "\n".join(lines)
+
+
+async def _profile(visitors: int) -> Path:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out = RESULTS_DIR / "message_path.stacks.txt"
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = bench_settings(Path(tmp))
+        population = await populate(settings, visitors)
+        with confide_server(settings) as server:
+            target = await confide_target(server, population)
+            command = [spy, "record", "-p", str(server.pid), "-d", str(SAMPLE_SECONDS)]
+            command += ["-r", "200", "-f", "raw", "--nonblocking", "-o", str(out)]
+
+            def sample() -> None:
+                subprocess.run(command, check=True, capture_output=True)  # noqa: S603
+
+            sampler = threading.Timer(WARMUP_SECONDS, sample)
+            sampler.start()
+            seconds = WARMUP_SECONDS + SAMPLE_SECONDS + 2
+            result = loadgen.run_in_process(loadgen.saturation, target, seconds, WARMUP_SECONDS)
+            sampler.join()
+    print(f"{result['messages_per_second']:.0f} messages/s while sampling")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
+    parser.add_argument("--visitors", type=int, default=200)
+    args = parser.parse_args()
+    stacks = asyncio.run(_profile(args.visitors))
+    print(summarise(stacks))
+
+
+if __name__ == "__main__":
+    main()
