@@ -32,7 +32,11 @@ async def widget_script() -> Response:
     return FileResponse(
         WIDGET_SCRIPT,
         media_type="application/javascript",
-        headers={"Cache-Control": WIDGET_CACHE_CONTROL},
+        # Host pages that isolate themselves (Cross-Origin-Embedder-Policy) may still load it.
+        headers={
+            "Cache-Control": WIDGET_CACHE_CONTROL,
+            "Cross-Origin-Resource-Policy": "cross-origin",
+        },
     )
 
 

@@ -18,6 +18,7 @@ async def test_widget_script_is_javascript_cached_and_small(client: httpx.AsyncC
     assert response.headers["content-type"].startswith("application/javascript")
     assert response.headers["cache-control"] == "public, max-age=3600"
     assert "etag" in response.headers
+    assert response.headers["cross-origin-resource-policy"] == "cross-origin"
     assert len(gzip.compress(response.content, compresslevel=9)) < MAX_WIDGET_GZIP_BYTES
 
 

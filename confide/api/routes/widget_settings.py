@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -25,7 +26,8 @@ def _base_url(request: Request, rt: Runtime) -> str:
     return rt.settings.public_url or str(request.base_url)
 
 
-async def _render(request: Request, rt: Runtime, workspace_id: Any) -> dict[str, Any]:
+async def _render(request: Request, rt: Runtime, workspace_id: uuid.UUID | None) -> dict[str, Any]:
+    assert workspace_id is not None
     workspace = await workspaces.get_workspace(rt, workspace_id)
     return {
         **await widget_settings.read(rt, workspace_id),
