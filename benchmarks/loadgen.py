@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import os
 import random
 import statistics
 import time
@@ -27,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 CONNECT_CONCURRENCY = 100
 DRAIN_SECONDS = 15.0
+LATE_GRACE_SECONDS = 5.0
 BODY = "Hello, I ordered a blue jacket last week and it has not arrived yet; can you check? "
 
 
@@ -37,6 +40,8 @@ class Target:
     visitor_urls: list[str]
     console_url: str
     conversation_ids: list[str] = field(default_factory=list)
+    # Server processes whose CPU time is counted per message (robust on a shared machine).
+    server_pids: list[int] = field(default_factory=list)
 
     @property
     def is_confide(self) -> bool:
@@ -136,6 +141,16 @@ async def _close(sockets: list[ClientConnection]) -> None:
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes, from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 # -- saturation ---------------------------------------------------------------------------
 
 
@@ -161,19 +176,29 @@ async def _saturation(target: Target, seconds: float, warmup_seconds: float) -> 
                 errors += 1
             n += 1
 
+    cpu_task = asyncio.create_task(_cpu_in_window(target, warmup_seconds, seconds))
     await asyncio.gather(*(visitor(i, ws) for i, ws in enumerate(visitors)))
+    cpu_seconds = await cpu_task
     await agent.drain(set(sent))
     window_start = started + warmup_seconds
     in_window = [t for t in agent.received.values() if window_start <= t <= stop_at]
     agent.task.cancel()
     await _close([*visitors, console])
     return {
+        "server_cpu_ms_per_message": 1000 * cpu_seconds / max(1, len(in_window)),
         "sent": len(sent),
         "delivered": len(agent.received),
         "lost": len(set(sent) - agent.received.keys()),
         "errors": errors,
         "messages_per_second": len(in_window) / (stop_at - window_start),
     }
+
+
+async def _cpu_in_window(target: Target, warmup_seconds: float, seconds: float) -> float:
+    await asyncio.sleep(warmup_seconds)
+    before = _cpu_seconds(target.server_pids)
+    await asyncio.sleep(seconds - warmup_seconds)
+    return _cpu_seconds(target.server_pids) - before
 
 
 def saturation(target: Target, seconds: float, warmup_seconds: float) -> dict[str, Any]:
@@ -196,14 +221,21 @@ async def _steady(target: Target, seconds: float, rate_per_visitor: float) -> di
     stop_at = started + seconds
     rng = random.Random(7)
 
+    scheduled = 0
+    behind_ms: list[float] = []
+
     async def visitor(index: int, ws: ClientConnection) -> None:
-        nonlocal errors
+        nonlocal errors, scheduled
         due = started + rng.random() * interval
+        scheduled += math.ceil((stop_at - due) / interval)
         n = 0
-        while due < stop_at:
+        # A visitor waits for each ack; when the server falls behind, later sends go out late
+        # (counted in behind_ms) and those due after the end + grace are never sent (unsent).
+        while due < stop_at and time.perf_counter() < stop_at + LATE_GRACE_SECONDS:
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             client_id = f"t{run}-{index}-{n}"
             sent[client_id] = time.perf_counter()
+            behind_ms.append((sent[client_id] - due) * 1000)
             await ws.send(_frame(target, index, client_id))
             try:
                 await _until(ws, "ack")
@@ -225,10 +257,16 @@ async def _steady(target: Target, seconds: float, rate_per_visitor: float) -> di
         "delivered": len(latencies_ms),
         "lost": len(sent) - len(latencies_ms),
         "errors": errors,
+        "unsent": scheduled - len(sent),
+        "sent_late_p99_ms": _p99(behind_ms),
         "p50_ms": quantiles[49],
         "p99_ms": quantiles[98],
         "max_ms": latencies_ms[-1] if latencies_ms else 0.0,
     }
+
+
+def _p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] if len(values) > 1 else 0.0
 
 
 def steady(target: Target, seconds: float, rate_per_visitor: float = 1.0) -> dict[str, Any]:

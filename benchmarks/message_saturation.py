@@ -53,7 +53,9 @@ async def run(quick: bool = False) -> Result:
         goal_met=ratio >= GOAL_RATIO and confide["lost"] == 0,
         notes=(
             f"{visitors} visitors back to back for {seconds} s (first {warmup_seconds} s not "
-            f"counted), one agent subscribed to every conversation; SQLite; {LIMITS_NOTE}"
+            f"counted), one agent subscribed to every conversation; server CPU per message "
+            f"{confide['server_cpu_ms_per_message']:.2f} ms (relay "
+            f"{base['server_cpu_ms_per_message']:.2f} ms); SQLite; {LIMITS_NOTE}"
         ),
         details={"confide": confide, "relay": base, "visitors": visitors},
     )

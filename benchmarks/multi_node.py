@@ -44,6 +44,7 @@ async def run(quick: bool = False) -> Result:
                     node_a.visitor_urls(population.visitor_tokens),
                     await node_b.agent_console_url(),
                     population.conversation_ids,
+                    [node_a.pid, node_b.pid],
                 )
                 pair = loadgen.run_in_process(loadgen.saturation, target, seconds, warmup_seconds)
     value, baseline = pair["messages_per_second"], single["messages_per_second"]
@@ -59,7 +60,9 @@ async def run(quick: bool = False) -> Result:
         goal_met=ratio >= GOAL_RATIO and pair["lost"] == 0,
         notes=(
             f"{visitors} visitors on node A, the agent on node B, back to back for {seconds} s; "
-            f"PostgreSQL + Redis; {LIMITS_NOTE}"
+            f"server CPU per message {pair['server_cpu_ms_per_message']:.2f} ms on two nodes, "
+            f"{single['server_cpu_ms_per_message']:.2f} ms on one; PostgreSQL + Redis; "
+            f"{LIMITS_NOTE}"
         ),
         details={"two_nodes": pair, "one_node": single, "visitors": visitors},
     )

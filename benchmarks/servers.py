@@ -227,8 +227,9 @@ async def confide_target(server: Server, population: Population) -> Target:
         server.visitor_urls(population.visitor_tokens),
         await server.agent_console_url(),
         population.conversation_ids,
+        [server.pid],
     )
 
 
 def relay_target(server: Server, visitors: int) -> Target:
-    return Target([f"{server.ws}/visitor"] * visitors, f"{server.ws}/console")
+    return Target([f"{server.ws}/visitor"] * visitors, f"{server.ws}/console", [], [server.pid])
