@@ -4,6 +4,7 @@ reply, escaping of hostile message text, a settings change, and the screenshots.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import httpx
 import pyotp
 import pytest
 import websockets
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 
 from confide.access.models import Role
 from confide.access.policy import Principal
@@ -132,9 +133,8 @@ async def test_agent_sees_a_new_conversation_live_and_replies(
     page = await new_page(width=1440, height=900)
     await sign_in(page, site, team_agent)
     await expect(page.locator("#empty-waiting")).to_be_visible(timeout=TIMEOUT_MS)
-    await page.wait_for_function("document.body.classList.contains('offline') === false")
-    # Give the socket its ready frame before the conversation starts.
-    await page.wait_for_timeout(300)
+    # The socket has said ready before the conversation starts.
+    await page.locator('body[data-socket="online"]').wait_for()
 
     conversation_id = await visitor.start("Hi, my order #1042 has not arrived.")
     item = page.locator(f'#list-waiting .conv-item[data-id="{conversation_id}"]')
@@ -160,7 +160,7 @@ async def test_agent_sees_a_new_conversation_live_and_replies(
     await page.keyboard.press("Enter")
     reply = page.locator("#messages .msg--operator").last
     await expect(reply.locator(".msg-body")).to_have_text("Sorry about that! Let me check.")
-    await expect(reply).not_to_have_class("msg msg--operator msg--pending", timeout=TIMEOUT_MS)
+    await expect(reply).not_to_have_class(re.compile("msg--pending"), timeout=TIMEOUT_MS)
     await expect(page.locator("#conv-status")).to_have_text("open", timeout=TIMEOUT_MS)
     stored = await visitor.messages(conversation_id)
     assert [m["body"] for m in stored][-1] == "Sorry about that! Let me check."
@@ -207,8 +207,7 @@ async def test_hostile_message_text_shows_as_text(
     page = await new_page()
     await sign_in(page, site, team_agent)
     await page.goto(f"{site.url}/console/conversations/{conversation_id}")
-    await page.wait_for_function("document.body.classList.contains('offline') === false")
-    await page.wait_for_timeout(300)
+    await page.locator('body[data-socket="online"]').wait_for()
     await visitor.say(conversation_id, f"again: {XSS}")  # rendered by the script this time
     bodies = page.locator("#messages .msg-body")
     await expect(bodies).to_have_text([XSS, f"again: {XSS}"], timeout=TIMEOUT_MS)
@@ -225,8 +224,7 @@ async def test_visitor_typing_shows_in_the_console(
     page = await new_page()
     await sign_in(page, site, team_agent)
     await page.goto(f"{site.url}/console/conversations/{conversation_id}")
-    await page.wait_for_function("document.body.classList.contains('offline') === false")
-    await page.wait_for_timeout(300)
+    await page.locator('body[data-socket="online"]').wait_for()
     async with websockets.connect(
         f"{site.ws_url}/api/v1/ws/widget?token={visitor.token}"
     ) as socket:
@@ -327,3 +325,56 @@ async def test_long_history_loads_earlier_messages_and_transfer(
     await page.locator("#transfer-panel").get_by_role("button", name="Transfer").click()
     await expect(page.locator("#conv-agent")).to_have_text("with Sam", timeout=TIMEOUT_MS)
     await expect(page.locator("#transfer-panel")).to_be_hidden()
+
+
+async def test_console_reconnects_and_resumes_without_losing_messages(
+    site: Site, new_page: NewPage, visitor: Visitor, team_agent: Account
+) -> None:
+    conversation_id = await visitor.start("before the outage")
+    page = await new_page()
+    outage = False
+    live: list[WebSocketRoute] = []
+
+    async def console_socket(route: WebSocketRoute) -> None:
+        # A proxy between the page and Confide that the test can cut, like a network drop.
+        if outage:
+            await route.close(code=1011, reason="outage")
+            return
+        route.connect_to_server()
+        live.append(route)
+
+    await page.route_web_socket(re.compile(r"/api/v1/ws/console$"), console_socket)
+    await sign_in(page, site, team_agent)
+    await page.goto(f"{site.url}/console/conversations/{conversation_id}")
+    await page.locator('body[data-socket="online"]').wait_for()
+    outage = True
+    await live[-1].close(code=1011, reason="outage")
+    await page.locator('body[data-socket="offline"]').wait_for()
+    await visitor.say(conversation_id, "sent while the console was cut off")
+    # A reply written during the outage waits, then is sent once the socket is back.
+    await page.get_by_label("Reply to Vera Visitor").fill("Written while cut off.")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#messages .msg--pending .msg-body")).to_have_text(
+        "Written while cut off."
+    )
+    await page.wait_for_timeout(1500)  # a few refused reconnects, with backoff
+    outage = False
+    await expect(page.locator("#messages .msg-body")).to_have_text(
+        ["before the outage", "sent while the console was cut off", "Written while cut off."],
+        timeout=40_000,
+    )
+    await expect(page.locator("#messages .msg--pending")).to_have_count(0, timeout=TIMEOUT_MS)
+    await expect(page.locator("body")).to_have_attribute("data-socket", "online")
+    # Sending still works on the new socket.
+    await page.get_by_label("Reply to Vera Visitor").fill("Back again.")
+    await page.keyboard.press("Enter")
+    reply = page.locator("#messages .msg--operator").last
+    await expect(reply.locator(".msg-body")).to_have_text("Back again.")
+    await expect(reply).not_to_have_class(re.compile("msg--pending"), timeout=TIMEOUT_MS)
+    stored = [m["body"] for m in await visitor.messages(conversation_id)]
+    assert stored == [
+        "before the outage",
+        "sent while the console was cut off",
+        "Written while cut off.",
+        "Back again.",
+    ]

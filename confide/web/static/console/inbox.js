@@ -149,6 +149,7 @@ function onFrame(frame) {
 
 function onStatus(state) {
   document.body.classList.toggle("offline", state !== "online");
+  document.body.dataset.socket = state; // "online" once the socket said ready
 }
 
 class Presence {
