@@ -3,6 +3,7 @@ reply, escaping of hostile message text, a settings change, and the screenshots.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -235,6 +236,13 @@ async def test_visitor_typing_shows_in_the_console(
         await expect(page.locator("#typing")).to_have_text(
             "Vera Visitor is typing…", timeout=TIMEOUT_MS
         )
+        # And the other way: the agent typing reaches the visitor's widget.
+        await page.get_by_label("Reply to Vera Visitor").press_sequentially("On it")
+        while True:
+            frame = json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT_MS / 1000))
+            if frame.get("type") == "typing":
+                break
+        assert frame["author"]["kind"] == "operator" and frame["state"] is True
 
 
 async def test_admin_changes_a_privacy_setting_through_the_settings_page(
