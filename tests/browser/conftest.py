@@ -123,8 +123,17 @@ async def new_page(browser: Browser, site: Site) -> AsyncIterator[NewPage]:
     """Open pages in fresh contexts; afterwards check where they went and what they threw."""
     logs: list[_PageLog] = []
     contexts = []
+    allowed: list[str] = [site.url, site.ws_url]
 
-    async def factory(width: int = 1280, height: int = 800, **context_options: Any) -> Page:
+    async def factory(
+        width: int = 1280,
+        height: int = 800,
+        *,
+        also_allowed: tuple[str, ...] = (),
+        **context_options: Any,
+    ) -> Page:
+        """``also_allowed``: further origins this page may reach (a customer's own site)."""
+        allowed.extend(also_allowed)
         context = await browser.new_context(
             viewport={"width": width, "height": height}, **context_options
         )
@@ -140,7 +149,7 @@ async def new_page(browser: Browser, site: Site) -> AsyncIterator[NewPage]:
     yield factory
     for context in contexts:
         await context.close()
-    origins = (site.url, site.ws_url)
+    origins = tuple(allowed)
     outside = [
         url
         for log in logs
