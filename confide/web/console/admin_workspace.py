@@ -8,7 +8,7 @@ nothing. Admins only (``workspace.settings``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from confide.access.policy import Action
 from confide.api.routes import consent as consent_api
 from confide.api.routes import workspace as workspace_api
-from confide.api.schemas import ConsentRequestWrite, WorkspaceUpdate
+from confide.api.schemas import ConsentPurpose, ConsentRequestWrite, WorkspaceUpdate
 from confide.chat.models import Channel
 from confide.privacy import consent
 from confide.web.console import forms
@@ -172,7 +172,7 @@ async def publish_consent(request: Request, purpose: str) -> Response:
     data = {"version": forms.text(form, "version"), "text": forms.text(form, "text")}
     outcome = await forms.attempt(
         lambda: consent_api.publish_consent_request(
-            purpose=purpose,  # type: ignore[arg-type]  # checked against PURPOSES above
+            purpose=cast(ConsentPurpose, purpose),  # checked against PURPOSES above
             body=ConsentRequestWrite.model_validate(data),
             request=request,
             principal=visit.principal,

@@ -9,7 +9,7 @@ which subscribes over the console WebSocket and keeps the lists and the conversa
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -29,6 +29,12 @@ LIST_SIZE = 50
 CLOSED_LIST_SIZE = 20
 HISTORY_PAGE = 50  # messages rendered with the page; older ones load on demand, by seq
 PAST_CONVERSATIONS = 10
+ListStatus = Literal["waiting", "open", "closed"]
+LISTS: tuple[tuple[ListStatus, int], ...] = (
+    ("waiting", LIST_SIZE),
+    ("open", LIST_SIZE),
+    ("closed", CLOSED_LIST_SIZE),
+)
 
 
 @router.get("/")
@@ -75,11 +81,7 @@ async def _inbox(
     group_id = _group_filter(group, known_groups)
     lists = {
         status: await _list(request, rt, principal, status=status, group_id=group_id, limit=size)
-        for status, size in (
-            ("waiting", LIST_SIZE),
-            ("open", LIST_SIZE),
-            ("closed", CLOSED_LIST_SIZE),
-        )
+        for status, size in LISTS
     }
     assert principal.workspace_id is not None
     workspace = await workspaces.get_workspace(rt, principal.workspace_id)
@@ -113,7 +115,7 @@ async def _list(
     rt: Runtime,
     principal: Principal,
     *,
-    status: str | None = None,
+    status: ListStatus | None = None,
     group_id: uuid.UUID | None = None,
     visitor_id: uuid.UUID | None = None,
     limit: int,
@@ -122,7 +124,7 @@ async def _list(
         request=request,
         principal=principal,
         rt=rt,
-        status=status,  # type: ignore[arg-type]  # one of the Literal values above
+        status=status,
         group_id=group_id,
         visitor_id=visitor_id,
         before=None,
