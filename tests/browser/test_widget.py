@@ -193,6 +193,16 @@ async def test_keyboard_only_open_send_close_and_rate(site: Site, new_page: NewP
     assert conversation.status.value == "closed" and conversation.csat_score == 4
 
 
+async def _until_true(page: Page, expression: str, timeout_seconds: float = 5.0) -> None:
+    # Not page.wait_for_function: its polling evaluates strings in the page, which the page's
+    # CSP (no 'unsafe-eval') rightly refuses; page.evaluate goes through the debugger instead.
+    for _ in range(int(timeout_seconds / 0.05)):
+        if await page.evaluate(expression):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never true: {expression}")
+
+
 async def test_js_api_identify_open_and_message_events(site: Site, new_page: NewPage) -> None:
     page = await new_page()
     # Calls made before the script loads are queued (the documented pattern).
@@ -202,7 +212,7 @@ async def test_js_api_identify_open_and_message_events(site: Site, new_page: New
         " ['on', 'open', () => window.__events.push('open')]]};"
     )
     await page.goto(f"{site.url}/demo/{site.workspace}")
-    await page.wait_for_function("window.__events.includes('ready')")
+    await _until_true(page, "window.__events.includes('ready')")
     await page.evaluate(
         """async () => {
           window.__messages = [];
@@ -218,8 +228,8 @@ async def test_js_api_identify_open_and_message_events(site: Site, new_page: New
     await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
     conversation_id = await _stored_conversation(page, site)
     await _reply(site, conversation_id, "Hello Vera")
-    await page.wait_for_function(
-        "window.__messages.some(m => m.body === 'Hello Vera' && m.author.kind === 'operator')"
+    await _until_true(
+        page, "window.__messages.some(m => m.body === 'Hello Vera' && m.author.kind === 'operator')"
     )
     detail = (await _api(site, "GET", f"/conversations/{conversation_id}")).json()
     assert detail["visitor"]["name"] == "Vera Visitor"
@@ -287,8 +297,11 @@ async def test_screenshots_of_the_widget_on_desktop_and_mobile(
         headers=await _admin(site),
     )
     desktop = await new_page(1280, 800)
+    console_errors: list[str] = []
+    desktop.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     await _exchange(desktop, site)
     await screenshot(desktop, "widget-desktop")
+    assert console_errors == []  # e.g. no Content-Security-Policy violation on Confide's page
 
     mobile = await new_page(390, 844, is_mobile=True, has_touch=True)
     await _exchange(mobile, site)

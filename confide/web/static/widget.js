@@ -940,7 +940,9 @@
     ui.panel.hidden = true;
     ui.launcher.hidden = false;
     ui.launcher.setAttribute("aria-expanded", "false");
-    ui.launcher.focus();
+    // Give focus back to the launcher only if it was in the widget (not when the host page
+    // closes the panel from its own code while the visitor is elsewhere).
+    if (ui.shadow.activeElement) ui.launcher.focus();
     emit("close");
   }
 
