@@ -4,6 +4,7 @@ rolls back its batch, a graceful stop that hands the job back, and the in-proces
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
 
@@ -79,8 +80,9 @@ def _failing_purge(fail_on_batch: int) -> JobKind:
 
 
 async def test_a_failing_batch_rolls_back_with_its_cursor_and_the_retry_resumes(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="confide.jobs")
     await silence_schedules(rt)
     workspace_id, old, new = await workspace_with_logs(rt, "acme", expired=5, fresh=1)
     monkeypatch.setitem(KINDS, "flaky_purge", _failing_purge(fail_on_batch=2))
@@ -108,6 +110,10 @@ async def test_a_failing_batch_rolls_back_with_its_cursor_and_the_retry_resumes(
     done = await job(rt, job_id)
     assert (done.status, done.attempts, done.items_done) == (JobStatus.SUCCEEDED, 2, 5)
     assert await log_ids(rt) == new
+    # The worker's log names the job and the error class, never the error's text.
+    assert f"job {job_id} flaky_purge: attempt 1 failed with ValueError -> queued" in caplog.text
+    assert f"job {job_id} flaky_purge: finished" in caplog.text
+    assert FAKE_PERSONAL_TEXT not in caplog.text
 
 
 async def test_a_stopping_worker_finishes_its_batch_and_hands_the_job_back(rt: Runtime) -> None:
