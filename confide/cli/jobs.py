@@ -17,7 +17,9 @@ from confide.jobs.queue import do_enqueue_job, list_jobs
 from confide.jobs.worker import Worker
 from confide.runtime import Runtime
 
-jobs_app: typer.Typer = typer.Typer(help="Inspect and enqueue background jobs.")
+jobs_app: typer.Typer = typer.Typer(
+    help="Inspect and enqueue background jobs.", no_args_is_help=True
+)
 
 
 @app.command("worker")
