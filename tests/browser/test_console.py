@@ -181,7 +181,13 @@ async def test_agent_sees_a_new_conversation_live_and_replies(
     await expect(waiting.locator(".conv-name")).to_have_text("Noah Newcomer", timeout=TIMEOUT_MS)
     await expect(waiting.locator(".conv-preview")).to_have_text("Do you ship to Norway?")
     await expect(waiting.locator(".badge")).to_have_text("1")
+    await expect(page).to_have_title(re.compile(r"^\(1\) Vera Visitor"))
     await screenshot(page, "console-desktop")
+
+    # The keyboard moves through the lists.
+    await waiting.locator("a").focus()
+    await page.keyboard.press("ArrowDown")
+    await expect(page.locator(f'.conv-item[data-id="{conversation_id}"] a')).to_be_focused()
 
     # Close and reopen from the header; the lists follow.
     await page.get_by_role("button", name="Close", exact=True).click()

@@ -35,6 +35,8 @@ function showBadge(item) {
   badge.setAttribute("aria-label", `${count} unread`);
 }
 
+const baseTitle = document.title;
+
 function refreshCounts() {
   for (const status of ["waiting", "open", "closed"]) {
     const list = document.getElementById(`list-${status}`);
@@ -42,7 +44,20 @@ function refreshCounts() {
     document.getElementById(`count-${status}`).textContent = String(count);
     document.getElementById(`empty-${status}`).hidden = count > 0;
   }
+  const waiting = document.getElementById("list-waiting").children.length;
+  document.title = waiting ? `(${waiting}) ${baseTitle}` : baseTitle;
 }
+
+// Arrow keys move between conversations (Tab still walks through everything).
+document.querySelector(".list-pane").addEventListener("keydown", (event) => {
+  if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+  const links = [...document.querySelectorAll(".conv-link")];
+  const index = links.indexOf(document.activeElement);
+  if (index === -1) return;
+  event.preventDefault();
+  const next = links[index + (event.key === "ArrowDown" ? 1 : -1)];
+  if (next) next.focus();
+});
 
 function visitorLabel(visitor) {
   if (!visitor) return "Visitor";
@@ -182,4 +197,5 @@ for (const item of document.querySelectorAll(".conv-item")) {
     socket.subscribe(item.dataset.id, Number(item.dataset.lastSeq || 0));
   }
 }
+refreshCounts();
 if (selected) pane = new ConversationPane(main, socket);
