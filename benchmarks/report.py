@@ -1,0 +1,51 @@
+"""The results table of ``docs/performance.md``: ``python -m benchmarks.report``.
+
+Reads ``benchmarks/results/*.json`` and prints Markdown, so the table in the documentation is
+copied from the files the last run wrote, never typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from benchmarks.__main__ import BENCHMARKS
+from benchmarks.common import RESULTS_DIR
+
+# Benchmarks whose module writes several result files.
+_RESULT_NAMES = {"connections": ["connections_memory", "connections_broadcast"]}
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
+
+
+def table() -> str:
+    results: list[dict[str, Any]] = []
+    for benchmark in BENCHMARKS:
+        for name in _RESULT_NAMES.get(benchmark, [benchmark]):
+            path = RESULTS_DIR / f"{name}.json"
+            if path.exists():
+                results.append(json.loads(path.read_text()))
+    if not results:
+        return "No results yet: run `python3 dev.py bench`."
+    first = results[0]["machine"]
+    lines = [
+        f"Machine: {first['cores']} cores, {first['memory_gib']} GiB, Python {first['python']}. "
+        f"Runs from {min(r['date'] for r in results)} to {max(r['date'] for r in results)}.",
+        "",
+        "| Benchmark | Value | Baseline (same run) | Ratio | Goal | Met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        quick = " (quick)" if r.get("details", {}).get("quick") else ""
+        lines.append(
+            f"| `{r['name']}`{quick} | {_number(r['value'])} {r['unit']} "
+            f"| {_number(r['baseline'])} ({r['baseline_name']}) | {r['ratio']}x "
+            f"| {r['goal']} | {'yes' if r['goal_met'] else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(table())
