@@ -459,3 +459,33 @@ async def test_prechat_form_identifies_the_visitor_before_the_chat(
     await page.reload()
     await page.get_by_role("button", name="Chat").click()
     await expect(_log(page).get_by_text("Hello after the form")).to_be_visible()  # no form again
+
+
+def _relative_luminance(rgb: tuple[int, ...]) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else float(((c + 0.055) / 1.055) ** 2.4)
+
+    r, g, b = (channel(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    la, lb = sorted((_relative_luminance(a), _relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+async def test_text_on_any_accent_colour_keeps_aa_contrast(site: Site, new_page: NewPage) -> None:
+    for accent in ("#ffd400", "#2f5bea", "#0b3d2e", "#ff7ab6"):
+        await _api(site, "PATCH", "/workspace/widget", json={"accent_color": accent})
+        page = await new_page()  # a fresh browser cache: the config is cacheable for a minute
+        await page.goto(f"{site.url}/demo/{site.workspace}")
+        launcher = page.get_by_role("button", name="Chat")
+        colours = await launcher.evaluate(
+            "(el) => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]"
+        )
+        text, background = (
+            tuple(int(part) for part in re.findall(r"\d+", colour)[:3]) for colour in colours
+        )
+        assert background == tuple(int(accent[i : i + 2], 16) for i in (1, 3, 5))
+        assert _contrast(text, background) >= 4.5, (accent, colours)
