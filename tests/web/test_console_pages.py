@@ -145,3 +145,18 @@ async def test_a_redacted_message_says_what_was_masked(world: World) -> None:
     plain = await start_chat(world.client, await new_visitor(world.client), "Nothing to mask")
     page = await world.client.get(f"/console/conversations/{plain['conversation']['id']}")
     assert "Masked before storage" not in page.text
+
+
+async def test_agents_see_consent_status_but_only_admins_get_the_proof_link(
+    world: World,
+) -> None:
+    sales = await world.group("Sales")
+    agent = await world.operator("agent", Role.AGENT, groups=[sales])
+    visitor = await new_visitor(world.client)
+    started = await start_chat(world.client, visitor, "hello", group_id=sales)
+    await sign_in(world, agent)
+    page = await world.client.get(f"/console/conversations/{started['conversation']['id']}")
+    assert page.status_code == 200
+    assert "not granted" in page.text  # the consent status of each purpose
+    assert "consent-proof" not in page.text
+    assert 'data-action="assign"' in page.text  # the API decides; the page offers
