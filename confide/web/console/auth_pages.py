@@ -1,7 +1,9 @@
 """Sign-in, second factor, MFA enrolment, sign-out and the operator's own account page.
 
 The login form gets a CSRF token too, so another site cannot sign a browser into an account of
-its choosing.
+its choosing. Sign-in and the second factor go through the API's own handlers, so the lockout,
+the audit records (``auth.login``, ``auth.login_failed``, ``auth.mfa_failed``) and the cookies
+are the same whichever way an operator signs in.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from confide.access import auth, mfa, operators
-from confide.api.routes.auth import clear_session_cookies, set_session_cookies
-from confide.core.errors import ConfideError, InvalidToken
+from confide.api.routes import auth as auth_api
+from confide.api.routes.auth import clear_session_cookies
+from confide.api.schemas import LoginRequest, MfaChallengeResponse, MfaLoginRequest
+from confide.core.errors import ConfideError, InvalidCredentials, InvalidMfaCode, InvalidToken
 from confide.web.console.session import (
     CsrfRefused,
     page_visit,
@@ -36,7 +41,7 @@ async def login_page(request: Request) -> Response:
 
 @router.post("/console/login")
 async def login_submit(request: Request) -> Response:
-    rt = runtime(request)
+    """Through the API's own handler: same checks, same lockout, same audit records."""
     try:
         form = await read_form(request)
     except CsrfRefused:
@@ -44,27 +49,34 @@ async def login_submit(request: Request) -> Response:
         return render(request, "login.html", context, 403)
     workspace = str(form.get("workspace", "")).strip().lower()
     try:
-        outcome = await auth.login(
-            rt,
-            workspace_slug=workspace or None,
-            username=str(form.get("username", "")).strip().lower(),
-            password=str(form.get("password", "")),
-            transport="cookie",
+        body = LoginRequest.model_validate(
+            {
+                "workspace": workspace or None,
+                "username": str(form.get("username", "")),
+                "password": str(form.get("password", "")),
+                "transport": "cookie",
+            }
+        )
+    except ValidationError:
+        # Over-long or empty fields: the answer an unknown account gets.
+        error = InvalidCredentials()
+        context = {"error": error.message, "workspace": workspace[:64]}
+        return render(request, "login.html", context, error.status_code)
+    response = RedirectResponse("/console/", status_code=303)
+    try:
+        result = await auth_api.login(
+            body=body, request=request, response=response, rt=runtime(request)
         )
     except ConfideError as exc:
         context = {"error": exc.message, "workspace": workspace}
         return render(request, "login.html", context, exc.status_code)
-    if outcome.mfa_challenge is not None:
-        return render(request, "mfa.html", {"challenge": outcome.mfa_challenge, "error": None})
-    assert outcome.tokens is not None
-    response = RedirectResponse("/console/", status_code=303)
-    set_session_cookies(response, rt, outcome.tokens)
+    if isinstance(result, MfaChallengeResponse):
+        return render(request, "mfa.html", {"challenge": result.challenge, "error": None})
     return response
 
 
 @router.post("/console/mfa")
 async def mfa_submit(request: Request) -> Response:
-    rt = runtime(request)
     try:
         form = await read_form(request)
     except CsrfRefused:
@@ -72,20 +84,21 @@ async def mfa_submit(request: Request) -> Response:
     code = str(form.get("code", "")).strip()
     challenge = str(form.get("challenge", ""))
     is_totp = len(code) == 6 and code.isdigit()
+    response = RedirectResponse("/console/", status_code=303)
     try:
-        issued = await auth.complete_mfa_login(
-            rt,
-            challenge=challenge,
-            code=code if is_totp else None,
-            recovery_code=None if is_totp else code,
+        body = MfaLoginRequest.model_validate(
+            {"challenge": challenge, "code" if is_totp else "recovery_code": code}
+        )
+        await auth_api.complete_mfa(
+            body=body, request=request, response=response, rt=runtime(request)
         )
     except InvalidToken:
         return to_login()
-    except ConfideError as exc:
-        context = {"challenge": challenge, "error": exc.message}
-        return render(request, "mfa.html", context, exc.status_code)
-    response = RedirectResponse("/console/", status_code=303)
-    set_session_cookies(response, rt, issued)
+    except (ConfideError, ValidationError) as exc:
+        message = exc.message if isinstance(exc, ConfideError) else InvalidMfaCode().message
+        status = exc.status_code if isinstance(exc, ConfideError) else InvalidMfaCode.status_code
+        context = {"challenge": challenge, "error": message}
+        return render(request, "mfa.html", context, status)
     return response
 
 

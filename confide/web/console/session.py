@@ -29,8 +29,6 @@ from confide.runtime import Runtime
 
 WEB_DIR = Path(__file__).resolve().parents[1]
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
-# Form fields longer than this are refused as a whole (consent texts are the longest).
-MAX_FIELD_CHARS = 20_000
 # Who sees the settings link: anyone with at least one settings page.
 _SETTINGS_ACTIONS = frozenset(
     {
@@ -99,14 +97,13 @@ def render(
 
 
 async def read_form(request: Request) -> dict[str, Any]:
-    """The posted fields (a list where a name repeats), after the CSRF check."""
+    """The posted fields (a list where a name repeats), after the CSRF check. Lengths are the
+    API request models' business: a value is never cut here (the body limit bounds it)."""
     form = await request.form()
     values: dict[str, Any] = {}
     for key, value in form.multi_items():
         if not isinstance(value, str):
             continue
-        if len(value) > MAX_FIELD_CHARS:
-            value = ""  # refused by the field's own validation, never silently truncated
         if key in values:
             previous = values[key]
             values[key] = [*previous, value] if isinstance(previous, list) else [previous, value]

@@ -1,0 +1,84 @@
+"""Console sign-in goes through the API's handlers: audited, validated, never a 500."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from confide.access.models import Role
+from confide.audit.models import AuditEvent
+from tests.conftest import World
+from tests.web.helpers import form_csrf, sign_in
+
+
+async def _actions(world: World) -> list[str]:
+    async with world.rt.db.session() as session:
+        return list(
+            (await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id))).all()
+        )
+
+
+async def test_console_sign_in_and_a_failed_attempt_are_audited(world: World) -> None:
+    admin = await world.operator("root", Role.ADMIN)
+    page = await world.client.get("/console/login")
+    failed = await world.client.post(
+        "/console/login",
+        data={
+            "csrf_token": form_csrf(page.text),
+            "workspace": "acme",
+            "username": "root",
+            "password": "wrong password",
+        },
+    )
+    assert failed.status_code == 401
+    assert "auth.login_failed" in await _actions(world)
+    await sign_in(world, admin)
+    assert "auth.login" in await _actions(world)
+
+
+async def test_over_long_sign_in_fields_are_refused_like_wrong_credentials(
+    world: World,
+) -> None:
+    await world.operator("root", Role.ADMIN)
+    page = await world.client.get("/console/login")
+    for field, value in (("password", "x" * 5000), ("username", "u" * 500), ("username", "")):
+        data = {
+            "csrf_token": form_csrf(page.text),
+            "workspace": "acme",
+            "username": "root",
+            "password": "whatever",
+            field: value,
+        }
+        response = await world.client.post("/console/login", data=data)
+        assert response.status_code == 401, (field, len(value))
+        assert "The workspace, username or password is not correct." in response.text
+
+
+async def test_a_malformed_second_factor_code_is_refused_on_the_form(world: World) -> None:
+    from tests.conftest import totp_now
+
+    alice = await world.operator("alice")
+    headers = await world.headers(alice)
+    secret = (await world.client.post("/api/v1/me/mfa/enrol", headers=headers)).json()["secret"]
+    confirmed = await world.client.post(
+        "/api/v1/me/mfa/confirm", headers=headers, json={"code": totp_now(secret)}
+    )
+    assert confirmed.status_code == 200
+    page = await world.client.get("/console/login")
+    challenge_page = await world.client.post(
+        "/console/login",
+        data={
+            "csrf_token": form_csrf(page.text),
+            "workspace": "acme",
+            "username": "alice",
+            "password": alice.password,
+        },
+    )
+    assert challenge_page.status_code == 200 and "Two-factor verification" in challenge_page.text
+    challenge = challenge_page.text.split('name="challenge" value="', 1)[1].split('"', 1)[0]
+    response = await world.client.post(
+        "/console/mfa",
+        data={"csrf_token": form_csrf(challenge_page.text), "challenge": challenge, "code": "1"},
+    )
+    assert response.status_code == 401
+    assert "Two-factor verification" in response.text
+    assert "auth.mfa_challenge" in await _actions(world)
