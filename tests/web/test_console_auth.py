@@ -82,3 +82,29 @@ async def test_a_malformed_second_factor_code_is_refused_on_the_form(world: Worl
     assert response.status_code == 401
     assert "Two-factor verification" in response.text
     assert "auth.mfa_challenge" in await _actions(world)
+
+
+async def test_enrolling_mfa_in_the_console_is_audited_and_a_bad_code_is_refused(
+    world: World,
+) -> None:
+    import re
+
+    from confide.core import clock
+    from tests.conftest import totp_now
+
+    clock.advance(-3600)
+    alice = await world.operator("alice")
+    await sign_in(world, alice)
+    page = await world.client.get("/console/mfa/enrol")
+    secret = re.search(r'<code class="secret">([^<]+)</code>', page.text)
+    assert secret
+    bad = await world.client.post(
+        "/console/mfa/enrol", data={"csrf_token": form_csrf(page.text), "code": "12"}
+    )
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+    good = await world.client.post(
+        "/console/mfa/enrol",
+        data={"csrf_token": form_csrf(page.text), "code": totp_now(secret.group(1))},
+    )
+    assert good.status_code == 200 and "Two-factor authentication is on." in good.text
+    assert "auth.mfa_enabled" in await _actions(world)

@@ -16,8 +16,9 @@ from pydantic import ValidationError
 
 from confide.access import auth, mfa, operators
 from confide.api.routes import auth as auth_api
+from confide.api.routes import me as me_api
 from confide.api.routes.auth import clear_session_cookies
-from confide.api.schemas import LoginRequest, MfaChallengeResponse, MfaLoginRequest
+from confide.api.schemas import LoginRequest, MfaChallengeResponse, MfaCode, MfaLoginRequest
 from confide.core.errors import ConfideError, InvalidCredentials, InvalidMfaCode, InvalidToken
 from confide.web.console.session import (
     CsrfRefused,
@@ -151,12 +152,18 @@ async def enrol_submit(request: Request) -> Response:
     if visit is None:
         return to_login()
     try:
-        codes = await mfa.confirm_enrolment(
-            runtime(request), visit.principal, str(form.get("code", ""))
+        # The API's handler: it also writes the auth.mfa_enabled audit record.
+        confirmed = await me_api.mfa_confirm(
+            body=MfaCode.model_validate({"code": str(form.get("code", ""))}),
+            request=request,
+            principal=visit.principal,
+            rt=runtime(request),
         )
-    except ConfideError as exc:
-        context = _enrol_context(error=exc.message, required=visit.principal.mfa_enrolment_pending)
+    except (ConfideError, ValidationError) as exc:
+        message = exc.message if isinstance(exc, ConfideError) else InvalidMfaCode().message
+        context = _enrol_context(error=message, required=visit.principal.mfa_enrolment_pending)
         return render(request, "enrol.html", context, 422, visit)
+    codes = confirmed["recovery_codes"]
     return render(request, "enrol.html", _enrol_context(codes=codes), visit=visit)
 
 
