@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 import redis.asyncio as aioredis
 
 PREFIX = "confide:rl:"
+REDIS_MAX_CONNECTIONS = 100
+REDIS_POOL_WAIT_SECONDS = 10.0
 
 
 class RateLimiter(ABC):
@@ -43,9 +45,22 @@ class MemoryRateLimiter(RateLimiter):
         return 0
 
 
+def redis_client(url: str) -> aioredis.Redis:
+    """A client whose pool waits for a free connection instead of failing.
+
+    redis-py's default pool raises ``MaxConnectionsError`` once ``REDIS_MAX_CONNECTIONS``
+    commands are in flight: under load (hundreds of sockets checking limits or publishing at
+    once) that ended sockets with an error. Waiting briefly is what a busy node should do.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_WAIT_SECONDS
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
 class RedisRateLimiter(RateLimiter):
     def __init__(self, url: str) -> None:
-        self._redis: aioredis.Redis = aioredis.from_url(url)
+        self._redis: aioredis.Redis = redis_client(url)
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> int:
         now = time.time()

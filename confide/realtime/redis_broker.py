@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from confide.realtime.broker import Broker, Event
+from confide.realtime.limits import redis_client
 
 PREFIX = "confide:"
 log = logging.getLogger("confide.realtime")
@@ -28,7 +29,7 @@ class RedisBroker(Broker):
     def __init__(self, url: str) -> None:
         super().__init__()
         self._url = url
-        self._redis: aioredis.Redis = aioredis.from_url(url)
+        self._redis: aioredis.Redis = redis_client(url)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._reader: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()

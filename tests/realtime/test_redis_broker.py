@@ -330,3 +330,20 @@ async def test_rate_limit_is_shared_by_all_nodes(redis_client: aioredis.Redis) -
     finally:
         await node_a.close()
         await node_b.close()
+
+
+async def test_more_commands_in_flight_than_pooled_connections_wait_instead_of_failing(
+    make_broker: MakeBroker,
+) -> None:
+    """Hundreds of sockets checking a limit or publishing at once share a bounded pool."""
+    busy = limits.REDIS_MAX_CONNECTIONS * 3
+    limiter = limits.RedisRateLimiter(REDIS_URL)
+    broker = await make_broker()
+    try:
+        waits = await asyncio.gather(
+            *(limiter.hit(f"test:{uuid.uuid4().hex}", 10, 60) for _ in range(busy))
+        )
+        await asyncio.gather(*(broker.publish(channel_name(), {"n": i}) for i in range(busy)))
+    finally:
+        await limiter.close()
+    assert waits == [0] * busy
