@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
 
 from rich.console import Console
@@ -42,10 +43,17 @@ def main(argv: list[str]) -> int:
     table = Table(title=f"Confide benchmarks ({machine()})")
     for column in ("benchmark", "value", "baseline", "ratio", "goal", "met"):
         table.add_column(column)
+    failed: list[str] = []
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")
         run: Callable[[bool], Awaitable[Result | list[Result]]] = module.run
-        outcome = asyncio.run(run(args.quick))
+        try:
+            outcome = asyncio.run(run(args.quick))
+        except Exception:  # one broken benchmark must not hide the others' results
+            traceback.print_exc()
+            failed.append(name)
+            table.add_row(name, "failed", "", "", "", "NO")
+            continue
         quick_flag = " --quick" if args.quick else ""
         for result in outcome if isinstance(outcome, list) else [outcome]:
             if args.quick:
@@ -61,7 +69,9 @@ def main(argv: list[str]) -> int:
             )
             Console().print(f"{result.name}: {result.value} {result.unit} ({result.ratio}x)")
     Console().print(table)
-    return 0
+    if failed:
+        print(f"Failed: {failed}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 CONNECT_CONCURRENCY = 100
 DRAIN_SECONDS = 15.0
@@ -167,6 +168,7 @@ async def _saturation(target: Target, seconds: float, warmup_seconds: float) -> 
     agent = _Agent(console)
     sent: dict[str, float] = {}
     errors = 0
+    closed: list[int] = []
     run = uuid.uuid4().hex[:6]  # client ids stay unique when a benchmark reuses conversations
     started = time.perf_counter()
     stop_at = started + seconds
@@ -177,11 +179,14 @@ async def _saturation(target: Target, seconds: float, warmup_seconds: float) -> 
         while time.perf_counter() < stop_at:
             client_id = f"s{run}-{index}-{n}"
             sent[client_id] = time.perf_counter()
-            await ws.send(_frame(target, index, client_id))
             try:
+                await ws.send(_frame(target, index, client_id))
                 await _until(ws, "ack")
             except RuntimeError:
                 errors += 1
+            except ConnectionClosed:
+                closed.append(index)  # the server ended this visitor's socket
+                return
             n += 1
 
     cpu_task = asyncio.create_task(_cpu_in_window(target, warmup_seconds, seconds))
@@ -198,6 +203,7 @@ async def _saturation(target: Target, seconds: float, warmup_seconds: float) -> 
         "delivered": len(agent.received),
         "lost": len(set(sent) - agent.received.keys()),
         "errors": errors,
+        "sockets_closed_by_server": len(closed),
         "messages_per_second": len(in_window) / (stop_at - window_start),
     }
 
@@ -223,6 +229,7 @@ async def _steady(target: Target, seconds: float, rate_per_visitor: float) -> di
     agent = _Agent(console)
     sent: dict[str, float] = {}
     errors = 0
+    closed: list[int] = []
     run = uuid.uuid4().hex[:6]
     interval = 1.0 / rate_per_visitor
     started = time.perf_counter() + 0.5
@@ -244,11 +251,14 @@ async def _steady(target: Target, seconds: float, rate_per_visitor: float) -> di
             client_id = f"t{run}-{index}-{n}"
             sent[client_id] = time.perf_counter()
             behind_ms.append((sent[client_id] - due) * 1000)
-            await ws.send(_frame(target, index, client_id))
             try:
+                await ws.send(_frame(target, index, client_id))
                 await _until(ws, "ack")
             except RuntimeError:
                 errors += 1
+            except ConnectionClosed:
+                closed.append(index)
+                return
             n += 1
             due += interval
 
@@ -265,6 +275,7 @@ async def _steady(target: Target, seconds: float, rate_per_visitor: float) -> di
         "delivered": len(latencies_ms),
         "lost": len(sent) - len(latencies_ms),
         "errors": errors,
+        "sockets_closed_by_server": len(closed),
         "unsent": scheduled - len(sent),
         "sent_late_p99_ms": _p99(behind_ms),
         "p50_ms": quantiles[49],
