@@ -50,7 +50,9 @@ async def run(quick: bool = False) -> Result:
         baseline_name="bare ASGI WebSocket relay, same insert and driver (SQLite), same run",
         ratio=round(ratio, 3),
         goal=f"at least {GOAL_RATIO}x the relay",
-        goal_met=ratio >= GOAL_RATIO and confide["lost"] == 0 and not confide["sockets_closed_by_server"],
+        goal_met=(
+            ratio >= GOAL_RATIO and confide["lost"] == 0 and not confide["sockets_closed_by_server"]
+        ),
         notes=(
             f"{visitors} visitors back to back for {seconds} s (first {warmup_seconds} s not "
             f"counted), one agent subscribed to every conversation; server CPU per message "

@@ -57,7 +57,9 @@ async def run(quick: bool = False) -> Result:
         baseline_name="one node on the same PostgreSQL, in-process broker, same run",
         ratio=round(ratio, 3),
         goal=f"at least {GOAL_RATIO}x one node on this shared 2-core machine, nothing lost",
-        goal_met=ratio >= GOAL_RATIO and pair["lost"] == 0 and not pair["sockets_closed_by_server"],
+        goal_met=(
+            ratio >= GOAL_RATIO and pair["lost"] == 0 and not pair["sockets_closed_by_server"]
+        ),
         notes=(
             f"{visitors} visitors on node A, the agent on node B, back to back for {seconds} s; "
             f"server CPU per message {pair['server_cpu_ms_per_message']:.2f} ms on two nodes, "
