@@ -3,7 +3,7 @@
 Starts Confide as in ``message_saturation``, drives it at saturation from the load generator
 process, and samples the server with py-spy (``pip install -e '.[bench]'``) once the warm-up is
 over. Prints the functions holding the most samples (cumulative and own time) and writes the
-raw stacks to ``benchmarks/results/message_path.stacks.txt`` (open them in speedscope or
+raw stacks to ``$TMPDIR/confide-message-path.stacks.txt`` (open them in speedscope or
 flamegraph.pl).
 """
 
@@ -21,7 +21,6 @@ import threading
 from pathlib import Path
 
 from benchmarks import loadgen
-from benchmarks.common import RESULTS_DIR
 from benchmarks.servers import bench_settings, confide_server, confide_target, populate
 
 WARMUP_SECONDS = 5
@@ -57,7 +56,7 @@ def summarise(stacks: Path, rows: int = 40) -> str:
 
 async def _profile(visitors: int) -> Path:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    out = RESULTS_DIR / "message_path.stacks.txt"
+    out = Path(tempfile.gettempdir()) / "confide-message-path.stacks.txt"
     with tempfile.TemporaryDirectory() as tmp:
         settings = bench_settings(Path(tmp))
         population = await populate(settings, visitors)
