@@ -489,3 +489,17 @@ async def test_text_on_any_accent_colour_keeps_aa_contrast(site: Site, new_page:
         )
         assert background == tuple(int(accent[i : i + 2], 16) for i in (1, 3, 5))
         assert _contrast(text, background) >= 4.5, (accent, colours)
+
+
+async def test_messages_typed_while_the_chat_starts_join_the_same_conversation(
+    site: Site, new_page: NewPage
+) -> None:
+    page = await new_page()
+    await _open_demo(page, site)
+    for text in ("One", "Two", "Three"):
+        await _send(page, text)  # no waiting: the first one is still creating the conversation
+    log = _log(page)
+    await expect(log.locator(".msg.me:not(.pending)")).to_have_count(3)
+    await expect(log.locator(".msg.me")).to_have_text(["One", "Two", "Three"])
+    assert await _count(site, Conversation) == 1
+    assert await _count(site, Message) == 3

@@ -74,6 +74,7 @@
   var ws = null, wsReady = false, attempts = 0, reconnectTimer = null, stopped = false;
   var typingSent = 0, typingTimer = null, agentTypingTimer = null;
   var visitorPromise = null;
+  var starting = false;   // the first message is creating the conversation
 
   function emit(name, data) {
     (listeners[name] || []).slice().forEach(function (fn) {
@@ -355,8 +356,11 @@
 
   function showConsent() {
     var req = consentRequest();
-    var accept = el("button", { className: "btn primary", type: "button", text: "Accept and chat" });
-    var refuse = el("button", { className: "btn", type: "button", text: "Decline" });
+    // The buttons are described by the text, so a screen reader reads it with the first focus.
+    var accept = el("button", { className: "btn primary", type: "button", text: "Accept and chat",
+      "aria-describedby": "confide-consent-text" });
+    var refuse = el("button", { className: "btn", type: "button", text: "Decline",
+      "aria-describedby": "confide-consent-text" });
     function decide(decision) {
       accept.disabled = refuse.disabled = true;
       ensureVisitor().then(function () {
@@ -377,7 +381,7 @@
     setView("consent", [
       el("div", { className: "card" }, [
         el("h3", { text: "Before we chat" }),
-        el("p", { className: "consent-text", text: req.text }),
+        el("p", { className: "consent-text", id: "confide-consent-text", text: req.text }),
         el("p", { className: "notice", text: "Version " + req.version }),
         el("div", { className: "row" }, [accept, refuse])
       ]),
@@ -390,7 +394,7 @@
       el("div", { className: "card", "data-confide": "refused" }, [
         el("h3", { text: "Chat unavailable without consent" }),
         el("p", { text: "You declined. This chat keeps a record of the conversation, which " +
-          "needs your consent, so no message can be sent and nothing you type here is stored." }),
+          "needs your consent, so no message can be sent and nothing of this chat is stored." }),
         el("p", { text: "You can still reach " + config.workspace.name + " through the other " +
           "contact options on this site, or change your choice below." }),
         el("div", { className: "row" }, [
@@ -693,12 +697,14 @@
     unacked.push({ client_id: clientId, body: body });
     renderOwn(clientId, body);
     if (saved.conversation) { flushUnacked(); return; }
-    startConversation(clientId, body);
+    // Messages typed while the conversation is being created wait in `unacked` and go over
+    // the socket once it is subscribed: one conversation, however fast the visitor types.
+    if (!starting) startConversation(clientId, body);
   }
 
   function engagementContext() {
     var context = {
-      page_views: pageViews,
+      page_views: Math.min(pageViews, 1000000),
       seconds_on_site: Math.max(0, Math.round((Date.now() - sessionStart) / 1000)),
       path: (location.pathname || "/").slice(0, 200)
     };
@@ -708,11 +714,13 @@
   }
 
   function startConversation(clientId, body) {
+    starting = true;
     ensureVisitor().then(function () {
       return request("POST", "/widget/conversations", {
         message: { client_id: clientId, body: body }, context: engagementContext()
       });
     }).then(function (started) {
+      starting = false;
       saved.conversation = started.conversation.id;
       save();
       updateMirror();
@@ -720,9 +728,12 @@
       if (started.message) markSent(clientId, started.message.seq, started.message.body);
       connect();
     }).catch(function (error) {
-      if (error.code === "consent_required") { failOwn(clientId); showConsent(); return; }
-      if (error.status === 401) forgetVisitor();
+      starting = false;
+      // Nothing was stored: every message waiting for this conversation goes back unsent.
+      unacked.slice().forEach(function (item) { failOwn(item.client_id); });
       failOwn(clientId);
+      if (error.code === "consent_required") { showConsent(); return; }
+      if (error.status === 401) forgetVisitor();
       showAlert(error.message);
     });
   }
