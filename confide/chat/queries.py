@@ -81,4 +81,6 @@ async def conversation_detail(
         data["visitor"] = (await visitor_profiles(rt, [conversation.visitor_id])).get(
             conversation.visitor_id
         )
+        # What the widget knew when the chat started (page, language, ...): for the agent.
+        data["visitor_context"] = conversation.visitor_context
     return data

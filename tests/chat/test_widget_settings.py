@@ -200,6 +200,14 @@ async def test_the_visitor_context_is_stored_only_with_a_started_conversation(
     async with rt.db.session() as session:
         stored = (await session.scalars(select(Conversation.visitor_context))).all()
     assert stored == [context]
+    admin = await admin_headers(world)
+    conversation_id = response.json()["conversation"]["id"]
+    detail = await client.get(f"/api/v1/conversations/{conversation_id}", headers=admin)
+    assert detail.json()["visitor_context"] == context  # shown to the agent, read audited
+    mine = await client.get(
+        f"/api/v1/widget/conversations/{conversation_id}", headers=visitor.headers
+    )
+    assert "visitor_context" not in mine.json()
     bad = await client.post(
         "/api/v1/widget/conversations",
         json={"context": {"path": "https://elsewhere.example/x"}},
