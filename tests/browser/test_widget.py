@@ -503,3 +503,27 @@ async def test_messages_typed_while_the_chat_starts_join_the_same_conversation(
     await expect(log.locator(".msg.me")).to_have_text(["One", "Two", "Three"])
     assert await _count(site, Conversation) == 1
     assert await _count(site, Message) == 3
+
+
+async def test_a_refused_send_is_marked_and_can_be_retried(site: Site, new_page: NewPage) -> None:
+    page = await new_page()
+    await _open_demo(page, site)
+    await _send(page, "First")
+    log = _log(page)
+    await expect(log.locator(".msg.me:not(.pending)")).to_have_count(1)
+    site.rt.settings.visitor_messages_per_minute = 2  # the real limiter refuses the third
+    try:
+        await _send(page, "Second")
+        await expect(log.locator(".msg.me:not(.pending)")).to_have_count(2)
+        await _send(page, "Third, too fast")
+        await expect(page.get_by_role("alert")).to_have_text(
+            "You are sending messages too fast; wait a moment."
+        )
+        await expect(log.locator(".msg.me.failed")).to_have_text("Third, too fast (not sent)")
+        assert await _count(site, Message) == 2
+    finally:
+        site.rt.settings.visitor_messages_per_minute = 30
+    await log.get_by_role("button", name="Not sent. Retry").click()
+    await expect(log.locator(".msg.me.failed")).to_have_count(0)
+    await expect(log.locator(".msg.me:not(.pending)")).to_have_count(3)
+    assert await _count(site, Message) == 3

@@ -241,6 +241,7 @@
     ".alert{color:#b42318;font-size:13px;margin:0}",
     ".card.compact{padding:12px;gap:8px;font-size:13.5px}",
     ".link{border:0;background:none;padding:0;color:#0b57d0;text-decoration:underline;font-size:inherit}",
+    ".link.retry{align-self:flex-end;font-size:12.5px;color:#b42318}",
     ".alert:empty{display:none}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
     "@media (max-width:" + MOBILE_MAX_WIDTH + "px){.root.open{inset:0}.panel{position:fixed;inset:0;width:100%;height:100%;border-radius:0;border:0}.bubble{width:calc(100vw - 40px)}}",
@@ -905,9 +906,29 @@
     if (frame.client_id && byClientId[frame.client_id]) {
       if (frame.code === "consent_required") { failOwn(frame.client_id); showConsent(); return; }
       var node = byClientId[frame.client_id];
+      var clientId = frame.client_id;
+      node.classList.remove("pending");
       node.classList.add("failed");
-      unacked = unacked.filter(function (item) { return item.client_id !== frame.client_id; });
+      var hint = node.querySelector(".sr");
+      if (hint) hint.textContent = " (not sent)";
+      var body = unacked.filter(function (item) { return item.client_id === clientId; })[0];
+      unacked = unacked.filter(function (item) { return item.client_id !== clientId; });
       showAlert(frame.message || "The message could not be sent.");
+      var next = node.nextSibling;
+      if (body && !(next && next.classList && next.classList.contains("retry"))) {
+        // Same client id on retry: if the first attempt did get stored, it is not stored twice.
+        var retry = el("button", { className: "link retry", type: "button", text: "Not sent. Retry",
+          onclick: function () {
+            retry.parentNode.removeChild(retry);
+            node.classList.remove("failed");
+            node.classList.add("pending");
+            if (hint) hint.textContent = " (sending)";
+            if (ui.alert) ui.alert.textContent = "";
+            unacked.push(body);
+            flushUnacked();
+          } });
+        node.parentNode.insertBefore(retry, node.nextSibling);
+      }
       return;
     }
     if (frame.field === "conversation_id" || frame.code === "not_found") {
