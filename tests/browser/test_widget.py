@@ -527,3 +527,28 @@ async def test_a_refused_send_is_marked_and_can_be_retried(site: Site, new_page:
     await expect(log.locator(".msg.me.failed")).to_have_count(0)
     await expect(log.locator(".msg.me:not(.pending)")).to_have_count(3)
     assert await _count(site, Message) == 3
+
+
+async def test_an_agent_closing_the_chat_brings_the_survey_and_a_new_chat_can_start(
+    site: Site, new_page: NewPage
+) -> None:
+    page = await new_page()
+    await _open_demo(page, site)
+    await _send(page, "Thanks, that is all")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    first = await _stored_conversation(page, site)
+    await _api(site, "POST", f"/conversations/{first}/close")
+    dialog = page.get_by_role("dialog")
+    await expect(dialog.get_by_text("How was your chat?")).to_be_visible()
+    await dialog.get_by_text("5", exact=True).click()
+    await dialog.get_by_role("button", name="Send rating").click()
+    await expect(dialog.get_by_text("Thank you for your feedback")).to_be_visible()
+    async with site.rt.db.session() as session:
+        rated = await session.get(Conversation, uuid.UUID(first))
+        assert rated is not None and rated.csat_score == 5
+
+    await dialog.get_by_role("button", name="Start a new chat").click()
+    await _send(page, "One more question")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    assert await _stored_conversation(page, site) != first
+    assert await _count(site, Conversation) == 2
