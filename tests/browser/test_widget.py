@@ -552,3 +552,34 @@ async def test_an_agent_closing_the_chat_brings_the_survey_and_a_new_chat_can_st
     await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
     assert await _stored_conversation(page, site) != first
     assert await _count(site, Conversation) == 2
+
+
+async def test_the_widget_works_from_another_origin_only_where_allowed(
+    site: Site, new_page: NewPage
+) -> None:
+    # A page that is not Confide's (an opaque origin: the browser sends "Origin: null"), so every
+    # API call is a real cross-origin request with its preflight.
+    host_page = (
+        "<!doctype html><title>Elsewhere</title><h1>Another site</h1>"
+        f'<script src="{site.url}/widget.js" data-workspace="{site.workspace}" async></script>'
+    )
+    page = await new_page()
+    await page.set_content(host_page)
+    assert await page.evaluate("window.origin") == "null"
+    await page.get_by_role("button", name="Chat").click()
+    await _send(page, "Hello from elsewhere")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    assert await _count(site, Message) == 1
+
+    await _api(
+        site, "PATCH", "/workspace/widget", json={"allowed_origins": ["https://shop.example.com"]}
+    )
+    refused = await new_page()
+    blocked: list[str] = []
+    refused.on("requestfailed", lambda r: blocked.append(r.url))
+    await refused.set_content(host_page)
+    # Refused with 403 and no CORS header: the browser does not even hand the answer over.
+    await _until(lambda: bool(blocked))
+    assert blocked == [f"{site.url}/api/v1/widget/{site.workspace}/config"]
+    await refused.wait_for_timeout(300)
+    assert await refused.locator("#confide-widget").count() == 0

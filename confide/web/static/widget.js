@@ -45,7 +45,9 @@
       if (value === null) store.removeItem(key); else store.setItem(key, JSON.stringify(value));
     } catch (e) { memory[key] = value; }
   }
-  var local = window.localStorage, session = window.sessionStorage;
+  // Merely reading window.localStorage throws in sandboxed frames and on opaque origins.
+  var local = null, session = null;
+  try { local = window.localStorage; session = window.sessionStorage; } catch (e) { /* memory */ }
   var saved = readStore(local, KEY) || {};
   function save() { writeStore(local, KEY, saved); }
 
@@ -706,9 +708,10 @@
   function engagementContext() {
     var context = {
       page_views: Math.min(pageViews, 1000000),
-      seconds_on_site: Math.max(0, Math.round((Date.now() - sessionStart) / 1000)),
-      path: (location.pathname || "/").slice(0, 200)
+      seconds_on_site: Math.min(10000000, Math.max(0, Math.round((Date.now() - sessionStart) / 1000)))
     };
+    var path = String(location.pathname || "");
+    if (path.charAt(0) === "/") context.path = path.slice(0, 200);  // not "blank", "srcdoc", ...
     if (navigator.language) context.language = String(navigator.language).slice(0, 35);
     if (ruleShown !== null) context.rule = ruleShown;
     return context;
