@@ -160,3 +160,21 @@ async def test_agents_see_consent_status_but_only_admins_get_the_proof_link(
     assert "not granted" in page.text  # the consent status of each purpose
     assert "consent-proof" not in page.text
     assert 'data-action="assign"' in page.text  # the API decides; the page offers
+
+
+async def test_the_visitor_panel_shows_the_context_sent_with_the_chat(world: World) -> None:
+    admin = await world.operator("root", Role.ADMIN)
+    visitor = await new_visitor(world.client)
+    context = {"page_views": 3, "language": "fr-FR", "path": "/p/<script>alert(1)</script>"}
+    response = await world.client.post(
+        "/api/v1/widget/conversations",
+        json={"message": {"client_id": "c1", "body": "Hi"}, "context": context},
+        headers=visitor.headers,
+    )
+    assert response.status_code == 201, response.text
+    await sign_in(world, admin)
+    page = await world.client.get(f"/console/conversations/{response.json()['conversation']['id']}")
+    assert "When the chat started" in page.text
+    assert "fr-FR" in page.text and "Page views" in page.text
+    assert "/p/&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<script>alert" not in page.text
