@@ -107,7 +107,7 @@ async def _inbox(
     return render(request, "inbox.html", context, visit=visit)
 
 
-_NO_CHAT_ROOM = "Your role has no chat room; reports and your account are available."
+_NO_CHAT_ROOM = "Your role has no chat room. Your account page is below."
 
 
 async def _list(
