@@ -10,19 +10,15 @@ same load generator.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from benchmarks import loadgen
 from benchmarks.common import Result, sized
 from benchmarks.servers import (
     LIMITS_NOTE,
-    bench_settings,
     confide_server,
     confide_target,
-    populate,
     relay_server,
     relay_target,
+    shared_sqlite_population,
 )
 
 GOAL_RATIO = 0.5
@@ -31,15 +27,13 @@ GOAL_RATIO = 0.5
 async def run(quick: bool = False) -> Result:
     visitors = sized(1000, 100, quick)
     seconds, warmup_seconds = sized(10, 6, quick), sized(2, 1, quick)
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = bench_settings(Path(tmp))
-        population = await populate(settings, visitors)
-        with confide_server(settings) as server:
-            target = await confide_target(server, population)
-            confide = loadgen.run_in_process(loadgen.saturation, target, seconds, warmup_seconds)
-        with relay_server(f"sqlite+aiosqlite:///{tmp}/relay.db") as relay:
-            target = relay_target(relay, visitors)
-            base = loadgen.run_in_process(loadgen.saturation, target, seconds, warmup_seconds)
+    settings, population = await shared_sqlite_population(visitors)
+    with confide_server(settings) as server:
+        target = await confide_target(server, population)
+        confide = loadgen.run_in_process(loadgen.saturation, target, seconds, warmup_seconds)
+    with relay_server(f"sqlite+aiosqlite:///{settings.data_dir}/relay.db") as relay:
+        target = relay_target(relay, visitors)
+        base = loadgen.run_in_process(loadgen.saturation, target, seconds, warmup_seconds)
     value, baseline = confide["messages_per_second"], base["messages_per_second"]
     ratio = value / baseline
     return Result(

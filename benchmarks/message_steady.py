@@ -10,19 +10,15 @@ under the same load, same run. Lost messages are counted: sent but never deliver
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from benchmarks import loadgen
 from benchmarks.common import Result, sized
 from benchmarks.servers import (
     LIMITS_NOTE,
-    bench_settings,
     confide_server,
     confide_target,
-    populate,
     relay_server,
     relay_target,
+    shared_sqlite_population,
 )
 
 GOAL_P99_MS = 20.0
@@ -31,14 +27,12 @@ GOAL_P99_MS = 20.0
 async def run(quick: bool = False) -> Result:
     visitors = sized(1000, 100, quick)
     seconds = sized(30, 8, quick)
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = bench_settings(Path(tmp))
-        population = await populate(settings, visitors)
-        with confide_server(settings) as server:
-            target = await confide_target(server, population)
-            confide = loadgen.run_in_process(loadgen.steady, target, seconds)
-        with relay_server(f"sqlite+aiosqlite:///{tmp}/relay.db") as relay:
-            base = loadgen.run_in_process(loadgen.steady, relay_target(relay, visitors), seconds)
+    settings, population = await shared_sqlite_population(visitors)
+    with confide_server(settings) as server:
+        target = await confide_target(server, population)
+        confide = loadgen.run_in_process(loadgen.steady, target, seconds)
+    with relay_server(f"sqlite+aiosqlite:///{settings.data_dir}/relay.db") as relay:
+        base = loadgen.run_in_process(loadgen.steady, relay_target(relay, visitors), seconds)
     value, baseline = confide["p99_ms"], base["p99_ms"]
     return Result(
         name="message_steady",

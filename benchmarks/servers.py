@@ -9,10 +9,13 @@ more than a person types.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -56,6 +59,20 @@ _FAST_SETTINGS = {"argon2_memory_kib": 8192, "argon2_time_cost": 1, "argon2_para
 class Population:
     visitor_tokens: list[str]
     conversation_ids: list[str]
+
+
+_SHARED: dict[int, tuple[Settings, Population]] = {}
+
+
+async def shared_sqlite_population(visitors: int) -> tuple[Settings, Population]:
+    """A SQLite instance with ``visitors`` visitors, made once per process and reused by the
+    message benchmarks of one run: setup is not what they measure, and it took as long."""
+    if visitors not in _SHARED:
+        data_dir = tempfile.mkdtemp(prefix="confide-bench-")
+        atexit.register(shutil.rmtree, data_dir, True)
+        settings = bench_settings(Path(data_dir))
+        _SHARED[visitors] = (settings, await populate(settings, visitors))
+    return _SHARED[visitors]
 
 
 def free_port() -> int:

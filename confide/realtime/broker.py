@@ -61,6 +61,13 @@ class Subscription:
     async def get(self) -> tuple[str, Event]:
         return await self._queue.get()
 
+    def get_nowait(self) -> tuple[str, Event] | None:
+        """The next queued event, or ``None`` when nothing is waiting."""
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
