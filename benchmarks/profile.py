@@ -1,10 +1,10 @@
 """Where the time goes on the message path: ``python -m benchmarks.profile [--visitors N]``.
 
 Starts Confide as in ``message_saturation``, drives it at saturation from the load generator
-process, and samples the server with py-spy (``pip install -e '.[bench]'``) once the warm-up is
-over. Prints the functions holding the most samples (cumulative and own time) and writes the
-raw stacks to ``$TMPDIR/confide-message-path.stacks.txt`` (open them in speedscope or
-flamegraph.pl).
+process, and samples the server with py-spy (``pip install -e '.[bench]'``) once the warm-up
+is over, counting only the thread that holds the GIL (Python's CPU, not waiting). Prints the
+functions holding the most samples (cumulative and own time) and writes the raw stacks to
+``$TMPDIR/confide-message-path.stacks.txt`` (open them in speedscope or flamegraph.pl).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ async def _profile(visitors: int) -> Path:
         with confide_server(settings) as server:
             target = await confide_target(server, population)
             command = [spy, "record", "-p", str(server.pid), "-d", str(SAMPLE_SECONDS)]
-            command += ["-r", "200", "-f", "raw", "--nonblocking", "-o", str(out)]
+            command += ["-r", "200", "-f", "raw", "--nonblocking", "--gil", "-o", str(out)]
 
             def sample() -> None:
                 subprocess.run(command, check=True, capture_output=True)  # noqa: S603
