@@ -44,6 +44,8 @@ def table() -> str:
             f"| {_number(r['baseline'])} ({r['baseline_name']}) | {r['ratio']}x "
             f"| {r['goal']} | {'yes' if r['goal_met'] else '**no**'} |"
         )
+    lines += ["", "Notes from the same files:", ""]
+    lines += [f"- `{r['name']}`: {r['notes']}" for r in results if r.get("notes")]
     return "\n".join(lines)
 
 
