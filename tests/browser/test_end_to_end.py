@@ -53,7 +53,7 @@ async def test_visitor_and_agent_chat_live_then_the_visitor_closes_and_rates(
     console = await new_page(width=1440, height=900)
     await sign_in(console, site, agent)
     await expect(console.locator("#empty-waiting")).to_be_visible(timeout=TIMEOUT_MS)
-    await console.wait_for_function("document.body.classList.contains('offline') === false")
+    await console.locator('body[data-socket="online"]').wait_for()  # the socket said ready
 
     shop = await new_page(width=1280, height=800)
     await shop.goto(f"{site.url}/demo/{site.workspace}")
