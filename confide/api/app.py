@@ -28,7 +28,7 @@ from confide.api.routes import (
 from confide.chat import channels as chat_channels
 from confide.core.config import Settings
 from confide.jobs.worker import background_worker
-from confide.realtime import sockets
+from confide.realtime import endpoints as socket_endpoints
 from confide.runtime import Runtime
 
 API_PREFIX = "/api/v1"
@@ -79,8 +79,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = rt
     install_error_handlers(app)
     app.include_router(build_api_router())
-    app.add_api_websocket_route(f"{API_PREFIX}/ws/console", sockets.console_socket)
-    app.add_api_websocket_route(f"{API_PREFIX}/ws/widget", sockets.widget_socket)
+    app.add_api_websocket_route(f"{API_PREFIX}/ws/console", socket_endpoints.console_socket)
+    app.add_api_websocket_route(f"{API_PREFIX}/ws/widget", socket_endpoints.widget_socket)
 
     from confide.web.console import mount_console
     from confide.web.widget import mount_widget

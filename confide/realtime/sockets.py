@@ -46,12 +46,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from confide import audit
 from confide.access import auth, policy
 from confide.access.policy import ConversationFacts, Principal
-from confide.api.cors import is_same_origin
-from confide.api.deps import ACCESS_COOKIE
-from confide.chat import conversations, messages, widget_settings
+from confide.chat import conversations, messages
 from confide.chat.models import Availability
 from confide.core.errors import ConfideError, InvalidToken, ValidationFailed
-from confide.privacy import connections
 from confide.realtime.channels import conversation_channel, operator_channel, workspace_channel
 from confide.realtime.consented import PREVIEW_MAX_CHARS, ConsentedFrames
 from confide.runtime import Runtime
@@ -69,7 +66,7 @@ CLOSE_POLICY = 1008
 RELAYED = frozenset({"typing", "read", "mirror", "cobrowse", "cobrowse_end", "consent"})
 
 
-class _Closed(Exception):
+class SocketClosed(Exception):
     def __init__(self, code: int, reason: str = "") -> None:
         self.code = code
         self.reason = reason
@@ -149,7 +146,7 @@ class SocketSession(ConsentedFrames):
                     await self.catch_up()
         except WebSocketDisconnect:
             pass
-        except _Closed as closed:
+        except SocketClosed as closed:
             if self.ws.client_state is WebSocketState.CONNECTED:
                 await self.ws.close(code=closed.code, reason=closed.reason)
         finally:
@@ -163,7 +160,7 @@ class SocketSession(ConsentedFrames):
 
     async def on_frame(self, text: str) -> None:
         if len(text) > MAX_FRAME_CHARS:
-            raise _Closed(CLOSE_TOO_BIG, "frame too large")
+            raise SocketClosed(CLOSE_TOO_BIG, "frame too large")
         try:
             frame = json.loads(text)
         except ValueError:
@@ -395,9 +392,9 @@ class SocketSession(ConsentedFrames):
                 self.rt, self.principal.session_id, self.principal.operator_id
             )
         except InvalidToken as exc:
-            raise _Closed(CLOSE_UNAUTHENTICATED, "session ended") from exc
+            raise SocketClosed(CLOSE_UNAUTHENTICATED, "session ended") from exc
         if policy.Action.CONVERSATIONS_WORK not in policy.allowed_actions(self.principal):
-            raise _Closed(CLOSE_FORBIDDEN, "your role has no chat room")
+            raise SocketClosed(CLOSE_FORBIDDEN, "your role has no chat room")
         for conversation_id in list(self.delivered):
             async with self.rt.db.session() as session:
                 try:
@@ -410,77 +407,3 @@ class SocketSession(ConsentedFrames):
     async def catch_up(self) -> None:
         for conversation_id in list(self.delivered):
             await self.send_backlog(conversation_id)
-
-
-async def _console_principal(websocket: WebSocket, rt: Runtime) -> Principal:
-    token = websocket.query_params.get("access_token")
-    if not token:
-        token = websocket.cookies.get(ACCESS_COOKIE)
-        origin = websocket.headers.get("origin")
-        host = websocket.headers.get("host")
-        # Cookies ride along with cross-site WebSocket handshakes: check where it comes from.
-        if origin is not None and host is not None and origin.split("://", 1)[-1] != host:
-            raise _Closed(CLOSE_FORBIDDEN, "cross-origin console socket")
-    if not token:
-        raise _Closed(CLOSE_UNAUTHENTICATED, "sign in first")
-    try:
-        principal = await auth.authenticate_access_token(rt, token)
-    except InvalidToken as exc:
-        raise _Closed(CLOSE_UNAUTHENTICATED, "invalid token") from exc
-    if principal.workspace_id is None or policy.Action.CONVERSATIONS_WORK not in (
-        policy.allowed_actions(principal)
-    ):
-        raise _Closed(CLOSE_FORBIDDEN, "your role has no chat room")
-    return principal
-
-
-async def _widget_principal(websocket: WebSocket, rt: Runtime) -> Principal:
-    from confide.chat.visitors import authenticate_visitor_token
-
-    token = websocket.query_params.get("token")
-    if not token:
-        raise _Closed(CLOSE_UNAUTHENTICATED, "visitor token missing")
-    try:
-        principal = await authenticate_visitor_token(rt, token)
-    except InvalidToken as exc:
-        raise _Closed(CLOSE_UNAUTHENTICATED, "invalid visitor token") from exc
-    # Browsers send Origin on every WebSocket handshake and let any site open one: the
-    # workspace's allowed_origins decide which sites may embed its widget.
-    origin = websocket.headers.get("origin")
-    if origin is not None and not is_same_origin(origin, websocket.headers.get("host")):
-        assert principal.workspace_id is not None
-        allowed = await widget_settings.allowed_origins_of(rt, principal.workspace_id)
-        if not widget_settings.origin_allowed(allowed, origin):
-            raise _Closed(CLOSE_FORBIDDEN, "origin not allowed")
-    return principal
-
-
-async def _serve(websocket: WebSocket, console: bool) -> None:
-    rt: Runtime = websocket.app.state.runtime
-    try:
-        principal = await (_console_principal if console else _widget_principal)(websocket, rt)
-    except _Closed as closed:
-        # Close before accepting: the handshake is refused with an HTTP 403.
-        await websocket.close(code=closed.code, reason=closed.reason)
-        return
-    assert principal.workspace_id is not None
-    await connections.record_connection(
-        rt,
-        workspace_id=principal.workspace_id,
-        kind="console_socket" if console else "widget_socket",
-        ip=websocket.client.host if websocket.client else None,
-        user_agent=websocket.headers.get("user-agent"),
-        visitor_id=principal.visitor_id,
-        operator_id=principal.operator_id,
-    )
-    await rt.broker.start()
-    await websocket.accept()
-    await SocketSession(rt, websocket, principal).run()
-
-
-async def console_socket(websocket: WebSocket) -> None:
-    await _serve(websocket, console=True)
-
-
-async def widget_socket(websocket: WebSocket) -> None:
-    await _serve(websocket, console=False)

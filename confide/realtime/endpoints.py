@@ -1,0 +1,101 @@
+"""The WebSocket endpoints: who may open a widget or console socket, then the session.
+
+The handshake is decided before ``accept()``: refusing by closing first answers the upgrade
+with HTTP 403, so nothing of the protocol (``confide.realtime.sockets``) is spoken to a caller
+without a valid token, or to a site the workspace does not admit. Console sockets may carry
+the cookie session; browsers send cookies on cross-site WebSocket handshakes, so the Origin
+must be Confide's own. Widget sockets carry the visitor token; the workspace's
+``allowed_origins`` decide which sites may embed the widget.
+"""
+
+from __future__ import annotations
+
+from starlette.websockets import WebSocket
+
+from confide.access import auth, policy
+from confide.access.policy import Principal
+from confide.api.cors import is_same_origin
+from confide.api.deps import ACCESS_COOKIE
+from confide.chat import widget_settings
+from confide.chat.visitors import authenticate_visitor_token
+from confide.core.errors import InvalidToken
+from confide.privacy import connections
+from confide.realtime.sockets import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHENTICATED,
+    SocketClosed,
+    SocketSession,
+)
+from confide.runtime import Runtime
+
+
+async def _console_principal(websocket: WebSocket, rt: Runtime) -> Principal:
+    token = websocket.query_params.get("access_token")
+    if not token:
+        token = websocket.cookies.get(ACCESS_COOKIE)
+        origin = websocket.headers.get("origin")
+        host = websocket.headers.get("host")
+        # Cookies ride along with cross-site WebSocket handshakes: check where it comes from.
+        if origin is not None and host is not None and origin.split("://", 1)[-1] != host:
+            raise SocketClosed(CLOSE_FORBIDDEN, "cross-origin console socket")
+    if not token:
+        raise SocketClosed(CLOSE_UNAUTHENTICATED, "sign in first")
+    try:
+        principal = await auth.authenticate_access_token(rt, token)
+    except InvalidToken as exc:
+        raise SocketClosed(CLOSE_UNAUTHENTICATED, "invalid token") from exc
+    if principal.workspace_id is None or policy.Action.CONVERSATIONS_WORK not in (
+        policy.allowed_actions(principal)
+    ):
+        raise SocketClosed(CLOSE_FORBIDDEN, "your role has no chat room")
+    return principal
+
+
+async def _widget_principal(websocket: WebSocket, rt: Runtime) -> Principal:
+    token = websocket.query_params.get("token")
+    if not token:
+        raise SocketClosed(CLOSE_UNAUTHENTICATED, "visitor token missing")
+    try:
+        principal = await authenticate_visitor_token(rt, token)
+    except InvalidToken as exc:
+        raise SocketClosed(CLOSE_UNAUTHENTICATED, "invalid visitor token") from exc
+    # Browsers send Origin on every WebSocket handshake and let any site open one: the
+    # workspace's allowed_origins decide which sites may embed its widget.
+    origin = websocket.headers.get("origin")
+    if origin is not None and not is_same_origin(origin, websocket.headers.get("host")):
+        assert principal.workspace_id is not None
+        allowed = await widget_settings.allowed_origins_of(rt, principal.workspace_id)
+        if not widget_settings.origin_allowed(allowed, origin):
+            raise SocketClosed(CLOSE_FORBIDDEN, "origin not allowed")
+    return principal
+
+
+async def _serve(websocket: WebSocket, console: bool) -> None:
+    rt: Runtime = websocket.app.state.runtime
+    try:
+        principal = await (_console_principal if console else _widget_principal)(websocket, rt)
+    except SocketClosed as closed:
+        # Close before accepting: the handshake is refused with an HTTP 403.
+        await websocket.close(code=closed.code, reason=closed.reason)
+        return
+    assert principal.workspace_id is not None
+    await connections.record_connection(
+        rt,
+        workspace_id=principal.workspace_id,
+        kind="console_socket" if console else "widget_socket",
+        ip=websocket.client.host if websocket.client else None,
+        user_agent=websocket.headers.get("user-agent"),
+        visitor_id=principal.visitor_id,
+        operator_id=principal.operator_id,
+    )
+    await rt.broker.start()
+    await websocket.accept()
+    await SocketSession(rt, websocket, principal).run()
+
+
+async def console_socket(websocket: WebSocket) -> None:
+    await _serve(websocket, console=True)
+
+
+async def widget_socket(websocket: WebSocket) -> None:
+    await _serve(websocket, console=False)
