@@ -20,6 +20,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from confide.access.models import Role
+from confide.core.config import Settings
 from confide.runtime import Runtime
 from tests.conftest import Account, LiveServer, World
 
@@ -62,18 +63,10 @@ class Site:
 
 
 @pytest.fixture
-def settings(data_dir: Path, database_url: str) -> Any:
-    # Browsers accept Secure cookies on http://127.0.0.1, so the console's cookies stay Secure.
-    from confide.core.config import Settings
-
-    return Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        argon2_time_cost=1,
-        argon2_memory_kib=1024,
-        argon2_parallelism=1,
-        lockout_threshold=5,
-    )
+def settings(settings: Settings) -> Settings:
+    # A little more room for wrong codes typed in the sign-in tests; cookies stay Secure
+    # (browsers accept Secure cookies on http://127.0.0.1).
+    return settings.with_overrides(lockout_threshold=5)
 
 
 @pytest.fixture
