@@ -14,8 +14,14 @@ from confide.crypto.keystore import KeyStore
 from confide.crypto.providers import MASTER_KEY_FILE, LocalKeyProvider
 from confide.privacy.settings_cache import PrivacySettingsCache
 from confide.privacy.vault import Vault
-from confide.realtime.broker import Broker, create_broker
+from confide.realtime.broker import Broker, MemoryBroker
 from confide.realtime.limits import RateLimiter, create_rate_limiter
+from confide.realtime.redis_broker import RedisBroker
+
+
+def create_broker(redis_url: str | None) -> Broker:
+    """Redis pub/sub across nodes when ``redis_url`` is set, else in-process fan-out."""
+    return RedisBroker(redis_url) if redis_url else MemoryBroker()
 
 
 @dataclass

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
 from confide.access import policy
 from confide.access.models import ApiKey
 from confide.access.policy import Action, Principal
+from confide.audit.ledger import append
 from confide.core.clock import utcnow
 from confide.core.errors import InvalidToken, NotFound, ValidationFailed
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 
 def _render(key: ApiKey) -> dict[str, Any]:
@@ -48,6 +51,7 @@ async def do_create_api_key(
         )
         session.add(key)
         await session.flush()
+        await append(session, rt, actor, "api_key.create", resource=f"api_key:{key.id}")
     return _render(key), material.full
 
 
@@ -71,6 +75,7 @@ async def do_revoke_api_key(rt: Runtime, actor: Principal, key_id: uuid.UUID) ->
         policy.ensure_same_workspace(actor, key.workspace_id)
         if key.revoked_at is None:
             key.revoked_at = utcnow()
+            await append(session, rt, actor, "api_key.revoke", resource=f"api_key:{key.id}")
 
 
 async def authenticate_api_key(rt: Runtime, presented: str) -> Principal:

@@ -7,6 +7,8 @@ Design notes:
   cannot be used as an oracle.
 - Unknown workspaces and usernames cost one argon2 verification too, and answer exactly like a
   wrong password, so neither timing nor wording reveals who has an account.
+- Every sign-in, failed sign-in and second-factor challenge is recorded in the audit ledger
+  here (a successful one in the unit that opens the session), whichever transport signed in.
 - Refresh tokens rotate on every use. A token that is presented a second time was copied: the
   whole session (its token family) is revoked, ending the thief's and the owner's access alike.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,9 +37,13 @@ from confide.access.models import (
 )
 from confide.access.operators import find_operator_by_username, notify_principal_changed
 from confide.access.policy import Principal
+from confide.audit.ledger import Actor, append, record
 from confide.core.clock import utcnow
-from confide.core.errors import InvalidCredentials, InvalidMfaCode, InvalidToken
-from confide.runtime import Runtime
+from confide.core.db import UnitOfWork
+from confide.core.errors import AccountLocked, InvalidCredentials, InvalidMfaCode, InvalidToken
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 TRANSPORTS = ("token", "cookie")
 
@@ -58,7 +65,7 @@ class LoginOutcome:
 
 
 async def _issue_session(
-    rt: Runtime, session: AsyncSession, operator: Operator, transport: str, enrolment_pending: bool
+    rt: Runtime, session: UnitOfWork, operator: Operator, transport: str, enrolment_pending: bool
 ) -> IssuedTokens:
     now = utcnow()
     refresh_expires = now + timedelta(seconds=rt.settings.refresh_token_ttl_seconds)
@@ -75,6 +82,13 @@ async def _issue_session(
     operator.failed_login_count = 0
     operator.first_failed_login_at = None
     access, access_expires = rt.tokens.issue_access_token(operator.id, auth_session.id)
+    await append(
+        session,
+        rt,
+        Actor("operator", operator.id, operator.workspace_id),
+        "auth.login",
+        resource=f"session:{auth_session.id}",
+    )
     return IssuedTokens(
         auth_session.id, access, access_expires, refresh, refresh_expires, enrolment_pending
     )
@@ -117,8 +131,14 @@ async def login(
         if operator is not None and operator.status is not OperatorStatus.ACTIVE:
             operator = None
         if operator is not None:
-            check_not_locked(operator)
+            try:
+                check_not_locked(operator)
+            except AccountLocked:
+                await record(rt, Actor("anonymous", None, workspace_id), "auth.login_failed")
+                raise
         if not rt.passwords.verify(operator.password_hash if operator else None, password):
+            # Who tried is unknown (the typed username may be anything): only where from.
+            await record(rt, Actor("anonymous", None, workspace_id), "auth.login_failed")
             if operator is not None:
                 locked = await record_failure(rt, operator.id)
                 if locked:
@@ -133,6 +153,9 @@ async def login(
         needs_rehash = rt.passwords.needs_rehash(operator.password_hash)
         enrolment_pending = await _enrolment_required(session, operator)
     if has_totp:
+        await record(
+            rt, Actor("operator", operator.id, operator.workspace_id), "auth.mfa_challenge"
+        )
         return LoginOutcome(mfa_challenge=rt.tokens.issue_mfa_challenge(operator.id, transport))
     new_hash = rt.passwords.hash(password) if needs_rehash else None
     async with rt.db.transaction() as session:
@@ -149,16 +172,25 @@ async def complete_mfa_login(
     rt: Runtime, *, challenge: str, code: str | None, recovery_code: str | None
 ) -> IssuedTokens:
     operator_id, transport = rt.tokens.read_mfa_challenge(challenge)
+    refused: AccountLocked | None = None
     async with rt.db.transaction() as session:
         operator = await session.get(Operator, operator_id)
         if operator is None or operator.status is not OperatorStatus.ACTIVE:
             raise InvalidToken()
-        check_not_locked(operator)
-        ok = await mfa.verify_second_factor(
-            rt, session, operator.id, code=code, recovery_code=recovery_code
-        )
-        if ok:
-            return await _issue_session(rt, session, operator, transport, False)
+        try:
+            check_not_locked(operator)
+            ok = await mfa.verify_second_factor(
+                rt, session, operator.id, code=code, recovery_code=recovery_code
+            )
+            if ok:
+                return await _issue_session(rt, session, operator, transport, False)
+        except AccountLocked as exc:
+            refused = exc
+        # The failure is recorded in this unit, which commits: only the sign-in failed.
+        actor = Actor("operator", operator.id, operator.workspace_id)
+        await append(session, rt, actor, "auth.mfa_failed")
+    if refused is not None:
+        raise refused
     locked = await record_failure(rt, operator_id)
     raise locked or InvalidMfaCode()
 

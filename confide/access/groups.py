@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -11,8 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from confide.access import policy
 from confide.access.models import Group, GroupMember, Role
 from confide.access.policy import Action, Principal
+from confide.audit.ledger import Actor, append
+from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, NotFound, ValidationFailed
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 MAX_GROUP_NAME = 100
 
@@ -36,9 +40,24 @@ async def do_create_group(
             group = Group(workspace_id=workspace_id, name=name)
             session.add(group)
             await session.flush()
+            await _record(session, rt, actor, "group.create", group)
     except IntegrityError as exc:
         raise Conflict("A group with this name already exists.", field="name") from exc
     return group
+
+
+async def _record(
+    tx: UnitOfWork, rt: Runtime, actor: Principal | None, action: str, group: Group
+) -> None:
+    """Audit a change to ``group`` in its own unit (a group's name is about no one)."""
+    await append(
+        tx,
+        rt,
+        actor if actor is not None else Actor("system", None, group.workspace_id),
+        action,
+        resource=f"group:{group.id}",
+        details={"name": group.name},
+    )
 
 
 async def _load(rt_session: Any, actor: Principal, group_id: uuid.UUID) -> Group:
@@ -56,6 +75,7 @@ async def do_rename_group(rt: Runtime, actor: Principal, group_id: uuid.UUID, na
         async with rt.db.transaction() as session:
             group = await _load(session, actor, group_id)
             group.name = name
+            await _record(session, rt, actor, "group.rename", group)
     except IntegrityError as exc:
         raise Conflict("A group with this name already exists.", field="name") from exc
     return group
@@ -65,6 +85,7 @@ async def do_delete_group(rt: Runtime, actor: Principal, group_id: uuid.UUID) ->
     policy.authorize(actor, Action.GROUPS_MANAGE)
     async with rt.db.transaction() as session:
         group = await _load(session, actor, group_id)
+        await _record(session, rt, actor, "group.delete", group)
         await session.delete(group)
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from confide.access.models import Operator
 from confide.core.clock import utcnow
 from confide.core.errors import AccountLocked
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 
 def locked_error(until: datetime) -> AccountLocked:

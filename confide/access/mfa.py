@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from typing import TYPE_CHECKING
 
 import pyotp
 from sqlalchemy import delete, select, update
@@ -23,10 +24,13 @@ from confide.access.models import (
     Workspace,
 )
 from confide.access.policy import Principal
+from confide.audit.ledger import append
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, Forbidden, InvalidMfaCode, NotFound, ValidationFailed
 from confide.crypto.providers import KeyUnavailable
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 ISSUER = "Confide"
 STEP_SECONDS = 30
@@ -163,6 +167,7 @@ async def confirm_enrolment(rt: Runtime, principal: Principal, code: str) -> lis
         credential.confirmed_at = utcnow()
         credential.last_used_step = step
         codes = await _replace_recovery_codes(rt, session, principal.operator_id)
+        await append(session, rt, principal, "auth.mfa_enabled")
     return codes
 
 
@@ -189,6 +194,7 @@ async def _regenerate_recovery_codes(rt: Runtime, principal: Principal, code: st
             rt, session, principal.operator_id, code=code, recovery_code=None
         ):
             raise ValidationFailed(InvalidMfaCode.default_message, field="code")
+        await append(session, rt, principal, "auth.recovery_codes_regenerated")
         return await _replace_recovery_codes(rt, session, principal.operator_id)
 
 
@@ -219,6 +225,7 @@ async def _disable(rt: Runtime, principal: Principal, *, password: str, code: st
             delete(TotpCredential).where(TotpCredential.operator_id == operator.id)
         )
         await session.execute(delete(RecoveryCode).where(RecoveryCode.operator_id == operator.id))
+        await append(session, rt, principal, "auth.mfa_disabled")
 
 
 async def status(rt: Runtime, operator_id: uuid.UUID) -> dict[str, object]:

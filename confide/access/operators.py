@@ -1,8 +1,9 @@
-"""Actions and queries on operators (a workspace's staff) and platform support accounts.
+"""Actions on operators (a workspace's staff) and platform support accounts.
 
-Each ``do_*`` action owns its transaction and asks the policy module inside it, against facts
-read in that same transaction, so a check can never be raced by a concurrent change. ``actor``
-is the principal making the change, or ``None`` for the trusted command line.
+Each ``do_*`` action owns its unit of work, asks the policy module inside it, against facts
+read in that same unit, so a check can never be raced by a concurrent change, and appends its
+audit record there. ``actor`` is the principal making the change, or ``None`` for the trusted
+command line. Reads of operators' profiles live in ``confide.access.operator_views``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,32 +27,49 @@ from confide.access.models import (
     OperatorStatus,
     RecoveryCode,
     Role,
-    TotpCredential,
     Workspace,
 )
 from confide.access.passwords import password_problem
-from confide.access.policy import OperatorFacts, Principal, ProfileView
+from confide.access.policy import OperatorFacts, Principal
+from confide.audit.ledger import Actor, append
 from confide.core.clock import utcnow
+from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from confide.realtime.channels import PRINCIPAL_CHANGED, operator_channel
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 PUBLIC_PROFILE_FIELDS = ("name", "alias", "job_title", "avatar_url")
 PROFILE_FIELDS = (*PUBLIC_PROFILE_FIELDS, "email")
 
 
-@dataclass(frozen=True)
-class OperatorView:
-    """An operator as a principal may see it; absent fields are ``None`` or omitted."""
-
-    data: dict[str, Any]
-
-
 async def notify_principal_changed(rt: Runtime, operator_id: uuid.UUID) -> None:
     """Tell the operator's open sockets (on every node) to re-check their rights now.
     Called after commit by every action that changes a role, groups or sessions."""
     await rt.broker.publish(operator_channel(operator_id), PRINCIPAL_CHANGED)
+
+
+async def _record(
+    tx: UnitOfWork,
+    rt: Runtime,
+    actor: Principal | None,
+    action: str,
+    operator: Operator,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Audit a change to ``operator`` in its own unit; the command line (``actor`` ``None``)
+    is recorded as the system, in the operator's workspace chain."""
+    await append(
+        tx,
+        rt,
+        actor if actor is not None else Actor("system", None, operator.workspace_id),
+        action,
+        subject_id=operator.subject_id,
+        resource=f"operator:{operator.id}",
+        details=details,
+    )
 
 
 def check_username(username: str) -> str:
@@ -206,6 +222,8 @@ async def do_create_operator(
             await session.flush()
             await rt.vault.write_fields(session, subject_id, _clean_profile(profile or {}))
             await _set_groups(session, operator.id, frozenset(), groups)
+            details = {"username": username, "role": role.value}
+            await _record(session, rt, actor, "operator.create", operator, details)
     except IntegrityError as exc:
         raise Conflict("That username is already taken.", field="username") from exc
     return operator.id
@@ -253,6 +271,15 @@ async def do_update_operator(
             await _set_groups(session, operator.id, facts.group_ids, groups)
         if profile:
             await rt.vault.write_fields(session, operator.subject_id, _clean_profile(profile))
+        changed = sorted(
+            [*(profile or {})]
+            + (["role"] if role is not None else [])
+            + (["group_ids"] if groups is not None else [])
+        )
+        details: dict[str, Any] = {"changed": changed}
+        if role is not None:
+            details["role"] = role.value
+        await _record(session, rt, actor, "operator.update", operator, details)
     if role is not None or groups is not None:
         await notify_principal_changed(rt, operator_id)
 
@@ -277,6 +304,7 @@ async def do_remove_operator(rt: Runtime, actor: Principal | None, operator_id: 
         operator.username = f"removed.{operator.id.hex[:16]}"
         await _set_groups(session, operator.id, facts.group_ids, frozenset())
         await revoke_sessions(session, operator.id, "operator_removed")
+        await _record(session, rt, actor, "operator.remove", operator)
     await notify_principal_changed(rt, operator_id)
 
 
@@ -288,6 +316,7 @@ async def do_unlock_operator(rt: Runtime, actor: Principal | None, operator_id: 
         operator.locked_until = None
         operator.failed_login_count = 0
         operator.first_failed_login_at = None
+        await _record(session, rt, actor, "operator.unlock", operator)
 
 
 async def do_set_password(
@@ -297,9 +326,11 @@ async def do_set_password(
     *,
     current_password: str | None,
     keep_session_id: uuid.UUID | None = None,
+    actor: Principal | None = None,
 ) -> None:
-    """Change a password. Without ``current_password`` only the command line may call this.
-    Every other session of the operator is revoked."""
+    """Change a password. Without ``current_password`` only the command line may call this
+    (``actor`` ``None``: recorded as the system, in the operator's workspace chain).
+    Every other session of the operator is revoked; the change is audited in its unit."""
     check_password(new_password, field="new_password")
     new_hash = rt.passwords.hash(new_password)
     async with rt.db.transaction() as session:
@@ -317,6 +348,8 @@ async def do_set_password(
             await revoke_sessions(
                 session, operator.id, "password_changed", except_session_id=keep_session_id
             )
+            action = "auth.password_changed" if actor else "operator.password_reset"
+            await _record(session, rt, actor, action, operator)
     if wrong:
         # A wrong current password counts towards lockout: a stolen access token must not
         # become a way to guess the password.
@@ -325,103 +358,6 @@ async def do_set_password(
             "The current password is not correct.", field="current_password"
         )
     await notify_principal_changed(rt, operator_id)
-
-
-# -- queries ----------------------------------------------------------------------------
-
-
-async def _render(
-    rt: Runtime,
-    session: AsyncSession,
-    operators: list[Operator],
-    views: dict[uuid.UUID, ProfileView],
-    groups: dict[uuid.UUID, frozenset[uuid.UUID]],
-) -> list[OperatorView]:
-    profiles = await rt.vault.read_fields(
-        session, [o.subject_id for o in operators if views[o.id] is not ProfileView.PSEUDONYMOUS]
-    )
-    mfa_ids = set(
-        (
-            await session.scalars(
-                select(TotpCredential.operator_id).where(
-                    TotpCredential.operator_id.in_([o.id for o in operators]),
-                    TotpCredential.confirmed_at.is_not(None),
-                )
-            )
-        ).all()
-    )
-    rendered = []
-    for operator in operators:
-        view = views[operator.id]
-        data: dict[str, Any] = {"id": str(operator.id), "role": operator.role.value}
-        if view is not ProfileView.PSEUDONYMOUS:
-            profile = profiles.get(operator.subject_id, {})
-            data["group_ids"] = sorted(str(g) for g in groups[operator.id])
-            for name in PUBLIC_PROFILE_FIELDS:
-                data[name] = profile.get(name)
-        if view is ProfileView.FULL:
-            data.update(
-                username=operator.username,
-                email=profiles.get(operator.subject_id, {}).get("email"),
-                status=operator.status.value,
-                mfa_enabled=operator.id in mfa_ids,
-                locked=bool(operator.locked_until and operator.locked_until > utcnow()),
-                last_login_at=_iso(operator.last_login_at),
-                created_at=_iso(operator.created_at),
-            )
-        rendered.append(OperatorView(data))
-    return rendered
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-async def get_operator_view(rt: Runtime, actor: Principal, operator_id: uuid.UUID) -> OperatorView:
-    async with rt.db.session() as session:
-        operator = await _load_active(session, operator_id)
-        facts = await _facts(session, operator)
-        view = policy.operator_view(actor, facts)
-        return (
-            await _render(
-                rt, session, [operator], {operator.id: view}, {operator.id: facts.group_ids}
-            )
-        )[0]
-
-
-async def list_operator_views(rt: Runtime, actor: Principal) -> list[OperatorView]:
-    scope = policy.operator_list_scope(actor)
-    async with rt.db.session() as session:
-        query = (
-            select(Operator)
-            .where(
-                Operator.workspace_id == actor.workspace_id,
-                Operator.status == OperatorStatus.ACTIVE,
-            )
-            .order_by(Operator.username)
-        )
-        if not scope.all_of_workspace:
-            members = select(GroupMember.operator_id).where(
-                GroupMember.group_id.in_(scope.group_ids)
-            )
-            query = query.where(Operator.id.in_(members) | (Operator.id == actor.operator_id))
-        operators = list((await session.scalars(query)).all())
-        memberships: dict[uuid.UUID, set[uuid.UUID]] = {o.id: set() for o in operators}
-        if operators:
-            for member in (
-                await session.scalars(
-                    select(GroupMember).where(GroupMember.operator_id.in_(list(memberships)))
-                )
-            ).all():
-                memberships[member.operator_id].add(member.group_id)
-        groups = {k: frozenset(v) for k, v in memberships.items()}
-        views = {
-            o.id: policy.operator_view(
-                actor, OperatorFacts(o.id, o.workspace_id, o.role, groups[o.id])
-            )
-            for o in operators
-        }
-        return await _render(rt, session, operators, views, groups)
 
 
 async def find_operator_by_username(

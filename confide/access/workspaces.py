@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from confide.access.models import Workspace
+from confide.access.policy import Principal
 from confide.core.errors import Conflict, NotFound, ValidationFailed
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -44,6 +47,7 @@ async def do_create_workspace(
 
 async def do_update_workspace_settings(
     rt: Runtime,
+    actor: Principal | None,
     workspace_id: uuid.UUID,
     *,
     name: str | None,
@@ -52,6 +56,7 @@ async def do_update_workspace_settings(
 ) -> Workspace:
     """Change the workspace's profile, security and privacy settings in one transaction;
     ``privacy`` holds only the privacy settings the caller sent (validated there)."""
+    from confide.audit.ledger import Actor, append
     from confide.privacy import settings as privacy_settings
     from confide.privacy.settings_cache import settings_changed
 
@@ -65,8 +70,20 @@ async def do_update_workspace_settings(
             workspace.mfa_required_for_admins = mfa_required_for_admins
         if privacy:
             await privacy_settings.apply(session, workspace_id, privacy)
-    if privacy:
-        await settings_changed(rt, workspace_id)
+            session.on_commit(settings_changed, rt, workspace_id)
+        changes: dict[str, Any] = dict(privacy or {})
+        if name is not None:
+            changes["name"] = name
+        if mfa_required_for_admins is not None:
+            changes["mfa_required_for_admins"] = mfa_required_for_admins
+        await append(
+            session,
+            rt,
+            actor if actor is not None else Actor("system", None, workspace_id),
+            "workspace.settings",
+            resource=f"workspace:{workspace_id}",
+            details=changes,
+        )
     return workspace
 
 

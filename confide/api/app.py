@@ -12,7 +12,11 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from confide import __version__
 from confide.api.cors import WidgetCorsMiddleware
 from confide.api.errors import install_error_handlers
-from confide.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from confide.api.middleware import (
+    BodyLimitMiddleware,
+    ClientAddressMiddleware,
+    SecurityHeadersMiddleware,
+)
 from confide.api.routes import (
     audit,
     auth,
@@ -108,4 +112,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(WidgetCorsMiddleware, runtime=rt)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_request_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ClientAddressMiddleware)
     return app

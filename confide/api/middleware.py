@@ -1,4 +1,5 @@
-"""ASGI middleware: request body limit and security headers on every response."""
+"""ASGI middleware: the client address for the audit ledger, request body limit, and security
+headers on every response."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from confide.core.client import set_client_address
 from confide.core.errors import PayloadTooLarge
 
 # No inline script, no third-party origin: every asset is served by Confide itself.
@@ -23,6 +25,20 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 ]
+
+
+class ClientAddressMiddleware:
+    """Name the client of every HTTP request and WebSocket for the audit ledger
+    (``confide.core.client``); the server has already applied ``trusted_proxies``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            client = scope.get("client")
+            set_client_address(client[0] if client else "unknown")
+        await self.app(scope, receive, send)
 
 
 class SecurityHeadersMiddleware:

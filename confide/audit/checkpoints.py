@@ -20,16 +20,18 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 
-from confide.audit.ledger import canonical_json, chain_id, chain_key_id, chain_query, iso_time
+from confide.audit.chain import canonical_json, chain_id, chain_key_id, chain_query, iso_time
 from confide.audit.models import AuditCheckpoint, AuditEvent
 from confide.core.clock import utcnow
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 EXPORT_FORMAT = "confide-audit-checkpoints/1"
 

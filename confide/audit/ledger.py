@@ -3,58 +3,80 @@
 Design:
 - **One chain per workspace** (and one for the platform). Each event carries ``seq`` (1, 2, ...)
   and ``prev_hash``, the hash of event ``seq - 1``; its own ``hash`` is SHA-256 over a canonical
-  JSON of every field (:func:`event_hash`). Editing, deleting or reordering a record breaks the
-  chain at that record; ``confide.audit.verify`` finds where.
+  JSON of every field (``confide.audit.chain``). Editing, deleting or reordering a record breaks
+  the chain at that record; ``confide.audit.verify`` finds where.
 - **Personal details are encrypted before hashing**, under the data subject's key, with the
   event id in the associated data. The hash covers the *ciphertext*, so erasing the subject
   (destroying their key) makes the details unreadable while the chain still verifies. Details of
-  an act about no one (a setting change) are encrypted under the chain's own audit key instead,
-  so the log reads the same way throughout; such details must never name a person.
+  an act about no one, or about several people (a list read), are encrypted under the chain's
+  own audit key instead; such details must never name a person.
+- **Whose data**: ``subject_id`` names the one subject of an act; a read that returned several
+  people (a list) names them all in ``subject_ids`` (hashed) and in ``audit_event_subjects``
+  (the index behind "who read this person's data?").
 - **No raw IP addresses**: ``source`` is a keyed hash of the client address (HMAC under the
-  instance secret, truncated) and the node's name. Whoever holds the instance secret can test a
-  suspected address against it, which is what an investigation needs, and nobody else can.
-- **Appending is serialised per chain** by locking the chain's ``audit_heads`` row, so two
-  nodes never both write the same ``seq``.
-- **Recording happens after the act, in its own transaction** (:func:`record`). Callers record
-  a read *before* returning the data, so a read that could not be audited fails instead of
-  leaking; a change is recorded after its commit, so a crash in between loses that record (a
-  missing entry, never a broken chain). The audit write cannot share the act's transaction:
-  on SQLite that would wait on the write lock the act itself holds.
+  instance secret, truncated) and the node's name. The address comes from the request being
+  served (``confide.core.client``), so actions need no request object.
+- **Appending happens inside the act's own unit of work** (:func:`append`): the change and its
+  record commit together or not at all, and a read whose record cannot be appended raises
+  before anything is returned. Appending is serialised per chain by locking the chain's
+  ``audit_heads`` row, so two nodes never both write the same ``seq``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import and_, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
 
-from confide.access.models import Operator
 from confide.access.policy import Principal
-from confide.access.workspaces import find_workspace_by_slug
-from confide.audit.models import AuditEvent, AuditHead
+from confide.audit.chain import (
+    GENESIS_HASH,
+    PLATFORM_CHAIN,
+    canonical_json,
+    chain_id,
+    chain_key_id,
+    chain_query,
+    details_aad,
+    event_hash,
+    iso_time,
+)
+from confide.audit.checkpoints import create_checkpoint
+from confide.audit.models import AuditEvent, AuditEventSubject, AuditHead
+from confide.core.client import client_address
 from confide.core.clock import utcnow
+from confide.core.db import UnitOfWork
 from confide.crypto.providers import KeyUnavailable
-from confide.runtime import Runtime
 
-GENESIS_HASH = "0" * 64
-PLATFORM_CHAIN = "platform"
-HASH_VERSION = 1
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
+
+__all__ = [
+    "GENESIS_HASH",
+    "PLATFORM_CHAIN",
+    "Actor",
+    "append",
+    "event_hash",
+    "iso_time",
+    "iter_events",
+    "list_events",
+    "open_export",
+    "read_details",
+    "read_page",
+    "record",
+    "render_event",
+]
+
 SOURCE_IP_HEX_CHARS = 16
 NODE_NAME = socket.gethostname()[:48] or "node"
-# Namespace of the ledger's own data keys (uuid5), kept apart from subject and conversation ids.
-AUDIT_KEY_NAMESPACE = uuid.UUID("6f1c2f0e-5c55-4a8e-9d3b-61756469746b")
 # Every this many events a chain signs a checkpoint of itself (``confide audit checkpoint``
 # does it on demand, e.g. from cron).
 CHECKPOINT_EVERY_EVENTS = 1000
@@ -80,80 +102,77 @@ class Actor:
         return cls(principal.kind, actor_id, principal.workspace_id)
 
 
-async def operator_actor(rt: Runtime, operator_id: uuid.UUID) -> Actor:
-    """An operator who has no principal yet (signing in)."""
-    async with rt.db.session() as session:
-        workspace_id = await session.scalar(
-            select(Operator.workspace_id).where(Operator.id == operator_id)
-        )
-    return Actor("operator", operator_id, workspace_id)
-
-
-async def anonymous_actor(rt: Runtime, workspace_slug: str | None) -> Actor:
-    """Somebody not (yet) known, in the chain of the workspace they named, if it exists."""
-    workspace = await find_workspace_by_slug(rt, workspace_slug) if workspace_slug else None
-    return Actor("anonymous", None, workspace.id if workspace else None)
-
-
-# -- hashing --------------------------------------------------------------------------------
-
-
-def chain_id(workspace_id: uuid.UUID | None) -> str:
-    return str(workspace_id) if workspace_id is not None else PLATFORM_CHAIN
-
-
-def chain_key_id(workspace_id: uuid.UUID | None, purpose: str) -> uuid.UUID:
-    """A data key of the chain itself: ``details`` (details about no one) or ``signing``."""
-    return uuid.uuid5(AUDIT_KEY_NAMESPACE, f"audit-{purpose}:{chain_id(workspace_id)}")
-
-
-def iso_time(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def _text(value: uuid.UUID | None) -> str | None:
     return str(value) if value is not None else None
 
 
-def hashed_fields(event: AuditEvent) -> dict[str, Any]:
-    """Everything the hash covers: every column but ``hash`` itself."""
-    return {
-        "v": HASH_VERSION,
-        "id": str(event.id),
-        "workspace_id": _text(event.workspace_id),
-        "seq": event.seq,
-        "at": iso_time(event.at),
-        "actor_kind": event.actor_kind,
-        "actor_id": _text(event.actor_id),
-        "action": event.action,
-        "subject_id": _text(event.subject_id),
-        "resource": event.resource,
-        "source": event.source,
-        "details_encrypted": event.details_encrypted,
-        "prev_hash": event.prev_hash,
-    }
-
-
-def canonical_json(data: Mapping[str, Any]) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def event_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(canonical_json(hashed_fields(event))).hexdigest()
-
-
-def details_aad(event_id: uuid.UUID) -> str:
-    return f"audit_events:{event_id}:details"
-
-
-def source_of(rt: Runtime, request: HTTPConnection | None) -> str:
-    if request is None:
+def source_of(rt: Runtime) -> str:
+    """Where the act came from: a keyed hash of the client address of the request being
+    served, or ``local`` (command line, jobs), and this node's name."""
+    host = client_address()
+    if host is None:
         return f"local@{NODE_NAME}"
-    host = request.client.host if request.client else "unknown"
     return f"ip:{rt.secret.keyed_hash('audit-ip', host)[:SOURCE_IP_HEX_CHARS]}@{NODE_NAME}"
 
 
 # -- appending ------------------------------------------------------------------------------
+
+
+async def append(
+    tx: UnitOfWork,
+    rt: Runtime,
+    actor: Principal | Actor | None,
+    action: str,
+    *,
+    subject_id: uuid.UUID | None = None,
+    subjects: Iterable[uuid.UUID | None] = (),
+    resource: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the actor's chain inside ``tx``, the act's own unit of work.
+
+    ``actor`` is the principal, an :class:`Actor`, or ``None`` for the command line (the
+    platform chain). ``subject_id`` names the one person the act concerned; ``subjects`` the
+    people a read returned (several: the event names them all, and its details are sealed
+    under the chain's key). ``details`` are encrypted under the one subject's key, or the
+    chain's. Raises whatever the key store or database raises: the caller's unit then rolls
+    back, so no act commits without its record."""
+    who = Actor.of(actor)
+    named = sorted({s for s in subjects if s is not None} | ({subject_id} if subject_id else set()))
+    single = named[0] if len(named) == 1 else None
+    event_id = uuid.uuid4()
+    sealed = None
+    if details:
+        key_id = single if single is not None else chain_key_id(who.workspace_id, "details")
+        plaintext = canonical_json(details).decode()
+        sealed = await rt.keyring.encrypt(
+            who.workspace_id, key_id, plaintext, details_aad(event_id)
+        )
+    head = await _lock_head(tx, chain_id(who.workspace_id))
+    event = AuditEvent(
+        id=event_id,
+        workspace_id=who.workspace_id,
+        seq=head.seq + 1,
+        at=utcnow(),
+        actor_kind=who.kind,
+        actor_id=who.id,
+        action=action,
+        subject_id=single,
+        subject_ids=" ".join(str(s) for s in named) if len(named) > 1 else None,
+        resource=resource,
+        source=source_of(rt),
+        details_encrypted=sealed,
+        prev_hash=head.hash,
+    )
+    event.hash = event_hash(event)
+    tx.add(event)
+    if len(named) > 1:
+        tx.add_all(AuditEventSubject(event_id=event_id, subject_id=s) for s in named)
+    head.seq, head.hash = event.seq, event.hash
+    await tx.flush()
+    if event.seq % CHECKPOINT_EVERY_EVENTS == 0:
+        tx.on_commit(_checkpoint_quietly, rt, who.workspace_id)
+    return event
 
 
 async def record(
@@ -162,51 +181,28 @@ async def record(
     action: str,
     *,
     subject_id: uuid.UUID | None = None,
+    subjects: Iterable[uuid.UUID | None] = (),
     resource: str | None = None,
     details: Mapping[str, Any] | None = None,
-    request: HTTPConnection | None = None,
 ) -> AuditEvent:
-    """Append one event to the actor's chain, in its own transaction. ``actor`` is the
-    principal, an :class:`Actor`, or ``None`` for the command line (the platform chain).
-    ``details`` are encrypted under ``subject_id``'s key (or the chain's, if there is none)."""
-    who = Actor.of(actor)
-    event_id = uuid.uuid4()
-    sealed = None
-    if details:
-        key_id = subject_id if subject_id is not None else chain_key_id(who.workspace_id, "details")
-        plaintext = canonical_json(details).decode()
-        sealed = await rt.keyring.encrypt(
-            who.workspace_id, key_id, plaintext, details_aad(event_id)
-        )
-    async with rt.db.transaction() as session:
-        head = await _lock_head(session, chain_id(who.workspace_id))
-        event = AuditEvent(
-            id=event_id,
-            workspace_id=who.workspace_id,
-            seq=head.seq + 1,
-            at=utcnow(),
-            actor_kind=who.kind,
-            actor_id=who.id,
-            action=action,
+    """:func:`append` in a unit of its own, for domain code that has no unit open (an act
+    that changed nothing in the database, such as a failed sign-in or a key rotation)."""
+    async with rt.db.transaction() as tx:
+        return await append(
+            tx,
+            rt,
+            actor,
+            action,
             subject_id=subject_id,
+            subjects=subjects,
             resource=resource,
-            source=source_of(rt, request),
-            details_encrypted=sealed,
-            prev_hash=head.hash,
+            details=details,
         )
-        event.hash = event_hash(event)
-        session.add(event)
-        head.seq, head.hash = event.seq, event.hash
-    if event.seq % CHECKPOINT_EVERY_EVENTS == 0:
-        await _checkpoint_quietly(rt, who.workspace_id)
-    return event
 
 
 async def _checkpoint_quietly(rt: Runtime, workspace_id: uuid.UUID | None) -> None:
     """The periodic checkpoint is a bonus: the event is committed, so the act it records must
     not fail because the key store is unavailable; ``confide audit checkpoint`` catches up."""
-    from confide.audit.checkpoints import create_checkpoint
-
     try:
         await create_checkpoint(rt, workspace_id)
     except Exception:
@@ -231,14 +227,6 @@ async def _lock_head(session: AsyncSession, chain: str) -> AuditHead:
 
 
 # -- reading --------------------------------------------------------------------------------
-
-
-def chain_query(workspace_id: uuid.UUID | None) -> Select[AuditEvent]:
-    # uq_audit_events_workspace_seq
-    query = select(AuditEvent)
-    if workspace_id is None:
-        return query.where(AuditEvent.workspace_id.is_(None))
-    return query.where(AuditEvent.workspace_id == workspace_id)
 
 
 async def read_details(rt: Runtime, event: AuditEvent) -> tuple[dict[str, Any] | None, bool]:
@@ -266,6 +254,7 @@ async def render_event(rt: Runtime, event: AuditEvent) -> dict[str, Any]:
         "actor_id": _text(event.actor_id),
         "action": event.action,
         "subject_id": _text(event.subject_id),
+        "subject_ids": event.subject_ids.split() if event.subject_ids else None,
         "resource": event.resource,
         "source": event.source,
         "details": details,
@@ -312,3 +301,24 @@ async def iter_events(
         if len(batch) < batch_size:
             return
         last = (batch[-1].seq, batch[-1].id)
+
+
+async def read_page(
+    rt: Runtime, principal: Principal, *, limit: int, before_seq: int | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """A page of the principal's workspace chain for an auditor (:func:`list_events`); the
+    read itself is appended (``audit.read``) first, so an unrecorded read returns nothing."""
+    await record(rt, principal, "audit.read", resource="audit:list")
+    return await list_events(rt, principal.workspace_id, limit=limit, before_seq=before_seq)
+
+
+async def open_export(rt: Runtime, principal: Principal) -> AsyncIterator[dict[str, Any]]:
+    """Record the export (``audit.read``), then yield the whole chain rendered, oldest first.
+    The record is appended before the first event is produced."""
+    await record(rt, principal, "audit.read", resource="audit:export")
+
+    async def rendered() -> AsyncIterator[dict[str, Any]]:
+        async for event in iter_events(rt, principal.workspace_id):
+            yield await render_event(rt, event)
+
+    return rendered()

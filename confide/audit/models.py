@@ -44,11 +44,25 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     # Whose personal data the act concerned; "who read my data" looks it up by this index.
     subject_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # The subjects of a read that returned several people, space-separated and sorted (hashed);
+    # audit_event_subjects indexes them. NULL when the act concerned one subject or none.
+    subject_ids: Mapped[str | None] = mapped_column(Text)
     resource: Mapped[str | None] = mapped_column(String(128))  # "conversation:<id>"
     source: Mapped[str] = mapped_column(String(128))  # keyed hash of the client IP @ node
     details_encrypted: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS))
     hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS))
+
+
+class AuditEventSubject(Base):
+    """One subject of an event that named several (a list read): "who read this person's data?"
+    is one lookup of ``pk_audit_event_subjects`` (subject first). Derived from the hashed
+    ``subject_ids``, which stays the evidence."""
+
+    __tablename__ = "audit_event_subjects"
+
+    subject_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
 
 
 class AuditHead(Base):

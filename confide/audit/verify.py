@@ -20,21 +20,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 
+from confide.audit.chain import GENESIS_HASH, PLATFORM_CHAIN, chain_id, event_hash
 from confide.audit.checkpoints import SignedHead, stored_checkpoints, trusted_public_key
-from confide.audit.ledger import (
-    GENESIS_HASH,
-    PLATFORM_CHAIN,
-    READ_BATCH_SIZE,
-    chain_id,
-    event_hash,
-    iter_events,
-)
+from confide.audit.ledger import READ_BATCH_SIZE, iter_events
 from confide.audit.models import AuditCheckpoint, AuditEvent, AuditHead
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 ProblemKind = Literal["edited", "missing", "reordered", "checkpoint_forged", "checkpoint_mismatch"]
 

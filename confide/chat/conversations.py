@@ -1,21 +1,25 @@
-"""Conversation lifecycle: start, assign (manual or round-robin), transfer, close, reopen, rate.
+"""Conversation lifecycle: open, assign (manual or round-robin), transfer, close, reopen.
 
-Each ``do_*`` owns its transaction, checks the policy against the rows it locked, and publishes
-events only after the commit, so no socket ever hears of a change that was rolled back.
+Each ``do_*`` owns its unit of work, checks the policy against the rows it locked, appends its
+audit record in the same unit, and publishes events through the unit after the commit, so no
+socket ever hears of a change that was rolled back and no change commits unrecorded.
+:func:`open_conversation` is the one way a conversation comes into being (web chat, inbound
+social/SMS, recorded calls).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access import policy
-from confide.access.models import Group, GroupMember, Operator, OperatorStatus, Role
+from confide.access.models import GroupMember, Operator, OperatorStatus, Role
 from confide.access.policy import ConversationFacts, OperatorFacts, Principal
+from confide.audit import ledger
 from confide.chat import events, routing
 from confide.chat.models import (
     Availability,
@@ -25,31 +29,13 @@ from confide.chat.models import (
     Visitor,
 )
 from confide.core.clock import utcnow
+from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from confide.runtime import Runtime
+from confide.privacy import consent
+from confide.privacy import settings as privacy_settings
 
-ROUTE_BATCH = 20
-
-
-@dataclass
-class Outbox:
-    """Events to publish once the transaction has committed."""
-
-    items: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def add(self, channel: str, event: dict[str, Any]) -> None:
-        self.items.append((channel, event))
-
-    def conversation_changed(
-        self, conversation: Conversation, change: str, agent: dict[str, Any] | None = None
-    ) -> None:
-        event = events.conversation_event(conversation, change, agent)
-        self.add(events.workspace_channel(conversation.workspace_id), event)
-        self.add(events.conversation_channel(conversation.id), event)
-
-    async def publish(self, rt: Runtime) -> None:
-        for channel, event in self.items:
-            await rt.broker.publish(channel, event)
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 
 def facts_of(conversation: Conversation) -> ConversationFacts:
@@ -72,23 +58,6 @@ async def load_for(
     return conversation
 
 
-async def agent_card(
-    rt: Runtime, session: AsyncSession, operator_id: uuid.UUID | None
-) -> dict[str, Any] | None:
-    """What a visitor may know of the agent: public profile only."""
-    if operator_id is None:
-        return None
-    operator = await session.get(Operator, operator_id)
-    if operator is None:
-        return None
-    profile = (
-        await rt.vault.read_fields(
-            session, [operator.subject_id], ["alias", "avatar_url", "job_title"]
-        )
-    )[operator.subject_id]
-    return {"id": str(operator.id), **profile}
-
-
 async def _operator_facts(session: AsyncSession, operator_id: uuid.UUID) -> OperatorFacts:
     operator = await session.get(Operator, operator_id)
     if operator is None or operator.status is not OperatorStatus.ACTIVE:
@@ -103,35 +72,57 @@ async def _operator_facts(session: AsyncSession, operator_id: uuid.UUID) -> Oper
     return OperatorFacts(operator.id, operator.workspace_id, operator.role, groups)
 
 
-async def _default_group(session: AsyncSession, workspace_id: uuid.UUID) -> uuid.UUID | None:
-    return await session.scalar(
-        select(Group.id)
-        .where(Group.workspace_id == workspace_id)
-        .order_by(Group.created_at, Group.id)
-        .limit(1)
+async def open_conversation(
+    rt: Runtime,
+    tx: UnitOfWork,
+    *,
+    workspace_id: uuid.UUID,
+    visitor: Visitor,
+    channel: Channel = Channel.WEB,
+    group_id: uuid.UUID | None = None,
+    external_thread: str | None = None,
+    call_metadata: dict[str, Any] | None = None,
+    visitor_context: dict[str, Any] | None = None,
+    started_at: datetime | None = None,
+    ended_at: datetime | None = None,
+) -> Conversation:
+    """Create a conversation in ``tx``: in ``group_id`` (checked) or the workspace's first
+    group; with its provider thread kept as a keyed hash plus a copy sealed under the
+    conversation's key; closed at ``ended_at`` when given (a finished recording), otherwise
+    waiting and routed to the next available agent. ``created`` (and ``assigned``) go out
+    after the commit. Raises :class:`ValidationFailed` for a group of another workspace."""
+    if group_id is not None:
+        await routing.check_group(tx, workspace_id, group_id)
+    else:
+        group_id = await routing.default_group(tx, workspace_id)
+    conversation = Conversation(
+        workspace_id=workspace_id,
+        visitor_id=visitor.id,
+        channel=channel,
+        group_id=group_id,
+        call_metadata=call_metadata,
+        visitor_context=visitor_context or None,
+        external_thread_index=(
+            rt.vault.thread_index(workspace_id, channel.value, external_thread)
+            if external_thread is not None
+            else None
+        ),
     )
-
-
-async def _check_group(session: AsyncSession, workspace_id: uuid.UUID, group_id: uuid.UUID) -> None:
-    group = await session.get(Group, group_id)
-    if group is None or group.workspace_id != workspace_id:
-        raise ValidationFailed("That group does not exist in this workspace.", field="group_id")
-
-
-async def _route(
-    rt: Runtime, session: AsyncSession, conversation: Conversation, outbox: Outbox
-) -> None:
-    if conversation.status is not ConversationStatus.WAITING or conversation.group_id is None:
-        return
-    operator_id = await routing.pick_round_robin(rt, session, conversation.group_id)
-    if operator_id is None:
-        return
-    presence = await routing.presence_of(rt, session, operator_id, lock=True)
-    routing.assign(conversation, presence, operator_id)
-    await session.flush()
-    outbox.conversation_changed(
-        conversation, "assigned", await agent_card(rt, session, operator_id)
-    )
+    if started_at is not None:
+        conversation.created_at = started_at
+    if ended_at is not None:
+        conversation.status = ConversationStatus.CLOSED
+        conversation.closed_at = ended_at
+    tx.add(conversation)
+    visitor.last_seen_at = utcnow()
+    await tx.flush()
+    if external_thread is not None:
+        conversation.external_thread_sealed = await rt.vault.seal_thread(
+            workspace_id, conversation.id, external_thread
+        )
+    events.conversation_changed(tx, rt.broker, conversation, "created")
+    await routing.route(rt, tx, conversation)
+    return conversation
 
 
 async def do_start_conversation(
@@ -144,45 +135,58 @@ async def do_start_conversation(
     call_metadata: dict[str, Any] | None = None,
     visitor_context: dict[str, Any] | None = None,
 ) -> Conversation:
+    """A visitor (or an operator for them) starts a conversation. Raises :class:`NotFound`
+    for a visitor of another workspace, ``consent_required`` when the workspace asks for
+    consent the visitor has not given (GDPR Art. 6(1)(a), 7)."""
     assert principal.workspace_id is not None
     if principal.kind == "visitor" and principal.visitor_id != visitor_id:
         raise Forbidden()
-    outbox = Outbox()
-    async with rt.db.transaction() as session:
-        visitor = await session.get(Visitor, visitor_id)
+    async with rt.db.transaction() as tx:
+        visitor = await tx.get(Visitor, visitor_id)
         if visitor is None or visitor.workspace_id != principal.workspace_id:
             raise NotFound("No such visitor in this workspace.", field="visitor")
         if principal.kind == "visitor":
-            await _require_chat_consent(session, principal)
-        if group_id is not None:
-            await _check_group(session, principal.workspace_id, group_id)
-        else:
-            group_id = await _default_group(session, principal.workspace_id)
-        conversation = Conversation(
+            await _require_chat_consent(tx, principal)
+        return await open_conversation(
+            rt,
+            tx,
             workspace_id=principal.workspace_id,
-            visitor_id=visitor_id,
+            visitor=visitor,
             channel=channel,
             group_id=group_id,
             call_metadata=call_metadata,
-            visitor_context=visitor_context or None,
+            visitor_context=visitor_context,
         )
-        session.add(conversation)
-        visitor.last_seen_at = utcnow()
-        await session.flush()
-        outbox.conversation_changed(conversation, "created")
-        await _route(rt, session, conversation, outbox)
-    await outbox.publish(rt)
-    return conversation
 
 
 async def _require_chat_consent(session: AsyncSession, principal: Principal) -> None:
     """A workspace that requires consent stores nothing of a visitor who has not granted it."""
-    from confide.privacy import consent
-    from confide.privacy import settings as privacy_settings
-
     assert principal.workspace_id is not None
     if (await privacy_settings.load(session, principal.workspace_id)).consent_required:
         await consent.require(session, principal, "chat")
+
+
+async def _record(
+    tx: UnitOfWork,
+    rt: Runtime,
+    principal: Principal | None,
+    action: str,
+    conversation: Conversation,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append the audit record of a change to ``conversation`` in the change's own unit."""
+    subject_id = await tx.scalar(
+        select(Visitor.subject_id).where(Visitor.id == conversation.visitor_id)
+    )
+    await ledger.append(
+        tx,
+        rt,
+        principal,
+        action,
+        subject_id=subject_id,
+        resource=f"conversation:{conversation.id}",
+        details=details,
+    )
 
 
 async def do_assign(
@@ -191,10 +195,10 @@ async def do_assign(
     """Assign to ``operator_id``, or with ``None`` to the next available agent (round-robin).
 
     Agents may only take a conversation themselves, within their cap; admins and managers may
-    assign anyone they manage, even past the cap (they are deciding, not the router)."""
-    outbox = Outbox()
-    async with rt.db.transaction() as session:
-        conversation = await load_for(session, principal, conversation_id, lock=True)
+    assign anyone they manage, even past the cap (they are deciding, not the router).
+    Raises :class:`NotFound`, :class:`Forbidden`, :class:`Conflict` (closed, nobody free)."""
+    async with rt.db.transaction() as tx:
+        conversation = await load_for(tx, principal, conversation_id, lock=True)
         if conversation.status is ConversationStatus.CLOSED:
             raise Conflict("The conversation is closed; reopen it first.")
         if operator_id is None:
@@ -202,26 +206,28 @@ async def do_assign(
                 raise ValidationFailed(
                     "The conversation has no group to route in.", field="operator_id"
                 )
-            operator_id = await routing.pick_round_robin(rt, session, conversation.group_id)
+            operator_id = await routing.pick_round_robin(rt, tx, conversation.group_id)
             if operator_id is None:
                 raise Conflict("No agent of this group is available with room for another chat.")
         else:
-            target = await _operator_facts(session, operator_id)
+            target = await _operator_facts(tx, operator_id)
             if not policy.may_assign_to(principal, target, conversation.group_id):
                 raise Forbidden(
                     "You may not assign this conversation to that operator.", field="operator_id"
                 )
             if principal.role not in (Role.ADMIN, Role.MANAGER) and not (
-                await routing.has_capacity(rt, session, operator_id)
+                await routing.has_capacity(rt, tx, operator_id)
             ):
                 raise Conflict("That agent already has the maximum number of open chats.")
-        presence = await routing.presence_of(rt, session, operator_id, lock=True)
+        presence = await routing.presence_of(rt, tx, operator_id, lock=True)
         routing.assign(conversation, presence, operator_id)
-        await session.flush()
-        outbox.conversation_changed(
-            conversation, "assigned", await agent_card(rt, session, operator_id)
+        await tx.flush()
+        await _record(
+            tx, rt, principal, "conversation.assign", conversation, {"to": str(operator_id)}
         )
-    await outbox.publish(rt)
+        events.conversation_changed(
+            tx, rt.broker, conversation, "assigned", await routing.agent_card(rt, tx, operator_id)
+        )
     return conversation
 
 
@@ -233,6 +239,7 @@ async def do_transfer(
     operator_id: uuid.UUID | None = None,
     group_id: uuid.UUID | None = None,
 ) -> Conversation:
+    """Hand the conversation to an operator (see :func:`do_assign`) or a group's queue."""
     if (operator_id is None) == (group_id is None):
         raise ValidationFailed(
             "Transfer to either an operator_id or a group_id.", field="operator_id"
@@ -240,92 +247,58 @@ async def do_transfer(
     if operator_id is not None:
         return await do_assign(rt, principal, conversation_id, operator_id)
     assert group_id is not None
-    outbox = Outbox()
-    async with rt.db.transaction() as session:
-        conversation = await load_for(session, principal, conversation_id, lock=True)
+    async with rt.db.transaction() as tx:
+        conversation = await load_for(tx, principal, conversation_id, lock=True)
         if conversation.status is ConversationStatus.CLOSED:
             raise Conflict("The conversation is closed; reopen it first.")
-        await _check_group(session, conversation.workspace_id, group_id)
+        await routing.check_group(tx, conversation.workspace_id, group_id)
         if not policy.may_route_to_group(principal, group_id):
             raise Forbidden(field="group_id")
         conversation.group_id = group_id
         conversation.assignee_id = None
         conversation.status = ConversationStatus.WAITING
-        await session.flush()
-        outbox.conversation_changed(conversation, "transferred")
-        await _route(rt, session, conversation, outbox)
-    await outbox.publish(rt)
+        await tx.flush()
+        await _record(
+            tx, rt, principal, "conversation.transfer", conversation, {"group": str(group_id)}
+        )
+        events.conversation_changed(tx, rt.broker, conversation, "transferred")
+        await routing.route(rt, tx, conversation)
     return conversation
 
 
 async def do_close(rt: Runtime, principal: Principal, conversation_id: uuid.UUID) -> Conversation:
-    outbox = Outbox()
-    async with rt.db.transaction() as session:
-        conversation = await load_for(session, principal, conversation_id, lock=True)
+    """Close the conversation (idempotent) and give the freed agent the next waiting chat."""
+    async with rt.db.transaction() as tx:
+        conversation = await load_for(tx, principal, conversation_id, lock=True)
         if conversation.status is ConversationStatus.CLOSED:
             return conversation
         freed = conversation.assignee_id
         conversation.status = ConversationStatus.CLOSED
         conversation.closed_at = utcnow()
-        await session.flush()
-        outbox.conversation_changed(conversation, "closed")
+        await tx.flush()
+        await _record(tx, rt, principal, "conversation.close", conversation)
+        events.conversation_changed(tx, rt.broker, conversation, "closed")
         if freed is not None:
-            await _fill_free_slots(rt, session, freed, outbox)
-    await outbox.publish(rt)
+            await routing.fill_free_slots(rt, tx, freed)
     return conversation
 
 
 async def do_reopen(rt: Runtime, principal: Principal, conversation_id: uuid.UUID) -> Conversation:
+    """Reopen a closed conversation (operators only). Raises :class:`Conflict` if not closed."""
     if principal.kind != "operator":
         raise Forbidden("Only operators reopen conversations; visitors start a new one.")
-    outbox = Outbox()
-    async with rt.db.transaction() as session:
-        conversation = await load_for(session, principal, conversation_id, lock=True)
+    async with rt.db.transaction() as tx:
+        conversation = await load_for(tx, principal, conversation_id, lock=True)
         if conversation.status is not ConversationStatus.CLOSED:
             raise Conflict("The conversation is not closed.")
         conversation.closed_at = None
         conversation.status = (
             ConversationStatus.OPEN if conversation.assignee_id else ConversationStatus.WAITING
         )
-        await session.flush()
-        outbox.conversation_changed(conversation, "reopened")
-    await outbox.publish(rt)
+        await tx.flush()
+        await _record(tx, rt, principal, "conversation.reopen", conversation)
+        events.conversation_changed(tx, rt.broker, conversation, "reopened")
     return conversation
-
-
-async def _fill_free_slots(
-    rt: Runtime, session: AsyncSession, operator_id: uuid.UUID, outbox: Outbox
-) -> None:
-    """An operator gained room (a chat closed, or they became available): hand them the oldest
-    waiting conversations of their groups, up to their cap."""
-    presence = await routing.presence_of(rt, session, operator_id, lock=True)
-    if presence.availability is not Availability.AVAILABLE:
-        return
-    operator = await session.get(Operator, operator_id)
-    if (
-        operator is None
-        or operator.workspace_id is None
-        or operator.status is not OperatorStatus.ACTIVE
-    ):
-        return
-    group_ids = (
-        await session.scalars(
-            select(GroupMember.group_id).where(GroupMember.operator_id == operator_id)
-        )
-    ).all()
-    room = presence.max_concurrent_chats - await routing.open_chat_count(session, operator_id)
-    for group_id in group_ids:
-        if room <= 0:
-            break
-        for conversation in await routing.waiting_in_group(
-            session, operator.workspace_id, group_id, min(room, ROUTE_BATCH)
-        ):
-            routing.assign(conversation, presence, operator_id)
-            room -= 1
-            await session.flush()
-            outbox.conversation_changed(
-                conversation, "assigned", await agent_card(rt, session, operator_id)
-            )
 
 
 async def do_set_availability(
@@ -334,6 +307,8 @@ async def do_set_availability(
     availability: Availability,
     max_concurrent_chats: int | None = None,
 ) -> dict[str, Any]:
+    """Set the operator's own presence (and, for managers and admins, chat cap); becoming
+    available hands them waiting chats. Returns ``{availability, max_concurrent_chats}``."""
     if (
         principal.kind != "operator"
         or principal.operator_id is None
@@ -341,9 +316,8 @@ async def do_set_availability(
     ):
         raise Forbidden("Only workspace operators have a presence.")
     policy.authorize(principal, policy.Action.CONVERSATIONS_WORK)
-    outbox = Outbox()
-    async with rt.db.transaction() as session:
-        presence = await routing.presence_of(rt, session, principal.operator_id, lock=True)
+    async with rt.db.transaction() as tx:
+        presence = await routing.presence_of(rt, tx, principal.operator_id, lock=True)
         presence.availability = availability
         if max_concurrent_chats is not None:
             if principal.role is Role.AGENT:
@@ -352,8 +326,21 @@ async def do_set_availability(
                 )
             presence.max_concurrent_chats = max_concurrent_chats
         presence.updated_at = utcnow()
-        await session.flush()
-        outbox.add(
+        await tx.flush()
+        await ledger.append(
+            tx,
+            rt,
+            principal,
+            "operator.availability",
+            resource=f"operator:{principal.operator_id}",
+            details={
+                "availability": availability.value,
+                "max_concurrent_chats": presence.max_concurrent_chats,
+            },
+        )
+        events.publish(
+            tx,
+            rt.broker,
             events.workspace_channel(principal.workspace_id),
             {
                 "type": "presence",
@@ -362,70 +349,37 @@ async def do_set_availability(
             },
         )
         if availability is Availability.AVAILABLE:
-            await _fill_free_slots(rt, session, principal.operator_id, outbox)
-        result = {
+            await routing.fill_free_slots(rt, tx, principal.operator_id)
+        return {
             "availability": presence.availability.value,
             "max_concurrent_chats": presence.max_concurrent_chats,
         }
-    await outbox.publish(rt)
-    return result
 
 
-async def do_rate(
-    rt: Runtime, principal: Principal, conversation_id: uuid.UUID, score: int, comment: str | None
-) -> Conversation:
-    from confide.chat.messages import append_message
-
-    if principal.kind != "visitor":
-        raise Forbidden("Only the visitor rates a conversation.")
-    if not 1 <= score <= 5:
-        raise ValidationFailed("Rate from 1 to 5.", field="score")
-    outbox = Outbox()
-    async with rt.db.transaction() as session:
-        conversation = await load_for(session, principal, conversation_id, lock=True)
-        if conversation.status is not ConversationStatus.CLOSED:
-            raise Conflict("Rate the conversation after it is closed.")
-        if conversation.csat_score is not None:
-            raise Conflict("This conversation has already been rated.")
-        conversation.csat_score = score
-        if comment:
-            await append_message(
-                rt,
-                session,
-                conversation,
-                principal,
-                client_id=None,
-                body=comment,
-                kind="csat",
-                outbox=outbox,
+async def requeue_conversations_of(rt: Runtime, tx: UnitOfWork, operator_id: uuid.UUID) -> int:
+    """Put a removed operator's open conversations back in their group queues (and route
+    them) inside ``tx``, so no visitor waits on someone who is gone. Returns how many."""
+    # ix_conversations_assignee
+    stranded = (
+        await tx.scalars(
+            select(Conversation)
+            .where(
+                Conversation.assignee_id == operator_id,
+                Conversation.status == ConversationStatus.OPEN,
             )
-        await session.flush()
-        outbox.conversation_changed(conversation, "rated")
-    await outbox.publish(rt)
-    return conversation
+            .with_for_update()
+        )
+    ).all()
+    for conversation in stranded:
+        conversation.assignee_id = None
+        conversation.status = ConversationStatus.WAITING
+        await tx.flush()
+        events.conversation_changed(tx, rt.broker, conversation, "requeued")
+        await routing.route(rt, tx, conversation)
+    return len(stranded)
 
 
 async def do_requeue_conversations_of(rt: Runtime, operator_id: uuid.UUID) -> int:
-    """Put a removed operator's open conversations back in their group queues (and route
-    them), so no visitor waits on someone who is gone. Returns how many were requeued."""
-    outbox = Outbox()
-    async with rt.db.transaction() as session:
-        # ix_conversations_assignee
-        stranded = (
-            await session.scalars(
-                select(Conversation)
-                .where(
-                    Conversation.assignee_id == operator_id,
-                    Conversation.status == ConversationStatus.OPEN,
-                )
-                .with_for_update()
-            )
-        ).all()
-        for conversation in stranded:
-            conversation.assignee_id = None
-            conversation.status = ConversationStatus.WAITING
-            await session.flush()
-            outbox.conversation_changed(conversation, "requeued")
-            await _route(rt, session, conversation, outbox)
-    await outbox.publish(rt)
-    return len(stranded)
+    """:func:`requeue_conversations_of` in a unit of its own."""
+    async with rt.db.transaction() as tx:
+        return await requeue_conversations_of(rt, tx, operator_id)

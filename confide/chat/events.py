@@ -9,21 +9,27 @@ Workspace and operator events carry ids and facts, never names or message text; 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confide.chat.models import Conversation, Message
+from confide.core.db import UnitOfWork
 from confide.realtime.channels import (
     conversation_channel,
     operator_channel,
     workspace_channel,
 )
 
+if TYPE_CHECKING:
+    from confide.realtime.broker import Broker
+
 __all__ = [
+    "conversation_changed",
     "conversation_channel",
     "conversation_event",
     "conversation_facts",
     "message_event",
     "operator_channel",
+    "publish",
     "workspace_channel",
 ]
 
@@ -73,3 +79,22 @@ def message_event(message: Message, body: str | None, author: dict[str, Any]) ->
         "redactions": message.redactions,
         "created_at": _iso(message.created_at),
     }
+
+
+def publish(tx: UnitOfWork, broker: Broker, channel: str, event: dict[str, Any]) -> None:
+    """Publish ``event`` on ``channel`` once ``tx`` has committed (never for a rollback)."""
+    tx.on_commit(broker.publish, channel, event)
+
+
+def conversation_changed(
+    tx: UnitOfWork,
+    broker: Broker,
+    conversation: Conversation,
+    change: str,
+    agent: dict[str, Any] | None = None,
+) -> None:
+    """Tell the workspace's consoles and the conversation's sockets, after commit, that the
+    conversation changed (``created``, ``assigned``, ``transferred``, ``closed``, ...)."""
+    event = conversation_event(conversation, change, agent)
+    publish(tx, broker, workspace_channel(conversation.workspace_id), event)
+    publish(tx, broker, conversation_channel(conversation.id), event)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,15 +22,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from confide.access.models import Role
 from confide.access.policy import Principal
 from confide.chat import events, routing
-from confide.chat.conversations import Outbox, agent_card, load_for
-from confide.chat.models import AuthorKind, Channel, Conversation, ConversationStatus, Message
+from confide.chat.channels.outbound import queue_outbound, start_delivery
+from confide.chat.conversations import load_for
+from confide.chat.models import (
+    AuthorKind,
+    Channel,
+    Conversation,
+    ConversationStatus,
+    Message,
+    Visitor,
+)
 from confide.core.clock import utcnow
-from confide.core.db import new_id
-from confide.core.errors import Conflict, TooManyRequests, ValidationFailed
+from confide.core.db import UnitOfWork, new_id
+from confide.core.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
 from confide.privacy import consent, redaction
+from confide.privacy.access import read_transcript
 from confide.privacy.models import WorkspacePrivacySettings
 from confide.privacy.redaction import RedactionPolicy
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 MAX_CLIENT_ID = 64
 PAGE_LIMIT = 200
@@ -69,7 +80,7 @@ async def _author_payload(
     rt: Runtime, session: AsyncSession, message: Message, conversation: Conversation
 ) -> dict[str, Any]:
     if message.author_kind is AuthorKind.OPERATOR and message.author_operator_id:
-        card = await agent_card(rt, session, message.author_operator_id)
+        card = await routing.agent_card(rt, session, message.author_operator_id)
         return {"kind": "operator", **(card or {"id": str(message.author_operator_id)})}
     if message.author_kind is AuthorKind.VISITOR:
         return {"kind": "visitor", "id": str(conversation.visitor_id)}
@@ -78,7 +89,7 @@ async def _author_payload(
 
 async def append_message(
     rt: Runtime,
-    session: AsyncSession,
+    session: UnitOfWork,
     conversation: Conversation,
     principal: Principal,
     *,
@@ -86,10 +97,10 @@ async def append_message(
     body: str,
     kind: str = "text",
     author_kind: AuthorKind | None = None,
-    outbox: Outbox,
     privacy: WorkspacePrivacySettings | None = None,
-) -> Message:
-    """Insert one message inside the caller's transaction and queue its event.
+) -> tuple[Message, dict[str, Any]]:
+    """Insert one message inside the caller's unit of work and publish its event after the
+    commit; returns the message and that event.
 
     The body is redacted by the workspace's policy first: the original goes no further than
     this function. With transcripts off the message gets its sequence number and is relayed,
@@ -128,13 +139,11 @@ async def append_message(
             conversation_id=conversation.id,
             body=body,
         )
-    outbox.add(
-        events.conversation_channel(conversation.id),
-        events.message_event(
-            message, body, await _author_payload(rt, session, message, conversation)
-        ),
+    event = events.message_event(
+        message, body, await _author_payload(rt, session, message, conversation)
     )
-    return message
+    events.publish(session, rt.broker, events.conversation_channel(conversation.id), event)
+    return message, event
 
 
 async def _existing(
@@ -162,8 +171,6 @@ async def do_send_message(
     body: str,
     author_kind: AuthorKind | None = None,
 ) -> SendResult:
-    from confide.chat import channels  # channels builds on this module
-
     check_client_id(client_id)
     body = check_body(rt, body)
     if principal.kind == "visitor":
@@ -176,7 +183,6 @@ async def do_send_message(
                 headers={"Retry-After": str(wait)},
             )
     for attempt in range(2):
-        outbox = Outbox()
         try:
             async with rt.db.transaction() as session:
                 conversation = await load_for(session, principal, conversation_id, lock=True)
@@ -196,13 +202,13 @@ async def do_send_message(
                 if principal.kind == "visitor" and privacy.consent_required:
                     await consent.require(session, principal, "chat")
                 if principal.kind == "operator":
-                    await _operator_takes_part(rt, session, conversation, principal, outbox)
+                    await _operator_takes_part(rt, session, conversation, principal)
                     if not privacy.store_transcripts and conversation.channel in _THREADED:
                         raise Conflict(
                             "Replies to social/SMS threads are delivered from the stored "
                             "message; turn on store_transcripts to reply on this channel."
                         )
-                message = await append_message(
+                message, result = await append_message(
                     rt,
                     session,
                     conversation,
@@ -210,19 +216,15 @@ async def do_send_message(
                     client_id=client_id,
                     body=body,
                     author_kind=author_kind,
-                    outbox=outbox,
                     privacy=privacy,
                 )
-                result = next(e for _, e in outbox.items if e.get("id") == str(message.id))
-                delivery_id = None
                 if privacy.store_transcripts:
-                    delivery_id = await channels.queue_outbound(rt, session, conversation, message)
+                    delivery_id = await queue_outbound(rt, session, conversation, message)
+                    if delivery_id is not None:
+                        # A reply to a social/SMS thread: POST it to the endpoint after commit.
+                        session.on_commit(start_delivery, rt, delivery_id)
         except IntegrityError:
             continue  # the same client id raced in from another node: return the stored one
-        await outbox.publish(rt)
-        if delivery_id is not None:
-            # A reply to a social/SMS thread: POST it to the channel's endpoint, after commit.
-            channels.start_delivery(rt, delivery_id)
         return SendResult(result, False)
     async with rt.db.session() as session:
         conversation = await load_for(session, principal, conversation_id)
@@ -234,10 +236,9 @@ async def do_send_message(
 
 async def _operator_takes_part(
     rt: Runtime,
-    session: AsyncSession,
+    session: UnitOfWork,
     conversation: Conversation,
     principal: Principal,
-    outbox: Outbox,
 ) -> None:
     """An operator answering a waiting chat takes it; the first answer is timed for reports."""
     assert principal.operator_id is not None
@@ -249,8 +250,12 @@ async def _operator_takes_part(
         presence = await routing.presence_of(rt, session, principal.operator_id, lock=True)
         routing.assign(conversation, presence, principal.operator_id)
         await session.flush()
-        outbox.conversation_changed(
-            conversation, "assigned", await agent_card(rt, session, principal.operator_id)
+        events.conversation_changed(
+            session,
+            rt.broker,
+            conversation,
+            "assigned",
+            await routing.agent_card(rt, session, principal.operator_id),
         )
     if conversation.first_response_at is None:
         conversation.first_response_at = utcnow()
@@ -265,14 +270,17 @@ async def list_messages(
     limit: int = PAGE_LIMIT,
 ) -> dict[str, Any]:
     """Messages after ``since`` in sequence order, at most ``limit``; ``has_more`` says whether
-    to ask again with the last seq."""
+    to ask again with the last seq. An operator's (or API key's) read is recorded in the audit
+    ledger in the same unit of work, before the texts leave (``privacy.access``); a visitor
+    reading their own conversation is not a read by someone else and is not recorded.
+    Raises :class:`NotFound` when the policy does not let ``principal`` see it."""
     limit = max(1, min(limit, PAGE_LIMIT))
-    async with rt.db.session() as session:
-        conversation = await load_for(session, principal, conversation_id)
+    async with rt.db.transaction() as tx:
+        conversation = await load_for(tx, principal, conversation_id)
         # uq_messages_seq
         rows = list(
             (
-                await session.scalars(
+                await tx.scalars(
                     select(Message)
                     .where(Message.conversation_id == conversation.id, Message.seq > since)
                     .order_by(Message.seq)
@@ -282,9 +290,22 @@ async def list_messages(
         )
         has_more = len(rows) > limit
         rows = rows[:limit]
-        texts = await rt.vault.read_message_texts(session, [m.id for m in rows])
+        if principal.kind == "visitor":
+            texts = await rt.vault.read_message_texts(tx, [m.id for m in rows])
+        else:
+            texts = await read_transcript(
+                tx,
+                rt,
+                principal,
+                [m.id for m in rows],
+                subject_id=await tx.scalar(
+                    select(Visitor.subject_id).where(Visitor.id == conversation.visitor_id)
+                ),
+                action="conversation.messages_read",
+                resource=f"conversation:{conversation.id}",
+            )
         operator_ids = {m.author_operator_id for m in rows if m.author_operator_id}
-        cards = {oid: await agent_card(rt, session, oid) for oid in operator_ids}
+        cards = {oid: await routing.agent_card(rt, tx, oid) for oid in operator_ids}
         messages = []
         for message in rows:
             if message.author_kind is AuthorKind.OPERATOR and message.author_operator_id:
@@ -298,3 +319,29 @@ async def list_messages(
                 author = {"kind": message.author_kind.value}
             messages.append(events.message_event(message, texts.get(message.id), author))
     return {"messages": messages, "has_more": has_more, "last_seq": conversation.last_seq}
+
+
+async def do_rate(
+    rt: Runtime, principal: Principal, conversation_id: uuid.UUID, score: int, comment: str | None
+) -> Conversation:
+    """The visitor rates a closed conversation (CSAT 1-5, optional comment stored as a
+    ``csat`` message). Raises :class:`ValidationFailed` (``score``), :class:`Conflict`
+    (not closed, already rated), :class:`Forbidden` (not the visitor)."""
+    if principal.kind != "visitor":
+        raise Forbidden("Only the visitor rates a conversation.")
+    if not 1 <= score <= 5:
+        raise ValidationFailed("Rate from 1 to 5.", field="score")
+    async with rt.db.transaction() as tx:
+        conversation = await load_for(tx, principal, conversation_id, lock=True)
+        if conversation.status is not ConversationStatus.CLOSED:
+            raise Conflict("Rate the conversation after it is closed.")
+        if conversation.csat_score is not None:
+            raise Conflict("This conversation has already been rated.")
+        conversation.csat_score = score
+        if comment:
+            await append_message(
+                rt, tx, conversation, principal, client_id=None, body=comment, kind="csat"
+            )
+        await tx.flush()
+        events.conversation_changed(tx, rt.broker, conversation, "rated")
+    return conversation

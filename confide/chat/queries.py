@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 
 from confide.access import policy
 from confide.access.policy import Principal
 from confide.chat import events
-from confide.chat.conversations import agent_card, load_for
+from confide.chat.conversations import load_for
 from confide.chat.models import Conversation, ConversationStatus
+from confide.chat.routing import agent_card
 from confide.chat.visitors import visitor_profiles
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 LIST_LIMIT = 100
 
@@ -57,30 +60,48 @@ async def list_conversations(
     if before is not None:
         query = query.where(Conversation.created_at < before)
     query = query.order_by(Conversation.created_at.desc(), Conversation.id).limit(limit + 1)
-    async with rt.db.session() as session:
-        rows = list((await session.scalars(query)).all())
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    items = [events.conversation_facts(c) for c in rows]
-    if principal.kind == "operator" and rows:
-        profiles = await visitor_profiles(rt, [c.visitor_id for c in rows])
-        for item, conversation in zip(items, rows, strict=True):
-            item["visitor"] = profiles.get(conversation.visitor_id)
+    async with rt.db.transaction() as tx:
+        rows = list((await tx.scalars(query)).all())
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        items = [events.conversation_facts(c) for c in rows]
+        if principal.kind == "operator":
+            # One record naming every visitor whose identity the list returned.
+            profiles = await visitor_profiles(
+                tx,
+                rt,
+                principal,
+                [c.visitor_id for c in rows],
+                action="conversation.list",
+                resource="conversations",
+            )
+            for item, conversation in zip(items, rows, strict=True):
+                item["visitor"] = profiles.get(conversation.visitor_id)
     return {"conversations": items, "has_more": has_more}
 
 
 async def conversation_detail(
     rt: Runtime, principal: Principal, conversation_id: uuid.UUID
 ) -> dict[str, Any]:
-    async with rt.db.session() as session:
-        conversation = await load_for(session, principal, conversation_id)
+    """One conversation as ``principal`` may see it; an operator's read is recorded
+    (``conversation.read``, naming the visitor) before it is returned. Raises
+    :class:`NotFound` when the policy does not let them see it."""
+    async with rt.db.transaction() as tx:
+        conversation = await load_for(tx, principal, conversation_id)
         data = events.conversation_facts(conversation)
-        data["agent"] = await agent_card(rt, session, conversation.assignee_id)
+        data["agent"] = await agent_card(rt, tx, conversation.assignee_id)
         data["call_metadata"] = conversation.call_metadata
-    if principal.kind == "operator":
-        data["visitor"] = (await visitor_profiles(rt, [conversation.visitor_id])).get(
-            conversation.visitor_id
-        )
-        # What the widget knew when the chat started (page, language, ...): for the agent.
-        data["visitor_context"] = conversation.visitor_context
+        if principal.kind == "operator":
+            data["visitor"] = (
+                await visitor_profiles(
+                    tx,
+                    rt,
+                    principal,
+                    [conversation.visitor_id],
+                    action="conversation.read",
+                    resource=f"conversation:{conversation.id}",
+                )
+            ).get(conversation.visitor_id)
+            # What the widget knew when the chat started (page, language, ...): for the agent.
+            data["visitor_context"] = conversation.visitor_context
     return data

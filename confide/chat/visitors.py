@@ -10,17 +10,22 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
 from confide.access.workspaces import find_workspace_by_slug
+from confide.audit.ledger import append
 from confide.chat.models import Visitor
 from confide.core.clock import utcnow
+from confide.core.db import UnitOfWork
 from confide.core.errors import InvalidToken, NotFound, ValidationFailed
-from confide.runtime import Runtime
+from confide.privacy.access import read_people
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 VUID_PREFIX = "v_"
 MAX_ATTRIBUTES = 50
@@ -113,6 +118,7 @@ async def merge_identity(
 
 async def do_identify_visitor(
     rt: Runtime,
+    principal: Principal,
     workspace_id: uuid.UUID,
     *,
     vuid: str | None = None,
@@ -120,7 +126,8 @@ async def do_identify_visitor(
     fields: dict[str, Any],
 ) -> uuid.UUID:
     """Attach identity fields to a visitor (``None`` removes a field). Custom attributes are
-    merged into what was there."""
+    merged into what was there. Recorded as ``visitor.identify`` (the field names, never their
+    values) in the same unit. Raises :class:`NotFound` (``vuid``) for an unknown visitor."""
     cleaned = clean_identity(fields)
     async with rt.db.transaction() as session:
         query = select(Visitor).where(Visitor.workspace_id == workspace_id)
@@ -133,16 +140,39 @@ async def do_identify_visitor(
             raise NotFound("No visitor with that VUID in this workspace.", field="vuid")
         await merge_identity(rt, session, visitor, cleaned)
         visitor.last_seen_at = utcnow()
+        await append(
+            session,
+            rt,
+            principal,
+            "visitor.identify",
+            subject_id=visitor.subject_id,
+            resource=f"visitor:{visitor.id}",
+            details={"fields": sorted(fields)},
+        )
         return visitor.id
 
 
 async def visitor_profiles(
-    rt: Runtime, visitor_ids: list[uuid.UUID]
+    tx: UnitOfWork,
+    rt: Runtime,
+    principal: Principal,
+    visitor_ids: list[uuid.UUID],
+    *,
+    action: str,
+    resource: str,
 ) -> dict[uuid.UUID, dict[str, Any]]:
-    """Identity of visitors for those the policy let see a conversation."""
-    async with rt.db.session() as session:
-        visitors = (await session.scalars(select(Visitor).where(Visitor.id.in_(visitor_ids)))).all()
-        fields = await rt.vault.read_fields(session, [v.subject_id for v in visitors])
+    """Identity of visitors for an operator the policy let see their conversations, read
+    through ``privacy.access`` (one ``action`` record naming them all, in ``tx``)."""
+    visitors = (await tx.scalars(select(Visitor).where(Visitor.id.in_(visitor_ids)))).all()
+    fields = await read_people(
+        tx,
+        rt,
+        principal,
+        [v.subject_id for v in visitors],
+        fields=None,
+        action=action,
+        resource=resource,
+    )
     profiles: dict[uuid.UUID, dict[str, Any]] = {}
     for visitor in visitors:
         values = fields.get(visitor.subject_id, {})

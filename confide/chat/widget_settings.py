@@ -14,19 +14,24 @@ transcript is kept.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from confide.access.policy import Principal
 from confide.access.workspaces import find_workspace_by_slug
+from confide.audit.ledger import append
 from confide.chat.models import WidgetSettings
 from confide.core.clock import utcnow
 from confide.core.errors import NotFound, ValidationFailed
 from confide.privacy import consent
 from confide.privacy import settings as privacy_settings
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 DEFAULTS: dict[str, Any] = {
     "accent_color": "#2f5bea",
@@ -82,9 +87,10 @@ def _check(name: str, value: Any) -> Any:
 
 
 async def do_update_widget_settings(
-    rt: Runtime, workspace_id: uuid.UUID, changes: Mapping[str, Any]
+    rt: Runtime, actor: Principal, workspace_id: uuid.UUID, changes: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Validate and store the changed settings in one transaction; returns them all."""
+    """Validate and store the changed settings in one unit of work, with its audit record;
+    returns them all. Raises :class:`ValidationFailed` naming the first bad setting."""
     unknown = set(changes) - set(SETTING_NAMES)
     if unknown:
         raise ValidationFailed("Unknown widget setting.", field=sorted(unknown)[0])
@@ -98,6 +104,14 @@ async def do_update_widget_settings(
             setattr(row, name, value)
         row.updated_at = utcnow()
         await session.flush()
+        await append(
+            session,
+            rt,
+            actor,
+            "workspace.widget",
+            resource=f"workspace:{workspace_id}",
+            details=json.loads(json.dumps(dict(changes), default=str)),
+        )
         return render(row)
 
 

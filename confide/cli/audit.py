@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -20,9 +20,11 @@ from confide.audit.checkpoints import (
     load_exported,
 )
 from confide.audit.verify import ChainReport, all_chains, verify_chain
-from confide.cli.main import DataDirOption, _run, _settings, console
+from confide.cli.common import DataDirOption, console, run_with_runtime, settings_from
 from confide.core.errors import NotFound
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 app: typer.Typer = typer.Typer(
     help="The audit ledger: verify its chains, sign checkpoints, export them.",
@@ -90,7 +92,7 @@ def verify(
             for name, chain in await _chains(rt, workspace)
         ]
 
-    if not _print_reports(_run(_settings(data_dir), job)):
+    if not _print_reports(run_with_runtime(settings_from(data_dir), job)):
         raise typer.Exit(code=1)
 
 
@@ -107,7 +109,7 @@ def checkpoint(workspace: WorkspaceOption = None, data_dir: DataDirOption = None
                 signed.append(f"{name}: signed record {head.seq} ({head.head_hash[:16]})")
         return reports, signed
 
-    reports, signed = _run(_settings(data_dir), job)
+    reports, signed = run_with_runtime(settings_from(data_dir), job)
     for line in signed:
         console.print(line)
     if not _print_reports(reports):
@@ -126,7 +128,7 @@ def export(
     async def job(rt: Runtime) -> str:
         return json.dumps(await export_checkpoints(rt), indent=2) + "\n"
 
-    text = _run(_settings(data_dir), job)
+    text = run_with_runtime(settings_from(data_dir), job)
     if output is None:
         typer.echo(text, nl=False)
     else:

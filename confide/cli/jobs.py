@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from confide.cli.main import DataDirOption, _run, _settings, app, console
+from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.core.logging import configure_logging
 from confide.jobs.kinds import KINDS
 from confide.jobs.models import Job, JobStatus
 from confide.jobs.queue import do_enqueue_job, list_jobs
 from confide.jobs.worker import Worker
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 jobs_app: typer.Typer = typer.Typer(
     help="Inspect and enqueue background jobs.", no_args_is_help=True
@@ -38,7 +40,7 @@ def worker_command(
     twice, and the job of a worker that dies is picked up again once its lease expires.
     On stop, the current batch finishes and its job is handed back.
     """
-    settings = _settings(data_dir)
+    settings = settings_from(data_dir)
     configure_logging(settings.log_level)
 
     async def job(rt: Runtime) -> int:
@@ -49,7 +51,7 @@ def worker_command(
             loop.add_signal_handler(sig, worker.stop)
         return await worker.run(once=once)
 
-    ran = _run(settings, job)
+    ran = run_with_runtime(settings, job)
     console.print(f"Worker stopped after {ran} job(s).")
 
 
@@ -64,7 +66,7 @@ def jobs_list(
     async def job(rt: Runtime) -> list[Job]:
         return await list_jobs(rt, status=status, limit=limit)
 
-    rows = _run(_settings(data_dir), job)
+    rows = run_with_runtime(settings_from(data_dir), job)
     table = Table(title=f"Jobs ({len(rows)})")
     for column in ("id", "kind", "status", "attempts", "progress", "created", "last error"):
         table.add_column(column)
@@ -91,5 +93,5 @@ def jobs_enqueue(
     async def job(rt: Runtime) -> object:
         return await do_enqueue_job(rt, kind)
 
-    job_id = _run(_settings(data_dir), job)
+    job_id = run_with_runtime(settings_from(data_dir), job)
     console.print(f"Queued {kind} ({job_id}).")

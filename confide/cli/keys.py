@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from confide import audit
-from confide.cli.main import DataDirOption, _run, _settings, console
+from confide.cli.common import DataDirOption, console, run_with_runtime, settings_from
 from confide.crypto.keyring import RotationReport
-from confide.runtime import Runtime
+from confide.privacy.keys import do_rotate_keys
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 app: typer.Typer = typer.Typer(help="Manage encryption keys.", no_args_is_help=True)
 
@@ -21,15 +25,9 @@ def rotate(data_dir: DataDirOption = None) -> None:
 
     async def job(rt: Runtime) -> RotationReport:
         await rt.prepare()
-        report = await rt.keyring.rotate_all()
-        details = {
-            "workspaces": report.workspaces,
-            "data_keys_rewrapped": report.data_keys_rewrapped,
-        }
-        await audit.record(rt, None, "keys.rotate", resource="keyring", details=details)
-        return report
+        return await do_rotate_keys(rt)
 
-    report = _run(_settings(data_dir), job)
+    report = run_with_runtime(settings_from(data_dir), job)
     console.print(
         f"Rotated the keys of {report.workspaces} workspace(s); "
         f"{report.data_keys_rewrapped} data key(s) re-wrapped."

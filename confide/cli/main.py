@@ -2,66 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from confide.access.models import Role
+from confide.cli import audit as audit_cli
+from confide.cli import jobs as jobs_cli  # also registers `confide worker`
+from confide.cli import keys as keys_cli
+from confide.cli import privacy as privacy_cli  # noqa: F401  (registers its commands)
+from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.core.config import Settings
-from confide.core.errors import ConfideError
 from confide.core.logging import configure_logging
 from confide.runtime import Runtime
 
-app = typer.Typer(
-    help="Confide: self-hosted live chat, GDPR-compliant by design.",
-    no_args_is_help=True,
-    add_completion=False,
-)
 operator_app = typer.Typer(help="Create and manage operators.", no_args_is_help=True)
 app.add_typer(operator_app, name="operator")
 docs_app = typer.Typer(help="Generate documents from the live code.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
-console = Console()
-T = TypeVar("T")
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", help="Data directory (default: $CONFIDE_DATA_DIR or ./confide-data)."
-    ),
-]
 DEMO_WORKSPACE = "demo"
-
-
-def _settings(data_dir: Path | None, **overrides: object) -> Settings:
-    values: dict[str, object] = {k: v for k, v in overrides.items() if v is not None}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-def _run(settings: Settings, job: Callable[[Runtime], Awaitable[T]]) -> T:
-    async def main() -> T:
-        rt = Runtime.from_settings(settings)
-        try:
-            return await job(rt)
-        finally:
-            await rt.close()
-
-    try:
-        return asyncio.run(main())
-    except ConfideError as exc:
-        console.print(
-            f"[red]Error:[/red] {exc.message}" + (f" (field: {exc.field})" if exc.field else "")
-        )
-        raise typer.Exit(code=1) from exc
 
 
 async def _migrate(rt: Runtime) -> None:
@@ -74,8 +37,8 @@ async def _migrate(rt: Runtime) -> None:
 @app.command()
 def migrate(data_dir: DataDirOption = None) -> None:
     """Create or upgrade the database schema to the latest version."""
-    settings = _settings(data_dir)
-    _run(settings, _migrate)
+    settings = settings_from(data_dir)
+    run_with_runtime(settings, _migrate)
     console.print("Database is up to date.")
 
 
@@ -87,9 +50,9 @@ def serve(
     no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Skip migrating first.")] = False,
 ) -> None:
     """Run the web server: REST API, WebSockets and the console."""
-    settings = _settings(data_dir, host=host, port=port)
+    settings = settings_from(data_dir, host=host, port=port)
     if not no_migrate:
-        _run(settings, _migrate)
+        run_with_runtime(settings, _migrate)
     _serve(settings)
 
 
@@ -129,7 +92,7 @@ def operator_create(
     """Create an operator (or a platform support account with --role support)."""
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    settings = _settings(data_dir)
+    settings = settings_from(data_dir)
 
     async def job(rt: Runtime) -> uuid.UUID:
         from confide.access.operators import do_create_operator
@@ -152,7 +115,7 @@ def operator_create(
             profile={"name": name, "email": email},
         )
 
-    operator_id = _run(settings, job)
+    operator_id = run_with_runtime(settings, job)
     console.print(f"Created {role.value} [bold]{username}[/bold] ({operator_id}).")
 
 
@@ -168,12 +131,12 @@ def operator_set_password(
     """Set an operator's password, unlock the account and end all its sessions."""
     if password is None:
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
-    settings = _settings(data_dir)
+    settings = settings_from(data_dir)
 
     async def job(rt: Runtime) -> None:
         await _set_password(rt, workspace, username.lower(), password)
 
-    _run(settings, job)
+    run_with_runtime(settings, job)
     console.print(f"Password set for [bold]{username}[/bold]; its sessions were ended.")
 
 
@@ -208,8 +171,8 @@ def demo(
 
     Passwords are random and printed once; running demo again sets new ones.
     """
-    settings = _settings(data_dir, host=host, port=port)
-    logins = _run(settings, _prepare_demo)
+    settings = settings_from(data_dir, host=host, port=port)
+    logins = run_with_runtime(settings, _prepare_demo)
     table = Table(title="Demo logins (workspace: demo)")
     for column in ("role", "username", "password"):
         table.add_column(column)
@@ -288,12 +251,6 @@ def docs_privacy(
     else:
         typer.echo(text, nl=False)
 
-
-# Sub-commands in their own modules; imported last because they use _run and _settings above.
-from confide.cli import audit as audit_cli  # noqa: E402
-from confide.cli import jobs as jobs_cli  # noqa: E402  (also registers `confide worker`)
-from confide.cli import keys as keys_cli  # noqa: E402
-from confide.cli import privacy as privacy_cli  # noqa: E402, F401  (registers its commands)
 
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(jobs_cli.jobs_app, name="jobs")

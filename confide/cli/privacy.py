@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from confide.cli.main import DataDirOption, _run, _settings, app, console
+from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.privacy.connections import PURGE_BATCH_SIZE, purge_connection_logs
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 
 @app.command("purge-connection-logs")
@@ -34,5 +38,5 @@ def purge_connection_logs_command(
 
             return await purge_connection_logs(rt, batch_size=batch_size, on_batch=advance)
 
-    deleted = _run(_settings(data_dir), job)
+    deleted = run_with_runtime(settings_from(data_dir), job)
     console.print(f"Deleted {deleted} expired connection log(s).")

@@ -1,18 +1,27 @@
-"""Database engine, sessions and transactions for SQLite and PostgreSQL.
+"""Database engine, sessions and the unit of work for SQLite and PostgreSQL.
 
-Writes go through :meth:`Database.transaction`, which owns the transaction: it commits when the
-block ends and rolls back on any error, so no action leaves half-written state. On SQLite a
-write transaction starts with ``BEGIN IMMEDIATE`` (it takes the write lock up front instead of
-failing half-way with "database is locked") and write transactions of one process queue on an
-asyncio lock; WAL mode lets readers continue meanwhile.
+Writes go through :meth:`Database.transaction`, which yields a :class:`UnitOfWork`: the
+transaction's session plus the work to do once it has committed. It commits when the block
+ends and rolls back on any error, so no action leaves half-written state. Everything that must
+not happen for a rolled-back change (publishing an event, destroying a key, dropping a cache
+entry, sending a delivery) is scheduled with :meth:`UnitOfWork.on_commit` and runs, in order,
+only after COMMIT; a rolled-back unit runs none of it. The audit record of an act is appended
+in the act's own unit (``confide.audit.ledger.append``), so both commit or neither does.
+
+On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` (it takes the write lock up front
+instead of failing half-way with "database is locked") and write transactions of one process
+queue on an asyncio lock; WAL mode lets readers continue meanwhile. After-commit work runs once
+the lock is released, so a slow subscriber never holds up the next writer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +34,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from confide.core.sqlite_driver import OneTripDbapi
+
+log = logging.getLogger("confide.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -68,6 +79,41 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
+class UnitOfWork(AsyncSession):
+    """The session of one write transaction and the work to run after it commits.
+
+    It is an :class:`AsyncSession` (actions use it as their session) with one addition:
+    :meth:`on_commit`. Callbacks run in the order they were scheduled, after COMMIT and outside
+    the SQLite write lock; one that fails is logged by its exception type (never its text,
+    which may hold personal data) and the others still run, because the commit stands: events
+    are recovered by resume, keys awaiting destruction by the tombstone retry job.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._after_commit: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def on_commit(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` (a function or coroutine function) once this unit commits."""
+        self._after_commit.append((callback, args))
+
+    @property
+    def pending_after_commit(self) -> int:
+        """How many callbacks wait for the commit (tests and diagnostics)."""
+        return len(self._after_commit)
+
+    async def run_after_commit(self) -> None:
+        work, self._after_commit = self._after_commit, []
+        for callback, args in work:
+            try:
+                result = callback(*args)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                name = getattr(callback, "__qualname__", type(callback).__name__)
+                log.error("after-commit work %s failed: %s", name, type(exc).__name__)
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False, secure_delete: bool = False) -> None:
         self.url = url
@@ -95,17 +141,21 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        """A unit of work: commits when the block ends, rolls back on any error; its
+        ``on_commit`` callbacks run after a commit only."""
         if self._write_lock is None:
-            async with AsyncSession(self.engine, expire_on_commit=False) as session:
-                async with session.begin():
-                    yield session
+            async with UnitOfWork(self.engine, expire_on_commit=False) as unit:
+                async with unit.begin():
+                    yield unit
+            await unit.run_after_commit()
             return
         async with self._write_lock, self.engine.connect() as conn:
             conn = await conn.execution_options(confide_begin="BEGIN IMMEDIATE")
-            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
-                async with session.begin():
-                    yield session
+            async with UnitOfWork(bind=conn, expire_on_commit=False) as unit:
+                async with unit.begin():
+                    yield unit
+        await unit.run_after_commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

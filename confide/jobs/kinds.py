@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +29,9 @@ from confide.chat.channels.outbound import deliver_due
 from confide.core.clock import utcnow
 from confide.jobs.models import FINISHED, Job
 from confide.privacy.connections import PURGE_BATCH_SIZE, purge_connection_logs_batch
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 PayloadValue = str | int | bool | None
 DAY_SECONDS = 86_400

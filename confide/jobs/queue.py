@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,7 +26,9 @@ from confide.core.db import new_id
 from confide.core.errors import ConfideError, NotFound, ValidationFailed
 from confide.jobs.kinds import KINDS, JobKind, PayloadValue
 from confide.jobs.models import Job, JobSchedule, JobStatus
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 PAYLOAD_VALUE_MAX_CHARS = 64  # room for an id, not for a sentence about someone
 ERROR_MAX_CHARS = 300

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from confide.core.clock import utcnow
 from confide.jobs.kinds import KINDS, Batch, BatchResult, JobKind
@@ -35,7 +36,9 @@ from confide.jobs.queue import (
     release,
     sync_schedules,
 )
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 log = logging.getLogger("confide.jobs")
 

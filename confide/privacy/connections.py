@@ -17,7 +17,7 @@ import ipaddress
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +28,9 @@ from confide.core.clock import utcnow
 from confide.crypto.providers import KeyUnavailable
 from confide.privacy import settings as privacy_settings
 from confide.privacy.models import ConnectionLog, WorkspacePrivacySettings
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 KINDS = ("widget_socket", "console_socket", "visitor_created")
 USER_AGENT_MAX_CHARS = 200

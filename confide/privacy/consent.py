@@ -24,7 +24,7 @@ import base64
 import hashlib
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -33,15 +33,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
+from confide.audit.chain import iso_time
 from confide.audit.checkpoints import workspace_signing_key
-from confide.audit.ledger import canonical_json, iso_time
+from confide.audit.ledger import append
 from confide.chat import events
 from confide.chat.models import Conversation, Visitor
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, ConsentRequired, NotFound, ValidationFailed
+from confide.crypto.signing import canonical_json
 from confide.privacy import settings as privacy_settings
 from confide.privacy.models import ConsentRecord, ConsentRequest
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 PURPOSES = ("chat", "preview", "mirroring", "cobrowsing")
 DECISIONS = ("granted", "refused", "withdrawn")
@@ -125,6 +129,14 @@ async def do_publish_request(
             )
             session.add(request)
             await session.flush()
+            await append(
+                session,
+                rt,
+                principal,
+                "consent.request_publish",
+                resource=f"consent_request:{request.id}",
+                details={"purpose": purpose, "version": version, "text_hash": digest},
+            )
             return _render_request(request)
     except IntegrityError as exc:
         raise Conflict("Another admin published this version at the same time.") from exc
@@ -265,18 +277,20 @@ async def do_record_decision(
         session.add(record)
         await session.flush()
         rendered = _render_record(record, request)
-    if conversation_id is not None:
-        # Consoles learn at once that, e.g., co-browsing consent was withdrawn.
-        await rt.broker.publish(
-            events.conversation_channel(conversation_id),
-            {
-                "type": "consent",
-                "conversation_id": str(conversation_id),
-                "author": {"kind": "visitor", "id": str(principal.visitor_id)},
-                "purpose": purpose,
-                "decision": decision,
-            },
-        )
+        if conversation_id is not None:
+            # Consoles learn at once that, e.g., co-browsing consent was withdrawn.
+            events.publish(
+                session,
+                rt.broker,
+                events.conversation_channel(conversation_id),
+                {
+                    "type": "consent",
+                    "conversation_id": str(conversation_id),
+                    "author": {"kind": "visitor", "id": str(principal.visitor_id)},
+                    "purpose": purpose,
+                    "decision": decision,
+                },
+            )
     return rendered
 
 
@@ -308,13 +322,23 @@ async def find_visitor(rt: Runtime, workspace_id: uuid.UUID, vuid: str) -> uuid.
 
 
 async def consent_proof(
-    rt: Runtime, workspace_id: uuid.UUID, visitor_id: uuid.UUID
+    rt: Runtime, principal: Principal, workspace_id: uuid.UUID, visitor_id: uuid.UUID
 ) -> dict[str, Any]:
-    """Every decision of the visitor with the exact text shown, signed."""
-    async with rt.db.session() as session:
+    """Every decision of the visitor with the exact text shown, signed. A read by anyone but
+    the visitor is recorded (``consent.proof_read``) in the same unit, before it is returned."""
+    async with rt.db.transaction() as session:
         visitor = await session.get(Visitor, visitor_id)
         if visitor is None or visitor.workspace_id != workspace_id:
             raise NotFound("No such visitor in this workspace.", field="vuid")
+        if principal.kind != "visitor":
+            await append(
+                session,
+                rt,
+                principal,
+                "consent.proof_read",
+                subject_id=visitor.subject_id,
+                resource=f"visitor:{visitor_id}",
+            )
         rows = (
             await session.execute(
                 select(ConsentRecord, ConsentRequest)

@@ -445,6 +445,9 @@ REGISTRY.update(
                 ),
                 "action": OPERATIONAL,
                 "subject_id": _personal("Whose data the act concerned.", erasure=_AUDIT_KEPT),
+                "subject_ids": _personal(
+                    "Whose data a read of several people returned (a list).", erasure=_AUDIT_KEPT
+                ),
                 "resource": _personal(
                     "What was acted on (type and id, e.g. a conversation).", erasure=_AUDIT_KEPT
                 ),
@@ -459,6 +462,17 @@ REGISTRY.update(
                 ),
                 "prev_hash": OPERATIONAL,
                 "hash": OPERATIONAL,
+            },
+        ),
+        "audit_event_subjects": Table(
+            about="Index of the subjects named by audit events that concern several people "
+            "(list reads): who read this person's data.",
+            retention=AUDIT_RETENTION,
+            protection="Derived from the hashed subject_ids of the event; holds ids only.",
+            readers="Admins of the workspace (through the audit ledger).",
+            columns={
+                "subject_id": _personal("Whose data was read.", erasure=_AUDIT_KEPT),
+                "event_id": OPERATIONAL,
             },
         ),
         "audit_heads": Table(

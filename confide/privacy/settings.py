@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 from sqlalchemy import select
@@ -22,7 +22,9 @@ from confide.core.clock import utcnow
 from confide.core.errors import ValidationFailed
 from confide.privacy.models import ConsentRequest, WorkspacePrivacySettings
 from confide.privacy.redaction import check_custom_pattern
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 IP_HANDLING = ("none", "truncated", "full")
 MAX_CONNECTION_LOG_RETENTION_DAYS = 365  # seed 001: connection logs are kept at most a year

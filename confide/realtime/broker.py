@@ -139,14 +139,6 @@ class MemoryBroker(Broker):
         self._dispatch(channel, event)
 
 
-def create_broker(redis_url: str | None) -> Broker:
-    if redis_url:
-        from confide.realtime.redis_broker import RedisBroker
-
-        return RedisBroker(redis_url)
-    return MemoryBroker()
-
-
 @contextlib.asynccontextmanager
 async def open_subscription(broker: Broker, *channels: str) -> AsyncIterator[Subscription]:
     subscription = broker.subscription()

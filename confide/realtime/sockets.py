@@ -39,11 +39,10 @@ import contextlib
 import json
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from confide import audit
 from confide.access import auth, policy
 from confide.access.policy import ConversationFacts, Principal
 from confide.chat import conversations, messages
@@ -51,7 +50,9 @@ from confide.chat.models import Availability
 from confide.core.errors import ConfideError, InvalidToken, ValidationFailed
 from confide.realtime.channels import conversation_channel, operator_channel, workspace_channel
 from confide.realtime.consented import PREVIEW_MAX_CHARS, ConsentedFrames
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 log = logging.getLogger("confide.realtime")
 MAX_FRAME_CHARS = 256 * 1024
@@ -192,17 +193,6 @@ class SocketSession(ConsentedFrames):
             raise ValidationFailed("since must be a non-negative integer.", field="since")
         async with self.rt.db.session() as session:
             await conversations.load_for(session, self.principal, conversation_id)
-        if self.is_console:
-            # Opening a conversation live is a read of personal data: audited before the
-            # backlog leaves, like the REST read (no record, no data).
-            await audit.record(
-                self.rt,
-                self.principal,
-                "conversation.messages_read",
-                subject_id=await audit.subjects.of_conversation(self.rt, conversation_id),
-                resource=f"conversation:{conversation_id}",
-                request=self.ws,
-            )
         await self.subscription.add(conversation_channel(conversation_id))
         self.delivered[conversation_id] = since
         self.seen.add(conversation_id)

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from confide import audit
 from confide.access import policy
 from confide.access.policy import Action
 from confide.api.deps import OperatorDep, RuntimeDep
@@ -30,10 +29,7 @@ async def read_audit_log(
 ) -> dict[str, Any]:
     """Newest first; pass the last ``seq`` as ``before_seq`` for the next page."""
     policy.authorize(principal, Action.AUDIT_READ)
-    events, has_more = await ledger.list_events(
-        rt, principal.workspace_id, limit=limit, before_seq=before_seq
-    )
-    await audit.record(rt, principal, "audit.read", resource="audit:list", request=request)
+    events, has_more = await ledger.read_page(rt, principal, limit=limit, before_seq=before_seq)
     return {"events": events, "has_more": has_more}
 
 
@@ -43,11 +39,11 @@ async def export_audit_log(
 ) -> StreamingResponse:
     """The whole chain, oldest first, one JSON object per line."""
     policy.authorize(principal, Action.AUDIT_READ)
-    await audit.record(rt, principal, "audit.read", resource="audit:export", request=request)
+    events = await ledger.open_export(rt, principal)
 
     async def lines() -> AsyncIterator[str]:
-        async for event in ledger.iter_events(rt, principal.workspace_id):
-            yield json.dumps(await ledger.render_event(rt, event), sort_keys=True) + "\n"
+        async for event in events:
+            yield json.dumps(event, sort_keys=True) + "\n"
 
     return StreamingResponse(
         lines(),

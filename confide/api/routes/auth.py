@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 
-from confide import audit
 from confide.access import auth
 from confide.access.auth import IssuedTokens
 from confide.api.deps import (
@@ -27,13 +27,12 @@ from confide.api.schemas import (
 )
 from confide.core.clock import utcnow
 from confide.core.errors import (
-    AccountLocked,
-    InvalidCredentials,
-    InvalidMfaCode,
     InvalidToken,
     ValidationFailed,
 )
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 # "/" so the server-rendered console can rotate an expired access token on page load.
@@ -110,35 +109,17 @@ def _token_response(
 async def login(
     body: LoginRequest, request: Request, response: Response, rt: RuntimeDep
 ) -> TokenResponse | MfaChallengeResponse:
-    try:
-        outcome = await auth.login(
-            rt,
-            workspace_slug=body.workspace.strip().lower() if body.workspace else None,
-            username=body.username.lower(),
-            password=body.password,
-            transport=body.transport,
-        )
-    except (InvalidCredentials, AccountLocked):
-        # Who tried is unknown (and the typed username may be anything): only where from.
-        slug = body.workspace.strip().lower() if body.workspace else None
-        actor = await audit.anonymous_actor(rt, slug)
-        await audit.record(rt, actor, "auth.login_failed", request=request)
-        raise
+    outcome = await auth.login(
+        rt,
+        workspace_slug=body.workspace.strip().lower() if body.workspace else None,
+        username=body.username.lower(),
+        password=body.password,
+        transport=body.transport,
+    )
     if outcome.mfa_challenge is not None:
-        operator_id, _ = rt.tokens.read_mfa_challenge(outcome.mfa_challenge)
-        actor = await audit.operator_actor(rt, operator_id)
-        await audit.record(rt, actor, "auth.mfa_challenge", request=request)
         return MfaChallengeResponse(challenge=outcome.mfa_challenge)
     assert outcome.tokens is not None
-    await _record_login(rt, request, outcome.tokens)
     return _token_response(rt, response, outcome.tokens, body.transport)
-
-
-async def _record_login(rt: Runtime, request: Request, tokens: IssuedTokens) -> None:
-    operator_id = rt.tokens.read_access_token(tokens.access_token).operator_id
-    actor = await audit.operator_actor(rt, operator_id)
-    resource = f"session:{tokens.session_id}"
-    await audit.record(rt, actor, "auth.login", resource=resource, request=request)
 
 
 @router.post("/mfa", response_model=TokenResponse)
@@ -147,16 +128,10 @@ async def complete_mfa(
 ) -> TokenResponse:
     if bool(body.code) == bool(body.recovery_code):
         raise ValidationFailed("Send either a code or a recovery_code.", field="code")
-    operator_id, transport = rt.tokens.read_mfa_challenge(body.challenge)
-    try:
-        tokens = await auth.complete_mfa_login(
-            rt, challenge=body.challenge, code=body.code, recovery_code=body.recovery_code
-        )
-    except (InvalidMfaCode, AccountLocked):
-        actor = await audit.operator_actor(rt, operator_id)
-        await audit.record(rt, actor, "auth.mfa_failed", request=request)
-        raise
-    await _record_login(rt, request, tokens)
+    _operator_id, transport = rt.tokens.read_mfa_challenge(body.challenge)
+    tokens = await auth.complete_mfa_login(
+        rt, challenge=body.challenge, code=body.code, recovery_code=body.recovery_code
+    )
     return _token_response(rt, response, tokens, transport)
 
 

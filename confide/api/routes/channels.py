@@ -17,7 +17,8 @@ from confide.api.schemas import (
     SocialChannel,
 )
 from confide.chat import channels
-from confide.chat.channels import TranscriptLine
+from confide.chat.channels import inbound, recorded
+from confide.chat.channels.recorded import TranscriptLine
 from confide.chat.models import AuthorKind, DeliveryStatus
 
 router = APIRouter(tags=["channels"])
@@ -75,15 +76,15 @@ async def inbound_webhook(
     workspace_slug: str, channel: str, request: Request, rt: RuntimeDep
 ) -> dict[str, Any]:
     """A message from the social/SMS provider's bridge, signed with the channel's secret."""
-    endpoint = await channels.find_inbound_endpoint(rt, workspace_slug, channel)
+    endpoint = await inbound.find_inbound_endpoint(rt, workspace_slug, channel)
     raw = await request.body()
-    channels.verify_inbound(rt, endpoint, request.headers.get(channels.SIGNATURE_HEADER), raw)
+    inbound.verify_inbound(rt, endpoint, request.headers.get(channels.SIGNATURE_HEADER), raw)
     try:
         message = InboundMessage.model_validate_json(raw)
     except ValidationError as exc:
         # Reported like any request body: 422 naming the field (or 400 for broken JSON).
         raise RequestValidationError(exc.errors(include_input=False)) from None
-    result = await channels.do_receive_inbound(
+    result = await inbound.do_receive_inbound(
         rt,
         endpoint,
         thread_id=message.thread_id,
@@ -114,7 +115,7 @@ async def record_conversation(
         if body.transcript is not None
         else None
     )
-    described, duplicate = await channels.do_record_conversation(
+    described, duplicate = await recorded.do_record_conversation(
         rt,
         principal,
         channel=body.channel,

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from confide import audit
 from confide.access import policy
 from confide.access.policy import Action
 from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep, VisitorDep
@@ -38,14 +37,6 @@ async def publish_consent_request(
     published = await consent.do_publish_request(
         rt, principal, purpose, version=body.version, text=body.text
     )
-    await audit.record(
-        rt,
-        principal,
-        "consent.request_publish",
-        resource=f"consent_request:{published['id']}",
-        details={"purpose": purpose, "version": body.version, "text_hash": published["text_hash"]},
-        request=request,
-    )
     return published
 
 
@@ -57,16 +48,7 @@ async def visitor_consent_proof(
     policy.authorize(principal, Action.CONSENT_PROOF_READ)
     assert principal.workspace_id is not None
     visitor_id = await consent.find_visitor(rt, principal.workspace_id, vuid)
-    # Recorded before the proof is returned: a read that cannot be audited fails instead.
-    await audit.record(
-        rt,
-        principal,
-        "consent.proof_read",
-        subject_id=await audit.subjects.of_visitor(rt, visitor_id),
-        resource=f"visitor:{visitor_id}",
-        request=request,
-    )
-    return await consent.consent_proof(rt, principal.workspace_id, visitor_id)
+    return await consent.consent_proof(rt, principal, principal.workspace_id, visitor_id)
 
 
 @router.get("/widget/consent")
@@ -95,4 +77,4 @@ async def widget_decide(
 async def widget_consent_proof(principal: VisitorDep, rt: RuntimeDep) -> dict[str, Any]:
     """The visitor's own signed proof."""
     assert principal.workspace_id is not None and principal.visitor_id is not None
-    return await consent.consent_proof(rt, principal.workspace_id, principal.visitor_id)
+    return await consent.consent_proof(rt, principal, principal.workspace_id, principal.visitor_id)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime
 
-from confide import audit
 from confide.access import policy
 from confide.access.policy import Action, Principal
 from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep
@@ -23,7 +22,9 @@ from confide.api.schemas import (
 )
 from confide.chat import conversations, messages, queries, visitors
 from confide.chat.models import Availability, Conversation, ConversationStatus
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 router = APIRouter(tags=["conversations"])
 
@@ -49,15 +50,6 @@ async def list_conversations(
         before=before,
         limit=limit,
     )
-    # A list shows many visitors' identities at once: one record naming the list, no subject.
-    await audit.record(
-        rt,
-        principal,
-        "conversation.list",
-        resource="conversations",
-        request=request,
-        details={"count": len(page["conversations"])},
-    )
     return page
 
 
@@ -66,9 +58,7 @@ async def read_conversation(
     conversation_id: uuid.UUID, request: Request, principal: OperatorDep, rt: RuntimeDep
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.CONVERSATIONS_WORK)
-    detail = await queries.conversation_detail(rt, principal, conversation_id)
-    await _record_read(rt, principal, "conversation.read", conversation_id, request)
-    return detail
+    return await queries.conversation_detail(rt, principal, conversation_id)
 
 
 @router.get("/conversations/{conversation_id}/messages")
@@ -81,20 +71,7 @@ async def read_messages(
     limit: LimitParam = 100,
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.CONVERSATIONS_WORK)
-    page = await messages.list_messages(rt, principal, conversation_id, since=since, limit=limit)
-    await _record_read(rt, principal, "conversation.messages_read", conversation_id, request)
-    return page
-
-
-async def _record_read(
-    rt: Runtime, principal: Principal, action: str, conversation_id: uuid.UUID, request: Request
-) -> None:
-    """Audit an operator's read before the data leaves: no record, no data."""
-    subject_id = await audit.subjects.of_conversation(rt, conversation_id)
-    resource = f"conversation:{conversation_id}"
-    await audit.record(
-        rt, principal, action, subject_id=subject_id, resource=resource, request=request
-    )
+    return await messages.list_messages(rt, principal, conversation_id, since=since, limit=limit)
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=201)
@@ -173,17 +150,9 @@ async def identify_visitor(
     assert principal.workspace_id is not None
     visitor_id = await visitors.do_identify_visitor(
         rt,
+        principal,
         principal.workspace_id,
         vuid=body.vuid,
         fields=body.model_dump(exclude_unset=True, exclude={"vuid"}),
-    )
-    await audit.record(
-        rt,
-        principal,
-        "visitor.identify",
-        subject_id=await audit.subjects.of_visitor(rt, visitor_id),
-        resource=f"visitor:{visitor_id}",
-        details={"fields": sorted(body.model_dump(exclude_unset=True, exclude={"vuid"}))},
-        request=request,
     )
     return {"visitor_id": str(visitor_id), "status": "identified"}

@@ -6,8 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from confide import audit
-from confide.access import mfa, operators, policy
+from confide.access import mfa, operator_views, operators, policy
 from confide.access.policy import Action
 from confide.api.deps import OperatorDep, RuntimeDep
 from confide.api.schemas import MfaCode, MfaDisable, PasswordChange, ProfileFields
@@ -19,7 +18,7 @@ router = APIRouter(prefix="/me", tags=["me"])
 async def read_me(principal: OperatorDep, rt: RuntimeDep) -> dict[str, Any]:
     policy.authorize(principal, Action.SELF_MANAGE)
     assert principal.operator_id is not None
-    view = await operators.get_operator_view(rt, principal, principal.operator_id)
+    view = await operator_views.get_operator_view(rt, principal, principal.operator_id)
     return {
         **view.data,
         "workspace_id": str(principal.workspace_id) if principal.workspace_id else None,
@@ -35,7 +34,7 @@ async def update_me(body: ProfileFields, principal: OperatorDep, rt: RuntimeDep)
     await operators.do_update_operator(
         rt, principal, principal.operator_id, profile=body.model_dump(exclude_unset=True)
     )
-    return (await operators.get_operator_view(rt, principal, principal.operator_id)).data
+    return (await operator_views.get_operator_view(rt, principal, principal.operator_id)).data
 
 
 @router.post("/password", status_code=204)
@@ -50,8 +49,8 @@ async def change_password(
         body.new_password,
         current_password=body.current_password,
         keep_session_id=principal.session_id,
+        actor=principal,
     )
-    await audit.record(rt, principal, "auth.password_changed", request=request)
     return Response(status_code=204)
 
 
@@ -75,7 +74,6 @@ async def mfa_confirm(
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.SELF_MANAGE)
     codes = await mfa.confirm_enrolment(rt, principal, body.code)
-    await audit.record(rt, principal, "auth.mfa_enabled", request=request)
     return {"recovery_codes": codes}
 
 
@@ -85,7 +83,6 @@ async def mfa_recovery_codes(
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.SELF_MANAGE)
     codes = await mfa.regenerate_recovery_codes(rt, principal, body.code)
-    await audit.record(rt, principal, "auth.recovery_codes_regenerated", request=request)
     return {"recovery_codes": codes}
 
 
@@ -95,5 +92,4 @@ async def mfa_disable(
 ) -> Response:
     policy.authorize(principal, Action.SELF_MANAGE)
     await mfa.disable(rt, principal, password=body.password, code=body.code)
-    await audit.record(rt, principal, "auth.mfa_disabled", request=request)
     return Response(status_code=204)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 
@@ -21,7 +21,9 @@ from confide.chat import conversations, messages, queries, visitors
 from confide.chat.models import Channel
 from confide.core.errors import TooManyRequests, ValidationFailed
 from confide.privacy import connections
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 router = APIRouter(prefix="/widget", tags=["widget"])
 
@@ -132,7 +134,7 @@ async def close_conversation(
 async def rate_conversation(
     conversation_id: uuid.UUID, body: CsatRequest, principal: VisitorDep, rt: RuntimeDep
 ) -> dict[str, Any]:
-    await conversations.do_rate(rt, principal, conversation_id, body.score, body.comment)
+    await messages.do_rate(rt, principal, conversation_id, body.score, body.comment)
     return await queries.conversation_detail(rt, principal, conversation_id)
 
 
@@ -141,6 +143,7 @@ async def identify(body: IdentityFields, principal: VisitorDep, rt: RuntimeDep) 
     assert principal.workspace_id is not None
     await visitors.do_identify_visitor(
         rt,
+        principal,
         principal.workspace_id,
         visitor_id=principal.visitor_id,
         fields=body.model_dump(exclude_unset=True),

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 
-from confide import audit
 from confide.access import policy, workspaces
 from confide.access.policy import Action
 from confide.api.deps import OperatorDep, RuntimeDep, client_ip_key
 from confide.api.schemas import WidgetSettingsUpdate
 from confide.chat import widget_settings
 from confide.core.errors import TooManyRequests
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 router = APIRouter(tags=["widget"])
 # The config is loaded on every page view of the host site: a generous per-address budget.
@@ -51,15 +52,7 @@ async def update_widget_settings(
     policy.authorize(principal, Action.WORKSPACE_SETTINGS)
     assert principal.workspace_id is not None
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    await widget_settings.do_update_widget_settings(rt, principal.workspace_id, changes)
-    await audit.record(
-        rt,
-        principal,
-        "workspace.widget",
-        resource=f"workspace:{principal.workspace_id}",
-        details=body.model_dump(mode="json", exclude_unset=True),
-        request=request,
-    )
+    await widget_settings.do_update_widget_settings(rt, principal, principal.workspace_id, changes)
     return await _render(request, rt, principal.workspace_id)
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from confide import audit
 from confide.access import api_keys, groups, policy, workspaces
 from confide.access.models import Workspace
 from confide.access.policy import Action
@@ -52,15 +51,11 @@ async def update_workspace(
     assert principal.workspace_id is not None
     workspace = await workspaces.do_update_workspace_settings(
         rt,
+        principal,
         principal.workspace_id,
         name=body.name,
         mfa_required_for_admins=body.mfa_required_for_admins,
         privacy=body.model_dump(exclude_unset=True, include=set(privacy_settings.SETTING_NAMES)),
-    )
-    changes = body.model_dump(exclude_unset=True)
-    resource = f"workspace:{workspace.id}"
-    await audit.record(
-        rt, principal, "workspace.settings", resource=resource, details=changes, request=request
     )
     privacy = await privacy_settings.read(rt, workspace.id)
     return _render(workspace, with_settings=True, privacy=privacy)
@@ -107,8 +102,6 @@ async def create_api_key(
     described, secret = await api_keys.do_create_api_key(
         rt, principal, principal.workspace_id, body.name
     )
-    resource = f"api_key:{described['id']}"
-    await audit.record(rt, principal, "api_key.create", resource=resource, request=request)
     return {**described, "key": secret}
 
 
@@ -117,6 +110,4 @@ async def revoke_api_key(
     key_id: uuid.UUID, request: Request, principal: OperatorDep, rt: RuntimeDep
 ) -> Response:
     await api_keys.do_revoke_api_key(rt, principal, key_id)
-    resource = f"api_key:{key_id}"
-    await audit.record(rt, principal, "api_key.revoke", resource=resource, request=request)
     return Response(status_code=204)

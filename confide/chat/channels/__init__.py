@@ -20,6 +20,10 @@ in the same transaction as the message; after commit a background task POSTs it,
 claimed through the row (``next_attempt_at`` acts as a lease), so :func:`deliver_due` can pick
 up what a crashed process left pending without two processes sending the same reply. Logs name
 deliveries by id and status code only: never text, thread ids or phone numbers.
+
+This package re-exports endpoints and outbound delivery only; inbound messages
+(``channels.inbound``) and recorded conversations (``channels.recorded``) build on the message
+path, which itself queues outbound deliveries, so they are imported from their own modules.
 """
 
 from __future__ import annotations
@@ -36,14 +40,6 @@ from confide.chat.channels.endpoints import (
     signature_header,
     verify_signature,
 )
-from confide.chat.channels.inbound import (
-    MAX_CLIENT_ID,
-    InboundResult,
-    do_receive_inbound,
-    find_inbound_endpoint,
-    provider_client_id,
-    verify_inbound,
-)
 from confide.chat.channels.outbound import (
     ATTEMPT_LEASE_SECONDS,
     DELIVERY_LIST_LIMIT,
@@ -58,46 +54,28 @@ from confide.chat.channels.outbound import (
     queue_outbound,
     start_delivery,
 )
-from confide.chat.channels.recorded import (
-    IDENTIFYING_METADATA_KEYS,
-    MAX_METADATA_EXTRAS,
-    RECORDED_CHANNELS,
-    TranscriptLine,
-    do_record_conversation,
-)
 
 __all__ = [
     "ATTEMPT_LEASE_SECONDS",
     "DELIVERY_LIST_LIMIT",
-    "IDENTIFYING_METADATA_KEYS",
     "MAX_ATTEMPTS",
-    "MAX_CLIENT_ID",
-    "MAX_METADATA_EXTRAS",
     "OUTBOUND_TIMEOUT_SECONDS",
-    "RECORDED_CHANNELS",
     "RETRY_BACKOFF_SECONDS",
     "SIGNATURE_HEADER",
     "SIGNATURE_TOLERANCE_SECONDS",
     "SOCIAL_CHANNELS",
     "DeliveryOutcome",
-    "InboundResult",
-    "TranscriptLine",
     "attempt_delivery",
     "deliver_due",
     "do_configure_endpoint",
-    "do_receive_inbound",
-    "do_record_conversation",
     "do_rotate_secret",
     "drain",
-    "find_inbound_endpoint",
     "list_deliveries",
     "list_endpoints",
-    "provider_client_id",
     "queue_outbound",
     "render_endpoint",
     "sign",
     "signature_header",
     "start_delivery",
-    "verify_inbound",
     "verify_signature",
 ]

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,10 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access import policy
 from confide.access.policy import Action, Principal
+from confide.audit.ledger import append
 from confide.chat.models import Channel, ChannelEndpoint
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, InvalidSignature, NotFound
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 SOCIAL_CHANNELS = frozenset({Channel.SOCIAL, Channel.SMS})
 SIGNATURE_HEADER = "X-Confide-Signature"
@@ -127,6 +130,14 @@ async def do_configure_endpoint(
             endpoint.outbound_url = outbound_url
             endpoint.enabled = enabled
             await session.flush()
+            await append(
+                session,
+                rt,
+                principal,
+                "channel.configure",
+                resource=f"channel_endpoint:{endpoint.id}",
+                details={"channel": kind.value, "enabled": enabled, "created": created},
+            )
     except IntegrityError as exc:  # configured at the same moment by another admin
         raise Conflict("This channel was just configured by someone else; reload.") from exc
     return render_endpoint(endpoint), derive_signing_secret(rt, endpoint) if created else None
@@ -145,6 +156,14 @@ async def do_rotate_secret(
             raise NotFound("This channel is not configured yet.", field="channel")
         endpoint.signing_secret = secrets.token_hex(16)
         await session.flush()
+        await append(
+            session,
+            rt,
+            principal,
+            "channel.rotate_secret",
+            resource=f"channel_endpoint:{endpoint.id}",
+            details={"channel": kind.value},
+        )
     return render_endpoint(endpoint), derive_signing_secret(rt, endpoint)
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,7 @@ from confide.chat.channels.endpoints import (
     parse_social_channel,
     verify_signature,
 )
-from confide.chat.conversations import Outbox, _default_group, _route
+from confide.chat.conversations import open_conversation
 from confide.chat.messages import append_message, check_body
 from confide.chat.models import (
     AuthorKind,
@@ -32,8 +33,11 @@ from confide.chat.models import (
 )
 from confide.chat.visitors import add_visitor
 from confide.core.clock import utcnow
+from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, NotFound
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 MAX_CLIENT_ID = 64
 
@@ -119,16 +123,15 @@ async def do_receive_inbound(
     client_id = provider_client_id(message_id)
     workspace_id = endpoint.workspace_id
     for _attempt in range(3):
-        outbox = Outbox()
         try:
             async with rt.db.transaction() as session:
                 result = await _receive(
-                    rt, session, endpoint, workspace_id, thread_id, client_id, sender, outbox
+                    rt, session, endpoint, workspace_id, thread_id, client_id, sender
                 )
                 if isinstance(result, InboundResult):
                     return result
                 conversation, principal = result
-                message = await append_message(
+                message, _event = await append_message(
                     rt,
                     session,
                     conversation,
@@ -136,24 +139,21 @@ async def do_receive_inbound(
                     client_id=client_id,
                     body=body,
                     author_kind=AuthorKind.VISITOR,
-                    outbox=outbox,
                 )
         except IntegrityError:
             continue  # the same thread or message raced in from another request: look again
-        await outbox.publish(rt)
         return InboundResult(conversation.id, message.id, message.seq, False)
     raise Conflict("The message could not be stored; deliver it again.")
 
 
 async def _receive(
     rt: Runtime,
-    session: AsyncSession,
+    session: UnitOfWork,
     endpoint: ChannelEndpoint,
     workspace_id: uuid.UUID,
     thread_id: str,
     client_id: str,
     sender: dict[str, str | None],
-    outbox: Outbox,
 ) -> InboundResult | tuple[Conversation, Principal]:
     thread_index = rt.vault.thread_index(workspace_id, endpoint.channel.value, thread_id)
     # uq_conversations_thread
@@ -181,20 +181,14 @@ async def _receive(
             visitor = None
         if visitor is None:
             visitor = await add_visitor(rt, session, workspace_id)
-        conversation = Conversation(
+        conversation = await open_conversation(
+            rt,
+            session,
             workspace_id=workspace_id,
-            visitor_id=visitor.id,
+            visitor=visitor,
             channel=endpoint.channel,
-            group_id=await _default_group(session, workspace_id),
-            external_thread_index=thread_index,
+            external_thread=thread_id,
         )
-        session.add(conversation)
-        await session.flush()
-        conversation.external_thread_sealed = await rt.vault.seal_thread(
-            workspace_id, conversation.id, thread_id
-        )
-        outbox.conversation_changed(conversation, "created")
-        await _route(rt, session, conversation, outbox)
     else:
         visitor = await session.get(Visitor, conversation.visitor_id)
     assert visitor is not None

@@ -9,7 +9,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import select
@@ -34,7 +34,9 @@ from confide.chat.models import (
     Message,
 )
 from confide.core.clock import utcnow
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 log = logging.getLogger("confide.channels")
 

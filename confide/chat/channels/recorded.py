@@ -7,7 +7,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,20 +17,21 @@ from confide.access import policy
 from confide.access.policy import Action, Principal
 from confide.chat import events
 from confide.chat.channels.endpoints import SIGNATURE_TOLERANCE_SECONDS
-from confide.chat.conversations import Outbox, _check_group, _default_group, _route
+from confide.chat.conversations import open_conversation
 from confide.chat.messages import append_message, check_body
 from confide.chat.models import (
     AuthorKind,
     Channel,
     Conversation,
-    ConversationStatus,
     Message,
     Visitor,
 )
 from confide.chat.visitors import add_visitor, clean_identity, merge_identity
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, NotFound, ValidationFailed
-from confide.runtime import Runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 RECORDED_CHANNELS = frozenset({Channel.CALL, Channel.SMS, Channel.VIDEO})
 MAX_METADATA_EXTRAS = 20
@@ -124,7 +125,6 @@ async def do_record_conversation(
     lines = _check_recording(rt, kind, metadata, extras, transcript)
     stored_metadata = json.loads(json.dumps({**metadata, **extras}, default=_json_default))
     started_at: datetime = metadata["started_at"]
-    outbox = Outbox()
     try:
         async with rt.db.transaction() as session:
             thread_index = (
@@ -157,30 +157,20 @@ async def do_record_conversation(
             visitor = await _recording_visitor(rt, session, workspace_id, vuid)
             if identity:
                 await merge_identity(rt, session, visitor, clean_identity(identity))
-            if group_id is not None:
-                await _check_group(session, workspace_id, group_id)
-            else:
-                group_id = await _default_group(session, workspace_id)
-            conversation = Conversation(
+            conversation = await open_conversation(
+                rt,
+                session,
                 workspace_id=workspace_id,
-                visitor_id=visitor.id,
+                visitor=visitor,
                 channel=kind,
                 group_id=group_id,
-                external_thread_index=thread_index,
+                external_thread=external_thread,
                 call_metadata=stored_metadata,
-                created_at=started_at,
+                started_at=started_at,
+                ended_at=None
+                if keep_open
+                else started_at + timedelta(seconds=int(metadata["duration_seconds"])),
             )
-            if not keep_open:
-                conversation.status = ConversationStatus.CLOSED
-                conversation.closed_at = started_at + timedelta(
-                    seconds=int(metadata["duration_seconds"])
-                )
-            session.add(conversation)
-            await session.flush()
-            if external_thread is not None:
-                conversation.external_thread_sealed = await rt.vault.seal_thread(
-                    workspace_id, conversation.id, external_thread
-                )
             author = Principal(kind="api_key", workspace_id=workspace_id)
             for line, body in lines:
                 await append_message(
@@ -191,18 +181,13 @@ async def do_record_conversation(
                     client_id=line.client_id,
                     body=body,
                     author_kind=line.author,
-                    outbox=outbox,
                 )
-            outbox.conversation_changed(conversation, "created")
-            if keep_open:
-                await _route(rt, session, conversation, outbox)
             description = await _describe_recording(session, conversation, visitor, external_thread)
     except IntegrityError as exc:  # the same external_thread recorded concurrently
         raise Conflict(
             "This external_thread was recorded at the same moment; retry to get it.",
             field="external_thread",
         ) from exc
-    await outbox.publish(rt)
     return description, False
 
 

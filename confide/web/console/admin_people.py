@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from confide.access import groups, operators
+from confide.access import groups, operator_views
 from confide.access.policy import Action
 from confide.api.routes import operators as operators_api
 from confide.api.routes import workspace as workspace_api
@@ -45,7 +45,9 @@ async def settings_page(
     """Render ``settings_<section>.html`` inside the settings frame (nav, sections)."""
     rt = runtime(request)
     assert visit.principal.operator_id is not None
-    me = (await operators.get_operator_view(rt, visit.principal, visit.principal.operator_id)).data
+    me = (
+        await operator_views.get_operator_view(rt, visit.principal, visit.principal.operator_id)
+    ).data
     base = {
         "me": me,
         "nav": "settings",

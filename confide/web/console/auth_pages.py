@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from confide.access import auth, mfa, operators
+from confide.access import auth, mfa, operator_views
 from confide.api.routes import auth as auth_api
 from confide.api.routes import me as me_api
 from confide.api.routes.auth import clear_session_cookies
@@ -111,7 +111,7 @@ async def account_page(request: Request) -> Response:
     rt = runtime(request)
     operator_id = visit.principal.operator_id
     assert operator_id is not None
-    me = (await operators.get_operator_view(rt, visit.principal, operator_id)).data
+    me = (await operator_views.get_operator_view(rt, visit.principal, operator_id)).data
     context = {"me": me, "mfa": await mfa.status(rt, operator_id), "nav": "account"}
     return render(request, "account.html", context, visit=visit)
 

@@ -9,20 +9,22 @@ which subscribes over the console WebSocket and keeps the lists and the conversa
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from confide.access import groups, operators, workspaces
+from confide.access import groups, operator_views, workspaces
 from confide.access.policy import Action, Principal
 from confide.api.routes import conversations as conversations_api
 from confide.api.routes import operators as operators_api
 from confide.chat.models import Channel, OperatorPresence
 from confide.core.errors import ConfideError
 from confide.privacy import consent
-from confide.runtime import Runtime
 from confide.web.console.session import Visit, page_visit, render, runtime
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
 LIST_SIZE = 50
@@ -70,7 +72,7 @@ async def _inbox(
     rt = runtime(request)
     principal = visit.principal
     assert principal.operator_id is not None
-    me = (await operators.get_operator_view(rt, principal, principal.operator_id)).data
+    me = (await operator_views.get_operator_view(rt, principal, principal.operator_id)).data
     if Action.CONVERSATIONS_WORK not in visit.allowed:
         # Analysts and support have no chat room: their console starts at their account.
         plain = {"me": me, "nav": "inbox", "message": _NO_CHAT_ROOM}

@@ -1,0 +1,96 @@
+"""The shape of an audit chain: which chain an event belongs to, and what its hash covers.
+
+Kept apart from appending and reading (``ledger``) so that checkpoints and the verifier build
+on it without importing the ledger, and the ledger may sign checkpoints without a cycle.
+An event's hash is SHA-256 over the canonical JSON (``confide.crypto.signing``) of every
+column but ``hash``; ``subject_ids`` (the subjects of a list read) is covered when present, so
+events written before it existed keep their hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from confide.audit.models import AuditEvent
+from confide.crypto.signing import canonical_json
+
+__all__ = [
+    "AUDIT_KEY_NAMESPACE",
+    "GENESIS_HASH",
+    "HASH_VERSION",
+    "PLATFORM_CHAIN",
+    "canonical_json",
+    "chain_id",
+    "chain_key_id",
+    "chain_query",
+    "details_aad",
+    "event_hash",
+    "hashed_fields",
+    "iso_time",
+]
+
+GENESIS_HASH = "0" * 64
+PLATFORM_CHAIN = "platform"
+HASH_VERSION = 1
+# Namespace of the ledger's own data keys (uuid5), kept apart from subject and conversation ids.
+AUDIT_KEY_NAMESPACE = uuid.UUID("6f1c2f0e-5c55-4a8e-9d3b-61756469746b")
+
+
+def chain_id(workspace_id: uuid.UUID | None) -> str:
+    return str(workspace_id) if workspace_id is not None else PLATFORM_CHAIN
+
+
+def chain_key_id(workspace_id: uuid.UUID | None, purpose: str) -> uuid.UUID:
+    """A data key of the chain itself: ``details`` (details about no one) or ``signing``."""
+    return uuid.uuid5(AUDIT_KEY_NAMESPACE, f"audit-{purpose}:{chain_id(workspace_id)}")
+
+
+def iso_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def hashed_fields(event: AuditEvent) -> dict[str, Any]:
+    """Everything the hash covers: every column but ``hash`` itself."""
+    fields: dict[str, Any] = {
+        "v": HASH_VERSION,
+        "id": str(event.id),
+        "workspace_id": _text(event.workspace_id),
+        "seq": event.seq,
+        "at": iso_time(event.at),
+        "actor_kind": event.actor_kind,
+        "actor_id": _text(event.actor_id),
+        "action": event.action,
+        "subject_id": _text(event.subject_id),
+        "resource": event.resource,
+        "source": event.source,
+        "details_encrypted": event.details_encrypted,
+        "prev_hash": event.prev_hash,
+    }
+    if event.subject_ids is not None:
+        fields["subject_ids"] = event.subject_ids
+    return fields
+
+
+def event_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(canonical_json(hashed_fields(event))).hexdigest()
+
+
+def details_aad(event_id: uuid.UUID) -> str:
+    return f"audit_events:{event_id}:details"
+
+
+def chain_query(workspace_id: uuid.UUID | None) -> Select[AuditEvent]:
+    # uq_audit_events_workspace_seq
+    query = select(AuditEvent)
+    if workspace_id is None:
+        return query.where(AuditEvent.workspace_id.is_(None))
+    return query.where(AuditEvent.workspace_id == workspace_id)
