@@ -19,16 +19,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from confide.access.workspaces import find_workspace_by_slug
 from confide.chat import widget_settings
 from confide.core.errors import ConfideError, Forbidden
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 WIDGET_PREFIX = "/api/v1/widget/"
 # Paths whose second segment is a workspace slug rather than a resource of the visitor.

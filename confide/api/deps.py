@@ -10,7 +10,7 @@ them to copy the token).
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -19,9 +19,7 @@ from confide.access.auth import authenticate_access_token
 from confide.access.policy import Principal
 from confide.access.tokens import API_KEY_PREFIX
 from confide.core.errors import CsrfFailed, Unauthenticated
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 ACCESS_COOKIE = "confide_access"
 REFRESH_COOKIE = "confide_refresh"

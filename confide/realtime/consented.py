@@ -8,7 +8,7 @@ frame on every node. A visitor's typing preview is also redacted like a message.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from confide.access.policy import Principal
 from confide.chat import conversations
@@ -16,9 +16,7 @@ from confide.core.errors import ConsentRequired, ValidationFailed
 from confide.privacy import consent, redaction
 from confide.privacy import settings as privacy_settings
 from confide.realtime.channels import conversation_channel
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 PREVIEW_MAX_CHARS = 1000
 MIRROR_URL_MAX_CHARS = 2000

@@ -10,8 +10,6 @@ must be Confide's own. Widget sockets carry the visitor token; the workspace's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.websockets import WebSocket
 
 from confide.access import auth, policy
@@ -28,9 +26,7 @@ from confide.realtime.sockets import (
     SocketClosed,
     SocketSession,
 )
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 
 async def _console_principal(websocket: WebSocket, rt: Runtime) -> Principal:

@@ -39,7 +39,7 @@ import contextlib
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -50,9 +50,7 @@ from confide.chat.models import Availability
 from confide.core.errors import ConfideError, InvalidToken, ValidationFailed
 from confide.realtime.channels import conversation_channel, operator_channel, workspace_channel
 from confide.realtime.consented import PREVIEW_MAX_CHARS, ConsentedFrames
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 log = logging.getLogger("confide.realtime")
 MAX_FRAME_CHARS = 256 * 1024

@@ -10,7 +10,6 @@ under a strict ``style-src 'self'``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -18,9 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from confide.access.workspaces import find_workspace_by_slug
 from confide.chat import widget_settings
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 WEB_DIR = Path(__file__).resolve().parent
 WIDGET_SCRIPT = WEB_DIR / "static" / "widget.js"

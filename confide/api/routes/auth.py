@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 
@@ -30,9 +29,7 @@ from confide.core.errors import (
     InvalidToken,
     ValidationFailed,
 )
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 # "/" so the server-rendered console can rotate an expired access token on page load.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime
@@ -22,9 +22,7 @@ from confide.api.schemas import (
 )
 from confide.chat import conversations, messages, queries, visitors
 from confide.chat.models import Availability, Conversation, ConversationStatus
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 router = APIRouter(tags=["conversations"])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 
@@ -21,9 +21,7 @@ from confide.chat import conversations, messages, queries, visitors
 from confide.chat.models import Channel
 from confide.core.errors import TooManyRequests, ValidationFailed
 from confide.privacy import connections
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 router = APIRouter(prefix="/widget", tags=["widget"])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
@@ -13,9 +13,7 @@ from confide.api.deps import OperatorDep, RuntimeDep, client_ip_key
 from confide.api.schemas import WidgetSettingsUpdate
 from confide.chat import widget_settings
 from confide.core.errors import TooManyRequests
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 router = APIRouter(tags=["widget"])
 # The config is loaded on every page view of the host site: a generous per-address budget.

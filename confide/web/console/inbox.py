@@ -9,7 +9,7 @@ which subscribes over the console WebSocket and keeps the lists and the conversa
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,10 +21,8 @@ from confide.api.routes import operators as operators_api
 from confide.chat.models import Channel, OperatorPresence
 from confide.core.errors import ConfideError
 from confide.privacy import consent
+from confide.runtime import Runtime
 from confide.web.console.session import Visit, page_visit, render, runtime
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
 LIST_SIZE = 50

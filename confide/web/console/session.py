@@ -14,7 +14,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,9 +25,7 @@ from confide.access.policy import Action, Principal
 from confide.api.deps import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE
 from confide.api.routes.auth import set_session_cookies
 from confide.core.errors import InvalidToken
-
-if TYPE_CHECKING:
-    from confide.runtime import Runtime
+from confide.runtime import Runtime
 
 WEB_DIR = Path(__file__).resolve().parents[1]
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
