@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
@@ -54,6 +55,7 @@ from confide.audit.models import AuditEvent, AuditEventSubject, AuditHead
 from confide.core.client import client_address
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
+from confide.core.errors import AuditUnavailable
 from confide.crypto.providers import KeyUnavailable
 
 if TYPE_CHECKING:
@@ -135,9 +137,28 @@ async def append(
     platform chain). ``subject_id`` names the one person the act concerned; ``subjects`` the
     people a read returned (several: the event names them all, and its details are sealed
     under the chain's key). ``details`` are encrypted under the one subject's key, or the
-    chain's. Raises whatever the key store or database raises: the caller's unit then rolls
-    back, so no act commits without its record."""
-    who = Actor.of(actor)
+    chain's. Raises :class:`AuditUnavailable` (503) when the key store or database cannot
+    take the record: the caller's unit then rolls back, so no act commits without its record
+    and no read returns without it."""
+    try:
+        return await _append(
+            tx, rt, Actor.of(actor), action, subject_id, subjects, resource, details
+        )
+    except (SQLAlchemyError, KeyUnavailable, OSError) as exc:
+        log.error("could not append an audit record: %s", type(exc).__name__)
+        raise AuditUnavailable() from exc
+
+
+async def _append(
+    tx: UnitOfWork,
+    rt: Runtime,
+    who: Actor,
+    action: str,
+    subject_id: uuid.UUID | None,
+    subjects: Iterable[uuid.UUID | None],
+    resource: str | None,
+    details: Mapping[str, Any] | None,
+) -> AuditEvent:
     named = sorted({s for s in subjects if s is not None} | ({subject_id} if subject_id else set()))
     single = named[0] if len(named) == 1 else None
     event_id = uuid.uuid4()

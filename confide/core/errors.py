@@ -18,10 +18,13 @@ say what to do, and never contain personal data.
     │   ├── MfaEnrolmentRequired      403 mfa_enrolment_required
     │   └── ConsentRequired           403 consent_required
     ├── NotFound                      404 not_found
+    │   └── Gone                      410 gone                (erased data subject)
     ├── MethodNotAllowed              405 method_not_allowed
     ├── Conflict                      409 conflict
-    └── TooManyRequests               429 rate_limited
-        └── AccountLocked             429 account_locked
+    ├── TooManyRequests               429 rate_limited
+    │   └── AccountLocked             429 account_locked
+    └── ServiceUnavailable            503 service_unavailable
+        └── AuditUnavailable          503 audit_unavailable   (nothing done or returned)
 
 Lower-level errors (database integrity, token decoding) are mapped into this tree with
 ``raise ... from exc`` where they happen, so the API layer never guesses.
@@ -133,6 +136,14 @@ class NotFound(ConfideError):
     default_message = "Nothing exists at this address, or you may not see it."
 
 
+class Gone(NotFound):
+    """The data subject was erased (GDPR Art. 17): nothing of them can be read or written."""
+
+    status_code = 410
+    code = "gone"
+    default_message = "This person's data was erased; nothing of it remains to act on."
+
+
 class MethodNotAllowed(ConfideError):
     status_code = 405
     code = "method_not_allowed"
@@ -156,4 +167,21 @@ class AccountLocked(TooManyRequests):
     default_message = (
         "This account is locked after repeated failed sign-ins; try again later "
         "or ask an admin to unlock it."
+    )
+
+
+class ServiceUnavailable(ConfideError):
+    status_code = 503
+    code = "service_unavailable"
+    default_message = "A service Confide depends on is unavailable; try again shortly."
+
+
+class AuditUnavailable(ServiceUnavailable):
+    """The audit record of an act or read could not be appended, so the act was rolled back
+    and the read returned nothing (GDPR Art. 5(2) accountability: no record, no act)."""
+
+    code = "audit_unavailable"
+    default_message = (
+        "The audit ledger could not record this, so nothing was changed or returned; "
+        "try again shortly."
     )

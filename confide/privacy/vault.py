@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.core.clock import utcnow
+from confide.core.errors import Gone, ValidationFailed
 from confide.core.secrets import InstanceSecret
 from confide.crypto.keyring import Keyring
 from confide.crypto.providers import KeyUnavailable
@@ -84,11 +85,13 @@ class Vault:
         """Set (or with ``None`` remove) fields of one subject, inside the caller's transaction."""
         subject = await session.get(Subject, subject_id)
         if subject is None or subject.erased_at is not None:
-            raise LookupError("The subject does not exist or has been erased.")
+            raise Gone("The subject does not exist or has been erased.")
         allowed = FIELDS_BY_KIND[subject.kind]
         unknown = set(values) - allowed
         if unknown:
-            raise ValueError(f"Fields {sorted(unknown)} are not declared for {subject.kind}.")
+            raise ValidationFailed(
+                "This field cannot be stored for this kind of person.", field=sorted(unknown)[0]
+            )
         now = utcnow()
         for field, value in values.items():
             existing = await session.get(PersonalField, (subject_id, field))

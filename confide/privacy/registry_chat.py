@@ -1,0 +1,154 @@
+"""Classification of the chat tables: visitors, conversations, messages and their sealed
+texts, presence, and social/SMS channel endpoints and deliveries."""
+
+from __future__ import annotations
+
+from confide.privacy.datamap import (
+    OPERATIONAL,
+    Table,
+    credential,
+    identifier,
+    personal,
+)
+
+CONVERSATION_READERS = (
+    "The visitor (their own conversations); admins; managers for their groups; agents for "
+    "conversations assigned to them or waiting in their groups. Analysts and support never."
+)
+
+CHAT_TABLES: dict[str, Table] = {
+    "visitors": Table(
+        about="People chatting through the widget or a channel, known by a random VUID.",
+        retention="With their conversations (retention policies follow in the retention issue).",
+        protection="The VUID is random, issued by the server; identity is in the vault.",
+        readers=CONVERSATION_READERS,
+        columns={
+            "id": OPERATIONAL,
+            "workspace_id": OPERATIONAL,
+            "vuid": personal("Recognises a returning browser (first-party storage)."),
+            "subject_id": personal("Link to the visitor's identifiers in the vault."),
+            "created_at": personal("First visit with a chat."),
+            "last_seen_at": personal("Last activity."),
+        },
+    ),
+    "conversations": Table(
+        about="One conversation on a channel: routing and timing facts, no text.",
+        retention="Active retention per channel, then archive, then anonymised statistics "
+        "(retention issue).",
+        protection="No identifier; access decided by the policy module for every read.",
+        readers=CONVERSATION_READERS,
+        columns={
+            "id": OPERATIONAL,
+            "workspace_id": OPERATIONAL,
+            "visitor_id": personal("Whose conversation."),
+            "channel": OPERATIONAL,
+            "status": OPERATIONAL,
+            "group_id": OPERATIONAL,
+            "assignee_id": personal("Which operator handles it."),
+            "external_thread_index": personal(
+                "Keyed hash of the social/SMS thread id (may be a handle or phone number), "
+                "to match later messages of the thread; never the id itself."
+            ),
+            "external_thread_sealed": personal(
+                "The thread id, encrypted under the conversation's data key, to address "
+                "replies; unreadable once that key is destroyed."
+            ),
+            "call_metadata": personal("Call/video facts (duration, direction); never media."),
+            "last_seq": OPERATIONAL,
+            "created_at": personal("When the visitor started it."),
+            "first_response_at": personal("Response time statistics."),
+            "assigned_at": OPERATIONAL,
+            "closed_at": personal("Handling time statistics."),
+            "csat_score": personal("Satisfaction rating given by the visitor."),
+            "visitor_context": personal(
+                "What the widget knew when the chat started (page views, seconds on site, "
+                "language, path), kept in the browser until then: routing and engagement."
+            ),
+        },
+    ),
+    "messages": Table(
+        about="Envelope of each message: order, author, time. The words are in the vault.",
+        retention="With the conversation.",
+        protection="No text here; per-conversation sequence and client id for delivery.",
+        readers=CONVERSATION_READERS,
+        columns={
+            "id": OPERATIONAL,
+            "conversation_id": OPERATIONAL,
+            "seq": OPERATIONAL,
+            "client_id": OPERATIONAL,
+            "author_kind": OPERATIONAL,
+            "author_operator_id": personal("Which operator wrote it."),
+            "kind": OPERATIONAL,
+            "created_at": personal("When it was written."),
+            "redactions": OPERATIONAL,
+        },
+    ),
+    "message_texts": Table(
+        about="The vault's message bodies and survey comments.",
+        retention="With the conversation.",
+        protection="Read and written only through confide.privacy.vault; encrypted "
+        "(AES-256-GCM) under the conversation's data key, bound to the message id.",
+        readers=CONVERSATION_READERS,
+        columns={
+            "message_id": OPERATIONAL,
+            "conversation_id": OPERATIONAL,
+            "body": identifier("What was said, shown to the participants."),
+            "created_at": OPERATIONAL,
+        },
+    ),
+    "operator_presence": Table(
+        about="Whether an operator takes chats now, and their cap.",
+        retention="While the operator exists.",
+        protection="Database access control.",
+        readers="Operators of the workspace.",
+        columns={
+            "operator_id": personal("Whose presence."),
+            "availability": personal("Available or away."),
+            "max_concurrent_chats": OPERATIONAL,
+            "last_assigned_at": personal("Round-robin fairness."),
+            "updated_at": personal("Last presence change."),
+        },
+    ),
+    "channel_endpoints": Table(
+        about="A workspace's bridge for social/SMS: webhook signing secret, outbound URL.",
+        retention="Until removed by an admin.",
+        protection="The secret signs both directions (HMAC-SHA256); shown once, on creation "
+        "and rotation. The row holds only a random nonce: the secret is derived from it under "
+        "the instance secret, so a copy of the database alone cannot sign.",
+        readers="Admins of the workspace.",
+        columns={
+            "id": OPERATIONAL,
+            "workspace_id": OPERATIONAL,
+            "channel": OPERATIONAL,
+            "signing_secret": credential("Nonce from which the webhook signing secret is derived."),
+            "outbound_url": OPERATIONAL,
+            "enabled": OPERATIONAL,
+            "created_at": OPERATIONAL,
+        },
+    ),
+}
+
+CHAT_TABLES.update(
+    {
+        "channel_deliveries": Table(
+            about="Each operator reply to a social/SMS thread and whether the channel's endpoint "
+            "received it; failures stay visible to admins.",
+            retention="With the message it delivers.",
+            protection="No text, thread id or phone number: the body is read from the vault at "
+            "each attempt and sent only to the endpoint the admin configured, signed.",
+            readers="Admins of the workspace.",
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "message_id": OPERATIONAL,
+                "channel": OPERATIONAL,
+                "status": OPERATIONAL,
+                "attempts": OPERATIONAL,
+                "last_status_code": OPERATIONAL,
+                "last_error": OPERATIONAL,
+                "next_attempt_at": OPERATIONAL,
+                "created_at": personal("When the reply was sent out."),
+            },
+        ),
+    }
+)
