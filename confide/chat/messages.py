@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from confide.access.models import Role
 from confide.access.policy import Principal
 from confide.chat import events, routing
-from confide.chat.channels.outbound import queue_outbound, start_delivery
+from confide.chat.channels import outbound
 from confide.chat.conversations import load_for
 from confide.chat.models import (
     AuthorKind,
@@ -219,10 +219,10 @@ async def do_send_message(
                     privacy=privacy,
                 )
                 if privacy.store_transcripts:
-                    delivery_id = await queue_outbound(rt, session, conversation, message)
+                    delivery_id = await outbound.queue_outbound(rt, session, conversation, message)
                     if delivery_id is not None:
                         # A reply to a social/SMS thread: POST it to the endpoint after commit.
-                        session.on_commit(start_delivery, rt, delivery_id)
+                        session.on_commit(outbound.start_delivery, rt, delivery_id)
         except IntegrityError:
             continue  # the same client id raced in from another node: return the stored one
         return SendResult(result, False)

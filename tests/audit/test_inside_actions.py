@@ -4,6 +4,8 @@ record cannot be appended returns nothing and changes nothing."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -29,7 +31,7 @@ async def _subject_of(rt: Runtime, conversation_id: str) -> object:
         return await session.scalar(
             select(Visitor.subject_id)
             .join(Conversation, Conversation.visitor_id == Visitor.id)
-            .where(Conversation.id == conversation_id)
+            .where(Conversation.id == uuid.UUID(conversation_id))
         )
 
 
@@ -105,7 +107,7 @@ async def test_a_change_whose_record_cannot_be_appended_is_rolled_back(
     response = await client.post(f"/api/v1/conversations/{chat['id']}/close", headers=admin_headers)
     assert response.status_code == 503
     async with rt.db.session() as session:
-        conversation = await session.get(Conversation, chat["id"])
+        conversation = await session.get(Conversation, uuid.UUID(chat["id"]))
     assert conversation is not None and conversation.status is not ConversationStatus.CLOSED
     monkeypatch.undo()
     assert await _events(rt, "conversation.close") == []

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from confide.chat import channels
+from confide.chat.channels import outbound
 from confide.core import clock
 from confide.jobs.models import Job, JobStatus
 from confide.jobs.queue import do_enqueue_job
@@ -43,7 +44,7 @@ async def test_the_worker_sends_a_channel_reply_left_pending_once(
     conversation_id = (await hook(client, body, signed(secret, body))).json()["conversation_id"]
     await channels.drain()
     # The server "dies" right after the commit: no background attempt is made.
-    monkeypatch.setattr(channels, "start_delivery", lambda rt, delivery_id: None)
+    monkeypatch.setattr(outbound, "start_delivery", lambda rt, delivery_id: None)
     await _reply(client, admin, conversation_id, "Sent by the worker")
     assert receiver.received == []
 

@@ -16,7 +16,7 @@ def _schema() -> dict[str, list[str]]:
 def test_every_column_of_every_table_is_classified() -> None:
     missing = unclassified_columns(_schema())
     assert missing == [], (
-        f"Classify these columns in confide/privacy/registry.py: {missing}; "
+        f"Classify these columns in confide/privacy/registry_*.py: {missing}; "
         "then run `confide docs privacy --write`."
     )
 

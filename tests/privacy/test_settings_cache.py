@@ -44,7 +44,12 @@ async def test_a_changed_setting_applies_to_the_next_message_on_the_same_node(rt
     assert await _sent_body(rt, principal, conversation_id) == PHONE_TEXT  # cached now
 
     await do_update_workspace_settings(
-        rt, workspace_id, name=None, mfa_required_for_admins=None, privacy={"redact_phones": True}
+        rt,
+        None,
+        workspace_id,
+        name=None,
+        mfa_required_for_admins=None,
+        privacy={"redact_phones": True},
     )
 
     assert "12 34 56 78" not in await _sent_body(rt, principal, conversation_id)
@@ -89,6 +94,7 @@ async def test_a_change_on_one_node_reaches_the_cache_of_another(
 
     await do_update_workspace_settings(
         node_b,
+        None,
         workspace_id,
         name=None,
         mfa_required_for_admins=None,
