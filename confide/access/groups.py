@@ -75,6 +75,7 @@ async def do_rename_group(rt: Runtime, actor: Principal, group_id: uuid.UUID, na
         async with rt.db.transaction() as session:
             group = await _load(session, actor, group_id)
             group.name = name
+            await session.flush()
             await _record(session, rt, actor, "group.rename", group)
     except IntegrityError as exc:
         raise Conflict("A group with this name already exists.", field="name") from exc

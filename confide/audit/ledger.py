@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
@@ -144,6 +144,8 @@ async def append(
         return await _append(
             tx, rt, Actor.of(actor), action, subject_id, subjects, resource, details
         )
+    except IntegrityError:
+        raise  # the act's own pending change conflicted (flushed here): the act reports it
     except (SQLAlchemyError, KeyUnavailable, OSError) as exc:
         log.error("could not append an audit record: %s", type(exc).__name__)
         raise AuditUnavailable() from exc

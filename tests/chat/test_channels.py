@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from confide.access.models import Role
 from confide.chat import channels
+from confide.chat.channels import outbound
 from confide.chat.models import ChannelDelivery, Conversation, Message, Visitor
 from confide.core import clock
 from confide.runtime import Runtime
@@ -537,7 +538,7 @@ async def test_pending_delivery_left_by_a_crash_is_sent_by_deliver_due(
     body = inbound()
     conversation_id = (await hook(client, body, signed(secret, body))).json()["conversation_id"]
     # The process "dies" right after the commit: no background attempt is made.
-    monkeypatch.setattr(channels, "start_delivery", lambda rt, delivery_id: None)
+    monkeypatch.setattr(outbound, "start_delivery", lambda rt, delivery_id: None)
     await _reply(client, admin, conversation_id, "Survives restarts")
     pending = (await client.get("/api/v1/channels/deliveries?status=pending", headers=admin)).json()
     assert [d["attempts"] for d in pending["deliveries"]] == [0]
