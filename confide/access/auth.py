@@ -269,6 +269,15 @@ async def logout(rt: Runtime, session_id: uuid.UUID, *, everywhere: bool = False
         else:
             query = query.where(AuthSession.id == session_id)
         await session.execute(query.values(revoked_at=utcnow(), revoked_reason="logout"))
+        operator = await session.get(Operator, operator_id)
+        await append(
+            session,
+            rt,
+            Actor("operator", operator_id, operator.workspace_id if operator else None),
+            "auth.logout",
+            resource=f"session:{session_id}",
+            details={"everywhere": everywhere},
+        )
     await notify_principal_changed(rt, operator_id)
 
 

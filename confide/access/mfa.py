@@ -131,6 +131,7 @@ async def begin_enrolment(rt: Runtime, principal: Principal) -> tuple[str, str]:
         else:
             credential.secret = await _seal(rt, operator, secret)
             credential.last_used_step = None
+        await append(session, rt, principal, "auth.mfa_enrolment_started")
         label = operator.username
         if operator.workspace_id is not None:
             workspace = await session.get(Workspace, operator.workspace_id)

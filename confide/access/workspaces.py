@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from confide.access.models import Workspace
 from confide.access.policy import Principal
+from confide.audit.ledger import Actor, append
 from confide.core.errors import Conflict, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ async def do_update_workspace_settings(
 ) -> Workspace:
     """Change the workspace's profile, security and privacy settings in one transaction;
     ``privacy`` holds only the privacy settings the caller sent (validated there)."""
-    from confide.audit.ledger import Actor, append
     from confide.privacy import settings as privacy_settings
     from confide.privacy.settings_cache import settings_changed
 

@@ -46,6 +46,7 @@ def run_with_runtime(settings: Settings, job: Callable[[Runtime], Awaitable[T]])
     async def main() -> T:
         rt = Runtime.from_settings(settings)
         try:
+            await rt.prepare()  # the key store's schema: any act may seal an audit record
             return await job(rt)
         finally:
             await rt.close()

@@ -23,10 +23,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.chat.channels.outbound import deliver_due
 from confide.core.clock import utcnow
+from confide.core.db import UnitOfWork
 from confide.jobs.models import FINISHED, Job
 from confide.privacy.connections import PURGE_BATCH_SIZE, purge_connection_logs_batch
 
@@ -47,11 +47,12 @@ class Batch:
     payload: Mapping[str, PayloadValue]
     cursor: dict[str, Any] | None
     size: int
-    _session: AsyncSession | None = None
+    _session: UnitOfWork | None = None
 
     @property
-    def session(self) -> AsyncSession:
-        """The batch's transaction (transactional kinds only)."""
+    def session(self) -> UnitOfWork:
+        """The batch's unit of work (transactional kinds only): its writes, the job's progress
+        and its ``on_commit`` work (events, deliveries) commit together."""
         if self._session is None:
             raise RuntimeError("This job kind runs outside a transaction: it has no session.")
         return self._session
@@ -82,6 +83,7 @@ class JobKind:
 async def _run_purge_connection_logs(batch: Batch) -> BatchResult:
     scope = batch.payload.get("workspace_id")
     cursor, deleted = await purge_connection_logs_batch(
+        batch.rt,
         batch.session,
         batch.cursor,
         batch_size=batch.size,

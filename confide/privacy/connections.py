@@ -22,9 +22,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from confide.access import policy
 from confide.access.models import Operator, Workspace
+from confide.access.policy import Principal
+from confide.audit.ledger import Actor, append
 from confide.chat.models import Visitor
 from confide.core.clock import utcnow
+from confide.core.db import UnitOfWork
+from confide.core.errors import NotFound
 from confide.crypto.providers import KeyUnavailable
 from confide.privacy import settings as privacy_settings
 from confide.privacy.models import ConnectionLog, WorkspacePrivacySettings
@@ -137,16 +142,30 @@ async def record_connection(
     return log.id
 
 
-async def read_ip(rt: Runtime, log_id: uuid.UUID) -> str | None:
-    """The kept address of one log row, for an investigation; None if none was kept or the
-    person was erased."""
-    async with rt.db.session() as session:
-        log = await session.get(ConnectionLog, log_id)
-        if log is None or log.ip is None:
+async def read_ip(rt: Runtime, principal: Principal | None, log_id: uuid.UUID) -> str | None:
+    """The kept address of one log row, for an investigation by an admin of its workspace
+    (``principal``; ``None``: the platform operator on the command line). The read is recorded
+    (``connection_log.read_ip``, naming the person) before the address is returned. ``None`` if
+    none was kept or the person was erased. Raises :class:`NotFound` outside the principal's
+    workspace and :class:`Forbidden` for anyone but an admin."""
+    async with rt.db.transaction() as tx:
+        log = await tx.get(ConnectionLog, log_id)
+        if log is None:
+            raise NotFound("No such connection log.")
+        if principal is not None:
+            policy.ensure_same_workspace(principal, log.workspace_id)
+            policy.authorize(principal, policy.Action.AUDIT_READ)
+        subject_id = await _subject_of(tx, log.visitor_id, log.operator_id)
+        if log.ip is None or subject_id is None:
             return None
-        subject_id = await _subject_of(session, log.visitor_id, log.operator_id)
-    if subject_id is None:
-        return None
+        await append(
+            tx,
+            rt,
+            principal if principal is not None else Actor("system", None, log.workspace_id),
+            "connection_log.read_ip",
+            subject_id=subject_id,
+            resource=f"connection_log:{log.id}",
+        )
     try:
         return await rt.keyring.decrypt(log.workspace_id, subject_id, log.ip, _aad(log.id))
     except KeyUnavailable:
@@ -169,7 +188,7 @@ async def purge_connection_logs(
     while True:
         async with rt.db.transaction() as session:
             cursor, count = await purge_connection_logs_batch(
-                session, cursor, batch_size=batch_size
+                rt, session, cursor, batch_size=batch_size
             )
         deleted += count
         if on_batch is not None and count:
@@ -179,7 +198,8 @@ async def purge_connection_logs(
 
 
 async def purge_connection_logs_batch(
-    session: AsyncSession,
+    rt: Runtime,
+    session: UnitOfWork,
     cursor: dict[str, Any] | None,
     *,
     batch_size: int,
@@ -218,6 +238,14 @@ async def purge_connection_logs_batch(
     )
     if ids:
         await session.execute(delete(ConnectionLog).where(ConnectionLog.id.in_(ids)))
+        await append(
+            session,
+            rt,
+            Actor("system", None, current),
+            "connection_logs.purge",
+            resource="connection_logs",
+            details={"deleted": len(ids), "retention_days": days},
+        )
     following: uuid.UUID | None = current
     if len(ids) < batch_size:  # this workspace is done
         following = None if workspace_id else await _next_workspace(session, after=current)

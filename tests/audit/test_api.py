@@ -144,6 +144,7 @@ async def test_mfa_login_records_challenge_failure_and_success(
     assert await _actions(rt, await world.workspace()) == [
         "operator.create",
         "auth.login",
+        "auth.mfa_enrolment_started",
         "auth.mfa_enabled",
         "auth.mfa_challenge",
         "auth.mfa_failed",
@@ -237,7 +238,7 @@ async def test_operator_management_and_profile_reads_name_the_operator(
         ("operator.remove", carol_subject),
     ]
     page = (await client.get(AUDIT, headers=headers, params={"limit": 10})).json()["events"]
-    details = {e["action"]: e["details"] for e in page}
+    details = {e["action"]: e["details"] for e in page if e["resource"] == f"operator:{carol_id}"}
     assert details["operator.create"] == {"username": "carol", "role": "agent"}
     assert details["operator.update"] == {"changed": ["job_title"]}
 

@@ -33,7 +33,7 @@ async def _logged_ips(rt: Runtime) -> list[str | None]:
         ids = (
             await session.scalars(select(ConnectionLog.id).order_by(ConnectionLog.created_at))
         ).all()
-    return [await read_ip(rt, log_id) for log_id in ids]
+    return [await read_ip(rt, None, log_id) for log_id in ids]
 
 
 async def test_forwarded_client_is_believed_only_from_a_trusted_proxy(

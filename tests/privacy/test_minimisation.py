@@ -127,7 +127,7 @@ async def test_connection_logs_keep_the_address_as_the_workspace_decides(
         # Encrypted under the visitor's key: the column holds no part of the address.
         assert log.ip is not None and log.ip.startswith("ck1:")
         assert address.split(".")[0].split(":")[0] not in log.ip
-    assert await read_ip(rt, log.id) == kept
+    assert await read_ip(rt, None, log.id) == kept
     assert address not in caplog.text
 
 
@@ -148,8 +148,8 @@ async def test_default_is_truncated_and_sockets_are_logged(
     by_kind = {log.kind: log for log in logs}
     assert set(by_kind) == {"visitor_created", "widget_socket", "console_socket"}
     assert by_kind["console_socket"].operator_id == admin_account.id
-    assert await read_ip(rt, by_kind["widget_socket"].id) == "127.0.0.0/24"
-    assert await read_ip(rt, by_kind["console_socket"].id) == "127.0.0.0/24"
+    assert await read_ip(rt, None, by_kind["widget_socket"].id) == "127.0.0.0/24"
+    assert await read_ip(rt, None, by_kind["console_socket"].id) == "127.0.0.0/24"
 
 
 async def test_purge_removes_logs_past_each_workspaces_retention_and_is_idempotent(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access import policy
 from confide.access.policy import Action, Principal
+from confide.audit.ledger import append
 from confide.chat import events
 from confide.chat.channels.endpoints import SIGNATURE_TOLERANCE_SECONDS
 from confide.chat.conversations import open_conversation
@@ -182,6 +183,15 @@ async def do_record_conversation(
                     body=body,
                     author_kind=line.author,
                 )
+            await append(
+                session,
+                rt,
+                principal,
+                "conversation.record",
+                subject_id=visitor.subject_id,
+                resource=f"conversation:{conversation.id}",
+                details={"channel": kind.value, "lines": len(lines)},
+            )
             description = await _describe_recording(session, conversation, visitor, external_thread)
     except IntegrityError as exc:  # the same external_thread recorded concurrently
         raise Conflict(
