@@ -1,0 +1,389 @@
+"""Every state change leaves an audit record: each write route of the API and each command of
+the CLI that changes state is either driven here and must append its action to the ledger, or
+is listed with the reason it is not recorded. A new write route fails the classification test
+until it is put in one list or the other."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from confide.access.models import Role
+from confide.audit.models import AuditEvent
+from confide.core import clock
+from confide.privacy.models import ConnectionLog
+from confide.runtime import Runtime
+from tests.api.test_malformed_input import ROUTES
+from tests.chat.helpers import new_visitor, start_chat
+from tests.conftest import PASSWORD, World, totp_now
+
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+API = "/api/v1"
+
+# (method, route path) -> the action its state change is recorded as.
+AUDITED: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/auth/login"): "auth.login",
+    ("POST", "/api/v1/auth/mfa"): "auth.login",
+    ("POST", "/api/v1/auth/logout"): "auth.logout",
+    ("PATCH", "/api/v1/me"): "operator.update",
+    ("POST", "/api/v1/me/password"): "auth.password_changed",
+    ("POST", "/api/v1/me/mfa/enrol"): "auth.mfa_enrolment_started",
+    ("POST", "/api/v1/me/mfa/confirm"): "auth.mfa_enabled",
+    ("POST", "/api/v1/me/mfa/recovery-codes"): "auth.recovery_codes_regenerated",
+    ("POST", "/api/v1/me/mfa/disable"): "auth.mfa_disabled",
+    ("PUT", "/api/v1/me/presence"): "operator.availability",
+    ("POST", "/api/v1/operators"): "operator.create",
+    ("PATCH", "/api/v1/operators/{operator_id}"): "operator.update",
+    ("POST", "/api/v1/operators/{operator_id}/unlock"): "operator.unlock",
+    ("DELETE", "/api/v1/operators/{operator_id}"): "operator.remove",
+    ("POST", "/api/v1/groups"): "group.create",
+    ("PATCH", "/api/v1/groups/{group_id}"): "group.rename",
+    ("DELETE", "/api/v1/groups/{group_id}"): "group.delete",
+    ("POST", "/api/v1/api-keys"): "api_key.create",
+    ("DELETE", "/api/v1/api-keys/{key_id}"): "api_key.revoke",
+    ("PATCH", "/api/v1/workspace"): "workspace.settings",
+    ("PATCH", "/api/v1/workspace/widget"): "workspace.widget",
+    ("PUT", "/api/v1/consent/requests/{purpose}"): "consent.request_publish",
+    ("PUT", "/api/v1/channels/{channel}"): "channel.configure",
+    ("POST", "/api/v1/channels/{channel}/rotate-secret"): "channel.rotate_secret",
+    ("POST", "/api/v1/conversations/{conversation_id}/assign"): "conversation.assign",
+    ("POST", "/api/v1/conversations/{conversation_id}/transfer"): "conversation.transfer",
+    ("POST", "/api/v1/conversations/{conversation_id}/close"): "conversation.close",
+    ("POST", "/api/v1/conversations/{conversation_id}/reopen"): "conversation.reopen",
+    ("POST", "/api/v1/conversations/recorded"): "conversation.record",
+    ("POST", "/api/v1/visitors/identify"): "visitor.identify",
+    ("POST", "/api/v1/widget/identify"): "visitor.identify",
+    ("POST", "/api/v1/widget/conversations/{conversation_id}/close"): "conversation.close",
+}
+
+# (method, route path) -> why the change is not an audit record of its own.
+NOT_RECORDED: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/auth/refresh"): "rotates the session's own tokens; the session's start "
+    "and end are recorded",
+    ("POST", "/api/v1/conversations/{conversation_id}/messages"): "the message row (author, "
+    "time, sequence) is the record of a message",
+    ("POST", "/api/v1/widget/conversations/{conversation_id}/messages"): "the message row is "
+    "the record of a message",
+    ("POST", "/api/v1/hooks/{workspace_slug}/{channel}"): "an inbound message: the message row "
+    "is its record",
+    ("POST", "/api/v1/widget/conversations"): "the visitor's own act; the conversation row "
+    "(created_at, channel) is its record",
+    ("POST", "/api/v1/widget/conversations/{conversation_id}/csat"): "the visitor's rating of "
+    "their own conversation, kept on the conversation",
+    ("POST", "/api/v1/widget/consent"): "the consent ledger is the record of a decision "
+    "(signed proof with the exact text)",
+    ("POST", "/api/v1/widget/{workspace}/visitors"): "creates an anonymous visitor id, about "
+    "no known person",
+}
+
+# CLI commands that change state and the action they append; the others only read, serve or
+# create the schema (migrate) and the demo (which uses the same actions).
+CLI_AUDITED = {
+    ("operator", "create"): "operator.create",
+    ("operator", "set-password"): "operator.password_reset",
+    ("keys", "rotate"): "keys.rotate",
+    ("purge-connection-logs",): "connection_logs.purge",
+}
+
+
+def _write_routes() -> set[tuple[str, str]]:
+    return {(method, path) for method, path, _ in ROUTES if method in WRITE_METHODS}
+
+
+def test_every_write_route_is_classified() -> None:
+    classified = set(AUDITED) | set(NOT_RECORDED)
+    assert _write_routes() - classified == set(), "classify the new route in this file"
+    assert classified - _write_routes() == set(), "a classified route no longer exists"
+
+
+class Ledger:
+    """Drives a route and checks that its action was appended to the ledger."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.seen: set[tuple[str, str]] = set()
+
+    async def _actions_after(self, count: int) -> list[str]:
+        async with self.rt.db.session() as session:
+            events = (await session.scalars(select(AuditEvent).order_by(AuditEvent.at))).all()
+        return [e.action for e in events[count:]]
+
+    async def _count(self) -> int:
+        async with self.rt.db.session() as session:
+            return len((await session.scalars(select(AuditEvent.id))).all())
+
+    async def drive(
+        self, method: str, route: str, call: Callable[[], Awaitable[httpx.Response]]
+    ) -> httpx.Response:
+        before = await self._count()
+        response = await call()
+        assert response.is_success, (method, route, response.status_code, response.text)
+        new = await self._actions_after(before)
+        assert AUDITED[(method, route)] in new, (method, route, new)
+        self.seen.add((method, route))
+        return response
+
+
+async def test_every_audited_route_appends_its_record(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    ledger = Ledger(rt)
+    drive = ledger.drive
+    support = await world.group("Support")
+    ada = await world.operator("ada", Role.ADMIN, email="ada@example.invalid")
+    ben = await world.operator("ben", Role.AGENT, groups=[support])
+    admin = await world.headers(ada)
+    agent = await world.headers(ben)
+
+    def call(method: str, path: str, headers: dict[str, str], **kw: object) -> Callable:
+        return lambda: client.request(method, API + path, headers=headers, **kw)  # type: ignore[arg-type]
+
+    # Signing in and out, one's own account.
+    await drive(
+        "POST",
+        "/api/v1/auth/login",
+        call(
+            "POST",
+            "/auth/login",
+            {},
+            json={"workspace": "acme", "username": "ben", "password": PASSWORD},
+        ),
+    )
+    await drive("PATCH", "/api/v1/me", call("PATCH", "/me", agent, json={"job_title": "Agent"}))
+    await drive(
+        "PUT",
+        "/api/v1/me/presence",
+        call("PUT", "/me/presence", agent, json={"availability": "away"}),
+    )
+    enrolled = await drive("POST", "/api/v1/me/mfa/enrol", call("POST", "/me/mfa/enrol", agent))
+    secret = enrolled.json()["secret"]
+    await drive(
+        "POST",
+        "/api/v1/me/mfa/confirm",
+        call("POST", "/me/mfa/confirm", agent, json={"code": totp_now(secret)}),
+    )
+    clock.advance(30)
+    await drive(
+        "POST",
+        "/api/v1/me/mfa/recovery-codes",
+        call("POST", "/me/mfa/recovery-codes", agent, json={"code": totp_now(secret)}),
+    )
+    challenge = (await world.login(ben)).json()["challenge"]
+    clock.advance(30)
+    signed_in = await drive(
+        "POST",
+        "/api/v1/auth/mfa",
+        call("POST", "/auth/mfa", {}, json={"challenge": challenge, "code": totp_now(secret)}),
+    )
+    agent = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+    clock.advance(30)
+    await drive(
+        "POST",
+        "/api/v1/me/mfa/disable",
+        call(
+            "POST", "/me/mfa/disable", agent, json={"password": PASSWORD, "code": totp_now(secret)}
+        ),
+    )
+    await drive(
+        "POST",
+        "/api/v1/me/password",
+        call(
+            "POST",
+            "/me/password",
+            agent,
+            json={"current_password": PASSWORD, "new_password": "another long passphrase"},
+        ),
+    )
+
+    # People and groups.
+    created = await drive(
+        "POST",
+        "/api/v1/operators",
+        call(
+            "POST",
+            "/operators",
+            admin,
+            json={"username": "cy", "password": PASSWORD, "role": "agent", "name": "Cy Example"},
+        ),
+    )
+    cy = created.json()["id"]
+    await drive(
+        "PATCH",
+        "/api/v1/operators/{operator_id}",
+        call("PATCH", f"/operators/{cy}", admin, json={"job_title": "Night shift"}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/operators/{operator_id}/unlock",
+        call("POST", f"/operators/{cy}/unlock", admin),
+    )
+    await drive(
+        "DELETE", "/api/v1/operators/{operator_id}", call("DELETE", f"/operators/{cy}", admin)
+    )
+    group = (
+        await drive(
+            "POST", "/api/v1/groups", call("POST", "/groups", admin, json={"name": "Sales"})
+        )
+    ).json()["id"]
+    await drive(
+        "PATCH",
+        "/api/v1/groups/{group_id}",
+        call("PATCH", f"/groups/{group}", admin, json={"name": "Sales EU"}),
+    )
+    await drive("DELETE", "/api/v1/groups/{group_id}", call("DELETE", f"/groups/{group}", admin))
+
+    # Workspace settings, keys, consent texts, channels.
+    await drive(
+        "PATCH", "/api/v1/workspace", call("PATCH", "/workspace", admin, json={"name": "Acme Ltd"})
+    )
+    await drive(
+        "PATCH",
+        "/api/v1/workspace/widget",
+        call("PATCH", "/workspace/widget", admin, json={"title": "Chat with Acme"}),
+    )
+    key = (
+        await drive(
+            "POST", "/api/v1/api-keys", call("POST", "/api-keys", admin, json={"name": "backend"})
+        )
+    ).json()
+    server = {"Authorization": f"Bearer {key['key']}"}
+    await drive(
+        "PUT",
+        "/api/v1/consent/requests/{purpose}",
+        call(
+            "PUT",
+            "/consent/requests/chat",
+            admin,
+            json={"version": "1", "text": "We keep this chat to answer you."},
+        ),
+    )
+    await drive(
+        "PUT",
+        "/api/v1/channels/{channel}",
+        call("PUT", "/channels/sms", admin, json={"outbound_url": None, "enabled": True}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/channels/{channel}/rotate-secret",
+        call("POST", "/channels/sms/rotate-secret", admin),
+    )
+
+    # Conversations.
+    visitor = await new_visitor(client)
+    await drive(
+        "POST",
+        "/api/v1/visitors/identify",
+        call(
+            "POST",
+            "/visitors/identify",
+            server,
+            json={"vuid": visitor.vuid, "name": "Vera Example"},
+        ),
+    )
+    await drive(
+        "POST",
+        "/api/v1/widget/identify",
+        call("POST", "/widget/identify", visitor.headers, json={"email": "vera@example.invalid"}),
+    )
+    chat = (await start_chat(client, visitor, "Hello", group_id=support))["conversation"]["id"]
+    await drive(
+        "POST",
+        "/api/v1/conversations/{conversation_id}/assign",
+        call("POST", f"/conversations/{chat}/assign", admin, json={"operator_id": str(ada.id)}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/conversations/{conversation_id}/transfer",
+        call("POST", f"/conversations/{chat}/transfer", admin, json={"group_id": str(support)}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/conversations/{conversation_id}/close",
+        call("POST", f"/conversations/{chat}/close", admin),
+    )
+    await drive(
+        "POST",
+        "/api/v1/conversations/{conversation_id}/reopen",
+        call("POST", f"/conversations/{chat}/reopen", admin),
+    )
+    await drive(
+        "POST",
+        "/api/v1/widget/conversations/{conversation_id}/close",
+        call("POST", f"/widget/conversations/{chat}/close", visitor.headers),
+    )
+    await drive(
+        "POST",
+        "/api/v1/conversations/recorded",
+        call(
+            "POST",
+            "/conversations/recorded",
+            server,
+            json={
+                "channel": "call",
+                "visitor": {"name": "Cal Example"},
+                "metadata": {
+                    "started_at": "2026-03-02T10:15:00+00:00",
+                    "duration_seconds": 60,
+                    "direction": "inbound",
+                },
+            },
+        ),
+    )
+    await drive(
+        "DELETE", "/api/v1/api-keys/{key_id}", call("DELETE", f"/api-keys/{key['id']}", admin)
+    )
+    await drive("POST", "/api/v1/auth/logout", call("POST", "/auth/logout", agent))
+    assert ledger.seen == set(AUDITED)
+
+
+def _confide(data_dir: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CONFIDE_DATA_DIR": str(data_dir), "CONFIDE_DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "confide", *args],
+        env=env,
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", sorted(CLI_AUDITED), ids=" ".join)
+async def test_every_cli_command_that_changes_state_appends_its_record(
+    command: tuple[str, ...],
+    world: World,
+    client: httpx.AsyncClient,
+    rt: Runtime,
+    data_dir: Path,
+    database_url: str,
+) -> None:
+    await world.operator("ada", Role.ADMIN)
+    args = {
+        ("operator", "create"): ["--workspace", "acme", "--username", "dee", "--role", "agent"],
+        ("operator", "set-password"): ["--workspace", "acme", "--username", "ada"],
+        ("keys", "rotate"): [],
+        ("purge-connection-logs",): [],
+    }[command]
+    if command == ("purge-connection-logs",):
+        await new_visitor(client)  # writes a connection log, which is then a year old
+        async with rt.db.transaction() as session:
+            log = await session.scalar(select(ConnectionLog).limit(1))
+            assert log is not None
+            log.created_at = clock.utcnow() - timedelta(days=400)
+    async with rt.db.session() as session:
+        before = set((await session.scalars(select(AuditEvent.id))).all())
+    result = await asyncio.to_thread(_confide, data_dir, database_url, *command, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    async with rt.db.session() as session:
+        events = (await session.scalars(select(AuditEvent))).all()
+    assert CLI_AUDITED[command] in [e.action for e in events if e.id not in before]
