@@ -129,3 +129,19 @@ def test_no_transport_writes_the_audit_ledger() -> None:
         if relative.startswith(TRANSPORT) and LEDGER_WRITE.search(path.read_text()):
             offenders.append(relative)
     assert offenders == []
+
+
+def test_every_exception_class_is_in_the_tree_of_core_errors() -> None:
+    """Errors and signals are declared once, in ``confide/core/errors.py``."""
+    outside = []
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative == "core/errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                ast.unparse(base).split(".")[-1].endswith(("Exception", "Error", "Signal"))
+                for base in node.bases
+            ):
+                outside.append(f"{relative}:{node.name}")
+    assert outside == []

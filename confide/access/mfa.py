@@ -26,8 +26,14 @@ from confide.access.models import (
 from confide.access.policy import Principal
 from confide.audit.ledger import append
 from confide.core.clock import utcnow
-from confide.core.errors import Conflict, Forbidden, InvalidMfaCode, NotFound, ValidationFailed
-from confide.crypto.providers import KeyUnavailable
+from confide.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidMfaCode,
+    KeyUnavailable,
+    NotFound,
+    ValidationFailed,
+)
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime

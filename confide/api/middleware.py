@@ -9,7 +9,7 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from confide.core.client import set_client_address
-from confide.core.errors import PayloadTooLarge
+from confide.core.errors import BodyTooLarge, PayloadTooLarge
 
 # No inline script, no third-party origin: every asset is served by Confide itself.
 CONTENT_SECURITY_POLICY = (
@@ -93,7 +93,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     overflow = True
-                    raise _BodyTooLarge()
+                    raise BodyTooLarge()
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -101,14 +101,10 @@ class BodyLimitMiddleware:
             if not overflow:
                 await send(message)
 
-        with contextlib.suppress(_BodyTooLarge):
+        with contextlib.suppress(BodyTooLarge):
             await self.app(scope, limited_receive, guarded_send)
         if overflow:
             await _send_413(send)
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 async def _send_413(send: Send) -> None:

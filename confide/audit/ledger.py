@@ -55,8 +55,7 @@ from confide.audit.models import AuditEvent, AuditEventSubject, AuditHead
 from confide.core.client import client_address
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
-from confide.core.errors import AuditUnavailable
-from confide.crypto.providers import KeyUnavailable
+from confide.core.errors import AuditUnavailable, KeyUnavailable
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime

@@ -28,6 +28,17 @@ say what to do, and never contain personal data.
 
 Lower-level errors (database integrity, token decoding) are mapped into this tree with
 ``raise ... from exc`` where they happen, so the API layer never guesses.
+
+Signals: exceptions that steer control flow inside Confide and never reach a client as such
+(each is caught where its meaning is known):
+
+    ConfideSignal
+    ├── KeyUnavailable        a key needed to decrypt was destroyed or does not match
+    ├── KeyStillPresent       shredding left a trace: nothing may claim the key destroyed
+    ├── LeaseLost             another worker holds the job now: stop touching it
+    ├── SocketClosed          close this WebSocket with ``code`` and ``reason``
+    ├── CsrfRefused           a console form's token did not match its cookie
+    └── BodyTooLarge          a request body passed ``max_request_body_bytes`` mid-stream
 """
 
 from __future__ import annotations
@@ -185,3 +196,36 @@ class AuditUnavailable(ServiceUnavailable):
         "The audit ledger could not record this, so nothing was changed or returned; "
         "try again shortly."
     )
+
+
+class ConfideSignal(Exception):
+    """Root of the internal signals (see the module docstring); never shown to a client."""
+
+
+class KeyUnavailable(ConfideSignal):
+    """A key needed to decrypt does not exist (destroyed) or does not match."""
+
+
+class KeyStillPresent(ConfideSignal):
+    """Shredding did not remove every trace of a key: nothing may claim it was destroyed."""
+
+
+class LeaseLost(ConfideSignal):
+    """Another worker holds the job now (this one's lease expired): stop touching it."""
+
+
+class SocketClosed(ConfideSignal):
+    """Close the WebSocket with ``code`` (RFC 6455 §7.4) and a short ``reason``."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+class CsrfRefused(ConfideSignal):
+    """The form's token did not match the cookie: the post may come from another site."""
+
+
+class BodyTooLarge(ConfideSignal):
+    """The request body grew past the limit while it was being read."""

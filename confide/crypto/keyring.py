@@ -25,8 +25,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from confide.core.errors import KeyUnavailable
 from confide.crypto.keystore import KeyStore
-from confide.crypto.providers import KEY_BYTES, KeyProvider, KeyUnavailable, open_sealed, seal
+from confide.crypto.providers import KEY_BYTES, KeyProvider, open_sealed, seal
 
 TOKEN_PREFIX = "ck1:"
 CACHE_SECONDS = 60.0

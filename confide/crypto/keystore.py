@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from confide.core.clock import utcnow
 from confide.core.db import NAMING_CONVENTION, Database, UTCDateTime
+from confide.core.errors import KeyStillPresent
 
 
 class KeyStoreBase(DeclarativeBase):
@@ -64,10 +65,6 @@ class SigningKey(KeyStoreBase):
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     sealed_private_key: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class KeyStillPresent(Exception):
-    """Shredding did not remove every trace of a key: nothing may claim it was destroyed."""
 
 
 class KeyStore:

@@ -17,15 +17,12 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from confide.core.errors import KeyUnavailable
 from confide.core.secrets import read_or_create_key_file
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
 MASTER_KEY_FILE = "master.key"
-
-
-class KeyUnavailable(Exception):
-    """A key needed to decrypt does not exist (destroyed) or does not match."""
 
 
 class KeyProvider(ABC):

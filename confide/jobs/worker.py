@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from confide.core.clock import utcnow
+from confide.core.errors import LeaseLost
 from confide.jobs.kinds import KINDS, Batch, BatchResult, JobKind
 from confide.jobs.models import JobStatus
 from confide.jobs.queue import (
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 log = logging.getLogger("confide.jobs")
-
-
-class LeaseLost(Exception):
-    """Another worker holds the job now (this one's lease expired): stop touching it."""
 
 
 @dataclass(frozen=True)

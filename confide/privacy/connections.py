@@ -29,8 +29,7 @@ from confide.audit.ledger import Actor, append
 from confide.chat.models import Visitor
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
-from confide.core.errors import NotFound
-from confide.crypto.providers import KeyUnavailable
+from confide.core.errors import KeyUnavailable, NotFound
 from confide.privacy import settings as privacy_settings
 from confide.privacy.models import ConnectionLog, WorkspacePrivacySettings
 

@@ -20,10 +20,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.core.clock import utcnow
-from confide.core.errors import Gone, ValidationFailed
+from confide.core.errors import Gone, KeyUnavailable, ValidationFailed
 from confide.core.secrets import InstanceSecret
 from confide.crypto.keyring import Keyring
-from confide.crypto.providers import KeyUnavailable
 from confide.privacy.models import MessageText, PersonalField, Subject
 
 OPERATOR_FIELDS = frozenset({"name", "alias", "email", "job_title", "avatar_url"})

@@ -18,12 +18,11 @@ from confide.api.cors import is_same_origin
 from confide.api.deps import ACCESS_COOKIE
 from confide.chat import widget_settings
 from confide.chat.visitors import authenticate_visitor_token
-from confide.core.errors import InvalidToken
+from confide.core.errors import InvalidToken, SocketClosed
 from confide.privacy import connections
 from confide.realtime.sockets import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
-    SocketClosed,
     SocketSession,
 )
 from confide.runtime import Runtime

@@ -47,7 +47,7 @@ from confide.access import auth, policy
 from confide.access.policy import ConversationFacts, Principal
 from confide.chat import conversations, messages
 from confide.chat.models import Availability
-from confide.core.errors import ConfideError, InvalidToken, ValidationFailed
+from confide.core.errors import ConfideError, InvalidToken, SocketClosed, ValidationFailed
 from confide.realtime.channels import conversation_channel, operator_channel, workspace_channel
 from confide.realtime.consented import PREVIEW_MAX_CHARS, ConsentedFrames
 from confide.runtime import Runtime
@@ -63,12 +63,6 @@ CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
 # Frames relayed to the other side of a conversation (never back to their author).
 RELAYED = frozenset({"typing", "read", "mirror", "cobrowse", "cobrowse_end", "consent"})
-
-
-class SocketClosed(Exception):
-    def __init__(self, code: int, reason: str = "") -> None:
-        self.code = code
-        self.reason = reason
 
 
 def _uuid(value: Any, field: str = "conversation_id") -> uuid.UUID:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from confide.core.errors import KeyUnavailable
 from confide.crypto.keyring import Keyring
 from confide.crypto.keystore import KeyStore
-from confide.crypto.providers import KeyUnavailable, LocalKeyProvider
+from confide.crypto.providers import LocalKeyProvider
 
 
 @pytest.fixture

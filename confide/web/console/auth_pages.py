@@ -19,9 +19,14 @@ from confide.api.routes import auth as auth_api
 from confide.api.routes import me as me_api
 from confide.api.routes.auth import clear_session_cookies
 from confide.api.schemas import LoginRequest, MfaChallengeResponse, MfaCode, MfaLoginRequest
-from confide.core.errors import ConfideError, InvalidCredentials, InvalidMfaCode, InvalidToken
-from confide.web.console.session import (
+from confide.core.errors import (
+    ConfideError,
     CsrfRefused,
+    InvalidCredentials,
+    InvalidMfaCode,
+    InvalidToken,
+)
+from confide.web.console.session import (
     page_visit,
     read_form,
     redirect,

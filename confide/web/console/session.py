@@ -24,7 +24,7 @@ from confide.access import auth, policy
 from confide.access.policy import Action, Principal
 from confide.api.deps import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE
 from confide.api.routes.auth import set_session_cookies
-from confide.core.errors import InvalidToken
+from confide.core.errors import CsrfRefused, InvalidToken
 from confide.runtime import Runtime
 
 WEB_DIR = Path(__file__).resolve().parents[1]
@@ -56,10 +56,6 @@ class Visit:
     @property
     def allowed(self) -> frozenset[Action]:
         return policy.allowed_actions(self.principal)
-
-
-class CsrfRefused(Exception):
-    """The form's token did not match the cookie: the post may come from another site."""
 
 
 def csrf_token(request: Request, visit: Visit | None = None) -> str:
