@@ -507,6 +507,7 @@ REGISTRY.update(
                     "redact_phones",
                     "redact_emails",
                     "phone_region",
+                    "phone_regions",
                     "redaction_patterns",
                     "ip_handling",
                     "store_transcripts",
@@ -612,6 +613,15 @@ REGISTRY.update(
         ),
     }
 )
+
+
+def _merge_hardening_tables() -> None:
+    from confide.privacy.registry_hardening import TABLES
+
+    REGISTRY.update(TABLES)
+
+
+_merge_hardening_tables()
 
 
 def unclassified_columns(tables: dict[str, list[str]]) -> list[str]:
