@@ -17,7 +17,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access import mfa
@@ -29,6 +30,7 @@ from confide.access.models import (
     OperatorStatus,
     RefreshToken,
     Role,
+    SpentMfaChallenge,
     TotpCredential,
     Workspace,
 )
@@ -39,6 +41,7 @@ from confide.core.errors import InvalidCredentials, InvalidMfaCode, InvalidToken
 from confide.runtime import Runtime
 
 TRANSPORTS = ("token", "cookie")
+SPENT_CHALLENGE = "This sign-in challenge was already used; sign in again."
 
 
 @dataclass(frozen=True)
@@ -148,17 +151,33 @@ async def login(
 async def complete_mfa_login(
     rt: Runtime, *, challenge: str, code: str | None, recovery_code: str | None
 ) -> IssuedTokens:
+    """Finish a sign-in with a second factor. A challenge completes one sign-in only: it is
+    spent (``spent_mfa_challenges``) in the transaction that creates the session, so the next
+    TOTP code cannot open a second session without the password. Raises ``InvalidToken`` for a
+    spent or expired challenge, ``InvalidMfaCode`` or ``AccountLocked`` for a wrong code."""
     operator_id, transport = rt.tokens.read_mfa_challenge(challenge)
-    async with rt.db.transaction() as session:
-        operator = await session.get(Operator, operator_id)
-        if operator is None or operator.status is not OperatorStatus.ACTIVE:
-            raise InvalidToken()
-        check_not_locked(operator)
-        ok = await mfa.verify_second_factor(
-            rt, session, operator.id, code=code, recovery_code=recovery_code
-        )
-        if ok:
-            return await _issue_session(rt, session, operator, transport, False)
+    challenge_id, expires_at = rt.tokens.read_mfa_challenge_id(challenge)
+    try:
+        async with rt.db.transaction() as session:
+            if await session.get(SpentMfaChallenge, challenge_id) is not None:
+                raise InvalidToken(SPENT_CHALLENGE)
+            operator = await session.get(Operator, operator_id)
+            if operator is None or operator.status is not OperatorStatus.ACTIVE:
+                raise InvalidToken()
+            check_not_locked(operator)
+            ok = await mfa.verify_second_factor(
+                rt, session, operator.id, code=code, recovery_code=recovery_code
+            )
+            if ok:
+                # Spent challenges are useless once expired: drop those (ix_..._expires_at).
+                await session.execute(
+                    delete(SpentMfaChallenge).where(SpentMfaChallenge.expires_at < utcnow())
+                )
+                session.add(SpentMfaChallenge(challenge_id=challenge_id, expires_at=expires_at))
+                await session.flush()  # a racing completion of the same challenge fails here
+                return await _issue_session(rt, session, operator, transport, False)
+    except IntegrityError as exc:
+        raise InvalidToken(SPENT_CHALLENGE) from exc
     locked = await record_failure(rt, operator_id)
     raise locked or InvalidMfaCode()
 

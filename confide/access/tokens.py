@@ -106,11 +106,26 @@ class TokenService:
             raise InvalidToken() from exc
 
     def issue_mfa_challenge(self, operator_id: uuid.UUID, transport: str) -> str:
+        """A signed challenge naming the operator; ``jti`` lets a completed one be refused."""
         token, _ = self._encode(
-            {"typ": MFA_CHALLENGE_TYPE, "sub": str(operator_id), "transport": transport},
+            {
+                "typ": MFA_CHALLENGE_TYPE,
+                "sub": str(operator_id),
+                "transport": transport,
+                "jti": secrets.token_hex(16),
+            },
             self.mfa_ttl,
         )
         return token
+
+    def read_mfa_challenge_id(self, token: str) -> tuple[str, datetime]:
+        """The challenge's id and expiry, to spend it once (``spent_mfa_challenges``).
+        Raises ``InvalidToken`` for a challenge without an id (issued by an older release)."""
+        payload = self._decode(token, MFA_CHALLENGE_TYPE)
+        jti = payload.get("jti")
+        if not isinstance(jti, str) or not 16 <= len(jti) <= 32:
+            raise InvalidToken("This sign-in challenge is no longer valid; sign in again.")
+        return jti, datetime.fromtimestamp(payload["exp"], tz=UTC)
 
     def read_mfa_challenge(self, token: str) -> tuple[uuid.UUID, str]:
         payload = self._decode(token, MFA_CHALLENGE_TYPE)
