@@ -177,8 +177,8 @@ async def _existing(
         relayed = await exactly_once.relayed_message(session, conversation.id, client_id)
         if relayed is None:
             return None
-        principal, body = retry
-        redacted = redaction.redact(RedactionPolicy.of(privacy), body)
+        principal, retried_body = retry
+        redacted = redaction.redact(RedactionPolicy.of(privacy), retried_body)
         relayed.author_kind = _author_kind(principal)
         relayed.author_operator_id = principal.operator_id
         relayed.redactions = redacted.counts
@@ -186,9 +186,9 @@ async def _existing(
         return events.message_event(relayed, redacted.text, author)
     if message is None:
         return None
-    body = (await rt.vault.read_message_texts(session, [message.id])).get(message.id)
+    stored = (await rt.vault.read_message_texts(session, [message.id])).get(message.id)
     return events.message_event(
-        message, body, await _author_payload(rt, session, message, conversation)
+        message, stored, await _author_payload(rt, session, message, conversation)
     )
 
 
