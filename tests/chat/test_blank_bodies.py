@@ -63,7 +63,7 @@ async def test_an_operator_reply_and_a_socket_frame_are_refused_the_same_way(
     )
     assert reply.status_code == 422 and reply.json()["error"]["field"] == "body"
     socket = await open_socket(
-        f"{live_server.ws_url}/api/v1/ws/console?access_token={await agent_token(world, agent)}"
+        f"{live_server.ws_url}/api/v1/ws/console", token=await agent_token(world, agent)
     )
     await socket.send(type="subscribe", conversation_id=conversation_id, since=0)
     await socket.recv_until(lambda f: f["type"] == "subscribed")

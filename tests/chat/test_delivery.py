@@ -27,11 +27,11 @@ async def team(world: World) -> dict[str, object]:
 
 async def console(server: LiveServer, world: World, account: object) -> Socket:
     token = await agent_token(world, account)
-    return await open_socket(f"{server.ws_url}/api/v1/ws/console?access_token={token}")
+    return await open_socket(f"{server.ws_url}/api/v1/ws/console", token=token)
 
 
 async def widget(server: LiveServer, token: str) -> Socket:
-    return await open_socket(f"{server.ws_url}/api/v1/ws/widget?token={token}")
+    return await open_socket(f"{server.ws_url}/api/v1/ws/widget", token=token)
 
 
 async def test_visitor_message_is_acked_and_delivered_to_the_agent_in_order(

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from confide.access.models import Role
 from confide.chat.models import Visitor
 from confide.runtime import Runtime
-from tests.chat.helpers import new_visitor, open_socket, start_chat
+from tests.chat.helpers import new_visitor, open_socket, start_chat, token_subprotocols
 from tests.conftest import LiveServer, World
 
 
@@ -165,7 +165,7 @@ async def test_oversized_and_malformed_socket_frames_are_answered_not_crashed(
     import websockets
 
     visitor = await new_visitor(client)
-    socket = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget?token={visitor.token}")
+    socket = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget", token=visitor.token)
     for raw, field in (
         ("not json", "frame"),
         ("[1,2]", "type"),
@@ -200,5 +200,7 @@ async def test_invalid_visitor_token_is_refused_at_the_handshake(
     import websockets
 
     with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(f"{live_server.ws_url}/api/v1/ws/widget?token=forged")
+        await websockets.connect(
+            f"{live_server.ws_url}/api/v1/ws/widget", subprotocols=token_subprotocols("forged")
+        )
     assert refused.value.response.status_code == 403

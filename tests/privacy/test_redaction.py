@@ -142,12 +142,11 @@ async def test_the_socket_ack_carries_the_stored_redacted_text(
     chat = await start_chat(client, visitor, None, group_id=support)
     conversation_id = chat["conversation"]["id"]
     agent = await open_socket(
-        f"{live_server.ws_url}/api/v1/ws/console?access_token="
-        f"{await agent_token(world, agent_account)}"
+        f"{live_server.ws_url}/api/v1/ws/console", token=await agent_token(world, agent_account)
     )
     await agent.send(type="subscribe", conversation_id=conversation_id, since=0)
     await agent.recv_until(lambda f: f["type"] == "subscribed")
-    guest = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget?token={visitor.token}")
+    guest = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget", token=visitor.token)
     await guest.send(type="subscribe", conversation_id=conversation_id, since=0)
     await guest.recv_until(lambda f: f["type"] == "subscribed")
     await guest.send(

@@ -828,8 +828,9 @@
   function connect() {
     if (ws || !saved.conversation || !saved.token || stopped) return;
     clearTimeout(reconnectTimer);
-    var url = ORIGIN.replace(/^http/, "ws") + "/api/v1/ws/widget?token=" + encodeURIComponent(saved.token);
-    var socket = new WebSocket(url);
+    // The token goes as a subprotocol, never in the URL: servers and proxies log URLs.
+    var url = ORIGIN.replace(/^http/, "ws") + "/api/v1/ws/widget";
+    var socket = new WebSocket(url, ["confide.v1", "confide.token." + saved.token]);
     ws = socket;
     socket.onmessage = function (event) {
       var frame;
