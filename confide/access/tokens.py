@@ -23,7 +23,7 @@ from confide.core.secrets import InstanceSecret
 
 ACCESS_TOKEN_TYPE = "access"
 VISITOR_TOKEN_TYPE = "visitor"
-VISITOR_TOKEN_TTL = timedelta(days=365)
+DEFAULT_VISITOR_TOKEN_TTL_DAYS = 30  # Settings.visitor_token_ttl_days
 MFA_CHALLENGE_TYPE = "mfa"
 REFRESH_TOKEN_PREFIX = "cfr_"
 API_KEY_PREFIX = "cfk_"
@@ -49,11 +49,19 @@ class ApiKeyMaterial:
 
 
 class TokenService:
-    def __init__(self, secret: InstanceSecret, *, access_ttl_seconds: int, mfa_ttl_seconds: int):
+    def __init__(
+        self,
+        secret: InstanceSecret,
+        *,
+        access_ttl_seconds: int,
+        mfa_ttl_seconds: int,
+        visitor_ttl_days: int = DEFAULT_VISITOR_TOKEN_TTL_DAYS,
+    ):
         self._secret = secret
         self._signing_key = secret.derive("jwt-signing")
         self.access_ttl = timedelta(seconds=access_ttl_seconds)
         self.mfa_ttl = timedelta(seconds=mfa_ttl_seconds)
+        self.visitor_ttl = timedelta(days=visitor_ttl_days)
 
     # -- JWTs ---------------------------------------------------------------------------
     def _encode(self, claims: dict[str, Any], ttl: timedelta) -> tuple[str, datetime]:
@@ -137,7 +145,7 @@ class TokenService:
     def issue_visitor_token(self, visitor_id: uuid.UUID, workspace_id: uuid.UUID) -> str:
         token, _ = self._encode(
             {"typ": VISITOR_TOKEN_TYPE, "sub": str(visitor_id), "ws": str(workspace_id)},
-            VISITOR_TOKEN_TTL,
+            self.visitor_ttl,
         )
         return token
 
