@@ -44,3 +44,34 @@ TABLES: dict[str, Table] = {
         },
     ),
 }
+
+# What the widget keeps in the visitor's browser (host origin), for the record of processing.
+# Tested by tests/browser/test_widget_storage.py. (where, key, what, when it is written)
+BROWSER_STORAGE: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "localStorage",
+        "confide.<workspace>",
+        "VUID and visitor token, open conversation id, pre-chat and consent state, last read",
+        "When the visitor first acts (consent, pre-chat form, first message) or the host page "
+        "calls Confide.identify()",
+    ),
+    (
+        "localStorage",
+        "confide.<workspace>.views",
+        "Page views, for engagement rules and the conversation's context",
+        "When the visitor opens the widget, or on page load if an engagement rule uses "
+        "min_page_views or after_seconds",
+    ),
+    (
+        "sessionStorage",
+        "confide.<workspace>.start",
+        "When this visit started, for engagement rules and the conversation's context",
+        "As for .views",
+    ),
+    (
+        "sessionStorage",
+        "confide.<workspace>.bubble",
+        "That a proactive greeting was shown this visit",
+        "When an engagement rule shows its greeting",
+    ),
+)
