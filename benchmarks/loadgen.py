@@ -27,10 +27,13 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 CONNECT_CONCURRENCY = 100
 DRAIN_SECONDS = 15.0
 LATE_GRACE_SECONDS = 5.0
+# A socket's URL and the token it offers as a subprotocol (None: the relay, which needs none).
+SocketAddress = tuple[str, str | None]
 BODY = "Hello, I ordered a blue jacket last week and it has not arrived yet; can you check? "
 
 
@@ -38,8 +41,8 @@ BODY = "Hello, I ordered a blue jacket last week and it has not arrived yet; can
 class Target:
     """Where the sockets go. ``conversation_ids`` is one per visitor (empty for the relay)."""
 
-    visitor_urls: list[str]
-    console_url: str
+    visitor_urls: list[SocketAddress]
+    console_url: SocketAddress
     conversation_ids: list[str] = field(default_factory=list)
     # Server processes whose CPU time is counted per message (robust on a shared machine).
     server_pids: list[int] = field(default_factory=list)
@@ -57,14 +60,21 @@ def run_in_process(function: Callable[..., dict[str, Any]], *args: Any) -> dict[
         return pool.submit(function, *args).result()
 
 
-async def _open(urls: list[str]) -> list[ClientConnection]:
+async def _open(urls: list[SocketAddress]) -> list[ClientConnection]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-    async def one(url: str) -> ClientConnection:
+    async def one(address: SocketAddress) -> ClientConnection:
+        url, token = address
+        offered = [Subprotocol("confide.v1"), Subprotocol(f"confide.token.{token}")]
         async with gate:
             # No compression and no keepalive pings: both sides are measured the same way.
             return await connect(
-                url, compression=None, ping_interval=None, max_queue=None, open_timeout=60
+                url,
+                subprotocols=offered if token else None,
+                compression=None,
+                ping_interval=None,
+                max_queue=None,
+                open_timeout=60,
             )
 
     return list(await asyncio.gather(*(one(url) for url in urls)))

@@ -26,7 +26,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from benchmarks.loadgen import Target
+from benchmarks.loadgen import SocketAddress, Target
 from confide.access.groups import do_create_group
 from confide.access.models import Role
 from confide.access.operators import do_create_operator
@@ -140,10 +140,11 @@ class Server:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def visitor_urls(self, tokens: list[str]) -> list[str]:
-        return [f"{self.ws}/api/v1/ws/widget?token={token}" for token in tokens]
+    def visitor_urls(self, tokens: list[str]) -> list[SocketAddress]:
+        # The token travels as a subprotocol, never in the URL (confide.realtime.endpoints).
+        return [(f"{self.ws}/api/v1/ws/widget", token) for token in tokens]
 
-    async def agent_console_url(self) -> str:
+    async def agent_console_url(self) -> SocketAddress:
         async with httpx.AsyncClient(base_url=self.http) as client:
             response = await client.post(
                 "/api/v1/auth/login",
@@ -151,7 +152,7 @@ class Server:
             )
             response.raise_for_status()
             token = response.json()["access_token"]
-        return f"{self.ws}/api/v1/ws/console?access_token={token}"
+        return (f"{self.ws}/api/v1/ws/console", token)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, timeout_seconds: float = 60) -> None:
@@ -249,4 +250,9 @@ async def confide_target(server: Server, population: Population) -> Target:
 
 
 def relay_target(server: Server, visitors: int) -> Target:
-    return Target([f"{server.ws}/visitor"] * visitors, f"{server.ws}/console", [], [server.pid])
+    return Target(
+        [(f"{server.ws}/visitor", None)] * visitors,
+        (f"{server.ws}/console", None),
+        [],
+        [server.pid],
+    )

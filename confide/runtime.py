@@ -56,6 +56,7 @@ class Runtime:
                 secret,
                 access_ttl_seconds=settings.access_token_ttl_seconds,
                 mfa_ttl_seconds=settings.mfa_challenge_ttl_seconds,
+                visitor_ttl_days=settings.visitor_token_ttl_days,
             ),
             passwords=Passwords(settings),
             broker=broker,

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access import mfa
@@ -32,6 +33,7 @@ from confide.access.models import (
     OperatorStatus,
     RefreshToken,
     Role,
+    SpentMfaChallenge,
     TotpCredential,
     Workspace,
 )
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 TRANSPORTS = ("token", "cookie")
+SPENT_CHALLENGE = "This sign-in challenge was already used; sign in again."
 
 
 @dataclass(frozen=True)
@@ -171,24 +174,41 @@ async def login(
 async def complete_mfa_login(
     rt: Runtime, *, challenge: str, code: str | None, recovery_code: str | None
 ) -> IssuedTokens:
+    """Finish a sign-in with a second factor. A challenge completes one sign-in only: it is
+    spent (``spent_mfa_challenges``) in the unit that creates the session, so the next TOTP
+    code cannot open a second session without the password. A failed attempt is recorded
+    (``auth.mfa_failed``) in a unit that commits. Raises ``InvalidToken`` for a spent or
+    expired challenge, ``InvalidMfaCode`` or ``AccountLocked`` for a wrong code."""
     operator_id, transport = rt.tokens.read_mfa_challenge(challenge)
+    challenge_id, expires_at = rt.tokens.read_mfa_challenge_id(challenge)
     refused: AccountLocked | None = None
-    async with rt.db.transaction() as session:
-        operator = await session.get(Operator, operator_id)
-        if operator is None or operator.status is not OperatorStatus.ACTIVE:
-            raise InvalidToken()
-        try:
-            check_not_locked(operator)
-            ok = await mfa.verify_second_factor(
-                rt, session, operator.id, code=code, recovery_code=recovery_code
-            )
-            if ok:
-                return await _issue_session(rt, session, operator, transport, False)
-        except AccountLocked as exc:
-            refused = exc
-        # The failure is recorded in this unit, which commits: only the sign-in failed.
-        actor = Actor("operator", operator.id, operator.workspace_id)
-        await append(session, rt, actor, "auth.mfa_failed")
+    try:
+        async with rt.db.transaction() as session:
+            if await session.get(SpentMfaChallenge, challenge_id) is not None:
+                raise InvalidToken(SPENT_CHALLENGE)
+            operator = await session.get(Operator, operator_id)
+            if operator is None or operator.status is not OperatorStatus.ACTIVE:
+                raise InvalidToken()
+            try:
+                check_not_locked(operator)
+                ok = await mfa.verify_second_factor(
+                    rt, session, operator.id, code=code, recovery_code=recovery_code
+                )
+                if ok:
+                    # Spent challenges are useless once expired: drop those.
+                    await session.execute(
+                        delete(SpentMfaChallenge).where(SpentMfaChallenge.expires_at < utcnow())
+                    )
+                    session.add(SpentMfaChallenge(challenge_id=challenge_id, expires_at=expires_at))
+                    await session.flush()  # a racing completion of the challenge fails here
+                    return await _issue_session(rt, session, operator, transport, False)
+            except AccountLocked as exc:
+                refused = exc
+            # The failure is recorded in this unit, which commits: only the sign-in failed.
+            actor = Actor("operator", operator.id, operator.workspace_id)
+            await append(session, rt, actor, "auth.mfa_failed")
+    except IntegrityError as exc:
+        raise InvalidToken(SPENT_CHALLENGE) from exc
     if refused is not None:
         raise refused
     locked = await record_failure(rt, operator_id)

@@ -8,6 +8,7 @@ keyed hashes and each works once.
 from __future__ import annotations
 
 import hmac
+import unicodedata
 import uuid
 from typing import TYPE_CHECKING
 
@@ -66,10 +67,19 @@ async def _unseal(rt: Runtime, session: AsyncSession, credential: TotpCredential
         return None
 
 
+def normalise_totp_code(code: str) -> str | None:
+    """A TOTP code as people type or paste it (``369 972``, ``369-972``, full-width digits),
+    as six ASCII digits; ``None`` if it is not one. The API and the console both use this, so
+    a code one accepts the other accepts too."""
+    compact = "".join(unicodedata.normalize("NFKC", code).split()).replace("-", "")
+    return compact if compact.isascii() and compact.isdigit() and len(compact) == 6 else None
+
+
 def _matching_step(secret: str, code: str, last_used_step: int | None) -> int | None:
-    code = code.strip().replace(" ", "")
-    if not (code.isascii() and code.isdigit() and len(code) == 6):
+    normalised = normalise_totp_code(code)
+    if normalised is None:
         return None
+    code = normalised
     totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
     now_step = int(utcnow().timestamp()) // STEP_SECONDS
     for step in range(now_step - DRIFT_STEPS, now_step + DRIFT_STEPS + 1):

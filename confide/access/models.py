@@ -180,3 +180,13 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SpentMfaChallenge(Base):
+    """An MFA challenge that completed a sign-in: it cannot complete another. Rows are useless
+    once the challenge has expired and are deleted then (``confide.access.auth``)."""
+
+    __tablename__ = "spent_mfa_challenges"
+
+    challenge_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

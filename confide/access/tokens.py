@@ -23,7 +23,7 @@ from confide.core.secrets import InstanceSecret
 
 ACCESS_TOKEN_TYPE = "access"
 VISITOR_TOKEN_TYPE = "visitor"
-VISITOR_TOKEN_TTL = timedelta(days=365)
+DEFAULT_VISITOR_TOKEN_TTL_DAYS = 30  # Settings.visitor_token_ttl_days
 MFA_CHALLENGE_TYPE = "mfa"
 REFRESH_TOKEN_PREFIX = "cfr_"
 API_KEY_PREFIX = "cfk_"
@@ -49,11 +49,19 @@ class ApiKeyMaterial:
 
 
 class TokenService:
-    def __init__(self, secret: InstanceSecret, *, access_ttl_seconds: int, mfa_ttl_seconds: int):
+    def __init__(
+        self,
+        secret: InstanceSecret,
+        *,
+        access_ttl_seconds: int,
+        mfa_ttl_seconds: int,
+        visitor_ttl_days: int = DEFAULT_VISITOR_TOKEN_TTL_DAYS,
+    ):
         self._secret = secret
         self._signing_key = secret.derive("jwt-signing")
         self.access_ttl = timedelta(seconds=access_ttl_seconds)
         self.mfa_ttl = timedelta(seconds=mfa_ttl_seconds)
+        self.visitor_ttl = timedelta(days=visitor_ttl_days)
 
     # -- JWTs ---------------------------------------------------------------------------
     def _encode(self, claims: dict[str, Any], ttl: timedelta) -> tuple[str, datetime]:
@@ -106,11 +114,26 @@ class TokenService:
             raise InvalidToken() from exc
 
     def issue_mfa_challenge(self, operator_id: uuid.UUID, transport: str) -> str:
+        """A signed challenge naming the operator; ``jti`` lets a completed one be refused."""
         token, _ = self._encode(
-            {"typ": MFA_CHALLENGE_TYPE, "sub": str(operator_id), "transport": transport},
+            {
+                "typ": MFA_CHALLENGE_TYPE,
+                "sub": str(operator_id),
+                "transport": transport,
+                "jti": secrets.token_hex(16),
+            },
             self.mfa_ttl,
         )
         return token
+
+    def read_mfa_challenge_id(self, token: str) -> tuple[str, datetime]:
+        """The challenge's id and expiry, to spend it once (``spent_mfa_challenges``).
+        Raises ``InvalidToken`` for a challenge without an id (issued by an older release)."""
+        payload = self._decode(token, MFA_CHALLENGE_TYPE)
+        jti = payload.get("jti")
+        if not isinstance(jti, str) or not 16 <= len(jti) <= 32:
+            raise InvalidToken("This sign-in challenge is no longer valid; sign in again.")
+        return jti, datetime.fromtimestamp(payload["exp"], tz=UTC)
 
     def read_mfa_challenge(self, token: str) -> tuple[uuid.UUID, str]:
         payload = self._decode(token, MFA_CHALLENGE_TYPE)
@@ -122,7 +145,7 @@ class TokenService:
     def issue_visitor_token(self, visitor_id: uuid.UUID, workspace_id: uuid.UUID) -> str:
         token, _ = self._encode(
             {"typ": VISITOR_TOKEN_TYPE, "sub": str(visitor_id), "ws": str(workspace_id)},
-            VISITOR_TOKEN_TTL,
+            self.visitor_ttl,
         )
         return token
 

@@ -31,6 +31,7 @@ from confide.api.routes import (
 )
 from confide.chat import channels as chat_channels
 from confide.core.config import Settings
+from confide.core.logging import scrub_server_logs
 from confide.jobs.worker import background_worker
 from confide.realtime import endpoints as socket_endpoints
 from confide.runtime import Runtime
@@ -61,6 +62,9 @@ def build_api_router() -> APIRouter:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     rt = runtime or Runtime.from_settings(settings or Settings())
+    # Whatever server runs the app: uvicorn's own lines lose addresses, query strings and
+    # exception text (confide.core.logging).
+    scrub_server_logs()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -149,7 +149,17 @@ class WorkspaceUpdate(RequestModel):
     redact_ibans: bool | None = None
     redact_phones: bool | None = None
     redact_emails: bool | None = None
-    phone_region: Annotated[str, StringConstraints(min_length=2, max_length=2)] | None = None
+    phone_region: Annotated[str, StringConstraints(min_length=2, max_length=2)] | None = Field(
+        default=None, description="Older one-region form of phone_regions (sets the list to it)."
+    )
+    phone_regions: list[Annotated[str, StringConstraints(min_length=2, max_length=2)]] | None = (
+        Field(
+            default=None,
+            max_length=20,
+            description="Regions (ISO 3166-1 alpha-2) whose national phone formats are "
+            "recognised by redaction; numbers written with +<country> are recognised anyway.",
+        )
+    )
     redaction_patterns: list[str] | None = Field(default=None, max_length=20)
     ip_handling: Literal["none", "truncated", "full"] | None = None
     store_transcripts: bool | None = None

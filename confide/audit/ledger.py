@@ -227,8 +227,11 @@ async def _checkpoint_quietly(rt: Runtime, workspace_id: uuid.UUID | None) -> No
     not fail because the key store is unavailable; ``confide audit checkpoint`` catches up."""
     try:
         await create_checkpoint(rt, workspace_id)
-    except Exception:
-        log.exception("could not sign the periodic checkpoint of an audit chain")
+    except Exception as exc:
+        # The type only: exception text may carry personal data (confide.core.logging).
+        log.error(
+            "could not sign the periodic checkpoint of an audit chain (%s)", type(exc).__name__
+        )
 
 
 async def _lock_head(session: AsyncSession, chain: str) -> AuditHead:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.models import Role
 from confide.access.policy import Principal
-from confide.chat import events, routing
+from confide.chat import events, exactly_once, routing
 from confide.chat.channels import outbound
 from confide.chat.conversations import load_for
 from confide.chat.models import (
@@ -59,9 +60,27 @@ def _author_kind(principal: Principal) -> AuthorKind:
     return AuthorKind.VISITOR if principal.kind == "visitor" else AuthorKind.OPERATOR
 
 
+# Characters that render as nothing: format characters (Unicode category Cf: zero-width space,
+# joiners, direction marks, word joiner, BOM, ...) and the fillers and blanks that are letters
+# or symbols by category but show no glyph (Hangul fillers, braille blank, variation selectors).
+_INVISIBLE_NOT_CF = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0") | frozenset(
+    chr(c) for c in range(0xFE00, 0xFE10)
+)
+
+
+def is_blank(text: str) -> bool:
+    """True if ``text`` shows nothing: only whitespace and invisible characters."""
+    return all(
+        ch.isspace() or ch in _INVISIBLE_NOT_CF or unicodedata.category(ch) == "Cf" for ch in text
+    )
+
+
 def check_body(rt: Runtime, body: str) -> str:
+    """The body to store, stripped of surrounding whitespace; raises ``ValidationFailed``
+    (field ``body``) if it shows nothing (only whitespace or invisible characters, which a
+    visitor cannot see and an agent cannot answer) or is too long."""
     body = body.strip()
-    if not body:
+    if is_blank(body):
         raise ValidationFailed("Write something before sending.", field="body")
     if len(body) > rt.settings.message_max_chars:
         raise ValidationFailed(
@@ -129,6 +148,8 @@ async def append_message(
         created_at=utcnow(),
         redactions=redacted.counts,
     )
+    if not privacy.store_transcripts and client_id is not None:
+        await exactly_once.remember_relayed(session, message)
     if privacy.store_transcripts:
         session.add(message)
         await session.flush()
@@ -147,18 +168,36 @@ async def append_message(
 
 
 async def _existing(
-    rt: Runtime, session: AsyncSession, conversation: Conversation, client_id: str
+    rt: Runtime,
+    session: AsyncSession,
+    conversation: Conversation,
+    client_id: str,
+    retry: tuple[Principal, str] | None = None,
 ) -> dict[str, Any] | None:
+    """The message a retry with ``client_id`` repeats: the stored one, or with transcripts off
+    the relayed one (``retry``: its sender and body, as the relayed text was never kept)."""
     message = await session.scalar(
         select(Message).where(
             Message.conversation_id == conversation.id, Message.client_id == client_id
         )
     )
+    if message is None and retry is not None:
+        privacy = await rt.privacy_cache.load(session, conversation.workspace_id)
+        relayed = await exactly_once.relayed_message(session, conversation.id, client_id)
+        if relayed is None:
+            return None
+        principal, retried_body = retry
+        redacted = redaction.redact(RedactionPolicy.of(privacy), retried_body)
+        relayed.author_kind = _author_kind(principal)
+        relayed.author_operator_id = principal.operator_id
+        relayed.redactions = redacted.counts
+        author = await _author_payload(rt, session, relayed, conversation)
+        return events.message_event(relayed, redacted.text, author)
     if message is None:
         return None
-    body = (await rt.vault.read_message_texts(session, [message.id])).get(message.id)
+    stored = (await rt.vault.read_message_texts(session, [message.id])).get(message.id)
     return events.message_event(
-        message, body, await _author_payload(rt, session, message, conversation)
+        message, stored, await _author_payload(rt, session, message, conversation)
     )
 
 
@@ -191,7 +230,9 @@ async def do_send_message(
                 # instead of a lookup inside every sender's transaction.
                 closed = conversation.status is ConversationStatus.CLOSED
                 if attempt or closed:
-                    duplicate = await _existing(rt, session, conversation, client_id)
+                    duplicate = await _existing(
+                        rt, session, conversation, client_id, (principal, body)
+                    )
                     if duplicate is not None:
                         return SendResult(duplicate, True)
                 if closed:
@@ -228,7 +269,7 @@ async def do_send_message(
         return SendResult(result, False)
     async with rt.db.session() as session:
         conversation = await load_for(session, principal, conversation_id)
-        stored = await _existing(rt, session, conversation, client_id)
+        stored = await _existing(rt, session, conversation, client_id, (principal, body))
     if stored is None:
         raise Conflict("The message could not be stored; send it again.")
     return SendResult(stored, True)

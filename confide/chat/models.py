@@ -234,3 +234,39 @@ class WidgetSettings(Base):
     # Origins ("https://host[:port]") allowed to embed the widget; empty means any.
     allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RelayedClientId(Base):
+    """With transcripts off, the client ids of a conversation's latest relayed messages, so a
+    retry after a reconnect is answered as a duplicate instead of being relayed twice. No text:
+    only what the acknowledgement repeats (id, seq). The newest ``RELAYED_CLIENT_IDS_KEPT`` per
+    conversation are kept (``confide.chat.exactly_once``)."""
+
+    __tablename__ = "relayed_client_ids"
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column()
+    seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InboundReceipt(Base):
+    """One provider message accepted by a social/SMS endpoint, keyed by a keyed hash of the
+    provider's message id: a redelivery (even after its conversation closed) is answered as a
+    duplicate, never stored again. Deleted with the conversation it went to."""
+
+    __tablename__ = "inbound_receipts"
+
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("channel_endpoints.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider_message_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[uuid.UUID] = mapped_column()
+    seq: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

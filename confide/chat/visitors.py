@@ -23,6 +23,7 @@ from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import InvalidToken, NotFound, ValidationFailed
 from confide.privacy.access import read_people
+from confide.privacy.models import Subject
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -67,10 +68,20 @@ async def add_visitor(rt: Runtime, session: AsyncSession, workspace_id: uuid.UUI
 
 
 async def authenticate_visitor_token(rt: Runtime, token: str) -> Principal:
+    """The visitor a widget token names. Raises ``InvalidToken`` when it has expired
+    (``visitor_token_ttl_days``) or the visitor is gone or erased: erasure revokes the token
+    at once (GDPR Art. 17), so a copy of it reads nothing afterwards."""
     visitor_id, workspace_id = rt.tokens.read_visitor_token(token)
     async with rt.db.session() as session:
-        visitor = await session.get(Visitor, visitor_id)
-    if visitor is None or visitor.workspace_id != workspace_id:
+        found = (
+            await session.execute(
+                select(Visitor, Subject.erased_at)
+                .join(Subject, Subject.id == Visitor.subject_id)
+                .where(Visitor.id == visitor_id)
+            )
+        ).first()
+    visitor, erased_at = found if found is not None else (None, None)
+    if visitor is None or erased_at is not None or visitor.workspace_id != workspace_id:
         raise InvalidToken("This visitor no longer exists; start a new chat.")
     return Principal(kind="visitor", workspace_id=workspace_id, visitor_id=visitor_id)
 

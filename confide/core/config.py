@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300)
     mfa_challenge_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    visitor_token_ttl_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="How long a widget's visitor token opens its conversations. A visitor who "
+        "comes back later starts afresh; erasing the visitor revokes it at once.",
+    )
     lockout_threshold: int = Field(default=5, ge=1, le=100)
     lockout_window_seconds: int = Field(default=900, ge=1)
     lockout_duration_seconds: int = Field(default=900, ge=1)

@@ -7,6 +7,7 @@ committed document differs from what this module generates.
 from __future__ import annotations
 
 from confide.privacy.registry import REGISTRY
+from confide.privacy.registry_hardening import BROWSER_STORAGE
 
 HEADER = """# Personal data in Confide
 
@@ -18,8 +19,9 @@ vault (`personal_fields`), reached only through `confide.privacy.vault`. **Perso
 about a person without naming them. **Credentials** prove identity and are stored as hashes
 or secrets that are never shown again. **Operational** columns are not about a person.
 
-Logs never contain personal data: uvicorn's access log (client IP addresses) is off and the
-request log records method, route template, status and duration only.
+Logs never contain personal data: uvicorn's access log (client IP addresses) is off, the
+request log records method, route template, status and duration only, and uvicorn's own lines
+lose client addresses, query strings and exception text. No credential travels in a URL.
 """
 
 CATEGORY_ORDER = ("identifier", "personal", "credential")
@@ -58,4 +60,11 @@ def render_privacy_doc() -> str:
         operational = [c for c, col in table.columns.items() if col.category == "operational"]
         if operational:
             lines.append("Operational columns: " + ", ".join(f"`{c}`" for c in operational) + ".\n")
+    lines.append("## In the visitor's browser (widget)\n")
+    lines.append("Nothing is written before the visitor opens the widget, unless an engagement")
+    lines.append("rule that needs the page-view count or the visit's start is configured.\n")
+    lines.append("| Storage | Key | What | Written |")
+    lines.append("|---|---|---|---|")
+    for where, key, what, when in BROWSER_STORAGE:
+        lines.append(f"| {where} | `{key}` | {what} | {when} |")
     return "\n".join(lines).rstrip() + "\n"

@@ -89,6 +89,8 @@ class WorkspacePrivacySettings(Base):
     redact_emails: Mapped[bool] = mapped_column(Boolean, default=False)
     # ISO 3166 region for numbers written without a country code; None: only +<country> ones.
     phone_region: Mapped[str | None] = mapped_column(String(2))
+    # Every region whose national formats are recognised (phone_region is the first of them).
+    phone_regions: Mapped[list[str]] = mapped_column(JSON, default=list)
     redaction_patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
     ip_handling: Mapped[str] = mapped_column(String(16), default="truncated")
     store_transcripts: Mapped[bool] = mapped_column(Boolean, default=True)

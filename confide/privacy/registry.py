@@ -7,8 +7,8 @@ not classified (``tests/privacy/test_registry.py``), is what keeps it true. ``do
 and the record of processing are generated from here.
 
 The vocabulary (categories, ``Column``, ``Table``) lives in ``confide.privacy.datamap``; the
-tables are classified by area in ``registry_access``, ``registry_chat`` and
-``registry_records``, and collected here.
+tables are classified by area in ``registry_access``, ``registry_chat``, ``registry_records``
+and ``registry_hardening``, and collected here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from confide.privacy.datamap import Category, Column, Table
 from confide.privacy.registry_access import ACCESS_TABLES
 from confide.privacy.registry_chat import CHAT_TABLES
+from confide.privacy.registry_hardening import TABLES as HARDENING_TABLES
 from confide.privacy.registry_records import RECORD_TABLES
 
 __all__ = [
@@ -27,7 +28,12 @@ __all__ = [
     "unclassified_columns",
 ]
 
-REGISTRY: dict[str, Table] = {**ACCESS_TABLES, **CHAT_TABLES, **RECORD_TABLES}
+REGISTRY: dict[str, Table] = {
+    **ACCESS_TABLES,
+    **CHAT_TABLES,
+    **RECORD_TABLES,
+    **HARDENING_TABLES,
+}
 
 
 def unclassified_columns(tables: dict[str, list[str]]) -> list[str]:

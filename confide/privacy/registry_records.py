@@ -162,6 +162,7 @@ RECORD_TABLES.update(
                     "redact_phones",
                     "redact_emails",
                     "phone_region",
+                    "phone_regions",
                     "redaction_patterns",
                     "ip_handling",
                     "store_transcripts",

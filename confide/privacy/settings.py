@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 IP_HANDLING = ("none", "truncated", "full")
 MAX_CONNECTION_LOG_RETENTION_DAYS = 365  # seed 001: connection logs are kept at most a year
 MAX_REDACTION_PATTERNS = 20
+MAX_PHONE_REGIONS = 20
 # Active retention of conversations per channel. Stored and validated now; nothing deletes on
 # it yet (the retention job of a later release does).
 DEFAULT_RETENTION_DAYS = 365
@@ -40,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "redact_phones": False,
     "redact_emails": False,
     "phone_region": None,
+    "phone_regions": [],
     "redaction_patterns": [],
     "ip_handling": "truncated",
     "store_transcripts": True,
@@ -67,7 +69,13 @@ def render(row: WorkspacePrivacySettings) -> dict[str, Any]:
     values = {name: getattr(row, name) for name in SETTING_NAMES}
     # A channel added after the row was written keeps the default.
     values["retention_days"] = {**DEFAULTS["retention_days"], **(row.retention_days or {})}
+    values["phone_regions"] = _regions_of(row)
     return values
+
+
+def _regions_of(row: WorkspacePrivacySettings) -> list[str]:
+    # A row written before phone_regions existed (or built in memory) may only have the one.
+    return list(row.phone_regions or ([row.phone_region] if row.phone_region else []))
 
 
 async def read(rt: Runtime, workspace_id: uuid.UUID) -> dict[str, Any]:
@@ -85,11 +93,13 @@ def _check(name: str, value: Any) -> Any:
             f"Keep connection logs 1-{MAX_CONNECTION_LOG_RETENTION_DAYS} days.", field=name
         )
     if name == "phone_region" and value is not None:
-        value = str(value).upper()
-        if value not in phonenumbers.SUPPORTED_REGIONS:
+        value = _check_region(value, name)
+    if name == "phone_regions":
+        if not isinstance(value, list) or len(value) > MAX_PHONE_REGIONS:
             raise ValidationFailed(
-                "Use a two-letter region code such as 'GB' or 'FR', or null.", field=name
+                f"Send at most {MAX_PHONE_REGIONS} two-letter region codes as a list.", field=name
             )
+        value = list(dict.fromkeys(_check_region(region, name) for region in value))
     if name == "redaction_patterns":
         if not isinstance(value, list) or len(value) > MAX_REDACTION_PATTERNS:
             raise ValidationFailed(
@@ -101,6 +111,17 @@ def _check(name: str, value: Any) -> Any:
     if name == "retention_days":
         value = _check_retention_days(value)
     return value
+
+
+def _check_region(value: Any, field: str) -> str:
+    region = str(value).strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationFailed(
+            f"'{region[:8]}' is not a region; use two-letter codes such as 'GB' or 'FR' "
+            "(ISO 3166-1).",
+            field=field,
+        )
+    return region
 
 
 def _check_retention_days(value: Any) -> dict[str, int]:
@@ -143,6 +164,11 @@ async def apply(session: AsyncSession, workspace_id: uuid.UUID, changes: Mapping
             # A partial update: channels not sent keep their current value.
             value = {**render(row)["retention_days"], **value}
         setattr(row, name, value)
+    # phone_region is the older one-region form of phone_regions: keep the two in step.
+    if "phone_regions" in checked:
+        row.phone_region = checked["phone_regions"][0] if checked["phone_regions"] else None
+    elif "phone_region" in checked:
+        row.phone_regions = [checked["phone_region"]] if checked["phone_region"] else []
     if checked.get("consent_required") and not await _has_active_request(
         session, workspace_id, "chat"
     ):

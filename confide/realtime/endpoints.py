@@ -6,6 +6,13 @@ without a valid token, or to a site the workspace does not admit. Console socket
 the cookie session; browsers send cookies on cross-site WebSocket handshakes, so the Origin
 must be Confide's own. Widget sockets carry the visitor token; the workspace's
 ``allowed_origins`` decide which sites may embed the widget.
+
+A credential never travels in the URL: servers, proxies and browsers log URLs, and a visitor
+token copied from a log reads the whole conversation. A browser cannot set headers on a
+WebSocket, so it offers two subprotocols, ``confide.v1`` and ``confide.token.<token>``
+(``Sec-WebSocket-Protocol``, RFC 6455 section 4.1), and the server answers with ``confide.v1``;
+other clients may send ``Authorization: Bearer <token>`` instead. A handshake with a credential
+in its query string (``?token=``, ``?access_token=``) is refused, so no client keeps doing it.
 """
 
 from __future__ import annotations
@@ -27,9 +34,32 @@ from confide.realtime.sockets import (
 )
 from confide.runtime import Runtime
 
+SUBPROTOCOL = "confide.v1"
+TOKEN_SUBPROTOCOL_PREFIX = "confide.token."
+_URL_CREDENTIALS = ("token", "access_token")
+
+
+def handshake_token(websocket: WebSocket) -> str | None:
+    """The credential of a handshake: a ``confide.token.<token>`` subprotocol, or an
+    ``Authorization: Bearer`` header. Raises ``SocketClosed`` if one is in the URL."""
+    if any(name in websocket.query_params for name in _URL_CREDENTIALS):
+        raise SocketClosed(
+            CLOSE_UNAUTHENTICATED,
+            "send the token as a Sec-WebSocket-Protocol (confide.token.<token>), not in the URL",
+        )
+    for offered in websocket.scope.get("subprotocols") or ():
+        if offered.startswith(TOKEN_SUBPROTOCOL_PREFIX) and len(offered) > len(
+            TOKEN_SUBPROTOCOL_PREFIX
+        ):
+            return str(offered[len(TOKEN_SUBPROTOCOL_PREFIX) :])
+    scheme, _, token = (websocket.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
 
 async def _console_principal(websocket: WebSocket, rt: Runtime) -> Principal:
-    token = websocket.query_params.get("access_token")
+    token = handshake_token(websocket)
     if not token:
         token = websocket.cookies.get(ACCESS_COOKIE)
         origin = websocket.headers.get("origin")
@@ -51,7 +81,7 @@ async def _console_principal(websocket: WebSocket, rt: Runtime) -> Principal:
 
 
 async def _widget_principal(websocket: WebSocket, rt: Runtime) -> Principal:
-    token = websocket.query_params.get("token")
+    token = handshake_token(websocket)
     if not token:
         raise SocketClosed(CLOSE_UNAUTHENTICATED, "visitor token missing")
     try:
@@ -88,7 +118,8 @@ async def _serve(websocket: WebSocket, console: bool) -> None:
         operator_id=principal.operator_id,
     )
     await rt.broker.start()
-    await websocket.accept()
+    offered = websocket.scope.get("subprotocols") or ()
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     await SocketSession(rt, websocket, principal).run()
 
 

@@ -674,3 +674,78 @@ async def test_requiring_mfa_applies_at_once_to_open_admin_sessions(world: World
     me = await world.client.get(ME, headers=headers)
     assert me.status_code == 200
     assert me.json()["mfa_enrolment_required"] is True
+
+
+# -- single-use challenges and code normalisation ---------------------------------------------
+
+
+async def _session_count(world: World) -> int:
+    from confide.access.models import AuthSession
+
+    async with world.rt.db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(AuthSession)) or 0)
+
+
+async def test_a_completed_challenge_cannot_complete_a_second_sign_in(world: World) -> None:
+    alice = await world.operator("alice")
+    secret, _codes, _headers = await _enrol(world, alice)
+    challenge = await _challenge(world, alice)
+    before = await _session_count(world)
+    first = await world.client.post(MFA, json={"challenge": challenge, "code": totp_now(secret)})
+    assert first.status_code == 200, first.text
+    # The next step's code, within the challenge's 5 minutes, without the password: refused.
+    _next_step()
+    again = await world.client.post(MFA, json={"challenge": challenge, "code": totp_now(secret)})
+    assert again.status_code == 401, again.text
+    assert _code(again) == "invalid_token"
+    assert "access_token" not in again.text
+    assert await _session_count(world) == before + 1
+    # The code it offered is not spent: a fresh challenge (with the password) takes it.
+    fresh = await world.client.post(
+        MFA, json={"challenge": await _challenge(world, alice), "code": totp_now(secret)}
+    )
+    assert fresh.status_code == 200, fresh.text
+
+
+async def test_a_challenge_completed_with_a_recovery_code_is_spent_too(world: World) -> None:
+    alice = await world.operator("alice")
+    _secret, codes, _headers = await _enrol(world, alice)
+    challenge = await _challenge(world, alice)
+    first = await world.client.post(MFA, json={"challenge": challenge, "recovery_code": codes[0]})
+    assert first.status_code == 200, first.text
+    again = await world.client.post(MFA, json={"challenge": challenge, "recovery_code": codes[1]})
+    assert again.status_code == 401
+    assert _code(again) == "invalid_token"
+
+
+async def test_a_wrong_code_does_not_spend_the_challenge(world: World) -> None:
+    alice = await world.operator("alice")
+    secret, _codes, _headers = await _enrol(world, alice)
+    challenge = await _challenge(world, alice)
+    wrong = await world.client.post(MFA, json={"challenge": challenge, "code": _wrong_totp(secret)})
+    assert wrong.status_code == 401 and _code(wrong) == "invalid_mfa_code"
+    right = await world.client.post(MFA, json={"challenge": challenge, "code": totp_now(secret)})
+    assert right.status_code == 200, right.text
+
+
+@pytest.mark.parametrize("shape", ["{a} {b}", " {a}  {b} ", "{a}-{b}", "{a}\u00a0{b}"])
+async def test_spaced_codes_are_accepted_by_the_api(world: World, shape: str) -> None:
+    alice = await world.operator("alice")
+    secret, _codes, _headers = await _enrol(world, alice)
+    code = totp_now(secret)
+    typed = shape.format(a=code[:3], b=code[3:])
+    response = await world.client.post(
+        MFA, json={"challenge": await _challenge(world, alice), "code": typed}
+    )
+    assert response.status_code == 200, (typed, response.text)
+
+
+def test_code_normalisation_is_one_rule() -> None:
+    from confide.access.mfa import normalise_totp_code
+
+    assert normalise_totp_code("369 972") == "369972"
+    assert normalise_totp_code("369-972") == "369972"
+    assert normalise_totp_code("\uff13\uff16\uff19\uff19\uff17\uff12") == "369972"  # full width
+    assert normalise_totp_code("\u0661\u0662\u0663\u0664\u0665\u0666") is None
+    assert normalise_totp_code("36997") is None
+    assert normalise_totp_code("abcde-fghjk") is None  # a recovery code

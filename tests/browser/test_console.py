@@ -23,6 +23,7 @@ from confide.chat import messages
 from confide.core import clock
 from confide.privacy import settings as privacy_settings
 from tests.browser.conftest import NewPage, Site
+from tests.chat.helpers import token_subprotocols
 from tests.conftest import Account
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -233,7 +234,7 @@ async def test_visitor_typing_shows_in_the_console(
     await page.goto(f"{site.url}/console/conversations/{conversation_id}")
     await page.locator('body[data-socket="online"]').wait_for()
     async with websockets.connect(
-        f"{site.ws_url}/api/v1/ws/widget?token={visitor.token}"
+        f"{site.ws_url}/api/v1/ws/widget", subprotocols=token_subprotocols(visitor.token)
     ) as socket:
         await socket.send(json.dumps({"type": "subscribe", "conversation_id": conversation_id}))
         await socket.send(

@@ -317,7 +317,7 @@ async def test_typing_shows_both_ways(site: Site, new_page: NewPage) -> None:
     await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
     conversation_id = await _stored_conversation(page, site)
     token = await agent_token(site.world, site.admin)
-    console = await open_socket(f"{site.ws_url}/api/v1/ws/console?access_token={token}")
+    console = await open_socket(f"{site.ws_url}/api/v1/ws/console", token=token)
     try:
         await console.send(type="subscribe", conversation_id=conversation_id, since=1)
         await console.recv_until(lambda f: f["type"] == "subscribed")
@@ -407,7 +407,7 @@ async def test_mirroring_needs_the_visitors_grant_and_sends_only_address_and_tit
     await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
     conversation_id = await _stored_conversation(page, site)
     token = await agent_token(site.world, site.admin)
-    console = await open_socket(f"{site.ws_url}/api/v1/ws/console?access_token={token}")
+    console = await open_socket(f"{site.ws_url}/api/v1/ws/console", token=token)
     try:
         await console.send(type="subscribe", conversation_id=conversation_id, since=1)
         await console.recv_until(lambda f: f["type"] == "subscribed")

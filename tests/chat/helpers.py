@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 from tests.conftest import World
 
@@ -84,7 +85,14 @@ class Socket:
         await self.connection.close()
 
 
-async def open_socket(url: str, **kwargs: Any) -> Socket:
+def token_subprotocols(token: str) -> list[Subprotocol]:
+    """How a client hands Confide its token on a socket: as a subprotocol, never in the URL."""
+    return [Subprotocol("confide.v1"), Subprotocol(f"confide.token.{token}")]
+
+
+async def open_socket(url: str, token: str | None = None, **kwargs: Any) -> Socket:
+    if token is not None:
+        kwargs["subprotocols"] = token_subprotocols(token)
     connection = await websockets.connect(url, open_timeout=5, **kwargs)
     socket = Socket(connection)
     ready = await socket.recv()

@@ -775,3 +775,47 @@ async def test_operators_cannot_record_conversations(
         response = await client.post("/api/v1/conversations/recorded", json=body, headers=headers)
         assert response.status_code == 403
     assert (await client.post("/api/v1/conversations/recorded", json=body)).status_code == 401
+
+
+# -- exactly once across conversations ------------------------------------------------------
+
+
+async def test_a_redelivery_after_the_thread_moved_on_is_not_stored_again(
+    client: httpx.AsyncClient, admin: dict[str, str], sms_secret: str, rt: Runtime
+) -> None:
+    body = inbound()
+    first = (await hook(client, body, signed(sms_secret, body))).json()
+    await client.post(f"/api/v1/conversations/{first['conversation_id']}/close", headers=admin)
+    later = inbound("m-3", "Back again")
+    second = (await hook(client, later, signed(sms_secret, later))).json()
+    assert second["conversation_id"] != first["conversation_id"]
+    # The provider redelivers m-1 now: it belongs to the closed conversation, not the new one.
+    again = await hook(client, body, signed(sms_secret, body))
+    assert again.status_code == 200
+    assert again.json() == {**first, "duplicate": True}
+    assert await counts(rt) == (2, 2, 1)
+    listed = await client.get(
+        f"/api/v1/conversations/{second['conversation_id']}/messages", headers=admin
+    )
+    assert [m["client_id"] for m in listed.json()["messages"]] == ["m-3"]
+
+
+async def test_a_redelivery_with_transcripts_off_is_a_duplicate(
+    client: httpx.AsyncClient, admin: dict[str, str], sms_secret: str, rt: Runtime
+) -> None:
+    changed = await client.patch(
+        "/api/v1/workspace", json={"store_transcripts": False}, headers=admin
+    )
+    assert changed.status_code == 200
+    body = inbound()
+    first = await hook(client, body, signed(sms_secret, body))
+    assert first.status_code == 200 and first.json()["duplicate"] is False
+    again = await hook(client, body, signed(sms_secret, body))
+    assert again.json() == {**first.json(), "duplicate": True}
+    assert await counts(rt) == (1, 0, 1)
+    # The receipt keeps a keyed hash of the provider's id, not the id.
+    from confide.chat.models import InboundReceipt
+
+    async with rt.db.session() as session:
+        keys = (await session.scalars(select(InboundReceipt.provider_message_key))).all()
+    assert len(keys) == 1 and keys[0] != "m-1" and len(keys[0]) == 64

@@ -27,11 +27,11 @@ async def team(world: World) -> dict[str, object]:
 
 async def console(server: LiveServer, world: World, account: object) -> Socket:
     token = await agent_token(world, account)
-    return await open_socket(f"{server.ws_url}/api/v1/ws/console?access_token={token}")
+    return await open_socket(f"{server.ws_url}/api/v1/ws/console", token=token)
 
 
 async def widget(server: LiveServer, token: str) -> Socket:
-    return await open_socket(f"{server.ws_url}/api/v1/ws/widget?token={token}")
+    return await open_socket(f"{server.ws_url}/api/v1/ws/widget", token=token)
 
 
 async def test_visitor_message_is_acked_and_delivered_to_the_agent_in_order(
@@ -170,3 +170,86 @@ async def test_burst_of_messages_arrives_complete_and_in_order(
     ]
     await agent.close()
     await guest.close()
+
+
+async def test_with_transcripts_off_a_retry_after_reconnect_is_a_duplicate_and_relayed_once(
+    world: World,
+    client: httpx.AsyncClient,
+    live_server: LiveServer,
+    team: dict[str, object],
+    rt: Runtime,
+) -> None:
+    from confide.chat.models import RelayedClientId
+    from tests.privacy.helpers import set_privacy
+
+    await set_privacy(client, await world.headers(team["admin"]), store_transcripts=False)  # type: ignore[arg-type]
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, "Hello", group_id=team["support"])  # type: ignore[arg-type]
+    conversation_id = chat["conversation"]["id"]
+    agent = await console(live_server, world, team["agent"])
+    await agent.send(type="subscribe", conversation_id=conversation_id, since=1)
+    await agent.recv_until(lambda f: f["type"] == "subscribed")
+
+    guest = await widget(live_server, visitor.token)
+    frame = {
+        "conversation_id": conversation_id,
+        "client_id": "c-2",
+        "body": "Card 4111 1111 1111 1111",
+    }
+    await guest.send(type="message", **frame)
+    first = await guest.recv_until(lambda f: f["type"] == "ack")
+    assert (first["seq"], first["duplicate"]) == (2, False)
+    await guest.close()  # the ack was "lost": the widget reconnects and re-sends
+    guest = await widget(live_server, visitor.token)
+    await guest.send(type="message", **frame)
+    retry = await guest.recv_until(lambda f: f["type"] == "ack")
+    assert (retry["seq"], retry["id"], retry["duplicate"]) == (2, first["id"], True)
+    assert retry["body"] == "Card [redacted card]"
+    # The next new message is seq 3, and the agent's stream holds c-2 once, then c-3.
+    await guest.send(type="message", conversation_id=conversation_id, client_id="c-3", body="Ok")
+    assert (await guest.recv_until(lambda f: f["type"] == "ack"))["seq"] == 3
+    seen = []
+    while not seen or seen[-1][0] != 3:
+        event = await agent.recv_until(lambda f: f["type"] == "message")
+        seen.append((event["seq"], event["client_id"]))
+    assert seen == [(2, "c-2"), (3, "c-3")]
+    rest = await client.post(
+        f"/api/v1/widget/conversations/{conversation_id}/messages",
+        json={"client_id": "c-2", "body": "Card 4111 1111 1111 1111"},
+        headers=visitor.headers,
+    )
+    assert rest.json()["duplicate"] is True and rest.json()["message"]["seq"] == 2
+    async with rt.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Message)) == 0
+        kept = (await session.scalars(select(RelayedClientId.client_id))).all()
+    assert sorted(kept) == sorted([chat["message"]["client_id"], "c-2", "c-3"])
+    await agent.close()
+    await guest.close()
+
+
+async def test_with_transcripts_off_only_the_newest_client_ids_are_kept(
+    world: World,
+    client: httpx.AsyncClient,
+    team: dict[str, object],
+    rt: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from confide.chat import exactly_once
+    from confide.chat.models import RelayedClientId
+    from tests.privacy.helpers import set_privacy
+
+    monkeypatch.setattr(exactly_once, "RELAYED_CLIENT_IDS_KEPT", 2)
+    await set_privacy(client, await world.headers(team["admin"]), store_transcripts=False)  # type: ignore[arg-type]
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, None, group_id=team["support"])  # type: ignore[arg-type]
+    conversation_id = chat["conversation"]["id"]
+    for i in range(5):
+        sent = await client.post(
+            f"/api/v1/widget/conversations/{conversation_id}/messages",
+            json={"client_id": f"k-{i}", "body": f"message {i}"},
+            headers=visitor.headers,
+        )
+        assert sent.status_code == 201 and sent.json()["duplicate"] is False
+    async with rt.db.session() as session:
+        kept = (await session.scalars(select(RelayedClientId.client_id))).all()
+    assert sorted(kept) == ["k-3", "k-4"]

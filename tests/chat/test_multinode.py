@@ -252,14 +252,12 @@ async def test_two_nodes_deliver_live_across_nodes_and_resume_on_another_node(
             )
             assert me.status_code == 200, me.text
 
-            agent = await open_socket(
-                f"{node_b.ws_url}/api/v1/ws/console?access_token={agent_token}"
-            )
+            agent = await open_socket(f"{node_b.ws_url}/api/v1/ws/console", token=agent_token)
             sockets.append(agent)
             [subscribed] = await subscribe(agent, conversation_id, since=0)
             assert (subscribed["type"], subscribed["last_seq"]) == ("subscribed", 0)
 
-            guest = await open_socket(f"{node_a.ws_url}/api/v1/ws/widget?token={visitor_token}")
+            guest = await open_socket(f"{node_a.ws_url}/api/v1/ws/widget", token=visitor_token)
             sockets.append(guest)
             [subscribed] = await subscribe(guest, conversation_id, since=0)
             assert (subscribed["type"], subscribed["last_seq"]) == ("subscribed", 0)
@@ -312,7 +310,7 @@ async def test_two_nodes_deliver_live_across_nodes_and_resume_on_another_node(
                 assert (ack["client_id"], ack["seq"]) == (client_id, seq)
 
             # It comes back on node B and gets exactly what it missed, in order.
-            guest = await open_socket(f"{node_b.ws_url}/api/v1/ws/widget?token={visitor_token}")
+            guest = await open_socket(f"{node_b.ws_url}/api/v1/ws/widget", token=visitor_token)
             sockets.append(guest)
             *missed, subscribed = await subscribe(guest, conversation_id, since=last_seen)
             assert [(m["type"], m["seq"], m["body"]) for m in missed] == [

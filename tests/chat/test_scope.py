@@ -10,7 +10,7 @@ import pytest
 
 from confide.access.models import Role
 from confide.runtime import Runtime
-from tests.chat.helpers import agent_token, new_visitor, open_socket, start_chat
+from tests.chat.helpers import agent_token, new_visitor, open_socket, start_chat, token_subprotocols
 from tests.conftest import LiveServer, World
 
 
@@ -68,7 +68,9 @@ async def test_analyst_has_no_chat_room(
     import websockets
 
     with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(f"{live_server.ws_url}/api/v1/ws/console?access_token={token}")
+        await websockets.connect(
+            f"{live_server.ws_url}/api/v1/ws/console", subprotocols=token_subprotocols(token)
+        )
     assert refused.value.response.status_code == 403
 
 
@@ -78,7 +80,7 @@ async def test_agent_of_another_group_cannot_subscribe_over_websocket(
     visitor = await new_visitor(client)
     chat = await start_chat(client, visitor, "hello", group_id=team["support"])  # type: ignore[arg-type]
     token = await agent_token(world, team["bob"])
-    bob = await open_socket(f"{live_server.ws_url}/api/v1/ws/console?access_token={token}")
+    bob = await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
     await bob.send(type="subscribe", conversation_id=chat["conversation"]["id"], since=0)
     error = await bob.recv()
     assert (error["type"], error["code"]) == ("error", "not_found")
@@ -104,7 +106,7 @@ async def test_another_workspaces_visitor_cannot_reach_the_conversation(
         f"/api/v1/widget/conversations/{conversation_id}/messages", headers=intruder.headers
     )
     assert response.status_code == 404
-    socket = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget?token={intruder.token}")
+    socket = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget", token=intruder.token)
     await socket.send(type="subscribe", conversation_id=conversation_id, since=0)
     assert (await socket.recv())["code"] == "not_found"
     await socket.close()
@@ -123,7 +125,7 @@ async def test_reassignment_revokes_an_open_subscription_at_once(
     chat = await start_chat(client, visitor, "waiting", group_id=team["support"])  # type: ignore[arg-type]
     conversation_id = chat["conversation"]["id"]
     token = await agent_token(world, team["alice"])
-    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console?access_token={token}")
+    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
     await alice.send(type="subscribe", conversation_id=conversation_id, since=0)
     await alice.recv_until(lambda f: f["type"] == "subscribed")
 
@@ -152,7 +154,7 @@ async def test_role_change_closes_the_chat_room_on_open_sockets(
     import websockets
 
     token = await agent_token(world, team["alice"])
-    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console?access_token={token}")
+    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
     admin = await world.headers(team["ada"])  # type: ignore[arg-type]
     response = await client.patch(
         f"/api/v1/operators/{team['alice'].id}",
@@ -172,7 +174,7 @@ async def test_group_removal_drops_subscriptions_on_open_sockets(
     chat = await start_chat(client, visitor, "hi", group_id=team["support"])  # type: ignore[arg-type]
     conversation_id = chat["conversation"]["id"]
     token = await agent_token(world, team["alice"])
-    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console?access_token={token}")
+    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
     await alice.send(type="subscribe", conversation_id=conversation_id, since=0)
     await alice.recv_until(lambda f: f["type"] == "subscribed")
     admin = await world.headers(team["ada"])  # type: ignore[arg-type]
@@ -193,7 +195,7 @@ async def test_logout_closes_open_console_sockets(
     import websockets
 
     token = await agent_token(world, team["alice"])
-    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console?access_token={token}")
+    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
     response = await client.post(
         "/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"}
     )
@@ -236,7 +238,7 @@ async def test_reads_over_the_console_socket_and_lists_are_audited(
     chat = await start_chat(client, visitor, "hello", group_id=team["support"])  # type: ignore[arg-type]
     conversation_id = chat["conversation"]["id"]
     token = await agent_token(world, team["alice"])
-    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console?access_token={token}")
+    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
     await alice.send(type="subscribe", conversation_id=conversation_id, since=0)
     await alice.recv_until(lambda f: f["type"] == "subscribed")
     await alice.close()

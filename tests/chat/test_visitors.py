@@ -12,7 +12,7 @@ from sqlalchemy import select
 from confide.access.models import Role
 from confide.chat.models import Visitor
 from confide.runtime import Runtime
-from tests.chat.helpers import new_visitor, open_socket, start_chat
+from tests.chat.helpers import new_visitor, open_socket, start_chat, token_subprotocols
 from tests.conftest import LiveServer, World
 
 
@@ -165,7 +165,7 @@ async def test_oversized_and_malformed_socket_frames_are_answered_not_crashed(
     import websockets
 
     visitor = await new_visitor(client)
-    socket = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget?token={visitor.token}")
+    socket = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget", token=visitor.token)
     for raw, field in (
         ("not json", "frame"),
         ("[1,2]", "type"),
@@ -200,5 +200,53 @@ async def test_invalid_visitor_token_is_refused_at_the_handshake(
     import websockets
 
     with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(f"{live_server.ws_url}/api/v1/ws/widget?token=forged")
+        await websockets.connect(
+            f"{live_server.ws_url}/api/v1/ws/widget", subprotocols=token_subprotocols("forged")
+        )
     assert refused.value.response.status_code == 403
+
+
+async def test_a_visitor_token_lives_thirty_days_not_a_year(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    import jwt
+
+    from confide.core import clock
+
+    await world.workspace()
+    visitor = await new_visitor(client)
+    claims = jwt.decode(visitor.token, options={"verify_signature": False})
+    assert (
+        claims["exp"] - claims["iat"] == 30 * 86_400 == rt.settings.visitor_token_ttl_days * 86_400
+    )
+    mine = "/api/v1/widget/conversations"
+    assert (await client.get(mine, headers=visitor.headers)).status_code == 200
+    clock.advance(30 * 86_400 + 1)
+    expired = await client.get(mine, headers=visitor.headers)
+    assert expired.status_code == 401 and expired.json()["error"]["code"] == "invalid_token"
+
+
+async def test_erasing_a_visitor_revokes_its_token_at_once(
+    world: World, client: httpx.AsyncClient, rt: Runtime, live_server: LiveServer
+) -> None:
+    import websockets
+
+    await world.workspace()
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, "Please forget me")
+    mine = f"/api/v1/widget/conversations/{chat['conversation']['id']}/messages"
+    assert (await client.get(mine, headers=visitor.headers)).status_code == 200
+    async with rt.db.transaction() as session:
+        stored = await session.scalar(select(Visitor).where(Visitor.vuid == visitor.vuid))
+        assert stored is not None
+        await rt.vault.erase_subject(
+            session, stored.subject_id, [uuid.UUID(chat["conversation"]["id"])]
+        )
+    refused = await client.get(mine, headers=visitor.headers)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_token"
+    with pytest.raises(websockets.InvalidStatus) as handshake:
+        await websockets.connect(
+            f"{live_server.ws_url}/api/v1/ws/widget",
+            subprotocols=token_subprotocols(visitor.token),
+        )
+    assert handshake.value.response.status_code == 403

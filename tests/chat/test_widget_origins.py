@@ -7,7 +7,7 @@ import pytest
 import websockets
 
 from confide.runtime import Runtime
-from tests.chat.helpers import new_visitor, open_socket
+from tests.chat.helpers import new_visitor, open_socket, token_subprotocols
 from tests.conftest import LiveServer, World
 from tests.privacy.helpers import admin_headers, count_rows
 
@@ -135,17 +135,18 @@ async def test_widget_socket_checks_the_origin_against_allowed_origins(
 ) -> None:
     admin = await admin_headers(world)
     visitor = await new_visitor(client)
-    url = f"{live_server.ws_url}/api/v1/ws/widget?token={visitor.token}"
-    anywhere = await open_socket(url, additional_headers={"Origin": EVIL})
+    url = f"{live_server.ws_url}/api/v1/ws/widget"
+    auth = token_subprotocols(visitor.token)
+    anywhere = await open_socket(url, subprotocols=auth, additional_headers={"Origin": EVIL})
     await anywhere.connection.close()
 
     await _allow(client, admin, SHOP)
     with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(url, additional_headers={"Origin": EVIL})
+        await websockets.connect(url, subprotocols=auth, additional_headers={"Origin": EVIL})
     assert refused.value.response.status_code == 403
-    listed = await open_socket(url, additional_headers={"Origin": SHOP})
+    listed = await open_socket(url, subprotocols=auth, additional_headers={"Origin": SHOP})
     await listed.connection.close()
     same_site = await open_socket(
-        url, additional_headers={"Origin": live_server.http_url}
+        url, subprotocols=auth, additional_headers={"Origin": live_server.http_url}
     )  # the demo page
     await same_site.connection.close()

@@ -223,9 +223,9 @@ async def _pair(
     chat = await start_chat(client, visitor, None, group_id=support)
     conversation_id = chat["conversation"]["id"]
     agent = await open_socket(
-        f"{server.ws_url}/api/v1/ws/console?access_token={await agent_token(world, agent_account)}"
+        f"{server.ws_url}/api/v1/ws/console", token=await agent_token(world, agent_account)
     )
-    guest = await open_socket(f"{server.ws_url}/api/v1/ws/widget?token={visitor.token}")
+    guest = await open_socket(f"{server.ws_url}/api/v1/ws/widget", token=visitor.token)
     for socket in (agent, guest):
         await socket.send(type="subscribe", conversation_id=conversation_id, since=0)
         await socket.recv_until(lambda f: f["type"] == "subscribed")

@@ -40,13 +40,12 @@ async def test_with_transcripts_off_messages_are_relayed_live_but_never_stored(
     assert chat["message"]["seq"] == 1
 
     agent = await open_socket(
-        f"{live_server.ws_url}/api/v1/ws/console?access_token="
-        f"{await agent_token(world, agent_account)}"
+        f"{live_server.ws_url}/api/v1/ws/console", token=await agent_token(world, agent_account)
     )
     await agent.send(type="subscribe", conversation_id=conversation_id, since=0)
     subscribed = await agent.recv_until(lambda f: f["type"] == "subscribed")
     assert subscribed["last_seq"] == 1  # the statistic stays; the text is gone
-    guest = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget?token={visitor.token}")
+    guest = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget", token=visitor.token)
     await guest.send(type="subscribe", conversation_id=conversation_id, since=1)
     await guest.recv_until(lambda f: f["type"] == "subscribed")
     await guest.send(type="message", conversation_id=conversation_id, client_id="c-2", body="Live")
@@ -136,10 +135,9 @@ async def test_default_is_truncated_and_sockets_are_logged(
 ) -> None:
     admin_account = await world.operator("ada", Role.ADMIN)
     visitor = await new_visitor(client)
-    guest = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget?token={visitor.token}")
+    guest = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget", token=visitor.token)
     console = await open_socket(
-        f"{live_server.ws_url}/api/v1/ws/console?access_token="
-        f"{await agent_token(world, admin_account)}"
+        f"{live_server.ws_url}/api/v1/ws/console", token=await agent_token(world, admin_account)
     )
     await guest.close()
     await console.close()

@@ -142,12 +142,11 @@ async def test_the_socket_ack_carries_the_stored_redacted_text(
     chat = await start_chat(client, visitor, None, group_id=support)
     conversation_id = chat["conversation"]["id"]
     agent = await open_socket(
-        f"{live_server.ws_url}/api/v1/ws/console?access_token="
-        f"{await agent_token(world, agent_account)}"
+        f"{live_server.ws_url}/api/v1/ws/console", token=await agent_token(world, agent_account)
     )
     await agent.send(type="subscribe", conversation_id=conversation_id, since=0)
     await agent.recv_until(lambda f: f["type"] == "subscribed")
-    guest = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget?token={visitor.token}")
+    guest = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget", token=visitor.token)
     await guest.send(type="subscribe", conversation_id=conversation_id, since=0)
     await guest.recv_until(lambda f: f["type"] == "subscribed")
     await guest.send(
@@ -202,3 +201,23 @@ async def test_redaction_can_be_turned_off_by_an_admin_and_the_change_is_audited
         e["action"] == "workspace.settings" and e["details"].get("redact_cards") is False
         for e in events.json()["events"]
     )
+
+
+async def test_a_workspace_serving_several_regions_masks_each_national_format(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    admin = await admin_headers(world)
+    saved = await set_privacy(client, admin, redact_phones=True, phone_regions=["gb", "FR"])
+    assert saved["phone_regions"] == ["GB", "FR"]
+    assert saved["phone_region"] == "GB"
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, f"UK {PHONE}, France 01 23 45 67 89, ref 20240515")
+    assert chat["message"]["body"] == "UK [redacted phone], France [redacted phone], ref 20240515"
+    assert chat["message"]["redactions"]["phone"] == 2
+    # The older one-region field still works and replaces the list.
+    assert (await set_privacy(client, admin, phone_region="DE"))["phone_regions"] == ["DE"]
+    refused = await client.patch(
+        "/api/v1/workspace", json={"phone_regions": ["GB", "XX"]}, headers=admin
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["field"] == "phone_regions"

@@ -20,6 +20,7 @@ ALLOWED = {
     "privacy/models.py",
     "privacy/registry_access.py",
     "privacy/registry_chat.py",
+    "privacy/registry_hardening.py",
     "privacy/docs.py",
 }
 

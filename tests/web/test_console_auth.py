@@ -108,3 +108,44 @@ async def test_enrolling_mfa_in_the_console_is_audited_and_a_bad_code_is_refused
     )
     assert good.status_code == 200 and "Two-factor authentication is on." in good.text
     assert "auth.mfa_enabled" in await _actions(world)
+
+
+async def test_the_console_accepts_a_spaced_code_like_the_api(world: World) -> None:
+    from confide.access.models import Operator
+    from confide.core import clock
+    from tests.conftest import totp_now
+
+    alice = await world.operator("alice")
+    headers = await world.headers(alice)
+    secret = (await world.client.post("/api/v1/me/mfa/enrol", headers=headers)).json()["secret"]
+    confirmed = await world.client.post(
+        "/api/v1/me/mfa/confirm", headers=headers, json={"code": totp_now(secret)}
+    )
+    assert confirmed.status_code == 200
+    clock.advance(30)  # the enrolment code is spent; the next step's code is fresh
+    page = await world.client.get("/console/login")
+    challenge_page = await world.client.post(
+        "/console/login",
+        data={
+            "csrf_token": form_csrf(page.text),
+            "workspace": "acme",
+            "username": "alice",
+            "password": alice.password,
+        },
+    )
+    challenge = challenge_page.text.split('name="challenge" value="', 1)[1].split('"', 1)[0]
+    code = totp_now(secret)
+    response = await world.client.post(
+        "/console/mfa",
+        data={
+            "csrf_token": form_csrf(challenge_page.text),
+            "challenge": challenge,
+            "code": f"{code[:3]} {code[3:]}",
+        },
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/console/"
+    assert "auth.mfa_failed" not in await _actions(world)
+    async with world.rt.db.session() as session:
+        operator = await session.get(Operator, alice.id)
+    assert operator is not None and operator.failed_login_count == 0

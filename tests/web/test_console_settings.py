@@ -3,6 +3,8 @@ half-written, and changes stored and audited like the API's."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 
 from confide.access.models import Operator, Role
@@ -10,6 +12,8 @@ from confide.access.tokens import API_KEY_PREFIX
 from confide.access.workspaces import get_workspace
 from confide.audit.models import AuditEvent
 from confide.privacy import settings as privacy_settings
+from confide.privacy.redaction import RedactionPolicy
+from confide.privacy.redaction_accuracy import load_corpus, measure
 from tests.conftest import World
 from tests.web.helpers import XSS, form_csrf, post_form, sign_in
 
@@ -23,7 +27,7 @@ def _privacy_form(**overrides: str | list[str]) -> dict[str, str | list[str]]:
         "store_transcripts": "1",
         "redact_cards": "1",
         "redact_ibans": "1",
-        "phone_region": "",
+        "phone_regions": "",
         "redaction_patterns": "",
     }
     form.update(overrides)
@@ -123,7 +127,7 @@ async def test_admin_changes_privacy_settings_and_they_are_stored_and_audited(
             ip_handling="none",
             connection_log_retention_days="3",
             redact_phones="1",
-            phone_region="fr",
+            phone_regions="fr, de",
             redaction_patterns="ORDER-[0-9]{6}\nTICKET-[0-9]+",
         ),
     )
@@ -133,7 +137,8 @@ async def test_admin_changes_privacy_settings_and_they_are_stored_and_audited(
     assert stored["ip_handling"] == "none"
     assert stored["connection_log_retention_days"] == 3
     assert stored["redact_phones"] is True and stored["redact_emails"] is False
-    assert stored["phone_region"] == "FR"
+    assert stored["phone_regions"] == ["FR", "DE"]
+    assert stored["phone_region"] == "FR"  # the older one-region form follows the list
     assert stored["redaction_patterns"] == ["ORDER-[0-9]{6}", "TICKET-[0-9]+"]
     page = await world.client.get(f"{PRIVACY}?saved=1")
     assert "Saved." in page.text
@@ -156,14 +161,14 @@ async def test_bad_privacy_input_shows_the_error_next_to_the_field_and_changes_n
         ("connection_log_retention_days", "0"),
         ("connection_log_retention_days", "many"),
         ("redaction_patterns", "fine\n(unclosed"),
-        ("phone_region", "ZZ"),
+        ("phone_regions", "GB ZZ"),
     ):
         response = await post_form(
             world.client, PRIVACY, PRIVACY, _privacy_form(ip_handling="full", **{field: bad})
         )
         assert response.status_code == 422, (field, bad)
         assert f'id="err-{field}"' in response.text, (field, bad)
-        assert f'aria-describedby="err-{field}"' in response.text
+        assert f'aria-describedby="err-{field}' in response.text  # + hint-... when it has one
         # What was typed is kept in the form.
         assert 'value="full" checked' in response.text
         stored = await privacy_settings.read(world.rt, await world.workspace())
@@ -378,3 +383,28 @@ async def test_a_manager_editing_an_agent_keeps_groups_the_manager_cannot_see(
     ).json()
     assert view["alias"] == "Ivy"
     assert sorted(view["group_ids"]) == sorted([str(sales), str(billing)])
+
+
+async def test_privacy_page_shows_the_measured_redaction_accuracy_of_the_saved_settings(
+    world: World,
+) -> None:
+    admin = await world.operator("root", Role.ADMIN)
+    await sign_in(world, admin)
+    page = await world.client.get(PRIVACY)
+    assert page.status_code == 200
+    corpus = load_corpus()
+    assert f"{len(corpus.lines)} messages, {corpus.must_not_mask} of them" in page.text
+    # Defaults: cards and IBANs on, phones and e-mails off, so only those two are measured.
+    rows = re.findall(r'<th scope="row">(\w+)</th><td>([\d.]+)</td><td>([\d.]+)</td>', page.text)
+    defaults = measure(RedactionPolicy())
+    assert rows == [
+        (kind, f"{score.precision:.2f}", f"{score.recall:.2f}") for kind, score in defaults.items()
+    ]
+    assert [kind for kind, _p, _r in rows] == ["card", "iban"]
+    await post_form(
+        world.client, PRIVACY, PRIVACY, _privacy_form(redact_phones="1", phone_regions="GB")
+    )
+    page = await world.client.get(PRIVACY)
+    rows = re.findall(r'<th scope="row">(\w+)</th><td>([\d.]+)</td><td>([\d.]+)</td>', page.text)
+    phone = measure(RedactionPolicy(phones=True, phone_regions=("GB",)))["phone"]
+    assert ("phone", f"{phone.precision:.2f}", f"{phone.recall:.2f}") in rows

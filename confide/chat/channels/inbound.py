@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
 from confide.access.workspaces import find_workspace_by_slug
+from confide.chat import exactly_once
 from confide.chat.channels.endpoints import (
     derive_signing_secret,
     find_endpoint,
@@ -121,10 +122,18 @@ async def do_receive_inbound(
     new one if the thread's conversation was closed), as the thread's visitor."""
     body = check_body(rt, text)
     client_id = provider_client_id(message_id)
+    receipt_key = exactly_once.provider_message_key(rt, message_id)
     workspace_id = endpoint.workspace_id
     for _attempt in range(3):
         try:
             async with rt.db.transaction() as session:
+                # A redelivery is a duplicate even after its conversation closed: the receipt
+                # is per endpoint, not per conversation.
+                receipt = await exactly_once.inbound_receipt(session, endpoint.id, receipt_key)
+                if receipt is not None:
+                    return InboundResult(
+                        receipt.conversation_id, receipt.message_id, receipt.seq, True
+                    )
                 result = await _receive(
                     rt, session, endpoint, workspace_id, thread_id, client_id, sender
                 )
@@ -140,6 +149,7 @@ async def do_receive_inbound(
                     body=body,
                     author_kind=AuthorKind.VISITOR,
                 )
+                await exactly_once.record_inbound(session, endpoint.id, receipt_key, message)
         except IntegrityError:
             continue  # the same thread or message raced in from another request: look again
         return InboundResult(conversation.id, message.id, message.seq, False)

@@ -8,6 +8,8 @@ nothing. Admins only (``workspace.settings``).
 
 from __future__ import annotations
 
+import re
+from types import SimpleNamespace
 from typing import Any, cast
 
 from fastapi import APIRouter, Request
@@ -18,7 +20,8 @@ from confide.api.routes import consent as consent_api
 from confide.api.routes import workspace as workspace_api
 from confide.api.schemas import ConsentPurpose, ConsentRequestWrite, WorkspaceUpdate
 from confide.chat.models import Channel
-from confide.privacy import consent
+from confide.privacy import consent, redaction_accuracy
+from confide.privacy.redaction import RedactionPolicy
 from confide.web.console import forms
 from confide.web.console.admin_people import settings_page
 from confide.web.console.session import Visit, page_visit, post_visit, redirect, runtime
@@ -45,7 +48,7 @@ WORKSPACE_SECTIONS: dict[str, tuple[str, ...]] = {
         "connection_log_retention_days",
         "consent_required",
         *(name for name, _ in REDACTION_TOGGLES),
-        "phone_region",
+        "phone_regions",
         "redaction_patterns",
     ),
     "retention": ("retention_days",),
@@ -74,9 +77,34 @@ async def _workspace_section(
         "errors": outcome.errors if outcome else {},
         "redaction_toggles": REDACTION_TOGGLES,
         "channels": [c.value for c in Channel],
+        "accuracy": _measured_accuracy(current) if section == "privacy" else None,
     }
     status = outcome.status_code if outcome else 200
     return await settings_page(request, visit, section, context, status)
+
+
+def _measured_accuracy(current: dict[str, Any]) -> dict[str, Any] | None:
+    """Precision and recall per kind of the workspace's *saved* redaction policy on the
+    labelled corpus (``confide.privacy.redaction_accuracy``), for the admin who turns it on."""
+    try:
+        policy = RedactionPolicy.of(SimpleNamespace(**current))
+        scores = redaction_accuracy.measure_cached(policy)
+        corpus = redaction_accuracy.load_corpus()
+    except (OSError, re.error, AttributeError):
+        return None  # a missing corpus file or odd saved values must not break the page
+    return {
+        "rows": [
+            {
+                "kind": s.kind,
+                "precision": f"{s.precision:.2f}",
+                "recall": f"{s.recall:.2f}",
+                "labelled": s.labelled,
+            }
+            for s in scores.values()
+        ],
+        "lines": len(corpus.lines),
+        "must_not_mask": corpus.must_not_mask,
+    }
 
 
 def _changes(section: str, form: dict[str, Any]) -> dict[str, Any]:
@@ -88,9 +116,8 @@ def _changes(section: str, form: dict[str, Any]) -> dict[str, Any]:
             changes[name] = forms.lines(form, name)
         elif name == "retention_days":
             changes[name] = {c.value: forms.text(form, f"{name}.{c.value}") for c in Channel}
-        elif name == "phone_region":
-            region = forms.optional(form, name)
-            changes[name] = region.upper() if region else None
+        elif name == "phone_regions":
+            changes[name] = [r.upper() for r in forms.text(form, name).replace(",", " ").split()]
         else:
             changes[name] = forms.text(form, name)
     return changes

@@ -89,7 +89,8 @@ async def mfa_submit(request: Request) -> Response:
         return to_login()
     code = str(form.get("code", "")).strip()
     challenge = str(form.get("challenge", ""))
-    is_totp = len(code) == 6 and code.isdigit()
+    # The same normalisation as the API's (mfa.normalise_totp_code): "369 972" is a TOTP code.
+    is_totp = mfa.normalise_totp_code(code) is not None
     response = RedirectResponse("/console/", status_code=303)
     try:
         body = MfaLoginRequest.model_validate(

@@ -8,7 +8,8 @@
  * inserted with textContent, never as HTML.
  *
  * Kept in the host origin's localStorage, per workspace: the visitor's VUID and token, the open
- * conversation, and the page-view count of the engagement rules. Engagement data (page views,
+ * conversation, and the page-view count of the engagement rules, written only once the visitor
+ * opens the widget (or an engagement rule needs the count). Engagement data (page views,
  * time on site, language, path) stays in the browser until the visitor starts a chat, and is
  * then sent with the conversation only.
  *
@@ -51,10 +52,18 @@
   var saved = readStore(local, KEY) || {};
   function save() { writeStore(local, KEY, saved); }
 
+  // Page views and session start are counted in memory; they are written to storage only once
+  // the visitor opens the widget, or when an engagement rule needs them (min_page_views,
+  // after_seconds): a page with the widget on it alone stores nothing (docs/widget.md).
   var pageViews = (readStore(local, KEY + ".views") || 0) + 1;
-  writeStore(local, KEY + ".views", pageViews);
-  var sessionStart = readStore(session, KEY + ".start");
-  if (!sessionStart) { sessionStart = Date.now(); writeStore(session, KEY + ".start", sessionStart); }
+  var sessionStart = readStore(session, KEY + ".start") || Date.now();
+  var engagementStored = false;
+  function storeEngagement() {
+    if (engagementStored) return;
+    engagementStored = true;
+    writeStore(local, KEY + ".views", pageViews);
+    writeStore(session, KEY + ".start", sessionStart);
+  }
 
   // -- state --------------------------------------------------------------------------------
 
@@ -828,8 +837,9 @@
   function connect() {
     if (ws || !saved.conversation || !saved.token || stopped) return;
     clearTimeout(reconnectTimer);
-    var url = ORIGIN.replace(/^http/, "ws") + "/api/v1/ws/widget?token=" + encodeURIComponent(saved.token);
-    var socket = new WebSocket(url);
+    // The token goes as a subprotocol, never in the URL: servers and proxies log URLs.
+    var url = ORIGIN.replace(/^http/, "ws") + "/api/v1/ws/widget";
+    var socket = new WebSocket(url, ["confide.v1", "confide.token." + saved.token]);
     ws = socket;
     socket.onmessage = function (event) {
       var frame;
@@ -952,6 +962,7 @@
     if (!ready) { openWhenReady = true; return; }
     if (isOpen) return;
     isOpen = true;
+    storeEngagement();
     ui.root.classList.add("open");
     ui.panel.hidden = false;
     ui.bubble.hidden = true;
@@ -996,8 +1007,9 @@
   }
 
   function scheduleEngagement() {
-    if (readStore(session, KEY + ".bubble") || saved.conversation) return;
     var rules = config.engagement_rules || [];
+    if (rules.some(function (r) { return r.min_page_views || r.after_seconds; })) storeEngagement();
+    if (readStore(session, KEY + ".bubble") || saved.conversation) return;
     for (var i = 0; i < rules.length; i++) {
       if (!ruleMatches(rules[i])) continue;
       var index = i, rule = rules[i];
