@@ -31,6 +31,7 @@ __all__ = [
     "details_aad",
     "event_hash",
     "hashed_fields",
+    "id_text",
     "iso_time",
 ]
 
@@ -54,7 +55,8 @@ def iso_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _text(value: uuid.UUID | None) -> str | None:
+def id_text(value: uuid.UUID | None) -> str | None:
+    """A UUID as text, ``None`` kept: how ids appear in hashed and rendered events."""
     return str(value) if value is not None else None
 
 
@@ -63,13 +65,13 @@ def hashed_fields(event: AuditEvent) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "v": HASH_VERSION,
         "id": str(event.id),
-        "workspace_id": _text(event.workspace_id),
+        "workspace_id": id_text(event.workspace_id),
         "seq": event.seq,
         "at": iso_time(event.at),
         "actor_kind": event.actor_kind,
-        "actor_id": _text(event.actor_id),
+        "actor_id": id_text(event.actor_id),
         "action": event.action,
-        "subject_id": _text(event.subject_id),
+        "subject_id": id_text(event.subject_id),
         "resource": event.resource,
         "source": event.source,
         "details_encrypted": event.details_encrypted,

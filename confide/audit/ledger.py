@@ -30,7 +30,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -38,7 +38,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide.access.policy import Principal
 from confide.audit.chain import (
     GENESIS_HASH,
     PLATFORM_CHAIN,
@@ -48,6 +47,7 @@ from confide.audit.chain import (
     chain_query,
     details_aad,
     event_hash,
+    id_text,
     iso_time,
 )
 from confide.audit.checkpoints import create_checkpoint
@@ -85,6 +85,22 @@ READ_BATCH_SIZE = 500
 log = logging.getLogger("confide.audit")
 
 
+class Principal(Protocol):
+    """Who acts, as the ledger needs to know it: the shape of ``confide.access.policy.Principal``
+    (the ledger sits below the access layer, whose actions record themselves here)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def workspace_id(self) -> uuid.UUID | None: ...
+    @property
+    def operator_id(self) -> uuid.UUID | None: ...
+    @property
+    def api_key_id(self) -> uuid.UUID | None: ...
+    @property
+    def visitor_id(self) -> uuid.UUID | None: ...
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who acted. ``workspace_id`` names the chain the event goes to (None: the platform's)."""
@@ -101,10 +117,6 @@ class Actor:
             return principal
         actor_id = principal.operator_id or principal.api_key_id or principal.visitor_id
         return cls(principal.kind, actor_id, principal.workspace_id)
-
-
-def _text(value: uuid.UUID | None) -> str | None:
-    return str(value) if value is not None else None
 
 
 def source_of(rt: Runtime) -> str:
@@ -276,9 +288,9 @@ async def render_event(rt: Runtime, event: AuditEvent) -> dict[str, Any]:
         "seq": event.seq,
         "at": iso_time(event.at),
         "actor_kind": event.actor_kind,
-        "actor_id": _text(event.actor_id),
+        "actor_id": id_text(event.actor_id),
         "action": event.action,
-        "subject_id": _text(event.subject_id),
+        "subject_id": id_text(event.subject_id),
         "subject_ids": event.subject_ids.split() if event.subject_ids else None,
         "resource": event.resource,
         "source": event.source,
