@@ -278,6 +278,11 @@ REGISTRY.update(
                     "What the widget knew when the chat started (page views, seconds on site, "
                     "language, path), kept in the browser until then: routing and engagement."
                 ),
+                "lifecycle": OPERATIONAL,
+                "restricted": _personal(
+                    "The visitor restricted processing (GDPR Art. 18): hidden from agents."
+                ),
+                "held": OPERATIONAL,
             },
         ),
         "messages": Table(
