@@ -7,13 +7,16 @@ from it, so a rule changes here or nowhere. The rules follow the brief:
 - **manager**: conversations, reports and agents of *their groups only*; manages those agents.
 - **agent**: the chat room only; sees teammates of their groups (public profile, no e-mail).
 - **analyst**: reports of their groups, read-only and pseudonymised; sees no one's identity.
-- **support** (platform staff): nothing at all without a grant from the workspace admin.
+- **support** (platform staff): nothing at all without a live grant from the workspace admin
+  (``confide.access.grants``: settings, one conversation, or every conversation read-only).
 - **API key**: server-to-server calls of one workspace (identify visitors, read its profile,
   record call/SMS/video conversations).
 - **visitor**: their own conversations only, through the widget.
 
-A principal never reaches another workspace: such resources are reported as *not found*, so
-their existence is not revealed either.
+Conversations also have data states: archived ones open only to an archive custodian with an
+open justification, restricted ones (GDPR Art. 18) only to admins, and a legal hold blocks
+destruction. A principal never reaches another workspace: such resources are reported as *not
+found*, so their existence is not revealed either.
 """
 
 from __future__ import annotations
@@ -22,9 +25,31 @@ import enum
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from sqlalchemy import ColumnElement, and_, false, or_
+
+from confide.access.grants import (
+    Grant,
+    GrantKind,
+    SupportScope,
+    granted_conversations,
+    live_grants,
+    support_scopes,
+)
 from confide.access.models import Role
+from confide.access.rules import (
+    ACTIVE,
+    ARCHIVED,
+    FACTS,
+    WAITING,
+    ConversationColumns,
+    ConversationFacts,
+    holds,
+)
 from confide.core.errors import Forbidden, MfaEnrolmentRequired, NotFound
+
+__all__ = ["ConversationFacts", "Grant"]  # re-exported for callers of the policy
 
 
 class Action(enum.StrEnum):
@@ -84,6 +109,12 @@ _API_KEY_ACTIONS = frozenset(
         Action.CONSENT_PROOF_READ,
     }
 )
+# What live support grants add to a support account's own actions, per scope.
+_SUPPORT_GRANT_ACTIONS: dict[SupportScope, frozenset[Action]] = {
+    SupportScope.SETTINGS: frozenset({Action.WORKSPACE_READ, Action.WORKSPACE_SETTINGS}),
+    SupportScope.CONVERSATION: frozenset({Action.WORKSPACE_READ, Action.CONVERSATIONS_WORK}),
+    SupportScope.CONVERSATIONS_READ: frozenset({Action.WORKSPACE_READ, Action.CONVERSATIONS_WORK}),
+}
 # What a session that still has to enrol MFA may do: enrol, sign out, read itself.
 _ENROLMENT_ACTIONS = frozenset({Action.SELF_MANAGE})
 
@@ -99,19 +130,25 @@ class Principal:
     visitor_id: uuid.UUID | None = None
     group_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
     mfa_enrolment_pending: bool = False
+    # Time-boxed rights beyond the role; only live ones count (confide.access.grants).
+    grants: tuple[Grant, ...] = ()
 
     @property
     def is_support(self) -> bool:
         return self.role is Role.SUPPORT
 
 
-def allowed_actions(principal: Principal) -> frozenset[Action]:
+def allowed_actions(principal: Principal, *, now: datetime | None = None) -> frozenset[Action]:
+    """Actions the principal may perform at all (``now``: for grants; defaults to utcnow)."""
     if principal.kind == "api_key":
         return _API_KEY_ACTIONS
     if principal.kind == "visitor":
         return frozenset()
     assert principal.role is not None
     actions = _OPERATOR_ACTIONS[principal.role]
+    if principal.role is Role.SUPPORT:
+        for scope in support_scopes(live_grants(principal.grants, principal.workspace_id, now)):
+            actions |= _SUPPORT_GRANT_ACTIONS[scope]
     if principal.mfa_enrolment_pending:
         return actions & _ENROLMENT_ACTIONS
     return actions
@@ -232,64 +269,145 @@ def authorize_operator_change(
 
 
 # -- conversations (used by the chat layer) ---------------------------------------------
+# Each rule is a SQL expression evaluated in Python too (confide.access.rules), so a list and a
+# single read cannot disagree.
 
 
-@dataclass(frozen=True)
-class ConversationFacts:
-    workspace_id: uuid.UUID
-    group_id: uuid.UUID | None
-    assignee_id: uuid.UUID | None
-    status: str  # "waiting", "open", "closed"
-    visitor_id: uuid.UUID | None = None
+class ConversationAccess(enum.StrEnum):
+    READ = "read"  # see it and its transcript
+    WORK = "work"  # also act on it: reply, assign, transfer, close, reopen
 
 
-def can_work_conversation(principal: Principal, conversation: ConversationFacts) -> bool:
-    """May the principal open this conversation in the chat room?
+def conversation_rule(
+    principal: Principal,
+    c: ConversationColumns,
+    access: ConversationAccess = ConversationAccess.WORK,
+    *,
+    now: datetime | None = None,
+) -> ColumnElement[bool]:
+    """Which conversations ``principal`` may read or work, as a WHERE clause over ``c``.
 
-    Admins see all of the workspace; managers their groups' conversations; agents those
-    assigned to them and those waiting in their groups. Analysts and support never do.
+    - visitor: their own active conversations (restricted ones too: the data is theirs);
+    - admin: every active conversation of the workspace, restricted ones included (they handle
+      the subject's request);
+    - manager: active, unrestricted, in their groups or assigned to them;
+    - agent: active, unrestricted, assigned to them or waiting in their groups;
+    - support: nothing, unless a live grant opens one conversation (read and work) or every
+      active, unrestricted one (read only);
+    - archive custodian (a grant, any role): the archived conversations it names, read only,
+      while its justification is open. Nobody else ever sees an archived conversation.
+    - analysts and API keys: none. Legal hold changes nothing here (see ``destroyable_rule``).
     """
-    if principal.workspace_id != conversation.workspace_id:
-        return False
+    if principal.workspace_id is None or (
+        principal.kind == "operator" and principal.mfa_enrolment_pending
+    ):
+        return false()
+    grants = live_grants(principal.grants, principal.workspace_id, now)
+    active, unrestricted = c.lifecycle == ACTIVE, c.restricted.is_(False)
+    reach: list[ColumnElement[bool]] = []
+    if principal.kind == "visitor" and principal.visitor_id is not None:
+        reach.append(and_(active, c.visitor_id == principal.visitor_id))
+    elif principal.kind == "operator" and principal.role is Role.ADMIN:
+        reach.append(active)
+    elif principal.kind == "operator" and principal.role in (Role.MANAGER, Role.AGENT):
+        own: list[ColumnElement[bool]] = []
+        if principal.operator_id is not None:
+            own.append(c.assignee_id == principal.operator_id)
+        if principal.group_ids:
+            in_groups = c.group_id.in_(sorted(principal.group_ids))
+            own.append(
+                and_(in_groups, c.status == WAITING) if principal.role is Role.AGENT else in_groups
+            )
+        if own:
+            reach.append(and_(active, unrestricted, or_(*own)))
+    elif principal.kind == "operator" and principal.role is Role.SUPPORT:
+        one = granted_conversations(grants, GrantKind.SUPPORT, SupportScope.CONVERSATION)
+        if one:
+            reach.append(and_(active, unrestricted, c.id.in_(sorted(one))))
+        if access is ConversationAccess.READ and (
+            SupportScope.CONVERSATIONS_READ in support_scopes(grants)
+        ):
+            reach.append(and_(active, unrestricted))
+    archived = granted_conversations(grants, GrantKind.ARCHIVE_CUSTODIAN)
+    if principal.kind == "operator" and archived and access is ConversationAccess.READ:
+        reach.append(and_(c.lifecycle == ARCHIVED, c.id.in_(sorted(archived))))
+    if not reach:
+        return false()
+    return and_(c.workspace_id == principal.workspace_id, or_(*reach))
+
+
+def can_work_conversation(
+    principal: Principal,
+    conversation: object,
+    access: ConversationAccess = ConversationAccess.WORK,
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """``conversation_rule`` for one conversation in memory (``ConversationFacts`` or any object
+    with the same attribute names, such as a loaded ``Conversation``)."""
+    return holds(conversation_rule(principal, FACTS, access, now=now), conversation)
+
+
+def destroyable_rule(c: ConversationColumns) -> ColumnElement[bool]:
+    """Conversations that retention or erasure may destroy: those under no legal hold (brief
+    §3, §7). A WHERE clause for purge queries; ``may_destroy`` checks one."""
+    return c.held.is_(False)
+
+
+def may_destroy(conversation: object) -> bool:
+    """False while the conversation is under legal hold, whoever asks."""
+    return holds(destroyable_rule(FACTS), conversation)
+
+
+def report_rule(principal: Principal, c: ConversationColumns) -> ColumnElement[bool]:
+    """Conversations whose (pseudonymised) figures reach ``principal``'s reports: admins the
+    workspace, managers and analysts their groups; restricted ones never reach analysts."""
+    scope = report_scope(principal)
+    rule = c.workspace_id == principal.workspace_id
+    if scope.group_ids is not None:
+        if not scope.group_ids:
+            return false()
+        rule = and_(rule, c.group_id.in_(sorted(scope.group_ids)))
+    if principal.role is Role.ANALYST:
+        rule = and_(rule, c.restricted.is_(False))
+    return rule
+
+
+class VisitorView(enum.StrEnum):
+    """How much of a conversation's visitor an operator sees (``visitor_view``)."""
+
+    FULL = "full"  # name, e-mail, phone, attributes
+    WORKING = "working"  # what answering needs: name and the host's attributes
+    PSEUDONYMOUS = "pseudonymous"  # the visitor id only
+    NONE = "none"
+
+
+def visitor_view(principal: Principal, conversation: object) -> VisitorView:
+    """How much of the visitor of ``conversation`` (facts or a loaded row) ``principal`` sees.
+
+    Admins and archive custodians: full (they act on the person's requests and requisitions).
+    Agents and managers on a conversation they may work: working: the name to address the
+    visitor and the attributes the host site sent to help answer; never the e-mail address or
+    phone number, which answering in the conversation does not need (GDPR Art. 5(1)(c), 25).
+    Support with a grant, and analysts on conversations of their reports: pseudonymous. The
+    visitor themselves: full. Anyone else: none.
+    """
     if principal.kind == "visitor":
-        return principal.visitor_id is not None and principal.visitor_id == conversation.visitor_id
-    if Action.CONVERSATIONS_WORK not in allowed_actions(principal):
-        return False
-    if principal.role is Role.ADMIN:
-        return True
-    in_group = conversation.group_id is not None and conversation.group_id in principal.group_ids
-    if principal.role is Role.MANAGER:
-        return in_group or conversation.assignee_id == principal.operator_id
-    if conversation.assignee_id == principal.operator_id:
-        return True
-    return in_group and conversation.status == "waiting"
-
-
-@dataclass(frozen=True)
-class ConversationScope:
-    """The SQL-side form of ``can_work_conversation``, for list queries. Both must agree
-    (``tests/access/test_policy.py`` checks them against each other)."""
-
-    nothing: bool = False
-    whole_workspace: bool = False
-    group_ids: frozenset[uuid.UUID] = frozenset()
-    groups_waiting_only: bool = False
-    assignee_id: uuid.UUID | None = None
-    visitor_id: uuid.UUID | None = None
-
-
-def conversation_scope(principal: Principal) -> ConversationScope:
-    if principal.kind == "visitor":
-        return ConversationScope(visitor_id=principal.visitor_id)
-    if Action.CONVERSATIONS_WORK not in allowed_actions(principal):
-        return ConversationScope(nothing=True)
-    if principal.role is Role.ADMIN:
-        return ConversationScope(whole_workspace=True)
-    return ConversationScope(
-        group_ids=principal.group_ids,
-        groups_waiting_only=principal.role is Role.AGENT,
-        assignee_id=principal.operator_id,
-    )
+        readable = can_work_conversation(principal, conversation, ConversationAccess.READ)
+        return VisitorView.FULL if readable else VisitorView.NONE
+    if principal.kind != "operator":
+        return VisitorView.NONE
+    if not can_work_conversation(principal, conversation, ConversationAccess.READ):
+        if Action.REPORTS_READ in allowed_actions(principal) and holds(
+            report_rule(principal, FACTS), conversation
+        ):
+            return VisitorView.PSEUDONYMOUS
+        return VisitorView.NONE
+    if principal.role is Role.ADMIN or getattr(conversation, "lifecycle", None) == ARCHIVED:
+        return VisitorView.FULL
+    if principal.role in (Role.MANAGER, Role.AGENT):
+        return VisitorView.WORKING
+    return VisitorView.PSEUDONYMOUS
 
 
 def may_assign_to(
@@ -317,9 +435,19 @@ def may_assign_to(
     return False
 
 
-def may_route_to_group(principal: Principal, group_id: uuid.UUID) -> bool:
-    """Transfer to a group's queue: admins any group; managers and agents any group of the
-    workspace (handing over is allowed; seeing that queue is not)."""
+def may_route_to_group(
+    principal: Principal, group_id: uuid.UUID, group_workspace_id: uuid.UUID | None
+) -> bool:
+    """Transfer to the queue of group ``group_id`` (of workspace ``group_workspace_id``):
+    admins, managers and agents who may work conversations, to any group of their own
+    workspace (handing over is allowed; seeing that queue afterwards is not). Support,
+    analysts, API keys and visitors never route."""
+    if principal.kind != "operator" or principal.workspace_id is None:
+        return False
+    if group_workspace_id != principal.workspace_id:
+        return False
+    if Action.CONVERSATIONS_WORK not in allowed_actions(principal):
+        return False
     return principal.role in (Role.ADMIN, Role.MANAGER, Role.AGENT)
 
 
