@@ -24,6 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, and_
+
+from confide.access.rules import ACTIVE, ARCHIVED, ConversationAccess, ConversationColumns
 from confide.core.clock import utcnow
 
 
@@ -132,3 +135,31 @@ def granted_conversations(
         if grant.kind is kind and (scope is None or grant.scope is scope):
             ids |= grant.conversation_ids
     return frozenset(ids)
+
+
+def grant_reach(
+    grants: Iterable[Grant], c: ConversationColumns, access: ConversationAccess, *, support: bool
+) -> list[ColumnElement[bool]]:
+    """What live ``grants`` open, as WHERE clauses over ``c`` (OR-ed into the policy's rule):
+
+    - support (``support=True``: the holder is a support account): scope ``conversation`` opens
+      that active, unrestricted conversation to read and work; ``conversations_read`` opens every
+      active, unrestricted one to read;
+    - archive custodian: the archived conversations named, to read (restore after an incident,
+      legal requisition), restricted or not (GDPR Art. 18(2) allows legal claims).
+    """
+    live = tuple(grants)
+    reach: list[ColumnElement[bool]] = []
+    active = and_(c.lifecycle == ACTIVE, c.restricted.is_(False))
+    if support:
+        one = granted_conversations(live, GrantKind.SUPPORT, SupportScope.CONVERSATION)
+        if one:
+            reach.append(and_(active, c.id.in_(sorted(one))))
+        if access is ConversationAccess.READ and (
+            SupportScope.CONVERSATIONS_READ in support_scopes(live)
+        ):
+            reach.append(active)
+    archived = granted_conversations(live, GrantKind.ARCHIVE_CUSTODIAN)
+    if archived and access is ConversationAccess.READ:
+        reach.append(and_(c.lifecycle == ARCHIVED, c.id.in_(sorted(archived))))
+    return reach

@@ -29,27 +29,21 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, false, or_
 
-from confide.access.grants import (
-    Grant,
-    GrantKind,
-    SupportScope,
-    granted_conversations,
-    live_grants,
-    support_scopes,
-)
+from confide.access.grants import Grant, SupportScope, grant_reach, live_grants, support_scopes
 from confide.access.models import Role
 from confide.access.rules import (
     ACTIVE,
     ARCHIVED,
     FACTS,
     WAITING,
+    ConversationAccess,
     ConversationColumns,
     ConversationFacts,
     holds,
 )
 from confide.core.errors import Forbidden, MfaEnrolmentRequired, NotFound
 
-__all__ = ["ConversationFacts", "Grant"]  # re-exported for callers of the policy
+__all__ = ["ConversationAccess", "ConversationFacts", "Grant"]  # re-exported for callers
 
 
 class Action(enum.StrEnum):
@@ -273,11 +267,6 @@ def authorize_operator_change(
 # single read cannot disagree.
 
 
-class ConversationAccess(enum.StrEnum):
-    READ = "read"  # see it and its transcript
-    WORK = "work"  # also act on it: reply, assign, transfer, close, reopen
-
-
 def conversation_rule(
     principal: Principal,
     c: ConversationColumns,
@@ -292,10 +281,9 @@ def conversation_rule(
       the subject's request);
     - manager: active, unrestricted, in their groups or assigned to them;
     - agent: active, unrestricted, assigned to them or waiting in their groups;
-    - support: nothing, unless a live grant opens one conversation (read and work) or every
-      active, unrestricted one (read only);
-    - archive custodian (a grant, any role): the archived conversations it names, read only,
-      while its justification is open. Nobody else ever sees an archived conversation.
+    - support: only what live grants open; an archive custodian grant (any role): the archived
+      conversations it names (``confide.access.grants.grant_reach``). Nobody else ever sees an
+      archived conversation;
     - analysts and API keys: none. Legal hold changes nothing here (see ``destroyable_rule``).
     """
     if principal.workspace_id is None or (
@@ -320,17 +308,8 @@ def conversation_rule(
             )
         if own:
             reach.append(and_(active, unrestricted, or_(*own)))
-    elif principal.kind == "operator" and principal.role is Role.SUPPORT:
-        one = granted_conversations(grants, GrantKind.SUPPORT, SupportScope.CONVERSATION)
-        if one:
-            reach.append(and_(active, unrestricted, c.id.in_(sorted(one))))
-        if access is ConversationAccess.READ and (
-            SupportScope.CONVERSATIONS_READ in support_scopes(grants)
-        ):
-            reach.append(and_(active, unrestricted))
-    archived = granted_conversations(grants, GrantKind.ARCHIVE_CUSTODIAN)
-    if principal.kind == "operator" and archived and access is ConversationAccess.READ:
-        reach.append(and_(c.lifecycle == ARCHIVED, c.id.in_(sorted(archived))))
+    if principal.kind == "operator":
+        reach += grant_reach(grants, c, access, support=principal.role is Role.SUPPORT)
     if not reach:
         return false()
     return and_(c.workspace_id == principal.workspace_id, or_(*reach))
@@ -398,10 +377,11 @@ def visitor_view(principal: Principal, conversation: object) -> VisitorView:
     if principal.kind != "operator":
         return VisitorView.NONE
     if not can_work_conversation(principal, conversation, ConversationAccess.READ):
-        if Action.REPORTS_READ in allowed_actions(principal) and holds(
-            report_rule(principal, FACTS), conversation
-        ):
-            return VisitorView.PSEUDONYMOUS
+        # An analyst's reports may name an active conversation of theirs by its pseudonym.
+        if principal.role is Role.ANALYST and Action.REPORTS_READ in allowed_actions(principal):
+            in_reports = and_(report_rule(principal, FACTS), FACTS.lifecycle == ACTIVE)
+            if holds(in_reports, conversation):
+                return VisitorView.PSEUDONYMOUS
         return VisitorView.NONE
     if principal.role is Role.ADMIN or getattr(conversation, "lifecycle", None) == ARCHIVED:
         return VisitorView.FULL

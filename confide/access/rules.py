@@ -11,6 +11,7 @@ that the Python answer equals the answer of SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -24,6 +25,11 @@ from sqlalchemy.orm.evaluator import _EvaluatorCompiler
 # Values of confide.chat.models.ConversationLifecycle / ConversationStatus (access does not
 # import chat; tests/access/test_policy.py checks that they match).
 ACTIVE, ARCHIVED, WAITING = "active", "archived", "waiting"
+
+
+class ConversationAccess(enum.StrEnum):
+    READ = "read"  # see it and its transcript
+    WORK = "work"  # also act on it: reply, assign, transfer, close, reopen
 
 
 class ConversationColumns(Protocol):
