@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Select, select
 
 from confide.access import policy
-from confide.access.policy import Principal
+from confide.access.policy import Principal, VisitorView
 from confide.access.rules import ConversationColumns
 from confide.chat import events
 from confide.chat.conversations import agent_card, load_for
@@ -61,9 +61,14 @@ async def list_conversations(
     rows = rows[:limit]
     items = [events.conversation_facts(c) for c in rows]
     if principal.kind == "operator" and rows:
-        profiles = await visitor_profiles(rt, [c.visitor_id for c in rows])
-        for item, conversation in zip(items, rows, strict=True):
-            item["visitor"] = profiles.get(conversation.visitor_id)
+        views = [policy.visitor_view(principal, c) for c in rows]
+        profiles: dict[tuple[VisitorView, uuid.UUID], dict[str, Any]] = {}
+        for view in set(views):
+            ids = [c.visitor_id for c, v in zip(rows, views, strict=True) if v is view]
+            for visitor_id, profile in (await visitor_profiles(rt, ids, view)).items():
+                profiles[view, visitor_id] = profile
+        for item, conversation, view in zip(items, rows, views, strict=True):
+            item["visitor"] = profiles.get((view, conversation.visitor_id))
     return {"conversations": items, "has_more": has_more}
 
 
@@ -78,7 +83,8 @@ async def conversation_detail(
         data["agent"] = await agent_card(rt, session, conversation.assignee_id)
         data["call_metadata"] = conversation.call_metadata
     if principal.kind == "operator":
-        data["visitor"] = (await visitor_profiles(rt, [conversation.visitor_id])).get(
+        view = policy.visitor_view(principal, conversation)
+        data["visitor"] = (await visitor_profiles(rt, [conversation.visitor_id], view)).get(
             conversation.visitor_id
         )
         # What the widget knew when the chat started (page, language, ...): for the agent.

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide.access.policy import Principal
+from confide.access.policy import Principal, VisitorView
 from confide.access.workspaces import find_workspace_by_slug
 from confide.chat.models import Visitor
 from confide.core.clock import utcnow
@@ -137,21 +137,33 @@ async def do_identify_visitor(
 
 
 async def visitor_profiles(
-    rt: Runtime, visitor_ids: list[uuid.UUID]
+    rt: Runtime,
+    visitor_ids: list[uuid.UUID],
+    view: VisitorView = VisitorView.FULL,
 ) -> dict[uuid.UUID, dict[str, Any]]:
-    """Identity of visitors for those the policy let see a conversation."""
+    """Identity of visitors, as much as ``view`` (``confide.access.policy.visitor_view``) allows:
+    full: name, e-mail, phone, attributes; working: name and attributes (e-mail and phone are
+    not even decrypted); pseudonymous: the visitor id only; none: nothing."""
+    if view is VisitorView.NONE or not visitor_ids:
+        return {}
+    if view is VisitorView.PSEUDONYMOUS:
+        return {vid: {"id": str(vid), "view": view.value} for vid in visitor_ids}
+    fields_read = None if view is VisitorView.FULL else ["name", "attributes"]
     async with rt.db.session() as session:
         visitors = (await session.scalars(select(Visitor).where(Visitor.id.in_(visitor_ids)))).all()
-        fields = await rt.vault.read_fields(session, [v.subject_id for v in visitors])
+        fields = await rt.vault.read_fields(session, [v.subject_id for v in visitors], fields_read)
     profiles: dict[uuid.UUID, dict[str, Any]] = {}
     for visitor in visitors:
         values = fields.get(visitor.subject_id, {})
-        profiles[visitor.id] = {
+        profile: dict[str, Any] = {
             "id": str(visitor.id),
+            "view": view.value,
             "vuid": visitor.vuid,
             "name": values.get("name"),
-            "email": values.get("email"),
-            "phone": values.get("phone"),
-            "attributes": json.loads(values["attributes"]) if values.get("attributes") else {},
         }
+        if view is VisitorView.FULL:
+            profile.update(email=values.get("email"), phone=values.get("phone"))
+        attributes = values.get("attributes")
+        profile["attributes"] = json.loads(attributes) if attributes else {}
+        profiles[visitor.id] = profile
     return profiles
