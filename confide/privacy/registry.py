@@ -225,7 +225,9 @@ REGISTRY: dict[str, Table] = {
 
 CONVERSATION_READERS = (
     "The visitor (their own conversations); admins; managers for their groups; agents for "
-    "conversations assigned to them or waiting in their groups. Analysts and support never."
+    "conversations assigned to them or waiting in their groups. Restricted conversations: "
+    "admins and the visitor only; archived ones: an archive custodian with an open "
+    "justification only; support: only while an admin's grant lasts. Analysts never."
 )
 
 REGISTRY.update(
