@@ -150,15 +150,16 @@ def grant_reach(
     """
     live = tuple(grants)
     reach: list[ColumnElement[bool]] = []
-    active = and_(c.lifecycle == ACTIVE, c.restricted.is_(False))
     if support:
         one = granted_conversations(live, GrantKind.SUPPORT, SupportScope.CONVERSATION)
         if one:
-            reach.append(and_(active, c.id.in_(sorted(one))))
+            reach.append(
+                and_(c.lifecycle == ACTIVE, c.restricted.is_(False), c.id.in_(sorted(one)))
+            )
         if access is ConversationAccess.READ and (
             SupportScope.CONVERSATIONS_READ in support_scopes(live)
         ):
-            reach.append(active)
+            reach.append(and_(c.lifecycle == ACTIVE, c.restricted.is_(False)))
     archived = granted_conversations(live, GrantKind.ARCHIVE_CUSTODIAN)
     if archived and access is ConversationAccess.READ:
         reach.append(and_(c.lifecycle == ARCHIVED, c.id.in_(sorted(archived))))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -103,9 +104,15 @@ class _EvaluateByName(_EvaluatorCompiler):
         return lambda obj: getattr(obj, name)
 
 
-def holds(rule: ColumnElement[bool], conversation: object) -> bool:
-    """Evaluate ``rule`` (built over :data:`FACTS`) against one conversation as a WHERE clause
-    would: NULL counts as false. Raises ``sqlalchemy.orm.evaluator.UnevaluatableError`` for a
-    construct the evaluator does not know (a rule must stay within and/or/==/IN/IS)."""
+def compile_check(rule: ColumnElement[bool]) -> Callable[[object], bool]:
+    """A Python check for ``rule`` (built over :data:`FACTS`), answering for one conversation as
+    a WHERE clause would: NULL counts as false. Raises
+    ``sqlalchemy.orm.evaluator.UnevaluatableError`` for a construct the evaluator does not know
+    (a rule must stay within and/or/==/IN/IS)."""
     evaluate = _EvaluateByName().process(rule)  # type: ignore[no-untyped-call]
-    return evaluate(conversation) is True
+    return lambda conversation: evaluate(conversation) is True
+
+
+def holds(rule: ColumnElement[bool], conversation: object) -> bool:
+    """Evaluate ``rule`` once against ``conversation`` (see :func:`compile_check`)."""
+    return compile_check(rule)(conversation)
