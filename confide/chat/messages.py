@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.models import Role
-from confide.access.policy import Principal
+from confide.access.policy import ConversationAccess, Principal
 from confide.chat import events, routing
 from confide.chat.conversations import Outbox, agent_card, load_for
 from confide.chat.models import AuthorKind, Channel, Conversation, ConversationStatus, Message
@@ -268,7 +268,9 @@ async def list_messages(
     to ask again with the last seq."""
     limit = max(1, min(limit, PAGE_LIMIT))
     async with rt.db.session() as session:
-        conversation = await load_for(session, principal, conversation_id)
+        conversation = await load_for(
+            session, principal, conversation_id, access=ConversationAccess.READ
+        )
         # uq_messages_seq
         rows = list(
             (
