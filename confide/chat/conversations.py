@@ -40,20 +40,30 @@ if TYPE_CHECKING:
 
 def facts_of(conversation: Conversation) -> ConversationFacts:
     return ConversationFacts(
+        id=conversation.id,
         workspace_id=conversation.workspace_id,
         group_id=conversation.group_id,
         assignee_id=conversation.assignee_id,
         status=conversation.status.value,
         visitor_id=conversation.visitor_id,
+        lifecycle=conversation.lifecycle.value,
+        restricted=conversation.restricted,
+        held=conversation.held,
     )
 
 
 async def load_for(
-    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, *, lock: bool = False
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    *,
+    lock: bool = False,
+    access: policy.ConversationAccess = policy.ConversationAccess.WORK,
 ) -> Conversation:
-    """The conversation if the policy lets ``principal`` work on it; otherwise *not found*."""
+    """The conversation if the policy lets ``principal`` work on it (or only read it, with
+    ``access=READ``); otherwise *not found*."""
     conversation = await session.get(Conversation, conversation_id, with_for_update=lock)
-    if conversation is None or not policy.can_work_conversation(principal, facts_of(conversation)):
+    if conversation is None or not policy.can_work_conversation(principal, conversation, access):
         raise NotFound("No such conversation, or you may not see it.")
     return conversation
 
@@ -252,7 +262,8 @@ async def do_transfer(
         if conversation.status is ConversationStatus.CLOSED:
             raise Conflict("The conversation is closed; reopen it first.")
         await routing.check_group(tx, conversation.workspace_id, group_id)
-        if not policy.may_route_to_group(principal, group_id):
+        # check_group established that the group belongs to the conversation's workspace.
+        if not policy.may_route_to_group(principal, group_id, conversation.workspace_id):
             raise Forbidden(field="group_id")
         conversation.group_id = group_id
         conversation.assignee_id = None

@@ -52,6 +52,9 @@ def conversation_facts(conversation: Conversation) -> dict[str, Any]:
         "first_response_at": _iso(conversation.first_response_at),
         "closed_at": _iso(conversation.closed_at),
         "csat_score": conversation.csat_score,
+        # Data states the consoles' policy check needs (confide.realtime.sockets._facts).
+        "lifecycle": conversation.lifecycle.value,
+        "restricted": conversation.restricted,
     }
 
 

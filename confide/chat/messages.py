@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.models import Role
-from confide.access.policy import Principal
+from confide.access.policy import ConversationAccess, Principal
 from confide.chat import events, exactly_once, routing
 from confide.chat.channels import outbound
 from confide.chat.conversations import load_for
@@ -317,7 +317,9 @@ async def list_messages(
     Raises :class:`NotFound` when the policy does not let ``principal`` see it."""
     limit = max(1, min(limit, PAGE_LIMIT))
     async with rt.db.transaction() as tx:
-        conversation = await load_for(tx, principal, conversation_id)
+        conversation = await load_for(
+            tx, principal, conversation_id, access=ConversationAccess.READ
+        )
         # uq_messages_seq
         rows = list(
             (

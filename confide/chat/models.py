@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,6 +41,14 @@ class ConversationStatus(enum.StrEnum):
     WAITING = "waiting"
     OPEN = "open"
     CLOSED = "closed"
+
+
+class ConversationLifecycle(enum.StrEnum):
+    """Where a conversation is in its retention life (``confide.access.policy`` decides who
+    may open it in each state)."""
+
+    ACTIVE = "active"  # operational: the chat room works it
+    ARCHIVED = "archived"  # restricted archive: only an archive custodian with a justification
 
 
 class AuthorKind(enum.StrEnum):
@@ -113,6 +122,16 @@ class Conversation(Base):
     # What the widget knew when the visitor started the chat (page views, seconds on site,
     # language, path): kept in the browser until then, sent only with the conversation.
     visitor_context: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # Data states the policy reads (confide.access.policy.conversation_rule): the retention
+    # stage, the subject's restriction of processing (GDPR Art. 18: hidden from agents) and a
+    # legal hold (blocks destruction, not reading). Flags, because they combine.
+    lifecycle: Mapped[ConversationLifecycle] = mapped_column(
+        value_enum(ConversationLifecycle, "conversation_lifecycle"),
+        default=ConversationLifecycle.ACTIVE,
+        server_default=ConversationLifecycle.ACTIVE.value,
+    )
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Message(Base):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select
+from sqlalchemy import Select, select
 
 from confide.access import policy
 from confide.access.policy import Principal
+from confide.access.rules import ConversationColumns
 from confide.chat import events
 from confide.chat.conversations import load_for
 from confide.chat.models import Conversation, ConversationStatus
@@ -20,22 +21,19 @@ if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 LIST_LIMIT = 100
+# The policy's rules read these columns (mypy cannot match a mapped class object against a
+# protocol of column attributes, hence the cast).
+COLUMNS = cast(ConversationColumns, Conversation)
 
 
-def scoped(query: Select[Any], principal: Principal) -> Select[Any]:
-    """Apply ``policy.conversation_scope`` in SQL (it must agree with can_work_conversation)."""
-    scope = policy.conversation_scope(principal)
-    query = query.where(Conversation.workspace_id == principal.workspace_id)
-    if scope.nothing:
-        return query.where(false())
-    if scope.whole_workspace:
-        return query
-    if scope.visitor_id is not None:
-        return query.where(Conversation.visitor_id == scope.visitor_id)
-    in_groups: ColumnElement[bool] = Conversation.group_id.in_(scope.group_ids)
-    if scope.groups_waiting_only:
-        in_groups = and_(in_groups, Conversation.status == ConversationStatus.WAITING)
-    return query.where(or_(in_groups, Conversation.assignee_id == scope.assignee_id))
+def scoped(
+    query: Select[Any],
+    principal: Principal,
+    access: policy.ConversationAccess = policy.ConversationAccess.READ,
+) -> Select[Any]:
+    """``query`` limited to the conversations ``principal`` may see: the policy's own rule as a
+    WHERE clause (the same expression ``load_for`` evaluates for a single conversation)."""
+    return query.where(policy.conversation_rule(principal, COLUMNS, access))
 
 
 async def list_conversations(
@@ -66,12 +64,13 @@ async def list_conversations(
         rows = rows[:limit]
         items = [events.conversation_facts(c) for c in rows]
         if principal.kind == "operator":
-            # One record naming every visitor whose identity the list returned.
+            # Each visitor as the policy lets this operator see them; one record naming every
+            # visitor whose identity the list returned.
             profiles = await visitor_profiles(
                 tx,
                 rt,
                 principal,
-                [c.visitor_id for c in rows],
+                {c.visitor_id: policy.visitor_view(principal, c) for c in rows},
                 action="conversation.list",
                 resource="conversations",
             )
@@ -87,7 +86,9 @@ async def conversation_detail(
     (``conversation.read``, naming the visitor) before it is returned. Raises
     :class:`NotFound` when the policy does not let them see it."""
     async with rt.db.transaction() as tx:
-        conversation = await load_for(tx, principal, conversation_id)
+        conversation = await load_for(
+            tx, principal, conversation_id, access=policy.ConversationAccess.READ
+        )
         data = events.conversation_facts(conversation)
         data["agent"] = await agent_card(rt, tx, conversation.assignee_id)
         data["call_metadata"] = conversation.call_metadata
@@ -97,7 +98,7 @@ async def conversation_detail(
                     tx,
                     rt,
                     principal,
-                    [conversation.visitor_id],
+                    {conversation.visitor_id: policy.visitor_view(principal, conversation)},
                     action="conversation.read",
                     resource=f"conversation:{conversation.id}",
                 )

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide.access.policy import Principal
+from confide.access.policy import Principal, VisitorView
 from confide.access.workspaces import find_workspace_by_slug
 from confide.audit.ledger import append
 from confide.chat.models import Visitor
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 VUID_PREFIX = "v_"
+# The vault fields each view that names a visitor may decrypt (``None``: all of them).
+_NAMED_VIEWS: dict[VisitorView, tuple[str, ...] | None] = {
+    VisitorView.FULL: None,
+    VisitorView.WORKING: ("name", "attributes"),
+}
 MAX_ATTRIBUTES = 50
 
 
@@ -167,32 +173,45 @@ async def visitor_profiles(
     tx: UnitOfWork,
     rt: Runtime,
     principal: Principal,
-    visitor_ids: list[uuid.UUID],
+    views: Mapping[uuid.UUID, VisitorView],
     *,
     action: str,
     resource: str,
 ) -> dict[uuid.UUID, dict[str, Any]]:
-    """Identity of visitors for an operator the policy let see their conversations, read
-    through ``privacy.access`` (one ``action`` record naming them all, in ``tx``)."""
-    visitors = (await tx.scalars(select(Visitor).where(Visitor.id.in_(visitor_ids)))).all()
+    """Identity of visitors, each as much as its view (``confide.access.policy.visitor_view``)
+    allows: full: name, e-mail, phone, attributes; working: name and attributes (e-mail and
+    phone are not even decrypted); pseudonymous: the visitor id only; none: nothing. The
+    identities returned are read through ``privacy.access``: one ``action`` record naming
+    them all, in ``tx``."""
+    profiles: dict[uuid.UUID, dict[str, Any]] = {
+        vid: {"id": str(vid), "view": view.value}
+        for vid, view in views.items()
+        if view is VisitorView.PSEUDONYMOUS
+    }
+    shown = {vid: view for vid, view in views.items() if view in _NAMED_VIEWS}
+    if not shown:
+        return profiles
+    visitors = (await tx.scalars(select(Visitor).where(Visitor.id.in_(list(shown))))).all()
     fields = await read_people(
         tx,
         rt,
         principal,
-        [v.subject_id for v in visitors],
-        fields=None,
+        {v.subject_id: _NAMED_VIEWS[shown[v.id]] for v in visitors},
         action=action,
         resource=resource,
     )
-    profiles: dict[uuid.UUID, dict[str, Any]] = {}
     for visitor in visitors:
+        view = shown[visitor.id]
         values = fields.get(visitor.subject_id, {})
-        profiles[visitor.id] = {
+        profile: dict[str, Any] = {
             "id": str(visitor.id),
+            "view": view.value,
             "vuid": visitor.vuid,
             "name": values.get("name"),
-            "email": values.get("email"),
-            "phone": values.get("phone"),
-            "attributes": json.loads(values["attributes"]) if values.get("attributes") else {},
         }
+        if view is VisitorView.FULL:
+            profile.update(email=values.get("email"), phone=values.get("phone"))
+        attributes = values.get("attributes")
+        profile["attributes"] = json.loads(attributes) if attributes else {}
+        profiles[visitor.id] = profile
     return profiles

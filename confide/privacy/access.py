@@ -30,21 +30,35 @@ async def read_people(
     tx: UnitOfWork,
     rt: Runtime,
     principal: Principal,
-    subject_ids: Iterable[uuid.UUID],
+    fields_by_subject: Mapping[uuid.UUID, Iterable[str] | None],
     *,
-    fields: Iterable[str] | None,
     action: str,
     resource: str,
     details: Mapping[str, Any] | None = None,
 ) -> dict[uuid.UUID, dict[str, str]]:
-    """Decrypt ``fields`` (``None``: all) of ``subject_ids`` for ``principal`` and append one
-    audit record (``action`` on ``resource``) naming every subject returned, in ``tx``.
+    """Decrypt, for ``principal``, the fields each subject's view allows (``None``: all of
+    them; fields outside the view are never decrypted) and append one audit record (``action``
+    on ``resource``) naming every subject returned, in ``tx``.
 
     Returns ``{subject_id: {field: value}}`` (``{}`` for an erased subject). Raises what the
     ledger raises (the unit then rolls back and nothing is returned)."""
-    ids = list(dict.fromkeys(subject_ids))
-    values = await rt.vault.read_fields(tx, ids, fields) if ids else {}
-    await ledger.append(tx, rt, principal, action, subjects=ids, resource=resource, details=details)
+    groups: dict[tuple[str, ...] | None, list[uuid.UUID]] = {}
+    for subject_id, fields in fields_by_subject.items():
+        groups.setdefault(tuple(sorted(fields)) if fields is not None else None, []).append(
+            subject_id
+        )
+    values: dict[uuid.UUID, dict[str, str]] = {}
+    for fields, subject_ids in groups.items():
+        values.update(await rt.vault.read_fields(tx, subject_ids, fields))
+    await ledger.append(
+        tx,
+        rt,
+        principal,
+        action,
+        subjects=list(fields_by_subject),
+        resource=resource,
+        details=details,
+    )
     return values
 
 

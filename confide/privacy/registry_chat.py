@@ -13,7 +13,9 @@ from confide.privacy.datamap import (
 
 CONVERSATION_READERS = (
     "The visitor (their own conversations); admins; managers for their groups; agents for "
-    "conversations assigned to them or waiting in their groups. Analysts and support never."
+    "conversations assigned to them or waiting in their groups. Restricted conversations: "
+    "admins and the visitor only; archived ones: an archive custodian with an open "
+    "justification only; support: only while an admin's grant lasts. Analysts never."
 )
 
 CHAT_TABLES: dict[str, Table] = {
@@ -64,6 +66,11 @@ CHAT_TABLES: dict[str, Table] = {
                 "What the widget knew when the chat started (page views, seconds on site, "
                 "language, path), kept in the browser until then: routing and engagement."
             ),
+            "lifecycle": OPERATIONAL,
+            "restricted": personal(
+                "The visitor restricted processing (GDPR Art. 18): hidden from agents."
+            ),
+            "held": OPERATIONAL,
         },
     ),
     "messages": Table(

@@ -74,6 +74,9 @@ def _uuid(value: Any, field: str = "conversation_id") -> uuid.UUID:
 
 def _facts(data: dict[str, Any]) -> ConversationFacts:
     return ConversationFacts(
+        id=uuid.UUID(data["id"]),
+        lifecycle=data["lifecycle"],
+        restricted=data["restricted"],
         workspace_id=uuid.UUID(data["workspace_id"]),
         group_id=uuid.UUID(data["group_id"]) if data.get("group_id") else None,
         assignee_id=uuid.UUID(data["assignee_id"]) if data.get("assignee_id") else None,

@@ -149,7 +149,9 @@ async def test_agent_sees_a_new_conversation_live_and_replies(
     await expect(page.locator("#messages .msg--visitor .msg-body")).to_have_text(
         "Hi, my order #1042 has not arrived."
     )
-    await expect(page.locator(".visitor-pane")).to_contain_text("vera@example.test")
+    # An agent answers with the name; e-mail and phone stay with admins (working view).
+    await expect(page.locator(".visitor-pane")).to_contain_text("shown to admins only")
+    await expect(page.locator(".visitor-pane")).not_to_contain_text("vera@example.test")
 
     # The visitor writes while the conversation is open: it arrives live.
     await visitor.say(conversation_id, "It was due on Monday.")
@@ -295,7 +297,8 @@ async def test_console_on_a_phone(
     await screenshot(page, "console-mobile")
     await page.get_by_role("button", name="Visitor", exact=True).click()
     await expect(page.locator(".visitor-pane")).to_be_visible()
-    await expect(page.locator(".visitor-pane")).to_contain_text("vera@example.test")
+    await expect(page.locator(".visitor-pane")).to_contain_text("Vera Visitor")
+    await expect(page.locator(".visitor-pane")).not_to_contain_text("vera@example.test")
     await page.keyboard.press("Escape")
     await expect(page.locator(".visitor-pane")).to_be_hidden()
     await page.locator("a.back").click()

@@ -12,6 +12,7 @@ from confide.access.models import Role
 from confide.runtime import Runtime
 from tests.chat.helpers import agent_token, new_visitor, open_socket, start_chat, token_subprotocols
 from tests.conftest import LiveServer, World
+from tests.web.helpers import sign_in
 
 
 @pytest.fixture
@@ -254,3 +255,110 @@ async def test_reads_over_the_console_socket_and_lists_are_audited(
         (str(team["alice"].id), visitor_row.subject_id, f"conversation:{conversation_id}")  # type: ignore[attr-defined]
     ]
     assert [e.action for e in events if e.action == "conversation.list"] == ["conversation.list"]
+
+
+# -- data states and how much of the visitor ---------------------------------------------------
+
+
+async def _identify(client: httpx.AsyncClient, admin: dict[str, str], vuid: str) -> None:
+    key = (await client.post("/api/v1/api-keys", json={"name": "b"}, headers=admin)).json()["key"]
+    response = await client.post(
+        "/api/v1/visitors/identify",
+        json={
+            "vuid": vuid,
+            "name": "Vera Visitor",
+            "email": "vera@example.invalid",
+            "phone": "+33 6 00 00 00 00",
+            "attributes": {"plan": "pro"},
+        },
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200, response.text
+
+
+async def _set_state(rt: Runtime, conversation_id: str, **state: object) -> None:
+    """Put a conversation in a data state (the retention and request actions will do this)."""
+    from sqlalchemy import update
+
+    from confide.chat.models import Conversation
+
+    async with rt.db.transaction() as session:
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == uuid.UUID(conversation_id))
+            .values(**state)
+        )
+
+
+async def test_agent_sees_the_visitors_name_but_not_their_email_or_phone(
+    world: World, client: httpx.AsyncClient, team: dict[str, object]
+) -> None:
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, "hello", group_id=team["support"])  # type: ignore[arg-type]
+    conversation_id = chat["conversation"]["id"]
+    admin = await world.headers(team["ada"])  # type: ignore[arg-type]
+    await _identify(client, admin, visitor.vuid)
+    alice = await world.headers(team["alice"])  # type: ignore[arg-type]
+
+    seen = (await client.get(f"/api/v1/conversations/{conversation_id}", headers=alice)).json()
+    listed = (await client.get("/api/v1/conversations", headers=alice)).json()["conversations"]
+    for profile in (seen["visitor"], listed[0]["visitor"]):
+        assert profile["view"] == "working"
+        assert (profile["name"], profile["attributes"]) == ("Vera Visitor", {"plan": "pro"})
+        assert "email" not in profile and "phone" not in profile
+    await sign_in(world, team["alice"])  # type: ignore[arg-type]
+    page = await client.get(f"/console/conversations/{conversation_id}")
+    assert page.status_code == 200
+    assert "Vera Visitor" in page.text and "<dt>plan</dt><dd>pro</dd>" in page.text
+    assert "vera@example.invalid" not in page.text and "+33 6 00 00 00 00" not in page.text
+    assert "E-mail and phone are shown to admins only." in page.text
+
+    full = (await client.get(f"/api/v1/conversations/{conversation_id}", headers=admin)).json()
+    assert full["visitor"]["view"] == "full"
+    assert (full["visitor"]["email"], full["visitor"]["phone"]) == (
+        "vera@example.invalid",
+        "+33 6 00 00 00 00",
+    )
+
+
+async def test_archived_conversation_is_invisible_to_agents_and_admins(
+    world: World, client: httpx.AsyncClient, team: dict[str, object]
+) -> None:
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, "old words", group_id=team["support"])  # type: ignore[arg-type]
+    conversation_id = chat["conversation"]["id"]
+    await _set_state(world.rt, conversation_id, lifecycle="archived")
+    for account in ("alice", "ada"):
+        headers = await world.headers(team[account])  # type: ignore[arg-type]
+        for path in ("", "/messages"):
+            response = await client.get(
+                f"/api/v1/conversations/{conversation_id}{path}", headers=headers
+            )
+            assert response.status_code == 404, (account, path)
+            assert "old words" not in response.text
+        listed = await client.get("/api/v1/conversations", headers=headers)
+        assert conversation_id not in listed.text
+    # Nor does the visitor's widget show it any more.
+    response = await client.get(
+        f"/api/v1/widget/conversations/{conversation_id}", headers=visitor.headers
+    )
+    assert response.status_code == 404
+
+
+async def test_restricted_conversation_is_hidden_from_agents_but_not_from_admins(
+    world: World, client: httpx.AsyncClient, team: dict[str, object]
+) -> None:
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, "restrict me", group_id=team["support"])  # type: ignore[arg-type]
+    conversation_id = chat["conversation"]["id"]
+    await _set_state(world.rt, conversation_id, restricted=True, held=True)
+    alice = await world.headers(team["alice"])  # type: ignore[arg-type]
+    response = await client.get(f"/api/v1/conversations/{conversation_id}", headers=alice)
+    assert response.status_code == 404
+    assert conversation_id not in (await client.get("/api/v1/conversations", headers=alice)).text
+    admin = await world.headers(team["ada"])  # type: ignore[arg-type]
+    detail = await client.get(f"/api/v1/conversations/{conversation_id}", headers=admin)
+    assert detail.status_code == 200
+    assert detail.json()["restricted"] is True
+    listed = (await client.get("/api/v1/conversations", headers=admin)).json()["conversations"]
+    assert [c["id"] for c in listed] == [conversation_id]
