@@ -20,8 +20,12 @@ say what to do, and never contain personal data.
     ├── NotFound                      404 not_found
     ├── MethodNotAllowed              405 method_not_allowed
     ├── Conflict                      409 conflict
-    └── TooManyRequests               429 rate_limited
-        └── AccountLocked             429 account_locked
+    ├── TooManyRequests               429 rate_limited
+    │   └── AccountLocked             429 account_locked
+    └── ServiceUnavailable            503 service_unavailable   (with Retry-After)
+
+An outage of the database or Redis (``confide.core.outages.is_outage``) becomes
+``ServiceUnavailable``, never a 500: the client is told when to try again (RFC 9110 §10.2.3).
 
 Lower-level errors (database integrity, token decoding) are mapped into this tree with
 ``raise ... from exc`` where they happen, so the API layer never guesses.
@@ -157,3 +161,33 @@ class AccountLocked(TooManyRequests):
         "This account is locked after repeated failed sign-ins; try again later "
         "or ask an admin to unlock it."
     )
+
+
+class ServiceUnavailable(ConfideError):
+    """A service Confide depends on (database, Redis) is unreachable for now.
+
+    Answered with HTTP 503 and ``Retry-After: <retry_after_seconds>`` (RFC 9110 §10.2.3,
+    §15.6.4); on a socket, an error frame with the same code, or a close with 1013.
+    """
+
+    status_code = 503
+    code = "service_unavailable"
+    default_message = (
+        "The service is briefly unavailable (a database or Redis outage); nothing was lost, "
+        "try again in a few seconds."
+    )
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after_seconds: int = 5,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            field=field,
+            headers={"Retry-After": str(retry_after_seconds), **(headers or {})},
+        )
+        self.retry_after_seconds = retry_after_seconds
