@@ -25,6 +25,13 @@ from tests.faults.cluster import PASSWORD, Node
 
 RETRY_PAUSE_SECONDS = 0.2
 FRAME_TIMEOUT_SECONDS = 15.0
+# Outages in the tests last seconds: anything still failing after this is a hang, reported.
+GIVE_UP_SECONDS = 45.0
+
+
+def _give_up_after(started: float, what: str) -> None:
+    if time.monotonic() - started > GIVE_UP_SECONDS:
+        raise AssertionError(f"{what} still failing after {GIVE_UP_SECONDS} s")
 
 
 @dataclass
@@ -58,7 +65,9 @@ class Ledger:
 
 async def _connect(url: str, ledger: Ledger, what: str) -> websockets.ClientConnection:
     """Open a socket, waiting out 503 answers to the handshake (recorded)."""
+    started = time.monotonic()
     while True:
+        _give_up_after(started, f"{what} socket")
         try:
             connection = await websockets.connect(url, open_timeout=10, ping_interval=None)
         except InvalidStatus as exc:
@@ -93,8 +102,10 @@ async def http_retrying(
     ledger: Ledger, what: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
     """One REST call, repeated after 503 answers and refused connections (both recorded)."""
+    started = time.monotonic()
     async with httpx.AsyncClient(timeout=15.0) as http:
         while True:
+            _give_up_after(started, what)
             try:
                 response = await http.request(method, url, **kwargs)
             except httpx.TransportError:
@@ -208,6 +219,7 @@ class Visitor:
         sent = Sent(f"{self.name}-{len(self.sent)}", body, time.monotonic())
         self.sent.append(sent)
         while sent.ack is None:
+            _give_up_after(sent.sent_at, f"message {sent.client_id}")
             try:
                 if self.connection is None:
                     await self._open()
