@@ -182,8 +182,8 @@ class SocketSession(ConsentedFrames):
         except ConfideError as exc:
             await self.error(exc, frame.get("client_id"))
         except Exception as exc:
-            if not outages.is_outage(exc):
-                raise
+            if not outages.is_outage(exc) or frame["type"] == "subscribe":
+                raise  # a socket that cannot subscribe cannot go on: error frame, 1013/1011
             # The frame was not applied (a message: not stored); the client sends it again.
             await self.error(outages.unavailable(), frame.get("client_id"))
 

@@ -365,5 +365,5 @@ class Console:
         while time.monotonic() < deadline:
             if all((self.seen.get(c) or [0])[-1] >= s for c, s in last_seqs.items()):
                 return True
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.005)
         return False
