@@ -73,6 +73,7 @@ class RedisBroker(Broker):
         self._reader: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
         self._control_channel = f"{PREFIX}node:{self.node_id}"
+        self._publish_failing = False
         self._pending: collections.deque[tuple[str, str]] = collections.deque(
             maxlen=PENDING_INVALIDATIONS_MAX
         )
@@ -109,8 +110,11 @@ class RedisBroker(Broker):
         data = json.dumps(event, separators=(",", ":"))
         try:
             await self._redis.publish(PREFIX + channel, data)
+            self._publish_failing = False
         except (RedisError, OSError) as exc:
-            log.warning("redis publish failed (%s); listeners resume", type(exc).__name__)
+            if not self._publish_failing:  # once per outage, not once per event
+                log.warning("redis publish failed (%s); listeners resume", type(exc).__name__)
+                self._publish_failing = True
             if channel in INVALIDATION_CHANNELS:
                 self._pending.append((channel, data))
             for subscription in list(self._local.get(channel, ())):
