@@ -157,6 +157,7 @@ class RedisRateLimiter(RateLimiter):
 
     async def close(self) -> None:
         await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()  # a pool we made: ours to close
 
 
 def create_rate_limiter(redis_url: str | None, fallback: str = "local") -> RateLimiter:

@@ -99,6 +99,7 @@ class RedisBroker(Broker):
         await self._subscriber.aclose()
         await self._subscriber_pool.disconnect()
         await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()  # a pool we made: ours to close
 
     async def ping(self) -> bool:
         try:
