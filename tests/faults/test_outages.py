@@ -15,7 +15,10 @@ flow. Whatever the outage, the delivery contract and the edges hold:
   channels its sockets need (the settings channel included, conversations that ended during
   the outage excluded).
 
-Recovery times are measured by ``benchmarks/recovery.py``, not asserted here.
+Recovery times are measured by ``benchmarks/recovery.py``, not asserted here. Marked
+``postgres`` (tests/conftest.py deselects it on SQLite, so CI runs it in its PostgreSQL pass)
+and ``faults`` (``CONFIDE_TEST_BACKEND=postgres python3 dev.py test -m faults`` runs it alone,
+in about a minute).
 """
 
 from __future__ import annotations
