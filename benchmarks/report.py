@@ -13,7 +13,10 @@ from benchmarks.__main__ import BENCHMARKS
 from benchmarks.common import RESULTS_DIR
 
 # Benchmarks whose module writes several result files.
-_RESULT_NAMES = {"connections": ["connections_memory", "connections_broadcast"]}
+_RESULT_NAMES = {
+    "connections": ["connections_memory", "connections_broadcast"],
+    "recovery": ["recovery_redis", "recovery_postgres_ack", "recovery_postgres"],
+}
 
 
 def _number(value: float) -> str:

@@ -47,7 +47,7 @@ class Runtime:
         )
         keyring = Keyring(provider, KeyStore(settings.resolved_keystore_url))
         broker = create_broker(settings.redis_url)
-        return cls(
+        runtime = cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
             secret=secret,
@@ -60,10 +60,14 @@ class Runtime:
             ),
             passwords=Passwords(settings),
             broker=broker,
-            limiter=create_rate_limiter(settings.redis_url),
+            limiter=create_rate_limiter(settings.redis_url, settings.rate_limit_when_redis_down),
             keyring=keyring,
             privacy_cache=PrivacySettingsCache(broker),
         )
+        # Invalidations may have been lost while Redis was away: after every reconnect the
+        # broker makes each node drop its cached copies (docs/architecture.md).
+        runtime.broker.on_reconnect(runtime.keyring.forget)
+        return runtime
 
     async def prepare(self) -> None:
         """Create what must exist before serving: the key store's schema."""

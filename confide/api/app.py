@@ -29,6 +29,7 @@ from confide.api.routes import (
     widget_settings,
     workspace,
 )
+from confide.api.routes import health as health_routes
 from confide.chat import channels as chat_channels
 from confide.core.config import Settings
 from confide.core.logging import scrub_server_logs
@@ -47,6 +48,7 @@ def build_api_router() -> APIRouter:
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    router.include_router(health_routes.router)
     router.include_router(auth.router)
     router.include_router(me.router)
     router.include_router(operators.router)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from confide.api.middleware import SECURITY_HEADERS
+from confide.core import outages
 from confide.core.errors import (
     BadRequest,
     ConfideError,
@@ -103,10 +104,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        # Log the type and location only: exception messages can carry personal data.
-        log.error("unhandled %s", type(exc).__name__, exc_info=False)
+        error: ConfideError
+        if outages.is_outage(exc):
+            # The database or Redis is unreachable: 503 with Retry-After, never a 500.
+            log.warning("service unavailable: %s", type(exc).__name__)
+            error = outages.unavailable()
+        else:
+            # Log the type and location only: exception messages can carry personal data.
+            log.error("unhandled %s", type(exc).__name__, exc_info=False)
+            error = ConfideError()
         # This handler runs outside every middleware, so the security headers are added here.
-        response = error_response(ConfideError())
+        response = error_response(error)
         for name, value in SECURITY_HEADERS:
             response.headers[name.decode()] = value.decode()
         return response

@@ -68,6 +68,8 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         access_log=False,  # it would log client IP addresses: personal data
         log_config=None,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_timeout_seconds,
         # X-Forwarded-For/-Proto only from the proxies named in trusted_proxies.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,

@@ -11,7 +11,7 @@ import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -45,6 +45,26 @@ class Settings(BaseSettings):
         description="Base64 32-byte master key; defaults to data_dir/master.key (mode 0600).",
     )
     redis_url: str | None = Field(default=None, description="Redis URL for multi-node fan-out.")
+    rate_limit_when_redis_down: Literal["local", "refuse"] = Field(
+        default="local",
+        description="What rate limits do while Redis is unreachable: 'local' counts in each "
+        "node's memory (a cluster of N nodes then admits up to N times a limit), 'refuse' "
+        "answers HTTP 503 with Retry-After (and an error frame on sockets).",
+    )
+    ws_ping_interval_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="How often the server pings each WebSocket to keep proxies from closing it.",
+    )
+    ws_ping_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a ping may wait for its pong before the socket is closed. Sized "
+        "for a busy node: at 1,000 sockets a 20 s timeout closed healthy consoles "
+        "(docs/operations.md, 'Outages').",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str | None = Field(

@@ -23,8 +23,11 @@ say what to do, and never contain personal data.
     ├── Conflict                      409 conflict
     ├── TooManyRequests               429 rate_limited
     │   └── AccountLocked             429 account_locked
-    └── ServiceUnavailable            503 service_unavailable
+    └── ServiceUnavailable            503 service_unavailable   (with Retry-After)
         └── AuditUnavailable          503 audit_unavailable   (nothing done or returned)
+
+An outage of the database or Redis (``confide.core.outages.is_outage``) becomes
+``ServiceUnavailable``, never a 500: the client is told when to try again (RFC 9110 §10.2.3).
 
 Lower-level errors (database integrity, token decoding) are mapped into this tree with
 ``raise ... from exc`` where they happen, so the API layer never guesses.
@@ -182,9 +185,33 @@ class AccountLocked(TooManyRequests):
 
 
 class ServiceUnavailable(ConfideError):
+    """A service Confide depends on (database, Redis) is unreachable for now.
+
+    Answered with HTTP 503 and ``Retry-After: <retry_after_seconds>`` (RFC 9110 §10.2.3,
+    §15.6.4); on a socket, an error frame with the same code, or a close with 1013.
+    """
+
     status_code = 503
     code = "service_unavailable"
-    default_message = "A service Confide depends on is unavailable; try again shortly."
+    default_message = (
+        "The service is briefly unavailable (a database or Redis outage); nothing was lost, "
+        "try again in a few seconds."
+    )
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after_seconds: int = 5,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            field=field,
+            headers={"Retry-After": str(retry_after_seconds), **(headers or {})},
+        )
+        self.retry_after_seconds = retry_after_seconds
 
 
 class AuditUnavailable(ServiceUnavailable):

@@ -8,10 +8,12 @@ settings change rarely, and a change must still take effect at once, everywhere:
   generation here, so a read that started before the commit cannot store the old row after
   it (it checks the generation before storing), and it publishes an invalidation through the
   broker, so every node drops its copy as soon as Redis delivers it.
-- On a node with a Redis broker the cache is used only while its watcher is subscribed. When
-  the broker reconnects (events may have been lost), the watcher's subscription is marked
-  lagged and the whole cache is dropped. ``TTL_SECONDS`` bounds what is left: an entry is
-  never older than that, whatever happens to the broker.
+- On a node with a Redis broker the cache is used only while its watcher is subscribed and
+  the broker is connected. Each entry records the broker's ``epoch``; the epoch moves when the
+  connection is lost and again when it is back (invalidations may have been lost), so every
+  entry cached before is ignored at once, and a read that started before cannot store its
+  row after. ``TTL_SECONDS`` bounds what is left: an entry is never older than that,
+  whatever happens to the broker.
 - The cached row is a detached copy: callers read it, never write it.
 """
 
@@ -40,12 +42,14 @@ MAX_WORKSPACES = 10_000
 class PrivacySettingsCache:
     def __init__(self, broker: Broker) -> None:
         self._broker = broker
-        self._entries: dict[uuid.UUID, tuple[float, WorkspacePrivacySettings]] = {}
+        # workspace -> (expires at, monotonic seconds; broker epoch; detached row)
+        self._entries: dict[uuid.UUID, tuple[float, int, WorkspacePrivacySettings]] = {}
         self._generations: dict[uuid.UUID, int] = {}
         # One process: every change is made here and invalidated directly.
         self._watching = isinstance(broker, MemoryBroker)
         self._watcher: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
+        broker.on_reconnect(self.invalidate)
 
     async def load(
         self, session: AsyncSession, workspace_id: uuid.UUID
@@ -53,19 +57,21 @@ class PrivacySettingsCache:
         """The workspace's settings, from the cache or read through ``session``."""
         from confide.privacy import settings as privacy_settings
 
-        if not self._watching:
+        if not self._watching or not self._broker.connected:
             self._start_watcher()
             return await privacy_settings.load(session, workspace_id)
+        epoch = self._broker.epoch
         hit = self._entries.get(workspace_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
+        if hit is not None and hit[0] > time.monotonic() and hit[1] == epoch:
+            return hit[2]
         generation = self._generations.get(workspace_id, 0)
         row = await privacy_settings.load(session, workspace_id)
         snapshot = _detached_copy(row)
-        if self._generations.get(workspace_id, 0) == generation:
+        unchanged = self._generations.get(workspace_id, 0) == generation
+        if unchanged and self._broker.epoch == epoch and self._broker.connected:
             if len(self._entries) >= MAX_WORKSPACES:
                 self._entries.clear()
-            self._entries[workspace_id] = (time.monotonic() + TTL_SECONDS, snapshot)
+            self._entries[workspace_id] = (time.monotonic() + TTL_SECONDS, epoch, snapshot)
         return snapshot
 
     def invalidate(self, workspace_id: uuid.UUID | None = None) -> None:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 Event = dict[str, Any]
@@ -83,13 +83,41 @@ class Subscription:
 
 
 class Broker(ABC):
-    """Local bookkeeping of who listens to what; subclasses move events between nodes."""
+    """Local bookkeeping of who listens to what; subclasses move events between nodes.
+
+    ``publish`` never raises for an outage of the transport: it runs after a commit, and a
+    stored message must not turn into an error (the subscribers that may have missed it are
+    marked lagged and resume from the database). ``epoch`` changes whenever events may have
+    been lost node-wide (connection lost or restored): caches fed by broker invalidations
+    compare it to know their copies are stale, and ``on_reconnect`` callbacks run first thing
+    after a reconnect, before any event is dispatched.
+    """
 
     def __init__(self) -> None:
         self._local: dict[str, set[Subscription]] = defaultdict(set)
+        self._reconnect_callbacks: list[Callable[[], None]] = []
+        self.epoch = 0
 
     @abstractmethod
     async def publish(self, channel: str, event: Event) -> None: ...
+
+    @property
+    def connected(self) -> bool:
+        """True while invalidations published anywhere reach this node."""
+        return True
+
+    async def ping(self) -> bool:
+        """True when the transport answers (readiness checks); never raises."""
+        return True
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every reconnect (drop cached copies there)."""
+        self._reconnect_callbacks.append(callback)
+
+    def _events_may_be_lost(self) -> None:
+        self.epoch += 1
+        for callback in self._reconnect_callbacks:
+            callback()
 
     async def start(self) -> None:
         return None

@@ -13,10 +13,15 @@ WebSocket, so it offers two subprotocols, ``confide.v1`` and ``confide.token.<to
 (``Sec-WebSocket-Protocol``, RFC 6455 section 4.1), and the server answers with ``confide.v1``;
 other clients may send ``Authorization: Bearer <token>`` instead. A handshake with a credential
 in its query string (``?token=``, ``?access_token=``) is refused, so no client keeps doing it.
+
+When the database is unreachable during the handshake the upgrade is answered with HTTP 503,
+``Retry-After`` and the JSON error body (ASGI's WebSocket denial response), or, on a server
+without that extension, accepted just to send an error frame and close with 1013.
 """
 
 from __future__ import annotations
 
+from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from confide.access import auth, policy
@@ -25,8 +30,10 @@ from confide.api.cors import is_same_origin
 from confide.api.deps import ACCESS_COOKIE
 from confide.chat import widget_settings
 from confide.chat.visitors import authenticate_visitor_token
+from confide.core import outages
 from confide.core.errors import InvalidToken, SocketClosed
 from confide.privacy import connections
+from confide.realtime import failures
 from confide.realtime.sockets import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
@@ -99,14 +106,8 @@ async def _widget_principal(websocket: WebSocket, rt: Runtime) -> Principal:
     return principal
 
 
-async def _serve(websocket: WebSocket, console: bool) -> None:
-    rt: Runtime = websocket.app.state.runtime
-    try:
-        principal = await (_console_principal if console else _widget_principal)(websocket, rt)
-    except SocketClosed as closed:
-        # Close before accepting: the handshake is refused with an HTTP 403.
-        await websocket.close(code=closed.code, reason=closed.reason)
-        return
+async def _admit(websocket: WebSocket, rt: Runtime, console: bool) -> Principal:
+    principal = await (_console_principal if console else _widget_principal)(websocket, rt)
     assert principal.workspace_id is not None
     await connections.record_connection(
         rt,
@@ -117,6 +118,31 @@ async def _serve(websocket: WebSocket, console: bool) -> None:
         visitor_id=principal.visitor_id,
         operator_id=principal.operator_id,
     )
+    return principal
+
+
+async def _refuse_for_outage(websocket: WebSocket, exc: Exception) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        error = outages.unavailable()
+        response = JSONResponse(error.to_body(), status_code=503, headers=error.headers)
+        await websocket.send_denial_response(response)
+        return
+    await failures.close_after_failure(websocket, exc)
+
+
+async def _serve(websocket: WebSocket, console: bool) -> None:
+    rt: Runtime = websocket.app.state.runtime
+    try:
+        principal = await _admit(websocket, rt, console)
+    except SocketClosed as closed:
+        # Close before accepting: the handshake is refused with an HTTP 403.
+        await websocket.close(code=closed.code, reason=closed.reason)
+        return
+    except Exception as exc:
+        if not outages.is_outage(exc):
+            raise
+        await _refuse_for_outage(websocket, exc)
+        return
     await rt.broker.start()
     offered = websocket.scope.get("subprotocols") or ()
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)

@@ -47,7 +47,9 @@ from confide.access import auth, policy
 from confide.access.policy import ConversationFacts, Principal
 from confide.chat import conversations, messages
 from confide.chat.models import Availability
+from confide.core import outages
 from confide.core.errors import ConfideError, InvalidToken, SocketClosed, ValidationFailed
+from confide.realtime import failures
 from confide.realtime.channels import conversation_channel, operator_channel, workspace_channel
 from confide.realtime.consented import PREVIEW_MAX_CHARS, ConsentedFrames
 from confide.runtime import Runtime
@@ -145,6 +147,8 @@ class SocketSession(ConsentedFrames):
         except SocketClosed as closed:
             if self.ws.client_state is WebSocketState.CONNECTED:
                 await self.ws.close(code=closed.code, reason=closed.reason)
+        except Exception as exc:  # never a socket closed without a code
+            await failures.close_after_failure(self.ws, exc)
         finally:
             for task in (receive, event):
                 task.cancel()
@@ -173,6 +177,11 @@ class SocketSession(ConsentedFrames):
             await handler(frame)
         except ConfideError as exc:
             await self.error(exc, frame.get("client_id"))
+        except Exception as exc:
+            if not outages.is_outage(exc) or frame["type"] == "subscribe":
+                raise  # a socket that cannot subscribe cannot go on: error frame, 1013/1011
+            # The frame was not applied (a message: not stored); the client sends it again.
+            await self.error(outages.unavailable(), frame.get("client_id"))
 
     async def error(self, exc: ConfideError, client_id: Any = None) -> None:
         body = exc.to_body()["error"]

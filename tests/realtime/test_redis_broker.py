@@ -305,6 +305,44 @@ async def test_broker_recovers_after_redis_was_unreachable_for_a_while(
             await proxy.stop()
 
 
+async def test_after_an_outage_exactly_the_live_channels_come_back_on_one_connection(
+    make_broker: MakeBroker, redis_client: aioredis.Redis
+) -> None:
+    target = urlparse(REDIS_URL)
+    proxy = Proxy(target.hostname or "127.0.0.1", target.port or 6379)
+    await proxy.start()
+    name = f"confide-test-{uuid.uuid4().hex[:12]}"
+    try:
+        node = await make_broker(named(f"redis://127.0.0.1:{proxy.port}/0", name))
+        kept, ended = channel_name(), channel_name()
+        staying, leaving = node.subscription(), node.subscription()
+        await staying.add(kept)
+        await leaving.add(ended)
+
+        async def both_subscribed() -> bool:
+            return await numsub(redis_client, kept) == 1 and await numsub(redis_client, ended) == 1
+
+        await wait_until(both_subscribed)
+        epoch = node.epoch
+        await proxy.stop()  # Redis unreachable: the conversation on `ended` ends meanwhile
+        await leaving.close()
+        await node.publish(kept, {"n": 1})  # does not raise; the local listener resumes
+        assert await next_event(staying) == ("", LAGGED_EVENT)
+        await proxy.start()
+
+        async def restored() -> bool:
+            return node.connected and await numsub(redis_client, kept) == 1
+
+        await wait_until(restored, 10.0)
+        assert await numsub(redis_client, ended) == 0
+        assert len(await pubsub_client_ids(redis_client, name)) == 1
+        assert node.epoch >= epoch + 2  # lost, then back: cached copies were dropped twice
+        await staying.close()
+    finally:
+        if proxy.server is not None:
+            await proxy.stop()
+
+
 # -- shared rate limits --------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@
   var TYPING_SHOWN_MS = 8000;
   var BACKOFF_BASE_MS = 500;
   var BACKOFF_CAP_MS = 30000;
+  var UNAVAILABLE_RETRY_MS = 2000; // a message refused during an outage goes again after this
 
   // -- storage (first-party, per workspace; memory if the browser refuses) ------------------
 
@@ -916,6 +917,11 @@
   }
 
   function onError(frame) {
+    if (frame.code === "service_unavailable" && frame.client_id && byClientId[frame.client_id]) {
+      // Not stored (a database outage): it stays pending and goes again, same client id.
+      setTimeout(function () { if (wsReady) flushUnacked(); }, UNAVAILABLE_RETRY_MS);
+      return;
+    }
     if (frame.client_id && byClientId[frame.client_id]) {
       if (frame.code === "consent_required") { failOwn(frame.client_id); showConsent(); return; }
       var node = byClientId[frame.client_id];

@@ -7,6 +7,7 @@ import { renewSession } from "./common.js";
 const CLOSE_UNAUTHENTICATED = 4401;
 const CLOSE_FORBIDDEN = 4403;
 const MAX_BACKOFF_MS = 30000;
+const UNAVAILABLE_RETRY_MS = 2000; // a message refused during an outage goes again after this
 
 export function newClientId() {
   if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -49,6 +50,11 @@ export class ConsoleSocket {
     } else if (frame.type === "message") {
       const held = this.subscriptions.get(frame.conversation_id);
       if (held !== undefined && frame.seq > held) this.subscriptions.set(frame.conversation_id, frame.seq);
+    } else if (frame.type === "error" && frame.code === "service_unavailable" && this.pending.has(frame.client_id)) {
+      // Not stored (a database outage): it stays pending and goes again, same client id.
+      const retry = this.pending.get(frame.client_id);
+      setTimeout(() => this.raw(retry), UNAVAILABLE_RETRY_MS);
+      return; // the pane keeps showing it as sending
     } else if (frame.type === "ack" || (frame.type === "error" && frame.client_id)) {
       this.pending.delete(frame.client_id);
     } else if (frame.type === "unsubscribed") {
