@@ -40,6 +40,29 @@ DataDirOption = Annotated[
 DEMO_WORKSPACE = "demo"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from confide import __version__
+
+        console.print(f"confide {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Confide: self-hosted live chat, GDPR-compliant by design."""
+
+
 def _settings(data_dir: Path | None, **overrides: object) -> Settings:
     values: dict[str, object] = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
@@ -153,7 +176,10 @@ def operator_create(
         )
 
     operator_id = _run(settings, job)
-    console.print(f"Created {role.value} [bold]{username}[/bold] ({operator_id}).")
+    stored = username.lower()
+    # Login names are stored in lowercase; say so rather than echo a name that was not stored.
+    note = f" (login names are lowercase; sign in as {stored})" if stored != username else ""
+    console.print(f"Created {role.value} [bold]{stored}[/bold] ({operator_id}){note}.")
 
 
 @operator_app.command("set-password")
@@ -174,7 +200,7 @@ def operator_set_password(
         await _set_password(rt, workspace, username.lower(), password)
 
     _run(settings, job)
-    console.print(f"Password set for [bold]{username}[/bold]; its sessions were ended.")
+    console.print(f"Password set for [bold]{username.lower()}[/bold]; its sessions were ended.")
 
 
 async def _set_password(rt: Runtime, workspace: str | None, username: str, password: str) -> None:
