@@ -16,6 +16,7 @@ from confide.privacy.settings_cache import PrivacySettingsCache
 from confide.privacy.vault import Vault
 from confide.realtime.broker import Broker, create_broker
 from confide.realtime.limits import RateLimiter, create_rate_limiter
+from confide.realtime.relay import LiveRelay, create_live_relay
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Runtime:
     limiter: RateLimiter
     keyring: Keyring
     privacy_cache: PrivacySettingsCache
+    relay: LiveRelay
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -56,6 +58,9 @@ class Runtime:
             limiter=create_rate_limiter(settings.redis_url),
             keyring=keyring,
             privacy_cache=PrivacySettingsCache(broker),
+            relay=create_live_relay(
+                settings.redis_url, settings.live_relay_seconds, settings.live_relay_max_messages
+            ),
         )
 
     async def prepare(self) -> None:
@@ -66,5 +71,6 @@ class Runtime:
         await self.privacy_cache.close()
         await self.broker.close()
         await self.limiter.close()
+        await self.relay.close()
         await self.keyring.store.close()
         await self.db.dispose()

@@ -36,6 +36,8 @@ class Outbox:
     """Events to publish once the transaction has committed."""
 
     items: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Transcripts off: message events also held briefly by the live relay (realtime/relay.py).
+    relayed: list[tuple[uuid.UUID, dict[str, Any]]] = field(default_factory=list)
 
     def add(self, channel: str, event: dict[str, Any]) -> None:
         self.items.append((channel, event))
@@ -48,6 +50,8 @@ class Outbox:
         self.add(events.conversation_channel(conversation.id), event)
 
     async def publish(self, rt: Runtime) -> None:
+        for conversation_id, event in self.relayed:
+            await rt.relay.remember(conversation_id, event)
         for channel, event in self.items:
             await rt.broker.publish(channel, event)
 
@@ -272,6 +276,7 @@ async def do_close(rt: Runtime, principal: Principal, conversation_id: uuid.UUID
         if freed is not None:
             await _fill_free_slots(rt, session, freed, outbox)
     await outbox.publish(rt)
+    await rt.relay.forget(conversation_id)  # transcripts off: nothing outlives the chat
     return conversation
 
 

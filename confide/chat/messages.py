@@ -128,12 +128,12 @@ async def append_message(
             conversation_id=conversation.id,
             body=body,
         )
-    outbox.add(
-        events.conversation_channel(conversation.id),
-        events.message_event(
-            message, body, await _author_payload(rt, session, message, conversation)
-        ),
+    event = events.message_event(
+        message, body, await _author_payload(rt, session, message, conversation)
     )
+    outbox.add(events.conversation_channel(conversation.id), event)
+    if not privacy.store_transcripts:
+        outbox.relayed.append((conversation.id, event))
     return message
 
 

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     conversations_per_ip_per_hour: int = Field(default=20, ge=1)
     typing_events_per_minute: int = Field(default=120, ge=1)
     default_max_concurrent_chats: int = Field(default=5, ge=1, le=100)
+    # Transcripts off: how long, and how many, messages of a live chat are held (memory or
+    # Redis, never the database) so the agent who picks it up sees it (confide/realtime/relay.py).
+    live_relay_seconds: int = Field(default=1800, ge=60, le=86_400)
+    live_relay_max_messages: int = Field(default=100, ge=1, le=1000)
     run_jobs_in_process: bool | None = Field(
         default=None,
         description="Run the job worker inside `confide serve`. Default: on with SQLite (one "

@@ -18,6 +18,7 @@ from confide.access import groups, operators
 from confide.access.policy import Action
 from confide.api.routes import operators as operators_api
 from confide.api.routes import workspace as workspace_api
+from confide.chat import availability
 from confide.api.schemas import ApiKeyCreate, GroupWrite, OperatorCreate, OperatorUpdate
 from confide.core.errors import NotFound
 from confide.web.console import forms
@@ -78,8 +79,10 @@ async def _operators_page(
 ) -> Response:
     rt = runtime(request)
     listed = await operators_api.list_operators(request=request, principal=visit.principal, rt=rt)
+    load = await availability.team_load(rt, [uuid.UUID(op["id"]) for op in listed["operators"]])
     context = {
         "operators": listed["operators"],
+        "load": {str(k): v for k, v in load.items()},
         "groups": await groups.list_groups(rt, visit.principal),
         "roles": _assignable_roles(visit),
         "errors": outcome.errors if outcome else {},

@@ -18,9 +18,11 @@ from confide.access import groups, operators, workspaces
 from confide.access.policy import Action, Principal
 from confide.api.routes import conversations as conversations_api
 from confide.api.routes import operators as operators_api
+from confide.chat import previews
 from confide.chat.models import Channel, OperatorPresence
 from confide.core.errors import ConfideError
 from confide.privacy import consent
+from confide.privacy import settings as privacy_settings
 from confide.runtime import Runtime
 from confide.web.console.session import Visit, page_visit, render, runtime
 
@@ -95,6 +97,8 @@ async def _inbox(
         "availability": await _availability(rt, principal.operator_id),
         "conversation": None,
         "team": [],
+        # The reply box refuses what the server would refuse (Settings.message_max_chars).
+        "message_max_chars": rt.settings.message_max_chars,
     }
     if conversation_id is not None:
         try:
@@ -131,6 +135,9 @@ async def _list(
         limit=limit,
     )
     items: list[dict[str, Any]] = page["conversations"]
+    found = await previews.last_message_previews(rt, [uuid.UUID(item["id"]) for item in items])
+    for item in items:
+        item["preview"] = found.get(uuid.UUID(item["id"]))
     return items
 
 
@@ -174,10 +181,24 @@ async def _conversation(
             if op["id"] != str(principal.operator_id) and op["role"] != "analyst"
         ]
     messages = page["messages"]
+    transcripts_off = not (await privacy_settings.read(rt, principal.workspace_id))[
+        "store_transcripts"
+    ]
+    first_seq = messages[0]["seq"] if messages else int(detail["last_seq"]) + 1
+    if transcripts_off:
+        # Nothing was recorded: show what the live relay still holds of this chat (read after
+        # the same policy check and audit record as above), and nothing to load earlier.
+        held = [] if detail["status"] == "closed" else await rt.relay.recent(conversation_id)
+        stored = {m["seq"] for m in messages}
+        messages = sorted(
+            [*messages, *(m for m in held if m["seq"] not in stored)], key=lambda m: m["seq"]
+        )
+        first_seq = 1
     return {
         "conversation": detail,
         "messages": messages,
-        "first_seq": messages[0]["seq"] if messages else int(detail["last_seq"]) + 1,
+        "transcripts_off": transcripts_off,
+        "first_seq": first_seq,
         "past": [c for c in past if c["id"] != str(conversation_id)][:PAST_CONVERSATIONS],
         "grants": grants,
         "can_proof": Action.CONSENT_PROOF_READ in visit.allowed,

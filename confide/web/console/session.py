@@ -26,9 +26,11 @@ from confide.api.deps import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE
 from confide.api.routes.auth import set_session_cookies
 from confide.core.errors import InvalidToken
 from confide.runtime import Runtime
+from confide.web.console.links import linkify
 
 WEB_DIR = Path(__file__).resolve().parents[1]
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+templates.env.filters["linkify"] = linkify
 # Who sees the settings link: anyone with at least one settings page.
 _SETTINGS_ACTIONS = frozenset(
     {

@@ -85,6 +85,16 @@ function buildItem(facts, visitor) {
   }, link);
 }
 
+function showListRating(item, score) {
+  if (!score || item.querySelector(".conv-rating")) return;
+  const rating = el("span", {
+    className: "conv-rating",
+    "aria-label": `Rated ${score} out of 5`,
+    text: "★".repeat(score) + "☆".repeat(5 - score),
+  });
+  item.querySelector(".conv-preview").after(rating);
+}
+
 function place(item, status) {
   const list = document.getElementById(`list-${status}`);
   item.dataset.status = status;
@@ -111,6 +121,7 @@ async function upsert(event) {
   }
   const preview = item.querySelector(".conv-preview");
   if (!item.dataset.previewed) preview.textContent = `${facts.channel} · ${facts.status}`;
+  showListRating(item, facts.csat_score);
   place(item, facts.status);
   if (facts.status !== "closed") socket.subscribe(facts.id, isNew ? 0 : Number(item.dataset.lastSeq || 0));
   if (facts.status === "waiting" && (isNew || event.change === "requeued" || event.change === "transferred")) {
@@ -136,7 +147,8 @@ function onMessage(frame) {
     if (frame.body) {
       const preview = item.querySelector(".conv-preview");
       const text = frame.body.length > PREVIEW_CHARS ? `${frame.body.slice(0, PREVIEW_CHARS)}…` : frame.body;
-      preview.textContent = frame.author && frame.author.kind === "operator" ? `${frame.author.alias || "Agent"}: ${text}` : text;
+      if (frame.kind === "csat") preview.textContent = `Rating comment: ${text}`;
+      else preview.textContent = frame.author && frame.author.kind === "operator" ? `${frame.author.alias || "Agent"}: ${text}` : text;
       item.dataset.previewed = "1";
     }
     if (frame.conversation_id !== selected && frame.author && frame.author.kind === "visitor") {
