@@ -84,7 +84,10 @@ def jobs_list(
     # on a second, indented line under the kind.
     kind_width = max([len(name) for name in KINDS] + [len(r.kind) for r in rows] + [4])
     table = Table(
-        title=f"Jobs ({len(rows)}{hidden})", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left"
+        title=f"Jobs ({len(rows)}{hidden})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title_justify="left",
     )
     table.add_column("id", no_wrap=True)
     table.add_column("kind / progress", min_width=kind_width, overflow="fold")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from confide.core.config import Settings
 from confide.core.clock import utcnow
+from confide.core.config import Settings
 from confide.jobs.models import JobStatus
 from confide.jobs.queue import dedupe_key_for, enqueue_in
 from confide.runtime import Runtime
@@ -74,7 +74,9 @@ async def test_jobs_list_hides_finished_scheduled_runs_and_fits_80_columns(
     # One run the schedule enqueued and one queued by hand, both succeeded.
     async with rt.db.transaction() as session:
         await enqueue_in(
-            session, "purge_connection_logs", dedupe_key=dedupe_key_for("purge_connection_logs", utcnow())
+            session,
+            "purge_connection_logs",
+            dedupe_key=dedupe_key_for("purge_connection_logs", utcnow()),
         )
     queued = await asyncio.to_thread(confide, env, "jobs", "enqueue", "deliver_due_channel_replies")
     assert queued.returncode == 0, queued.stderr

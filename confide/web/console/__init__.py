@@ -18,14 +18,15 @@ from fastapi.staticfiles import StaticFiles
 from confide.web.console import admin_people, admin_widget, admin_workspace, auth_pages, inbox
 from confide.web.console.session import WEB_DIR
 
-
 FAVICON = WEB_DIR / "static" / "favicon.svg"
 
 
 async def favicon() -> FileResponse:
     """Browsers ask for ``/favicon.ico`` on every page without a ``<link rel=icon>`` (the demo
     page, JSON views): answer with the SVG icon rather than a 404 in every log."""
-    return FileResponse(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+    return FileResponse(
+        FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+    )
 
 
 def mount_console(app: FastAPI) -> None:

@@ -18,8 +18,8 @@ from confide.access import groups, operators
 from confide.access.policy import Action
 from confide.api.routes import operators as operators_api
 from confide.api.routes import workspace as workspace_api
-from confide.chat import availability
 from confide.api.schemas import ApiKeyCreate, GroupWrite, OperatorCreate, OperatorUpdate
+from confide.chat import availability
 from confide.core.errors import NotFound
 from confide.web.console import forms
 from confide.web.console.session import (

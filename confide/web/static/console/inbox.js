@@ -210,4 +210,7 @@ for (const item of document.querySelectorAll(".conv-item")) {
   }
 }
 refreshCounts();
-if (selected) pane = new ConversationPane(main, socket);
+if (selected) {
+  pane = new ConversationPane(main, socket);
+  pane.onLeave = () => refreshCounts();
+}
