@@ -21,6 +21,7 @@ from confide.api.routes import (
     conversations,
     me,
     operators,
+    password_reset,
     widget,
     widget_settings,
     workspace,
@@ -45,6 +46,7 @@ def build_api_router() -> APIRouter:
     router.include_router(auth.router)
     router.include_router(me.router)
     router.include_router(operators.router)
+    router.include_router(password_reset.router)
     router.include_router(workspace.router)
     router.include_router(conversations.router)
     router.include_router(widget_settings.router)

@@ -15,7 +15,14 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from confide.web.console import admin_people, admin_widget, admin_workspace, auth_pages, inbox
+from confide.web.console import (
+    admin_people,
+    admin_widget,
+    admin_workspace,
+    auth_pages,
+    inbox,
+    password_pages,
+)
 from confide.web.console.session import WEB_DIR
 
 FAVICON = WEB_DIR / "static" / "favicon.svg"
@@ -32,5 +39,6 @@ async def favicon() -> FileResponse:
 def mount_console(app: FastAPI) -> None:
     app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
-    for module in (auth_pages, inbox, admin_people, admin_workspace, admin_widget):
+    modules = (auth_pages, password_pages, inbox, admin_people, admin_workspace, admin_widget)
+    for module in modules:
         app.include_router(module.router)

@@ -161,6 +161,9 @@ async def _operator_page(
     return await settings_page(request, visit, "operator", context, status)
 
 
+operator_page_with = _operator_page  # other settings forms about one operator re-render it
+
+
 @router.get("/console/settings/operators/{operator_id}")
 async def operator_page(request: Request, operator_id: uuid.UUID) -> Response:
     visit = await page_visit(request, Action.OPERATORS_MANAGE)

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from confide.access import auth, mfa, operators
+from confide.access import auth, mfa
 from confide.api.routes import auth as auth_api
 from confide.api.routes import me as me_api
 from confide.api.routes.auth import clear_session_cookies
@@ -39,7 +39,8 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/login")
 async def login_page(request: Request) -> Response:
-    return render(request, "login.html", {"error": None, "workspace": ""})
+    reset = request.query_params.get("reset") == "1"
+    return render(request, "login.html", {"error": None, "workspace": "", "reset": reset})
 
 
 @router.post("/console/login")
@@ -110,11 +111,9 @@ async def account_page(request: Request) -> Response:
     visit = await page_visit(request)
     if isinstance(visit, Response):
         return visit
-    rt = runtime(request)
-    operator_id = visit.principal.operator_id
-    assert operator_id is not None
-    me = (await operators.get_operator_view(rt, visit.principal, operator_id)).data
-    context = {"me": me, "mfa": await mfa.status(rt, operator_id), "nav": "account"}
+    from confide.web.console.password_pages import account_context
+
+    context = await account_context(request, visit)
     return render(request, "account.html", context, visit=visit)
 
 

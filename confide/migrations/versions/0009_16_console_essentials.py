@@ -1,0 +1,48 @@
+"""console essentials: password reset tokens
+
+Revision ID: 0009_16
+Revises: 0008
+Create Date: 2026-11-30 11:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from confide.core.db import UTCDateTime
+
+revision: str = "0009_16"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "password_reset_tokens",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("operator_id", sa.Uuid(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["operator_id"],
+            ["operators.id"],
+            name=op.f("fk_password_reset_tokens_operator_id_operators"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_password_reset_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_password_reset_tokens_token_hash")),
+    )
+    op.create_index(
+        "ix_password_reset_tokens_operator_id", "password_reset_tokens", ["operator_id"]
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_password_reset_tokens_operator_id", table_name="password_reset_tokens")
+    op.drop_table("password_reset_tokens")
