@@ -162,7 +162,7 @@ async def do_reset_password(rt: Runtime, token: str, new_password: str) -> uuid.
     now = utcnow()
     async with rt.db.transaction() as session:
         # uq_password_reset_tokens_token_hash; the WHERE makes one use win a race.
-        operator_id = await session.scalar(
+        operator_id: uuid.UUID | None = await session.scalar(
             update(PasswordResetToken)
             .where(
                 PasswordResetToken.token_hash == _token_hash(rt, token),

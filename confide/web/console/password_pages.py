@@ -83,7 +83,8 @@ async def change_password(request: Request) -> Response:
 
 @router.get("/console/password/forgot")
 async def forgot_page(request: Request) -> Response:
-    context = {"sent": None, "errors": {}, "workspace": request.query_params.get("workspace", "")}
+    workspace = request.query_params.get("workspace", "")[:64]
+    context: dict[str, Any] = {"sent": None, "errors": {}, "workspace": workspace}
     return render(request, "password_forgot.html", context)
 
 
