@@ -22,6 +22,7 @@ from confide.api.routes import (
     me,
     operators,
     password_reset,
+    saved_replies,
     widget,
     widget_settings,
     workspace,
@@ -47,6 +48,7 @@ def build_api_router() -> APIRouter:
     router.include_router(me.router)
     router.include_router(operators.router)
     router.include_router(password_reset.router)
+    router.include_router(saved_replies.router)
     router.include_router(workspace.router)
     router.include_router(conversations.router)
     router.include_router(widget_settings.router)

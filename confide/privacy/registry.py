@@ -339,6 +339,26 @@ REGISTRY.update(
                 "updated_at": _personal("Last presence change."),
             },
         ),
+        "saved_replies": Table(
+            about="Canned answers operators insert with /shortcut: workspace-wide or personal.",
+            retention="Until deleted by their author (personal) or an admin (workspace-wide); "
+            "personal ones are deleted with their operator.",
+            protection="Workspace content written by operators, not about visitors; shown to "
+            "operators of the workspace (personal ones to their owner only).",
+            readers="Operators of the workspace (personal replies: their owner).",
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "owner_operator_id": OPERATIONAL,
+                "shortcut": OPERATIONAL,
+                "body": _personal(
+                    "Text of the reply; written by operators, it can name them.",
+                    erasure="deleted with its personal owner",
+                ),
+                "created_at": OPERATIONAL,
+                "updated_at": OPERATIONAL,
+            },
+        ),
         "channel_endpoints": Table(
             about="A workspace's bridge for social/SMS: webhook signing secret, outbound URL.",
             retention="Until removed by an admin.",

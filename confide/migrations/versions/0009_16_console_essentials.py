@@ -1,4 +1,4 @@
-"""console essentials: password reset tokens
+"""console essentials: password reset tokens, saved replies
 
 Revision ID: 0009_16
 Revises: 0008
@@ -41,8 +41,36 @@ def upgrade() -> None:
     op.create_index(
         "ix_password_reset_tokens_operator_id", "password_reset_tokens", ["operator_id"]
     )
+    op.create_table(
+        "saved_replies",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("owner_operator_id", sa.Uuid(), nullable=True),
+        sa.Column("shortcut", sa.String(length=32), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_saved_replies_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_operator_id"],
+            ["operators.id"],
+            name=op.f("fk_saved_replies_owner_operator_id_operators"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_saved_replies")),
+    )
+    op.create_index("ix_saved_replies_workspace_id", "saved_replies", ["workspace_id"])
+    op.create_index("ix_saved_replies_owner_operator_id", "saved_replies", ["owner_operator_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_saved_replies_owner_operator_id", table_name="saved_replies")
+    op.drop_index("ix_saved_replies_workspace_id", table_name="saved_replies")
+    op.drop_table("saved_replies")
     op.drop_index("ix_password_reset_tokens_operator_id", table_name="password_reset_tokens")
     op.drop_table("password_reset_tokens")

@@ -22,6 +22,7 @@ from confide.web.console import (
     auth_pages,
     inbox,
     password_pages,
+    replies_page,
 )
 from confide.web.console.session import WEB_DIR
 
@@ -39,6 +40,14 @@ async def favicon() -> FileResponse:
 def mount_console(app: FastAPI) -> None:
     app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
-    modules = (auth_pages, password_pages, inbox, admin_people, admin_workspace, admin_widget)
+    modules = (
+        auth_pages,
+        password_pages,
+        replies_page,
+        inbox,
+        admin_people,
+        admin_workspace,
+        admin_widget,
+    )
     for module in modules:
         app.include_router(module.router)

@@ -81,6 +81,7 @@ def render(
     shared: dict[str, Any] = {"csrf_token": csrf, "nav_settings": False}
     if visit is not None:
         shared["nav_settings"] = bool(visit.allowed & _SETTINGS_ACTIONS)
+        shared["nav_replies"] = Action.CONVERSATIONS_WORK in visit.allowed
     response = templates.TemplateResponse(
         request, template, {**shared, **context}, status_code=status_code
     )

@@ -2,6 +2,7 @@
 // read receipts and the assign / transfer / close / reopen buttons. The API decides what an
 // operator may do; the buttons only hide what the role cannot do, and a refusal is shown.
 import { api, el, linkify, timeElement } from "./common.js";
+import { SavedReplies } from "./saved_replies.js";
 
 const TYPING_IDLE_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
@@ -33,6 +34,8 @@ export class ConversationPane {
     this.typingLine = document.getElementById("typing");
     this.errorLine = document.getElementById("conv-error");
     this.typingSent = false;
+    // Before bind(): its Enter key handler must see the suggestion list first.
+    this.savedReplies = new SavedReplies(this.input, document.getElementById("reply-suggestions"));
     this.bind();
     this.updateActions();
     this.scrollToEnd();
