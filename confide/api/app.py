@@ -20,6 +20,7 @@ from confide.api.routes import (
     consent,
     conversations,
     me,
+    notes,
     operators,
     password_reset,
     saved_replies,
@@ -49,6 +50,7 @@ def build_api_router() -> APIRouter:
     router.include_router(operators.router)
     router.include_router(password_reset.router)
     router.include_router(saved_replies.router)
+    router.include_router(notes.router)
     router.include_router(workspace.router)
     router.include_router(conversations.router)
     router.include_router(widget_settings.router)

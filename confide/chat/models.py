@@ -253,3 +253,21 @@ class SavedReply(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConversationNote(Base):
+    """An operator's internal note on a conversation: never shown or sent to the visitor.
+    The text is personal data about the visitor, sealed under the conversation's data key
+    (``Vault.seal_note``), so erasing the conversation's key makes it unreadable everywhere."""
+
+    __tablename__ = "conversation_notes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    author_operator_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL")
+    )
+    body_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -339,6 +339,24 @@ REGISTRY.update(
                 "updated_at": _personal("Last presence change."),
             },
         ),
+        "conversation_notes": Table(
+            about="Operators' internal notes on a conversation; never shown to the visitor.",
+            retention="With the conversation (deleted with it; unreadable once its key is "
+            "destroyed by erasure).",
+            protection="AES-256-GCM under the conversation's data key, bound to the note id; "
+            "every addition and read is audited.",
+            readers="Operators who may work the conversation.",
+            columns={
+                "id": OPERATIONAL,
+                "conversation_id": OPERATIONAL,
+                "author_operator_id": OPERATIONAL,
+                "body_sealed": _personal(
+                    "What operators noted about the visitor's conversation.",
+                    erasure="crypto-shredded with the conversation's key",
+                ),
+                "created_at": OPERATIONAL,
+            },
+        ),
         "saved_replies": Table(
             about="Canned answers operators insert with /shortcut: workspace-wide or personal.",
             retention="Until deleted by their author (personal) or an admin (workspace-wide); "

@@ -219,6 +219,26 @@ class Vault:
         except KeyUnavailable:
             return None
 
+    # -- internal notes -----------------------------------------------------------------
+    # Operators' notes about a conversation are personal data about its visitor: sealed under
+    # the conversation's data key like its messages, bound to the note's id.
+
+    async def seal_note(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, note_id: uuid.UUID, body: str
+    ) -> str:
+        return await self._keyring.encrypt(workspace_id, conversation_id, body, f"note:{note_id}")
+
+    async def open_note(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, note_id: uuid.UUID, sealed: str
+    ) -> str | None:
+        """The note's text, or ``None`` once the conversation's key was destroyed."""
+        try:
+            return await self._keyring.decrypt(
+                workspace_id, conversation_id, sealed, f"note:{note_id}"
+            )
+        except KeyUnavailable:
+            return None
+
     # -- message texts ------------------------------------------------------------------
 
     async def write_message_text(

@@ -1,4 +1,4 @@
-"""console essentials: password reset tokens, saved replies
+"""console essentials: password reset tokens, saved replies, internal notes
 
 Revision ID: 0009_16
 Revises: 0008
@@ -66,9 +66,35 @@ def upgrade() -> None:
     )
     op.create_index("ix_saved_replies_workspace_id", "saved_replies", ["workspace_id"])
     op.create_index("ix_saved_replies_owner_operator_id", "saved_replies", ["owner_operator_id"])
+    op.create_table(
+        "conversation_notes",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("conversation_id", sa.Uuid(), nullable=False),
+        sa.Column("author_operator_id", sa.Uuid(), nullable=True),
+        sa.Column("body_sealed", sa.Text(), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_conversation_notes_conversation_id_conversations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["author_operator_id"],
+            ["operators.id"],
+            name=op.f("fk_conversation_notes_author_operator_id_operators"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_conversation_notes")),
+    )
+    op.create_index(
+        "ix_conversation_notes_conversation_id", "conversation_notes", ["conversation_id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_conversation_notes_conversation_id", table_name="conversation_notes")
+    op.drop_table("conversation_notes")
     op.drop_index("ix_saved_replies_owner_operator_id", table_name="saved_replies")
     op.drop_index("ix_saved_replies_workspace_id", table_name="saved_replies")
     op.drop_table("saved_replies")

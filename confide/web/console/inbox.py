@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from confide.access import groups, operators, workspaces
 from confide.access.policy import Action, Principal
 from confide.api.routes import conversations as conversations_api
+from confide.api.routes import notes as notes_api
 from confide.api.routes import operators as operators_api
 from confide.chat import previews
 from confide.chat.models import Channel, OperatorPresence
@@ -194,8 +195,10 @@ async def _conversation(
             [*messages, *(m for m in held if m["seq"] not in stored)], key=lambda m: m["seq"]
         )
         first_seq = 1
+    notes = await notes_api.list_notes(conversation_id=conversation_id, principal=principal, rt=rt)
     return {
         "conversation": detail,
+        "notes": notes["notes"],
         "messages": messages,
         "transcripts_off": transcripts_off,
         "first_seq": first_seq,

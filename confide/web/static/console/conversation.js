@@ -69,6 +69,11 @@ export class ConversationPane {
       this.transfer(transfer);
     });
     transfer.querySelector('[data-action="transfer-cancel"]').addEventListener("click", () => this.toggleTransfer(false));
+    const noteForm = document.getElementById("note-form");
+    noteForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.addNote(noteForm);
+    });
     const earlier = document.getElementById("load-earlier");
     earlier.addEventListener("click", () => this.loadEarlier(earlier));
     const toggle = document.querySelector(".visitor-toggle");
@@ -360,6 +365,31 @@ export class ConversationPane {
     } catch (error) {
       this.handedTo = null;
       this.showError(error.status === 403 ? `Not allowed: ${error.message}` : error.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // Internal notes: for operators only, sent over the REST API (never the conversation's
+  // socket channel, which the visitor's widget also listens to).
+  async addNote(form) {
+    const input = form.querySelector("textarea");
+    const error = document.getElementById("note-error");
+    const body = input.value.trim();
+    if (!body) return;
+    const button = form.querySelector("button");
+    button.disabled = true;
+    error.hidden = true;
+    try {
+      const note = await api("POST", `/api/v1/conversations/${this.id}/notes`, { body });
+      const author = (note.author && note.author.alias) || "Operator";
+      document.getElementById("notes").append(el("li", { className: "note" },
+        el("p", { className: "note-body", text: note.body }),
+        el("p", { className: "msg-meta" }, `${author} · `, timeElement(note.created_at))));
+      input.value = "";
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
     } finally {
       button.disabled = false;
     }
