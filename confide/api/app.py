@@ -19,6 +19,7 @@ from confide.api.routes import (
     channels,
     consent,
     conversations,
+    labels,
     me,
     notes,
     operators,
@@ -51,6 +52,7 @@ def build_api_router() -> APIRouter:
     router.include_router(password_reset.router)
     router.include_router(saved_replies.router)
     router.include_router(notes.router)
+    router.include_router(labels.router)
     router.include_router(workspace.router)
     router.include_router(conversations.router)
     router.include_router(widget_settings.router)

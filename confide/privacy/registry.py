@@ -357,6 +357,25 @@ REGISTRY.update(
                 "created_at": OPERATIONAL,
             },
         ),
+        "labels": Table(
+            about="A workspace's labels for conversations.",
+            retention="Until an admin deletes the label.",
+            protection="Workspace vocabulary, not about a person.",
+            readers="Operators of the workspace.",
+            columns={
+                "id": OPERATIONAL,
+                "workspace_id": OPERATIONAL,
+                "name": OPERATIONAL,
+                "created_at": OPERATIONAL,
+            },
+        ),
+        "conversation_labels": Table(
+            about="Which labels a conversation carries.",
+            retention="With the conversation or the label.",
+            protection="Ids only.",
+            readers="Operators who may work the conversation.",
+            columns={"conversation_id": OPERATIONAL, "label_id": OPERATIONAL},
+        ),
         "saved_replies": Table(
             about="Canned answers operators insert with /shortcut: workspace-wide or personal.",
             retention="Until deleted by their author (personal) or an admin (workspace-wide); "

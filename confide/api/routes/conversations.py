@@ -38,6 +38,7 @@ async def list_conversations(
     visitor_id: uuid.UUID | None = None,
     before: AwareDatetime | None = None,
     limit: LimitParam = 50,
+    label_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.CONVERSATIONS_WORK)
     page = await queries.list_conversations(
@@ -48,6 +49,7 @@ async def list_conversations(
         visitor_id=visitor_id,
         before=before,
         limit=limit,
+        label_id=label_id,
     )
     # A list shows many visitors' identities at once: one record naming the list, no subject.
     await audit.record(

@@ -1,4 +1,4 @@
-"""console essentials: password reset tokens, saved replies, internal notes
+"""console essentials: password reset tokens, saved replies, internal notes, labels
 
 Revision ID: 0009_16
 Revises: 0008
@@ -90,9 +90,46 @@ def upgrade() -> None:
     op.create_index(
         "ix_conversation_notes_conversation_id", "conversation_notes", ["conversation_id"]
     )
+    op.create_table(
+        "labels",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_labels_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_labels")),
+        sa.UniqueConstraint("workspace_id", "name", name="uq_labels_workspace_name"),
+    )
+    op.create_table(
+        "conversation_labels",
+        sa.Column("conversation_id", sa.Uuid(), nullable=False),
+        sa.Column("label_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_conversation_labels_conversation_id_conversations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["label_id"],
+            ["labels.id"],
+            name=op.f("fk_conversation_labels_label_id_labels"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("conversation_id", "label_id", name=op.f("pk_conversation_labels")),
+    )
+    op.create_index("ix_conversation_labels_label_id", "conversation_labels", ["label_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_conversation_labels_label_id", table_name="conversation_labels")
+    op.drop_table("conversation_labels")
+    op.drop_table("labels")
     op.drop_index("ix_conversation_notes_conversation_id", table_name="conversation_notes")
     op.drop_table("conversation_notes")
     op.drop_index("ix_saved_replies_owner_operator_id", table_name="saved_replies")

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from confide.web.console import (
+    admin_labels,
     admin_people,
     admin_widget,
     admin_workspace,
@@ -48,6 +49,7 @@ def mount_console(app: FastAPI) -> None:
         admin_people,
         admin_workspace,
         admin_widget,
+        admin_labels,
     )
     for module in modules:
         app.include_router(module.router)

@@ -102,6 +102,7 @@ def settings_sections(visit: Visit) -> list[tuple[str, str]]:
     if Action.WORKSPACE_SETTINGS in allowed:
         sections += [
             ("widget", "Widget"),
+            ("labels", "Labels"),
             ("consent", "Consent requests"),
             ("privacy", "Privacy"),
             ("retention", "Retention"),

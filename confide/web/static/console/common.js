@@ -127,7 +127,7 @@ function enhanceForms() {
     const token = csrfToken();
     if (field && token) field.value = token;
   }, true);
-  for (const select of document.querySelectorAll("#group-select")) {
+  for (const select of document.querySelectorAll("#group-select, #label-select")) {
     select.addEventListener("change", () => select.form.submit());
   }
   for (const node of document.querySelectorAll(".js-hide")) node.hidden = true;

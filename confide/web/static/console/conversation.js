@@ -69,6 +69,11 @@ export class ConversationPane {
       this.transfer(transfer);
     });
     transfer.querySelector('[data-action="transfer-cancel"]').addEventListener("click", () => this.toggleTransfer(false));
+    const labelsForm = document.getElementById("labels-panel");
+    labelsForm?.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.saveLabels(labelsForm);
+    });
     const noteForm = document.getElementById("note-form");
     noteForm.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -334,6 +339,7 @@ export class ConversationPane {
 
   async act(action, button) {
     if (action === "transfer") { this.toggleTransfer(document.getElementById("transfer-panel").hidden); return; }
+    if (action === "labels") { this.toggleLabels(button); return; }
     const paths = { assign: "assign", close: "close", reopen: "reopen" };
     if (!paths[action]) return;
     const body = action === "assign" ? { operator_id: this.me } : undefined;
@@ -390,6 +396,31 @@ export class ConversationPane {
     } catch (failure) {
       error.textContent = failure.message;
       error.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  toggleLabels(button) {
+    const panel = document.getElementById("labels-panel");
+    panel.hidden = !panel.hidden;
+    button.setAttribute("aria-expanded", String(!panel.hidden));
+    if (!panel.hidden) panel.querySelector("input")?.focus();
+  }
+
+  async saveLabels(form) {
+    const ids = [...form.querySelectorAll('input[name="label_ids"]:checked')].map((box) => box.value);
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    this.showError("");
+    try {
+      const result = await api("PUT", `/api/v1/conversations/${this.id}/labels`, { label_ids: ids });
+      document.getElementById("conv-labels").replaceChildren(
+        ...result.labels.map((label) => el("li", { className: "chip", text: label.name })));
+      form.hidden = true;
+      document.querySelector('#conv-actions [data-action="labels"]').setAttribute("aria-expanded", "false");
+    } catch (error) {
+      this.showError(error.message);
     } finally {
       button.disabled = false;
     }

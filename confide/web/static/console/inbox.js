@@ -9,6 +9,8 @@ import { Alerts } from "./alerts.js";
 const main = document.getElementById("main");
 const me = main.dataset.me;
 const groupFilter = main.dataset.groupFilter || "";
+const labelFilter = main.dataset.labelFilter || "";
+const listQuery = main.dataset.query || "";
 const selected = main.dataset.conversation || null;
 const UNREAD_KEY = "confide.unread"; // conversation id -> count (ids and numbers only)
 const PREVIEW_CHARS = 80;
@@ -66,8 +68,7 @@ function visitorLabel(visitor) {
 
 function buildItem(facts, visitor) {
   const label = visitorLabel(visitor);
-  const query = groupFilter ? `?group=${encodeURIComponent(groupFilter)}` : "";
-  const link = el("a", { className: "conv-link", href: `/console/conversations/${facts.id}${query}` },
+  const link = el("a", { className: "conv-link", href: `/console/conversations/${facts.id}${listQuery}` },
     el("span", { className: "avatar", "aria-hidden": "true", text: label.charAt(0).toUpperCase() }),
     el("span", { className: "conv-main" },
       el("span", { className: "conv-top" },
@@ -111,6 +112,7 @@ async function upsert(event) {
   }
   let item = itemOf(facts.id);
   const isNew = !item;
+  if (isNew && labelFilter) return; // a new conversation carries no label yet
   if (isNew) {
     let visitor = null;
     try {
