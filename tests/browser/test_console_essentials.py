@@ -238,7 +238,7 @@ async def test_mfa_setup_shows_a_qr_code_and_a_way_out(
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
-async def test_operators_page_shows_status_and_unlock_only_when_locked(
+async def test_availability_survives_sign_out_and_the_team_page_shows_it_with_load(
     site: Site,
     new_page: NewPage,
     team_agent: Account,  # noqa: F811
@@ -248,6 +248,12 @@ async def test_operators_page_shows_status_and_unlock_only_when_locked(
     await sign_in(page, site, team_agent)
     await page.get_by_role("button", name="Away").click()  # Sam becomes available
     await expect(page.locator("#presence")).to_have_attribute("aria-pressed", "true")
+    # Availability survives signing out and in again: no "Away" unless Sam sets it.
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await sign_in(page, site, team_agent)
+    await expect(page.locator("#presence")).to_have_attribute("aria-pressed", "true")
+    await expect(page.locator("#presence")).to_have_text("Available")
     admin = await new_page(width=1280, height=800)
     await sign_in(admin, site, site.admin)
     await admin.goto(f"{site.url}/console/settings/operators")
