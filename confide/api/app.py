@@ -25,6 +25,7 @@ from confide.api.routes import (
     operators,
     password_reset,
     saved_replies,
+    search,
     widget,
     widget_settings,
     workspace,
@@ -53,6 +54,7 @@ def build_api_router() -> APIRouter:
     router.include_router(saved_replies.router)
     router.include_router(notes.router)
     router.include_router(labels.router)
+    router.include_router(search.router)
     router.include_router(workspace.router)
     router.include_router(conversations.router)
     router.include_router(widget_settings.router)

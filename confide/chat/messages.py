@@ -128,6 +128,9 @@ async def append_message(
             conversation_id=conversation.id,
             body=body,
         )
+        from confide.chat import search  # search builds on the inbox queries
+
+        await search.index_message(rt, session, conversation, body)
     event = events.message_event(
         message, body, await _author_payload(rt, session, message, conversation)
     )

@@ -295,3 +295,17 @@ class ConversationLabel(Base):
     label_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class SearchTerm(Base):
+    """One entry of the word index: a keyed hash of a word (per workspace) that occurs in a
+    conversation's stored messages. No word is stored; see ``confide/chat/search.py``."""
+
+    __tablename__ = "search_terms"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    term_hash: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # ix_search_terms_conversation_id: erasure and retention drop a conversation's entries.
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -376,6 +376,25 @@ REGISTRY.update(
             readers="Operators who may work the conversation.",
             columns={"conversation_id": OPERATIONAL, "label_id": OPERATIONAL},
         ),
+        "search_terms": Table(
+            about="The word index of stored transcripts: which conversation contains which "
+            "word, as a keyed hash per workspace, so operators can search encrypted messages.",
+            retention="With the conversation: deleted when it is deleted (retention) or its "
+            "visitor erased.",
+            protection="No word is stored: HMAC-SHA256 under a per-workspace key derived from "
+            "the instance secret, truncated to 128 bits. Reveals which conversations share a "
+            "word and how many distinct words each has, not the words themselves.",
+            readers="Nobody directly; searches return only conversations the operator may see.",
+            columns={
+                "workspace_id": OPERATIONAL,
+                "term_hash": _personal(
+                    "Keyed hash of a word of the conversation (searching transcripts).",
+                    export=False,
+                    erasure="deleted with the conversation's entries",
+                ),
+                "conversation_id": OPERATIONAL,
+            },
+        ),
         "saved_replies": Table(
             about="Canned answers operators insert with /shortcut: workspace-wide or personal.",
             retention="Until deleted by their author (personal) or an admin (workspace-wide); "

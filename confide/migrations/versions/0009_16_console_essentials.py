@@ -1,4 +1,4 @@
-"""console essentials: password reset tokens, saved replies, internal notes, labels
+"""console essentials: password reset tokens, saved replies, internal notes, labels, word index
 
 Revision ID: 0009_16
 Revises: 0008
@@ -124,9 +124,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("conversation_id", "label_id", name=op.f("pk_conversation_labels")),
     )
     op.create_index("ix_conversation_labels_label_id", "conversation_labels", ["label_id"])
+    op.create_table(
+        "search_terms",
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("term_hash", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_search_terms_conversation_id_conversations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "workspace_id", "term_hash", "conversation_id", name=op.f("pk_search_terms")
+        ),
+    )
+    op.create_index("ix_search_terms_conversation_id", "search_terms", ["conversation_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_search_terms_conversation_id", table_name="search_terms")
+    op.drop_table("search_terms")
     op.drop_index("ix_conversation_labels_label_id", table_name="conversation_labels")
     op.drop_table("conversation_labels")
     op.drop_table("labels")
