@@ -24,6 +24,7 @@ from confide.web.console import (
     inbox,
     password_pages,
     replies_page,
+    search_page,
 )
 from confide.web.console.session import WEB_DIR
 
@@ -45,6 +46,7 @@ def mount_console(app: FastAPI) -> None:
         auth_pages,
         password_pages,
         replies_page,
+        search_page,
         inbox,
         admin_people,
         admin_workspace,
