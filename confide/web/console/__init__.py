@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from confide.web.console import (
+    admin_channels,
     admin_labels,
     admin_people,
     admin_widget,
@@ -52,6 +53,7 @@ def mount_console(app: FastAPI) -> None:
         admin_workspace,
         admin_widget,
         admin_labels,
+        admin_channels,
     )
     for module in modules:
         app.include_router(module.router)

@@ -103,6 +103,7 @@ def settings_sections(visit: Visit) -> list[tuple[str, str]]:
         sections += [
             ("widget", "Widget"),
             ("labels", "Labels"),
+            ("channels", "Channels"),
             ("consent", "Consent requests"),
             ("privacy", "Privacy"),
             ("retention", "Retention"),
