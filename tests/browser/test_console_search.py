@@ -42,6 +42,11 @@ async def test_an_agent_finds_a_conversation_by_a_word_and_by_e_mail(
     await page.get_by_label("Words in the conversation").fill("parcel")
     await page.get_by_role("button", name="Search").click()
     await expect(results).to_have_count(2)
+    # Dates: nothing was started on or before 1 January 2001.
+    await page.get_by_label("Started on or before").fill("2001-01-01")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.get_by_text("Nothing found.")).to_be_visible()
+    await page.get_by_label("Started on or before").fill("")
     await page.get_by_label("Words in the conversation").fill("")
     await page.get_by_label("Visitor e-mail").fill("vera@example.test")
     await page.get_by_role("button", name="Search").click()

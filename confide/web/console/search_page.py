@@ -4,6 +4,7 @@ channel and status, through the API's own handler (policy scope and audit record
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,6 +22,17 @@ CHANNELS = ("web", "social", "call", "sms", "video")
 STATUSES = ("waiting", "open", "closed")
 
 
+def _day(value: str, *, next_day: bool = False) -> datetime | None:
+    """A ``YYYY-MM-DD`` date as the start of that day (UTC), or of the next one for "until"
+    (inclusive); anything else is ignored, like an unknown label."""
+    try:
+        day = date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start + timedelta(days=1) if next_day else start
+
+
 def _choice(value: str | None, allowed: tuple[str, ...]) -> Any:
     return value if value in allowed else None
 
@@ -33,6 +45,8 @@ async def search_page(
     label: str = "",
     channel: str = "",
     status: str = "",
+    since: str = "",
+    until: str = "",
 ) -> Response:
     visit = await page_visit(request, Action.CONVERSATIONS_WORK)
     if isinstance(visit, Response):
@@ -48,8 +62,11 @@ async def search_page(
         "label": label,
         "channel": channel,
         "status": status,
+        "since": since[:10],
+        "until": until[:10],
     }
-    asked = any(values[k] for k in ("q", "email", "label", "channel", "status"))
+    asked = any(values.values())
+    since_at, until_at = _day(since), _day(until, next_day=True)
     outcome: forms.Outcome[Any] | None = None
     if asked:
         outcome = await forms.attempt(
@@ -62,8 +79,8 @@ async def search_page(
                 label_id=label_id,
                 channel=_choice(channel, CHANNELS),
                 status=_choice(status, STATUSES),
-                since=None,
-                until=None,
+                since=since_at,
+                until=until_at,
             )
         )
     context = {
