@@ -12,8 +12,8 @@ conversation)``. The HMAC key is derived from the instance secret per workspace,
   the instance secret too, guessed words can be tested (a dictionary attack), as with the blind
   index of e-mail addresses;
 - entries belong to their conversation: deleting it (retention) deletes them (cascade), and
-  ``forget_conversations`` drops them when a visitor is erased, so the index never knows more
-  than the transcripts it came from. Masked parts (cards, IBANs...) are never indexed: the
+  erasing its visitor (``Vault.erase_subject``) drops them with the conversation's keys, so the
+  index never knows more than the transcripts it came from. Masked parts (cards, IBANs...) are never indexed: the
   index sees the redacted text.
 
 A query asks the index per word (AND), then applies the policy scope of the inbox lists

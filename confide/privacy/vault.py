@@ -184,6 +184,14 @@ class Vault:
         Keys are destroyed only after the deletions are flushed; if destruction fails, the
         caller's transaction rolls back and nothing claims the person was erased."""
         await session.execute(delete(PersonalField).where(PersonalField.subject_id == subject_id))
+        conversation_ids = list(conversation_ids)
+        if conversation_ids:
+            # The word index knew their words (as keyed hashes): it forgets them too.
+            from confide.chat.models import SearchTerm
+
+            await session.execute(
+                delete(SearchTerm).where(SearchTerm.conversation_id.in_(conversation_ids))
+            )
         await session.execute(
             update(Subject).where(Subject.id == subject_id).values(erased_at=utcnow())
         )
