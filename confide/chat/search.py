@@ -13,8 +13,8 @@ conversation)``. The HMAC key is derived from the instance secret per workspace,
   index of e-mail addresses;
 - entries belong to their conversation: deleting it (retention) deletes them (cascade), and
   erasing its visitor (``Vault.erase_subject``) drops them with the conversation's keys, so the
-  index never knows more than the transcripts it came from. Masked parts (cards, IBANs...) are never indexed: the
-  index sees the redacted text.
+  index never knows more than the transcripts it came from. Masked parts (cards, IBANs...)
+  are never indexed: the index sees the redacted text.
 
 A query asks the index per word (AND), then applies the policy scope of the inbox lists
 (``queries.scoped``) and the filters in SQL, so an operator never learns that a conversation
