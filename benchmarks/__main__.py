@@ -28,6 +28,7 @@ BENCHMARKS = [
     "multi_node",
     "redaction",
     "recovery",
+    "search",
 ]
 
 

@@ -17,6 +17,7 @@ from confide.privacy.vault import Vault
 from confide.realtime.broker import Broker, MemoryBroker
 from confide.realtime.limits import RateLimiter, create_rate_limiter
 from confide.realtime.redis_broker import RedisBroker
+from confide.realtime.relay import LiveRelay, create_live_relay
 
 
 def create_broker(redis_url: str | None) -> Broker:
@@ -36,6 +37,7 @@ class Runtime:
     limiter: RateLimiter
     keyring: Keyring
     privacy_cache: PrivacySettingsCache
+    relay: LiveRelay
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -63,6 +65,9 @@ class Runtime:
             limiter=create_rate_limiter(settings.redis_url, settings.rate_limit_when_redis_down),
             keyring=keyring,
             privacy_cache=PrivacySettingsCache(broker),
+            relay=create_live_relay(
+                settings.redis_url, settings.live_relay_seconds, settings.live_relay_max_messages
+            ),
         )
         # Invalidations may have been lost while Redis was away: after every reconnect the
         # broker makes each node drop its cached copies (docs/architecture.md).
@@ -77,5 +82,6 @@ class Runtime:
         await self.privacy_cache.close()
         await self.broker.close()
         await self.limiter.close()
+        await self.relay.close()
         await self.keyring.store.close()
         await self.db.dispose()

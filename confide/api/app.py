@@ -23,8 +23,13 @@ from confide.api.routes import (
     channels,
     consent,
     conversations,
+    labels,
     me,
+    notes,
     operators,
+    password_reset,
+    saved_replies,
+    search,
     widget,
     widget_settings,
     workspace,
@@ -52,6 +57,11 @@ def build_api_router() -> APIRouter:
     router.include_router(auth.router)
     router.include_router(me.router)
     router.include_router(operators.router)
+    router.include_router(password_reset.router)
+    router.include_router(saved_replies.router)
+    router.include_router(notes.router)
+    router.include_router(labels.router)
+    router.include_router(search.router)
     router.include_router(workspace.router)
     router.include_router(conversations.router)
     router.include_router(widget_settings.router)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from confide.api.middleware import SECURITY_HEADERS
+from confide.api.plain_errors import plain_message
 from confide.core import outages
 from confide.core.errors import (
     BadRequest,
@@ -60,9 +61,8 @@ def _validation_error(exc: RequestValidationError) -> ConfideError:
         return ValidationFailed(f"The field {field!r} is required.", field=field)
     if kind == "extra_forbidden":
         return ValidationFailed(f"The field {field!r} is not accepted here.", field=field)
-    # pydantic's message describes the constraint; it never echoes the input value.
-    message = str(first.get("msg", "Invalid value")).rstrip(".")
-    return ValidationFailed(f"The field {field!r} is invalid: {message}.", field=field)
+    # A plain sentence saying what to write instead; it never echoes the input value.
+    return ValidationFailed(f"The field {field!r} is invalid. {plain_message(first)}", field=field)
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -291,6 +291,7 @@ async def do_close(rt: Runtime, principal: Principal, conversation_id: uuid.UUID
         events.conversation_changed(tx, rt.broker, conversation, "closed")
         if freed is not None:
             await routing.fill_free_slots(rt, tx, freed)
+        tx.on_commit(rt.relay.forget, conversation_id)  # transcripts off: nothing outlives it
     return conversation
 
 

@@ -160,9 +160,15 @@ async def append_message(
             conversation_id=conversation.id,
             body=body,
         )
+        from confide.chat import search  # search builds on the inbox queries
+
+        await search.index_message(rt, session, conversation, body)
     event = events.message_event(
         message, body, await _author_payload(rt, session, message, conversation)
     )
+    if not privacy.store_transcripts:
+        # Transcripts off: consoles that open the chat later read it from the live relay.
+        session.on_commit(rt.relay.remember, conversation.id, event)
     events.publish(session, rt.broker, events.conversation_channel(conversation.id), event)
     return message, event
 

@@ -289,3 +289,78 @@ class InboundReceipt(Base):
     message_id: Mapped[uuid.UUID] = mapped_column()
     seq: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SavedReply(Base):
+    """A canned answer an operator inserts with ``/shortcut``: workspace-wide (no owner) or
+    personal (``owner_operator_id``). Shortcuts are unique per owner within a workspace."""
+
+    __tablename__ = "saved_replies"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    owner_operator_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="CASCADE"), index=True
+    )
+    shortcut: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConversationNote(Base):
+    """An operator's internal note on a conversation: never shown or sent to the visitor.
+    The text is personal data about the visitor, sealed under the conversation's data key
+    (``Vault.seal_note``), so erasing the conversation's key makes it unreadable everywhere."""
+
+    __tablename__ = "conversation_notes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    author_operator_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL")
+    )
+    body_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Label(Base):
+    """A workspace's label for conversations (``billing``, ``bug``...), set by operators."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_labels_workspace_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConversationLabel(Base):
+    __tablename__ = "conversation_labels"
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # ix_conversation_labels_label_id: the inbox filter by label.
+    label_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class SearchTerm(Base):
+    """One entry of the word index: a keyed hash of a word (per workspace) that occurs in a
+    conversation's stored messages. No word is stored; see ``confide/chat/search.py``."""
+
+    __tablename__ = "search_terms"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    term_hash: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # ix_search_terms_conversation_id: erasure and retention drop a conversation's entries.
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

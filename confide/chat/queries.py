@@ -45,6 +45,7 @@ async def list_conversations(
     visitor_id: uuid.UUID | None = None,
     before: datetime | None = None,
     limit: int = 50,
+    label_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     limit = max(1, min(limit, LIST_LIMIT))
     # ix_conversations_inbox
@@ -57,6 +58,10 @@ async def list_conversations(
         query = query.where(Conversation.visitor_id == visitor_id)
     if before is not None:
         query = query.where(Conversation.created_at < before)
+    if label_id is not None:
+        from confide.chat.labels import label_filter
+
+        query = query.where(label_filter(label_id))
     query = query.order_by(Conversation.created_at.desc(), Conversation.id).limit(limit + 1)
     async with rt.db.transaction() as tx:
         rows = list((await tx.scalars(query)).all())

@@ -177,6 +177,7 @@ async def visitor_profiles(
     *,
     action: str,
     resource: str,
+    details: Mapping[str, Any] | None = None,
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """Identity of visitors, each as much as its view (``confide.access.policy.visitor_view``)
     allows: full: name, e-mail, phone, attributes; working: name and attributes (e-mail and
@@ -199,6 +200,7 @@ async def visitor_profiles(
         {v.subject_id: _NAMED_VIEWS[shown[v.id]] for v in visitors},
         action=action,
         resource=resource,
+        details=details,
     )
     for visitor in visitors:
         view = shown[visitor.id]

@@ -7,6 +7,8 @@ import signal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
@@ -60,26 +62,52 @@ def jobs_list(
     data_dir: DataDirOption = None,
     status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this state.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Also list the succeeded runs of recurring jobs (hidden by default)."
+        ),
+    ] = False,
 ) -> None:
-    """Recent jobs: kind, state, attempts and progress."""
+    """Recent jobs: kind, state, attempts and progress. Succeeded runs of recurring jobs are
+    hidden unless --all (or --status succeeded) asks for them."""
 
     async def job(rt: Runtime) -> list[Job]:
-        return await list_jobs(rt, status=status, limit=limit)
+        return await list_jobs(
+            rt,
+            status=status,
+            limit=limit,
+            include_finished_recurring=show_all or status is JobStatus.SUCCEEDED,
+        )
 
     rows = run_with_runtime(settings_from(data_dir), job)
-    table = Table(title=f"Jobs ({len(rows)})")
-    for column in ("id", "kind", "status", "attempts", "progress", "created", "last error"):
-        table.add_column(column)
+    hidden = "" if show_all or status is not None else ", finished recurring runs hidden: --all"
+    # Fits 80 columns without cutting the kind or the time: progress and the last error go
+    # on a second, indented line under the kind.
+    kind_width = max([len(name) for name in KINDS] + [len(r.kind) for r in rows] + [4])
+    table = Table(
+        title=f"Jobs ({len(rows)}{hidden})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title_justify="left",
+    )
+    table.add_column("id", no_wrap=True)
+    table.add_column("kind / progress", min_width=kind_width, overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("tries", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=True)
     for row in rows:
         table.add_row(
             str(row.id)[:8],
             row.kind,
             row.status.value,
             f"{row.attempts}/{row.max_attempts}",
-            f"{row.items_done} items, {row.batches_done} batches",
-            f"{row.created_at:%Y-%m-%d %H:%M:%S}",
-            row.last_error_class or "",
+            f"{row.created_at:%Y-%m-%d %H:%M}",
         )
+        detail = f"{row.items_done} items, {row.batches_done} batches"
+        if row.last_error_class:
+            detail += f"; last error: {row.last_error_class}"
+        table.add_row("", f"[dim]{escape(detail)}[/dim]", "", "", "")
     console.print(table)
 
 

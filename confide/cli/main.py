@@ -27,6 +27,29 @@ app.add_typer(docs_app, name="docs")
 DEMO_WORKSPACE = "demo"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from confide import __version__
+
+        console.print(f"confide {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Confide: self-hosted live chat, GDPR-compliant by design."""
+
+
 async def _migrate(rt: Runtime) -> None:
     from confide.core.migrate import upgrade
 
@@ -118,7 +141,10 @@ def operator_create(
         )
 
     operator_id = run_with_runtime(settings, job)
-    console.print(f"Created {role.value} [bold]{username}[/bold] ({operator_id}).")
+    stored = username.lower()
+    # Login names are stored in lowercase; say so rather than echo a name that was not stored.
+    note = f" (login names are lowercase; sign in as {stored})" if stored != username else ""
+    console.print(f"Created {role.value} [bold]{stored}[/bold] ({operator_id}){note}.")
 
 
 @operator_app.command("set-password")
@@ -139,7 +165,7 @@ def operator_set_password(
         await _set_password(rt, workspace, username.lower(), password)
 
     run_with_runtime(settings, job)
-    console.print(f"Password set for [bold]{username}[/bold]; its sessions were ended.")
+    console.print(f"Password set for [bold]{username.lower()}[/bold]; its sessions were ended.")
 
 
 async def _set_password(rt: Runtime, workspace: str | None, username: str, password: str) -> None:

@@ -109,6 +109,26 @@ class Settings(BaseSettings):
     conversations_per_ip_per_hour: int = Field(default=20, ge=1)
     typing_events_per_minute: int = Field(default=120, ge=1)
     default_max_concurrent_chats: int = Field(default=5, ge=1, le=100)
+    # Transcripts off: how long, and how many, messages of a live chat are held (memory or
+    # Redis, never the database) so the agent who picks it up sees it (confide/realtime/relay.py).
+    live_relay_seconds: int = Field(default=1800, ge=60, le=86_400)
+    live_relay_max_messages: int = Field(default=100, ge=1, le=1000)
+    # Outgoing mail (password reset). Without smtp_host, no mail is sent and an admin resets
+    # passwords from the command line (`confide operator set-password`).
+    smtp_host: str | None = Field(default=None, description="SMTP server for outgoing mail.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (port 587), tls (implicit TLS, port 465), or none (a relay on "
+        "the same host only).",
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = Field(default="confide@localhost", description="Sender of outgoing mail.")
+    password_reset_ttl_seconds: int = Field(default=1800, ge=60, le=86_400)
+    password_resets_per_hour: int = Field(
+        default=5, ge=1, description="Reset requests per address and per client IP."
+    )
     run_jobs_in_process: bool | None = Field(
         default=None,
         description="Run the job worker inside `confide serve`. Default: on with SQLite (one "

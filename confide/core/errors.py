@@ -12,6 +12,7 @@ say what to do, and never contain personal data.
     │   ├── InvalidCredentials        401 invalid_credentials
     │   ├── InvalidToken              401 invalid_token
     │   ├── InvalidMfaCode            401 invalid_mfa_code
+    │   ├── ResetLinkInvalid          401 reset_link_invalid
     │   └── InvalidSignature          401 invalid_signature
     ├── Forbidden                     403 forbidden
     │   ├── CsrfFailed                403 csrf_failed
@@ -21,6 +22,7 @@ say what to do, and never contain personal data.
     │   └── Gone                      410 gone                (erased data subject)
     ├── MethodNotAllowed              405 method_not_allowed
     ├── Conflict                      409 conflict
+    ├── MailNotConfigured             409 mail_not_configured
     ├── TooManyRequests               429 rate_limited
     │   └── AccountLocked             429 account_locked
     └── ServiceUnavailable            503 service_unavailable   (with Retry-After)
@@ -109,6 +111,14 @@ class InvalidMfaCode(Unauthenticated):
     default_message = "The verification code is not correct; use a fresh code from your app."
 
 
+class ResetLinkInvalid(InvalidToken):
+    code = "reset_link_invalid"
+    default_message = (
+        "This reset link does not work any more: it was used, it expired, or a newer one was "
+        "sent. Ask for a new link."
+    )
+
+
 class InvalidSignature(Unauthenticated):
     code = "invalid_signature"
     default_message = (
@@ -168,6 +178,15 @@ class Conflict(ConfideError):
     status_code = 409
     code = "conflict"
     default_message = "The request conflicts with the current state; reload and try again."
+
+
+class MailNotConfigured(ConfideError):
+    status_code = 409
+    code = "mail_not_configured"
+    default_message = (
+        "Outgoing mail is not set up (CONFIDE_SMTP_HOST); reset the password with "
+        "`confide operator set-password` instead."
+    )
 
 
 class TooManyRequests(ConfideError):

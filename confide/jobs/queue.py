@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -321,9 +321,26 @@ async def enqueue_due_schedules(rt: Runtime) -> list[uuid.UUID]:
     return enqueued
 
 
-async def list_jobs(rt: Runtime, *, status: JobStatus | None = None, limit: int = 50) -> list[Job]:
+async def list_jobs(
+    rt: Runtime,
+    *,
+    status: JobStatus | None = None,
+    limit: int = 50,
+    include_finished_recurring: bool = True,
+) -> list[Job]:
+    """Newest first, at most ``limit`` (1-1000). Without ``include_finished_recurring`` the
+    succeeded runs that a schedule enqueued (one a minute for some kinds) are left out, so
+    what needs attention is not buried; manual runs and failures are always listed."""
     query = select(Job).order_by(Job.created_at.desc()).limit(max(1, min(limit, 1000)))
     if status is not None:
         query = query.where(Job.status == status)
+    if not include_finished_recurring:
+        recurring = [name for name, kind in KINDS.items() if kind.every_seconds]
+        scheduled_done = and_(
+            Job.kind.in_(recurring),
+            Job.dedupe_key.is_not(None),
+            Job.status == JobStatus.SUCCEEDED,
+        )
+        query = query.where(not_(scheduled_done))
     async with rt.db.session() as session:
         return list((await session.scalars(query)).all())

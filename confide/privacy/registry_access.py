@@ -131,6 +131,22 @@ ACCESS_TABLES: dict[str, Table] = {
             "used_at": OPERATIONAL,
         },
     ),
+    "password_reset_tokens": Table(
+        about="Single-use password reset links mailed to an operator.",
+        retention="Spent or replaced when used, when a newer link is sent, or after 30 minutes; "
+        "deleted with the operator.",
+        protection="Only a keyed hash (HMAC-SHA256 under the instance secret) is stored; the "
+        "link itself exists only in the mail.",
+        readers="Nobody (compared, never shown).",
+        columns={
+            "id": OPERATIONAL,
+            "operator_id": OPERATIONAL,
+            "token_hash": credential("Recognises the link presented."),
+            "created_at": OPERATIONAL,
+            "expires_at": OPERATIONAL,
+            "used_at": OPERATIONAL,
+        },
+    ),
     "totp_credentials": Table(
         about="An operator's authenticator-app secret (two-factor authentication).",
         retention="Until MFA is turned off or the account is removed.",

@@ -116,6 +116,82 @@ CHAT_TABLES: dict[str, Table] = {
             "updated_at": personal("Last presence change."),
         },
     ),
+    "conversation_notes": Table(
+        about="Operators' internal notes on a conversation; never shown to the visitor.",
+        retention="With the conversation (deleted with it; unreadable once its key is "
+        "destroyed by erasure).",
+        protection="AES-256-GCM under the conversation's data key, bound to the note id; "
+        "every addition and read is audited.",
+        readers="Operators who may work the conversation.",
+        columns={
+            "id": OPERATIONAL,
+            "conversation_id": OPERATIONAL,
+            "author_operator_id": OPERATIONAL,
+            "body_sealed": personal(
+                "What operators noted about the visitor's conversation.",
+                erasure="crypto-shredded with the conversation's key",
+            ),
+            "created_at": OPERATIONAL,
+        },
+    ),
+    "labels": Table(
+        about="A workspace's labels for conversations.",
+        retention="Until an admin deletes the label.",
+        protection="Workspace vocabulary, not about a person.",
+        readers="Operators of the workspace.",
+        columns={
+            "id": OPERATIONAL,
+            "workspace_id": OPERATIONAL,
+            "name": OPERATIONAL,
+            "created_at": OPERATIONAL,
+        },
+    ),
+    "conversation_labels": Table(
+        about="Which labels a conversation carries.",
+        retention="With the conversation or the label.",
+        protection="Ids only.",
+        readers="Operators who may work the conversation.",
+        columns={"conversation_id": OPERATIONAL, "label_id": OPERATIONAL},
+    ),
+    "search_terms": Table(
+        about="The word index of stored transcripts: which conversation contains which "
+        "word, as a keyed hash per workspace, so operators can search encrypted messages.",
+        retention="With the conversation: deleted when it is deleted (retention) or its "
+        "visitor erased.",
+        protection="No word is stored: HMAC-SHA256 under a per-workspace key derived from "
+        "the instance secret, truncated to 128 bits. Reveals which conversations share a "
+        "word and how many distinct words each has, not the words themselves.",
+        readers="Nobody directly; searches return only conversations the operator may see.",
+        columns={
+            "workspace_id": OPERATIONAL,
+            "term_hash": personal(
+                "Keyed hash of a word of the conversation (searching transcripts).",
+                export=False,
+                erasure="deleted with the conversation's entries",
+            ),
+            "conversation_id": OPERATIONAL,
+        },
+    ),
+    "saved_replies": Table(
+        about="Canned answers operators insert with /shortcut: workspace-wide or personal.",
+        retention="Until deleted by their author (personal) or an admin (workspace-wide); "
+        "personal ones are deleted with their operator.",
+        protection="Workspace content written by operators, not about visitors; shown to "
+        "operators of the workspace (personal ones to their owner only).",
+        readers="Operators of the workspace (personal replies: their owner).",
+        columns={
+            "id": OPERATIONAL,
+            "workspace_id": OPERATIONAL,
+            "owner_operator_id": OPERATIONAL,
+            "shortcut": OPERATIONAL,
+            "body": personal(
+                "Text of the reply; written by operators, it can name them.",
+                erasure="deleted with its personal owner",
+            ),
+            "created_at": OPERATIONAL,
+            "updated_at": OPERATIONAL,
+        },
+    ),
     "channel_endpoints": Table(
         about="A workspace's bridge for social/SMS: webhook signing secret, outbound URL.",
         retention="Until removed by an admin.",

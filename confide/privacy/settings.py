@@ -173,8 +173,8 @@ async def apply(session: AsyncSession, workspace_id: uuid.UUID, changes: Mapping
         session, workspace_id, "chat"
     ):
         raise ValidationFailed(
-            "Publish a consent request for 'chat' (PUT /api/v1/consent/requests/chat) before "
-            "requiring consent.",
+            "Publish the consent text for chat first (Settings → Consent requests), then "
+            "turn on asking for consent.",
             field="consent_required",
         )
     row.updated_at = utcnow()

@@ -186,6 +186,14 @@ class Vault:
         Keys are destroyed only after the deletions are flushed; if destruction fails, the
         caller's transaction rolls back and nothing claims the person was erased."""
         await session.execute(delete(PersonalField).where(PersonalField.subject_id == subject_id))
+        conversation_ids = list(conversation_ids)
+        if conversation_ids:
+            # The word index knew their words (as keyed hashes): it forgets them too.
+            from confide.chat.models import SearchTerm
+
+            await session.execute(
+                delete(SearchTerm).where(SearchTerm.conversation_id.in_(conversation_ids))
+            )
         await session.execute(
             update(Subject).where(Subject.id == subject_id).values(erased_at=utcnow())
         )
@@ -217,6 +225,26 @@ class Vault:
         try:
             return await self._keyring.decrypt(
                 workspace_id, conversation_id, sealed, _thread_aad(conversation_id)
+            )
+        except KeyUnavailable:
+            return None
+
+    # -- internal notes -----------------------------------------------------------------
+    # Operators' notes about a conversation are personal data about its visitor: sealed under
+    # the conversation's data key like its messages, bound to the note's id.
+
+    async def seal_note(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, note_id: uuid.UUID, body: str
+    ) -> str:
+        return await self._keyring.encrypt(workspace_id, conversation_id, body, f"note:{note_id}")
+
+    async def open_note(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, note_id: uuid.UUID, sealed: str
+    ) -> str | None:
+        """The note's text, or ``None`` once the conversation's key was destroyed."""
+        try:
+            return await self._keyring.decrypt(
+                workspace_id, conversation_id, sealed, f"note:{note_id}"
             )
         except KeyUnavailable:
             return None

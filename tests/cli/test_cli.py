@@ -154,3 +154,22 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     again = _confide(tmp_path, "migrate")
     assert again.returncode == 0
     assert "up to date" in again.stdout
+
+
+def test_version_prints_the_package_version(tmp_path: Path) -> None:
+    from confide import __version__
+
+    result = _confide(tmp_path, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"confide {__version__}"
+
+
+def test_operator_create_says_which_login_name_was_stored(
+    tmp_path: Path, rt: Runtime, database_url: str
+) -> None:
+    args = ["operator", "create", "--workspace", "acme", "--username", "Bob", "--role", "agent"]
+    result = _confide(tmp_path, *args, "--password", PASSWORD, database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    assert "Created agent bob" in said and "sign in as bob" in said
+    assert "Bob" not in said.replace("--username Bob", "")

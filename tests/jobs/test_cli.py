@@ -12,8 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from confide.core.clock import utcnow
 from confide.core.config import Settings
 from confide.jobs.models import JobStatus
+from confide.jobs.queue import dedupe_key_for, enqueue_in
 from confide.runtime import Runtime
 from tests.chat.test_multinode import free_port
 from tests.jobs.helpers import jobs_of, log_ids, silence_schedules, workspace_with_logs
@@ -61,6 +63,41 @@ async def test_jobs_are_queued_run_once_and_listed_from_the_command_line(
     assert "purge_connection_logs" in listed.stdout and "succeeded" in listed.stdout
     assert "3 items, 1 batches" in listed.stdout
     assert str(purge.id)[:8] in listed.stdout
+
+
+async def test_jobs_list_hides_finished_scheduled_runs_and_fits_80_columns(
+    rt: Runtime, settings: Settings, database_url: str
+) -> None:
+    await silence_schedules(rt)
+    env = worker_env(settings, database_url)
+    env["COLUMNS"] = "80"
+    # One run the schedule enqueued and one queued by hand, both succeeded.
+    async with rt.db.transaction() as session:
+        await enqueue_in(
+            session,
+            "purge_connection_logs",
+            dedupe_key=dedupe_key_for("purge_connection_logs", utcnow()),
+        )
+    queued = await asyncio.to_thread(confide, env, "jobs", "enqueue", "deliver_due_channel_replies")
+    assert queued.returncode == 0, queued.stderr
+    ran = await asyncio.to_thread(confide, env, "worker", "--once")
+    assert "Worker stopped after 2 job(s)." in ran.stdout, ran.stdout + ran.stderr
+    [scheduled] = await jobs_of(rt, "purge_connection_logs")
+    [manual] = await jobs_of(rt, "deliver_due_channel_replies")
+
+    listed = await asyncio.to_thread(confide, env, "jobs", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert str(manual.id)[:8] in listed.stdout
+    assert str(scheduled.id)[:8] not in listed.stdout
+    assert "finished recurring runs hidden: --all" in listed.stdout
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80
+    # Neither the kind nor the time is cut at 80 columns.
+    assert "deliver_due_channel_replies" in listed.stdout
+    assert f"{manual.created_at:%Y-%m-%d %H:%M}" in listed.stdout
+
+    everything = await asyncio.to_thread(confide, env, "jobs", "list", "--all")
+    assert str(scheduled.id)[:8] in everything.stdout and str(manual.id)[:8] in everything.stdout
+    assert "purge_connection_logs" in everything.stdout
 
 
 def _start_serve(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:

@@ -37,6 +37,7 @@ async def list_conversations(
     visitor_id: uuid.UUID | None = None,
     before: AwareDatetime | None = None,
     limit: LimitParam = 50,
+    label_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.CONVERSATIONS_WORK)
     page = await queries.list_conversations(
@@ -47,6 +48,7 @@ async def list_conversations(
         visitor_id=visitor_id,
         before=before,
         limit=limit,
+        label_id=label_id,
     )
     return page
 

@@ -12,13 +12,48 @@ Pages have no inline script and load nothing from another origin (see the CSP mi
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from confide.web.console import admin_people, admin_widget, admin_workspace, auth_pages, inbox
+from confide.web.console import (
+    admin_channels,
+    admin_labels,
+    admin_people,
+    admin_widget,
+    admin_workspace,
+    auth_pages,
+    inbox,
+    password_pages,
+    replies_page,
+    search_page,
+)
 from confide.web.console.session import WEB_DIR
+
+FAVICON = WEB_DIR / "static" / "favicon.svg"
+
+
+async def favicon() -> FileResponse:
+    """Browsers ask for ``/favicon.ico`` on every page without a ``<link rel=icon>`` (the demo
+    page, JSON views): answer with the SVG icon rather than a 404 in every log."""
+    return FileResponse(
+        FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+    )
 
 
 def mount_console(app: FastAPI) -> None:
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
-    for module in (auth_pages, inbox, admin_people, admin_workspace, admin_widget):
+    modules = (
+        auth_pages,
+        password_pages,
+        replies_page,
+        search_page,
+        inbox,
+        admin_people,
+        admin_workspace,
+        admin_widget,
+        admin_labels,
+        admin_channels,
+    )
+    for module in modules:
         app.include_router(module.router)

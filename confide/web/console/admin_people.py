@@ -19,6 +19,7 @@ from confide.access.policy import Action
 from confide.api.routes import operators as operators_api
 from confide.api.routes import workspace as workspace_api
 from confide.api.schemas import ApiKeyCreate, GroupWrite, OperatorCreate, OperatorUpdate
+from confide.chat import availability
 from confide.core.errors import NotFound
 from confide.web.console import forms
 from confide.web.console.session import (
@@ -80,8 +81,10 @@ async def _operators_page(
 ) -> Response:
     rt = runtime(request)
     listed = await operators_api.list_operators(request=request, principal=visit.principal, rt=rt)
+    load = await availability.team_load(rt, [uuid.UUID(op["id"]) for op in listed["operators"]])
     context = {
         "operators": listed["operators"],
+        "load": {str(k): v for k, v in load.items()},
         "groups": await groups.list_groups(rt, visit.principal),
         "roles": _assignable_roles(visit),
         "errors": outcome.errors if outcome else {},
@@ -158,6 +161,9 @@ async def _operator_page(
     }
     status = outcome.status_code if outcome else 200
     return await settings_page(request, visit, "operator", context, status)
+
+
+operator_page_with = _operator_page  # other settings forms about one operator re-render it
 
 
 @router.get("/console/settings/operators/{operator_id}")

@@ -34,12 +34,43 @@ async def _page(
         request=request, principal=visit.principal, rt=runtime(request)
     )
     context = {
+        "empty_rule_rows": EMPTY_RULE_ROWS,
         "values": {**current, **(typed or {})},
         "snippet": current["snippet"],
         "errors": outcome.errors if outcome else {},
     }
     status = outcome.status_code if outcome else 200
     return await settings_page(request, visit, "widget", context, status)
+
+
+_RULE_FIELDS = ("message", "after_seconds", "min_page_views", "path_prefix", "languages")
+EMPTY_RULE_ROWS = 2
+
+
+def _column(form: dict[str, Any], name: str) -> list[str]:
+    value = form.get(name, [])
+    return [str(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def _rules(form: dict[str, Any]) -> list[dict[str, Any]]:
+    """Engagement rules from the table of rows; a row without a message is dropped (that is
+    how a rule is deleted). Numbers and languages are passed on as typed: the API validates."""
+    columns = {name: _column(form, f"rule_{name}") for name in _RULE_FIELDS}
+    rules = []
+    for index, message in enumerate(columns["message"]):
+        if not message.strip():
+            continue
+        cell = {
+            n: (columns[n][index] if index < len(columns[n]) else "").strip() for n in _RULE_FIELDS
+        }
+        rule: dict[str, Any] = {"message": cell["message"]}
+        for name in ("after_seconds", "min_page_views", "path_prefix"):
+            if cell[name]:
+                rule[name] = cell[name]
+        if cell["languages"]:
+            rule["languages"] = [x.strip() for x in cell["languages"].split(",") if x.strip()]
+        rules.append(rule)
+    return rules
 
 
 @router.get("/console/settings/widget")
@@ -59,6 +90,7 @@ async def save_widget(request: Request) -> Response:
     changes: dict[str, Any] = {name: forms.text(form, name) for name in _TEXTS}
     changes.update({name: forms.checked(form, name) for name in _SWITCHES})
     changes["allowed_origins"] = forms.lines(form, "allowed_origins")
+    changes["engagement_rules"] = _rules(form)
     outcome = await forms.attempt(
         lambda: widget_api.update_widget_settings(
             body=WidgetSettingsUpdate.model_validate(changes),

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from pydantic import ValidationError
 
-from confide.access import auth, mfa, operator_views
+from confide.access import auth, mfa
 from confide.api.routes import auth as auth_api
 from confide.api.routes import me as me_api
 from confide.api.routes.auth import clear_session_cookies
@@ -42,7 +44,8 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/login")
 async def login_page(request: Request) -> Response:
-    return render(request, "login.html", {"error": None, "workspace": ""})
+    reset = request.query_params.get("reset") == "1"
+    return render(request, "login.html", {"error": None, "workspace": "", "reset": reset})
 
 
 @router.post("/console/login")
@@ -114,11 +117,9 @@ async def account_page(request: Request) -> Response:
     visit = await page_visit(request)
     if isinstance(visit, Response):
         return visit
-    rt = runtime(request)
-    operator_id = visit.principal.operator_id
-    assert operator_id is not None
-    me = (await operator_views.get_operator_view(rt, visit.principal, operator_id)).data
-    context = {"me": me, "mfa": await mfa.status(rt, operator_id), "nav": "account"}
+    from confide.web.console.password_pages import account_context
+
+    context = await account_context(request, visit)
     return render(request, "account.html", context, visit=visit)
 
 
@@ -126,6 +127,7 @@ def _enrol_context(**values: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
         "secret": None,
         "uri": None,
+        "qr_svg": None,
         "error": None,
         "codes": None,
         "required": False,
@@ -142,8 +144,25 @@ async def enrol_page(request: Request) -> Response:
         secret, uri = await mfa.begin_enrolment(runtime(request), visit.principal)
     except ConfideError:
         return redirect("/console/account", visit)
-    context = _enrol_context(secret=secret, uri=uri, required=visit.principal.mfa_enrolment_pending)
+    context = _enrol_context(
+        secret=secret,
+        uri=uri,
+        qr_svg=qr_code_svg(uri),
+        required=visit.principal.mfa_enrolment_pending,
+    )
     return render(request, "enrol.html", context, visit=visit)
+
+
+def qr_code_svg(uri: str) -> Markup:
+    """The setup link as an inline SVG QR code (ISO/IEC 18004, error correction M), drawn on
+    the server by segno: no script, no image request, nothing sent to a QR service."""
+    code = segno.make(uri, error="m", micro=False)
+    svg = code.svg_inline(
+        scale=5, border=4, dark="#000", light="#fff", svgclass="qr", lineclass=None, omitsize=True
+    )
+    # segno emits only its own path data (the URI is encoded as modules, never as text).
+    labelled = svg.replace("<svg ", '<svg role="img" aria-label="QR code of the setup key" ', 1)
+    return Markup(labelled)  # noqa: S704
 
 
 @router.post("/console/mfa/enrol")

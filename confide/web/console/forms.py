@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from confide.api.plain_errors import plain_message
 from confide.core.errors import ConfideError
 from confide.web.console.session import Visit
 
@@ -38,20 +39,28 @@ def _errors(path: str | None, message: str) -> dict[str, str]:
     return {path: message, path.split(".", 1)[0]: message}
 
 
+def _with_line(message: str, loc: tuple[Any, ...]) -> str:
+    """A list typed one item a line (origins, patterns) names the line: ``Line 2: ...``."""
+    if len(loc) >= 2 and str(loc[1]).isdigit():
+        return f"Line {int(loc[1]) + 1}: {message}"
+    return message
+
+
 async def attempt(call: Callable[[], Awaitable[T]]) -> Outcome[T]:
     try:
         return Outcome(await call())
     except ValidationError as exc:
         errors: dict[str, str] = {}
         for error in reversed(exc.errors()):  # the first error of a field wins
-            loc = ".".join(str(part) for part in error.get("loc", ()))
-            errors.update(_errors(loc, str(error.get("msg", "Invalid value")).rstrip(".") + "."))
+            parts = tuple(error.get("loc", ()))
+            loc = ".".join(str(part) for part in parts)
+            errors.update(_errors(loc, _with_line(plain_message(error), parts)))
         return Outcome(errors=errors, status_code=422)
     except ConfideError as exc:
-        message = exc.message
-        if exc.field and "." in exc.field and exc.field.rsplit(".", 1)[1].isdigit():
-            message = f"{message} (line {int(exc.field.rsplit('.', 1)[1]) + 1})"
-        return Outcome(errors=_errors(exc.field, message), status_code=exc.status_code)
+        parts = tuple(exc.field.split(".")) if exc.field else ()
+        return Outcome(
+            errors=_errors(exc.field, _with_line(exc.message, parts)), status_code=exc.status_code
+        )
 
 
 def text(form: dict[str, Any], name: str) -> str:
@@ -93,6 +102,8 @@ def settings_sections(visit: Visit) -> list[tuple[str, str]]:
     if Action.WORKSPACE_SETTINGS in allowed:
         sections += [
             ("widget", "Widget"),
+            ("labels", "Labels"),
+            ("channels", "Channels"),
             ("consent", "Consent requests"),
             ("privacy", "Privacy"),
             ("retention", "Retention"),

@@ -17,10 +17,13 @@ from fastapi.responses import RedirectResponse, Response
 from confide.access import groups, operator_views, workspaces
 from confide.access.policy import Action, Principal
 from confide.api.routes import conversations as conversations_api
+from confide.api.routes import notes as notes_api
 from confide.api.routes import operators as operators_api
+from confide.chat import labels, previews
 from confide.chat.models import Channel, OperatorPresence
 from confide.core.errors import ConfideError
 from confide.privacy import consent
+from confide.privacy import settings as privacy_settings
 from confide.runtime import Runtime
 from confide.web.console.session import Visit, page_visit, render, runtime
 
@@ -43,15 +46,20 @@ async def root() -> RedirectResponse:
 
 
 @router.get("/console/")
-async def inbox_page(request: Request, group: str | None = None) -> Response:
-    return await _inbox(request, None, group)
+async def inbox_page(
+    request: Request, group: str | None = None, label: str | None = None
+) -> Response:
+    return await _inbox(request, None, group, label)
 
 
 @router.get("/console/conversations/{conversation_id}")
 async def conversation_page(
-    request: Request, conversation_id: uuid.UUID, group: str | None = None
+    request: Request,
+    conversation_id: uuid.UUID,
+    group: str | None = None,
+    label: str | None = None,
 ) -> Response:
-    return await _inbox(request, conversation_id, group)
+    return await _inbox(request, conversation_id, group, label)
 
 
 def _group_filter(value: str | None, known: list[dict[str, Any]]) -> uuid.UUID | None:
@@ -62,7 +70,7 @@ def _group_filter(value: str | None, known: list[dict[str, Any]]) -> uuid.UUID |
 
 
 async def _inbox(
-    request: Request, conversation_id: uuid.UUID | None, group: str | None
+    request: Request, conversation_id: uuid.UUID | None, group: str | None, label: str | None
 ) -> Response:
     visit = await page_visit(request)
     if isinstance(visit, Response):
@@ -79,8 +87,12 @@ async def _inbox(
         await groups.list_groups(rt, principal) if Action.GROUPS_LIST in visit.allowed else []
     )
     group_id = _group_filter(group, known_groups)
+    known_labels = await labels.list_labels(rt, principal)
+    label_id = _group_filter(label, known_labels)  # the same rule: only a known label filters
     lists = {
-        status: await _list(request, rt, principal, status=status, group_id=group_id, limit=size)
+        status: await _list(
+            request, rt, principal, status=status, group_id=group_id, label_id=label_id, limit=size
+        )
         for status, size in LISTS
     }
     assert principal.workspace_id is not None
@@ -91,10 +103,14 @@ async def _inbox(
         "workspace_name": workspace.name,
         "groups": known_groups,
         "group_filter": str(group_id) if group_id else "",
+        "labels": known_labels,
+        "label_filter": str(label_id) if label_id else "",
         "lists": lists,
         "availability": await _availability(rt, principal.operator_id),
         "conversation": None,
         "team": [],
+        # The reply box refuses what the server would refuse (Settings.message_max_chars).
+        "message_max_chars": rt.settings.message_max_chars,
     }
     if conversation_id is not None:
         try:
@@ -118,6 +134,7 @@ async def _list(
     status: ListStatus | None = None,
     group_id: uuid.UUID | None = None,
     visitor_id: uuid.UUID | None = None,
+    label_id: uuid.UUID | None = None,
     limit: int,
 ) -> list[dict[str, Any]]:
     page = await conversations_api.list_conversations(
@@ -129,8 +146,15 @@ async def _list(
         visitor_id=visitor_id,
         before=None,
         limit=limit,
+        label_id=label_id,
     )
     items: list[dict[str, Any]] = page["conversations"]
+    ids = [uuid.UUID(item["id"]) for item in items]
+    found = await previews.last_message_previews(rt, ids)
+    tags = await labels.labels_of(rt, ids)
+    for item in items:
+        item["preview"] = found.get(uuid.UUID(item["id"]))
+        item["labels"] = tags.get(uuid.UUID(item["id"]), [])
     return items
 
 
@@ -174,10 +198,27 @@ async def _conversation(
             if op["id"] != str(principal.operator_id) and op["role"] != "analyst"
         ]
     messages = page["messages"]
+    transcripts_off = not (await privacy_settings.read(rt, principal.workspace_id))[
+        "store_transcripts"
+    ]
+    first_seq = messages[0]["seq"] if messages else int(detail["last_seq"]) + 1
+    if transcripts_off:
+        # Nothing was recorded: show what the live relay still holds of this chat (read after
+        # the same policy check and audit record as above), and nothing to load earlier.
+        held = [] if detail["status"] == "closed" else await rt.relay.recent(conversation_id)
+        stored = {m["seq"] for m in messages}
+        messages = sorted(
+            [*messages, *(m for m in held if m["seq"] not in stored)], key=lambda m: m["seq"]
+        )
+        first_seq = 1
+    notes = await notes_api.list_notes(conversation_id=conversation_id, principal=principal, rt=rt)
     return {
         "conversation": detail,
+        "conversation_labels": (await labels.labels_of(rt, [conversation_id]))[conversation_id],
+        "notes": notes["notes"],
         "messages": messages,
-        "first_seq": messages[0]["seq"] if messages else int(detail["last_seq"]) + 1,
+        "transcripts_off": transcripts_off,
+        "first_seq": first_seq,
         "past": [c for c in past if c["id"] != str(conversation_id)][:PAST_CONVERSATIONS],
         "grants": grants,
         "can_proof": Action.CONSENT_PROOF_READ in visit.allowed,

@@ -26,9 +26,11 @@ from confide.api.deps import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE
 from confide.api.routes.auth import set_session_cookies
 from confide.core.errors import CsrfRefused, InvalidToken
 from confide.runtime import Runtime
+from confide.web.console.links import linkify
 
 WEB_DIR = Path(__file__).resolve().parents[1]
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+templates.env.filters["linkify"] = linkify
 # Who sees the settings link: anyone with at least one settings page.
 _SETTINGS_ACTIONS = frozenset(
     {
@@ -75,6 +77,7 @@ def render(
     shared: dict[str, Any] = {"csrf_token": csrf, "nav_settings": False}
     if visit is not None:
         shared["nav_settings"] = bool(visit.allowed & _SETTINGS_ACTIONS)
+        shared["nav_replies"] = Action.CONVERSATIONS_WORK in visit.allowed
     response = templates.TemplateResponse(
         request, template, {**shared, **context}, status_code=status_code
     )

@@ -73,6 +73,31 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+// Message text with its http(s) URLs as safe links (same rule as confide/web/console/links.py):
+// built with createElement and textContent, never innerHTML; no other scheme becomes a link.
+const URL_PATTERN = /https?:\/\/[^\s<>"]+/gi;
+const TRAILING = ".,;:!?)]}'";
+export const LINK_REL = "noopener noreferrer nofollow";
+
+export function linkify(text) {
+  const fragment = document.createDocumentFragment();
+  let last = 0;
+  for (const match of String(text).matchAll(URL_PATTERN)) {
+    let url = match[0];
+    let end = url.length;
+    while (end > 0 && TRAILING.includes(url[end - 1])) end -= 1;
+    const trailing = url.slice(end);
+    url = url.slice(0, end);
+    if (url.length <= "https://".length) continue;
+    fragment.append(text.slice(last, match.index));
+    fragment.append(el("a", { href: url, rel: LINK_REL, target: "_blank", text: url }));
+    fragment.append(trailing);
+    last = match.index + match[0].length;
+  }
+  fragment.append(text.slice(last));
+  return fragment;
+}
+
 export function formatTime(iso) {
   if (!iso) return "";
   const when = new Date(iso);
@@ -102,7 +127,7 @@ function enhanceForms() {
     const token = csrfToken();
     if (field && token) field.value = token;
   }, true);
-  for (const select of document.querySelectorAll("#group-select")) {
+  for (const select of document.querySelectorAll("#group-select, #label-select")) {
     select.addEventListener("change", () => select.form.submit());
   }
   for (const node of document.querySelectorAll(".js-hide")) node.hidden = true;

@@ -9,6 +9,8 @@ import { Alerts } from "./alerts.js";
 const main = document.getElementById("main");
 const me = main.dataset.me;
 const groupFilter = main.dataset.groupFilter || "";
+const labelFilter = main.dataset.labelFilter || "";
+const listQuery = main.dataset.query || "";
 const selected = main.dataset.conversation || null;
 const UNREAD_KEY = "confide.unread"; // conversation id -> count (ids and numbers only)
 const PREVIEW_CHARS = 80;
@@ -66,8 +68,7 @@ function visitorLabel(visitor) {
 
 function buildItem(facts, visitor) {
   const label = visitorLabel(visitor);
-  const query = groupFilter ? `?group=${encodeURIComponent(groupFilter)}` : "";
-  const link = el("a", { className: "conv-link", href: `/console/conversations/${facts.id}${query}` },
+  const link = el("a", { className: "conv-link", href: `/console/conversations/${facts.id}${listQuery}` },
     el("span", { className: "avatar", "aria-hidden": "true", text: label.charAt(0).toUpperCase() }),
     el("span", { className: "conv-main" },
       el("span", { className: "conv-top" },
@@ -83,6 +84,16 @@ function buildItem(facts, visitor) {
     "data-group": facts.group_id || "",
     "data-last-seq": facts.last_seq,
   }, link);
+}
+
+function showListRating(item, score) {
+  if (!score || item.querySelector(".conv-rating")) return;
+  const rating = el("span", {
+    className: "conv-rating",
+    "aria-label": `Rated ${score} out of 5`,
+    text: "★".repeat(score) + "☆".repeat(5 - score),
+  });
+  item.querySelector(".conv-preview").after(rating);
 }
 
 function place(item, status) {
@@ -101,6 +112,7 @@ async function upsert(event) {
   }
   let item = itemOf(facts.id);
   const isNew = !item;
+  if (isNew && labelFilter) return; // a new conversation carries no label yet
   if (isNew) {
     let visitor = null;
     try {
@@ -111,6 +123,7 @@ async function upsert(event) {
   }
   const preview = item.querySelector(".conv-preview");
   if (!item.dataset.previewed) preview.textContent = `${facts.channel} · ${facts.status}`;
+  showListRating(item, facts.csat_score);
   place(item, facts.status);
   if (facts.status !== "closed") socket.subscribe(facts.id, isNew ? 0 : Number(item.dataset.lastSeq || 0));
   if (facts.status === "waiting" && (isNew || event.change === "requeued" || event.change === "transferred")) {
@@ -136,7 +149,8 @@ function onMessage(frame) {
     if (frame.body) {
       const preview = item.querySelector(".conv-preview");
       const text = frame.body.length > PREVIEW_CHARS ? `${frame.body.slice(0, PREVIEW_CHARS)}…` : frame.body;
-      preview.textContent = frame.author && frame.author.kind === "operator" ? `${frame.author.alias || "Agent"}: ${text}` : text;
+      if (frame.kind === "csat") preview.textContent = `Rating comment: ${text}`;
+      else preview.textContent = frame.author && frame.author.kind === "operator" ? `${frame.author.alias || "Agent"}: ${text}` : text;
       item.dataset.previewed = "1";
     }
     if (frame.conversation_id !== selected && frame.author && frame.author.kind === "visitor") {
@@ -198,4 +212,7 @@ for (const item of document.querySelectorAll(".conv-item")) {
   }
 }
 refreshCounts();
-if (selected) pane = new ConversationPane(main, socket);
+if (selected) {
+  pane = new ConversationPane(main, socket);
+  pane.onLeave = () => refreshCounts();
+}

@@ -1,0 +1,58 @@
+"""The state changes that send mail leave their audit record too (a real SMTP server on
+loopback receives the mail); the routes are classified in ``test_coverage.AUDITED``."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from confide.access.models import Role
+from confide.core.config import Settings
+from confide.runtime import Runtime
+from tests.audit.test_coverage import API, MAIL_ROUTES, Ledger
+from tests.conftest import World
+from tests.mailbox import MailBox, mailbox, reset_token, with_smtp  # noqa: F401
+
+pytestmark = pytest.mark.smtp
+
+
+@pytest.fixture
+def settings(settings: Settings, mailbox: tuple[MailBox, int]) -> Settings:  # noqa: F811
+    return with_smtp(settings, mailbox[1])
+
+
+async def test_every_mail_route_appends_its_record(
+    world: World,
+    client: httpx.AsyncClient,
+    rt: Runtime,
+    mailbox: tuple[MailBox, int],  # noqa: F811
+) -> None:
+    box, _ = mailbox
+    ledger = Ledger(rt)
+    ada = await world.operator("ada", Role.ADMIN)
+    await world.operator("eve", Role.AGENT, email="eve@example.test")
+    admin = await world.headers(ada)
+    eve_id = (await client.get(f"{API}/operators", headers=admin)).json()["operators"]
+    eve = next(o["id"] for o in eve_id if o.get("username") == "eve")
+    await ledger.drive(
+        "POST",
+        "/api/v1/auth/password-reset",
+        lambda: client.post(
+            f"{API}/auth/password-reset", json={"workspace": "acme", "email": "eve@example.test"}
+        ),
+    )
+    token = reset_token((await box.wait_for(1))[0])
+    await ledger.drive(
+        "POST",
+        "/api/v1/auth/password-reset/complete",
+        lambda: client.post(
+            f"{API}/auth/password-reset/complete",
+            json={"token": token, "new_password": "a brand new passphrase 42"},
+        ),
+    )
+    await ledger.drive(
+        "POST",
+        "/api/v1/operators/{operator_id}/password-reset",
+        lambda: client.post(f"{API}/operators/{eve}/password-reset", headers=admin),
+    )
+    assert ledger.seen == MAIL_ROUTES
