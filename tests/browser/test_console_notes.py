@@ -18,6 +18,7 @@ from tests.browser.test_console import (  # noqa: F401  (fixtures)
     team_agent,
     visitor,
 )
+from tests.chat.helpers import token_subprotocols
 from tests.conftest import Account
 
 NOTE = "VIP customer: offer free shipping."
@@ -36,7 +37,7 @@ async def test_an_internal_note_stays_with_the_operators(
     await page.goto(f"{site.url}/console/conversations/{conversation_id}")
     await page.locator('body[data-socket="online"]').wait_for()
     async with websockets.connect(
-        f"{site.ws_url}/api/v1/ws/widget?token={visitor.token}"
+        f"{site.ws_url}/api/v1/ws/widget", subprotocols=token_subprotocols(visitor.token)
     ) as socket:
         await socket.send(json.dumps({"type": "subscribe", "conversation_id": conversation_id}))
         await page.get_by_label("Add an internal note").fill(NOTE)

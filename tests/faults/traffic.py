@@ -21,6 +21,7 @@ import httpx
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.chat.helpers import token_subprotocols
 from tests.faults.cluster import PASSWORD, Node
 
 RETRY_PAUSE_SECONDS = 0.2
@@ -63,13 +64,16 @@ class Ledger:
             self.closes_without_error_frame += 1
 
 
-async def _connect(url: str, ledger: Ledger, what: str) -> websockets.ClientConnection:
-    """Open a socket, waiting out 503 answers to the handshake (recorded)."""
+async def _connect(url: str, ledger: Ledger, what: str, token: str) -> websockets.ClientConnection:
+    """Open a socket (the token as a subprotocol, never in the URL), waiting out 503 answers
+    to the handshake (recorded)."""
     started = time.monotonic()
     while True:
         _give_up_after(started, f"{what} socket")
         try:
-            connection = await websockets.connect(url, open_timeout=10, ping_interval=None)
+            connection = await websockets.connect(
+                url, open_timeout=10, ping_interval=None, subprotocols=token_subprotocols(token)
+            )
         except InvalidStatus as exc:
             response = exc.response
             body = response.body.decode(errors="replace") if response.body else ""
@@ -175,9 +179,9 @@ class Visitor:
         return self.seen[-1] if self.seen else 0
 
     async def _open(self) -> websockets.ClientConnection:
-        url = f"{self.node.ws_url}/api/v1/ws/widget?token={self.token}"
+        url = f"{self.node.ws_url}/api/v1/ws/widget"
         while True:
-            connection = await _connect(url, self.ledger, "widget")
+            connection = await _connect(url, self.ledger, "widget", self.token)
             self.connection = connection
             self.error_frame_pending = False
             await self._send({"type": "subscribe", "conversation_id": self.conversation_id})
@@ -305,9 +309,9 @@ class Console:
 
     async def _run(self) -> None:
         token = await login(self.ledger, self.node, self.username)
-        url = f"{self.node.ws_url}/api/v1/ws/console?access_token={token}"
+        url = f"{self.node.ws_url}/api/v1/ws/console"
         while True:
-            self._connection = await _connect(url, self.ledger, "console")
+            self._connection = await _connect(url, self.ledger, "console", token)
             self._inflight = set()
             while not self._changes.empty():  # everything watched is subscribed below
                 self._changes.get_nowait()
