@@ -19,6 +19,7 @@ from confide.api.routes import (
     channels,
     consent,
     conversations,
+    group_hours,
     me,
     operators,
     widget,
@@ -52,6 +53,7 @@ def build_api_router() -> APIRouter:
     router.include_router(channels.router)
     router.include_router(audit.router)
     router.include_router(consent.router)
+    router.include_router(group_hours.router)
     return router
 
 

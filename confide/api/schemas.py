@@ -218,6 +218,22 @@ class WidgetSettingsUpdate(RequestModel):
         description="Origins (scheme, host and optional port, no path) allowed to embed the "
         "widget; empty: any.",
     )
+    theme: Literal["auto", "light", "dark"] | None = Field(
+        default=None, description="auto follows the visitor's prefers-color-scheme."
+    )
+    strings: dict[str, dict[str, str]] | None = Field(
+        default=None,
+        description='Wording per language over the shipped tables: {"de": {"endChat": "..."}}.',
+    )
+
+
+class GroupHoursWrite(RequestModel):
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    weekly: dict[str, list[list[str]]] = Field(
+        default_factory=dict, description='{"mon": [["09:00", "17:00"]], ...} in local time.'
+    )
+    holidays: list[str] = Field(default_factory=list, max_length=366)
+    expected_reply_minutes: int | None = Field(default=None, ge=1, le=10_080)
 
 
 class ConsentRequestWrite(RequestModel):
@@ -225,7 +241,7 @@ class ConsentRequestWrite(RequestModel):
     text: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
 
 
-ConsentPurpose = Literal["chat", "preview", "mirroring", "cobrowsing"]
+ConsentPurpose = Literal["chat", "preview", "mirroring", "cobrowsing", "email"]
 
 
 class ConsentDecision(RequestModel):

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.workspaces import find_workspace_by_slug
+from confide.chat import hours, widget_strings
 from confide.chat.models import WidgetSettings
 from confide.core.clock import utcnow
 from confide.core.errors import NotFound, ValidationFailed
@@ -40,13 +41,16 @@ DEFAULTS: dict[str, Any] = {
     "csat_enabled": True,
     "engagement_rules": [],
     "allowed_origins": [],
+    "theme": "auto",
+    "strings": {},
 }
 SETTING_NAMES = tuple(DEFAULTS)
 POSITIONS = ("right", "left")
+THEMES = ("auto", "light", "dark")
 
 
 def _default_row(workspace_id: uuid.UUID) -> WidgetSettings:
-    values = {k: (list(v) if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
+    values = {k: (type(v)(v) if isinstance(v, list | dict) else v) for k, v in DEFAULTS.items()}
     return WidgetSettings(workspace_id=workspace_id, **values)
 
 
@@ -76,6 +80,10 @@ def _check(name: str, value: Any) -> Any:
         value = sorted({str(origin).lower().rstrip("/") for origin in value})
     if name in ("title", "launcher_label") and not str(value).strip():
         raise ValidationFailed(f"{name} must not be empty.", field=name)
+    if name == "theme" and value not in THEMES:
+        raise ValidationFailed("theme is 'auto', 'light' or 'dark'.", field=name)
+    if name == "strings":
+        value = widget_strings.check_custom_strings(value)
     if name == "engagement_rules":
         value = [{k: v for k, v in dict(rule).items() if v is not None} for rule in value]
     return value
@@ -119,8 +127,11 @@ async def allowed_origins_of(rt: Runtime, workspace_id: uuid.UUID) -> list[str]:
     return list(row.allowed_origins) if row is not None else []
 
 
-async def public_config(rt: Runtime, workspace_slug: str) -> dict[str, Any]:
-    """Everything the widget needs before the visitor says anything (no credentials)."""
+async def public_config(
+    rt: Runtime, workspace_slug: str, language: str | None = None
+) -> dict[str, Any]:
+    """Everything the widget needs before the visitor says anything (no credentials): with its
+    words in the language closest to ``language`` and whether anyone can answer now."""
     workspace = await find_workspace_by_slug(rt, workspace_slug)
     if workspace is None:
         raise NotFound(
@@ -129,6 +140,8 @@ async def public_config(rt: Runtime, workspace_slug: str) -> dict[str, Any]:
     async with rt.db.session() as session:
         widget = render(await load(session, workspace.id))
         privacy = await privacy_settings.load(session, workspace.id)
+        available = await hours.availability(session, workspace.id)
+    chosen = widget_strings.pick_language(language, widget["strings"])
     requests = [
         r for r in await consent.list_requests(rt, workspace.id) if r["superseded_at"] is None
     ]
@@ -136,8 +149,12 @@ async def public_config(rt: Runtime, workspace_slug: str) -> dict[str, Any]:
         "workspace": {"slug": workspace.slug, "name": workspace.name},
         "appearance": {
             name: widget[name]
-            for name in ("accent_color", "position", "title", "greeting", "launcher_label")
+            for name in ("accent_color", "position", "title", "greeting", "launcher_label", "theme")
         },
+        "language": chosen,
+        "dir": widget_strings.text_direction(chosen),
+        "strings": widget_strings.strings_for(chosen, widget["strings"]),
+        "availability": available,
         "prechat": {
             "enabled": widget["prechat_enabled"],
             "ask_name": widget["prechat_ask_name"],

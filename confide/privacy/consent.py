@@ -11,7 +11,8 @@ the very next message or frame, on every node.
 
 Purposes: ``chat`` (storing the conversation, when the workspace sets ``consent_required``),
 ``preview`` (agents see text while it is typed), ``mirroring`` (agents see the page the visitor
-is on) and ``cobrowsing`` (agents guide navigation; its own prompt).
+is on), ``cobrowsing`` (agents guide navigation; its own prompt) and ``email`` (answers to a
+message left while nobody was available are sent to the visitor's e-mail address).
 
 The proof (:func:`consent_proof`) is self-contained: the decisions with the exact texts shown,
 signed with the workspace's Ed25519 key (the audit ledger's, in the key store), with the public
@@ -43,7 +44,7 @@ from confide.privacy import settings as privacy_settings
 from confide.privacy.models import ConsentRecord, ConsentRequest
 from confide.runtime import Runtime
 
-PURPOSES = ("chat", "preview", "mirroring", "cobrowsing")
+PURPOSES = ("chat", "preview", "mirroring", "cobrowsing", "email")
 DECISIONS = ("granted", "refused", "withdrawn")
 PROOF_FORMAT = "confide-consent-proof/1"
 VERIFICATION_RECIPE = (
@@ -64,7 +65,8 @@ def text_hash(text: str) -> str:
 def _check_purpose(purpose: str) -> str:
     if purpose not in PURPOSES:
         raise ValidationFailed(
-            "The purpose is one of 'chat', 'preview', 'mirroring', 'cobrowsing'.", field="purpose"
+            "The purpose is one of 'chat', 'preview', 'mirroring', 'cobrowsing', 'email'.",
+            field="purpose",
         )
     return purpose
 
