@@ -89,18 +89,18 @@
     return arg === undefined ? text : text.split("{0}").join(String(arg));
   }
 
-  // Times in the visitor's own time zone and language (the browser's Intl does both).
+  // Times in the visitor's own time zone and clock convention (the browser's Intl does both).
   var timeFormat = null;
   function formatTime(iso) {
     try {
-      if (!timeFormat) timeFormat = new Intl.DateTimeFormat(config.language || undefined, { hour: "numeric", minute: "2-digit" });
+      if (!timeFormat) timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
       return timeFormat.format(iso ? new Date(iso) : new Date());
     } catch (e) { return ""; }
   }
   function stamp(node, iso) {
     var when = iso ? new Date(iso) : new Date();
     node.setAttribute("data-time", formatTime(iso));
-    node.setAttribute("title", when.toLocaleString(config.language || undefined));
+    node.setAttribute("title", when.toLocaleString());
     return node;
   }
 
@@ -263,6 +263,7 @@
     ".send{border:0;border-radius:12px;width:44px;height:42px;background:var(--accent);color:var(--on-accent);display:flex;align-items:center;justify-content:center}",
     ".card{background:var(--bg);border:1px solid var(--line);border-radius:12px;padding:16px;display:flex;flex-direction:column;gap:12px}",
     ".card h3{margin:0;font-size:16px}",
+    "[tabindex=\"-1\"]:focus{outline:none}",
     ".card p{margin:0;white-space:pre-wrap}",
     ".card form{display:flex;flex-direction:column;gap:12px}",
     ".endbox{display:flex;flex-direction:column;gap:10px}",
