@@ -239,6 +239,11 @@ class GroupHoursWrite(RequestModel):
 class ConsentRequestWrite(RequestModel):
     version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
     text: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    store_transcripts: bool | None = Field(
+        default=None,
+        description="chat only: switch transcripts on or off together with this text, so the "
+        "text and the setting never disagree.",
+    )
 
 
 ConsentPurpose = Literal["chat", "preview", "mirroring", "cobrowsing", "email"]

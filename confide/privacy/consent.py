@@ -40,6 +40,7 @@ from confide.chat import events
 from confide.chat.models import Conversation, Visitor
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, ConsentRequired, NotFound, ValidationFailed
+from confide.privacy import consent_wording
 from confide.privacy import settings as privacy_settings
 from confide.privacy.models import ConsentRecord, ConsentRequest
 from confide.runtime import Runtime
@@ -87,16 +88,40 @@ def _render_request(request: ConsentRequest) -> dict[str, Any]:
 
 
 async def do_publish_request(
-    rt: Runtime, principal: Principal, purpose: str, *, version: str, text: str
+    rt: Runtime,
+    principal: Principal,
+    purpose: str,
+    *,
+    version: str,
+    text: str,
+    store_transcripts: bool | None = None,
 ) -> dict[str, Any]:
     """Make ``version`` the purpose's active request. Publishing the same version with the same
     text again changes nothing; the same version with another text is refused (a changed text
-    is a new version, so every decision keeps pointing at what was actually shown)."""
+    is a new version, so every decision keeps pointing at what was actually shown).
+
+    A ``chat`` text must agree with whether transcripts are kept
+    (:mod:`confide.privacy.consent_wording`, else ValidationFailed on ``text``);
+    ``store_transcripts`` switches that setting in the same transaction, so a workspace moves
+    from one true text to the next without a moment where the text and the setting disagree.
+    The caller drops the settings cache after commit (``settings_changed``)."""
     assert principal.workspace_id is not None
     _check_purpose(purpose)
+    if store_transcripts is not None and purpose != "chat":
+        raise ValidationFailed(
+            "store_transcripts goes only with the 'chat' text.", field="store_transcripts"
+        )
     digest = text_hash(text)
     try:
         async with rt.db.transaction() as session:
+            if purpose == "chat":  # the text must say what the workspace does with the chat
+                privacy = await privacy_settings.load(session, principal.workspace_id)
+                consent_wording.check_chat_text(
+                    text,
+                    store_transcripts=privacy.store_transcripts
+                    if store_transcripts is None
+                    else store_transcripts,
+                )
             # uq_consent_requests_workspace_version
             existing = await session.scalar(
                 select(ConsentRequest).where(
@@ -112,6 +137,7 @@ async def do_publish_request(
                         "under a new version.",
                         field="version",
                     )
+                await _switch_transcripts(session, principal.workspace_id, store_transcripts)
                 return _render_request(existing)
             now = utcnow()
             for active in await _active(session, principal.workspace_id, purpose, lock=True):
@@ -127,9 +153,19 @@ async def do_publish_request(
             )
             session.add(request)
             await session.flush()
+            await _switch_transcripts(session, principal.workspace_id, store_transcripts)
             return _render_request(request)
     except IntegrityError as exc:
         raise Conflict("Another admin published this version at the same time.") from exc
+
+
+async def _switch_transcripts(
+    session: AsyncSession, workspace_id: uuid.UUID, store_transcripts: bool | None
+) -> None:
+    if store_transcripts is not None:
+        await privacy_settings.apply(
+            session, workspace_id, {"store_transcripts": store_transcripts}
+        )
 
 
 async def _active(

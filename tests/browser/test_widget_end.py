@@ -172,9 +172,7 @@ async def test_timestamps_are_in_the_visitors_time_zone(site: Site, new_page: Ne
     theirs = _log(page).locator(".msg.them", has_text="Morning here")
     await expect(theirs).to_have_count(1)
     async with site.rt.db.session() as session:
-        stored = {
-            m.seq: m.created_at for m in (await session.scalars(select(Message))).all()
-        }
+        stored = {m.seq: m.created_at for m in (await session.scalars(select(Message))).all()}
     tokyo = ZoneInfo("Asia/Tokyo")
 
     def shown(at: datetime) -> str:

@@ -12,6 +12,7 @@ from confide.access.policy import Action
 from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep, VisitorDep
 from confide.api.schemas import ConsentDecision, ConsentPurpose, ConsentRequestWrite
 from confide.privacy import consent
+from confide.privacy.settings_cache import settings_changed
 
 router = APIRouter(tags=["consent"])
 VuidParam = Annotated[str, Path(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -35,15 +36,32 @@ async def publish_consent_request(
 ) -> dict[str, Any]:
     """Publish a new version of the text shown to visitors for ``purpose``; older versions stay."""
     policy.authorize(principal, Action.WORKSPACE_SETTINGS)
+    assert principal.workspace_id is not None
     published = await consent.do_publish_request(
-        rt, principal, purpose, version=body.version, text=body.text
+        rt,
+        principal,
+        purpose,
+        version=body.version,
+        text=body.text,
+        store_transcripts=body.store_transcripts,
     )
+    if body.store_transcripts is not None:
+        await settings_changed(rt, principal.workspace_id)
     await audit.record(
         rt,
         principal,
         "consent.request_publish",
         resource=f"consent_request:{published['id']}",
-        details={"purpose": purpose, "version": body.version, "text_hash": published["text_hash"]},
+        details={
+            "purpose": purpose,
+            "version": body.version,
+            "text_hash": published["text_hash"],
+            **(
+                {}
+                if body.store_transcripts is None
+                else {"store_transcripts": body.store_transcripts}
+            ),
+        },
         request=request,
     )
     return published
