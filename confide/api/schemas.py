@@ -409,3 +409,7 @@ class RecordedConversation(RequestModel):
 
 SeqParam = Annotated[int, Query(ge=0, le=2**62, description="Sequence number (exclusive).")]
 LimitParam = Annotated[int, Query(ge=1, le=200, description="Page size.")]
+
+
+class ReopenRequest(RequestModel):
+    token: Annotated[str, StringConstraints(min_length=20, max_length=2000)]

@@ -162,7 +162,7 @@ async def do_send_message(
     body: str,
     author_kind: AuthorKind | None = None,
 ) -> SendResult:
-    from confide.chat import channels  # channels builds on this module
+    from confide.chat import channels, offline  # both build on this module
 
     check_client_id(client_id)
     body = check_body(rt, body)
@@ -217,6 +217,8 @@ async def do_send_message(
                 delivery_id = None
                 if privacy.store_transcripts:
                     delivery_id = await channels.queue_outbound(rt, session, conversation, message)
+                    if principal.kind == "operator":  # an answer the visitor asked to e-mail
+                        await offline.queue_reply_email(rt, session, conversation, message)
         except IntegrityError:
             continue  # the same client id raced in from another node: return the stored one
         await outbox.publish(rt)

@@ -25,6 +25,7 @@ from confide.chat import hours, widget_strings
 from confide.chat.models import WidgetSettings
 from confide.core.clock import utcnow
 from confide.core.errors import NotFound, ValidationFailed
+from confide.core.mail import mail_enabled
 from confide.privacy import consent
 from confide.privacy import settings as privacy_settings
 from confide.runtime import Runtime
@@ -169,5 +170,11 @@ async def public_config(
             },
         },
         "transcripts_stored": privacy.store_transcripts,
+        # Answers by e-mail need a mail server, stored texts (sent later) and an 'email' text.
+        "email_replies": bool(
+            mail_enabled(rt.settings)
+            and privacy.store_transcripts
+            and any(r["purpose"] == "email" for r in requests)
+        ),
         "message_max_chars": rt.settings.message_max_chars,
     }

@@ -11,7 +11,7 @@ import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -56,6 +56,31 @@ class Settings(BaseSettings):
         "comma-separated. X-Forwarded-For and X-Forwarded-Proto are believed only from these: "
         "the client is the right-most X-Forwarded-For address that is not a trusted proxy. "
         "Empty (the default): the headers are ignored and the peer address is the client.",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server for the e-mails visitors ask for (answers to a message left "
+        "while away, chat transcripts); none: Confide sends no e-mail.",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (RFC 3207, port 587), tls (implicit TLS, RFC 8314, port 465), "
+        "or none (only for a relay on the same host).",
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(
+        default=None, description="From the environment (CONFIDE_SMTP_PASSWORD), never a file."
+    )
+    mail_from: str = Field(
+        default="Confide <no-reply@localhost>", description="The sender of every e-mail."
+    )
+    mail_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    reopen_link_ttl_seconds: int = Field(
+        default=14 * 86_400,
+        ge=3600,
+        le=90 * 86_400,
+        description="How long the link in an e-mailed answer reopens the chat.",
     )
     secret_key: SecretStr | None = Field(
         default=None,

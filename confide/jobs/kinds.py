@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from confide.chat import offline
 from confide.chat.channels.outbound import deliver_due
 from confide.core.clock import utcnow
 from confide.jobs.models import FINISHED, Job
@@ -139,7 +140,30 @@ PRUNE_FINISHED_JOBS = JobKind(
     batch_size=1000,
 )
 
+
+async def _run_send_reply_email(batch: Batch) -> BatchResult:
+    # SMTP is I/O outside the database: no transaction held while the mail server answers. A
+    # MailFailed fails the attempt and the job is retried with backoff.
+    sent = await offline.send_reply_email(batch.rt, uuid.UUID(str(batch.payload["message_id"])))
+    return BatchResult(items=int(sent), cursor=None, done=True)
+
+
+SEND_REPLY_EMAIL = JobKind(
+    name=offline.SEND_REPLY_EMAIL,
+    description="E-mail an operator's answer to a visitor who asked for it (consent 'email').",
+    run_batch=_run_send_reply_email,
+    batch_size=1,
+    max_attempts=5,
+    payload_keys=frozenset({"message_id"}),
+    in_transaction=False,
+)
+
 KINDS: dict[str, JobKind] = {
     kind.name: kind
-    for kind in (PURGE_CONNECTION_LOGS, DELIVER_DUE_CHANNEL_REPLIES, PRUNE_FINISHED_JOBS)
+    for kind in (
+        PURGE_CONNECTION_LOGS,
+        DELIVER_DUE_CHANNEL_REPLIES,
+        PRUNE_FINISHED_JOBS,
+        SEND_REPLY_EMAIL,
+    )
 }

@@ -15,9 +15,10 @@ from confide.api.schemas import (
     IdentityFields,
     LimitParam,
     MessageSend,
+    ReopenRequest,
     SeqParam,
 )
-from confide.chat import conversations, messages, queries, visitors
+from confide.chat import conversations, messages, offline, queries, visitors
 from confide.chat.models import Channel
 from confide.core.errors import TooManyRequests, ValidationFailed
 from confide.privacy import connections
@@ -146,3 +147,13 @@ async def identify(body: IdentityFields, principal: VisitorDep, rt: RuntimeDep) 
         fields=body.model_dump(exclude_unset=True),
     )
     return {"status": "identified"}
+
+
+@router.post("/{workspace}/reopen")
+async def reopen_from_link(
+    workspace: str, body: ReopenRequest, request: Request, rt: RuntimeDep
+) -> dict[str, Any]:
+    """Trade the token of an e-mailed link for a visitor token and its conversation."""
+    check_slug(workspace, field="workspace")
+    await _limit_per_ip(request, rt, "reopen")
+    return await offline.do_reopen_from_link(rt, workspace, body.token)

@@ -513,6 +513,8 @@
         document.createTextNode(config.appearance.greeting)
       ]));
     }
+    var away = awayNotice();
+    if (away) nodes.push(away);
     ui.mirror = el("div", { className: "mirror" });
     nodes.push(ui.mirror, ui.log);
     var keepAlert = ui.alert;
@@ -520,6 +522,62 @@
     if (keepAlert && keepAlert.textContent) showAlert(keepAlert.textContent);
     unacked.forEach(function (item) { renderOwn(item.client_id, item.body); });
     updateMirror();
+  }
+
+  // -- nobody there: when we open again, and answers by e-mail (its own consent purpose) ------
+
+  function awayNotice() {
+    var a = config.availability;
+    if (!a || (a.open && a.agents_available) || saved.conversation) return null;
+    var lines = [el("h3", { text: a.open ? t("awayTitle") : t("awayClosed") })];
+    if (!a.open && a.next_opening) {
+      var when = "";
+      try {
+        when = new Intl.DateTimeFormat(config.language, { weekday: "long", day: "numeric", month: "long",
+          hour: "numeric", minute: "2-digit" }).format(new Date(a.next_opening));
+      } catch (e) { when = a.next_opening; }
+      lines.push(el("p", { className: "next-opening", text: t("awayNext", when) }));
+    } else if (a.expected_reply_minutes) {
+      var m = a.expected_reply_minutes;
+      lines.push(el("p", { text: t("awayReply", m >= 120 ? t("hours", Math.round(m / 60)) : t("minutes", m)) }));
+    }
+    var req = config.consent.requests.email;
+    if (config.email_replies && req) {
+      if (saved.email_replies) lines.push(el("p", { text: t("leaveDone", saved.email_replies) }));
+      else lines.push(leaveForm(req));
+    }
+    ui.away = el("div", { className: "card compact", "data-confide": "away", role: "status" }, lines);
+    return ui.away;
+  }
+
+  function leaveForm(req) {
+    var email = el("input", { type: "email", name: "email", autocomplete: "email", maxlength: "254",
+      required: true, "aria-describedby": "confide-email-consent" });
+    var submit = el("button", { className: "btn primary", type: "submit", text: t("leaveSend") });
+    var form = el("form", { novalidate: true, onsubmit: function (event) {
+      event.preventDefault();
+      var address = email.value.trim();
+      if (!address || !email.checkValidity()) {
+        email.setAttribute("aria-invalid", "true"); showAlert(t("badEmail")); email.focus(); return;
+      }
+      submit.disabled = true;
+      ensureVisitor().then(function () {
+        // The consent first: without a current 'email' grant the server never sends a mail.
+        return request("POST", "/widget/consent", { purpose: "email", version: req.version,
+          text_hash: req.text_hash, decision: "granted", conversation_id: saved.conversation || undefined });
+      }).then(function () { return identify({ email: address }); }).then(function () {
+        saved.email_replies = address;
+        save();
+        form.parentNode.replaceChild(el("p", { text: t("leaveDone", address) }), form);
+        ui.textarea.focus();
+      }).catch(function (error) { submit.disabled = false; showAlert(error.message); });
+    } }, [
+      el("p", { text: t("leaveIntro") }),
+      el("label", {}, [document.createTextNode(t("leaveEmail")), email]),
+      el("p", { className: "notice", id: "confide-email-consent", text: req.text }),
+      submit
+    ]);
+    return form;
   }
 
   // -- page mirroring: only with the visitor's own "mirroring" grant ---------------------------
@@ -1192,32 +1250,49 @@
       config = loaded;
       ui = build();
       ready = true;
-      if (saved.conversation) {
-        // Resume after a reload, if the conversation is still open: its history is replayed
-        // from the start (the page kept nothing), then live messages follow.
-        request("GET", "/widget/conversations/" + saved.conversation).then(function (conversation) {
-          if (conversation.status === "closed") {
-            // Within the same visit the ended chat and its survey come back; later, a new chat.
-            var st = endedState();
-            var closedAt = Date.parse(conversation.closed_at || "") || 0;
-            if ((st && st.id === conversation.id) || closedAt >= sessionStart) {
-              resuming = true;
-              showChat();
-              endChat(conversation.last_seq);
-            } else resetConversation();
-            return;
-          }
-          resuming = true;
-          showChat();
-          connect();
-        }).catch(function () { resetConversation(); });
-      }
+      var link = /[#&]confide-reopen=([^&]+)/.exec(location.hash);
+      if (link) reopenFromLink(decodeURIComponent(link[1]));
+      else if (saved.conversation) resumeSaved();
       scheduleEngagement();
       emit("ready");
       if (openWhenReady) open();
     }).catch(function (error) {
       if (window.console) console.warn("Confide widget unavailable: " + error.message);
     });
+  }
+
+  // The link of an e-mailed answer: its token (in the fragment, never sent to a server by the
+  // browser) is traded for a visitor token, then removed from the address bar.
+  function reopenFromLink(token) {
+    try { history.replaceState(null, "", location.pathname + location.search); } catch (e) { /* keep */ }
+    request("POST", "/widget/" + encodeURIComponent(SLUG) + "/reopen", { token: token }).then(function (r) {
+      saved = { vuid: r.vuid, token: r.token, conversation: r.conversation_id };
+      save();
+      writeStore(session, KEY + ".ended", { id: r.conversation_id, done: false });
+      return resumeSaved();
+    }).then(open, open);
+  }
+
+  function resumeSaved() {
+    if (!saved.conversation) return Promise.resolve();
+    // Resume after a reload, if the conversation is still open: its history is replayed
+    // from the start (the page kept nothing), then live messages follow.
+    return request("GET", "/widget/conversations/" + saved.conversation).then(function (conversation) {
+      if (conversation.status === "closed") {
+        // Within the same visit the ended chat and its survey come back; later, a new chat.
+        var st = endedState();
+        var closedAt = Date.parse(conversation.closed_at || "") || 0;
+        if ((st && st.id === conversation.id) || closedAt >= sessionStart) {
+          resuming = true;
+          showChat();
+          endChat(conversation.last_seq);
+        } else resetConversation();
+        return;
+      }
+      resuming = true;
+      showChat();
+      connect();
+    }).catch(function () { resetConversation(); });
   }
 
   window.addEventListener("popstate", function () { if (ready) sendMirror(); });
