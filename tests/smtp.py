@@ -21,7 +21,7 @@ class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
     recipients: list[list[str]] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
@@ -42,8 +42,8 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def smtp_inbox() -> Iterator[Inbox]:
+@pytest.fixture(name="smtp_inbox")
+def smtp_inbox_fixture() -> Iterator[Inbox]:
     inbox = Inbox(port=_free_port())
     controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
     controller.start()

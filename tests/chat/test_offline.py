@@ -23,7 +23,7 @@ from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
 from tests.jobs.helpers import jobs_of
 from tests.privacy.helpers import publish
-from tests.smtp import Inbox, smtp_inbox  # noqa: F401 (fixture)
+from tests.smtp import Inbox, smtp_inbox_fixture  # noqa: F401 (fixture)
 
 EMAIL_TEXT = "May we answer you by e-mail at the address you give? We use it for this answer only."
 ANSWER = "We checked: your order ships on Monday."
@@ -31,7 +31,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
-def settings(settings: Settings, smtp_inbox: Inbox) -> Settings:  # noqa: F811
+def settings(settings: Settings, smtp_inbox: Inbox) -> Settings:
     return settings.with_overrides(
         smtp_host="127.0.0.1",
         smtp_port=smtp_inbox.port,
@@ -149,7 +149,7 @@ async def test_an_answer_is_emailed_only_with_the_email_consent_and_its_link_reo
     world: World,
     client: httpx.AsyncClient,
     rt: Runtime,
-    smtp_inbox: Inbox,  # noqa: F811
+    smtp_inbox: Inbox,
 ) -> None:
     admin = await _admin(world)
     await world.group("Support")

@@ -533,8 +533,10 @@
     if (!a.open && a.next_opening) {
       var when = "";
       try {
+        // Words in the widget's language, the clock (12/24 h) and the zone of the visitor.
+        var cycle = new Intl.DateTimeFormat(undefined, { hour: "numeric" }).resolvedOptions().hourCycle;
         when = new Intl.DateTimeFormat(config.language, { weekday: "long", day: "numeric", month: "long",
-          hour: "numeric", minute: "2-digit" }).format(new Date(a.next_opening));
+          hour: "numeric", minute: "2-digit", hourCycle: cycle }).format(new Date(a.next_opening));
       } catch (e) { when = a.next_opening; }
       lines.push(el("p", { className: "next-opening", text: t("awayNext", when) }));
     } else if (a.expected_reply_minutes) {
