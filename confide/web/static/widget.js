@@ -508,7 +508,7 @@
       nodes.push(el("p", { className: "notice", text: t("notRecorded") }));
     }
     if (config.appearance.greeting) {
-      ui.log.appendChild(el("div", { className: "msg them greeting" }, [
+      ui.log.appendChild(el("div", { className: "msg them greeting", dir: "auto" }, [
         el("span", { className: "who", text: config.workspace.name }),
         document.createTextNode(config.appearance.greeting)
       ]));
@@ -786,7 +786,7 @@
 
   function renderOwn(clientId, body) {
     if (!ui.log) return null;
-    var node = el("div", { className: "msg me pending", "data-client-id": clientId, text: body });
+    var node = el("div", { className: "msg me pending", dir: "auto", "data-client-id": clientId, text: body });
     node.appendChild(el("span", { className: "sr", text: " (" + t("sending") + ")" }));
     byClientId[clientId] = node;
     ui.log.appendChild(node);
@@ -831,11 +831,11 @@
     if (message.kind === "event") {
       node = el("div", { className: "system", text: message.body || "" });
     } else if (mine) {
-      node = el("div", { className: "msg me", text: message.body === null ? "(not kept)" : message.body });
+      node = el("div", { className: "msg me", dir: "auto", text: message.body === null ? "(not kept)" : message.body });
     } else {
       var who = (message.author && message.author.alias) || config.workspace.name;
       if (message.author && message.author.id && message.author.alias) agents[message.author.id] = message.author.alias;
-      node = el("div", { className: "msg them" }, [
+      node = el("div", { className: "msg them", dir: "auto" }, [
         el("span", { className: "who", text: who }),
         document.createTextNode(message.body === null ? "(not kept)" : message.body)
       ]);
