@@ -413,3 +413,7 @@ LimitParam = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 
 class ReopenRequest(RequestModel):
     token: Annotated[str, StringConstraints(min_length=20, max_length=2000)]
+
+
+class TranscriptMailRequest(RequestModel):
+    email: Email

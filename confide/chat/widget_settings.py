@@ -176,5 +176,6 @@ async def public_config(
             and privacy.store_transcripts
             and any(r["purpose"] == "email" for r in requests)
         ),
+        "transcript_email": bool(mail_enabled(rt.settings) and privacy.store_transcripts),
         "message_max_chars": rt.settings.message_max_chars,
     }

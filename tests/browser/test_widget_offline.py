@@ -128,3 +128,24 @@ async def test_nobody_available_shows_the_promised_reply_time(
     await expect(away.get_by_text("We usually reply within 30 minutes.")).to_be_visible()
     # No 'email' consent text published: no address is asked for.
     await expect(away.get_by_role("textbox")).to_have_count(0)
+
+
+@pytest.mark.smtp
+async def test_a_copy_of_the_ended_chat_by_email_on_request(
+    site: Site, new_page: NewPage, smtp_inbox: Inbox, screenshot: Any
+) -> None:
+    page = await new_page()
+    await _open_demo(page, site)
+    await _send(page, "Do you gift-wrap?")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_role("button", name="End chat").click()
+    await dialog.get_by_role("button", name="Yes, end the chat").click()
+    await dialog.get_by_role("button", name="E-mail me a copy of this chat").click()
+    await dialog.get_by_role("textbox", name="Your e-mail").fill("vera@example.org")
+    await screenshot(page, "widget-transcript-desktop")
+    assert smtp_inbox.messages == []  # nothing until the visitor sends the request
+    await dialog.get_by_role("button", name="Send the copy").click()
+    await expect(dialog.get_by_text("A copy is on its way to vera@example.org.")).to_be_visible()
+    assert smtp_inbox.recipients == [["vera@example.org"]]
+    assert "Do you gift-wrap?" in smtp_inbox.body(0)

@@ -17,10 +17,12 @@ from confide.api.schemas import (
     MessageSend,
     ReopenRequest,
     SeqParam,
+    TranscriptMailRequest,
 )
-from confide.chat import conversations, messages, offline, queries, visitors
+from confide.chat import conversations, messages, offline, queries, transcript_mail, visitors
 from confide.chat.models import Channel
-from confide.core.errors import TooManyRequests, ValidationFailed
+from confide.core.errors import Conflict, TooManyRequests, ValidationFailed
+from confide.core.mail import MailFailed
 from confide.privacy import connections
 from confide.runtime import Runtime
 
@@ -157,3 +159,17 @@ async def reopen_from_link(
     check_slug(workspace, field="workspace")
     await _limit_per_ip(request, rt, "reopen")
     return await offline.do_reopen_from_link(rt, workspace, body.token)
+
+
+@router.post("/conversations/{conversation_id}/transcript", status_code=202)
+async def email_transcript(
+    conversation_id: uuid.UUID, body: TranscriptMailRequest, principal: VisitorDep, rt: RuntimeDep
+) -> dict[str, str]:
+    """E-mail a copy of the ended chat to the address given; the address is not stored."""
+    try:
+        await transcript_mail.do_email_transcript(rt, principal, conversation_id, body.email)
+    except MailFailed as exc:
+        raise Conflict(
+            "The copy could not be sent just now; try again in a few minutes.", field="email"
+        ) from exc
+    return {"status": "sent"}

@@ -695,12 +695,38 @@
       heading.textContent = done === "rated" ? t("thanks") : t("ended");
       card.appendChild(el("div", { className: "row" }, [newChat]));
     }
+    if (config.transcript_email) ui.endBox.appendChild(transcriptOffer());
     if (ui.alert && ui.alert.parentNode) ui.alert.parentNode.removeChild(ui.alert);
     ui.body.appendChild(ui.endBox);
     ui.body.appendChild(alertLine());
     // Focus the heading, not the first star: a focused "1" looks pre-selected.
     if (isOpen) heading.focus();
     scrollDown();
+  }
+
+  // A copy by e-mail, only when the visitor asks; the address is used once, not stored.
+  function transcriptOffer() {
+    var box = el("div", { className: "card compact" });
+    var ask = el("button", { className: "link", type: "button", text: t("transcriptAsk"), onclick: function () {
+      var email = el("input", { type: "email", name: "email", autocomplete: "email", maxlength: "254" });
+      var send = el("button", { className: "btn", type: "submit", text: t("transcriptSend") });
+      var conversationId = saved.conversation;
+      var form = el("form", { novalidate: true, onsubmit: function (event) {
+        event.preventDefault();
+        var address = email.value.trim();
+        if (!address || !email.checkValidity()) { showAlert(t("badEmail")); email.focus(); return; }
+        send.disabled = true;
+        request("POST", "/widget/conversations/" + conversationId + "/transcript", { email: address })
+          .then(function () {
+            box.replaceChild(el("p", { role: "status", text: t("transcriptDone", address) }), form);
+          }).catch(function (error) { send.disabled = false; showAlert(error.message); });
+      } }, [el("label", {}, [document.createTextNode(t("transcriptEmail")), email]), send]);
+      box.replaceChild(form, ask);
+      email.focus();
+      scrollDown();
+    } });
+    box.appendChild(ask);
+    return box;
   }
 
   function surveyForm(newChat) {
