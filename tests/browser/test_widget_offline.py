@@ -99,12 +99,16 @@ async def test_away_notice_leave_an_email_get_the_answer_by_mail_and_reopen_the_
 
     # Opened from the mail, on another device: the widget opens on the conversation.
     phone = await new_page(390, 844, is_mobile=True, has_touch=True)
+    asked: list[str] = []
+    phone.on("request", lambda r: asked.append(r.url))
     await phone.goto(f"{site.url}/chat/{site.workspace}#confide-reopen={found.group(1)}")
     await expect(_log(phone).get_by_text(ANSWER)).to_be_visible()
     await expect(
         _log(phone).get_by_text("Anyone there? Is the oak lamp coming back?")
     ).to_be_visible()
     assert "confide-reopen" not in phone.url  # the token does not stay in the address bar
+    # The token rode in the fragment and in one POST body: never in a requested URL.
+    assert asked and not [url for url in asked if found.group(1)[:40] in url]
     await screenshot(phone, "widget-reopened-mobile")
     await _send(phone, "Great, thank you!")
     await expect(_log(phone).locator(".msg.me:not(.pending)")).to_have_count(2)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from confide.access.models import Role
+from confide.chat.models import Visitor
 from confide.core.config import Settings
+from confide.privacy.models import PersonalField
+from confide.runtime import Runtime
 from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
 from tests.privacy.helpers import set_privacy
@@ -23,7 +27,7 @@ def settings(settings: Settings, smtp_inbox: Inbox) -> Settings:
 
 
 async def test_the_visitor_gets_a_copy_of_the_ended_chat_and_only_on_request(
-    world: World, client: httpx.AsyncClient, smtp_inbox: Inbox
+    world: World, client: httpx.AsyncClient, rt: Runtime, smtp_inbox: Inbox
 ) -> None:
     admin = await world.headers(await world.operator("ada", Role.ADMIN, alias="Ada"))
     visitor = await new_visitor(client)
@@ -52,6 +56,14 @@ async def test_the_visitor_gets_a_copy_of_the_ended_chat_and_only_on_request(
     assert "You:\n  Can I return the lamp?" in text
     assert "Ada:\n  Yes, within 30 days.\n  Just keep the box." in text
     assert smtp_inbox.messages[0]["Subject"] == "Your chat with Acme"
+    async with rt.db.session() as session:  # the address was used once and stored nowhere
+        stored = await session.scalar(
+            select(func.count())
+            .select_from(PersonalField)
+            .join(Visitor, Visitor.subject_id == PersonalField.subject_id)
+            .where(Visitor.vuid == visitor.vuid)
+        )
+        assert stored == 0
 
     for _ in range(2):
         assert (
