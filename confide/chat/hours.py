@@ -153,6 +153,7 @@ async def availability(session: AsyncSession, workspace_id: uuid.UUID) -> dict[s
 
 
 def render(row: GroupHours | None) -> dict[str, Any] | None:
+    """The hours as the API shows them; None for a group that is always open."""
     if row is None:
         return None
     return {
@@ -166,6 +167,7 @@ def render(row: GroupHours | None) -> dict[str, Any] | None:
 async def read_group_hours(
     rt: Runtime, workspace_id: uuid.UUID, group_id: uuid.UUID
 ) -> dict[str, Any] | None:
+    """The group's hours (None: always open); NotFound for another workspace's group."""
     async with rt.db.session() as session:
         group = await session.get(Group, group_id)
         if group is None or group.workspace_id != workspace_id:

@@ -58,6 +58,7 @@ async def queue_reply_email(
 
 
 def reopen_url(rt: Runtime, workspace_slug: str, token: str) -> str:
+    """The link in the mail: the token in the fragment, which browsers never send."""
     base = (rt.settings.public_url or f"http://{rt.settings.host}:{rt.settings.port}").rstrip("/")
     return f"{base}/chat/{workspace_slug}#confide-reopen={token}"
 

@@ -48,6 +48,7 @@ def string_keys() -> frozenset[str]:
 
 
 def normalise_language(code: str) -> str:
+    """``"pt_BR "`` -> ``"pt-br"``: lower case, hyphens (BCP 47 tags compare case-blind)."""
     return code.strip().lower().replace("_", "-")
 
 
@@ -71,6 +72,7 @@ def strings_for(language: str, custom: dict[str, dict[str, str]]) -> dict[str, s
 
 
 def text_direction(language: str) -> str:
+    """``"rtl"`` for right-to-left scripts (by primary subtag), else ``"ltr"``."""
     return "rtl" if language.split("-")[0] in RTL_LANGUAGES else "ltr"
 
 

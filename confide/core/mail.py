@@ -45,6 +45,7 @@ class Mail:
 
 
 def mail_enabled(settings: Settings) -> bool:
+    """Whether an SMTP server is configured; features that mail are offered only then."""
     return bool(settings.smtp_host)
 
 
