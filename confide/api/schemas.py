@@ -244,6 +244,16 @@ class ConsentRequestWrite(RequestModel):
         description="chat only: switch transcripts on or off together with this text, so the "
         "text and the setting never disagree.",
     )
+    language: (
+        Annotated[
+            str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$", max_length=35)
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="The language of this text (e.g. 'de'); none: the default text for every "
+        "language without its own.",
+    )
 
 
 ConsentPurpose = Literal["chat", "preview", "mirroring", "cobrowsing", "email"]

@@ -142,19 +142,20 @@ async def public_config(
         widget = render(await load(session, workspace.id))
         privacy = await privacy_settings.load(session, workspace.id)
         available = await hours.availability(session, workspace.id)
-    chosen = widget_strings.pick_language(language, widget["strings"])
     requests = [
         r for r in await consent.list_requests(rt, workspace.id) if r["superseded_at"] is None
     ]
+    chosen_language = widget_strings.pick_language(language, widget["strings"])
+    shown = consent.for_language(requests, widget_strings.normalise_language(language or "en"))
     return {
         "workspace": {"slug": workspace.slug, "name": workspace.name},
         "appearance": {
             name: widget[name]
             for name in ("accent_color", "position", "title", "greeting", "launcher_label", "theme")
         },
-        "language": chosen,
-        "dir": widget_strings.text_direction(chosen),
-        "strings": widget_strings.strings_for(chosen, widget["strings"]),
+        "language": chosen_language,
+        "dir": widget_strings.text_direction(chosen_language),
+        "strings": widget_strings.strings_for(chosen_language, widget["strings"]),
         "availability": available,
         "prechat": {
             "enabled": widget["prechat_enabled"],
@@ -166,7 +167,8 @@ async def public_config(
         "consent": {
             "required": privacy.consent_required,
             "requests": {
-                r["purpose"]: {k: r[k] for k in ("version", "text", "text_hash")} for r in requests
+                purpose: {k: r[k] for k in ("version", "text", "text_hash")}
+                for purpose, r in shown.items()
             },
         },
         "transcripts_stored": privacy.store_transcripts,

@@ -59,6 +59,21 @@ VERIFICATION_RECIPE = (
 )
 
 
+def for_language(requests: list[dict[str, Any]], language: str) -> dict[str, dict[str, Any]]:
+    """Per purpose, the active request a visitor of ``language`` sees: its own language, else
+    its primary subtag's (``fr`` for ``fr-ca``), else the default text (no language)."""
+    primary = language.split("-")[0]
+    rank = {language: 0, primary: 1, None: 2}
+    chosen: dict[str, dict[str, Any]] = {}
+    for request in requests:
+        if request["superseded_at"] is not None or request["language"] not in rank:
+            continue
+        current = chosen.get(request["purpose"])
+        if current is None or rank[request["language"]] < rank[current["language"]]:
+            chosen[request["purpose"]] = request
+    return chosen
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -81,6 +96,7 @@ def _render_request(request: ConsentRequest) -> dict[str, Any]:
         "text_hash": request.text_hash,
         "created_at": iso_time(request.created_at),
         "superseded_at": iso_time(request.superseded_at) if request.superseded_at else None,
+        "language": request.language,
     }
 
 
@@ -95,6 +111,7 @@ async def do_publish_request(
     version: str,
     text: str,
     store_transcripts: bool | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """Make ``version`` the purpose's active request. Publishing the same version with the same
     text again changes nothing; the same version with another text is refused (a changed text
@@ -104,7 +121,11 @@ async def do_publish_request(
     (:mod:`confide.privacy.consent_wording`, else ValidationFailed on ``text``);
     ``store_transcripts`` switches that setting in the same transaction, so a workspace moves
     from one true text to the next without a moment where the text and the setting disagree.
-    The caller drops the settings cache after commit (``settings_changed``)."""
+    The caller drops the settings cache after commit (``settings_changed``).
+
+    ``language`` (a tag like ``"de"``) publishes the text visitors of that language see; it
+    supersedes only that language's active version. None: the default text, shown in every
+    language without one of its own."""
     assert principal.workspace_id is not None
     _check_purpose(purpose)
     if store_transcripts is not None and purpose != "chat":
@@ -141,7 +162,8 @@ async def do_publish_request(
                 return _render_request(existing)
             now = utcnow()
             for active in await _active(session, principal.workspace_id, purpose, lock=True):
-                active.superseded_at = now
+                if active.language == language:
+                    active.superseded_at = now
             request = ConsentRequest(
                 workspace_id=principal.workspace_id,
                 purpose=purpose,
@@ -150,6 +172,7 @@ async def do_publish_request(
                 text_hash=digest,
                 created_by=principal.operator_id,
                 created_at=now,
+                language=language,
             )
             session.add(request)
             await session.flush()
@@ -162,10 +185,19 @@ async def do_publish_request(
 async def _switch_transcripts(
     session: AsyncSession, workspace_id: uuid.UUID, store_transcripts: bool | None
 ) -> None:
-    if store_transcripts is not None:
-        await privacy_settings.apply(
-            session, workspace_id, {"store_transcripts": store_transcripts}
-        )
+    if store_transcripts is None:
+        return
+    # Translations that no longer tell the truth are withdrawn: their visitors see the default
+    # text until a new translation is published. (A default text that disagrees is refused.)
+    now = utcnow()
+    for active in await _active(session, workspace_id, "chat", lock=True):
+        if active.language is None:
+            continue
+        try:
+            consent_wording.check_chat_text(active.text, store_transcripts=store_transcripts)
+        except ValidationFailed:
+            active.superseded_at = now
+    await privacy_settings.apply(session, workspace_id, {"store_transcripts": store_transcripts})
 
 
 async def _active(

@@ -43,7 +43,7 @@ NOT_RECORDED = re.compile(
 )
 STORAGE = re.compile(
     r"\b(?:store[sd]?|keep|keeps|kept|retain(?:s|ed)?|save[sd]?|record(?:s|ed)?)\b"
-    r"|\b(?:speichern|gespeichert|aufbewahrt|aufgezeichnet)\b"
+    r"|\b(?:(?:auf)?bewahr\w*|(?:ge)?speicher\w*|aufgezeichnet|aufzeichn\w*)"
     r"|\b(?:conserv|enregistr|stock)\w*"
     r"|\b(?:guardamos|guarda|almacen)\w*"
     r"|\b(?:bewaren|bewaard|opgeslagen)\b"

@@ -608,6 +608,7 @@ REGISTRY.update(
                 "created_by": _personal("Which admin published the text."),
                 "created_at": OPERATIONAL,
                 "superseded_at": OPERATIONAL,
+                "language": OPERATIONAL,
             },
         ),
         "consent_records": Table(

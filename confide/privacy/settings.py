@@ -162,17 +162,16 @@ async def _check_active_chat_text(
     row: WorkspacePrivacySettings,
 ) -> None:
     """Refuse a change that would make the published chat consent text untrue."""
-    text = await session.scalar(
+    texts = await session.scalars(
         select(ConsentRequest.text).where(
             ConsentRequest.workspace_id == workspace_id,
             ConsentRequest.purpose == "chat",
             ConsentRequest.superseded_at.is_(None),
         )
     )
-    if text is None:
-        return
     try:
-        consent_wording.check_chat_text(text, store_transcripts=row.store_transcripts)
+        for text in texts.all():  # the default text and every language's
+            consent_wording.check_chat_text(text, store_transcripts=row.store_transcripts)
     except ValidationFailed as exc:
         raise ValidationFailed(
             f"The published chat consent text would no longer be true: {exc}"

@@ -119,3 +119,42 @@ async def test_admins_edit_the_wording_and_add_a_right_to_left_language(
     assert sent["x"] < greeting["x"]  # own messages on the left, the team's on the right
     await screenshot(page, "widget-rtl-mobile")
     await expect(_log(page)).to_have_count(0)  # the log is named in Arabic, not "Messages"
+
+
+async def test_the_consent_text_comes_in_the_visitors_language_and_is_recorded_as_shown(
+    site: Site, new_page: NewPage
+) -> None:
+    from sqlalchemy import select
+
+    from confide.privacy.models import ConsentRecord
+    from tests.browser.test_widget import _api
+
+    german = "Wir bewahren diesen Chat ein Jahr auf, um Ihnen zu antworten. Einverstanden?"
+    await _api(
+        site,
+        "PUT",
+        "/consent/requests/chat",
+        json={"version": "1", "text": "We keep this chat. OK?"},
+    )
+    await _api(
+        site,
+        "PUT",
+        "/consent/requests/chat",
+        json={"version": "1-de", "language": "de", "text": german},
+    )
+    await _api(site, "PATCH", "/workspace", json={"consent_required": True})
+    page = await new_page()
+    await page.goto(f"{site.url}/demo/{site.workspace}?lang=de")
+    await _launch(page)
+    dialog = page.get_by_role("dialog")
+    await expect(dialog.get_by_text(german)).to_be_visible()
+    await dialog.get_by_role("button", name="Zustimmen und chatten").click()
+    await expect(page.get_by_role("textbox", name="Nachricht schreiben")).to_be_visible()
+    async with site.rt.db.session() as session:
+        versions = (await session.scalars(select(ConsentRecord.version))).all()
+    assert list(versions) == ["1-de"]
+    await page.get_by_role("textbox", name="Nachricht schreiben").fill("Hallo")
+    await page.keyboard.press("Enter")
+    await expect(
+        page.get_by_role("log", name="Nachrichten").locator(".msg.me:not(.pending)")
+    ).to_have_count(1)

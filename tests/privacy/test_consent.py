@@ -356,3 +356,48 @@ async def test_the_chat_consent_text_cannot_contradict_the_transcript_setting(
     config = (await client.get("/api/v1/widget/acme/config")).json()
     assert config["consent"]["requests"]["chat"]["text"] == relayed
     assert config["transcripts_stored"] is False
+
+
+async def test_consent_texts_per_language_each_with_its_own_version(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    admin = await admin_headers(world)
+    default = await publish(client, admin, "chat", "We keep this chat to answer you. OK?")
+    german = await client.put(
+        "/api/v1/consent/requests/chat",
+        json={"version": "1-de", "language": "de", "text": "Wir bewahren diesen Chat auf. OK?"},
+        headers=admin,
+    )
+    assert german.status_code == 200, german.text
+    assert german.json()["language"] == "de"
+
+    def shown(config: dict[str, Any]) -> str:
+        text: str = config["consent"]["requests"]["chat"]["text"]
+        return text
+
+    assert shown((await client.get("/api/v1/widget/acme/config?lang=de-AT")).json()).startswith(
+        "Wir"
+    )
+    assert shown((await client.get("/api/v1/widget/acme/config?lang=fr")).json()) == default["text"]
+    # A new default version leaves the German one active, and the German visitor's grant counts.
+    await publish(client, admin, "chat", "We keep this chat to answer you. Agreed?", version="2")
+    listed = (await client.get("/api/v1/consent/requests", headers=admin)).json()["requests"]
+    active = {(r["language"], r["version"]) for r in listed if r["superseded_at"] is None}
+    assert active == {(None, "2"), ("de", "1-de")}
+    bad = await client.put(
+        "/api/v1/consent/requests/chat",
+        json={"version": "x", "language": "not a tag", "text": "Hallo"},
+        headers=admin,
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "language"
+
+    # Transcripts off with a new default text: the German text, now untrue, is withdrawn.
+    switched = await client.put(
+        "/api/v1/consent/requests/chat",
+        json={"version": "3", "text": "This chat is relayed live and not kept. OK?",
+              "store_transcripts": False},
+        headers=admin,
+    )  # fmt: skip
+    assert switched.status_code == 200, switched.text
+    config = (await client.get("/api/v1/widget/acme/config?lang=de")).json()
+    assert shown(config).startswith("This chat is relayed live")

@@ -44,6 +44,7 @@ async def publish_consent_request(
         version=body.version,
         text=body.text,
         store_transcripts=body.store_transcripts,
+        language=body.language.lower() if body.language else None,
     )
     if body.store_transcripts is not None:
         await settings_changed(rt, principal.workspace_id)

@@ -1,4 +1,4 @@
-"""widget: theme and per-language strings; opening hours per group
+"""widget: theme and per-language strings; opening hours per group; consent text languages
 
 Revision ID: 0009_17
 Revises: 0008
@@ -21,6 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("consent_requests") as batch:
+        batch.add_column(sa.Column("language", sa.String(length=35), nullable=True))
     with op.batch_alter_table("workspace_widget_settings") as batch:
         batch.add_column(
             sa.Column("theme", sa.String(length=8), nullable=False, server_default="auto")
@@ -46,3 +48,5 @@ def downgrade() -> None:
     with op.batch_alter_table("workspace_widget_settings") as batch:
         batch.drop_column("strings")
         batch.drop_column("theme")
+    with op.batch_alter_table("consent_requests") as batch:
+        batch.drop_column("language")

@@ -768,7 +768,10 @@
       if (saved.token && saved.chat_consent === req.version) { afterConsent(); return; }
       if (!saved.token) { showConsent(); return; }
       request("GET", "/widget/consent").then(function (state) {
-        var current = (state.requests || []).filter(function (r) { return r.purpose === "chat"; })[0];
+        // Any current grant counts (a text of another language, say); else the one shown here.
+        var chats = (state.requests || []).filter(function (r) { return r.purpose === "chat"; });
+        var current = chats.filter(function (r) { return r.decision === "granted"; })[0] ||
+          chats.filter(function (r) { return r.version === req.version; })[0];
         if (current && current.decision === "granted") {
           saved.chat_consent = current.version; save(); afterConsent();
         } else if (current && current.decision === "refused" && current.version === req.version) {
