@@ -90,8 +90,16 @@ def _ensure_axe() -> None:
     print(f"Installing axe-core {AXE_VERSION} (npm) for the accessibility tests ...", flush=True)
     AXE_DIR.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["npm", "install", "--prefix", str(AXE_DIR), "--no-save", "--no-audit", "--no-fund",
-         f"axe-core@{AXE_VERSION}"],
+        [
+            "npm",
+            "install",
+            "--prefix",
+            str(AXE_DIR),
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            f"axe-core@{AXE_VERSION}",
+        ],
         check=True,
     )
 
