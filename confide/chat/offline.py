@@ -24,7 +24,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from confide import audit
 from confide.access.models import Workspace
+from confide.audit.ledger import Actor
 from confide.chat.conversations import agent_card
 from confide.chat.models import Channel, Conversation, Message, Visitor
 from confide.core.errors import InvalidToken, NotFound
@@ -100,6 +102,15 @@ async def send_reply_email(rt: Runtime, message_id: uuid.UUID) -> bool:
                 workspace.name, author, body, reopen_url(rt, workspace.slug, token), expires
             ),
         ),
+    )
+    # The address and the text were read from the vault: a read of personal data, audited.
+    await audit.record(
+        rt,
+        Actor("system", None, conversation.workspace_id),
+        "conversation.answer_emailed",
+        subject_id=visitor.subject_id,
+        resource=f"conversation:{conversation.id}",
+        details={"message_id": str(message.id)},
     )
     return True
 

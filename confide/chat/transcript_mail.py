@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from confide import audit
 from confide.access.models import Workspace
 from confide.access.policy import Principal
 from confide.chat import messages
@@ -70,4 +71,11 @@ async def do_email_transcript(
     await send_mail(
         rt.settings,
         Mail(to=address, subject=f"Your chat with {workspace.name}", text="\n".join(lines)),
+    )
+    await audit.record(
+        rt,
+        principal,
+        "conversation.transcript_emailed",
+        subject_id=await audit.subjects.of_visitor(rt, principal.visitor_id),
+        resource=f"conversation:{conversation_id}",
     )

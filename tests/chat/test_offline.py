@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from confide.access.models import Role
+from confide.audit.models import AuditEvent
 from confide.chat.hours import check_hours, opening_state
 from confide.chat.models import GroupHours
 from confide.core import clock
@@ -183,6 +185,9 @@ async def test_an_answer_is_emailed_only_with_the_email_consent_and_its_link_reo
     link = re.search(r"https://chat\.example\.org/chat/acme#confide-reopen=(\S+)", text)
     assert link is not None, text
     token = link.group(1)
+    async with rt.db.session() as session:  # reading the address and text is audited
+        actions = (await session.scalars(select(AuditEvent.action))).all()
+    assert "conversation.answer_emailed" in actions
 
     # The link trades for a visitor token that reads that conversation.
     reopened = await client.post("/api/v1/widget/acme/reopen", json={"token": token})

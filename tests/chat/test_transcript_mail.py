@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from confide.access.models import Role
+from confide.audit.models import AuditEvent
 from confide.chat.models import Visitor
 from confide.core.config import Settings
 from confide.privacy.models import PersonalField
@@ -64,6 +65,8 @@ async def test_the_visitor_gets_a_copy_of_the_ended_chat_and_only_on_request(
             .where(Visitor.vuid == visitor.vuid)
         )
         assert stored == 0
+        actions = (await session.scalars(select(AuditEvent.action))).all()
+    assert "conversation.transcript_emailed" in actions
 
     for _ in range(2):
         assert (
