@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide import audit
 from confide.access.models import Workspace
+from confide.access.workspaces import find_workspace_by_slug
 from confide.audit.ledger import Actor
 from confide.chat.conversations import agent_card
 from confide.chat.models import Channel, Conversation, Message, Visitor
@@ -128,6 +129,8 @@ def _reply_text(workspace: str, author: str, body: str, link: str, expires: date
 async def do_reopen_from_link(rt: Runtime, workspace_slug: str, token: str) -> dict[str, Any]:
     """Trade a link token for a visitor token and the conversation it names. Raises
     InvalidToken (forged, altered, expired, or another workspace's)."""
+    if await find_workspace_by_slug(rt, workspace_slug) is None:
+        raise NotFound("No workspace with that id.", field="workspace")
     conversation_id, visitor_id = rt.tokens.read_reopen_token(token)
     async with rt.db.session() as session:
         conversation = await session.get(Conversation, conversation_id)

@@ -180,3 +180,43 @@ async def test_timestamps_are_in_the_visitors_time_zone(site: Site, new_page: Ne
 
     assert await theirs.get_attribute("data-time") == shown(stored[2])
     assert await mine.get_attribute("data-time") == shown(stored[1])
+
+
+async def test_a_close_before_the_socket_subscribed_still_ends_the_chat(
+    site: Site, new_page: NewPage
+) -> None:
+    """The close event is not replayed to a socket that subscribes later (a slow start, a
+    reconnect): the widget asks once per subscription."""
+    page = await new_page()
+    held: list[str] = []
+    servers: list[Any] = []
+
+    def relay(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        servers.append(server)
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str) and '"type":"subscribe"' in message and not servers[1:]:
+                held.append(message)  # subscribe waits until the conversation is closed
+                return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    await page.route_web_socket(re.compile(r".*/api/v1/ws/widget.*"), relay)
+    await _open_demo(page, site)
+    await _send(page, "Hello?")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    for _ in range(100):
+        if held:
+            break
+        await page.wait_for_timeout(50)
+    assert held, "the widget never subscribed"
+    conversation_id = await _stored_conversation(page, site)
+    await _reply(site, conversation_id, ANSWER)
+    await _close(site, conversation_id)
+    servers.append(None)  # from now on frames pass
+    servers[0].send(held[0])
+    dialog = page.get_by_role("dialog")
+    await expect(dialog.get_by_text("How was your chat?")).to_be_visible()
+    assert (await _order_in_panel(page))[-2:] == [ANSWER, "ended"]

@@ -23,7 +23,7 @@ from confide.web.console.admin_people import settings_page
 from confide.web.console.session import Visit, page_visit, post_visit, redirect, runtime
 
 router = APIRouter(include_in_schema=False)
-_TEXTS = ("title", "greeting", "launcher_label", "accent_color", "position", "theme")
+_TEXTS = ("title", "greeting", "launcher_label", "accent_color", "position")
 _SWITCHES = ("prechat_enabled", "prechat_ask_name", "prechat_ask_email", "csat_enabled")
 
 
@@ -78,6 +78,7 @@ async def save_widget(request: Request) -> Response:
     changes: dict[str, Any] = {name: forms.text(form, name) for name in _TEXTS}
     changes.update({name: forms.checked(form, name) for name in _SWITCHES})
     changes["allowed_origins"] = forms.lines(form, "allowed_origins")
+    changes["theme"] = forms.optional(form, "theme")  # not sent: unchanged
     outcome = await forms.attempt(
         lambda: widget_api.update_widget_settings(
             body=WidgetSettingsUpdate.model_validate(changes),

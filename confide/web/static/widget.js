@@ -1099,6 +1099,7 @@
         resuming = false;
         flushUnacked();
         sendMirror();
+        checkEnded();
         break;
       case "message":
         onMessage(frame);
@@ -1116,6 +1117,15 @@
         onError(frame);
         break;
     }
+  }
+
+  // A close published while this socket was not yet (or no longer) subscribed is not replayed
+  // with the messages: ask once per subscription, so the end is never missed.
+  function checkEnded() {
+    var id = saved.conversation;
+    request("GET", "/widget/conversations/" + id).then(function (c) {
+      if (c.status === "closed" && id === saved.conversation) endChat(c.last_seq);
+    }).catch(function () { /* the socket's own events still apply */ });
   }
 
   function onConversation(frame) {
