@@ -88,6 +88,8 @@ async def test_away_notice_leave_an_email_get_the_answer_by_mail_and_reopen_the_
         f"/conversations/{conversation_id}/messages",
         json={"client_id": uuid.uuid4().hex, "body": ANSWER},
     )
+    await expect(_log(page).get_by_text(ANSWER)).to_be_visible()
+    await expect(away).to_have_count(0)  # somebody answered: the away notice is gone
     await Worker(site.rt).run(once=True)
     for _ in range(100):
         if smtp_inbox.messages:

@@ -552,6 +552,12 @@
     return ui.away;
   }
 
+  // Somebody answers: the notice no longer holds.
+  function hideAway() {
+    if (ui.away && ui.away.parentNode) ui.away.parentNode.removeChild(ui.away);
+    ui.away = null;
+  }
+
   function leaveForm(req) {
     var email = el("input", { type: "email", name: "email", autocomplete: "email", maxlength: "254",
       required: true, "aria-describedby": "confide-email-consent" });
@@ -869,6 +875,7 @@
         document.createTextNode(message.body === null ? "(not kept)" : message.body)
       ]);
       ui.typing.textContent = "";
+      hideAway();
       lastAgentSeq = Math.max(lastAgentSeq, message.seq);
       // History replayed after a reload counts only what the visitor never saw.
       if ((!isOpen || document.hidden) && (!resuming || message.seq > (saved.read || 0))) {
@@ -1134,6 +1141,7 @@
     if (frame.agent && frame.agent.alias) {
       agents[frame.agent.id] = frame.agent.alias;
       ui.subtitle.textContent = t("chattingWith", frame.agent.alias);
+      hideAway();
     }
     if (conversation.status === "closed") endChat(conversation.last_seq);
   }
