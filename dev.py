@@ -77,6 +77,33 @@ def _ensure_chromium() -> None:
         subprocess.run(install, env=env, check=True)
 
 
+AXE_VERSION = "4.14.1"
+AXE_DIR = VENV / "axe"
+AXE_SCRIPT = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _ensure_axe() -> None:
+    """axe-core for the accessibility tests, from the npm registry into .venv/axe (never
+    committed, never served by Confide: the tests hand it to their own page only)."""
+    if AXE_SCRIPT.exists() or not shutil.which("npm"):
+        return
+    print(f"Installing axe-core {AXE_VERSION} (npm) for the accessibility tests ...", flush=True)
+    AXE_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "npm",
+            "install",
+            "--prefix",
+            str(AXE_DIR),
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            f"axe-core@{AXE_VERSION}",
+        ],
+        check=True,
+    )
+
+
 def _exec(args: list[str]) -> int:
     return subprocess.run(args, cwd=ROOT).returncode
 
@@ -89,6 +116,7 @@ def main(argv: list[str]) -> int:
     if command == "test":
         _install("test")
         _ensure_chromium()
+        _ensure_axe()
         return _exec([str(PYTHON), "-m", "pytest", *rest])
     if command == "lint":
         _install("test")

@@ -25,6 +25,7 @@ ACCESS_TOKEN_TYPE = "access"
 VISITOR_TOKEN_TYPE = "visitor"
 DEFAULT_VISITOR_TOKEN_TTL_DAYS = 30  # Settings.visitor_token_ttl_days
 MFA_CHALLENGE_TYPE = "mfa"
+REOPEN_TOKEN_TYPE = "reopen"  # the link in an e-mailed answer (confide.chat.offline)
 REFRESH_TOKEN_PREFIX = "cfr_"
 API_KEY_PREFIX = "cfk_"
 RECOVERY_CODE_COUNT = 10
@@ -153,6 +154,24 @@ class TokenService:
         payload = self._decode(token, VISITOR_TOKEN_TYPE)
         try:
             return uuid.UUID(payload["sub"]), uuid.UUID(payload["ws"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidToken() from exc
+
+    def issue_reopen_token(
+        self, conversation_id: uuid.UUID, visitor_id: uuid.UUID, ttl_seconds: int
+    ) -> tuple[str, datetime]:
+        """A signed link token that lets the visitor back into one conversation until it
+        expires; returns it with its expiry (UTC)."""
+        return self._encode(
+            {"typ": REOPEN_TOKEN_TYPE, "sub": str(visitor_id), "conv": str(conversation_id)},
+            timedelta(seconds=ttl_seconds),
+        )
+
+    def read_reopen_token(self, token: str) -> tuple[uuid.UUID, uuid.UUID]:
+        """(conversation id, visitor id); InvalidToken when forged, altered or expired."""
+        payload = self._decode(token, REOPEN_TOKEN_TYPE)
+        try:
+            return uuid.UUID(payload["conv"]), uuid.UUID(payload["sub"])
         except (KeyError, ValueError, TypeError) as exc:
             raise InvalidToken() from exc
 

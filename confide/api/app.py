@@ -23,6 +23,7 @@ from confide.api.routes import (
     channels,
     consent,
     conversations,
+    group_hours,
     labels,
     me,
     notes,
@@ -69,6 +70,7 @@ def build_api_router() -> APIRouter:
     router.include_router(channels.router)
     router.include_router(audit.router)
     router.include_router(consent.router)
+    router.include_router(group_hours.router)
     return router
 
 

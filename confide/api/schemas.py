@@ -228,14 +228,45 @@ class WidgetSettingsUpdate(RequestModel):
         description="Origins (scheme, host and optional port, no path) allowed to embed the "
         "widget; empty: any.",
     )
+    theme: Literal["auto", "light", "dark"] | None = Field(
+        default=None, description="auto follows the visitor's prefers-color-scheme."
+    )
+    strings: dict[str, dict[str, str]] | None = Field(
+        default=None,
+        description='Wording per language over the shipped tables: {"de": {"endChat": "..."}}.',
+    )
+
+
+class GroupHoursWrite(RequestModel):
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    weekly: dict[str, list[list[str]]] = Field(
+        default_factory=dict, description='{"mon": [["09:00", "17:00"]], ...} in local time.'
+    )
+    holidays: list[str] = Field(default_factory=list, max_length=366)
+    expected_reply_minutes: int | None = Field(default=None, ge=1, le=10_080)
 
 
 class ConsentRequestWrite(RequestModel):
     version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
     text: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    store_transcripts: bool | None = Field(
+        default=None,
+        description="chat only: switch transcripts on or off together with this text, so the "
+        "text and the setting never disagree.",
+    )
+    language: (
+        Annotated[
+            str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$", max_length=35)
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="The language of this text (e.g. 'de'); none: the default text for every "
+        "language without its own.",
+    )
 
 
-ConsentPurpose = Literal["chat", "preview", "mirroring", "cobrowsing"]
+ConsentPurpose = Literal["chat", "preview", "mirroring", "cobrowsing", "email"]
 
 
 class ConsentDecision(RequestModel):
@@ -398,3 +429,11 @@ class RecordedConversation(RequestModel):
 
 SeqParam = Annotated[int, Query(ge=0, le=2**62, description="Sequence number (exclusive).")]
 LimitParam = Annotated[int, Query(ge=1, le=200, description="Page size.")]
+
+
+class ReopenRequest(RequestModel):
+    token: Annotated[str, StringConstraints(min_length=20, max_length=2000)]
+
+
+class TranscriptMailRequest(RequestModel):
+    email: Email

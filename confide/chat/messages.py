@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.models import Role
 from confide.access.policy import ConversationAccess, Principal
-from confide.chat import events, exactly_once, routing
+from confide.chat import events, exactly_once, offline, routing
 from confide.chat.channels import outbound
 from confide.chat.conversations import load_for
 from confide.chat.models import (
@@ -270,6 +270,8 @@ async def do_send_message(
                     if delivery_id is not None:
                         # A reply to a social/SMS thread: POST it to the endpoint after commit.
                         session.on_commit(outbound.start_delivery, rt, delivery_id)
+                    if principal.kind == "operator":  # an answer the visitor asked to e-mail
+                        await offline.queue_reply_email(rt, session, conversation, message)
         except IntegrityError:
             continue  # the same client id raced in from another node: return the stored one
         return SendResult(result, False)

@@ -252,6 +252,29 @@ class WidgetSettings(Base):
     engagement_rules: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     # Origins ("https://host[:port]") allowed to embed the widget; empty means any.
     allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # "auto" follows the visitor's prefers-color-scheme; "light" and "dark" force one.
+    theme: Mapped[str] = mapped_column(String(8), default="auto")
+    # Admins' wording per language, over the shipped tables: {"de": {"endChat": "..."}}.
+    strings: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GroupHours(Base):
+    """When a group answers chats (confide.chat.hours): its time zone, weekly opening hours,
+    holidays and the reply time it promises when nobody is available. A group without a row is
+    always open."""
+
+    __tablename__ = "group_hours"
+
+    group_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    time_zone: Mapped[str] = mapped_column(String(64))  # IANA name, e.g. "Europe/Berlin"
+    # {"mon": [["09:00", "17:30"]], ..., "sun": []}: local times, end after start.
+    weekly: Mapped[dict[str, list[list[str]]]] = mapped_column(JSON, default=dict)
+    holidays: Mapped[list[str]] = mapped_column(JSON, default=list)  # ["2026-12-25", ...]
+    expected_reply_minutes: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -24,9 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from confide.access.policy import Principal
 from confide.access.workspaces import find_workspace_by_slug
 from confide.audit.ledger import append
+from confide.chat import hours, widget_strings
 from confide.chat.models import WidgetSettings
 from confide.core.clock import utcnow
 from confide.core.errors import NotFound, ValidationFailed
+from confide.core.mail import mail_enabled
 from confide.privacy import consent
 from confide.privacy import settings as privacy_settings
 
@@ -45,13 +47,16 @@ DEFAULTS: dict[str, Any] = {
     "csat_enabled": True,
     "engagement_rules": [],
     "allowed_origins": [],
+    "theme": "auto",
+    "strings": {},
 }
 SETTING_NAMES = tuple(DEFAULTS)
 POSITIONS = ("right", "left")
+THEMES = ("auto", "light", "dark")
 
 
 def _default_row(workspace_id: uuid.UUID) -> WidgetSettings:
-    values = {k: (list(v) if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
+    values = {k: (type(v)(v) if isinstance(v, list | dict) else v) for k, v in DEFAULTS.items()}
     return WidgetSettings(workspace_id=workspace_id, **values)
 
 
@@ -81,6 +86,10 @@ def _check(name: str, value: Any) -> Any:
         value = sorted({str(origin).lower().rstrip("/") for origin in value})
     if name in ("title", "launcher_label") and not str(value).strip():
         raise ValidationFailed(f"{name} must not be empty.", field=name)
+    if name == "theme" and value not in THEMES:
+        raise ValidationFailed("theme is 'auto', 'light' or 'dark'.", field=name)
+    if name == "strings":
+        value = widget_strings.check_custom_strings(value)
     if name == "engagement_rules":
         value = [{k: v for k, v in dict(rule).items() if v is not None} for rule in value]
     return value
@@ -133,8 +142,11 @@ async def allowed_origins_of(rt: Runtime, workspace_id: uuid.UUID) -> list[str]:
     return list(row.allowed_origins) if row is not None else []
 
 
-async def public_config(rt: Runtime, workspace_slug: str) -> dict[str, Any]:
-    """Everything the widget needs before the visitor says anything (no credentials)."""
+async def public_config(
+    rt: Runtime, workspace_slug: str, language: str | None = None
+) -> dict[str, Any]:
+    """Everything the widget needs before the visitor says anything (no credentials): with its
+    words in the language closest to ``language`` and whether anyone can answer now."""
     workspace = await find_workspace_by_slug(rt, workspace_slug)
     if workspace is None:
         raise NotFound(
@@ -143,15 +155,22 @@ async def public_config(rt: Runtime, workspace_slug: str) -> dict[str, Any]:
     async with rt.db.session() as session:
         widget = render(await load(session, workspace.id))
         privacy = await privacy_settings.load(session, workspace.id)
+        available = await hours.availability(session, workspace.id)
     requests = [
         r for r in await consent.list_requests(rt, workspace.id) if r["superseded_at"] is None
     ]
+    chosen_language = widget_strings.pick_language(language, widget["strings"])
+    shown = consent.for_language(requests, widget_strings.normalise_language(language or "en"))
     return {
         "workspace": {"slug": workspace.slug, "name": workspace.name},
         "appearance": {
             name: widget[name]
-            for name in ("accent_color", "position", "title", "greeting", "launcher_label")
+            for name in ("accent_color", "position", "title", "greeting", "launcher_label", "theme")
         },
+        "language": chosen_language,
+        "dir": widget_strings.text_direction(chosen_language),
+        "strings": widget_strings.strings_for(chosen_language, widget["strings"]),
+        "availability": available,
         "prechat": {
             "enabled": widget["prechat_enabled"],
             "ask_name": widget["prechat_ask_name"],
@@ -162,9 +181,17 @@ async def public_config(rt: Runtime, workspace_slug: str) -> dict[str, Any]:
         "consent": {
             "required": privacy.consent_required,
             "requests": {
-                r["purpose"]: {k: r[k] for k in ("version", "text", "text_hash")} for r in requests
+                purpose: {k: r[k] for k in ("version", "text", "text_hash")}
+                for purpose, r in shown.items()
             },
         },
         "transcripts_stored": privacy.store_transcripts,
+        # Answers by e-mail need a mail server, stored texts (sent later) and an 'email' text.
+        "email_replies": bool(
+            mail_enabled(rt.settings)
+            and privacy.store_transcripts
+            and any(r["purpose"] == "email" for r in requests)
+        ),
+        "transcript_email": bool(mail_enabled(rt.settings) and privacy.store_transcripts),
         "message_max_chars": rt.settings.message_max_chars,
     }

@@ -77,6 +77,31 @@ class Settings(BaseSettings):
         "the client is the right-most X-Forwarded-For address that is not a trusted proxy. "
         "Empty (the default): the headers are ignored and the peer address is the client.",
     )
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server for the e-mails visitors ask for (answers to a message left "
+        "while away, chat transcripts); none: Confide sends no e-mail.",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (RFC 3207, port 587), tls (implicit TLS, RFC 8314, port 465), "
+        "or none (only for a relay on the same host).",
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(
+        default=None, description="From the environment (CONFIDE_SMTP_PASSWORD), never a file."
+    )
+    mail_from: str = Field(
+        default="Confide <no-reply@localhost>", description="The sender of every e-mail."
+    )
+    mail_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    reopen_link_ttl_seconds: int = Field(
+        default=14 * 86_400,
+        ge=3600,
+        le=90 * 86_400,
+        description="How long the link in an e-mailed answer reopens the chat.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Instance secret for token signatures and keyed hashes; every node of a "
@@ -113,18 +138,8 @@ class Settings(BaseSettings):
     # Redis, never the database) so the agent who picks it up sees it (confide/realtime/relay.py).
     live_relay_seconds: int = Field(default=1800, ge=60, le=86_400)
     live_relay_max_messages: int = Field(default=100, ge=1, le=1000)
-    # Outgoing mail (password reset). Without smtp_host, no mail is sent and an admin resets
+    # Password resets by e-mail (the SMTP settings above); without smtp_host an admin resets
     # passwords from the command line (`confide operator set-password`).
-    smtp_host: str | None = Field(default=None, description="SMTP server for outgoing mail.")
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    smtp_security: Literal["starttls", "tls", "none"] = Field(
-        default="starttls",
-        description="starttls (port 587), tls (implicit TLS, port 465), or none (a relay on "
-        "the same host only).",
-    )
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    mail_from: str = Field(default="confide@localhost", description="Sender of outgoing mail.")
     password_reset_ttl_seconds: int = Field(default=1800, ge=60, le=86_400)
     password_resets_per_hour: int = Field(
         default=5, ge=1, description="Reset requests per address and per client IP."

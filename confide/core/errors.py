@@ -43,6 +43,8 @@ Signals: exceptions that steer control flow inside Confide and never reach a cli
     ├── LeaseLost             another worker holds the job now: stop touching it
     ├── SocketClosed          close this WebSocket with ``code`` and ``reason``
     ├── CsrfRefused           a console form's token did not match its cookie
+    ├── MailFailed            the SMTP server could not be reached or refused: retry later
+    ├── MailUnavailable       no SMTP server is configured (``CONFIDE_SMTP_HOST``)
     └── BodyTooLarge          a request body passed ``max_request_body_bytes`` mid-stream
 """
 
@@ -275,3 +277,11 @@ class CsrfRefused(ConfideSignal):
 
 class BodyTooLarge(ConfideSignal):
     """The request body grew past the limit while it was being read."""
+
+
+class MailFailed(ConfideSignal):
+    """The SMTP server could not be reached or refused the mail; safe to retry later."""
+
+
+class MailUnavailable(ConfideSignal):
+    """No SMTP server is configured (``CONFIDE_SMTP_HOST``)."""

@@ -143,7 +143,22 @@ PRUNE_FINISHED_JOBS = JobKind(
     batch_size=1000,
 )
 
+
 KINDS: dict[str, JobKind] = {
     kind.name: kind
-    for kind in (PURGE_CONNECTION_LOGS, DELIVER_DUE_CHANNEL_REPLIES, PRUNE_FINISHED_JOBS)
+    for kind in (
+        PURGE_CONNECTION_LOGS,
+        DELIVER_DUE_CHANNEL_REPLIES,
+        PRUNE_FINISHED_JOBS,
+    )
 }
+
+
+def register(kind: JobKind) -> JobKind:
+    """Add a kind that a domain module defines beside its own code (``chat.offline``'s
+    reply e-mails), so ``jobs`` never imports the modules it runs work for. Returns it.
+    Raises ``ValueError`` if another kind already has the name."""
+    if KINDS.get(kind.name, kind) is not kind:
+        raise ValueError(f"Two job kinds are named {kind.name!r}.")
+    KINDS[kind.name] = kind
+    return kind

@@ -11,54 +11,58 @@ the very next message or frame, on every node.
 
 Purposes: ``chat`` (storing the conversation, when the workspace sets ``consent_required``),
 ``preview`` (agents see text while it is typed), ``mirroring`` (agents see the page the visitor
-is on) and ``cobrowsing`` (agents guide navigation; its own prompt).
+is on), ``cobrowsing`` (agents guide navigation; its own prompt) and ``email`` (answers to a
+message left while nobody was available are sent to the visitor's e-mail address).
 
-The proof (:func:`consent_proof`) is self-contained: the decisions with the exact texts shown,
-signed with the workspace's Ed25519 key (the audit ledger's, in the key store), with the public
-key and a recipe to verify it without Confide (:func:`verify_proof` does exactly that).
+The proof (``confide.privacy.consent_proof``) is self-contained: the decisions with the exact
+texts shown, signed with the workspace's Ed25519 key (the audit ledger's, in the key store),
+with the public key and a recipe to verify it without Confide (``verify_proof`` does exactly
+that).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
 from confide.audit.chain import iso_time
-from confide.audit.checkpoints import workspace_signing_key
 from confide.audit.ledger import append
 from confide.chat import events
-from confide.chat.models import Conversation, Visitor
+from confide.chat.models import Conversation
 from confide.core.clock import utcnow
-from confide.core.errors import Conflict, ConsentRequired, NotFound, ValidationFailed
-from confide.crypto.signing import canonical_json
+from confide.core.errors import Conflict, ConsentRequired, ValidationFailed
+from confide.privacy import consent_wording
 from confide.privacy import settings as privacy_settings
 from confide.privacy.models import ConsentRecord, ConsentRequest
+from confide.privacy.settings_cache import settings_changed
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
 
-PURPOSES = ("chat", "preview", "mirroring", "cobrowsing")
+PURPOSES = ("chat", "preview", "mirroring", "cobrowsing", "email")
 DECISIONS = ("granted", "refused", "withdrawn")
-PROOF_FORMAT = "confide-consent-proof/1"
-VERIFICATION_RECIPE = (
-    "1. Serialise `proof` as JSON with keys sorted, separators ',' and ':', no whitespace and "
-    "non-ASCII characters escaped (Python: json.dumps(proof, sort_keys=True, "
-    "separators=(',', ':'), ensure_ascii=True)), encoded as UTF-8. "
-    "2. Verify `signature` (base64) over those bytes with the Ed25519 public key `public_key` "
-    "(base64 of the raw 32 bytes), e.g. cryptography's Ed25519PublicKey.verify. "
-    "3. For each record, SHA-256 of `text` (UTF-8, hex) must equal `text_hash`. "
-    "4. Compare `public_key` with the workspace's published key (audit checkpoints carry it)."
-)
+
+
+def for_language(requests: list[dict[str, Any]], language: str) -> dict[str, dict[str, Any]]:
+    """Per purpose, the active request a visitor of ``language`` sees: its own language, else
+    its primary subtag's (``fr`` for ``fr-ca``), else the default text (no language)."""
+    primary = language.split("-")[0]
+    rank = {language: 0, primary: 1, None: 2}
+    chosen: dict[str, dict[str, Any]] = {}
+    for request in requests:
+        if request["superseded_at"] is not None or request["language"] not in rank:
+            continue
+        current = chosen.get(request["purpose"])
+        if current is None or rank[request["language"]] < rank[current["language"]]:
+            chosen[request["purpose"]] = request
+    return chosen
 
 
 def text_hash(text: str) -> str:
@@ -68,7 +72,8 @@ def text_hash(text: str) -> str:
 def _check_purpose(purpose: str) -> str:
     if purpose not in PURPOSES:
         raise ValidationFailed(
-            "The purpose is one of 'chat', 'preview', 'mirroring', 'cobrowsing'.", field="purpose"
+            "The purpose is one of 'chat', 'preview', 'mirroring', 'cobrowsing', 'email'.",
+            field="purpose",
         )
     return purpose
 
@@ -82,6 +87,7 @@ def _render_request(request: ConsentRequest) -> dict[str, Any]:
         "text_hash": request.text_hash,
         "created_at": iso_time(request.created_at),
         "superseded_at": iso_time(request.superseded_at) if request.superseded_at else None,
+        "language": request.language,
     }
 
 
@@ -89,16 +95,45 @@ def _render_request(request: ConsentRequest) -> dict[str, Any]:
 
 
 async def do_publish_request(
-    rt: Runtime, principal: Principal, purpose: str, *, version: str, text: str
+    rt: Runtime,
+    principal: Principal,
+    purpose: str,
+    *,
+    version: str,
+    text: str,
+    store_transcripts: bool | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """Make ``version`` the purpose's active request. Publishing the same version with the same
     text again changes nothing; the same version with another text is refused (a changed text
-    is a new version, so every decision keeps pointing at what was actually shown)."""
+    is a new version, so every decision keeps pointing at what was actually shown).
+
+    A ``chat`` text must agree with whether transcripts are kept
+    (:mod:`confide.privacy.consent_wording`, else ValidationFailed on ``text``);
+    ``store_transcripts`` switches that setting in the same transaction, so a workspace moves
+    from one true text to the next without a moment where the text and the setting disagree.
+    Every node drops its cached settings after the commit (``settings_changed``).
+
+    ``language`` (a tag like ``"de"``) publishes the text visitors of that language see; it
+    supersedes only that language's active version. None: the default text, shown in every
+    language without one of its own."""
     assert principal.workspace_id is not None
     _check_purpose(purpose)
+    if store_transcripts is not None and purpose != "chat":
+        raise ValidationFailed(
+            "store_transcripts goes only with the 'chat' text.", field="store_transcripts"
+        )
     digest = text_hash(text)
     try:
         async with rt.db.transaction() as session:
+            if purpose == "chat":  # the text must say what the workspace does with the chat
+                privacy = await privacy_settings.load(session, principal.workspace_id)
+                consent_wording.check_chat_text(
+                    text,
+                    store_transcripts=privacy.store_transcripts
+                    if store_transcripts is None
+                    else store_transcripts,
+                )
             # uq_consent_requests_workspace_version
             existing = await session.scalar(
                 select(ConsentRequest).where(
@@ -114,10 +149,22 @@ async def do_publish_request(
                         "under a new version.",
                         field="version",
                     )
+                await _switch_transcripts(session, principal.workspace_id, store_transcripts)
+                if store_transcripts is not None:
+                    session.on_commit(settings_changed, rt, principal.workspace_id)
+                    await append(
+                        session,
+                        rt,
+                        principal,
+                        "workspace.settings",
+                        resource=f"workspace:{principal.workspace_id}",
+                        details={"store_transcripts": store_transcripts},
+                    )
                 return _render_request(existing)
             now = utcnow()
             for active in await _active(session, principal.workspace_id, purpose, lock=True):
-                active.superseded_at = now
+                if active.language == language:
+                    active.superseded_at = now
             request = ConsentRequest(
                 workspace_id=principal.workspace_id,
                 purpose=purpose,
@@ -126,20 +173,44 @@ async def do_publish_request(
                 text_hash=digest,
                 created_by=principal.operator_id,
                 created_at=now,
+                language=language,
             )
             session.add(request)
             await session.flush()
+            await _switch_transcripts(session, principal.workspace_id, store_transcripts)
+            details: dict[str, Any] = {"purpose": purpose, "version": version, "text_hash": digest}
+            if store_transcripts is not None:
+                details["store_transcripts"] = store_transcripts
+                session.on_commit(settings_changed, rt, principal.workspace_id)
             await append(
                 session,
                 rt,
                 principal,
                 "consent.request_publish",
                 resource=f"consent_request:{request.id}",
-                details={"purpose": purpose, "version": version, "text_hash": digest},
+                details=details,
             )
             return _render_request(request)
     except IntegrityError as exc:
         raise Conflict("Another admin published this version at the same time.") from exc
+
+
+async def _switch_transcripts(
+    session: AsyncSession, workspace_id: uuid.UUID, store_transcripts: bool | None
+) -> None:
+    if store_transcripts is None:
+        return
+    # Translations that no longer tell the truth are withdrawn: their visitors see the default
+    # text until a new translation is published. (A default text that disagrees is refused.)
+    now = utcnow()
+    for active in await _active(session, workspace_id, "chat", lock=True):
+        if active.language is None:
+            continue
+        try:
+            consent_wording.check_chat_text(active.text, store_transcripts=store_transcripts)
+        except ValidationFailed:
+            active.superseded_at = now
+    await privacy_settings.apply(session, workspace_id, {"store_transcripts": store_transcripts})
 
 
 async def _active(
@@ -276,7 +347,7 @@ async def do_record_decision(
         )
         session.add(record)
         await session.flush()
-        rendered = _render_record(record, request)
+        rendered = render_record(record, request)
         if conversation_id is not None:
             # Consoles learn at once that, e.g., co-browsing consent was withdrawn.
             events.publish(
@@ -294,7 +365,7 @@ async def do_record_decision(
     return rendered
 
 
-def _render_record(record: ConsentRecord, request: ConsentRequest) -> dict[str, Any]:
+def render_record(record: ConsentRecord, request: ConsentRequest) -> dict[str, Any]:
     return {
         "id": str(record.id),
         "purpose": record.purpose,
@@ -309,75 +380,3 @@ def _render_record(record: ConsentRecord, request: ConsentRequest) -> dict[str, 
 
 
 # -- proof ---------------------------------------------------------------------------------------
-
-
-async def find_visitor(rt: Runtime, workspace_id: uuid.UUID, vuid: str) -> uuid.UUID:
-    async with rt.db.session() as session:
-        visitor_id = await session.scalar(
-            select(Visitor.id).where(Visitor.workspace_id == workspace_id, Visitor.vuid == vuid)
-        )
-    if visitor_id is None:
-        raise NotFound("No visitor with that VUID in this workspace.", field="vuid")
-    return visitor_id
-
-
-async def consent_proof(
-    rt: Runtime, principal: Principal, workspace_id: uuid.UUID, visitor_id: uuid.UUID
-) -> dict[str, Any]:
-    """Every decision of the visitor with the exact text shown, signed. A read by anyone but
-    the visitor is recorded (``consent.proof_read``) in the same unit, before it is returned."""
-    async with rt.db.transaction() as session:
-        visitor = await session.get(Visitor, visitor_id)
-        if visitor is None or visitor.workspace_id != workspace_id:
-            raise NotFound("No such visitor in this workspace.", field="vuid")
-        if principal.kind != "visitor":
-            await append(
-                session,
-                rt,
-                principal,
-                "consent.proof_read",
-                subject_id=visitor.subject_id,
-                resource=f"visitor:{visitor_id}",
-            )
-        rows = (
-            await session.execute(
-                select(ConsentRecord, ConsentRequest)
-                .join(ConsentRequest, ConsentRequest.id == ConsentRecord.request_id)
-                .where(ConsentRecord.visitor_id == visitor_id)
-                .order_by(ConsentRecord.decided_at)
-            )
-        ).all()
-        records = [_render_record(record, request) for record, request in rows]
-        current = {
-            purpose: await has_grant(session, workspace_id, visitor_id, purpose)
-            for purpose in PURPOSES
-        }
-    proof = {
-        "purpose": "confide-consent-proof",
-        "v": 1,
-        "workspace_id": str(workspace_id),
-        "visitor": {"id": str(visitor_id), "vuid": visitor.vuid},
-        "issued_at": iso_time(utcnow()),
-        "records": records,
-        "current_grants": current,
-    }
-    key = await workspace_signing_key(rt, workspace_id)
-    return {
-        "format": PROOF_FORMAT,
-        "proof": proof,
-        "algorithm": "Ed25519",
-        "signature": base64.b64encode(key.sign(canonical_json(proof))).decode(),
-        "public_key": base64.b64encode(key.public_key().public_bytes_raw()).decode(),
-        "verification": VERIFICATION_RECIPE,
-    }
-
-
-def verify_proof(document: dict[str, Any]) -> bool:
-    """Check a proof as its recipe says, with no secret and no database."""
-    try:
-        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(document["public_key"]))
-        key.verify(base64.b64decode(document["signature"]), canonical_json(document["proof"]))
-        records = document["proof"]["records"]
-    except (InvalidSignature, ValueError, KeyError, TypeError):
-        return False
-    return all(text_hash(r["text"]) == r["text_hash"] for r in records)

@@ -150,6 +150,9 @@ class ConsentRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when a newer version of the purpose is published; the active one has None.
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language of the text ("de"); None: shown in every language without a text of its own.
+    # Each language has its own active version (versions stay unique per purpose).
+    language: Mapped[str | None] = mapped_column(String(35))
 
 
 class ConsentRecord(Base):

@@ -195,6 +195,27 @@ RECORD_TABLES.update(
                     "csat_enabled",
                     "engagement_rules",
                     "allowed_origins",
+                    "theme",
+                    "strings",
+                    "updated_at",
+                )
+            },
+        ),
+        "group_hours": Table(
+            about="When a group answers chats: time zone, weekly hours, holidays, promised "
+            "reply time (the widget's away notice).",
+            retention="Until the group is removed.",
+            protection="Changed only by admins through PUT /api/v1/groups/{id}/hours (audited).",
+            readers="Anyone: the widget shows the next opening time.",
+            columns={
+                c: OPERATIONAL
+                for c in (
+                    "group_id",
+                    "workspace_id",
+                    "time_zone",
+                    "weekly",
+                    "holidays",
+                    "expected_reply_minutes",
                     "updated_at",
                 )
             },
@@ -243,6 +264,7 @@ RECORD_TABLES.update(
                 "created_by": personal("Which admin published the text."),
                 "created_at": OPERATIONAL,
                 "superseded_at": OPERATIONAL,
+                "language": OPERATIONAL,
             },
         ),
         "consent_records": Table(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from confide.chat.models import Channel
 from confide.core.clock import utcnow
 from confide.core.errors import ValidationFailed
+from confide.privacy import consent_wording
 from confide.privacy.models import ConsentRequest, WorkspacePrivacySettings
 from confide.privacy.redaction import check_custom_pattern
 
@@ -177,8 +178,35 @@ async def apply(session: AsyncSession, workspace_id: uuid.UUID, changes: Mapping
             "turn on asking for consent.",
             field="consent_required",
         )
+    if "store_transcripts" in checked:
+        await _check_active_chat_text(session, workspace_id, row)
     row.updated_at = utcnow()
     await session.flush()
+
+
+async def _check_active_chat_text(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    row: WorkspacePrivacySettings,
+) -> None:
+    """Refuse a change that would make the published chat consent text untrue."""
+    texts = await session.scalars(
+        select(ConsentRequest.text).where(
+            ConsentRequest.workspace_id == workspace_id,
+            ConsentRequest.purpose == "chat",
+            ConsentRequest.superseded_at.is_(None),
+        )
+    )
+    try:
+        for text in texts.all():  # the default text and every language's
+            consent_wording.check_chat_text(text, store_transcripts=row.store_transcripts)
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            f"The published chat consent text would no longer be true: {exc}"
+            " Publish the new text and the setting together: PUT /api/v1/consent/requests/chat"
+            ' with "store_transcripts".',
+            field="store_transcripts",
+        ) from exc
 
 
 async def _has_active_request(session: AsyncSession, workspace_id: uuid.UUID, purpose: str) -> bool:

@@ -228,6 +228,7 @@ class SocketSession(ConsentedFrames):
                 "seq": sent.message["seq"],
                 "id": sent.message["id"],
                 "body": sent.message["body"],  # as stored: redacted
+                "created_at": sent.message.get("created_at"),
                 "redactions": sent.message.get("redactions"),
                 "duplicate": sent.duplicate,
             }

@@ -9,6 +9,7 @@ under a strict ``style-src 'self'``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
@@ -25,6 +26,7 @@ WIDGET_SCRIPT = WEB_DIR / "static" / "widget.js"
 WIDGET_CACHE_CONTROL = "public, max-age=3600"
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 router = APIRouter(include_in_schema=False)
+PAGE_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
 @router.get("/widget.js")
@@ -41,7 +43,8 @@ async def widget_script() -> Response:
 
 
 @router.get("/demo/{workspace}", response_class=HTMLResponse)
-async def demo_page(workspace: str, request: Request) -> Response:
+async def demo_page(workspace: str, request: Request, lang: str = "en") -> Response:
+    """The demo shop; ``?lang=de`` sets the page's language (the widget follows it)."""
     rt: Runtime = request.app.state.runtime
     found = await find_workspace_by_slug(rt, workspace)
     if found is None:
@@ -55,7 +58,24 @@ async def demo_page(workspace: str, request: Request) -> Response:
             "workspace": found.slug,
             "widget_src": f"{base_url}/widget.js",
             "snippet": widget_settings.snippet(base_url, found.slug),
+            "lang": lang if PAGE_LANG.match(lang) else "en",
         },
+    )
+
+
+@router.get("/chat/{workspace}", response_class=HTMLResponse)
+async def chat_page(workspace: str, request: Request) -> Response:
+    """Where the link of an e-mailed answer leads: the widget, opened on the conversation.
+    The link's token is in the URL fragment, which never reaches this server."""
+    rt: Runtime = request.app.state.runtime
+    found = await find_workspace_by_slug(rt, workspace)
+    if found is None:
+        return HTMLResponse("<!doctype html><title>Not found</title><p>No such workspace.</p>", 404)
+    base_url = (rt.settings.public_url or str(request.base_url)).rstrip("/")
+    return templates.TemplateResponse(
+        request,
+        "chat_link.html",
+        {"name": found.name, "workspace": found.slug, "widget_src": f"{base_url}/widget.js"},
     )
 
 

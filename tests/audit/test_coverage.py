@@ -73,8 +73,14 @@ AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/password-reset"): "auth.password_reset_requested",
     ("POST", "/api/v1/auth/password-reset/complete"): "auth.password_reset",
     ("POST", "/api/v1/operators/{operator_id}/password-reset"): "operator.password_reset_sent",
+    ("POST", "/api/v1/widget/conversations/{conversation_id}/transcript"): (
+        "conversation.transcript_emailed"
+    ),
+    ("PUT", "/api/v1/groups/{group_id}/hours"): "group.hours",
+    ("DELETE", "/api/v1/groups/{group_id}/hours"): "group.hours",
 }
 MAIL_ROUTES = {
+    ("POST", "/api/v1/widget/conversations/{conversation_id}/transcript"),
     ("POST", "/api/v1/auth/password-reset"),
     ("POST", "/api/v1/auth/password-reset/complete"),
     ("POST", "/api/v1/operators/{operator_id}/password-reset"),
@@ -98,6 +104,8 @@ NOT_RECORDED: dict[tuple[str, str], str] = {
     "(signed proof with the exact text)",
     ("POST", "/api/v1/widget/{workspace}/visitors"): "creates an anonymous visitor id, about "
     "no known person",
+    ("POST", "/api/v1/widget/{workspace}/reopen"): "exchanges a signed link for a visitor token; "
+    "changes nothing stored",
 }
 
 # CLI commands that change state and the action they append; the others only read, serve or
@@ -253,6 +261,19 @@ async def test_every_audited_route_appends_its_record(
         "PATCH",
         "/api/v1/groups/{group_id}",
         call("PATCH", f"/groups/{group}", admin, json={"name": "Sales EU"}),
+    )
+    await drive(
+        "PUT",
+        "/api/v1/groups/{group_id}/hours",
+        call(
+            "PUT",
+            f"/groups/{group}/hours",
+            admin,
+            json={"time_zone": "Europe/Paris", "weekly": {"mon": [["09:00", "17:00"]]}},
+        ),
+    )
+    await drive(
+        "DELETE", "/api/v1/groups/{group_id}/hours", call("DELETE", f"/groups/{group}/hours", admin)
     )
     await drive("DELETE", "/api/v1/groups/{group_id}", call("DELETE", f"/groups/{group}", admin))
 

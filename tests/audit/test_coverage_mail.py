@@ -10,6 +10,7 @@ from confide.access.models import Role
 from confide.core.config import Settings
 from confide.runtime import Runtime
 from tests.audit.test_coverage import API, MAIL_ROUTES, Ledger
+from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
 from tests.mailbox import MailBox, mailbox, reset_token, with_smtp  # noqa: F401
 
@@ -54,5 +55,17 @@ async def test_every_mail_route_appends_its_record(
         "POST",
         "/api/v1/operators/{operator_id}/password-reset",
         lambda: client.post(f"{API}/operators/{eve}/password-reset", headers=admin),
+    )
+    visitor = await new_visitor(client)
+    chat = (await start_chat(client, visitor, "Hello"))["conversation"]["id"]
+    await client.post(f"{API}/widget/conversations/{chat}/close", headers=visitor.headers)
+    await ledger.drive(
+        "POST",
+        "/api/v1/widget/conversations/{conversation_id}/transcript",
+        lambda: client.post(
+            f"{API}/widget/conversations/{chat}/transcript",
+            json={"email": "vera@example.test"},
+            headers=visitor.headers,
+        ),
     )
     assert ledger.seen == MAIL_ROUTES

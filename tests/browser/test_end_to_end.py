@@ -88,6 +88,7 @@ async def test_visitor_and_agent_chat_live_then_the_visitor_closes_and_rates(
         _widget_log(shop).get_by_text("It does: grey, sand and moss. Shall I reserve one?")
     ).to_be_visible(timeout=TIMEOUT_MS)
     await widget.get_by_role("button", name="End chat").click()
+    await widget.get_by_role("button", name="Yes, end the chat").click()
     await expect(widget.get_by_text("How was your chat?")).to_be_visible()
     await widget.get_by_text("5", exact=True).click()
     await widget.get_by_role("textbox").fill("Quick and friendly")

@@ -180,7 +180,15 @@ async def test_keyboard_only_open_send_close_and_rate(site: Site, new_page: NewP
     else:
         raise AssertionError("Shift+Tab never reached 'End chat'")
     await page.keyboard.press("Enter")
+    # Ending asks first; the question takes the composer's place and focus.
+    await expect(page.get_by_role("group", name="End this chat?")).to_be_visible()
+    assert await _focused(page) == "Yes, end the chat"
+    await page.keyboard.press("Enter")
     await expect(page.get_by_text("How was your chat?")).to_be_visible()
+    # Focus lands on the card's heading, not on "1" (which would look pre-selected).
+    assert await _focused(page) == "How was your chat?"
+    assert await page.locator("input[name=score]:checked").count() == 0
+    await page.keyboard.press("Tab")
     assert await _focused(page) == "1 out of 5"
     for key in ("Space", "ArrowRight", "ArrowRight", "ArrowRight", "Tab"):
         await page.keyboard.press(key)
@@ -262,7 +270,7 @@ async def test_engagement_rule_greets_and_its_data_leaves_only_with_the_chat(
     bubble = page.get_by_role("button", name="Need help choosing a lamp?")
     await expect(bubble).to_be_visible()
     assert [r for r in sent if "/api/" in r] == [
-        f"GET {site.url}/api/v1/widget/{site.workspace}/config"
+        f"GET {site.url}/api/v1/widget/{site.workspace}/config?lang=en"
     ]
     await bubble.click()
     await _send(page, "Which lamp is brightest?")
@@ -580,6 +588,6 @@ async def test_the_widget_works_from_another_origin_only_where_allowed(
     await refused.set_content(host_page)
     # Refused with 403 and no CORS header: the browser does not even hand the answer over.
     await _until(lambda: bool(blocked))
-    assert blocked == [f"{site.url}/api/v1/widget/{site.workspace}/config"]
+    assert blocked == [f"{site.url}/api/v1/widget/{site.workspace}/config?lang=en-US"]
     await refused.wait_for_timeout(300)
     assert await refused.locator("#confide-widget").count() == 0

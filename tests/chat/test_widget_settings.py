@@ -126,12 +126,23 @@ async def test_public_config_holds_appearance_consent_texts_and_transcript_facts
     assert "allowed_origins" not in str(config)
 
     chat = await publish(client, admin, "chat", "We keep this chat for a year. OK?")
-    await publish(client, admin, "chat", "We keep this chat for two years. OK?", version="2")
-    await set_privacy(client, admin, consent_required=True, store_transcripts=False)
+    # Transcripts go off together with a text that says so (one that promises storage would be
+    # refused).
+    response = await client.put(
+        "/api/v1/consent/requests/chat",
+        json={
+            "version": "2",
+            "text": "This chat is relayed live and not kept. OK?",
+            "store_transcripts": False,
+        },
+        headers=admin,
+    )
+    assert response.status_code == 200, response.text
+    await set_privacy(client, admin, consent_required=True)
     config = (await client.get("/api/v1/widget/acme/config")).json()
     assert config["consent"]["required"] is True
     current = config["consent"]["requests"]["chat"]
-    assert current["version"] == "2" and current["text"].endswith("two years. OK?")
+    assert current["version"] == "2" and current["text"].endswith("not kept. OK?")
     assert current["text_hash"] != chat["text_hash"]
     assert config["transcripts_stored"] is False
 

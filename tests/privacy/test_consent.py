@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from confide.access.models import Role
-from confide.privacy.consent import verify_proof
+from confide.privacy.consent_proof import verify_proof
 from confide.runtime import Runtime
 from tests.chat.helpers import Socket, agent_token, new_visitor, open_socket, start_chat
 from tests.conftest import LiveServer, World
@@ -299,3 +299,105 @@ async def test_cobrowsing_needs_its_own_consent_and_the_visitor_can_end_it(
     assert ended["author"]["kind"] == "visitor"
     await agent.close()
     await guest.close()
+
+
+async def test_the_chat_consent_text_cannot_contradict_the_transcript_setting(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    """The fault report: transcripts off, yet "We store this chat for 90 days"."""
+    admin = await admin_headers(world)
+    await publish(client, admin, "chat", "We store this chat for 90 days to answer you.")
+    refused = await client.patch(
+        "/api/v1/workspace", json={"store_transcripts": False}, headers=admin
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["field"] == "store_transcripts"
+    assert "90 days" in refused.json()["error"]["message"]
+    settings = (await client.get("/api/v1/workspace", headers=admin)).json()["settings"]
+    assert settings["store_transcripts"] is True  # nothing half-changed
+
+    relayed = "Ce chat est relayé en direct : les messages ne sont pas conservés. D'accord ?"
+    alone = await client.put(
+        "/api/v1/consent/requests/chat", json={"version": "2", "text": relayed}, headers=admin
+    )
+    assert alone.status_code == 422 and alone.json()["error"]["field"] == "text"
+    together = await client.put(
+        "/api/v1/consent/requests/chat",
+        json={"version": "2", "text": relayed, "store_transcripts": False},
+        headers=admin,
+    )
+    assert together.status_code == 200, together.text
+    settings = (await client.get("/api/v1/workspace", headers=admin)).json()["settings"]
+    assert settings["store_transcripts"] is False
+    for text, words in (
+        ("We store this chat for 90 days.", "90 days"),
+        ("Wir speichern diesen Chat 12 Monate.", "12 Monate"),
+        ("We keep a record of this chat.", "keep"),
+    ):
+        response = await client.put(
+            "/api/v1/consent/requests/chat", json={"version": "3", "text": text}, headers=admin
+        )
+        assert response.status_code == 422, text
+        assert (
+            response.json()["error"]["field"] == "text"
+            and words in response.json()["error"]["message"]
+        )
+    # With transcripts on again, "not recorded" is the untrue claim.
+    storing = await client.put(
+        "/api/v1/consent/requests/chat",
+        json={"version": "4", "text": "We keep this chat to answer you."},
+        headers=admin,
+    )
+    assert storing.status_code == 422  # while transcripts are off; the relayed text stays
+    refused = await client.patch(
+        "/api/v1/workspace", json={"store_transcripts": True}, headers=admin
+    )
+    assert refused.status_code == 422 and "pas conserv" in refused.json()["error"]["message"]
+    config = (await client.get("/api/v1/widget/acme/config")).json()
+    assert config["consent"]["requests"]["chat"]["text"] == relayed
+    assert config["transcripts_stored"] is False
+
+
+async def test_consent_texts_per_language_each_with_its_own_version(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    admin = await admin_headers(world)
+    default = await publish(client, admin, "chat", "We keep this chat to answer you. OK?")
+    german = await client.put(
+        "/api/v1/consent/requests/chat",
+        json={"version": "1-de", "language": "de", "text": "Wir bewahren diesen Chat auf. OK?"},
+        headers=admin,
+    )
+    assert german.status_code == 200, german.text
+    assert german.json()["language"] == "de"
+
+    def shown(config: dict[str, Any]) -> str:
+        text: str = config["consent"]["requests"]["chat"]["text"]
+        return text
+
+    assert shown((await client.get("/api/v1/widget/acme/config?lang=de-AT")).json()).startswith(
+        "Wir"
+    )
+    assert shown((await client.get("/api/v1/widget/acme/config?lang=fr")).json()) == default["text"]
+    # A new default version leaves the German one active, and the German visitor's grant counts.
+    await publish(client, admin, "chat", "We keep this chat to answer you. Agreed?", version="2")
+    listed = (await client.get("/api/v1/consent/requests", headers=admin)).json()["requests"]
+    active = {(r["language"], r["version"]) for r in listed if r["superseded_at"] is None}
+    assert active == {(None, "2"), ("de", "1-de")}
+    bad = await client.put(
+        "/api/v1/consent/requests/chat",
+        json={"version": "x", "language": "not a tag", "text": "Hallo"},
+        headers=admin,
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "language"
+
+    # Transcripts off with a new default text: the German text, now untrue, is withdrawn.
+    switched = await client.put(
+        "/api/v1/consent/requests/chat",
+        json={"version": "3", "text": "This chat is relayed live and not kept. OK?",
+              "store_transcripts": False},
+        headers=admin,
+    )  # fmt: skip
+    assert switched.status_code == 200, switched.text
+    config = (await client.get("/api/v1/widget/acme/config?lang=de")).json()
+    assert shown(config).startswith("This chat is relayed live")

@@ -10,7 +10,7 @@ from confide.access import policy
 from confide.access.policy import Action
 from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep, VisitorDep
 from confide.api.schemas import ConsentDecision, ConsentPurpose, ConsentRequestWrite
-from confide.privacy import consent
+from confide.privacy import consent, consent_proof
 
 router = APIRouter(tags=["consent"])
 VuidParam = Annotated[str, Path(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -34,8 +34,15 @@ async def publish_consent_request(
 ) -> dict[str, Any]:
     """Publish a new version of the text shown to visitors for ``purpose``; older versions stay."""
     policy.authorize(principal, Action.WORKSPACE_SETTINGS)
+    assert principal.workspace_id is not None
     published = await consent.do_publish_request(
-        rt, principal, purpose, version=body.version, text=body.text
+        rt,
+        principal,
+        purpose,
+        version=body.version,
+        text=body.text,
+        store_transcripts=body.store_transcripts,
+        language=body.language.lower() if body.language else None,
     )
     return published
 
@@ -47,8 +54,8 @@ async def visitor_consent_proof(
     """The visitor's decisions with the exact texts shown, signed (admins and API keys)."""
     policy.authorize(principal, Action.CONSENT_PROOF_READ)
     assert principal.workspace_id is not None
-    visitor_id = await consent.find_visitor(rt, principal.workspace_id, vuid)
-    return await consent.consent_proof(rt, principal, principal.workspace_id, visitor_id)
+    visitor_id = await consent_proof.find_visitor(rt, principal.workspace_id, vuid)
+    return await consent_proof.consent_proof(rt, principal, principal.workspace_id, visitor_id)
 
 
 @router.get("/widget/consent")
@@ -77,4 +84,6 @@ async def widget_decide(
 async def widget_consent_proof(principal: VisitorDep, rt: RuntimeDep) -> dict[str, Any]:
     """The visitor's own signed proof."""
     assert principal.workspace_id is not None and principal.visitor_id is not None
-    return await consent.consent_proof(rt, principal, principal.workspace_id, principal.visitor_id)
+    return await consent_proof.consent_proof(
+        rt, principal, principal.workspace_id, principal.visitor_id
+    )

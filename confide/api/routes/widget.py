@@ -15,11 +15,13 @@ from confide.api.schemas import (
     IdentityFields,
     LimitParam,
     MessageSend,
+    ReopenRequest,
     SeqParam,
+    TranscriptMailRequest,
 )
-from confide.chat import conversations, messages, queries, visitors
+from confide.chat import conversations, messages, offline, queries, transcript_mail, visitors
 from confide.chat.models import Channel
-from confide.core.errors import TooManyRequests, ValidationFailed
+from confide.core.errors import Conflict, MailFailed, TooManyRequests, ValidationFailed
 from confide.privacy import connections
 from confide.runtime import Runtime
 
@@ -147,3 +149,27 @@ async def identify(body: IdentityFields, principal: VisitorDep, rt: RuntimeDep) 
         fields=body.model_dump(exclude_unset=True),
     )
     return {"status": "identified"}
+
+
+@router.post("/{workspace}/reopen")
+async def reopen_from_link(
+    workspace: str, body: ReopenRequest, request: Request, rt: RuntimeDep
+) -> dict[str, Any]:
+    """Trade the token of an e-mailed link for a visitor token and its conversation."""
+    check_slug(workspace, field="workspace")
+    await _limit_per_ip(request, rt, "reopen")
+    return await offline.do_reopen_from_link(rt, workspace, body.token)
+
+
+@router.post("/conversations/{conversation_id}/transcript", status_code=202)
+async def email_transcript(
+    conversation_id: uuid.UUID, body: TranscriptMailRequest, principal: VisitorDep, rt: RuntimeDep
+) -> dict[str, str]:
+    """E-mail a copy of the ended chat to the address given; the address is not stored."""
+    try:
+        await transcript_mail.do_email_transcript(rt, principal, conversation_id, body.email)
+    except MailFailed as exc:
+        raise Conflict(
+            "The copy could not be sent just now; try again in a few minutes.", field="email"
+        ) from exc
+    return {"status": "sent"}

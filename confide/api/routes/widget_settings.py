@@ -12,7 +12,7 @@ from confide.access.policy import Action
 from confide.api.deps import OperatorDep, RuntimeDep, client_ip_key
 from confide.api.schemas import WidgetSettingsUpdate
 from confide.chat import widget_settings
-from confide.core.errors import TooManyRequests
+from confide.core.errors import TooManyRequests, ValidationFailed
 from confide.runtime import Runtime
 
 router = APIRouter(tags=["widget"])
@@ -56,9 +56,14 @@ async def update_widget_settings(
 
 @router.get("/widget/{workspace}/config")
 async def widget_config(
-    workspace: str, request: Request, response: Response, rt: RuntimeDep
+    workspace: str,
+    request: Request,
+    response: Response,
+    rt: RuntimeDep,
+    lang: str | None = None,
 ) -> dict[str, Any]:
-    """What the widget shows before the visitor says anything; no credentials needed."""
+    """What the widget shows before the visitor says anything, in the language closest to
+    ``lang``; no credentials needed."""
     wait = await rt.limiter.hit(
         f"widget-config:{client_ip_key(request, rt)}", CONFIG_REQUESTS_PER_IP_PER_MINUTE, 60
     )
@@ -67,6 +72,8 @@ async def widget_config(
             "Too many requests from this network; try again later.",
             headers={"Retry-After": str(wait)},
         )
-    config = await widget_settings.public_config(rt, workspace)
+    if lang is not None and len(lang) > 35:
+        raise ValidationFailed("lang is a language tag like 'de' or 'fr-CA'.", field="lang")
+    config = await widget_settings.public_config(rt, workspace, lang)
     response.headers["Cache-Control"] = f"public, max-age={CONFIG_MAX_AGE_SECONDS}"
     return config

@@ -38,6 +38,7 @@ PURPOSE_TITLES = {
     "preview": "Typing preview (agents see text as it is typed)",
     "mirroring": "Page mirroring (agents see the page the visitor is on)",
     "cobrowsing": "Co-browsing (agents guide navigation)",
+    "email": "E-mail answers to a message left while away",
 }
 # Sections backed by PATCH /api/v1/workspace, and the fields each form sends.
 WORKSPACE_SECTIONS: dict[str, tuple[str, ...]] = {

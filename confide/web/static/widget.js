@@ -35,6 +35,10 @@
   var BACKOFF_BASE_MS = 500;
   var BACKOFF_CAP_MS = 30000;
   var UNAVAILABLE_RETRY_MS = 2000; // a message refused during an outage goes again after this
+  // The language: the snippet's data-lang, else the page's lang, else the browser's. The server
+  // answers with the closest language it has (shipped or defined by the workspace's admins).
+  var LANG = (script.getAttribute("data-lang") || document.documentElement.lang ||
+    navigator.language || "en").slice(0, 35);
 
   // -- storage (first-party, per workspace; memory if the browser refuses) ------------------
 
@@ -87,6 +91,28 @@
   var typingSent = 0, typingTimer = null, agentTypingTimer = null;
   var visitorPromise = null;
   var starting = false;   // the first message is creating the conversation
+  var ending = false;     // the end notice waits for the messages sent before the end
+
+  // Strings come with the config, in the language it names (English where one is missing).
+  function t(key, arg) {
+    var text = (config && config.strings && config.strings[key]) || key;
+    return arg === undefined ? text : text.split("{0}").join(String(arg));
+  }
+
+  // Times in the visitor's own time zone and clock convention (the browser's Intl does both).
+  var timeFormat = null;
+  function formatTime(iso) {
+    try {
+      if (!timeFormat) timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+      return timeFormat.format(iso ? new Date(iso) : new Date());
+    } catch (e) { return ""; }
+  }
+  function stamp(node, iso) {
+    var when = iso ? new Date(iso) : new Date();
+    node.setAttribute("data-time", formatTime(iso));
+    node.setAttribute("title", when.toLocaleString());
+    return node;
+  }
 
   function emit(name, data) {
     (listeners[name] || []).slice().forEach(function (fn) {
@@ -190,79 +216,111 @@
     return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
   }
 
+  // Colours are variables: light by default, dark under prefers-color-scheme (theme "auto") or
+  // when the workspace forces it. Every pair meets WCAG 2.1 AA (4.5:1 for text, 3:1 for focus
+  // rings and borders) in both modes; the accent is adjusted until its text does too.
+  var LIGHT = "--bg:#fff;--fg:#1f2328;--muted:#475467;--line:#e4e7ec;--field:#98a2b3;--soft:#f8f9fb;--link:#0b57d0;--focus:#0b57d0;--danger:#b42318";
+  var DARK = "--bg:#1b1f24;--fg:#e6e8eb;--muted:#aab2bd;--line:#3a414a;--field:#7d8794;--soft:#121518;--link:#8ab4f8;--focus:#8ab4f8;--danger:#ff8a80";
   var CSS = [
     ":host{all:initial}",
     "*{box-sizing:border-box}",
-    ".root{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1f2328;position:fixed;bottom:20px;z-index:2147483000}",
+    ".root{" + LIGHT + ";font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:var(--fg);position:fixed;bottom:20px;z-index:2147483000}",
+    ".root.dark{" + DARK + ";color-scheme:dark}",
+    "@media (prefers-color-scheme:dark){.root.auto{" + DARK + ";color-scheme:dark}}",
     ".root.right{right:20px}.root.left{left:20px}",
     "button,input,textarea{font:inherit;color:inherit}",
     "button{cursor:pointer}",
-    ":focus-visible{outline:3px solid #0b57d0;outline-offset:2px}",
+    ":focus-visible{outline:3px solid var(--focus);outline-offset:2px}",
     ".icon{width:22px;height:22px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}",
+    "[dir=rtl] .icon-send{transform:scaleX(-1)}",
     ".launcher{display:flex;align-items:center;gap:8px;border:0;border-radius:28px;padding:14px 20px 14px 16px;background:var(--accent);color:var(--on-accent);box-shadow:0 6px 20px rgba(15,23,42,.25);font-weight:600;position:relative}",
     ".launcher:hover{filter:brightness(1.06)}",
-    ".badge{position:absolute;top:-6px;right:-6px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#b42318;color:#fff;font-size:12px;line-height:22px;text-align:center;border:2px solid #fff}",
+    ".badge{position:absolute;top:-6px;inset-inline-end:-6px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#b42318;color:#fff;font-size:12px;line-height:22px;text-align:center;border:2px solid #fff}",
     ".badge[hidden]{display:none}",
-    ".bubble{position:absolute;bottom:70px;width:280px;background:#fff;border-radius:14px;box-shadow:0 10px 30px rgba(15,23,42,.2);padding:14px 38px 14px 16px;border:1px solid #e4e7ec}",
+    ".bubble{position:absolute;bottom:70px;width:280px;background:var(--bg);border-radius:14px;box-shadow:0 10px 30px rgba(15,23,42,.2);padding:14px 38px 14px 16px;border:1px solid var(--line)}",
     ".right .bubble{right:0}.left .bubble{left:0}",
-    ".bubble-text{border:0;background:none;padding:0;text-align:left;width:100%;color:#1f2328}",
-    ".bubble-close{position:absolute;top:8px;right:8px;border:0;background:none;padding:2px;border-radius:6px;color:#475467;line-height:0}",
+    ".bubble-text{border:0;background:none;padding:0;text-align:start;width:100%;color:var(--fg)}",
+    ".bubble-close{position:absolute;top:8px;inset-inline-end:8px;border:0;background:none;padding:2px;border-radius:6px;color:var(--muted);line-height:0}",
     ".bubble-close .icon{width:16px;height:16px}",
-    ".panel{position:absolute;bottom:72px;width:380px;height:min(600px,calc(100vh - 112px));display:flex;flex-direction:column;background:#fff;border-radius:16px;box-shadow:0 16px 48px rgba(15,23,42,.28);overflow:hidden;border:1px solid #e4e7ec}",
+    ".panel{position:absolute;bottom:72px;width:380px;height:min(600px,calc(100vh - 112px));display:flex;flex-direction:column;background:var(--bg);border-radius:16px;box-shadow:0 16px 48px rgba(15,23,42,.28);overflow:hidden;border:1px solid var(--line)}",
     ".right .panel{right:0}.left .panel{left:0}",
-    ".panel[hidden],.launcher[hidden],.bubble[hidden]{display:none}",
+    ".panel[hidden],.launcher[hidden],.bubble[hidden],.confirm[hidden]{display:none}",
     ".header{display:flex;align-items:center;gap:10px;padding:14px 12px 14px 18px;background:var(--accent);color:var(--on-accent)}",
     ".header :focus-visible{outline-color:currentColor}",
     ".titles{flex:1;min-width:0}",
     ".title{margin:0;font-size:16px;font-weight:650}",
-    ".subtitle{margin:0;font-size:13px;opacity:.92}",
+    ".subtitle{margin:0;font-size:13px}",
     ".hbtn{border:0;background:transparent;color:inherit;border-radius:8px;padding:6px 8px;line-height:0}",
     ".hbtn.text{line-height:1.2;font-size:13px;font-weight:600;border:1px solid currentColor}",
     ".hbtn[hidden]{display:none}",
     ".hbtn:hover{background:rgba(127,127,127,.18)}",
-    ".body{flex:1;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:10px;background:#f8f9fb}",
-    ".notice{font-size:12.5px;color:#475467;text-align:center;margin:0}",
+    ".body{flex:1;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:10px;background:var(--soft)}",
+    ".notice{font-size:12.5px;color:var(--muted);text-align:center;margin:0}",
     ".log{display:flex;flex-direction:column;gap:8px}",
     ".msg{max-width:82%;padding:9px 13px;border-radius:16px;white-space:pre-wrap;overflow-wrap:anywhere}",
-    ".msg.them{align-self:flex-start;background:#fff;border:1px solid #e4e7ec;border-bottom-left-radius:4px}",
-    ".msg.me{align-self:flex-end;background:var(--accent);color:var(--on-accent);border-bottom-right-radius:4px}",
+    ".msg[data-time]::after{content:attr(data-time);display:block;font-size:11.5px;text-align:end;margin-top:2px}",
+    ".msg.them{align-self:flex-start;background:var(--bg);border:1px solid var(--line);border-end-start-radius:4px}",
+    ".msg.me{align-self:flex-end;background:var(--accent);color:var(--on-accent);border-end-end-radius:4px}",
     ".msg.pending{opacity:.7}",
-    ".msg.failed{outline:2px solid #b42318}",
-    ".who{display:block;font-size:12px;font-weight:600;color:#475467;margin-bottom:2px}",
-    ".system{align-self:center;font-size:12.5px;color:#475467}",
-    ".typing{font-size:12.5px;color:#475467;min-height:18px;padding:0 16px 4px;background:#f8f9fb}",
-    ".composer{display:flex;gap:8px;align-items:flex-end;padding:10px 12px;border-top:1px solid #e4e7ec;background:#fff}",
+    ".msg.failed{outline:2px solid var(--danger)}",
+    ".who{display:block;font-size:12px;font-weight:600;color:var(--muted);margin-bottom:2px}",
+    ".system{align-self:center;font-size:12.5px;color:var(--muted);margin:0}",
+    ".typing{font-size:12.5px;color:var(--muted);min-height:18px;padding:0 16px 4px;background:var(--soft)}",
+    ".composer,.confirm{display:flex;gap:8px;align-items:flex-end;padding:10px 12px;border-top:1px solid var(--line);background:var(--bg)}",
+    ".confirm{flex-direction:column;align-items:stretch}.confirm p{margin:0;font-weight:600}",
     ".composer[hidden]{display:none}",
-    ".composer textarea{flex:1;resize:none;border:1px solid #98a2b3;border-radius:12px;padding:9px 12px;max-height:120px;min-height:42px;background:#fff}",
+    ".composer textarea{flex:1;resize:none;border:1px solid var(--field);border-radius:12px;padding:9px 12px;max-height:120px;min-height:42px;background:var(--bg)}",
     ".send{border:0;border-radius:12px;width:44px;height:42px;background:var(--accent);color:var(--on-accent);display:flex;align-items:center;justify-content:center}",
-    ".card{background:#fff;border:1px solid #e4e7ec;border-radius:12px;padding:16px;display:flex;flex-direction:column;gap:12px}",
+    ".card{background:var(--bg);border:1px solid var(--line);border-radius:12px;padding:16px;display:flex;flex-direction:column;gap:12px}",
     ".card h3{margin:0;font-size:16px}",
+    "[tabindex=\"-1\"]:focus{outline:none}",
     ".card p{margin:0;white-space:pre-wrap}",
+    ".card form{display:flex;flex-direction:column;gap:12px}",
+    ".endbox{display:flex;flex-direction:column;gap:10px}",
     ".row{display:flex;gap:8px;flex-wrap:wrap}",
-    ".btn{border-radius:10px;padding:9px 16px;font-weight:600;border:1px solid #98a2b3;background:#fff;color:#1f2328}",
+    ".btn{border-radius:10px;padding:9px 16px;font-weight:600;border:1px solid var(--field);background:var(--bg);color:var(--fg)}",
     ".btn.primary{background:var(--accent);color:var(--on-accent);border-color:var(--accent)}",
-    "label{display:flex;flex-direction:column;gap:4px;font-size:13.5px;font-weight:600;color:#344054}",
-    "input[type=text],input[type=email],.card textarea{border:1px solid #98a2b3;border-radius:10px;padding:9px 11px;font-weight:400;background:#fff}",
-    ".stars{display:flex;gap:6px;border:0;padding:0;margin:0}",
-    ".stars legend{font-size:13.5px;font-weight:600;color:#344054;margin-bottom:6px;padding:0}",
-    ".stars label{flex-direction:row;align-items:center;justify-content:center;width:44px;height:44px;border:1px solid #98a2b3;border-radius:10px;font-size:16px;cursor:pointer}",
+    "label{display:flex;flex-direction:column;gap:4px;font-size:13.5px;font-weight:600;color:var(--fg)}",
+    "input[type=text],input[type=email],.card textarea{border:1px solid var(--field);border-radius:10px;padding:9px 11px;font-weight:400;background:var(--bg)}",
+    ".stars{display:flex;gap:6px;border:0;padding:0;margin:0;flex-wrap:wrap}",
+    ".stars legend{font-size:13.5px;font-weight:600;color:var(--fg);margin-bottom:6px;padding:0}",
+    ".stars label{flex-direction:row;align-items:center;justify-content:center;width:44px;height:44px;border:1px solid var(--field);border-radius:10px;font-size:16px;cursor:pointer}",
     ".stars input{position:absolute;opacity:0;width:1px;height:1px}",
     ".stars input:checked+span{font-weight:800}",
     ".stars label:has(input:checked){background:var(--accent);color:var(--on-accent);border-color:var(--accent)}",
-    ".stars label:has(input:focus-visible){outline:3px solid #0b57d0;outline-offset:2px}",
-    ".alert{color:#b42318;font-size:13px;margin:0}",
+    ".stars label:has(input:focus-visible){outline:3px solid var(--focus);outline-offset:2px}",
+    ".alert{color:var(--danger);font-size:13px;margin:0}",
     ".card.compact{padding:12px;gap:8px;font-size:13.5px}",
-    ".link{border:0;background:none;padding:0;color:#0b57d0;text-decoration:underline;font-size:inherit}",
-    ".link.retry{align-self:flex-end;font-size:12.5px;color:#b42318}",
+    ".link{border:0;background:none;padding:0;color:var(--link);text-decoration:underline;font-size:inherit}",
+    ".link.retry{align-self:flex-end;font-size:12.5px;color:var(--danger)}",
     ".alert:empty{display:none}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
     "@media (max-width:" + MOBILE_MAX_WIDTH + "px){.root.open{inset:0}.panel{position:fixed;inset:0;width:100%;height:100%;border-radius:0;border:0}.bubble{width:calc(100vw - 40px)}}",
     "@media (prefers-reduced-motion:no-preference){.launcher,.panel{transition:transform .15s ease}}"
   ].join("\n");
 
+  // The accent carries text (header, buttons, own messages): keep whichever of white and
+  // near-black reads better on it, then darken or lighten the accent itself until that text
+  // reaches 4.5:1 (WCAG 2.1 SC 1.4.3). Mid-tone accents (around #767676) need it.
+  function shade(hex, factor) {
+    return "#" + [1, 3, 5].map(function (i) {
+      var c = parseInt(hex.substr(i, 2), 16);
+      c = factor < 0 ? c * (1 + factor) : c + (255 - c) * factor;
+      return ("0" + Math.round(c).toString(16)).slice(-2);
+    }).join("");
+  }
+  function accessibleAccent(accent) {
+    var white = "#ffffff", dark = "#111418";
+    var onAccent = contrast(accent, white) >= contrast(accent, dark) ? white : dark;
+    for (var step = 1; contrast(accent, onAccent) < 4.5 && step <= 20; step++) {
+      accent = shade(accent, onAccent === white ? -0.05 : 0.05);
+    }
+    return { accent: accent, onAccent: onAccent };
+  }
+
   function applyStyles(shadow, accent) {
-    var onAccent = contrast(accent, "#ffffff") >= contrast(accent, "#111418") ? "#ffffff" : "#111418";
-    var text = CSS + "\n:host{--accent:" + accent + ";--on-accent:" + onAccent + "}";
+    var pair = accessibleAccent(accent);
+    var text = CSS + "\n:host{--accent:" + pair.accent + ";--on-accent:" + pair.onAccent + "}";
     if (window.CSSStyleSheet && "adoptedStyleSheets" in Document.prototype) {
       var sheet = new CSSStyleSheet();
       sheet.replaceSync(text);
@@ -292,23 +350,23 @@
     u.bubbleText = el("button", { className: "bubble-text", type: "button", onclick: function () { open(); } });
     u.bubble = el("div", { className: "bubble", role: "status", hidden: true }, [
       u.bubbleText,
-      el("button", { className: "bubble-close", type: "button", "aria-label": "Dismiss",
+      el("button", { className: "bubble-close", type: "button", "aria-label": t("dismiss"),
         onclick: function () { u.bubble.hidden = true; } }, [icon("close")])
     ]);
     u.title = el("h2", { className: "title", id: "confide-title", text: config.appearance.title });
     u.subtitle = el("p", { className: "subtitle", text: "" });
-    u.end = el("button", { className: "hbtn text", type: "button", hidden: true, text: "End chat",
-      onclick: endConversation });
-    u.minimize = el("button", { className: "hbtn", type: "button", "aria-label": "Close chat window",
+    u.end = el("button", { className: "hbtn text", type: "button", hidden: true, text: t("endChat"),
+      onclick: confirmEnd });
+    u.minimize = el("button", { className: "hbtn", type: "button", "aria-label": t("closeWindow"),
       onclick: function () { close(); } }, [icon("close")]);
     u.body = el("div", { className: "body" });
     u.typing = el("div", { className: "typing", role: "status", "aria-live": "polite" });
     u.textarea = el("textarea", {
-      rows: "1", "aria-label": "Write a message", placeholder: "Write a message…",
+      rows: "1", "aria-label": t("write"), placeholder: t("write") + "…",
       maxlength: String(config.message_max_chars || 4000),
       onkeydown: onComposerKey, oninput: onComposerInput
     });
-    u.send = el("button", { className: "send", type: "submit", "aria-label": "Send message" }, [icon("send")]);
+    u.send = el("button", { className: "send", type: "submit", "aria-label": t("send") }, [icon("send")]);
     u.composer = el("form", { className: "composer", hidden: true, onsubmit: function (event) {
       event.preventDefault(); sendFromComposer();
     } }, [u.textarea, u.send]);
@@ -323,7 +381,9 @@
       ]),
       u.body, u.typing, u.composer
     ]);
-    u.root = el("div", { className: "root " + position }, [u.bubble, u.panel, u.launcher]);
+    var theme = { light: "light", dark: "dark" }[config.appearance.theme] || "auto";
+    u.root = el("div", { className: "root " + position + " " + theme, dir: config.dir || "ltr",
+      lang: config.language || "en" }, [u.bubble, u.panel, u.launcher]);
     shadow.appendChild(u.root);
     document.body.appendChild(host);
     return u;
@@ -370,9 +430,9 @@
   function showConsent() {
     var req = consentRequest();
     // The buttons are described by the text, so a screen reader reads it with the first focus.
-    var accept = el("button", { className: "btn primary", type: "button", text: "Accept and chat",
+    var accept = el("button", { className: "btn primary", type: "button", text: t("accept"),
       "aria-describedby": "confide-consent-text" });
-    var refuse = el("button", { className: "btn", type: "button", text: "Decline",
+    var refuse = el("button", { className: "btn", type: "button", text: t("decline"),
       "aria-describedby": "confide-consent-text" });
     function decide(decision) {
       accept.disabled = refuse.disabled = true;
@@ -393,9 +453,9 @@
     refuse.addEventListener("click", function () { decide("refused"); });
     setView("consent", [
       el("div", { className: "card" }, [
-        el("h3", { text: "Before we chat" }),
+        el("h3", { text: t("consentTitle") }),
         el("p", { className: "consent-text", id: "confide-consent-text", text: req.text }),
-        el("p", { className: "notice", text: "Version " + req.version }),
+        el("p", { className: "notice", text: t("version", req.version) }),
         el("div", { className: "row" }, [accept, refuse])
       ]),
       alertLine()
@@ -405,13 +465,11 @@
   function showRefused() {
     setView("refused", [
       el("div", { className: "card", "data-confide": "refused" }, [
-        el("h3", { text: "Chat unavailable without consent" }),
-        el("p", { text: "You declined. This chat keeps a record of the conversation, which " +
-          "needs your consent, so no message can be sent and nothing of this chat is stored." }),
-        el("p", { text: "You can still reach " + config.workspace.name + " through the other " +
-          "contact options on this site, or change your choice below." }),
+        el("h3", { text: t("refusedTitle") }),
+        el("p", { text: t("refusedText") }),
+        el("p", { text: t("refusedOther", config.workspace.name) }),
         el("div", { className: "row" }, [
-          el("button", { className: "btn primary", type: "button", text: "Review my choice",
+          el("button", { className: "btn primary", type: "button", text: t("review"),
             onclick: showConsent })
         ])
       ])
@@ -422,9 +480,9 @@
     var fields = [];
     var name = el("input", { type: "text", name: "name", autocomplete: "name", maxlength: "200" });
     var email = el("input", { type: "email", name: "email", autocomplete: "email", maxlength: "254" });
-    if (config.prechat.ask_name) fields.push(el("label", {}, [document.createTextNode("Your name"), name]));
-    if (config.prechat.ask_email) fields.push(el("label", {}, [document.createTextNode("Your e-mail"), email]));
-    var submit = el("button", { className: "btn primary", type: "submit", text: "Start chat" });
+    if (config.prechat.ask_name) fields.push(el("label", {}, [document.createTextNode(t("yourName")), name]));
+    if (config.prechat.ask_email) fields.push(el("label", {}, [document.createTextNode(t("yourEmail")), email]));
+    var submit = el("button", { className: "btn primary", type: "submit", text: t("startChat") });
     var form = el("form", { className: "card", novalidate: true, onsubmit: function (event) {
       event.preventDefault();
       var identity = {};
@@ -432,7 +490,7 @@
       if (config.prechat.ask_email && email.value.trim()) {
         if (!email.checkValidity()) {
           email.setAttribute("aria-invalid", "true");
-          showAlert("Please enter a valid e-mail address.");
+          showAlert(t("badEmail"));
           email.focus();
           return;
         }
@@ -454,17 +512,19 @@
   }
 
   function showChat() {
-    ui.log = el("div", { className: "log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
+    ui.log = el("div", { className: "log", role: "log", "aria-live": "polite", "aria-label": t("messages") });
     var nodes = [];
     if (!config.transcripts_stored) {
-      nodes.push(el("p", { className: "notice", text: "This chat is not recorded: messages are relayed live and not kept." }));
+      nodes.push(el("p", { className: "notice", text: t("notRecorded") }));
     }
     if (config.appearance.greeting) {
-      ui.log.appendChild(el("div", { className: "msg them greeting" }, [
+      ui.log.appendChild(el("div", { className: "msg them greeting", dir: "auto" }, [
         el("span", { className: "who", text: config.workspace.name }),
         document.createTextNode(config.appearance.greeting)
       ]));
     }
+    var away = awayNotice();
+    if (away) nodes.push(away);
     ui.mirror = el("div", { className: "mirror" });
     nodes.push(ui.mirror, ui.log);
     var keepAlert = ui.alert;
@@ -472,6 +532,70 @@
     if (keepAlert && keepAlert.textContent) showAlert(keepAlert.textContent);
     unacked.forEach(function (item) { renderOwn(item.client_id, item.body); });
     updateMirror();
+  }
+
+  // -- nobody there: when we open again, and answers by e-mail (its own consent purpose) ------
+
+  function awayNotice() {
+    var a = config.availability;
+    if (!a || (a.open && a.agents_available) || saved.conversation) return null;
+    var lines = [el("h3", { text: a.open ? t("awayTitle") : t("awayClosed") })];
+    if (!a.open && a.next_opening) {
+      var when = "";
+      try {
+        // Words in the widget's language, the clock (12/24 h) and the zone of the visitor.
+        var cycle = new Intl.DateTimeFormat(undefined, { hour: "numeric" }).resolvedOptions().hourCycle;
+        when = new Intl.DateTimeFormat(config.language, { weekday: "long", day: "numeric", month: "long",
+          hour: "numeric", minute: "2-digit", hourCycle: cycle }).format(new Date(a.next_opening));
+      } catch (e) { when = a.next_opening; }
+      lines.push(el("p", { className: "next-opening", text: t("awayNext", when) }));
+    } else if (a.expected_reply_minutes) {
+      var m = a.expected_reply_minutes;
+      lines.push(el("p", { text: t("awayReply", m >= 120 ? t("hours", Math.round(m / 60)) : t("minutes", m)) }));
+    }
+    var req = config.consent.requests.email;
+    if (config.email_replies && req) {
+      if (saved.email_replies) lines.push(el("p", { text: t("leaveDone", saved.email_replies) }));
+      else lines.push(leaveForm(req));
+    }
+    ui.away = el("div", { className: "card compact", "data-confide": "away", role: "status" }, lines);
+    return ui.away;
+  }
+
+  // Somebody answers: the notice no longer holds.
+  function hideAway() {
+    if (ui.away && ui.away.parentNode) ui.away.parentNode.removeChild(ui.away);
+    ui.away = null;
+  }
+
+  function leaveForm(req) {
+    var email = el("input", { type: "email", name: "email", autocomplete: "email", maxlength: "254",
+      required: true, "aria-describedby": "confide-email-consent" });
+    var submit = el("button", { className: "btn primary", type: "submit", text: t("leaveSend") });
+    var form = el("form", { novalidate: true, onsubmit: function (event) {
+      event.preventDefault();
+      var address = email.value.trim();
+      if (!address || !email.checkValidity()) {
+        email.setAttribute("aria-invalid", "true"); showAlert(t("badEmail")); email.focus(); return;
+      }
+      submit.disabled = true;
+      ensureVisitor().then(function () {
+        // The consent first: without a current 'email' grant the server never sends a mail.
+        return request("POST", "/widget/consent", { purpose: "email", version: req.version,
+          text_hash: req.text_hash, decision: "granted", conversation_id: saved.conversation || undefined });
+      }).then(function () { return identify({ email: address }); }).then(function () {
+        saved.email_replies = address;
+        save();
+        form.parentNode.replaceChild(el("p", { text: t("leaveDone", address) }), form);
+        ui.textarea.focus();
+      }).catch(function (error) { submit.disabled = false; showAlert(error.message); });
+    } }, [
+      el("p", { text: t("leaveIntro") }),
+      el("label", {}, [document.createTextNode(t("leaveEmail")), email]),
+      el("p", { className: "notice", id: "confide-email-consent", text: req.text }),
+      submit
+    ]);
+    return form;
   }
 
   // -- page mirroring: only with the visitor's own "mirroring" grant ---------------------------
@@ -514,64 +638,142 @@
     if (!req || !saved.conversation) return;
     if (mirroring()) {
       ui.mirror.appendChild(el("p", { className: "notice" }, [
-        document.createTextNode("Our team sees the address of the page you are on. "),
-        el("button", { className: "link", type: "button", text: "Stop sharing",
+        document.createTextNode(t("mirrorOn") + " "),
+        el("button", { className: "link", type: "button", text: t("mirrorStop"),
           onclick: function () { decideMirroring("withdrawn"); } })
       ]));
     } else if (!mirrorDismissed) {
       ui.mirror.appendChild(el("div", { className: "card compact" }, [
         el("p", { text: req.text }),
         el("div", { className: "row" }, [
-          el("button", { className: "btn primary", type: "button", text: "Share the page I am on",
+          el("button", { className: "btn primary", type: "button", text: t("mirrorShare"),
             onclick: function () { decideMirroring("granted"); } }),
-          el("button", { className: "btn", type: "button", text: "Not now",
+          el("button", { className: "btn", type: "button", text: t("notNow"),
             onclick: function () { mirrorDismissed = true; updateMirror(); } })
         ])
       ]));
     }
   }
 
-  function showSurvey() {
-    if (!config.csat_enabled) { showEnded(false); return; }
+  // -- the end of a chat: the log stays, the notice and the survey come below it ---------------
+  // Every message delivered before the end is shown above the notice: the closing event
+  // carries the conversation's last seq, and whatever the socket has not brought yet is read
+  // over REST first. The ended chat stays on screen (and after a reload in the same visit)
+  // until the visitor starts a new one.
+
+  function endedState() { return readStore(session, KEY + ".ended"); }
+  function setEndedState(done) { writeStore(session, KEY + ".ended", { id: saved.conversation, done: done }); }
+
+  function catchUp(conversationId, lastSeq) {
+    var since = watermark();
+    if (lastSeq !== undefined && since >= lastSeq) return Promise.resolve();
+    return request("GET", "/widget/conversations/" + conversationId + "/messages?since=" + since)
+      .then(function (page) {
+        (page.messages || []).forEach(onMessage);
+        if (page.has_more && watermark() > since) return catchUp(conversationId, lastSeq);
+      });
+  }
+
+  function endChat(lastSeq) {
+    if (ending || view === "ended") return;
+    ending = true;
+    var conversationId = saved.conversation;
+    disconnect();
+    if (ui.confirm) ui.confirm.hidden = true;
+    var st = endedState();
+    if (!st || st.id !== conversationId) setEndedState(false);
+    var after = function () { ending = false; showEnd(endedState().done); };
+    if (!ui.log) { resuming = true; showChat(); }
+    catchUp(conversationId, lastSeq).then(after, after);
+  }
+
+  function showEnd(done) {
+    view = "ended";
+    resuming = false;
+    ui.composer.hidden = true;
+    ui.end.hidden = true;
+    ui.typing.textContent = "";
+    if (ui.endBox && ui.endBox.parentNode) ui.endBox.parentNode.removeChild(ui.endBox);
+    var heading = el("h3", { tabindex: "-1" });
+    var card = el("div", { className: "card" }, [heading]);
+    ui.endBox = el("div", { className: "endbox", "data-confide": "ended" }, [
+      el("p", { className: "system", role: "status", text: t("ended") }), card
+    ]);
+    var newChat = el("button", { className: "btn", type: "button", text: t("newChat"), onclick: function () {
+      writeStore(session, KEY + ".ended", null);
+      resetConversation();
+      route();
+    } });
+    if (!done && config.csat_enabled) {
+      heading.textContent = t("rateTitle");
+      card.appendChild(surveyForm(newChat));
+    } else {
+      heading.textContent = done === "rated" ? t("thanks") : t("ended");
+      card.appendChild(el("div", { className: "row" }, [newChat]));
+    }
+    if (config.transcript_email) ui.endBox.appendChild(transcriptOffer());
+    if (ui.alert && ui.alert.parentNode) ui.alert.parentNode.removeChild(ui.alert);
+    ui.body.appendChild(ui.endBox);
+    ui.body.appendChild(alertLine());
+    // Focus the heading, not the first star: a focused "1" looks pre-selected.
+    if (isOpen) heading.focus();
+    scrollDown();
+  }
+
+  // A copy by e-mail, only when the visitor asks; the address is used once, not stored.
+  function transcriptOffer() {
+    var box = el("div", { className: "card compact" });
+    var ask = el("button", { className: "link", type: "button", text: t("transcriptAsk"), onclick: function () {
+      var email = el("input", { type: "email", name: "email", autocomplete: "email", maxlength: "254" });
+      var send = el("button", { className: "btn", type: "submit", text: t("transcriptSend") });
+      var conversationId = saved.conversation;
+      var form = el("form", { novalidate: true, onsubmit: function (event) {
+        event.preventDefault();
+        var address = email.value.trim();
+        if (!address || !email.checkValidity()) { showAlert(t("badEmail")); email.focus(); return; }
+        send.disabled = true;
+        request("POST", "/widget/conversations/" + conversationId + "/transcript", { email: address })
+          .then(function () {
+            box.replaceChild(el("p", { role: "status", text: t("transcriptDone", address) }), form);
+          }).catch(function (error) { send.disabled = false; showAlert(error.message); });
+      } }, [el("label", {}, [document.createTextNode(t("transcriptEmail")), email]), send]);
+      box.replaceChild(form, ask);
+      email.focus();
+      scrollDown();
+    } });
+    box.appendChild(ask);
+    return box;
+  }
+
+  function surveyForm(newChat) {
     var conversationId = saved.conversation;
     var choices = [1, 2, 3, 4, 5].map(function (score) {
       return el("label", {}, [
-        el("input", { type: "radio", name: "score", value: String(score), "aria-label": score + " out of 5" }),
+        el("input", { type: "radio", name: "score", value: String(score), "aria-label": t("outOf5", score) }),
         el("span", { text: String(score), "aria-hidden": "true" })
       ]);
     });
     var comment = el("textarea", { name: "comment", rows: "3", maxlength: "2000" });
-    var submit = el("button", { className: "btn primary", type: "submit", text: "Send rating" });
-    var skip = el("button", { className: "btn", type: "button", text: "Skip", onclick: function () { showEnded(false); } });
-    var form = el("form", { className: "card", onsubmit: function (event) {
+    var submit = el("button", { className: "btn primary", type: "submit", text: t("sendRating") });
+    var skip = el("button", { className: "btn", type: "button", text: t("skip"), onclick: function () {
+      setEndedState("skipped"); showEnd("skipped");
+    } });
+    var form = el("form", { onsubmit: function (event) {
       event.preventDefault();
       var picked = form.querySelector("input[name=score]:checked");
-      if (!picked) { showAlert("Choose a rating from 1 to 5."); return; }
+      if (!picked) { showAlert(t("pickRating")); return; }
       var body = { score: Number(picked.value) };
       if (comment.value.trim()) body.comment = comment.value.trim();
       submit.disabled = true;
       request("POST", "/widget/conversations/" + conversationId + "/csat", body)
-        .then(function () { showEnded(true); })
+        .then(function () { setEndedState("rated"); showEnd("rated"); })
         .catch(function (error) { submit.disabled = false; showAlert(error.message); });
     } }, [
-      el("h3", { text: "The chat has ended" }),
-      el("fieldset", { className: "stars" }, [el("legend", { text: "How was your chat? (1 = poor, 5 = great)" })].concat(choices)),
-      el("label", {}, [document.createTextNode("Anything to add? (optional)"), comment]),
-      el("div", { className: "row" }, [submit, skip])
+      el("fieldset", { className: "stars" }, [el("legend", { text: t("rateQuestion") })].concat(choices)),
+      el("label", {}, [document.createTextNode(t("addComment")), comment]),
+      el("div", { className: "row" }, [submit, skip, newChat])
     ]);
-    setView("survey", [form, alertLine()], false);
-  }
-
-  function showEnded(rated) {
-    resetConversation();
-    setView("ended", [
-      el("div", { className: "card" }, [
-        el("h3", { text: rated ? "Thank you for your feedback" : "The chat has ended" }),
-        el("div", { className: "row" }, [
-          el("button", { className: "btn primary", type: "button", text: "Start a new chat", onclick: route })
-        ])
-      ])
-    ], false);
+    return form;
   }
 
   // Decide what the panel shows: consent first (when required), then the pre-chat form, then chat.
@@ -582,7 +784,10 @@
       if (saved.token && saved.chat_consent === req.version) { afterConsent(); return; }
       if (!saved.token) { showConsent(); return; }
       request("GET", "/widget/consent").then(function (state) {
-        var current = (state.requests || []).filter(function (r) { return r.purpose === "chat"; })[0];
+        // Any current grant counts (a text of another language, say); else the one shown here.
+        var chats = (state.requests || []).filter(function (r) { return r.purpose === "chat"; });
+        var current = chats.filter(function (r) { return r.decision === "granted"; })[0] ||
+          chats.filter(function (r) { return r.version === req.version; })[0];
         if (current && current.decision === "granted") {
           saved.chat_consent = current.version; save(); afterConsent();
         } else if (current && current.decision === "refused" && current.version === req.version) {
@@ -626,15 +831,15 @@
 
   function renderOwn(clientId, body) {
     if (!ui.log) return null;
-    var node = el("div", { className: "msg me pending", "data-client-id": clientId, text: body });
-    node.appendChild(el("span", { className: "sr", text: " (sending)" }));
+    var node = el("div", { className: "msg me pending", dir: "auto", "data-client-id": clientId, text: body });
+    node.appendChild(el("span", { className: "sr", text: " (" + t("sending") + ")" }));
     byClientId[clientId] = node;
     ui.log.appendChild(node);
     scrollDown();
     return node;
   }
 
-  function markSent(clientId, seq, body) {
+  function markSent(clientId, seq, body, createdAt) {
     var node = byClientId[clientId];
     seen[seq] = true;
     unacked = unacked.filter(function (item) { return item.client_id !== clientId; });
@@ -644,6 +849,7 @@
     }
     node.classList.remove("pending", "failed");
     if (typeof body === "string") node.textContent = body;  // as stored: redacted
+    stamp(node, createdAt);
     if (node.parentNode) node.parentNode.removeChild(node);
     insertBySeq(node, seq);
   }
@@ -659,7 +865,7 @@
     var own = message.client_id && byClientId[message.client_id];
     if (own || (message.author && message.author.kind === "visitor" && message.client_id &&
         unacked.some(function (u) { return u.client_id === message.client_id; }))) {
-      markSent(message.client_id, message.seq, message.body);
+      markSent(message.client_id, message.seq, message.body, message.created_at);
       return;
     }
     if (seen[message.seq] || message.kind === "csat") { seen[message.seq] = true; return; }
@@ -670,15 +876,16 @@
     if (message.kind === "event") {
       node = el("div", { className: "system", text: message.body || "" });
     } else if (mine) {
-      node = el("div", { className: "msg me", text: message.body === null ? "(not kept)" : message.body });
+      node = el("div", { className: "msg me", dir: "auto", text: message.body === null ? "(not kept)" : message.body });
     } else {
       var who = (message.author && message.author.alias) || config.workspace.name;
       if (message.author && message.author.id && message.author.alias) agents[message.author.id] = message.author.alias;
-      node = el("div", { className: "msg them" }, [
+      node = el("div", { className: "msg them", dir: "auto" }, [
         el("span", { className: "who", text: who }),
         document.createTextNode(message.body === null ? "(not kept)" : message.body)
       ]);
       ui.typing.textContent = "";
+      hideAway();
       lastAgentSeq = Math.max(lastAgentSeq, message.seq);
       // History replayed after a reload counts only what the visitor never saw.
       if ((!isOpen || document.hidden) && (!resuming || message.seq > (saved.read || 0))) {
@@ -690,6 +897,7 @@
     if (!resuming) {
       emit("message", { body: message.body, author: message.author, seq: message.seq, created_at: message.created_at });
     }
+    if (message.kind !== "event") stamp(node, message.created_at);
     insertBySeq(node, message.seq);
     scrollDown();
   }
@@ -706,6 +914,7 @@
     if (!body) return;
     var clientId = newClientId();
     ui.textarea.value = "";
+    ui.textarea.style.height = "";  // back to one line after a long message
     stopTyping();
     unacked.push({ client_id: clientId, body: body });
     renderOwn(clientId, body);
@@ -739,7 +948,7 @@
       save();
       updateMirror();
       ui.end.hidden = false;
-      if (started.message) markSent(clientId, started.message.seq, started.message.body);
+      if (started.message) markSent(clientId, started.message.seq, started.message.body, started.message.created_at);
       connect();
     }).catch(function (error) {
       starting = false;
@@ -767,14 +976,33 @@
     });
   }
 
+  // "End chat" asks first, in place of the composer (no window.confirm: it blocks the page).
+  function confirmEnd() {
+    if (!saved.conversation || view !== "chat") return;
+    if (!ui.confirm) {
+      ui.confirmYes = el("button", { className: "btn primary", type: "button", text: t("endYes"), onclick: endConversation });
+      ui.confirm = el("div", { className: "confirm", role: "group", "aria-labelledby": "confide-confirm-q" }, [
+        el("p", { id: "confide-confirm-q", text: t("endQuestion") }),
+        el("div", { className: "row" }, [ui.confirmYes,
+          el("button", { className: "btn", type: "button", text: t("endNo"), onclick: function () {
+            ui.confirm.hidden = true; ui.composer.hidden = false; ui.textarea.focus();
+          } })])
+      ]);
+      ui.panel.insertBefore(ui.confirm, ui.composer);
+    }
+    ui.confirm.hidden = false;
+    ui.composer.hidden = true;
+    ui.confirmYes.disabled = false;
+    ui.confirmYes.focus();
+  }
+
   function endConversation() {
     var conversationId = saved.conversation;
     if (!conversationId) return;
-    ui.end.disabled = true;
-    request("POST", "/widget/conversations/" + conversationId + "/close").then(function () {
-      ui.end.disabled = false;
-      if (view === "chat") showSurvey();
-    }).catch(function (error) { ui.end.disabled = false; showAlert(error.message); });
+    ui.confirmYes.disabled = true;
+    request("POST", "/widget/conversations/" + conversationId + "/close").then(function (closed) {
+      endChat(closed.last_seq);
+    }).catch(function (error) { ui.confirmYes.disabled = false; showAlert(error.message); });
   }
 
   function resetConversation() {
@@ -786,7 +1014,12 @@
     seen = {};
     byClientId = {};
     unacked = [];
-    if (ui) { ui.end.hidden = true; ui.subtitle.textContent = ""; }
+    ending = false;
+    if (ui) {
+      ui.end.hidden = true; ui.subtitle.textContent = "";
+      if (ui.confirm) ui.confirm.hidden = true;
+      ui.endBox = null;
+    }
   }
 
   // -- typing -------------------------------------------------------------------------------
@@ -824,7 +1057,7 @@
     clearTimeout(agentTypingTimer);
     if (frame.state) {
       var alias = frame.author.alias || agents[frame.author.id];
-      ui.typing.textContent = alias ? alias + " is typing…" : "An agent is typing…";
+      ui.typing.textContent = alias ? t("typing", alias) : t("agentTyping");
       agentTypingTimer = setTimeout(function () { ui.typing.textContent = ""; }, TYPING_SHOWN_MS);
     } else ui.typing.textContent = "";
   }
@@ -836,7 +1069,7 @@
   }
 
   function connect() {
-    if (ws || !saved.conversation || !saved.token || stopped) return;
+    if (ws || !saved.conversation || !saved.token || stopped || ending || view === "ended") return;
     clearTimeout(reconnectTimer);
     // The token goes as a subprotocol, never in the URL: servers and proxies log URLs.
     var url = ORIGIN.replace(/^http/, "ws") + "/api/v1/ws/widget";
@@ -852,7 +1085,7 @@
       ws = null;
       wsReady = false;
       if (event.code === 4401) { forgetVisitor(); if (view === "chat") route(); return; }
-      if (event.code === 4403 || event.code === 1008) { showAlert("The chat is not available on this site."); return; }
+      if (event.code === 4403 || event.code === 1008) { showAlert(t("notOnSite")); return; }
       scheduleReconnect();
     };
   }
@@ -884,12 +1117,13 @@
         resuming = false;
         flushUnacked();
         sendMirror();
+        checkEnded();
         break;
       case "message":
         onMessage(frame);
         break;
       case "ack":
-        markSent(frame.client_id, frame.seq, frame.body);
+        markSent(frame.client_id, frame.seq, frame.body, frame.created_at);
         break;
       case "typing":
         onTyping(frame);
@@ -903,17 +1137,24 @@
     }
   }
 
+  // A close published while this socket was not yet (or no longer) subscribed is not replayed
+  // with the messages: ask once per subscription, so the end is never missed.
+  function checkEnded() {
+    var id = saved.conversation;
+    request("GET", "/widget/conversations/" + id).then(function (c) {
+      if (c.status === "closed" && id === saved.conversation) endChat(c.last_seq);
+    }).catch(function () { /* the socket's own events still apply */ });
+  }
+
   function onConversation(frame) {
     var conversation = frame.conversation || {};
     if (conversation.id !== saved.conversation) return;
     if (frame.agent && frame.agent.alias) {
       agents[frame.agent.id] = frame.agent.alias;
-      ui.subtitle.textContent = "You are chatting with " + frame.agent.alias;
+      ui.subtitle.textContent = t("chattingWith", frame.agent.alias);
+      hideAway();
     }
-    if (conversation.status === "closed" && view === "chat") {
-      disconnect();
-      showSurvey();
-    }
+    if (conversation.status === "closed") endChat(conversation.last_seq);
   }
 
   function onError(frame) {
@@ -929,19 +1170,19 @@
       node.classList.remove("pending");
       node.classList.add("failed");
       var hint = node.querySelector(".sr");
-      if (hint) hint.textContent = " (not sent)";
+      if (hint) hint.textContent = " (" + t("notSent") + ")";
       var body = unacked.filter(function (item) { return item.client_id === clientId; })[0];
       unacked = unacked.filter(function (item) { return item.client_id !== clientId; });
-      showAlert(frame.message || "The message could not be sent.");
+      showAlert(frame.message || t("couldNotSend"));
       var next = node.nextSibling;
       if (body && !(next && next.classList && next.classList.contains("retry"))) {
         // Same client id on retry: if the first attempt did get stored, it is not stored twice.
-        var retry = el("button", { className: "link retry", type: "button", text: "Not sent. Retry",
+        var retry = el("button", { className: "link retry", type: "button", text: t("retry"),
           onclick: function () {
             retry.parentNode.removeChild(retry);
             node.classList.remove("failed");
             node.classList.add("pending");
-            if (hint) hint.textContent = " (sending)";
+            if (hint) hint.textContent = " (" + t("sending") + ")";
             if (ui.alert) ui.alert.textContent = "";
             unacked.push(body);
             flushUnacked();
@@ -977,8 +1218,9 @@
     unread = 0;
     updateBadge();
     markRead();
-    if (!view || view === "ended") route();
+    if (!view) route();
     else if (view === "chat") { ui.textarea.focus(); connect(); }
+    else if (view === "ended" && ui.endBox) ui.endBox.querySelector("h3").focus();
     else focusFirst(ui.body);
     scrollDown();
     emit("open");
@@ -1071,26 +1313,53 @@
   Array.prototype.slice.call(queued).forEach(run);
 
   function start() {
-    request("GET", "/widget/" + encodeURIComponent(SLUG) + "/config").then(function (loaded) {
+    request("GET", "/widget/" + encodeURIComponent(SLUG) + "/config?lang=" + encodeURIComponent(LANG)).then(function (loaded) {
       config = loaded;
       ui = build();
       ready = true;
-      if (saved.conversation) {
-        // Resume after a reload, if the conversation is still open: its history is replayed
-        // from the start (the page kept nothing), then live messages follow.
-        request("GET", "/widget/conversations/" + saved.conversation).then(function (conversation) {
-          if (conversation.status === "closed") { resetConversation(); return; }
-          resuming = true;
-          showChat();
-          connect();
-        }).catch(function () { resetConversation(); });
-      }
+      var link = /[#&]confide-reopen=([^&]+)/.exec(location.hash);
+      if (link) reopenFromLink(decodeURIComponent(link[1]));
+      else if (saved.conversation) resumeSaved();
       scheduleEngagement();
       emit("ready");
       if (openWhenReady) open();
     }).catch(function (error) {
       if (window.console) console.warn("Confide widget unavailable: " + error.message);
     });
+  }
+
+  // The link of an e-mailed answer: its token (in the fragment, never sent to a server by the
+  // browser) is traded for a visitor token, then removed from the address bar.
+  function reopenFromLink(token) {
+    try { history.replaceState(null, "", location.pathname + location.search); } catch (e) { /* keep */ }
+    request("POST", "/widget/" + encodeURIComponent(SLUG) + "/reopen", { token: token }).then(function (r) {
+      saved = { vuid: r.vuid, token: r.token, conversation: r.conversation_id };
+      save();
+      writeStore(session, KEY + ".ended", { id: r.conversation_id, done: false });
+      return resumeSaved();
+    }).then(open, open);
+  }
+
+  function resumeSaved() {
+    if (!saved.conversation) return Promise.resolve();
+    // Resume after a reload, if the conversation is still open: its history is replayed
+    // from the start (the page kept nothing), then live messages follow.
+    return request("GET", "/widget/conversations/" + saved.conversation).then(function (conversation) {
+      if (conversation.status === "closed") {
+        // Within the same visit the ended chat and its survey come back; later, a new chat.
+        var st = endedState();
+        var closedAt = Date.parse(conversation.closed_at || "") || 0;
+        if ((st && st.id === conversation.id) || closedAt >= sessionStart) {
+          resuming = true;
+          showChat();
+          endChat(conversation.last_seq);
+        } else resetConversation();
+        return;
+      }
+      resuming = true;
+      showChat();
+      connect();
+    }).catch(function () { resetConversation(); });
   }
 
   window.addEventListener("popstate", function () { if (ready) sendMirror(); });
