@@ -30,7 +30,7 @@ async def test_an_origin_with_a_trailing_slash_is_refused_in_a_plain_sentence_na
     text = html.unescape(bad.text)
     assert "Line 2: Write an origin as a scheme and a host" in text
     assert "no trailing slash" in text
-    assert "pattern" not in text and "^https?" not in text
+    assert "should match pattern" not in text and "^https?" not in text
     stored = (await world.client.get("/api/v1/workspace/widget")).json()
     assert stored["allowed_origins"] == []
     # The API says the same, naming the field.
