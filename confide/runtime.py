@@ -12,6 +12,7 @@ from confide.core.secrets import InstanceSecret, load_instance_secret
 from confide.crypto.keyring import Keyring
 from confide.crypto.keystore import KeyStore
 from confide.crypto.providers import MASTER_KEY_FILE, LocalKeyProvider
+from confide.privacy.key_cache import KeyCacheWatcher
 from confide.privacy.settings_cache import PrivacySettingsCache
 from confide.privacy.vault import Vault
 from confide.realtime.broker import Broker, MemoryBroker
@@ -36,6 +37,7 @@ class Runtime:
     limiter: RateLimiter
     keyring: Keyring
     privacy_cache: PrivacySettingsCache
+    key_cache: KeyCacheWatcher
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -63,13 +65,17 @@ class Runtime:
             limiter=create_rate_limiter(settings.redis_url),
             keyring=keyring,
             privacy_cache=PrivacySettingsCache(broker),
+            key_cache=KeyCacheWatcher(broker, keyring),
         )
 
     async def prepare(self) -> None:
-        """Create what must exist before serving: the key store's schema."""
+        """Create what must exist before serving: the key store's schema; and subscribe to
+        key-destruction notices from other nodes (``confide.privacy.key_cache``)."""
         await self.keyring.store.create_schema()
+        await self.key_cache.start()
 
     async def close(self) -> None:
+        await self.key_cache.close()
         await self.privacy_cache.close()
         await self.broker.close()
         await self.limiter.close()

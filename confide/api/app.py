@@ -23,6 +23,7 @@ from confide.api.routes import (
     channels,
     consent,
     conversations,
+    erasure,
     me,
     operators,
     widget,
@@ -57,6 +58,7 @@ def build_api_router() -> APIRouter:
     router.include_router(channels.router)
     router.include_router(audit.router)
     router.include_router(consent.router)
+    router.include_router(erasure.router)
     return router
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from confide.core.clock import utcnow
 from confide.core.db import NAMING_CONVENTION, Database, UTCDateTime
-from confide.core.errors import KeyStillPresent
+from confide.core.errors import KeyErased, KeyStillPresent
 
 
 class KeyStoreBase(DeclarativeBase):
@@ -49,6 +49,17 @@ class DataKey(KeyStoreBase):
     kek_version: Mapped[int] = mapped_column(Integer)
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DestroyedKey(KeyStoreBase):
+    """Tombstone of a destroyed data key: its id can never be created again, so a late
+    writer (a socket of an erased visitor, another node) cannot re-create an erased
+    subject's key and store new data under the same id (GDPR Art. 17)."""
+
+    __tablename__ = "destroyed_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    destroyed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SigningKey(KeyStoreBase):
@@ -139,7 +150,10 @@ class KeyStore:
         self, key_id: str, workspace_id: str, kek_version: int, wrapped: bytes
     ) -> DataKey:
         """Compare-and-set: store this key unless another node stored one first, and return the
-        key that is actually stored (never encrypt with a key that was not persisted)."""
+        key that is actually stored (never encrypt with a key that was not persisted).
+        Raises ``KeyErased`` when the id was destroyed (tombstoned) before."""
+        if await self.is_destroyed(key_id):
+            raise KeyErased("This person's data was erased; nothing more is stored for them.")
         try:
             async with self.db.transaction() as session:
                 session.add(
@@ -187,6 +201,35 @@ class KeyStore:
         if await self.data_key(key_id) is not None or self._file_contains(wrapped):
             raise KeyStillPresent(f"Data key {key_id} survived its destruction.")
         return True
+
+    async def is_destroyed(self, key_id: str) -> bool:
+        async with self.db.session() as session:
+            return await session.get(DestroyedKey, key_id) is not None
+
+    async def destroy_data_keys(self, key_ids: list[str]) -> int:
+        """Tombstone and delete many data keys in one transaction, then purge once (one
+        ``secure_delete`` checkpoint or one VACUUM for the whole batch). Returns how many keys
+        existed. Raises KeyStillPresent if a trace of any survives (SQLite file check)."""
+        ids = sorted(set(key_ids))
+        if not ids:
+            return 0
+        async with self.db.session() as session:
+            existing = list(
+                (await session.scalars(select(DataKey).where(DataKey.id.in_(ids)))).all()
+            )
+            known = set(
+                (
+                    await session.scalars(select(DestroyedKey.id).where(DestroyedKey.id.in_(ids)))
+                ).all()
+            )
+        async with self.db.transaction() as session:
+            session.add_all(DestroyedKey(id=key_id) for key_id in ids if key_id not in known)
+            await session.execute(delete(DataKey).where(DataKey.id.in_(ids)))
+        await self._purge()
+        for row in existing:
+            if self._file_contains(row.wrapped):
+                raise KeyStillPresent(f"Data key {row.id} survived its destruction.")
+        return len(existing)
 
     # -- signing keys -------------------------------------------------------------------
 

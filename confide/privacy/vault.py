@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.core.clock import utcnow
+from confide.core.db import UnitOfWork
 from confide.core.errors import Gone, KeyUnavailable, ValidationFailed
 from confide.core.secrets import InstanceSecret
 from confide.crypto.keyring import Keyring
@@ -175,24 +176,20 @@ class Vault:
 
     async def erase_subject(
         self,
-        session: AsyncSession,
+        tx: UnitOfWork,
         subject_id: uuid.UUID,
         conversation_ids: Iterable[uuid.UUID] = (),
     ) -> None:
-        """Erase a person: delete their fields and destroy their data key and the keys of
-        their conversations, so every copy (archive, backups) becomes unreadable. The subject
-        row stays as a stub so that references resolve to something that says "erased".
-
-        Keys are destroyed only after the deletions are flushed; if destruction fails, the
-        caller's transaction rolls back and nothing claims the person was erased."""
-        await session.execute(delete(PersonalField).where(PersonalField.subject_id == subject_id))
-        await session.execute(
-            update(Subject).where(Subject.id == subject_id).values(erased_at=utcnow())
-        )
-        await session.flush()
-        await self._keyring.destroy(subject_id)
-        for conversation_id in conversation_ids:
-            await self._keyring.destroy(conversation_id)
+        """Delete a person's fields and mark the subject erased inside ``tx``; their data key
+        and their conversations' keys are destroyed (and tombstoned) in one batch once ``tx``
+        has committed, so a rolled-back erasure destroys nothing. The subject row stays as a
+        stub so references resolve to something that says "erased". The whole erasure, with
+        every other table, is ``confide.privacy.erasure.do_erase_subject``."""
+        await tx.execute(delete(PersonalField).where(PersonalField.subject_id == subject_id))
+        await tx.execute(update(Subject).where(Subject.id == subject_id).values(erased_at=utcnow()))
+        await tx.flush()
+        key_ids = [str(subject_id), *(str(c) for c in conversation_ids)]
+        tx.on_commit(self._keyring.destroy_many, key_ids)
 
     # -- external threads ---------------------------------------------------------------
     # A provider's thread id is personal data (for SMS it is the visitor's phone number). It
