@@ -51,13 +51,14 @@ class KeyCacheWatcher:
         self._task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self._subscribed = asyncio.Event()
+        # Another node may destroy keys: cache none until subscribed to its notices.
+        keyring.dek_cache_enabled = isinstance(broker, MemoryBroker)
 
     async def start(self) -> None:
         """Subscribe (idempotent). With the in-process broker, destruction here forgets
         directly and nothing needs watching."""
         if isinstance(self._broker, MemoryBroker) or self._task is not None:
             return
-        self._keyring.dek_cache_enabled = False
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="confide-key-cache")
         await asyncio.wait_for(self._subscribed.wait(), timeout=10)
 
