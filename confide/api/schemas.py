@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Query
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -194,6 +195,15 @@ UrlPath = Annotated[
 ]
 
 
+def _path_only(value: str) -> str:
+    """A page path without its query string or fragment: those carry e-mail addresses, tokens
+    and search terms (``/verify?email=...``), which must not rest in the database."""
+    return value.split("?", 1)[0].split("#", 1)[0] or "/"
+
+
+PagePath = Annotated[UrlPath, AfterValidator(_path_only)]
+
+
 class EngagementRule(RequestModel):
     """A proactive greeting, shown by the widget when every condition given holds. The widget
     evaluates it in the visitor's browser, from data that stays there."""
@@ -273,7 +283,9 @@ class VisitorContext(RequestModel):
     page_views: int | None = Field(default=None, ge=0, le=1_000_000)
     seconds_on_site: int | None = Field(default=None, ge=0, le=10_000_000)
     language: Annotated[str, StringConstraints(max_length=35)] | None = None
-    path: UrlPath | None = Field(default=None, description="The page's path, without query.")
+    path: PagePath | None = Field(
+        default=None, description="The page's path; a query or fragment is dropped, never kept."
+    )
     rule: int | None = Field(default=None, ge=0, le=9, description="Engagement rule shown.")
 
 

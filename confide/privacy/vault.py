@@ -13,8 +13,10 @@ Field names are declared below per subject kind; an undeclared field is a progra
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,6 +54,10 @@ def _field_aad(subject_id: uuid.UUID, field: str) -> str:
 
 def _text_aad(message_id: uuid.UUID) -> str:
     return f"message_texts:{message_id}"
+
+
+def _context_aad(conversation_id: uuid.UUID) -> str:
+    return f"conversations:{conversation_id}:visitor_context"
 
 
 def _thread_aad(conversation_id: uuid.UUID) -> str:
@@ -217,6 +223,37 @@ class Vault:
             )
         except KeyUnavailable:
             return None
+
+    # -- visitor context -----------------------------------------------------------------
+    # What the widget knew when the chat started (path, language, page views) says where a
+    # person was and when: sealed under the conversation's key, so it goes with the
+    # conversation's erasure and every copy becomes unreadable.
+
+    async def seal_context(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, context: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """``{"sealed": token}``: the context as canonical JSON, encrypted."""
+        plaintext = json.dumps(dict(context), sort_keys=True, separators=(",", ":"))
+        token = await self._keyring.encrypt(
+            workspace_id, conversation_id, plaintext, _context_aad(conversation_id)
+        )
+        return {"sealed": token}
+
+    async def open_context(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, stored: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The context, or ``None`` when there is none or its key was destroyed."""
+        token = (stored or {}).get("sealed")
+        if not isinstance(token, str):
+            return None
+        try:
+            plaintext = await self._keyring.decrypt(
+                workspace_id, conversation_id, token, _context_aad(conversation_id)
+            )
+        except KeyUnavailable:
+            return None
+        opened: dict[str, Any] = json.loads(plaintext)
+        return opened
 
     # -- message texts ------------------------------------------------------------------
 
