@@ -231,7 +231,7 @@ class Vault:
 
     async def seal_context(
         self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, context: Mapping[str, Any]
-    ) -> dict[str, str]:
+    ) -> dict[str, object]:
         """``{"sealed": token}``: the context as canonical JSON, encrypted."""
         plaintext = json.dumps(dict(context), sort_keys=True, separators=(",", ":"))
         token = await self._keyring.encrypt(
