@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from confide.access.passwords import Passwords
 from confide.access.tokens import TokenService
@@ -19,10 +21,35 @@ from confide.realtime.broker import Broker, MemoryBroker
 from confide.realtime.limits import RateLimiter, create_rate_limiter
 from confide.realtime.redis_broker import RedisBroker
 
+log = logging.getLogger("confide.runtime")
+
 
 def create_broker(redis_url: str | None) -> Broker:
     """Redis pub/sub across nodes when ``redis_url`` is set, else in-process fan-out."""
     return RedisBroker(redis_url) if redis_url else MemoryBroker()
+
+
+def storage_warnings(settings: Settings) -> list[str]:
+    """Keys that sit beside the data that ``docs/operations.md`` tells people to back up:
+    a backup of that directory would hold the keys too, and restoring it would undo every
+    erasure since (crypto-shredding needs the keys kept apart from the data)."""
+    if not settings.is_sqlite:
+        return []
+    data_dir = Path(settings.resolved_database_url.split("///", 1)[1]).parent.resolve()
+    found = []
+    if settings.master_key is None and (settings.data_dir / MASTER_KEY_FILE).resolve().parent == (
+        data_dir
+    ):
+        found.append(f"the master key ({MASTER_KEY_FILE})")
+    keystore = settings.resolved_keystore_url
+    if keystore.startswith("sqlite") and Path(keystore.split("///", 1)[1]).parent == data_dir:
+        found.append("the key store (keys.db)")
+    return [
+        f"{what} sits in {data_dir}, beside the database that docs/operations.md tells you to "
+        "back up: keep it out of that backup (CONFIDE_MASTER_KEY / CONFIDE_KEYSTORE_URL), or "
+        "restoring the backup would undo erasures."
+        for what in found
+    ]
 
 
 @dataclass
@@ -73,6 +100,8 @@ class Runtime:
         key-destruction notices from other nodes (``confide.privacy.key_cache``)."""
         await self.keyring.store.create_schema()
         await self.key_cache.start()
+        for warning in storage_warnings(self.settings):
+            log.warning(warning)
 
     async def close(self) -> None:
         await self.key_cache.close()
