@@ -27,6 +27,7 @@ BENCHMARKS = [
     "connections",
     "multi_node",
     "redaction",
+    "erasure",
 ]
 
 

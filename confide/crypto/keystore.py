@@ -226,8 +226,9 @@ class KeyStore:
             session.add_all(DestroyedKey(id=key_id) for key_id in ids if key_id not in known)
             await session.execute(delete(DataKey).where(DataKey.id.in_(ids)))
         await self._purge()
+        files = self._file_bytes()  # read once for the whole batch
         for row in existing:
-            if self._file_contains(row.wrapped):
+            if any(row.wrapped in blob for blob in files):
                 raise KeyStillPresent(f"Data key {row.id} survived its destruction.")
         return len(existing)
 
@@ -265,14 +266,15 @@ class KeyStore:
                 await conn.execute(text("VACUUM data_keys"))
                 await conn.execute(text("VACUUM workspace_keys"))
 
-    def _file_contains(self, needle: bytes) -> bool:
+    def _file_bytes(self) -> list[bytes]:
+        """The SQLite key store's file and WAL as bytes (nothing for PostgreSQL)."""
         if self.path is None:
-            return False
-        for suffix in ("", "-wal"):
-            candidate = Path(self.path + suffix)
-            if candidate.exists() and needle in candidate.read_bytes():
-                return True
-        return False
+            return []
+        candidates = (Path(self.path + suffix) for suffix in ("", "-wal"))
+        return [c.read_bytes() for c in candidates if c.exists()]
+
+    def _file_contains(self, needle: bytes) -> bool:
+        return any(needle in blob for blob in self._file_bytes())
 
 
 def key_id_for(value: uuid.UUID) -> str:
