@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide.access.models import OperatorStatus
+from confide.access.models import Operator, OperatorStatus, Role
 from confide.access.operators import notify_principal_changed
 from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
 from confide.audit.ledger import append
@@ -170,6 +170,8 @@ async def do_erase_subject(
             if actor.operator_id == person_id:
                 raise Conflict("You cannot erase your own account; ask another admin.")
         report = ErasureReport(kind, subject_id)
+        if kind == "operator":
+            await _keep_an_admin(tx, person_id)
         if kind == "visitor":
             ids = list((await tx.scalars(_conversations_of(person_id, 1_000_000))).all())
             held = await held_conversation_ids(tx, ids)
@@ -237,6 +239,27 @@ async def _erase_conversations(
         report.conversations += len(batch)
         report.keys += len(batch)
         report.batches += 1
+
+
+async def _keep_an_admin(session: AsyncSession, operator_id: uuid.UUID) -> None:
+    """Refuse (409) to erase the last active admin of a workspace: it would be left with
+    nobody to manage it."""
+    operator = await session.get(Operator, operator_id)
+    if operator is None or operator.workspace_id is None:
+        return
+    if operator.role is not Role.ADMIN or operator.status is not OperatorStatus.ACTIVE:
+        return
+    admins = await session.scalar(
+        select(func.count())
+        .select_from(Operator)
+        .where(
+            Operator.workspace_id == operator.workspace_id,
+            Operator.role == Role.ADMIN,
+            Operator.status == OperatorStatus.ACTIVE,
+        )
+    )
+    if (admins or 0) <= 1:
+        raise Conflict("A workspace keeps at least one admin; appoint another admin first.")
 
 
 async def _pseudonymise_operator(session: AsyncSession, operator_id: uuid.UUID) -> None:

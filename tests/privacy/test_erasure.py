@@ -83,7 +83,7 @@ async def _walk(rt: Runtime, owners: dict[Owner, list[Any]]) -> dict[str, list[s
 
 async def _touch_every_visitor_table(
     world: World, client: httpx.AsyncClient, admin: dict[str, str]
-) -> tuple[Any, str, str]:
+) -> tuple[Any, str, str, str]:
     """A widget visitor and an SMS visitor who, between them, reach every visitor table."""
     key = (await client.post("/api/v1/api-keys", json={"name": "b"}, headers=admin)).json()["key"]
     await publish(client, admin, "chat", CONSENT)
@@ -132,14 +132,14 @@ async def _touch_every_visitor_table(
     detail = await client.get(f"/api/v1/conversations/{sms_conversation}", headers=admin)
     listed = await client.get("/api/v1/conversations", headers=admin)  # audit_event_subjects
     assert len(listed.json()["conversations"]) == 2
-    return visitor, chat["conversation"]["visitor_id"], detail.json()["visitor_id"]
+    return visitor, key, chat["conversation"]["visitor_id"], detail.json()["visitor_id"]
 
 
 async def test_erased_visitors_leave_nothing_but_what_the_map_keeps(
     world: World, client: httpx.AsyncClient, rt: Runtime
 ) -> None:
     admin = await admin_headers(world)
-    visitor, web_id, sms_id = await _touch_every_visitor_table(world, client, admin)
+    visitor, key, web_id, sms_id = await _touch_every_visitor_table(world, client, admin)
     owners = {vid: await _owners(rt, uuid.UUID(vid)) for vid in (web_id, sms_id)}
     before = {vid: await _walk(rt, o) for vid, o in owners.items()}
     reachable = {
@@ -181,6 +181,12 @@ async def test_erased_visitors_leave_nothing_but_what_the_map_keeps(
     assert (await client.post(f"/api/v1/visitors/{web_id}/erase", headers=admin)).status_code == 404
     again = await client.post("/api/v1/subjects/erase", json={"email": EMAIL}, headers=admin)
     assert again.status_code == 404
+    identify = await client.post(
+        "/api/v1/visitors/identify",
+        json={"vuid": visitor.vuid, "email": EMAIL},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert identify.status_code in (404, 410), identify.text
     audit = (await client.get("/api/v1/audit?limit=500", headers=admin)).json()
     assert len([e for e in audit["events"] if e["action"] == "subject.erase"]) == 2
 
@@ -279,3 +285,13 @@ async def test_erased_operator_becomes_a_stub_and_cannot_sign_in(
     assert username.startswith("erased.")
     found = await client.post("/api/v1/subjects/erase", json={"email": EMAIL}, headers=admin)
     assert found.status_code == 404
+
+
+async def test_the_last_admin_of_a_workspace_cannot_be_erased(world: World, rt: Runtime) -> None:
+    from confide.access.models import Role
+    from confide.core.errors import Conflict
+
+    only = await world.operator("solo", Role.ADMIN)
+    with pytest.raises(Conflict):
+        await erasure.do_erase_subject(rt, None, "operator", only.id)
+    assert (await world.login(only)).status_code == 200  # nothing was changed
