@@ -1,4 +1,4 @@
-"""Sealed visitor context (issue 11): ``conversations.visitor_context`` is now
+"""Sealed visitor context and an index for erasure (issue 11): ``conversations.visitor_context`` is now
 ``{"sealed": token}``, encrypted under the conversation's data key, and keeps the page path
 without its query string or fragment.
 
@@ -24,6 +24,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Erasure deletes conversations; the ledger's SET NULL reference needs an index.
+    op.create_index("ix_consent_records_conversation_id", "consent_records", ["conversation_id"])
     conversations = sa.table("conversations", sa.column("visitor_context", sa.JSON()))
     op.execute(
         conversations.update()
@@ -34,4 +36,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Sealed contexts stay sealed: an older version shows them as an opaque object.
-    pass
+    op.drop_index("ix_consent_records_conversation_id", table_name="consent_records")
