@@ -9,10 +9,11 @@ Design:
   order, reversed), so no delete trips a foreign key.
 - **Bounded batches, resumable.** The first unit marks the subject erased (``subjects.erased_at``)
   which revokes the person's tokens at once (``authenticate_visitor_token`` checks it) and
-  makes every later write refuse. Conversations then go in batches of
-  ``CONVERSATION_BATCH_SIZE``, one unit of work each; an interrupted run leaves whole batches
-  done and whole batches untouched, and running it again finishes the job. The last unit
-  removes the person's own rows and appends ``subject.erase`` to the ledger.
+  makes every later write refuse. Conversations go ``CONVERSATION_BATCH_SIZE`` per unit of
+  work; the unit that finds none left also removes the person's own rows and appends
+  ``subject.erase`` (a subject with fewer conversations than a batch is erased in one unit).
+  An interrupted run leaves whole batches done and whole batches untouched, and running it
+  again finishes the job.
 - **Keys after commit, in one purge per unit.** Each unit schedules ``destroy_keys`` with
   ``on_commit``: the key store tombstones and deletes the batch's data keys in one transaction
   and purges once, so a rolled-back unit destroys nothing; then every node is told through the
@@ -35,7 +36,7 @@ from confide.access.operators import notify_principal_changed
 from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
 from confide.audit.ledger import append
 from confide.core.clock import utcnow
-from confide.core.db import Base
+from confide.core.db import Base, UnitOfWork
 from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.models import Subject
@@ -186,59 +187,69 @@ async def do_erase_subject(
             .where(Subject.id == subject_id, Subject.erased_at.is_(None))
             .values(erased_at=utcnow())
         )
-    if kind == "visitor":
-        await _erase_conversations(rt, person_id, report, batch_size)
-    async with rt.db.transaction() as tx:
-        owners: dict[Owner, Any] = {"subject": [subject_id], kind: [person_id]}  # type: ignore[dict-item]
-        if kind == "operator":
-            sessions = _table("auth_sessions")
-            owners["auth_session"] = select(sessions.c.id).where(
-                sessions.c.operator_id == person_id
+        done = await _erase_share(rt, tx, actor, kind, person_id, subject_id, report, batch_size)
+    while not done:
+        async with rt.db.transaction() as tx:
+            done = await _erase_share(
+                rt, tx, actor, kind, person_id, subject_id, report, batch_size
             )
-            await _pseudonymise_operator(tx, person_id)
-        await _apply(tx, owners, _PERSON_OWNERS, report)
-        report.batches += 1
-        report.keys += 1
-        tx.on_commit(destroy_keys, rt, [subject_id])
-        await append(
-            tx,
-            rt,
-            actor,
-            "subject.erase",
-            resource=f"{kind}:{person_id}",
-            details={
-                "kind": kind,
-                "conversations": report.conversations,
-                "rows": dict(sorted(report.rows.items())),
-            },
-        )
     if kind == "operator":
         await notify_principal_changed(rt, person_id)
     return report
 
 
-async def _erase_conversations(
-    rt: Runtime, visitor_id: uuid.UUID, report: ErasureReport, batch_size: int
-) -> None:
-    """Delete the visitor's conversations, ``batch_size`` per unit of work, until none is
-    left; each unit destroys its batch's conversation keys after it commits."""
-    while True:
-        async with rt.db.transaction() as tx:
-            batch = list((await tx.scalars(_conversations_of(visitor_id, batch_size))).all())
-            if not batch:
-                return
-            owners: dict[Owner, Any] = {
-                "conversation": batch,
-                "message": _messages_of(batch),
-            }
+async def _erase_share(
+    rt: Runtime,
+    tx: UnitOfWork,
+    actor: Principal | None,
+    kind: str,
+    person_id: uuid.UUID,
+    subject_id: uuid.UUID,
+    report: ErasureReport,
+    batch_size: int,
+) -> bool:
+    """One unit's share of an erasure: the next ``batch_size`` conversations; once none is
+    left, the person's own rows and the ``subject.erase`` record too. The unit's keys are
+    destroyed in one batch after it commits. Returns True when the erasure is complete (a
+    subject with at most ``batch_size`` conversations is erased in a single unit)."""
+    report.batches += 1
+    keys: list[uuid.UUID] = []
+    if kind == "visitor":
+        batch = list((await tx.scalars(_conversations_of(person_id, batch_size))).all())
+        if batch:
+            owners: dict[Owner, Any] = {"conversation": batch, "message": _messages_of(batch)}
             await _apply(tx, owners, _CONVERSATION_OWNERS, report)
             conversations = _table("conversations")
             result = await tx.execute(delete(conversations).where(conversations.c.id.in_(batch)))
             report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
-            tx.on_commit(destroy_keys, rt, batch)
-        report.conversations += len(batch)
-        report.keys += len(batch)
-        report.batches += 1
+            report.conversations += len(batch)
+            keys.extend(batch)
+        if len(batch) == batch_size:
+            tx.on_commit(destroy_keys, rt, keys)
+            report.keys += len(keys)
+            return False
+    person: dict[Owner, Any] = {"subject": [subject_id], kind: [person_id]}  # type: ignore[dict-item]
+    if kind == "operator":
+        sessions = _table("auth_sessions")
+        person["auth_session"] = select(sessions.c.id).where(sessions.c.operator_id == person_id)
+        await _pseudonymise_operator(tx, person_id)
+    await _apply(tx, person, _PERSON_OWNERS, report)
+    keys.append(subject_id)
+    report.keys += len(keys)
+    await append(
+        tx,
+        rt,
+        actor,
+        "subject.erase",
+        resource=f"{kind}:{person_id}",
+        details={
+            "kind": kind,
+            "conversations": report.conversations,
+            "rows": dict(sorted(report.rows.items())),
+        },
+    )
+    tx.on_commit(destroy_keys, rt, keys)
+    return True
 
 
 async def _keep_an_admin(session: AsyncSession, operator_id: uuid.UUID) -> None:
