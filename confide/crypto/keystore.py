@@ -226,11 +226,26 @@ class KeyStore:
             session.add_all(DestroyedKey(id=key_id) for key_id in ids if key_id not in known)
             await session.execute(delete(DataKey).where(DataKey.id.in_(ids)))
         await self._purge()
-        files = self._file_bytes()  # read once for the whole batch
-        for row in existing:
-            if any(row.wrapped in blob for blob in files):
-                raise KeyStillPresent(f"Data key {row.id} survived its destruction.")
+        if self._traces(existing):
+            # secure_delete zeroes deleted cells, but a large delete rebalances the b-tree and
+            # can leave copies of moved cells in unused page space: rebuild the file.
+            await self._vacuum()
+        survivors = self._traces(existing)
+        if survivors:
+            raise KeyStillPresent(f"Data key {survivors[0]} survived its destruction.")
         return len(existing)
+
+    def _traces(self, rows: list[DataKey]) -> list[str]:
+        """Ids of ``rows`` whose wrapped bytes are still in the store's files (read once)."""
+        files = self._file_bytes()
+        return [row.id for row in rows if any(row.wrapped in blob for blob in files)]
+
+    async def _vacuum(self) -> None:
+        async with self.db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if self.db.is_sqlite:
+                await conn.execute(text("VACUUM"))
+                await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
     # -- signing keys -------------------------------------------------------------------
 
