@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 log = logging.getLogger("confide.privacy.keys")
+SUBSCRIBE_WAIT_SECONDS = 5.0
 
 
 async def destroy_keys(rt: Runtime, key_ids: Iterable[uuid.UUID]) -> int:
@@ -55,12 +56,18 @@ class KeyCacheWatcher:
         keyring.dek_cache_enabled = isinstance(broker, MemoryBroker)
 
     async def start(self) -> None:
-        """Subscribe (idempotent). With the in-process broker, destruction here forgets
-        directly and nothing needs watching."""
+        """Subscribe (idempotent), waiting up to ``SUBSCRIBE_WAIT_SECONDS`` for the broker;
+        if it is not reachable yet, start anyway with data-key caching off until the watcher
+        subscribes. With the in-process broker, destruction here forgets directly and nothing
+        needs watching."""
         if isinstance(self._broker, MemoryBroker) or self._task is not None:
             return
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="confide-key-cache")
-        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._subscribed.wait()), SUBSCRIBE_WAIT_SECONDS)
+        except TimeoutError:
+            # Serve anyway: no data key is cached until the subscription is up.
+            log.warning("key-cache watcher not subscribed yet; data keys are not cached")
 
     async def _watch(self) -> None:
         self._subscription = self._broker.subscription()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -81,3 +82,20 @@ async def test_a_node_caches_no_data_key_until_its_watcher_is_subscribed(
     finally:
         await node.close()
     assert not node.keyring.dek_cache_enabled  # closed: it could miss notices again
+
+
+async def test_a_node_starts_without_caching_keys_when_redis_is_unreachable(
+    settings: Settings, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from confide.privacy import key_cache
+
+    monkeypatch.setattr(key_cache, "SUBSCRIBE_WAIT_SECONDS", 0.2)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    node = Runtime.from_settings(settings.with_overrides(redis_url=f"redis://127.0.0.1:{port}/0"))
+    try:
+        await node.key_cache.start()
+        assert not node.keyring.dek_cache_enabled
+    finally:
+        await node.close()
