@@ -29,6 +29,7 @@ BENCHMARKS = [
     "redaction",
     "recovery",
     "search",
+    "erasure",
 ]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from confide.access.passwords import Passwords
 from confide.access.tokens import TokenService
@@ -12,6 +14,7 @@ from confide.core.secrets import InstanceSecret, load_instance_secret
 from confide.crypto.keyring import Keyring
 from confide.crypto.keystore import KeyStore
 from confide.crypto.providers import MASTER_KEY_FILE, LocalKeyProvider
+from confide.privacy.key_cache import KeyCacheWatcher
 from confide.privacy.settings_cache import PrivacySettingsCache
 from confide.privacy.vault import Vault
 from confide.realtime.broker import Broker, MemoryBroker
@@ -19,10 +22,35 @@ from confide.realtime.limits import RateLimiter, create_rate_limiter
 from confide.realtime.redis_broker import RedisBroker
 from confide.realtime.relay import LiveRelay, create_live_relay
 
+log = logging.getLogger("confide.runtime")
+
 
 def create_broker(redis_url: str | None) -> Broker:
     """Redis pub/sub across nodes when ``redis_url`` is set, else in-process fan-out."""
     return RedisBroker(redis_url) if redis_url else MemoryBroker()
+
+
+def storage_warnings(settings: Settings) -> list[str]:
+    """Keys that sit beside the data that ``docs/operations.md`` tells people to back up:
+    a backup of that directory would hold the keys too, and restoring it would undo every
+    erasure since (crypto-shredding needs the keys kept apart from the data)."""
+    if not settings.is_sqlite:
+        return []
+    data_dir = Path(settings.resolved_database_url.split("///", 1)[1]).parent.resolve()
+    found = []
+    if settings.master_key is None and (settings.data_dir / MASTER_KEY_FILE).resolve().parent == (
+        data_dir
+    ):
+        found.append(f"the master key ({MASTER_KEY_FILE})")
+    keystore = settings.resolved_keystore_url
+    if keystore.startswith("sqlite") and Path(keystore.split("///", 1)[1]).parent == data_dir:
+        found.append("the key store (keys.db)")
+    return [
+        f"{what} sits in {data_dir}, beside the database that docs/operations.md tells you to "
+        "back up: keep it out of that backup (CONFIDE_MASTER_KEY / CONFIDE_KEYSTORE_URL), or "
+        "restoring the backup would undo erasures."
+        for what in found
+    ]
 
 
 @dataclass
@@ -38,6 +66,7 @@ class Runtime:
     keyring: Keyring
     privacy_cache: PrivacySettingsCache
     relay: LiveRelay
+    key_cache: KeyCacheWatcher
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -68,6 +97,7 @@ class Runtime:
             relay=create_live_relay(
                 settings.redis_url, settings.live_relay_seconds, settings.live_relay_max_messages
             ),
+            key_cache=KeyCacheWatcher(broker, keyring),
         )
         # Invalidations may have been lost while Redis was away: after every reconnect the
         # broker makes each node drop its cached copies (docs/architecture.md).
@@ -75,10 +105,15 @@ class Runtime:
         return runtime
 
     async def prepare(self) -> None:
-        """Create what must exist before serving: the key store's schema."""
+        """Create what must exist before serving: the key store's schema; and subscribe to
+        key-destruction notices from other nodes (``confide.privacy.key_cache``)."""
         await self.keyring.store.create_schema()
+        await self.key_cache.start()
+        for warning in storage_warnings(self.settings):
+            log.warning(warning)
 
     async def close(self) -> None:
+        await self.key_cache.close()
         await self.privacy_cache.close()
         await self.broker.close()
         await self.limiter.close()

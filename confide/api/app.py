@@ -23,6 +23,7 @@ from confide.api.routes import (
     channels,
     consent,
     conversations,
+    erasure,
     group_hours,
     labels,
     me,
@@ -71,6 +72,7 @@ def build_api_router() -> APIRouter:
     router.include_router(audit.router)
     router.include_router(consent.router)
     router.include_router(group_hours.router)
+    router.include_router(erasure.router)
     return router
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Query
 from pydantic import (
-    AwareDatetime,
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -194,6 +194,15 @@ UrlPath = Annotated[
 ]
 
 
+def _path_only(value: str) -> str:
+    """A page path without its query string or fragment: those carry e-mail addresses, tokens
+    and search terms (``/verify?email=...``), which must not rest in the database."""
+    return value.split("?", 1)[0].split("#", 1)[0] or "/"
+
+
+PagePath = Annotated[UrlPath, AfterValidator(_path_only)]
+
+
 class EngagementRule(RequestModel):
     """A proactive greeting, shown by the widget when every condition given holds. The widget
     evaluates it in the visitor's browser, from data that stays there."""
@@ -304,7 +313,9 @@ class VisitorContext(RequestModel):
     page_views: int | None = Field(default=None, ge=0, le=1_000_000)
     seconds_on_site: int | None = Field(default=None, ge=0, le=10_000_000)
     language: Annotated[str, StringConstraints(max_length=35)] | None = None
-    path: UrlPath | None = Field(default=None, description="The page's path, without query.")
+    path: PagePath | None = Field(
+        default=None, description="The page's path; a query or fragment is dropped, never kept."
+    )
     rule: int | None = Field(default=None, ge=0, le=9, description="Engagement rule shown.")
 
 
@@ -354,78 +365,6 @@ class PresenceUpdate(RequestModel):
 
 
 # -- channels: social/SMS endpoints, inbound webhook, recorded call/SMS/video ----------------
-
-SocialChannel = Literal["social", "sms"]
-RecordedChannel = Literal["call", "sms", "video"]
-# https anywhere; plain http only to this machine (a local bridge, or tests).
-OutboundUrl = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        max_length=500,
-        pattern=r"^(https://[^\s/@]+|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?)(/\S*)?$",
-    ),
-]
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-MetadataValue = Annotated[str, StringConstraints(max_length=200)] | int | float | bool | None
-
-
-class ChannelEndpointWrite(RequestModel):
-    outbound_url: OutboundUrl | None = Field(
-        default=None, description="Where operator replies are POSTed; omit for inbound only."
-    )
-    enabled: bool = True
-
-
-class InboundSender(RequestModel):
-    name: ShortText | None = None
-    phone: Phone | None = None
-    handle: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
-
-
-class InboundMessage(RequestModel):
-    thread_id: ExternalId
-    message_id: ExternalId = Field(description="The provider's id: a redelivery is stored once.")
-    text: MessageBody
-    sender: InboundSender = Field(default_factory=InboundSender)
-
-
-class RecordedMetadata(RequestModel):
-    """Facts about a call, SMS exchange or video session, plus a few scalar extras of the host's
-    own (at most 20). Never the media, and no identifiers: those go in ``visitor``."""
-
-    model_config = ConfigDict(extra="allow")
-    __pydantic_extra__: dict[str, MetadataValue] = Field(init=False)
-
-    started_at: AwareDatetime
-    duration_seconds: int = Field(ge=0, le=7 * 86_400)
-    direction: Literal["inbound", "outbound"]
-
-
-class TranscriptEntry(RequestModel):
-    author: Literal["visitor", "operator", "bot", "system"]
-    text: MessageBody
-    client_id: ClientId | None = None
-
-
-class RecordedConversation(RequestModel):
-    channel: RecordedChannel
-    vuid: Annotated[str, StringConstraints(min_length=3, max_length=40)] | None = Field(
-        default=None, description="An existing visitor; omit to create a new one."
-    )
-    visitor: IdentityFields | None = Field(
-        default=None, description="Identity to attach (through the vault) to the visitor."
-    )
-    group_id: uuid.UUID | None = None
-    external_thread: ExternalId | None = Field(
-        default=None, description="The host's call/thread id: a retried recording is stored once."
-    )
-    metadata: RecordedMetadata
-    transcript: list[TranscriptEntry] | None = Field(default=None, max_length=1000)
-    status: Literal["closed", "open"] = "closed"
-
-
-# -- query parameters shared by list endpoints ---------------------------------------------
 
 SeqParam = Annotated[int, Query(ge=0, le=2**62, description="Sequence number (exclusive).")]
 LimitParam = Annotated[int, Query(ge=1, le=200, description="Page size.")]

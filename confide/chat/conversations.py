@@ -111,7 +111,6 @@ async def open_conversation(
         channel=channel,
         group_id=group_id,
         call_metadata=call_metadata,
-        visitor_context=visitor_context or None,
         external_thread_index=(
             rt.vault.thread_index(workspace_id, channel.value, external_thread)
             if external_thread is not None
@@ -129,6 +128,10 @@ async def open_conversation(
     if external_thread is not None:
         conversation.external_thread_sealed = await rt.vault.seal_thread(
             workspace_id, conversation.id, external_thread
+        )
+    if visitor_context:
+        conversation.visitor_context = await rt.vault.seal_context(
+            workspace_id, conversation.id, visitor_context
         )
     events.conversation_changed(tx, rt.broker, conversation, "created")
     await routing.route(rt, tx, conversation)

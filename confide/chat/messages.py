@@ -126,6 +126,11 @@ async def append_message(
     but no row is written (the returned ``Message`` is transient)."""
     if privacy is None:
         privacy = await rt.privacy_cache.load(session, conversation.workspace_id)
+    author = author_kind or _author_kind(principal)
+    if author is AuthorKind.VISITOR:  # every channel stores visitor words through here
+        await consent.require_for_storage(
+            rt, session, conversation.workspace_id, conversation.visitor_id
+        )
     redacted = redaction.redact(RedactionPolicy.of(privacy), body)
     body = redacted.text
     seq = await session.scalar(
@@ -136,7 +141,6 @@ async def append_message(
     )
     assert seq is not None
     conversation.last_seq = seq
-    author = author_kind or _author_kind(principal)
     message = Message(
         id=new_id(),
         conversation_id=conversation.id,

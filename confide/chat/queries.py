@@ -109,5 +109,7 @@ async def conversation_detail(
                 )
             ).get(conversation.visitor_id)
             # What the widget knew when the chat started (page, language, ...): for the agent.
-            data["visitor_context"] = conversation.visitor_context
+            data["visitor_context"] = await rt.vault.open_context(
+                conversation.workspace_id, conversation.id, conversation.visitor_context
+            )
     return data

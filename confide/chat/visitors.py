@@ -23,6 +23,7 @@ from confide.chat.models import Visitor
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import InvalidToken, NotFound, ValidationFailed
+from confide.privacy import consent
 from confide.privacy.access import read_people
 from confide.privacy.models import Subject
 
@@ -118,7 +119,10 @@ async def merge_identity(
 ) -> None:
     """Write identity fields (from :func:`clean_identity`; ``None`` removes a field) inside the
     caller's transaction. Custom attributes are merged into those already there (an attribute
-    set to ``None`` is removed)."""
+    set to ``None`` is removed). Raises ``ConsentRequired`` (403) when the workspace requires
+    consent the visitor does not grant (``consent.require_for_storage``)."""
+    if any(value is not None for value in cleaned.values()):
+        await consent.require_for_storage(rt, session, visitor.workspace_id, visitor.id)
     updates = dict(cleaned)
     if updates.get("attributes"):
         existing = (await rt.vault.read_fields(session, [visitor.subject_id], ["attributes"]))[

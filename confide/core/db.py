@@ -20,6 +20,7 @@ import asyncio
 import enum
 import inspect
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -129,6 +130,8 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         if self.is_sqlite and ":memory:" in url:
             kwargs["poolclass"] = NullPool
+        if self.is_sqlite and ":memory:" not in url:
+            _create_private_file(url.split("///", 1)[1])
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
@@ -159,6 +162,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _create_private_file(path: str) -> None:
+    """Create a SQLite database file readable by its owner only (mode 0600) before SQLite
+    does; SQLite gives its ``-wal`` and ``-shm`` files the same mode. An existing file keeps
+    the mode its operator chose."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except (FileExistsError, FileNotFoundError):
+        return  # exists already; or its directory does not, and SQLite will say so
+    os.close(fd)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, secure_delete: bool) -> None:

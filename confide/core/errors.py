@@ -20,8 +20,10 @@ say what to do, and never contain personal data.
     │   └── ConsentRequired           403 consent_required
     ├── NotFound                      404 not_found
     │   └── Gone                      410 gone                (erased data subject)
+    │       └── KeyErased             410 subject_erased      (key id tombstoned)
     ├── MethodNotAllowed              405 method_not_allowed
     ├── Conflict                      409 conflict
+    │   └── LegalHold                 409 legal_hold          (erasure blocked by a hold)
     ├── MailNotConfigured             409 mail_not_configured
     ├── TooManyRequests               429 rate_limited
     │   └── AccountLocked             429 account_locked
@@ -170,6 +172,13 @@ class Gone(NotFound):
     default_message = "This person's data was erased; nothing of it remains to act on."
 
 
+class KeyErased(Gone):
+    """A data key was destroyed and tombstoned: the keyring refuses to create it again, so
+    nothing new is ever stored under an erased person's (or conversation's) key id."""
+
+    code = "subject_erased"
+
+
 class MethodNotAllowed(ConfideError):
     status_code = 405
     code = "method_not_allowed"
@@ -189,6 +198,13 @@ class MailNotConfigured(ConfideError):
         "Outgoing mail is not set up (CONFIDE_SMTP_HOST); reset the password with "
         "`confide operator set-password` instead."
     )
+
+
+class LegalHold(Conflict):
+    """Erasure refused: conversations of the subject are under legal hold (GDPR Art.
+    17(3)(e)); lift the hold first."""
+
+    code = "legal_hold"
 
 
 class TooManyRequests(ConfideError):

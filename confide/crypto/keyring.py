@@ -23,6 +23,7 @@ import base64
 import secrets
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from confide.core.errors import KeyUnavailable
@@ -45,6 +46,9 @@ class Keyring:
         self.provider = provider
         self.store = store
         self._cache: dict[str, tuple[float, bytes]] = {}
+        # False while this node could miss another node's destruction notice (its broker
+        # watcher is not subscribed): then no data key is cached (confide.privacy.key_cache).
+        self.dek_cache_enabled = True
 
     # -- cache ----------------------------------------------------------------------------
 
@@ -59,6 +63,10 @@ class Keyring:
         if len(self._cache) >= CACHE_MAX_KEYS:
             self._cache.clear()
         self._cache[name] = (time.monotonic() + CACHE_SECONDS, key)
+
+    def forget_many(self, key_ids: Iterable[str]) -> None:
+        for key_id in key_ids:
+            self._cache.pop(f"dek:{key_id}", None)
 
     def forget(self, key_id: str | None = None) -> None:
         if key_id is None:
@@ -106,7 +114,8 @@ class Keyring:
             raise KeyUnavailable("The data key belongs to another workspace.")
         _, kek = await self._kek(row.workspace_id, row.kek_version)
         dek = open_sealed(kek, row.wrapped, f"dek:{key_id}".encode())
-        self._remember(f"dek:{key_id}", dek)
+        if self.dek_cache_enabled:
+            self._remember(f"dek:{key_id}", dek)
         return dek
 
     async def encrypt(
@@ -137,8 +146,16 @@ class Keyring:
 
     async def destroy(self, key_id: uuid.UUID) -> bool:
         """Crypto-shred: destroy the data key; every copy of its data becomes unreadable."""
-        self.forget(str(key_id))
-        return await self.store.destroy_data_key(str(key_id))
+        return await self.destroy_many([str(key_id)]) == 1
+
+    async def destroy_many(self, key_ids: Iterable[str]) -> int:
+        """Crypto-shred many data keys in one purge; their ids are tombstoned and ``encrypt``
+        refuses them from then on (``KeyErased``). Returns how many keys existed."""
+        ids = list(key_ids)
+        self.forget_many(ids)
+        count = await self.store.destroy_data_keys(ids)
+        self.forget_many(ids)  # a reader may have cached one while the purge ran
+        return count
 
     # -- rotation -------------------------------------------------------------------------
 

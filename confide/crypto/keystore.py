@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from confide.core.clock import utcnow
 from confide.core.db import NAMING_CONVENTION, Database, UTCDateTime
-from confide.core.errors import KeyStillPresent
+from confide.core.errors import KeyErased, KeyStillPresent
 
 
 class KeyStoreBase(DeclarativeBase):
@@ -49,6 +49,17 @@ class DataKey(KeyStoreBase):
     kek_version: Mapped[int] = mapped_column(Integer)
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DestroyedKey(KeyStoreBase):
+    """Tombstone of a destroyed data key: its id can never be created again, so a late
+    writer (a socket of an erased visitor, another node) cannot re-create an erased
+    subject's key and store new data under the same id (GDPR Art. 17)."""
+
+    __tablename__ = "destroyed_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    destroyed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SigningKey(KeyStoreBase):
@@ -139,7 +150,10 @@ class KeyStore:
         self, key_id: str, workspace_id: str, kek_version: int, wrapped: bytes
     ) -> DataKey:
         """Compare-and-set: store this key unless another node stored one first, and return the
-        key that is actually stored (never encrypt with a key that was not persisted)."""
+        key that is actually stored (never encrypt with a key that was not persisted).
+        Raises ``KeyErased`` when the id was destroyed (tombstoned) before."""
+        if await self.is_destroyed(key_id):
+            raise KeyErased("This person's data was erased; nothing more is stored for them.")
         try:
             async with self.db.transaction() as session:
                 session.add(
@@ -188,6 +202,51 @@ class KeyStore:
             raise KeyStillPresent(f"Data key {key_id} survived its destruction.")
         return True
 
+    async def is_destroyed(self, key_id: str) -> bool:
+        async with self.db.session() as session:
+            return await session.get(DestroyedKey, key_id) is not None
+
+    async def destroy_data_keys(self, key_ids: list[str]) -> int:
+        """Tombstone and delete many data keys in one transaction, then purge once (one
+        ``secure_delete`` checkpoint or one VACUUM for the whole batch). Returns how many keys
+        existed. Raises KeyStillPresent if a trace of any survives (SQLite file check)."""
+        ids = sorted(set(key_ids))
+        if not ids:
+            return 0
+        async with self.db.session() as session:
+            existing = list(
+                (await session.scalars(select(DataKey).where(DataKey.id.in_(ids)))).all()
+            )
+            known = set(
+                (
+                    await session.scalars(select(DestroyedKey.id).where(DestroyedKey.id.in_(ids)))
+                ).all()
+            )
+        async with self.db.transaction() as session:
+            session.add_all(DestroyedKey(id=key_id) for key_id in ids if key_id not in known)
+            await session.execute(delete(DataKey).where(DataKey.id.in_(ids)))
+        await self._purge()
+        if self._traces(existing):
+            # secure_delete zeroes deleted cells, but a large delete rebalances the b-tree and
+            # can leave copies of moved cells in unused page space: rebuild the file.
+            await self._vacuum()
+        survivors = self._traces(existing)
+        if survivors:
+            raise KeyStillPresent(f"Data key {survivors[0]} survived its destruction.")
+        return len(existing)
+
+    def _traces(self, rows: list[DataKey]) -> list[str]:
+        """Ids of ``rows`` whose wrapped bytes are still in the store's files (read once)."""
+        files = self._file_bytes()
+        return [row.id for row in rows if any(row.wrapped in blob for blob in files)]
+
+    async def _vacuum(self) -> None:
+        async with self.db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if self.db.is_sqlite:
+                await conn.execute(text("VACUUM"))
+                await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
     # -- signing keys -------------------------------------------------------------------
 
     async def signing_key(self, owner: str) -> SigningKey | None:
@@ -222,14 +281,15 @@ class KeyStore:
                 await conn.execute(text("VACUUM data_keys"))
                 await conn.execute(text("VACUUM workspace_keys"))
 
-    def _file_contains(self, needle: bytes) -> bool:
+    def _file_bytes(self) -> list[bytes]:
+        """The SQLite key store's file and WAL as bytes (nothing for PostgreSQL)."""
         if self.path is None:
-            return False
-        for suffix in ("", "-wal"):
-            candidate = Path(self.path + suffix)
-            if candidate.exists() and needle in candidate.read_bytes():
-                return True
-        return False
+            return []
+        candidates = (Path(self.path + suffix) for suffix in ("", "-wal"))
+        return [c.read_bytes() for c in candidates if c.exists()]
+
+    def _file_contains(self, needle: bytes) -> bool:
+        return any(needle in blob for blob in self._file_bytes())
 
 
 def key_id_for(value: uuid.UUID) -> str:

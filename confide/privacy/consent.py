@@ -273,6 +273,18 @@ async def require(session: AsyncSession, principal: Principal, purpose: str) -> 
         raise ConsentRequired(field=purpose)
 
 
+async def require_for_storage(
+    rt: Runtime, session: AsyncSession, workspace_id: uuid.UUID, visitor_id: uuid.UUID
+) -> None:
+    """The one gate before personal data of a visitor is stored (their messages on every
+    channel, a CSAT comment, identity and attributes): when the workspace requires consent,
+    raise ``ConsentRequired`` (403) unless the visitor grants ``chat`` now (GDPR Art. 6(1)(a),
+    7(3): a withdrawal stops storage at once). The caller's unit then rolls back whole."""
+    if (await rt.privacy_cache.load(session, workspace_id)).consent_required:
+        if not await has_grant(session, workspace_id, visitor_id, "chat"):
+            raise ConsentRequired(field="chat")
+
+
 async def visitor_grants(
     rt: Runtime, workspace_id: uuid.UUID, visitor_id: uuid.UUID, purpose: str
 ) -> bool:

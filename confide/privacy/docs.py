@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from confide.privacy.registry import REGISTRY
 from confide.privacy.registry_hardening import BROWSER_STORAGE
+from confide.privacy.subject_map import SUBJECT_MAP
 
 HEADER = """# Personal data in Confide
 
@@ -60,6 +61,7 @@ def render_privacy_doc() -> str:
         operational = [c for c, col in table.columns.items() if col.category == "operational"]
         if operational:
             lines.append("Operational columns: " + ", ".join(f"`{c}`" for c in operational) + ".\n")
+    lines.extend(_subject_map_section())
     lines.append("## In the visitor's browser (widget)\n")
     lines.append("Nothing is written before the visitor opens the widget, unless an engagement")
     lines.append("rule that needs the page-view count or the visit's start is configured.\n")
@@ -68,3 +70,31 @@ def render_privacy_doc() -> str:
     for where, key, what, when in BROWSER_STORAGE:
         lines.append(f"| {where} | `{key}` | {what} | {when} |")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _subject_map_section() -> list[str]:
+    """The subject data map (``confide.privacy.subject_map``): what erasure does, table by
+    table, from each kind of owner (GDPR Art. 17, 30)."""
+    lines = ["## Subject data map: what erasure reaches\n"]
+    lines.append(
+        "Erasing a visitor (`POST /api/v1/visitors/{id}/erase`), an operator "
+        "(`POST /api/v1/operators/{id}/erase`), whoever has an e-mail address or phone number "
+        "(`POST /api/v1/subjects/erase`) or `confide subjects erase` walks this map. Keys are "
+        "destroyed after the deletions commit and their ids can never be created again.\n"
+    )
+    lines.append("| Table | Legal basis | Retention | Export | Reached from | On erasure |")
+    lines.append("|---|---|---|---|---|---|")
+    kept = []
+    for name, entry in SUBJECT_MAP.items():
+        reach = "; ".join(f"{r.owner} (`{r.column}`)" for r in entry.reach) or "no one"
+        erase = "; ".join(r.on_erase for r in entry.reach) or "untouched (not personal)"
+        lines.append(
+            f"| `{name}` | {entry.legal_basis} | {entry.retention} | {entry.export} | "
+            f"{reach} | {erase} |"
+        )
+        if entry.keep_reason:
+            kept.append(f"- `{name}`: {entry.keep_reason}")
+    lines.append("\nWhat is kept after erasure, and why:\n")
+    lines.extend(kept)
+    lines.append("")
+    return lines

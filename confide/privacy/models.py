@@ -162,6 +162,9 @@ class ConsentRecord(Base):
     __table_args__ = (
         # ix_consent_records_current: a visitor's latest decision per purpose.
         Index("ix_consent_records_current", "visitor_id", "purpose", "decided_at"),
+        # ix_consent_records_conversation_id: deleting a conversation (erasure, retention)
+        # nulls its references without a scan of the ledger.
+        Index("ix_consent_records_conversation_id", "conversation_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

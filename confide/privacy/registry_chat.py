@@ -64,7 +64,8 @@ CHAT_TABLES: dict[str, Table] = {
             "csat_score": personal("Satisfaction rating given by the visitor."),
             "visitor_context": personal(
                 "What the widget knew when the chat started (page views, seconds on site, "
-                "language, path), kept in the browser until then: routing and engagement."
+                "language, path without query or fragment), kept in the browser until then: "
+                "routing and engagement. Sealed under the conversation's data key."
             ),
             "lifecycle": OPERATIONAL,
             "restricted": personal(

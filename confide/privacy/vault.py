@@ -13,13 +13,16 @@ Field names are declared below per subject kind; an undeclared field is a progra
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.core.clock import utcnow
+from confide.core.db import UnitOfWork
 from confide.core.errors import Gone, KeyUnavailable, ValidationFailed
 from confide.core.secrets import InstanceSecret
 from confide.crypto.keyring import Keyring
@@ -51,6 +54,10 @@ def _field_aad(subject_id: uuid.UUID, field: str) -> str:
 
 def _text_aad(message_id: uuid.UUID) -> str:
     return f"message_texts:{message_id}"
+
+
+def _context_aad(conversation_id: uuid.UUID) -> str:
+    return f"conversations:{conversation_id}:visitor_context"
 
 
 def _thread_aad(conversation_id: uuid.UUID) -> str:
@@ -175,32 +182,20 @@ class Vault:
 
     async def erase_subject(
         self,
-        session: AsyncSession,
+        tx: UnitOfWork,
         subject_id: uuid.UUID,
         conversation_ids: Iterable[uuid.UUID] = (),
     ) -> None:
-        """Erase a person: delete their fields and destroy their data key and the keys of
-        their conversations, so every copy (archive, backups) becomes unreadable. The subject
-        row stays as a stub so that references resolve to something that says "erased".
-
-        Keys are destroyed only after the deletions are flushed; if destruction fails, the
-        caller's transaction rolls back and nothing claims the person was erased."""
-        await session.execute(delete(PersonalField).where(PersonalField.subject_id == subject_id))
-        conversation_ids = list(conversation_ids)
-        if conversation_ids:
-            # The word index knew their words (as keyed hashes): it forgets them too.
-            from confide.chat.models import SearchTerm
-
-            await session.execute(
-                delete(SearchTerm).where(SearchTerm.conversation_id.in_(conversation_ids))
-            )
-        await session.execute(
-            update(Subject).where(Subject.id == subject_id).values(erased_at=utcnow())
-        )
-        await session.flush()
-        await self._keyring.destroy(subject_id)
-        for conversation_id in conversation_ids:
-            await self._keyring.destroy(conversation_id)
+        """Delete a person's fields and mark the subject erased inside ``tx``; their data key
+        and their conversations' keys are destroyed (and tombstoned) in one batch once ``tx``
+        has committed, so a rolled-back erasure destroys nothing. The subject row stays as a
+        stub so references resolve to something that says "erased". The whole erasure, with
+        every other table, is ``confide.privacy.erasure.do_erase_subject``."""
+        await tx.execute(delete(PersonalField).where(PersonalField.subject_id == subject_id))
+        await tx.execute(update(Subject).where(Subject.id == subject_id).values(erased_at=utcnow()))
+        await tx.flush()
+        key_ids = [str(subject_id), *(str(c) for c in conversation_ids)]
+        tx.on_commit(self._keyring.destroy_many, key_ids)
 
     # -- external threads ---------------------------------------------------------------
     # A provider's thread id is personal data (for SMS it is the visitor's phone number). It
@@ -248,6 +243,37 @@ class Vault:
             )
         except KeyUnavailable:
             return None
+
+    # -- visitor context -----------------------------------------------------------------
+    # What the widget knew when the chat started (path, language, page views) says where a
+    # person was and when: sealed under the conversation's key, so it goes with the
+    # conversation's erasure and every copy becomes unreadable.
+
+    async def seal_context(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, context: Mapping[str, Any]
+    ) -> dict[str, object]:
+        """``{"sealed": token}``: the context as canonical JSON, encrypted."""
+        plaintext = json.dumps(dict(context), sort_keys=True, separators=(",", ":"))
+        token = await self._keyring.encrypt(
+            workspace_id, conversation_id, plaintext, _context_aad(conversation_id)
+        )
+        return {"sealed": token}
+
+    async def open_context(
+        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, stored: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The context, or ``None`` when there is none or its key was destroyed."""
+        token = (stored or {}).get("sealed")
+        if not isinstance(token, str):
+            return None
+        try:
+            plaintext = await self._keyring.decrypt(
+                workspace_id, conversation_id, token, _context_aad(conversation_id)
+            )
+        except KeyUnavailable:
+            return None
+        opened: dict[str, Any] = json.loads(plaintext)
+        return opened
 
     # -- message texts ------------------------------------------------------------------
 

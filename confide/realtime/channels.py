@@ -20,3 +20,5 @@ def operator_channel(operator_id: uuid.UUID | str) -> str:
 PRINCIPAL_CHANGED = {"type": "principal_changed"}
 # Node-level: every node drops its cached copy of a workspace's privacy settings.
 PRIVACY_SETTINGS_CHANNEL = "privacy-settings"
+# Node-level: every node drops its cached copies of destroyed data keys (erasure).
+KEYS_CHANNEL = "keys-destroyed"

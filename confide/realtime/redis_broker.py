@@ -38,7 +38,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from confide.realtime.broker import Broker, Event
-from confide.realtime.channels import PRIVACY_SETTINGS_CHANNEL
+from confide.realtime.channels import KEYS_CHANNEL, PRIVACY_SETTINGS_CHANNEL
 from confide.realtime.limits import (
     REDIS_CONNECT_TIMEOUT_SECONDS,
     redis_client,
@@ -46,7 +46,7 @@ from confide.realtime.limits import (
 )
 
 PREFIX = "confide:"
-INVALIDATION_CHANNELS = (PRIVACY_SETTINGS_CHANNEL,)
+INVALIDATION_CHANNELS = (PRIVACY_SETTINGS_CHANNEL, KEYS_CHANNEL)
 RECONNECT_BACKOFF_SECONDS = (0.1, 5.0)  # first wait, longest wait
 PENDING_INVALIDATIONS_MAX = 1000
 READ_TIMEOUT_SECONDS = 1.0

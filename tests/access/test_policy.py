@@ -59,6 +59,7 @@ EXPECTED_ACTIONS: dict[Role, set[str]] = {
         "self.manage",
         "audit.read",
         "consent.proof_read",
+        "subjects.erase",
     },
     Role.MANAGER: {
         "workspace.read",

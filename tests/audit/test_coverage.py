@@ -63,6 +63,9 @@ AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/visitors/identify"): "visitor.identify",
     ("POST", "/api/v1/widget/identify"): "visitor.identify",
     ("POST", "/api/v1/widget/conversations/{conversation_id}/close"): "conversation.close",
+    ("POST", "/api/v1/visitors/{visitor_id}/erase"): "subject.erase",
+    ("POST", "/api/v1/operators/{operator_id}/erase"): "subject.erase",
+    ("POST", "/api/v1/subjects/erase"): "subject.erase",
     ("POST", "/api/v1/labels"): "label.create",
     ("DELETE", "/api/v1/labels/{label_id}"): "label.delete",
     ("PUT", "/api/v1/conversations/{conversation_id}/labels"): "conversation.label",
@@ -115,7 +118,14 @@ CLI_AUDITED = {
     ("operator", "set-password"): "operator.password_reset",
     ("keys", "rotate"): "keys.rotate",
     ("purge-connection-logs",): "connection_logs.purge",
+    ("subjects", "erase"): "subject.erase",
 }
+
+
+async def new_visitor_id(client: httpx.AsyncClient) -> str:
+    """A fresh widget visitor with a conversation; its id as an admin sees it."""
+    visitor = await new_visitor(client)
+    return str((await start_chat(client, visitor, "Erase me"))["conversation"]["visitor_id"])
 
 
 def _write_routes() -> set[tuple[str, str]]:
@@ -403,6 +413,22 @@ async def test_every_audited_route_appends_its_record(
     await drive(
         "DELETE", "/api/v1/api-keys/{key_id}", call("DELETE", f"/api-keys/{key['id']}", admin)
     )
+    # Erasure (GDPR Art. 17).
+    await drive(
+        "POST",
+        "/api/v1/visitors/{visitor_id}/erase",
+        call("POST", f"/visitors/{(await new_visitor_id(client))}/erase", admin),
+    )
+    await drive(
+        "POST",
+        "/api/v1/subjects/erase",
+        call("POST", "/subjects/erase", admin, json={"email": "vera@example.invalid"}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/operators/{operator_id}/erase",
+        call("POST", f"/operators/{cy}/erase", admin),
+    )
     await drive("POST", "/api/v1/auth/logout", call("POST", "/auth/logout", agent))
     assert ledger.seen == set(AUDITED) - MAIL_ROUTES
 
@@ -435,6 +461,7 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("operator", "set-password"): ["--workspace", "acme", "--username", "ada"],
         ("keys", "rotate"): [],
         ("purge-connection-logs",): [],
+        ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
     }[command]
     if command == ("purge-connection-logs",):
         await new_visitor(client)  # writes a connection log, which is then a year old

@@ -276,7 +276,10 @@ async def test_engagement_rule_greets_and_its_data_leaves_only_with_the_chat(
     await _send(page, "Which lamp is brightest?")
     await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
     async with site.rt.db.session() as session:
-        context = (await session.scalars(select(Conversation.visitor_context))).one()
+        conversation = (await session.scalars(select(Conversation))).one()
+    context = await site.rt.vault.open_context(
+        conversation.workspace_id, conversation.id, conversation.visitor_context
+    )
     assert context is not None
     assert context["path"] == f"/demo/{site.workspace}" and context["rule"] == 0
     assert context["page_views"] == 1 and context["language"] == "en-GB"

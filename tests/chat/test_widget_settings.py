@@ -210,7 +210,8 @@ async def test_the_visitor_context_is_stored_only_with_a_started_conversation(
     assert response.status_code == 201, response.text
     async with rt.db.session() as session:
         stored = (await session.scalars(select(Conversation.visitor_context))).all()
-    assert stored == [context]
+    assert len(stored) == 1 and set(stored[0]) == {"sealed"}  # under the conversation's key
+    assert "pricing" not in str(stored) and "fr-FR" not in str(stored)
     admin = await admin_headers(world)
     conversation_id = response.json()["conversation"]["id"]
     detail = await client.get(f"/api/v1/conversations/{conversation_id}", headers=admin)
@@ -231,3 +232,24 @@ async def test_the_visitor_context_is_stored_only_with_a_started_conversation(
         headers=visitor.headers,
     )
     assert extra.status_code == 422 and extra.json()["error"]["field"] == "context.email"
+
+
+async def test_the_visitor_context_keeps_the_path_without_query_or_fragment(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    await world.workspace()
+    visitor = await new_visitor(client)
+    context = {"path": "/account/verify?email=leak.quokka@example.invalid#token=abc"}
+    response = await client.post(
+        "/api/v1/widget/conversations",
+        json={"message": {"client_id": "c1", "body": "Hi"}, "context": context},
+        headers=visitor.headers,
+    )
+    assert response.status_code == 201, response.text
+    admin = await admin_headers(world)
+    conversation_id = response.json()["conversation"]["id"]
+    detail = await client.get(f"/api/v1/conversations/{conversation_id}", headers=admin)
+    assert detail.json()["visitor_context"] == {"path": "/account/verify"}
+    async with rt.db.session() as session:
+        stored = (await session.scalars(select(Conversation.visitor_context))).one()
+    assert "quokka" not in str(stored) and "verify" not in str(stored)

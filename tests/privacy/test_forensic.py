@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, text
 
 from confide.access.models import Role
-from confide.chat.models import Conversation, Visitor
+from confide.chat.models import Visitor
 from confide.core.db import Database
 from confide.privacy.vault import Vault
 from confide.runtime import Runtime
@@ -115,22 +115,25 @@ async def test_shredded_subject_is_unreadable_through_the_api_and_in_an_older_ba
     vuid, conversation_id, admin = await _plant(world, client)
     backup_url = await _backup(rt, database_template, tmp_path)
 
-    async with rt.db.transaction() as session:
+    async with rt.db.session() as session:
         visitor = await session.scalar(select(Visitor).where(Visitor.vuid == vuid))
         assert visitor is not None
-        conversations = (
-            await session.scalars(
-                select(Conversation.id).where(Conversation.visitor_id == visitor.id)
-            )
-        ).all()
-        await rt.vault.erase_subject(session, visitor.subject_id, conversations)
         subject_id = visitor.subject_id
+    erased = await client.post(f"/api/v1/visitors/{visitor.id}/erase", headers=admin)
+    assert erased.status_code == 200, erased.text
 
     detail = await client.get(f"/api/v1/conversations/{conversation_id}", headers=admin)
-    assert detail.status_code == 200
-    assert detail.json()["visitor"]["email"] is None and detail.json()["visitor"]["name"] is None
+    assert detail.status_code == 404
     messages = await client.get(f"/api/v1/conversations/{conversation_id}/messages", headers=admin)
-    assert [m["body"] for m in messages.json()["messages"]] == [None]
+    assert messages.status_code == 404
+    # Nothing readable of the person in the data directory (database, WAL, key store) or a dump.
+    if rt.db.is_sqlite:
+        async with rt.db.engine.connect() as conn:
+            await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    for path in data_dir.rglob("*"):
+        assert not (path.is_file() and _hits(path.read_bytes())), path.name
+    if database_template.backend == "postgres":
+        assert _hits(_pg_dump(database_template.url)) == []
 
     # The backup still holds the ciphertexts, but no key opens them any more.
     backup = Database(backup_url)

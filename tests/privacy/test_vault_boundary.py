@@ -22,6 +22,7 @@ ALLOWED = {
     "privacy/registry_chat.py",
     "privacy/registry_hardening.py",
     "privacy/docs.py",
+    "privacy/subject_map.py",  # the map names every table; erasure walks it by name
 }
 
 

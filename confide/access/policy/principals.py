@@ -33,6 +33,8 @@ class Action(enum.StrEnum):
     AUDIT_READ = "audit.read"
     # Export a visitor's signed consent proof (admins; the host's backend with an API key).
     CONSENT_PROOF_READ = "consent.proof_read"
+    # Erase a visitor or operator and everything the subject data map reaches (Art. 17).
+    SUBJECTS_ERASE = "subjects.erase"
 
 
 _OPERATOR_ACTIONS: dict[Role, frozenset[Action]] = {

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep
-from confide.api.schemas import (
+from confide.api.schemas_channels import (
     ChannelEndpointWrite,
     InboundMessage,
     RecordedConversation,

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from confide.access.policy import Action
 from confide.api.routes import channels as channels_api
-from confide.api.schemas import ChannelEndpointWrite
+from confide.api.schemas_channels import ChannelEndpointWrite
 from confide.web.console import forms
 from confide.web.console.admin_people import settings_page
 from confide.web.console.session import Visit, page_visit, post_visit, redirect, runtime

@@ -1,0 +1,322 @@
+"""Erasure of a data subject (GDPR Art. 17): every row the subject data map reaches, and keys.
+
+Design:
+- **One walk over the map.** ``confide.privacy.subject_map`` says, for each table, which owner
+  (visitor, subject, conversation, message, operator, auth_session) reaches its rows through
+  which column and what erasure does to them. This module resolves the owners of one person and
+  applies each reach; it names no table of its own, so a table added to the map is erased
+  without touching this code. Tables are visited children first (the metadata's foreign-key
+  order, reversed), so no delete trips a foreign key.
+- **Bounded batches, resumable.** The first unit marks the subject erased (``subjects.erased_at``)
+  which revokes the person's tokens at once (``authenticate_visitor_token`` checks it) and
+  makes every later write refuse. Conversations go ``CONVERSATION_BATCH_SIZE`` per unit of
+  work; the unit that finds none left also removes the person's own rows and appends
+  ``subject.erase`` (a subject with fewer conversations than a batch is erased in one unit).
+  An interrupted run leaves whole batches done and whole batches untouched, and running it
+  again finishes the job.
+- **Keys after commit, in one purge per unit.** Each unit schedules ``destroy_keys`` with
+  ``on_commit``: the key store tombstones and deletes the batch's data keys in one transaction
+  and purges once, so a rolled-back unit destroys nothing; then every node is told through the
+  broker to drop its cached copies (``confide.privacy.key_cache``).
+- **Legal hold** (Art. 17(3)(e)) is asked of :func:`held_conversation_ids` before anything is
+  done; the retention issue fills it in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.access.models import Operator, OperatorStatus, Role
+from confide.access.operators import notify_principal_changed
+from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
+from confide.audit.ledger import append
+from confide.core.clock import utcnow
+from confide.core.db import Base, UnitOfWork
+from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
+from confide.privacy.key_cache import destroy_keys
+from confide.privacy.models import Subject
+from confide.privacy.subject_map import Owner, reaches_of
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
+
+CONVERSATION_BATCH_SIZE = 500
+# Not a hash of anything (no Argon2 prefix): no password ever verifies against it.
+ERASED_PASSWORD_HASH = "!erased"
+_CONVERSATION_OWNERS: tuple[Owner, ...] = ("message", "conversation")
+_PERSON_OWNERS: tuple[Owner, ...] = ("auth_session", "operator", "visitor", "subject")
+
+
+@dataclass
+class ErasureReport:
+    """What one erasure did: ``rows`` deleted or changed per table, ``keys`` destroyed."""
+
+    kind: str
+    subject_id: uuid.UUID
+    conversations: int = 0
+    batches: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    keys: int = 0
+
+    def count(self, table: str, n: int) -> None:
+        if n:
+            self.rows[table] = self.rows.get(table, 0) + n
+
+
+async def held_conversation_ids(
+    session: AsyncSession, conversation_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Legal-hold hook: the ids among ``conversation_ids`` that must not be destroyed.
+
+    Today no conversation can be held (``conversations.held`` arrives with the retention
+    issue, which fills this function in); erasure refuses with ``LegalHold`` (409) while any
+    conversation of the subject is returned here."""
+    return set()
+
+
+def _table(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
+def _order() -> dict[str, int]:
+    """Children before parents: position of each table in reverse foreign-key order."""
+    return {t.name: i for i, t in enumerate(reversed(Base.metadata.sorted_tables))}
+
+
+async def _apply(
+    session: AsyncSession,
+    owners: dict[Owner, Any],
+    allowed: tuple[Owner, ...],
+    report: ErasureReport,
+) -> None:
+    """Apply every reach of the owners in ``allowed`` whose ids are known, children first."""
+    order = _order()
+    work = [
+        (table, reach) for owner in allowed if owner in owners for table, reach in reaches_of(owner)
+    ]
+    work.sort(key=lambda item: order[item[0]])
+    for table_name, reach in work:
+        table = _table(table_name)
+        where = table.c[reach.column].in_(owners[reach.owner])
+        if reach.on_erase in ("delete_row", "shred_key"):
+            result = await session.execute(delete(table).where(where))
+        elif reach.on_erase == "null_columns":
+            values = {column: None for column in reach.null_columns}
+            result = await session.execute(update(table).where(where).values(**values))
+        else:  # keep_pseudonymised: the stub is handled by the caller, others stay as they are
+            continue
+        report.count(table_name, result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _conversations_of(visitor_id: uuid.UUID, limit: int) -> Any:
+    conversations = _table("conversations")
+    # ix_conversations_visitor_id: the visitor's conversations without a scan.
+    return (
+        select(conversations.c.id)
+        .where(conversations.c.visitor_id == visitor_id)
+        .order_by(conversations.c.id)
+        .limit(limit)
+    )
+
+
+def _messages_of(conversation_ids: list[uuid.UUID]) -> Any:
+    messages = _table("messages")
+    return select(messages.c.id).where(messages.c.conversation_id.in_(conversation_ids))
+
+
+async def _find(
+    session: AsyncSession, kind: str, person_id: uuid.UUID
+) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """``(subject_id, workspace_id)`` of a visitor or operator; NotFound when there is none."""
+    table = _table("visitors" if kind == "visitor" else "operators")
+    row = (
+        await session.execute(
+            select(table.c.subject_id, table.c.workspace_id).where(table.c.id == person_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound()
+    return row[0], row[1]
+
+
+async def do_erase_subject(
+    rt: Runtime,
+    actor: Principal | None,
+    kind: str,
+    person_id: uuid.UUID,
+    *,
+    batch_size: int = CONVERSATION_BATCH_SIZE,
+) -> ErasureReport:
+    """Erase a visitor (with their conversations) or an operator: everything the subject data
+    map reaches is deleted, nulled or kept as a pseudonymous stub, and their data keys (the
+    subject's and each conversation's) are destroyed after commit and tombstoned.
+
+    ``kind`` is ``"visitor"`` or ``"operator"``; ``actor`` an admin of the person's workspace
+    (``None``: the command line). Raises ``NotFound`` (404) for an unknown id or another
+    workspace, ``LegalHold`` (409) when a conversation is held, ``Forbidden`` (403) for a
+    non-admin, ``Conflict`` (409) for an admin erasing themself. Erasing an already erased
+    person finishes what remains (resumable) and is recorded again."""
+    if kind not in ("visitor", "operator"):
+        raise ValidationFailed("Erase a visitor or an operator.", field="kind")
+    async with rt.db.transaction() as tx:
+        subject_id, workspace_id = await _find(tx, kind, person_id)
+        if actor is not None:
+            authorize(actor, Action.SUBJECTS_ERASE)
+            ensure_same_workspace(actor, workspace_id)
+            if actor.operator_id == person_id:
+                raise Conflict("You cannot erase your own account; ask another admin.")
+        report = ErasureReport(kind, subject_id)
+        if kind == "operator":
+            await _keep_an_admin(tx, person_id)
+        if kind == "visitor":
+            ids = list((await tx.scalars(_conversations_of(person_id, 1_000_000))).all())
+            held = await held_conversation_ids(tx, ids)
+            if held:
+                raise LegalHold(
+                    f"{len(held)} conversation(s) of this person are under legal hold; "
+                    "lift the hold before erasing."
+                )
+        # Revoke at once: tokens of an erased subject stop working and writes refuse.
+        await tx.execute(
+            update(Subject)
+            .where(Subject.id == subject_id, Subject.erased_at.is_(None))
+            .values(erased_at=utcnow())
+        )
+        done = await _erase_share(rt, tx, actor, kind, person_id, subject_id, report, batch_size)
+    while not done:
+        async with rt.db.transaction() as tx:
+            done = await _erase_share(
+                rt, tx, actor, kind, person_id, subject_id, report, batch_size
+            )
+    if kind == "operator":
+        await notify_principal_changed(rt, person_id)
+    return report
+
+
+async def _erase_share(
+    rt: Runtime,
+    tx: UnitOfWork,
+    actor: Principal | None,
+    kind: str,
+    person_id: uuid.UUID,
+    subject_id: uuid.UUID,
+    report: ErasureReport,
+    batch_size: int,
+) -> bool:
+    """One unit's share of an erasure: the next ``batch_size`` conversations; once none is
+    left, the person's own rows and the ``subject.erase`` record too. The unit's keys are
+    destroyed in one batch after it commits. Returns True when the erasure is complete (a
+    subject with at most ``batch_size`` conversations is erased in a single unit)."""
+    report.batches += 1
+    keys: list[uuid.UUID] = []
+    if kind == "visitor":
+        batch = list((await tx.scalars(_conversations_of(person_id, batch_size))).all())
+        if batch:
+            owners: dict[Owner, Any] = {"conversation": batch, "message": _messages_of(batch)}
+            await _apply(tx, owners, _CONVERSATION_OWNERS, report)
+            conversations = _table("conversations")
+            result = await tx.execute(delete(conversations).where(conversations.c.id.in_(batch)))
+            report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
+            report.conversations += len(batch)
+            keys.extend(batch)
+        if len(batch) == batch_size:
+            tx.on_commit(destroy_keys, rt, keys)
+            report.keys += len(keys)
+            return False
+    person: dict[Owner, Any] = {"subject": [subject_id], kind: [person_id]}  # type: ignore[dict-item]
+    if kind == "operator":
+        sessions = _table("auth_sessions")
+        person["auth_session"] = select(sessions.c.id).where(sessions.c.operator_id == person_id)
+        await _pseudonymise_operator(tx, person_id)
+    await _apply(tx, person, _PERSON_OWNERS, report)
+    keys.append(subject_id)
+    report.keys += len(keys)
+    await append(
+        tx,
+        rt,
+        actor,
+        "subject.erase",
+        resource=f"{kind}:{person_id}",
+        details={
+            "kind": kind,
+            "conversations": report.conversations,
+            "rows": dict(sorted(report.rows.items())),
+        },
+    )
+    tx.on_commit(destroy_keys, rt, keys)
+    return True
+
+
+async def _keep_an_admin(session: AsyncSession, operator_id: uuid.UUID) -> None:
+    """Refuse (409) to erase the last active admin of a workspace: it would be left with
+    nobody to manage it."""
+    operator = await session.get(Operator, operator_id)
+    if operator is None or operator.workspace_id is None:
+        return
+    if operator.role is not Role.ADMIN or operator.status is not OperatorStatus.ACTIVE:
+        return
+    admins = await session.scalar(
+        select(func.count())
+        .select_from(Operator)
+        .where(
+            Operator.workspace_id == operator.workspace_id,
+            Operator.role == Role.ADMIN,
+            Operator.status == OperatorStatus.ACTIVE,
+        )
+    )
+    if (admins or 0) <= 1:
+        raise Conflict("A workspace keeps at least one admin; appoint another admin first.")
+
+
+async def _pseudonymise_operator(session: AsyncSession, operator_id: uuid.UUID) -> None:
+    """The operator row becomes a stub (see the map's ``keep_reason``): no username, no
+    password, no login facts; status removed."""
+    operators = _table("operators")
+    now = utcnow()
+    await session.execute(
+        update(operators)
+        .where(operators.c.id == operator_id)
+        .values(
+            username=f"erased.{operator_id.hex[:16]}",
+            status=OperatorStatus.REMOVED,
+            password_hash=ERASED_PASSWORD_HASH,
+            password_changed_at=now,
+            failed_login_count=0,
+            first_failed_login_at=None,
+            locked_until=None,
+            last_login_at=None,
+            removed_at=func.coalesce(operators.c.removed_at, now),
+        )
+    )
+
+
+async def do_erase_subjects_by(
+    rt: Runtime, actor: Principal | None, workspace_id: uuid.UUID, field_name: str, value: str
+) -> list[ErasureReport]:
+    """Erase every visitor and operator of the workspace whose ``field_name`` (``email`` or
+    ``phone``) matches ``value``, found through the vault's blind index (never a scan or a
+    plaintext comparison). Returns one report per person; NotFound (404) when nobody matches."""
+    if actor is not None:
+        authorize(actor, Action.SUBJECTS_ERASE)
+        ensure_same_workspace(actor, workspace_id)
+    if field_name not in ("email", "phone") or not value.strip():
+        raise ValidationFailed("Give an e-mail address or a phone number.", field=field_name)
+    async with rt.db.session() as session:
+        subject_ids = await rt.vault.find_subjects(
+            session, workspace_id=workspace_id, field=field_name, value=value
+        )
+        people: list[tuple[str, uuid.UUID]] = []
+        for kind, table_name in (("visitor", "visitors"), ("operator", "operators")):
+            table = _table(table_name)
+            rows = await session.scalars(
+                select(table.c.id).where(table.c.subject_id.in_(subject_ids))
+            )
+            people.extend((kind, person_id) for person_id in rows.all())
+    if not people:
+        raise NotFound("Nobody in this workspace has that e-mail address or phone number.")
+    return [await do_erase_subject(rt, actor, kind, person_id) for kind, person_id in people]
