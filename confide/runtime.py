@@ -17,10 +17,10 @@ from confide.crypto.providers import MASTER_KEY_FILE, LocalKeyProvider
 from confide.privacy.key_cache import KeyCacheWatcher
 from confide.privacy.settings_cache import PrivacySettingsCache
 from confide.privacy.vault import Vault
-from confide.realtime.broker import Broker, MemoryBroker
-from confide.realtime.limits import RateLimiter, create_rate_limiter
-from confide.realtime.redis_broker import RedisBroker
-from confide.realtime.relay import LiveRelay, create_live_relay
+from confide.realtime.fanout.broker import Broker, MemoryBroker
+from confide.realtime.fanout.limits import RateLimiter, create_rate_limiter
+from confide.realtime.fanout.redis import RedisBroker
+from confide.realtime.fanout.relay import LiveRelay, create_live_relay
 
 log = logging.getLogger("confide.runtime")
 

@@ -35,7 +35,7 @@ from confide.audit.ledger import Actor, append
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from confide.realtime.channels import PRINCIPAL_CHANGED, operator_channel
+from confide.realtime.fanout.channels import PRINCIPAL_CHANGED, operator_channel
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime

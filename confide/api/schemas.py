@@ -337,7 +337,7 @@ class TransferRequest(RequestModel):
 
 
 class CsatRequest(RequestModel):
-    score: int = Field(ge=1, le=5)
+    score: int = Field(ge=1, le=5, strict=True)  # JSON 4, not "4" or true
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
 
 

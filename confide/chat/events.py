@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from confide.chat.models import Conversation, Message
 from confide.core.db import UnitOfWork
-from confide.realtime.channels import (
+from confide.realtime.fanout.channels import (
     conversation_channel,
     operator_channel,
     workspace_channel,
 )
 
 if TYPE_CHECKING:
-    from confide.realtime.broker import Broker
+    from confide.realtime.fanout.broker import Broker
 
 __all__ = [
     "conversation_changed",

@@ -34,13 +34,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access import policy
+from confide.access.models import Role
 from confide.access.policy import Principal
 from confide.chat import events
 from confide.chat.labels import label_filter
 from confide.chat.models import Channel, Conversation, ConversationStatus, SearchTerm, Visitor
 from confide.chat.queries import scoped
 from confide.chat.visitors import visitor_profiles
-from confide.core.errors import ValidationFailed
+from confide.core.errors import Forbidden, ValidationFailed
 from confide.runtime import Runtime
 
 WORD = re.compile(r"\w{2,64}")
@@ -128,6 +129,12 @@ async def search_conversations(
     if until is not None:
         query = query.where(Conversation.created_at < until)
     async with rt.db.transaction() as session:
+        if visitor_email and principal.role is not Role.ADMIN:
+            # A match would confirm an address the working view hides (policy.visitor_view).
+            raise Forbidden(
+                "Searching by e-mail address is for admins: agents do not see addresses.",
+                field="email",
+            )
         if visitor_email:
             # The blind index finds the person without an e-mail column to search.
             subjects = await rt.vault.find_subjects(

@@ -135,7 +135,8 @@ class Settings(BaseSettings):
     typing_events_per_minute: int = Field(default=120, ge=1)
     default_max_concurrent_chats: int = Field(default=5, ge=1, le=100)
     # Transcripts off: how long, and how many, messages of a live chat are held (memory or
-    # Redis, never the database) so the agent who picks it up sees it (confide/realtime/relay.py).
+    # Redis, never the database) so the agent who picks it up sees it
+    # (confide/realtime/fanout/relay.py).
     live_relay_seconds: int = Field(default=1800, ge=60, le=86_400)
     live_relay_max_messages: int = Field(default=100, ge=1, le=1000)
     # Password resets by e-mail (the SMTP settings above); without smtp_host an admin resets

@@ -338,6 +338,14 @@ async def do_record_decision(
                 "current request and send its hash.",
                 field="text_hash",
             )
+        if decision == "granted" and request.superseded_at is not None:
+            # Consent to a text that is no longer shown would prove nothing about the current
+            # one (GDPR Art. 7(1)): the widget must show the current text and ask again.
+            raise Conflict(
+                "This consent text was replaced by a newer version; show the current text and "
+                "ask again.",
+                field="version",
+            )
         if conversation_id is not None:
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None or conversation.visitor_id != principal.visitor_id:

@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from confide.crypto.keyring import Keyring
-from confide.realtime.broker import Broker, MemoryBroker, Subscription
-from confide.realtime.channels import KEYS_CHANNEL
+from confide.realtime.fanout.broker import Broker, MemoryBroker, Subscription
+from confide.realtime.fanout.channels import KEYS_CHANNEL
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.privacy.models import WorkspacePrivacySettings
-from confide.realtime.broker import Broker, MemoryBroker, Subscription
-from confide.realtime.channels import PRIVACY_SETTINGS_CHANNEL
+from confide.realtime.fanout.broker import Broker, MemoryBroker, Subscription
+from confide.realtime.fanout.channels import PRIVACY_SETTINGS_CHANNEL
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime

@@ -15,7 +15,7 @@ from confide.chat import conversations
 from confide.core.errors import ConsentRequired, ValidationFailed
 from confide.privacy import consent, redaction
 from confide.privacy import settings as privacy_settings
-from confide.realtime.channels import conversation_channel
+from confide.realtime.fanout.channels import conversation_channel
 from confide.runtime import Runtime
 
 PREVIEW_MAX_CHARS = 1000

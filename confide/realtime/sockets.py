@@ -50,8 +50,12 @@ from confide.chat.models import Availability
 from confide.core import outages
 from confide.core.errors import ConfideError, InvalidToken, SocketClosed, ValidationFailed
 from confide.realtime import failures
-from confide.realtime.channels import conversation_channel, operator_channel, workspace_channel
 from confide.realtime.consented import PREVIEW_MAX_CHARS, ConsentedFrames
+from confide.realtime.fanout.channels import (
+    conversation_channel,
+    operator_channel,
+    workspace_channel,
+)
 from confide.runtime import Runtime
 
 log = logging.getLogger("confide.realtime")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from confide.realtime import broker as broker_module
-from confide.realtime import limits
-from confide.realtime.broker import MemoryBroker, Subscription, open_subscription
+from confide.realtime.fanout import broker as broker_module
+from confide.realtime.fanout import limits
+from confide.realtime.fanout.broker import MemoryBroker, Subscription, open_subscription
 
 
 async def next_event(subscription: Subscription, timeout: float = 2.0) -> tuple[str, Any]:

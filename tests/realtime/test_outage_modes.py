@@ -18,9 +18,9 @@ import pytest
 from confide.api.app import create_app
 from confide.core.config import Settings
 from confide.core.errors import ServiceUnavailable
-from confide.realtime.broker import LAGGED_EVENT
-from confide.realtime.limits import RedisRateLimiter
-from confide.realtime.redis_broker import RedisBroker
+from confide.realtime.fanout.broker import LAGGED_EVENT
+from confide.realtime.fanout.limits import RedisRateLimiter
+from confide.realtime.fanout.redis import RedisBroker
 from confide.runtime import Runtime
 
 

@@ -19,9 +19,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from confide.realtime import limits
-from confide.realtime.broker import LAGGED_EVENT, Subscription
-from confide.realtime.redis_broker import PREFIX, RedisBroker
+from confide.realtime.fanout import limits
+from confide.realtime.fanout.broker import LAGGED_EVENT, Subscription
+from confide.realtime.fanout.redis import PREFIX, RedisBroker
 
 pytestmark = pytest.mark.redis
 

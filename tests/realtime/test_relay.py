@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from confide.realtime.relay import LiveRelay, MemoryLiveRelay, RedisLiveRelay
+from confide.realtime.fanout.relay import LiveRelay, MemoryLiveRelay, RedisLiveRelay
 
 REDIS_URL = os.environ.get("CONFIDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

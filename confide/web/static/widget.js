@@ -801,7 +801,18 @@
     afterConsent();
   }
 
+  // The server refused a send for want of consent: a newer text may have been published since
+  // this page loaded. Ask with the current text, never again with the one shown before.
+  function askConsentAgain() {
+    saved.chat_consent = null;
+    save();
+    request("GET", "/widget/" + encodeURIComponent(SLUG) + "/config?lang=" + encodeURIComponent(LANG))
+      .then(function (loaded) { config.consent = loaded.consent; showConsent(); })
+      .catch(function () { showConsent(); });
+  }
+
   function afterConsent() {
+    if (saved.conversation) { showChat(); connect(); return; }
     if (config.prechat.enabled && !saved.prechat && (config.prechat.ask_name || config.prechat.ask_email)) showPrechat();
     else showChat();
   }
@@ -955,7 +966,7 @@
       // Nothing was stored: every message waiting for this conversation goes back unsent.
       unacked.slice().forEach(function (item) { failOwn(item.client_id); });
       failOwn(clientId);
-      if (error.code === "consent_required") { showConsent(); return; }
+      if (error.code === "consent_required") { askConsentAgain(); return; }
       if (error.status === 401) forgetVisitor();
       showAlert(error.message);
     });
@@ -1164,7 +1175,7 @@
       return;
     }
     if (frame.client_id && byClientId[frame.client_id]) {
-      if (frame.code === "consent_required") { failOwn(frame.client_id); showConsent(); return; }
+      if (frame.code === "consent_required") { failOwn(frame.client_id); askConsentAgain(); return; }
       var node = byClientId[frame.client_id];
       var clientId = frame.client_id;
       node.classList.remove("pending");

@@ -24,7 +24,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from confide.realtime.limits import redis_client
+from confide.realtime.fanout.limits import redis_client
 
 PREFIX = "confide:relay:"
 Event = dict[str, Any]

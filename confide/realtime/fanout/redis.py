@@ -37,9 +37,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from confide.realtime.broker import Broker, Event
-from confide.realtime.channels import KEYS_CHANNEL, PRIVACY_SETTINGS_CHANNEL
-from confide.realtime.limits import (
+from confide.realtime.fanout.broker import Broker, Event
+from confide.realtime.fanout.channels import KEYS_CHANNEL, PRIVACY_SETTINGS_CHANNEL
+from confide.realtime.fanout.limits import (
     REDIS_CONNECT_TIMEOUT_SECONDS,
     redis_client,
     redis_connection_options,
