@@ -219,7 +219,8 @@ async def test_redis_and_postgres_outages_lose_nothing_and_fail_politely(
     client: aioredis.Redis = aioredis.from_url(cluster.redis.url)
     try:
         expected_channels = {f"confide:conv:{c}" for c in last_seqs}
-        expected_channels.add("confide:privacy-settings")
+        # The invalidation channels every node keeps: privacy settings and destroyed keys.
+        expected_channels |= {"confide:privacy-settings", "confide:keys-destroyed"}
 
         async def settled() -> bool:
             listed = {c.decode() for c in await client.pubsub_channels("confide:*")}
