@@ -28,6 +28,7 @@ from confide.chat.models import (
     ConversationStatus,
     Visitor,
 )
+from confide.chat.visitors import subject_of
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -188,15 +189,12 @@ async def _record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append the audit record of a change to ``conversation`` in the change's own unit."""
-    subject_id = await tx.scalar(
-        select(Visitor.subject_id).where(Visitor.id == conversation.visitor_id)
-    )
     await ledger.append(
         tx,
         rt,
         principal,
         action,
-        subject_id=subject_id,
+        subject_id=await subject_of(tx, conversation.visitor_id),
         resource=f"conversation:{conversation.id}",
         details=details,
     )

@@ -31,8 +31,8 @@ from confide.chat.models import (
     Conversation,
     ConversationStatus,
     Message,
-    Visitor,
 )
+from confide.chat.visitors import subject_of
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork, new_id
 from confide.core.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
@@ -353,9 +353,7 @@ async def list_messages(
                 rt,
                 principal,
                 [m.id for m in rows],
-                subject_id=await tx.scalar(
-                    select(Visitor.subject_id).where(Visitor.id == conversation.visitor_id)
-                ),
+                subject_id=await subject_of(tx, conversation.visitor_id),
                 action="conversation.messages_read",
                 resource=f"conversation:{conversation.id}",
             )

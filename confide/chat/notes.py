@@ -17,14 +17,14 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
 from confide.audit import ledger
 from confide.chat.conversations import load_for
 from confide.chat.messages import check_body
-from confide.chat.models import Conversation, ConversationNote, Visitor
+from confide.chat.models import ConversationNote
 from confide.chat.routing import agent_card
+from confide.chat.visitors import subject_of
 from confide.core.clock import utcnow
 from confide.core.db import new_id
 from confide.core.errors import Forbidden
@@ -64,7 +64,7 @@ async def do_add_note(
             rt,
             principal,
             "conversation.note_added",
-            subject_id=await _visitor_subject(session, conversation),
+            subject_id=await subject_of(session, conversation.visitor_id),
             resource=f"conversation:{conversation_id}",
             details={"note_id": str(note_id)},
         )
@@ -96,7 +96,7 @@ async def list_notes(
             rt,
             principal,
             "conversation.notes_read",
-            subject_id=await _visitor_subject(session, conversation),
+            subject_id=await subject_of(session, conversation.visitor_id),
             resource=f"conversation:{conversation_id}",
         )
         # ix_conversation_notes_conversation_id
@@ -122,11 +122,3 @@ async def list_notes(
             for note in notes
         ]
     return rendered
-
-
-async def _visitor_subject(session: AsyncSession, conversation: Conversation) -> uuid.UUID | None:
-    """The person the notes are about: the conversation's visitor."""
-    subject_id: uuid.UUID | None = await session.scalar(
-        select(Visitor.subject_id).where(Visitor.id == conversation.visitor_id)
-    )
-    return subject_id

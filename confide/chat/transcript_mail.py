@@ -12,14 +12,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
-
 from confide.access.models import Workspace
 from confide.access.policy import Principal
 from confide.audit import ledger
 from confide.chat import messages
 from confide.chat.conversations import load_for
-from confide.chat.models import ConversationStatus, Visitor
+from confide.chat.models import ConversationStatus
+from confide.chat.visitors import subject_of
 from confide.core.errors import Conflict, TooManyRequests
 from confide.core.mail import Mail, mail_enabled, send_mail
 from confide.runtime import Runtime
@@ -75,9 +74,7 @@ async def do_email_transcript(
         Mail(to=address, subject=f"Your chat with {workspace.name}", text="\n".join(lines)),
     )
     async with rt.db.session() as session:
-        subject_id = await session.scalar(
-            select(Visitor.subject_id).where(Visitor.id == principal.visitor_id)
-        )
+        subject_id = await subject_of(session, principal.visitor_id)
     await ledger.record(
         rt,
         principal,

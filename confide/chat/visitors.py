@@ -173,6 +173,16 @@ async def do_identify_visitor(
         return visitor.id
 
 
+async def subject_of(session: AsyncSession, visitor_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The vault subject (the person) behind a visitor: whom an audit record about them names."""
+    if visitor_id is None:
+        return None
+    subject_id: uuid.UUID | None = await session.scalar(
+        select(Visitor.subject_id).where(Visitor.id == visitor_id)
+    )
+    return subject_id
+
+
 async def visitor_profiles(
     tx: UnitOfWork,
     rt: Runtime,
