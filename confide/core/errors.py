@@ -42,6 +42,7 @@ Signals: exceptions that steer control flow inside Confide and never reach a cli
     ConfideSignal
     ├── KeyUnavailable        a key needed to decrypt was destroyed or does not match
     ├── KeyStillPresent       shredding left a trace: nothing may claim the key destroyed
+    ├── SealedStreamCorrupt   a sealed stream (backup, attachment) was altered, cut or reordered
     ├── LeaseLost             another worker holds the job now: stop touching it
     ├── SocketClosed          close this WebSocket with ``code`` and ``reason``
     ├── CsrfRefused           a console form's token did not match its cookie
@@ -272,6 +273,15 @@ class KeyUnavailable(ConfideSignal):
 
 class KeyStillPresent(ConfideSignal):
     """Shredding did not remove every trace of a key: nothing may claim it was destroyed."""
+
+
+class SealedStreamCorrupt(ConfideSignal):
+    """A sealed stream failed authentication at ``chunk_index`` (0-based): a flipped byte, a
+    cut-off end, reordered or foreign chunks, or the wrong key (confide.crypto.streams)."""
+
+    def __init__(self, message: str, chunk_index: int) -> None:
+        super().__init__(message)
+        self.chunk_index = chunk_index
 
 
 class LeaseLost(ConfideSignal):

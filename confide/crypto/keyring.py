@@ -23,10 +23,11 @@ import base64
 import secrets
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 
 from confide.core.errors import KeyUnavailable
+from confide.crypto import streams
 from confide.crypto.keystore import KeyStore
 from confide.crypto.providers import KEY_BYTES, KeyProvider, open_sealed, seal
 
@@ -143,6 +144,33 @@ class Keyring:
         expected = None if any_workspace else _ws(workspace_id)
         dek = await self._dek(expected, str(key_id), create=False)
         return open_sealed(dek, sealed, aad.encode()).decode()
+
+    async def seal_stream(
+        self,
+        workspace_id: uuid.UUID | None,
+        key_id: uuid.UUID,
+        chunks: AsyncIterable[bytes],
+        aad: str,
+    ) -> AsyncIterator[bytes]:
+        """Seal a byte stream (attachment, backup) under the data key ``key_id`` (created if it
+        does not exist yet) in authenticated chunks (confide.crypto.streams). Raises
+        ``KeyUnavailable`` if the key was destroyed."""
+        dek = await self._dek(_ws(workspace_id), str(key_id), create=True)
+        async for sealed in streams.seal_stream(dek, chunks, aad.encode()):
+            yield sealed
+
+    async def open_stream(
+        self,
+        workspace_id: uuid.UUID | None,
+        key_id: uuid.UUID,
+        sealed: AsyncIterable[bytes],
+        aad: str,
+    ) -> AsyncIterator[bytes]:
+        """Open a stream sealed by :meth:`seal_stream`. Raises ``KeyUnavailable`` if the key was
+        destroyed and ``SealedStreamCorrupt`` (naming the chunk) if the stream was altered."""
+        dek = await self._dek(_ws(workspace_id), str(key_id), create=False)
+        async for plain in streams.open_stream(dek, sealed, aad.encode()):
+            yield plain
 
     async def destroy(self, key_id: uuid.UUID) -> bool:
         """Crypto-shred: destroy the data key; every copy of its data becomes unreadable."""

@@ -109,3 +109,24 @@ async def test_racing_key_creation_settles_on_the_stored_key(
     assert await keyring.decrypt(WS, subject, tokens[0], "aad") == "from node A"
     assert await keyring.decrypt(WS, subject, tokens[1], "aad") == "from node B"
     await other_node.store.close()
+
+
+async def test_streams_seal_under_a_data_key_and_die_with_it(keyring: Keyring) -> None:
+    conversation = uuid.uuid4()
+    data = b"%PDF-1.7 fake invoice " * 5000
+
+    async def source() -> AsyncIterator[bytes]:
+        yield data
+
+    sealed = [c async for c in keyring.seal_stream(WS, conversation, source(), "attachment:1")]
+    assert data[:22] not in b"".join(sealed)
+
+    async def replay() -> AsyncIterator[bytes]:
+        for chunk in sealed:
+            yield chunk
+
+    opened = [c async for c in keyring.open_stream(WS, conversation, replay(), "attachment:1")]
+    assert b"".join(opened) == data
+    assert await keyring.destroy(conversation)
+    with pytest.raises(KeyUnavailable):
+        [c async for c in keyring.open_stream(WS, conversation, replay(), "attachment:1")]
