@@ -148,12 +148,35 @@ async def begin_enrolment(rt: Runtime, principal: Principal) -> tuple[str, str]:
             credential.secret = await _seal(rt, operator, secret)
             credential.last_used_step = None
         await append(session, rt, principal, "auth.mfa_enrolment_started")
-        label = operator.username
-        if operator.workspace_id is not None:
-            workspace = await session.get(Workspace, operator.workspace_id)
-            label = f"{workspace.slug if workspace else ''}:{operator.username}"
-    uri = pyotp.TOTP(secret, interval=STEP_SECONDS).provisioning_uri(name=label, issuer_name=ISSUER)
+        uri = await _provisioning_uri(session, operator, secret)
     return secret, uri
+
+
+async def pending_enrolment(rt: Runtime, principal: Principal) -> tuple[str, str] | None:
+    """The secret and otpauth:// URI of the principal's started, unconfirmed enrolment, or None.
+
+    After a wrong code the setup page shows the same secret again: the authenticator already
+    holds it, and starting over would silently invalidate what the person just scanned.
+    """
+    assert principal.operator_id is not None
+    async with rt.db.transaction() as session:
+        operator = await session.get(Operator, principal.operator_id)
+        credential = await session.get(TotpCredential, principal.operator_id)
+        if operator is None or credential is None or credential.confirmed_at is not None:
+            return None
+        secret = await _unseal(rt, session, credential)
+        if secret is None:
+            return None
+        return secret, await _provisioning_uri(session, operator, secret)
+
+
+async def _provisioning_uri(session: AsyncSession, operator: Operator, secret: str) -> str:
+    label = operator.username
+    if operator.workspace_id is not None:
+        workspace = await session.get(Workspace, operator.workspace_id)
+        label = f"{workspace.slug if workspace else ''}:{operator.username}"
+    totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
+    return totp.provisioning_uri(name=label, issuer_name=ISSUER)
 
 
 async def _replace_recovery_codes(

@@ -102,6 +102,10 @@ async def test_enrolling_mfa_in_the_console_is_audited_and_a_bad_code_is_refused
         "/console/mfa/enrol", data={"csrf_token": form_csrf(page.text), "code": "12"}
     )
     assert bad.status_code == 422 and 'role="alert"' in bad.text
+    # The same key and its QR code are shown again: the authenticator already holds that key.
+    again = re.search(r'<code class="secret">([^<]+)</code>', bad.text)
+    assert again and again.group(1) == secret.group(1)
+    assert 'aria-label="QR code of the setup key"' in bad.text
     good = await world.client.post(
         "/console/mfa/enrol",
         data={"csrf_token": form_csrf(page.text), "code": totp_now(secret.group(1))},

@@ -187,6 +187,10 @@ async def enrol_submit(request: Request) -> Response:
     except (ConfideError, ValidationError) as exc:
         message = exc.message if isinstance(exc, ConfideError) else InvalidMfaCode().message
         context = _enrol_context(error=message, required=visit.principal.mfa_enrolment_pending)
+        pending = await mfa.pending_enrolment(runtime(request), visit.principal)
+        if pending is not None:  # the same key again: the authenticator already holds it
+            secret, uri = pending
+            context.update(secret=secret, uri=uri, qr_svg=qr_code_svg(uri))
         return render(request, "enrol.html", context, 422, visit)
     codes = confirmed["recovery_codes"]
     return render(request, "enrol.html", _enrol_context(codes=codes), visit=visit)
