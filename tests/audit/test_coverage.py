@@ -70,6 +70,13 @@ AUDITED: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/labels/{label_id}"): "label.delete",
     ("PUT", "/api/v1/conversations/{conversation_id}/labels"): "conversation.label",
     ("POST", "/api/v1/conversations/{conversation_id}/notes"): "conversation.note_added",
+    ("POST", "/api/v1/conversations/{conversation_id}/attachments"): (
+        "conversation.attachment_added"
+    ),
+    ("POST", "/api/v1/widget/conversations/{conversation_id}/attachments"): (
+        "conversation.attachment_added"
+    ),
+    ("PUT", "/api/v1/workspace/attachment-settings"): "workspace.attachment_settings_changed",
     ("POST", "/api/v1/saved-replies"): "saved_reply.create",
     ("DELETE", "/api/v1/saved-replies/{reply_id}"): "saved_reply.delete",
     # Driven with a real SMTP server on loopback (test_every_mail_route_appends_its_record).
@@ -397,6 +404,32 @@ async def test_every_audited_route_appends_its_record(
         "POST",
         "/api/v1/conversations/{conversation_id}/notes",
         call("POST", f"/conversations/{chat}/notes", admin, json={"body": "Called back."}),
+    )
+    files = (await start_chat(client, visitor, "A file", group_id=support))["conversation"]["id"]
+    await drive(
+        "POST",
+        "/api/v1/conversations/{conversation_id}/attachments",
+        call("POST", f"/conversations/{files}/attachments?name=a.txt", admin, content=b"Hi\n"),
+    )
+    await drive(
+        "POST",
+        "/api/v1/widget/conversations/{conversation_id}/attachments",
+        call(
+            "POST",
+            f"/widget/conversations/{files}/attachments?name=b.txt",
+            visitor.headers,
+            content=b"Thanks\n",
+        ),
+    )
+    await drive(
+        "PUT",
+        "/api/v1/workspace/attachment-settings",
+        call(
+            "PUT",
+            "/workspace/attachment-settings",
+            admin,
+            json={"max_bytes": 2048, "allowed_types": ["png"]},
+        ),
     )
     reply = (
         await drive(
