@@ -19,6 +19,7 @@ from confide.api.middleware import (
 )
 from confide.api.routes import (
     attachments,
+    attributes,
     audit,
     auth,
     channels,
@@ -76,6 +77,7 @@ def build_api_router() -> APIRouter:
     router.include_router(erasure.router)
     router.include_router(attachments.router)
     router.include_router(attachments.widget_router)
+    router.include_router(attributes.router)
     return router
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from confide.access.models import Role
 from confide.audit.models import AuditEvent
+from confide.chat.models import Visitor
 from confide.core import clock
 from confide.privacy.models import ConnectionLog
 from confide.runtime import Runtime
@@ -77,6 +78,8 @@ AUDITED: dict[tuple[str, str], str] = {
         "conversation.attachment_added"
     ),
     ("PUT", "/api/v1/workspace/attachment-settings"): "workspace.attachment_settings_changed",
+    ("POST", "/api/v1/visitor-attributes"): "visitor_attribute.define",
+    ("PUT", "/api/v1/visitors/{visitor_id}/attributes/{name}"): "visitor.attribute_set",
     ("POST", "/api/v1/saved-replies"): "saved_reply.create",
     ("DELETE", "/api/v1/saved-replies/{reply_id}"): "saved_reply.delete",
     # Driven with a real SMTP server on loopback (test_every_mail_route_appends_its_record).
@@ -409,14 +412,19 @@ async def test_every_audited_route_appends_its_record(
     await drive(
         "POST",
         "/api/v1/conversations/{conversation_id}/attachments",
-        call("POST", f"/conversations/{files}/attachments?name=a.txt", admin, content=b"Hi\n"),
+        call(
+            "POST",
+            f"/conversations/{files}/attachments",
+            {**admin, "x-confide-filename": "a.txt"},
+            content=b"Hi\n",
+        ),
     )
     await drive(
         "POST",
         "/api/v1/widget/conversations/{conversation_id}/attachments",
         call(
             "POST",
-            f"/widget/conversations/{files}/attachments?name=b.txt",
+            f"/widget/conversations/{files}/attachments",
             visitor.headers,
             content=b"Thanks\n",
         ),
@@ -430,6 +438,23 @@ async def test_every_audited_route_appends_its_record(
             admin,
             json={"max_bytes": 2048, "allowed_types": ["png"]},
         ),
+    )
+    await drive(
+        "POST",
+        "/api/v1/visitor-attributes",
+        call(
+            "POST",
+            "/visitor-attributes",
+            admin,
+            json={"name": "shoe_size", "purpose": "Size advice", "retention_days": 90},
+        ),
+    )
+    async with rt.db.session() as session:
+        vera = await session.scalar(select(Visitor.id).where(Visitor.vuid == visitor.vuid))
+    await drive(
+        "PUT",
+        "/api/v1/visitors/{visitor_id}/attributes/{name}",
+        call("PUT", f"/visitors/{vera}/attributes/shoe_size", server, json={"value": "EU 42"}),
     )
     reply = (
         await drive(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from PIL import ExifTags, Image
@@ -59,9 +60,8 @@ async def widget_upload(
 ) -> httpx.Response:
     return await client.post(
         f"/api/v1/widget/conversations/{conversation_id}/attachments",
-        params={"name": name},
         content=data,
-        headers={**visitor.headers, **headers},
+        headers={**visitor.headers, "x-confide-filename": quote(name), **headers},
     )
 
 
@@ -70,9 +70,8 @@ async def operator_upload(
 ) -> httpx.Response:
     return await client.post(
         f"/api/v1/conversations/{conversation_id}/attachments",
-        params={"name": name},
         content=data,
-        headers=headers,
+        headers={**headers, "x-confide-filename": quote(name)},
     )
 
 

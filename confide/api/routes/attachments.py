@@ -2,7 +2,8 @@
 and a workspace's limits (see ``confide.chat.attachments``).
 
 The upload's body is the file itself (not multipart: a multipart parser spools large parts to
-a temporary file in clear); its name travels in the ``name`` query parameter.
+a temporary file in clear); its name travels percent-encoded in the ``X-Confide-Filename``
+header, never in the URL (which proxies and access logs keep).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -24,8 +26,13 @@ from confide.chat.attachment_settings import load_settings, render_settings
 router = APIRouter(tags=["attachments"])
 widget_router = APIRouter(prefix="/widget", tags=["widget"])
 UPLOAD_PATHS = re.compile(r"^/api/v1/(widget/)?conversations/[0-9a-fA-F-]{32,36}/attachments$")
-NameParam = Annotated[str | None, Query(max_length=1000)]
+FILENAME_HEADER = "x-confide-filename"
 ClientIdParam = Annotated[str | None, Query(max_length=64)]
+
+
+def _name(request: Request) -> str | None:
+    raw = request.headers.get(FILENAME_HEADER)
+    return unquote(raw[:1000]) if raw else None
 
 
 class AttachmentSettingsUpdate(RequestModel):
@@ -40,12 +47,16 @@ async def upload(
     request: Request,
     principal: OperatorDep,
     rt: RuntimeDep,
-    name: NameParam = None,
     client_id: ClientIdParam = None,
 ) -> dict[str, Any]:
     policy.authorize(principal, Action.CONVERSATIONS_WORK)
     return await attachments.do_upload_attachment(
-        rt, principal, conversation_id, name=name, chunks=request.stream(), client_id=client_id
+        rt,
+        principal,
+        conversation_id,
+        name=_name(request),
+        chunks=request.stream(),
+        client_id=client_id,
     )
 
 
@@ -63,11 +74,15 @@ async def widget_upload(
     request: Request,
     principal: VisitorDep,
     rt: RuntimeDep,
-    name: NameParam = None,
     client_id: ClientIdParam = None,
 ) -> dict[str, Any]:
     return await attachments.do_upload_attachment(
-        rt, principal, conversation_id, name=name, chunks=request.stream(), client_id=client_id
+        rt,
+        principal,
+        conversation_id,
+        name=_name(request),
+        chunks=request.stream(),
+        client_id=client_id,
     )
 
 
