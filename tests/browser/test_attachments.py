@@ -30,12 +30,13 @@ async ({ b64, name, type, how, selector, shadow }) => {
   data.items.add(new File([bytes], name, { type }));
   const root = shadow ? document.getElementById("confide-widget").shadowRoot : document;
   const target = root.querySelector(selector);
+  const options = { bubbles: true, cancelable: true };
   if (how === "drop") {
-    target.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
-    target.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+    target.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, ...options }));
+    target.dispatchEvent(new DragEvent("drop", { dataTransfer: data, ...options }));
   } else {
     target.focus();
-    target.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+    target.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, ...options }));
   }
 }
 """
