@@ -150,9 +150,9 @@ class ReencodedImage:
 def _encode(image: Image.Image, file_type: str) -> bytes:
     out = io.BytesIO()
     if file_type == "jpeg":
-        image.convert("RGB").save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        image.convert("RGB").save(out, "JPEG", quality=JPEG_QUALITY)
     else:
-        image.save(out, "PNG", optimize=False)
+        image.save(out, "PNG")
     return out.getvalue()
 
 
@@ -183,7 +183,7 @@ def reencode_image(source: BinaryIO, file_type: str) -> ReencodedImage:
     clean.paste(image)
     data = _encode(clean, out_type)
     thumb = clean.copy()
-    thumb.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+    thumb.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS), reducing_gap=2.0)
     thumb_type = "jpeg" if out_type == "jpeg" else "png"
     return ReencodedImage(
         out_type, data, _encode(thumb, thumb_type), thumb_type, clean.width, clean.height
