@@ -89,6 +89,22 @@ async def open_name(rt: Runtime, attachment: Attachment) -> str | None:
         return None
 
 
+def open_blob(rt: Runtime, attachment: Attachment, variant: str = "file") -> AsyncIterator[bytes]:
+    """The plaintext of an attachment's ``file`` or ``thumbnail``, chunk by chunk (for the
+    download route and the data-subject export, which records its own audit event). Raises,
+    while iterating, ``KeyUnavailable`` once the conversation's key is destroyed,
+    ``FileNotFoundError`` when the blob is gone, ``SealedStreamCorrupt`` when it was altered."""
+    key = attachment.thumbnail_key if variant == "thumbnail" else attachment.blob_key
+    if key is None:
+        raise FileNotFoundError("This attachment has no such variant.")
+    return rt.keyring.open_stream(
+        attachment.workspace_id,
+        attachment.conversation_id,
+        blob_store(rt.settings).read(key),
+        blob_aad(attachment.id, variant),
+    )
+
+
 @dataclass(frozen=True)
 class Download:
     """What the transport sends: headers, then ``body`` (decrypted chunk by chunk)."""
@@ -119,13 +135,7 @@ async def open_download(
     name = await open_name(rt, attachment)
     if name is None:
         raise NotFound("This file was erased.")
-    aad = blob_aad(attachment.id, "thumbnail" if variant == "thumbnail" else "file")
-    plain = rt.keyring.open_stream(
-        attachment.workspace_id,
-        attachment.conversation_id,
-        blob_store(rt.settings).read(key),
-        aad,
-    )
+    plain = open_blob(rt, attachment, "thumbnail" if variant == "thumbnail" else "file")
     try:  # open the first chunk now: an erased key answers 404, not a broken stream
         first = await anext(plain)
     except (KeyUnavailable, FileNotFoundError) as exc:

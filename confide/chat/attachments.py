@@ -54,6 +54,7 @@ from confide.privacy.access import read_transcript
 from confide.runtime import Runtime
 
 MAX_NAME_CHARS = 200
+STREAM_PIECE_BYTES = 64 * 1024
 
 
 def clean_name(name: str | None, file_type: str) -> str:
@@ -100,7 +101,7 @@ async def _head_and_rest(
 ) -> tuple[bytes, bool, AsyncIterator[bytes]]:
     """The first ``SNIFF_BYTES`` (fewer if the body ends), whether the body ended, and an
     iterator over the rest; the byte count is checked against ``max_bytes`` throughout."""
-    iterator = aiter(chunks)
+    iterator = aiter(_bounded(chunks))
     head = bytearray()
     complete = False
     while len(head) < SNIFF_BYTES:
@@ -121,6 +122,18 @@ async def _head_and_rest(
             yield chunk
 
     return bytes(head), complete, rest()
+
+
+async def _bounded(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The stream in pieces of at most ``STREAM_PIECE_BYTES``: a server (or test client) that
+    hands over one huge chunk does not make every later stage hold it whole again."""
+    async for chunk in chunks:
+        if len(chunk) <= STREAM_PIECE_BYTES:
+            yield chunk
+            continue
+        view = memoryview(chunk)
+        for start in range(0, len(view), STREAM_PIECE_BYTES):
+            yield bytes(view[start : start + STREAM_PIECE_BYTES])
 
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:

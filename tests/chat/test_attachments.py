@@ -4,7 +4,9 @@ the audit path, served through short-lived signed links, and gone with an erasur
 from __future__ import annotations
 
 import io
+import tracemalloc
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from PIL import ExifTags, Image
@@ -13,6 +15,9 @@ from sqlalchemy import func, select
 from confide.access.models import Role
 from confide.audit.models import AuditEvent
 from confide.chat.attachment_models import Attachment
+from confide.chat.attachments import do_upload_attachment
+from confide.chat.models import Conversation
+from confide.chat.visitors import authenticate_visitor_token
 from confide.core import clock
 from tests.chat.attachment_helpers import (
     EXECUTABLE,
@@ -231,10 +236,8 @@ async def test_erasure_removes_every_attachment_file_and_thumbnail(
     )
     assert len(_blob_files(data_dir)) == 5  # three files, two thumbnails
     async with world.rt.db.session() as session:
-        visitor_id = (await session.scalars(select(Attachment.conversation_id))).first()
-        from confide.chat.models import Conversation
-
-        conversation = await session.get(Conversation, visitor_id)
+        first_id = (await session.scalars(select(Attachment.conversation_id))).first()
+        conversation = await session.get(Conversation, first_id)
         assert conversation is not None
     erased = await world.client.post(
         f"/api/v1/visitors/{conversation.visitor_id}/erase", headers=admin
@@ -245,3 +248,43 @@ async def test_erasure_removes_every_attachment_file_and_thumbnail(
         assert await session.scalar(select(func.count()).select_from(Attachment)) == 0
     for item in links:  # links handed out before the erasure lead nowhere
         assert (await world.client.get(item["url"])).status_code == 404
+
+
+async def test_a_large_document_streams_through_without_being_held_in_memory(
+    world: World, data_dir: Path
+) -> None:
+    await world.workspace()
+    visitor = await new_visitor(world.client)
+    conversation_id = (await start_chat(world.client, visitor, "Hi"))["conversation"]["id"]
+    async with world.rt.db.session() as session:
+        conversation = await session.get(Conversation, uuid.UUID(conversation_id))
+        assert conversation is not None
+    principal = await authenticate_visitor_token(world.rt, visitor.token)
+    admin = await world.headers(await world.operator("ada", Role.ADMIN))
+    await world.client.put(
+        "/api/v1/workspace/attachment-settings",
+        json={"max_bytes": 25 * 1024 * 1024, "allowed_types": ["txt"]},
+        headers=admin,
+    )
+    size = 20 * 1024 * 1024
+    line = b"a line of a long log file, nothing personal in it\n"
+
+    async def body() -> AsyncIterator[bytes]:  # made as it is sent, like a network stream
+        sent = 0
+        while sent < size:
+            piece = (line * 1300)[: min(64 * 1024, size - sent)]
+            sent += len(piece)
+            yield piece
+
+    tracemalloc.start()
+    try:
+        stored = await do_upload_attachment(
+            world.rt, principal, conversation.id, name="big.log", chunks=body()
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stored["attachment"]["size_bytes"] == size
+    assert peak < size // 4, f"peak {peak} bytes for a {size}-byte upload"
+    [blob] = _blob_files(data_dir)
+    assert blob.stat().st_size > size  # sealed: every 64 KB chunk carries its tag
