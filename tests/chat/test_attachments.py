@@ -288,3 +288,18 @@ async def test_a_large_document_streams_through_without_being_held_in_memory(
     assert peak < size // 4, f"peak {peak} bytes for a {size}-byte upload"
     [blob] = _blob_files(data_dir)
     assert blob.stat().st_size > size  # sealed: every 64 KB chunk carries its tag
+
+
+async def test_a_cross_origin_upload_may_send_the_file_name_header(world: World) -> None:
+    await world.workspace()
+    preflight = await world.client.options(
+        f"/api/v1/widget/conversations/{uuid.uuid4()}/attachments",
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, x-confide-filename",
+        },
+    )
+    assert preflight.status_code == 204
+    allowed = preflight.headers["access-control-allow-headers"]
+    assert "x-confide-filename" in allowed and "authorization" in allowed
