@@ -19,6 +19,7 @@ from tests.browser.test_console import (  # noqa: F401  (fixtures)
     visitor,
 )
 from tests.browser.test_widget import _log, _open_demo, _send, _until_true
+from tests.browser.test_widget_accessibility import _serious, axe_source  # noqa: F401
 from tests.chat.attachment_helpers import EXECUTABLE, jpeg_with_gps, png
 from tests.conftest import Account
 
@@ -69,7 +70,10 @@ async def _loaded(page: Page, locator: Any) -> None:
 
 
 async def test_the_widget_takes_files_by_drop_and_paste(
-    site: Site, new_page: NewPage, screenshot: Any
+    site: Site,
+    new_page: NewPage,
+    screenshot: Any,
+    axe_source: str,  # noqa: F811
 ) -> None:
     page = await new_page()
     await _open_demo(page, site)
@@ -89,6 +93,7 @@ async def test_the_widget_takes_files_by_drop_and_paste(
     )
     await expect(_log(page).get_by_role("link", name="order.txt")).to_be_visible(timeout=TIMEOUT_MS)
     await screenshot(page, "widget-attachments")
+    assert await _serious(page, site, axe_source) == []  # file cards and the attach button
     # A program named like a picture: refused, and the widget says why.
     await _give(page, EXECUTABLE, "cute-cat.png", "image/png", "drop", ".panel", shadow=True)
     await expect(page.get_by_text("Programs cannot be sent in a chat.")).to_be_visible(

@@ -280,7 +280,7 @@
     ".filecard img{display:block;max-width:100%;max-height:180px;border-radius:10px;background:var(--bg)}",
     ".msg.me .filecard a{color:var(--on-accent)}",
     ".filecard a{color:var(--link);overflow-wrap:anywhere}",
-    ".filesize{font-size:12px;opacity:.85}",
+    ".filesize{font-size:12px}",
     ".send{border:0;border-radius:12px;width:44px;height:42px;background:var(--accent);color:var(--on-accent);display:flex;align-items:center;justify-content:center}",
     ".card{background:var(--bg);border:1px solid var(--line);border-radius:12px;padding:16px;display:flex;flex-direction:column;gap:12px}",
     ".card h3{margin:0;font-size:16px}",
