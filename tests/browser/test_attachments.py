@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from playwright.async_api import Page, expect
 
+from confide.chat.attachment_settings import load_settings
 from tests.browser.conftest import NewPage, Site
 from tests.browser.test_console import (  # noqa: F401  (fixtures)
     TIMEOUT_MS,
@@ -157,3 +158,31 @@ async def test_the_console_shows_the_visitors_file_and_takes_drops_and_pastes(
         "label.jpg",
         "tracking.txt",
     ]
+
+
+async def test_an_admin_sets_file_limits_and_declares_an_attribute(
+    site: Site, new_page: NewPage, screenshot: Any
+) -> None:
+    page = await new_page(width=1280, height=1000)
+    await sign_in(page, site, site.admin)
+    await page.goto(f"{site.url}/console/settings/files")
+    await page.get_by_label("Largest file (MB)").fill("2")
+    await page.get_by_label("PDF").uncheck()
+    await page.get_by_role("button", name="Save file settings").click()
+    await expect(page.get_by_role("status")).to_have_text("Saved.", timeout=TIMEOUT_MS)
+    await expect(page.get_by_label("Largest file (MB)")).to_have_value("2")
+    await expect(page.get_by_label("PDF")).not_to_be_checked()
+
+    await page.get_by_label("Name").fill("Shoe size")  # refused: not a name
+    await page.get_by_label("Purpose").fill("Size advice")
+    await page.get_by_label("Kept for (days)").fill("90")
+    await page.get_by_role("button", name="Declare attribute").click()
+    await expect(page.locator("#err-name")).to_contain_text("lowercase letters")
+    await page.get_by_label("Name").fill("shoe_size")
+    await page.get_by_role("button", name="Declare attribute").click()
+    row = page.get_by_role("row", name="shoe_size Size advice 90 days")
+    await expect(row).to_be_visible(timeout=TIMEOUT_MS)
+    await screenshot(page, "console-settings-files", full_page=True)
+    async with site.rt.db.session() as session:
+        limits = await load_settings(session, site.workspace_id)
+    assert limits.max_bytes == 2 * 1024 * 1024 and "pdf" not in limits.allowed_types

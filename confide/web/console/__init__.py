@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from confide.web.console import (
     admin_channels,
+    admin_files,
     admin_labels,
     admin_people,
     admin_widget,
@@ -53,6 +54,7 @@ def mount_console(app: FastAPI) -> None:
         admin_workspace,
         admin_widget,
         admin_labels,
+        admin_files,
         admin_channels,
     )
     for module in modules:
