@@ -186,3 +186,29 @@ async def test_an_admin_sets_file_limits_and_declares_an_attribute(
     async with site.rt.db.session() as session:
         limits = await load_settings(session, site.workspace_id)
     assert limits.max_bytes == 2 * 1024 * 1024 and "pdf" not in limits.allowed_types
+
+
+async def test_an_agent_keeps_a_declared_attribute_from_the_visitor_panel(
+    site: Site,
+    new_page: NewPage,
+    visitor: Visitor,  # noqa: F811
+    team_agent: Account,  # noqa: F811
+    screenshot: Any,
+) -> None:
+    admin = await site.world.headers(site.admin)
+    declared = await site.world.client.post(
+        "/api/v1/visitor-attributes",
+        json={"name": "shoe_size", "purpose": "Size advice", "retention_days": 90},
+        headers=admin,
+    )
+    assert declared.status_code == 201, declared.text
+    conversation_id = await visitor.start("Which size should I take?")
+    page = await new_page(width=1440, height=900)
+    await sign_in(page, site, team_agent)
+    await page.goto(f"{site.url}/console/conversations/{conversation_id}")
+    await page.get_by_label("Attribute").select_option("shoe_size")
+    await page.get_by_label("Value", exact=True).fill("EU 42")
+    await page.get_by_role("button", name="Keep value").click()
+    kept = page.locator("#visitor-pane dd", has_text="EU 42")
+    await expect(kept).to_contain_text("Size advice", timeout=TIMEOUT_MS)
+    await screenshot(page, "console-visitor-attributes")

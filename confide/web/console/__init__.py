@@ -27,6 +27,7 @@ from confide.web.console import (
     password_pages,
     replies_page,
     search_page,
+    visitor_attributes,
 )
 from confide.web.console.session import WEB_DIR
 
@@ -55,6 +56,7 @@ def mount_console(app: FastAPI) -> None:
         admin_widget,
         admin_labels,
         admin_files,
+        visitor_attributes,
         admin_channels,
     )
     for module in modules:
