@@ -26,10 +26,17 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide.access.policy import Action, Principal, authorize
+from confide.access.models import Role
+from confide.access.policy import (
+    Action,
+    ConversationAccess,
+    Principal,
+    authorize,
+    can_work_conversation,
+)
 from confide.audit import ledger
 from confide.chat.attachment_models import AttributeDefinition, AttributeValue
-from confide.chat.models import Visitor
+from confide.chat.models import Conversation, Visitor
 from confide.core.clock import utcnow
 from confide.core.db import new_id
 from confide.core.errors import Conflict, KeyUnavailable, NotFound, ValidationFailed
@@ -122,9 +129,22 @@ async def list_definitions(rt: Runtime, workspace_id: uuid.UUID) -> list[dict[st
 async def _visitor_in(
     session: AsyncSession, principal: Principal, visitor_id: uuid.UUID
 ) -> Visitor:
+    """The visitor, if ``principal`` may see them: an API key of their workspace, or an
+    admin of their workspace, or another operator whom the policy lets read one of their
+    conversations (an agent of another group
+    is told *not found*, as for the conversations themselves)."""
     visitor = await session.get(Visitor, visitor_id)
     if visitor is None or visitor.workspace_id != principal.workspace_id:
         raise NotFound("No such visitor in this workspace.")
+    if principal.kind == "operator" and principal.role is not Role.ADMIN:
+        # ix_conversations_visitor_id
+        conversations = await session.scalars(
+            select(Conversation).where(Conversation.visitor_id == visitor.id)
+        )
+        if not any(
+            can_work_conversation(principal, c, ConversationAccess.READ) for c in conversations
+        ):
+            raise NotFound("No such visitor in this workspace.")
     return visitor
 
 

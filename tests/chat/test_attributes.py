@@ -15,7 +15,7 @@ from confide.chat.models import Visitor
 from confide.core import clock
 from confide.jobs.queue import do_enqueue_job
 from confide.jobs.worker import Worker
-from tests.chat.helpers import new_visitor
+from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
 from tests.jobs.helpers import silence_schedules
 
@@ -33,7 +33,9 @@ async def _visitor_id(world: World, vuid: str) -> str:
 async def test_each_value_expires_on_its_own_clock(world: World) -> None:
     await silence_schedules(world.rt)
     admin = await world.headers(await world.operator("ada", Role.ADMIN))
-    ben = await world.operator("ben", Role.AGENT)
+    support = await world.group("Support")
+    sales = await world.group("Sales")
+    ben = await world.operator("ben", Role.AGENT, groups=[support])
     agent = await world.headers(ben)
     for name, purpose, days in (
         ("shoe_size", "Size advice", 90),
@@ -51,8 +53,14 @@ async def test_each_value_expires_on_its_own_clock(world: World) -> None:
         headers=agent,
     )
     assert refused.status_code == 403
-    visitor_id = await _visitor_id(world, (await new_visitor(world.client)).vuid)
+    stranger = await world.headers(await world.operator("cy", Role.AGENT, groups=[sales]))
+    visitor = await new_visitor(world.client)
+    visitor_id = await _visitor_id(world, visitor.vuid)
     path = f"/api/v1/visitors/{visitor_id}/attributes"
+    # An agent sees a visitor's values only through a conversation they may read.
+    assert (await world.client.get(path, headers=agent)).status_code == 404
+    await start_chat(world.client, visitor, "Which size?", group_id=support)
+    assert (await world.client.get(path, headers=stranger)).status_code == 404
     undeclared = await world.client.put(f"{path}/height", json={"value": "180"}, headers=agent)
     assert undeclared.status_code == 404
     assert (
