@@ -48,7 +48,13 @@ from confide.chat.visitors import subject_of
 from confide.core.blobs import blob_store, delete_blobs
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork, new_id
-from confide.core.errors import Conflict, Forbidden, PayloadTooLarge, UnsupportedFileType
+from confide.core.errors import (
+    Conflict,
+    Forbidden,
+    PayloadTooLarge,
+    TooManyRequests,
+    UnsupportedFileType,
+)
 from confide.privacy import consent
 from confide.privacy.access import read_transcript
 from confide.runtime import Runtime
@@ -75,7 +81,16 @@ class _Limits:
 async def _check_upload(
     rt: Runtime, principal: Principal, conversation_id: uuid.UUID
 ) -> tuple[_Limits, Conversation]:
-    """Policy, lifecycle, consent and settings, before a byte of the body is read."""
+    """Rate, policy, lifecycle, consent and settings, before a byte of the body is read."""
+    if principal.kind == "visitor":
+        wait = await rt.limiter.hit(
+            f"file:{principal.visitor_id}", rt.settings.visitor_files_per_minute, 60
+        )
+        if wait:
+            raise TooManyRequests(
+                "You are sending files too fast; wait a moment.",
+                headers={"Retry-After": str(wait)},
+            )
     async with rt.db.session() as session:
         conversation = await load_for(session, principal, conversation_id)
         if conversation.channel is not Channel.WEB:

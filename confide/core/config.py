@@ -136,6 +136,7 @@ class Settings(BaseSettings):
         "limit); each workspace sets its own limit up to this.",
     )
     attachment_link_seconds: int = Field(default=300, ge=10, le=86_400)
+    visitor_files_per_minute: int = Field(default=10, ge=1)
     message_max_chars: int = Field(default=4000, ge=1, le=100_000)
     visitor_messages_per_minute: int = Field(default=30, ge=1)
     conversations_per_ip_per_hour: int = Field(default=20, ge=1)

@@ -303,3 +303,14 @@ async def test_a_cross_origin_upload_may_send_the_file_name_header(world: World)
     assert preflight.status_code == 204
     allowed = preflight.headers["access-control-allow-headers"]
     assert "x-confide-filename" in allowed and "authorization" in allowed
+
+
+async def test_a_visitor_sending_files_too_fast_is_told_to_wait(world: World) -> None:
+    await world.workspace()
+    visitor = await new_visitor(world.client)
+    conversation_id = (await start_chat(world.client, visitor, "Hi"))["conversation"]["id"]
+    for i in range(world.rt.settings.visitor_files_per_minute):
+        sent = await widget_upload(world.client, visitor, conversation_id, b"note\n", f"{i}.txt")
+        assert sent.status_code == 201, sent.text
+    refused = await widget_upload(world.client, visitor, conversation_id, b"note\n", "x.txt")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
