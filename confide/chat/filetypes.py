@@ -164,10 +164,8 @@ def reencode_image(source: BinaryIO, file_type: str) -> ReencodedImage:
     ``MAX_IMAGE_PIXELS`` pixels. CPU-bound: run it in a worker thread."""
     try:
         with Image.open(source) as opened:
-            if (opened.format or "").lower() not in (
-                file_type,
-                "mpo" if file_type == "jpeg" else "",
-            ):
+            decoded_as = (opened.format or "").lower()
+            if decoded_as != file_type and not (file_type == "jpeg" and decoded_as == "mpo"):
                 raise UnsupportedFileType("The image does not decode as the type it claims.")
             width, height = opened.size
             if width * height > MAX_IMAGE_PIXELS:

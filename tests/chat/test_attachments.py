@@ -98,6 +98,10 @@ async def test_a_file_named_png_holding_a_program_is_refused_and_nothing_is_kept
         world.client, visitor, conversation_id, b"PK\x03\x04" + b"\0" * 40, "a.docx"
     )
     assert archive.status_code == 415
+    # Starts like a PNG, but Pillow cannot decode it: the signature alone is not enough.
+    fake = b"\x89PNG\r\n\x1a\n" + b"not really a picture " * 50
+    damaged = await widget_upload(world.client, visitor, conversation_id, fake, "x.png")
+    assert damaged.status_code == 415 and "damaged" in damaged.json()["error"]["message"]
     assert _blob_files(data_dir) == []
     async with world.rt.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(Attachment)) == 0
