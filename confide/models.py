@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from confide.access import models as access_models
 from confide.audit import models as audit_models
+from confide.chat import attachment_models
 from confide.chat import models as chat_models
 from confide.core.db import Base
 from confide.jobs import models as jobs_models
@@ -12,6 +13,7 @@ from confide.privacy import models as privacy_models
 __all__ = [
     "Base",
     "access_models",
+    "attachment_models",
     "audit_models",
     "chat_models",
     "jobs_models",

@@ -18,6 +18,8 @@ from confide.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from confide.api.routes import (
+    attachments,
+    attributes,
     audit,
     auth,
     channels,
@@ -73,6 +75,9 @@ def build_api_router() -> APIRouter:
     router.include_router(consent.router)
     router.include_router(group_hours.router)
     router.include_router(erasure.router)
+    router.include_router(attachments.router)
+    router.include_router(attachments.widget_router)
+    router.include_router(attributes.router)
     return router
 
 
@@ -129,8 +134,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
         return response
 
+    # Body limit inside CORS: a widget upload refused with 413 still carries CORS headers.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=rt.settings.max_request_body_bytes,
+        upload_paths=attachments.UPLOAD_PATHS,
+        upload_max_bytes=rt.settings.attachment_max_bytes,
+    )
     app.add_middleware(WidgetCorsMiddleware, runtime=rt)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_request_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ClientAddressMiddleware)
     return app

@@ -32,7 +32,7 @@ WIDGET_PREFIX = "/api/v1/widget/"
 _SLUG_PATH = re.compile(r"^/api/v1/widget/([a-z0-9-]{1,64})/(config|visitors)$")
 PREFLIGHT_MAX_AGE_SECONDS = 600
 ALLOW_METHODS = b"GET, POST, OPTIONS"
-ALLOW_HEADERS = b"authorization, content-type"
+ALLOW_HEADERS = b"authorization, content-type, x-confide-filename"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,20 +65,35 @@ class SecurityHeadersMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over ``max_bytes`` with 413 before they reach a handler or fill memory."""
+    """Refuse bodies over ``max_bytes`` with 413 before they reach a handler or fill memory.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    Paths matching ``upload_paths`` (the attachment uploads, which stream their body and apply
+    the workspace's own limit) may send up to ``upload_max_bytes`` instead. The widget's CORS
+    middleware sits outside this one, so a widget route's 413 carries its CORS headers."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_paths: re.Pattern[str] | None = None,
+        upload_max_bytes: int = 0,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_paths = upload_paths
+        self.upload_max_bytes = upload_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.max_bytes
+        if self.upload_paths is not None and self.upload_paths.match(scope["path"]):
+            max_bytes = max(max_bytes, self.upload_max_bytes)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > max_bytes
                 except ValueError:
                     too_big = False
                 if too_big:
@@ -91,7 +107,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     overflow = True
                     raise BodyTooLarge()
             return message

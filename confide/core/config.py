@@ -129,6 +129,14 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65_536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
     max_request_body_bytes: int = Field(default=1_048_576, ge=1024)
+    attachment_max_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1024,
+        description="Largest attachment any workspace may accept (the upload routes' body "
+        "limit); each workspace sets its own limit up to this.",
+    )
+    attachment_link_seconds: int = Field(default=300, ge=10, le=86_400)
+    visitor_files_per_minute: int = Field(default=10, ge=1)
     message_max_chars: int = Field(default=4000, ge=1, le=100_000)
     visitor_messages_per_minute: int = Field(default=30, ge=1)
     conversations_per_ip_per_hour: int = Field(default=20, ge=1)

@@ -7,7 +7,8 @@ say what to do, and never contain personal data.
     ConfideError                      500 internal_error
     ├── BadRequest                    400 bad_request
     │   ├── ValidationFailed          422 validation_failed   (names the field)
-    │   └── PayloadTooLarge           413 payload_too_large
+    │   ├── PayloadTooLarge           413 payload_too_large
+    │   └── UnsupportedFileType       415 unsupported_file_type (judged by content)
     ├── Unauthenticated               401 not_authenticated
     │   ├── InvalidCredentials        401 invalid_credentials
     │   ├── InvalidToken              401 invalid_token
@@ -93,6 +94,20 @@ class PayloadTooLarge(BadRequest):
     status_code = 413
     code = "payload_too_large"
     default_message = "The request body is too large; send less data."
+
+
+class UnsupportedFileType(BadRequest):
+    """A file whose content (never its name or declared type) is not an accepted type."""
+
+    status_code = 415
+    code = "unsupported_file_type"
+    default_message = (
+        "This kind of file cannot be sent here; send an image (PNG, JPEG, GIF, WebP), a PDF, "
+        "an office document or a text file."
+    )
+
+    def __init__(self, message: str | None = None, **kwargs: object) -> None:
+        super().__init__(message, field="file", **kwargs)  # type: ignore[arg-type]
 
 
 class Unauthenticated(ConfideError):

@@ -18,6 +18,8 @@ Design:
   ``on_commit``: the key store tombstones and deletes the batch's data keys in one transaction
   and purges once, so a rolled-back unit destroys nothing; then every node is told through the
   broker to drop its cached copies (``confide.privacy.key_cache``).
+- **Blobs after commit.** Rows of tables whose map entry names ``blob_columns`` (attachments
+  and their thumbnails) have their blobs deleted from the blob store once the unit commits.
 - **Legal hold** (Art. 17(3)(e)) is asked of :func:`held_conversation_ids` before anything is
   done; the retention issue fills it in.
 """
@@ -31,16 +33,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import confide.models  # noqa: F401  (every table in the metadata: the walk needs them all)
 from confide.access.models import Operator, OperatorStatus, Role
 from confide.access.operators import notify_principal_changed
 from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
 from confide.audit.ledger import append
+from confide.core.blobs import delete_blobs
 from confide.core.clock import utcnow
 from confide.core.db import Base, UnitOfWork
 from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.models import Subject
-from confide.privacy.subject_map import Owner, reaches_of
+from confide.privacy.subject_map import SUBJECT_MAP, Owner, reaches_of
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -93,17 +97,20 @@ async def _apply(
     owners: dict[Owner, Any],
     allowed: tuple[Owner, ...],
     report: ErasureReport,
-) -> None:
-    """Apply every reach of the owners in ``allowed`` whose ids are known, children first."""
+) -> list[str]:
+    """Apply every reach of the owners in ``allowed`` whose ids are known, children first.
+    Returns the blob keys of the deleted rows, for the caller to delete after its commit."""
     order = _order()
     work = [
         (table, reach) for owner in allowed if owner in owners for table, reach in reaches_of(owner)
     ]
     work.sort(key=lambda item: order[item[0]])
+    blobs: list[str] = []
     for table_name, reach in work:
         table = _table(table_name)
         where = table.c[reach.column].in_(owners[reach.owner])
         if reach.on_erase in ("delete_row", "shred_key"):
+            blobs.extend(await _blob_keys(session, table, where))
             result = await session.execute(delete(table).where(where))
         elif reach.on_erase == "null_columns":
             values = {column: None for column in reach.null_columns}
@@ -111,6 +118,16 @@ async def _apply(
         else:  # keep_pseudonymised: the stub is handled by the caller, others stay as they are
             continue
         report.count(table_name, result.rowcount or 0)  # type: ignore[attr-defined]
+    return blobs
+
+
+async def _blob_keys(session: AsyncSession, table: Table, where: Any) -> list[str]:
+    """The blob keys named by the rows about to be deleted (the map's ``blob_columns``)."""
+    columns = SUBJECT_MAP[table.name].blob_columns
+    if not columns:
+        return []
+    rows = await session.execute(select(*(table.c[c] for c in columns)).where(where))
+    return [key for row in rows.all() for key in row if key]
 
 
 def _conversations_of(visitor_id: uuid.UUID, limit: int) -> Any:
@@ -218,7 +235,9 @@ async def _erase_share(
         batch = list((await tx.scalars(_conversations_of(person_id, batch_size))).all())
         if batch:
             owners: dict[Owner, Any] = {"conversation": batch, "message": _messages_of(batch)}
-            await _apply(tx, owners, _CONVERSATION_OWNERS, report)
+            blobs = await _apply(tx, owners, _CONVERSATION_OWNERS, report)
+            # Blobs go after the commit (the destroyed key already makes them unreadable).
+            tx.on_commit(delete_blobs, rt.settings, blobs)
             conversations = _table("conversations")
             result = await tx.execute(delete(conversations).where(conversations.c.id.in_(batch)))
             report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
@@ -233,7 +252,7 @@ async def _erase_share(
         sessions = _table("auth_sessions")
         person["auth_session"] = select(sessions.c.id).where(sessions.c.operator_id == person_id)
         await _pseudonymise_operator(tx, person_id)
-    await _apply(tx, person, _PERSON_OWNERS, report)
+    tx.on_commit(delete_blobs, rt.settings, await _apply(tx, person, _PERSON_OWNERS, report))
     keys.append(subject_id)
     report.keys += len(keys)
     await append(

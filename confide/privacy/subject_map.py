@@ -67,6 +67,9 @@ class TableMap:
     export: Export
     reach: tuple[Reach, ...] = ()
     keep_reason: str = ""
+    # Columns naming blobs in the blob store (confide.core.blobs): whoever deletes rows of the
+    # table (erasure, retention) deletes these blobs after the commit.
+    blob_columns: tuple[str, ...] = ()
 
     @property
     def owner(self) -> Owner:
@@ -294,6 +297,33 @@ SUBJECT_MAP: dict[str, TableMap] = {
         "account",
         "exclude",
         (Reach("operator", "operator_id", "delete_row"),),
+    ),
+    # -- attachments and purpose-bound attributes (issue 20) ------------------------------
+    "workspace_attachment_settings": _not_personal("A workspace's attachment limits."),
+    "attachments": TableMap(
+        "Files sent in a conversation (bytes sealed in the blob store, name sealed).",
+        "contract",
+        "conversation",
+        "include",
+        (
+            Reach("conversation", "conversation_id", "shred_key"),
+            Reach("operator", "uploader_operator_id", "null_columns", ("uploader_operator_id",)),
+        ),
+        blob_columns=("blob_key", "thumbnail_key"),
+    ),
+    "visitor_attribute_definitions": TableMap(
+        "Custom visitor attributes a workspace declares, with purpose and retention.",
+        "not_personal",
+        "none",
+        "exclude",
+        (Reach("operator", "created_by", "null_columns", ("created_by",)),),
+    ),
+    "visitor_attribute_values": TableMap(
+        "A visitor's values of declared attributes (sealed; each expires on its own clock).",
+        "contract",
+        "attribute",
+        "include",
+        (Reach("visitor", "visitor_id", "shred_key"),),
     ),
     "audit_events": TableMap(
         "Hash-chained record of who did what to whose data.",

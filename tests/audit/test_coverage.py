@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from confide.access.models import Role
 from confide.audit.models import AuditEvent
+from confide.chat.models import Visitor
 from confide.core import clock
 from confide.privacy.models import ConnectionLog
 from confide.runtime import Runtime
@@ -70,6 +71,15 @@ AUDITED: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/labels/{label_id}"): "label.delete",
     ("PUT", "/api/v1/conversations/{conversation_id}/labels"): "conversation.label",
     ("POST", "/api/v1/conversations/{conversation_id}/notes"): "conversation.note_added",
+    ("POST", "/api/v1/conversations/{conversation_id}/attachments"): (
+        "conversation.attachment_added"
+    ),
+    ("POST", "/api/v1/widget/conversations/{conversation_id}/attachments"): (
+        "conversation.attachment_added"
+    ),
+    ("PUT", "/api/v1/workspace/attachment-settings"): "workspace.attachment_settings_changed",
+    ("POST", "/api/v1/visitor-attributes"): "visitor_attribute.define",
+    ("PUT", "/api/v1/visitors/{visitor_id}/attributes/{name}"): "visitor.attribute_set",
     ("POST", "/api/v1/saved-replies"): "saved_reply.create",
     ("DELETE", "/api/v1/saved-replies/{reply_id}"): "saved_reply.delete",
     # Driven with a real SMTP server on loopback (test_every_mail_route_appends_its_record).
@@ -397,6 +407,54 @@ async def test_every_audited_route_appends_its_record(
         "POST",
         "/api/v1/conversations/{conversation_id}/notes",
         call("POST", f"/conversations/{chat}/notes", admin, json={"body": "Called back."}),
+    )
+    files = (await start_chat(client, visitor, "A file", group_id=support))["conversation"]["id"]
+    await drive(
+        "POST",
+        "/api/v1/conversations/{conversation_id}/attachments",
+        call(
+            "POST",
+            f"/conversations/{files}/attachments",
+            {**admin, "x-confide-filename": "a.txt"},
+            content=b"Hi\n",
+        ),
+    )
+    await drive(
+        "POST",
+        "/api/v1/widget/conversations/{conversation_id}/attachments",
+        call(
+            "POST",
+            f"/widget/conversations/{files}/attachments",
+            visitor.headers,
+            content=b"Thanks\n",
+        ),
+    )
+    await drive(
+        "PUT",
+        "/api/v1/workspace/attachment-settings",
+        call(
+            "PUT",
+            "/workspace/attachment-settings",
+            admin,
+            json={"max_bytes": 2048, "allowed_types": ["png"]},
+        ),
+    )
+    await drive(
+        "POST",
+        "/api/v1/visitor-attributes",
+        call(
+            "POST",
+            "/visitor-attributes",
+            admin,
+            json={"name": "shoe_size", "purpose": "Size advice", "retention_days": 90},
+        ),
+    )
+    async with rt.db.session() as session:
+        vera = await session.scalar(select(Visitor.id).where(Visitor.vuid == visitor.vuid))
+    await drive(
+        "PUT",
+        "/api/v1/visitors/{visitor_id}/attributes/{name}",
+        call("PUT", f"/visitors/{vera}/attributes/shoe_size", server, json={"value": "EU 42"}),
     )
     reply = (
         await drive(

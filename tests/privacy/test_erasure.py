@@ -110,6 +110,24 @@ async def _touch_every_visitor_table(
         headers=admin,
     )
     assert labelled.status_code == 200, labelled.text
+    attached = await client.post(  # attachments (and their blobs)
+        f"/api/v1/widget/conversations/{conversation_id}/attachments",
+        content=b"Parcel secret-4471\n",
+        headers={**visitor.headers, "X-Confide-Filename": "parcel.txt"},
+    )
+    assert attached.status_code == 201, attached.text
+    declared = await client.post(
+        "/api/v1/visitor-attributes",
+        json={"name": "shoe_size", "purpose": "Size advice", "retention_days": 90},
+        headers=admin,
+    )
+    assert declared.status_code == 201, declared.text
+    valued = await client.put(  # visitor_attribute_values
+        f"/api/v1/visitors/{chat['conversation']['visitor_id']}/attributes/shoe_size",
+        json={"value": "EU 42"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert valued.status_code == 200, valued.text
     await set_privacy(client, admin, store_transcripts=False)
     relayed = await client.post(  # relayed_client_ids
         f"/api/v1/widget/conversations/{conversation_id}/messages",

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from confide.web.console import (
     admin_channels,
+    admin_files,
     admin_labels,
     admin_people,
     admin_widget,
@@ -26,6 +27,7 @@ from confide.web.console import (
     password_pages,
     replies_page,
     search_page,
+    visitor_attributes,
 )
 from confide.web.console.session import WEB_DIR
 
@@ -53,6 +55,8 @@ def mount_console(app: FastAPI) -> None:
         admin_workspace,
         admin_widget,
         admin_labels,
+        admin_files,
+        visitor_attributes,
         admin_channels,
     )
     for module in modules:

@@ -103,6 +103,7 @@ def settings_sections(visit: Visit) -> list[tuple[str, str]]:
         sections += [
             ("widget", "Widget"),
             ("labels", "Labels"),
+            ("files", "Files and attributes"),
             ("channels", "Channels"),
             ("consent", "Consent requests"),
             ("privacy", "Privacy"),

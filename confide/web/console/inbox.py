@@ -25,6 +25,7 @@ from confide.core.errors import ConfideError
 from confide.privacy import consent
 from confide.privacy import settings as privacy_settings
 from confide.runtime import Runtime
+from confide.web.console import visitor_attributes
 from confide.web.console.session import Visit, page_visit, render, runtime
 
 router = APIRouter(include_in_schema=False)
@@ -212,7 +213,9 @@ async def _conversation(
         )
         first_seq = 1
     notes = await notes_api.list_notes(conversation_id=conversation_id, principal=principal, rt=rt)
+    attributes = await visitor_attributes.pane_context(rt, principal, visitor_id)
     return {
+        **attributes,
         "conversation": detail,
         "conversation_labels": (await labels.labels_of(rt, [conversation_id]))[conversation_id],
         "notes": notes["notes"],

@@ -132,20 +132,22 @@
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "omit",
       mode: "cors"
-    }).then(function (response) {
-      return response.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        if (!response.ok) {
-          var error = (data && data.error) || {};
-          var failure = new Error(error.message || "Request failed (" + response.status + ")");
-          failure.status = response.status;
-          failure.code = error.code;
-          failure.field = error.field;
-          throw failure;
-        }
-        return data;
-      });
+    }).then(readResponse);
+  }
+
+  function readResponse(response) {
+    return response.text().then(function (text) {
+      var data = null;
+      try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+      if (!response.ok) {
+        var error = (data && data.error) || {};
+        var failure = new Error(error.message || "Request failed (" + response.status + ")");
+        failure.status = response.status;
+        failure.code = error.code;
+        failure.field = error.field;
+        throw failure;
+      }
+      return data;
     });
   }
 
@@ -187,7 +189,8 @@
   var ICONS = {
     chat: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z",
     close: "M6 6l12 12M18 6L6 18",
-    send: "M3 11l18-8-8 18-2-8-8-2z"
+    send: "M3 11l18-8-8 18-2-8-8-2z",
+    clip: "M21 12l-8.5 8.5a5 5 0 0 1-7-7L14 5a3.5 3.5 0 0 1 5 5l-8.5 8.5a2 2 0 0 1-3-3L15 8"
   };
   function icon(name) {
     var ns = "http://www.w3.org/2000/svg";
@@ -270,6 +273,14 @@
     ".confirm{flex-direction:column;align-items:stretch}.confirm p{margin:0;font-weight:600}",
     ".composer[hidden]{display:none}",
     ".composer textarea{flex:1;resize:none;border:1px solid var(--field);border-radius:12px;padding:9px 12px;max-height:120px;min-height:42px;background:var(--bg)}",
+    ".attach{border:1px solid var(--field);border-radius:12px;width:44px;height:42px;background:var(--bg);color:var(--fg);display:flex;align-items:center;justify-content:center}",
+    ".filein{position:absolute;width:1px;height:1px;opacity:0;pointer-events:none}",
+    ".panel.dropping{outline:3px dashed var(--focus);outline-offset:-6px}",
+    ".filecard{display:flex;flex-direction:column;gap:6px}",
+    ".filecard img{display:block;max-width:100%;max-height:180px;border-radius:10px;background:var(--bg)}",
+    ".msg.me .filecard a{color:var(--on-accent)}",
+    ".filecard a{color:var(--link);overflow-wrap:anywhere}",
+    ".filesize{font-size:12px}",
     ".send{border:0;border-radius:12px;width:44px;height:42px;background:var(--accent);color:var(--on-accent);display:flex;align-items:center;justify-content:center}",
     ".card{background:var(--bg);border:1px solid var(--line);border-radius:12px;padding:16px;display:flex;flex-direction:column;gap:12px}",
     ".card h3{margin:0;font-size:16px}",
@@ -367,9 +378,14 @@
       onkeydown: onComposerKey, oninput: onComposerInput
     });
     u.send = el("button", { className: "send", type: "submit", "aria-label": t("send") }, [icon("send")]);
+    u.fileInput = el("input", { type: "file", className: "filein", tabindex: "-1", "aria-hidden": "true",
+      multiple: "multiple", onchange: function () { uploadFiles(u.fileInput.files); u.fileInput.value = ""; } });
+    u.attach = el("button", { className: "attach", type: "button", "aria-label": t("attach"),
+      onclick: function () { u.fileInput.click(); } }, [icon("clip")]);
+    u.textarea.addEventListener("paste", onPasteFiles);
     u.composer = el("form", { className: "composer", hidden: true, onsubmit: function (event) {
       event.preventDefault(); sendFromComposer();
-    } }, [u.textarea, u.send]);
+    } }, [u.attach, u.fileInput, u.textarea, u.send]);
     u.panel = el("div", {
       className: "panel", id: "confide-panel", role: "dialog", "aria-labelledby": "confide-title",
       hidden: true, onkeydown: function (event) {
@@ -381,6 +397,9 @@
       ]),
       u.body, u.typing, u.composer
     ]);
+    u.panel.addEventListener("dragover", onDragFiles);
+    u.panel.addEventListener("dragleave", function () { u.panel.classList.remove("dropping"); });
+    u.panel.addEventListener("drop", onDropFiles);
     var theme = { light: "light", dark: "dark" }[config.appearance.theme] || "auto";
     u.root = el("div", { className: "root " + position + " " + theme, dir: config.dir || "ltr",
       lang: config.language || "en" }, [u.bubble, u.panel, u.launcher]);
@@ -886,6 +905,9 @@
     var node;
     if (message.kind === "event") {
       node = el("div", { className: "system", text: message.body || "" });
+    } else if (message.kind === "file") {
+      node = fileMessage(message, mine);
+      if (!mine) { ui.typing.textContent = ""; lastAgentSeq = Math.max(lastAgentSeq, message.seq); }
     } else if (mine) {
       node = el("div", { className: "msg me", dir: "auto", text: message.body === null ? "(not kept)" : message.body });
     } else {
@@ -911,6 +933,107 @@
     if (message.kind !== "event") stamp(node, message.created_at);
     insertBySeq(node, message.seq);
     scrollDown();
+  }
+
+  // -- attachments --------------------------------------------------------------------------
+  // A file goes to the conversation as the raw request body (its name percent-encoded in
+  // X-Confide-Filename); the server judges its type by content and answers with the "file"
+  // message that carries it. Cards get their thumbnail and download link from the
+  // conversation's listing, whose signed links live a few minutes.
+  var fileCache = {};   // message id -> attachment
+  var fileListing = null;
+
+  function hasFiles(event) {
+    var types = event.dataTransfer && event.dataTransfer.types;
+    return !!types && Array.prototype.indexOf.call(types, "Files") !== -1;
+  }
+  function onDragFiles(event) {
+    if (!hasFiles(event) || ui.composer.hidden) return;
+    event.preventDefault();
+    ui.panel.classList.add("dropping");
+  }
+  function onDropFiles(event) {
+    ui.panel.classList.remove("dropping");
+    var files = event.dataTransfer && event.dataTransfer.files;
+    if (!files || !files.length || ui.composer.hidden) return;
+    event.preventDefault();
+    uploadFiles(files);
+  }
+  function onPasteFiles(event) {
+    var files = event.clipboardData && event.clipboardData.files;
+    if (!files || !files.length) return;
+    event.preventDefault();
+    uploadFiles(files);
+  }
+
+  function uploadFiles(files) {
+    if (!files || !files.length) return;
+    if (!saved.conversation) { showAlert(t("attachFirst")); return; }
+    Array.prototype.forEach.call(files, uploadFile);
+  }
+
+  function uploadFile(file) {
+    var name = file.name || "pasted";
+    var node = el("div", { className: "msg me pending", dir: "auto", text: name });
+    node.appendChild(el("span", { className: "sr", text: " (" + t("sending") + ")" }));
+    ui.log.appendChild(node);
+    scrollDown();
+    var headers = { "Content-Type": "application/octet-stream", "X-Confide-Filename": encodeURIComponent(name) };
+    if (saved.token) headers.Authorization = "Bearer " + saved.token;
+    fetch(API + "/widget/conversations/" + saved.conversation + "/attachments", {
+      method: "POST", headers: headers, body: file, credentials: "omit", mode: "cors"
+    }).then(readResponse).then(function (data) {
+      if (node.parentNode) node.parentNode.removeChild(node);
+      fileCache[data.message.id] = data.attachment;
+      onMessage(data.message);
+    }).catch(function (error) {
+      if (node.parentNode) node.parentNode.removeChild(node);
+      showAlert(error.message);
+    });
+  }
+
+  function attachmentOf(messageId) {
+    if (fileCache[messageId]) return Promise.resolve(fileCache[messageId]);
+    if (!fileListing) {
+      fileListing = request("GET", "/widget/conversations/" + saved.conversation + "/attachments")
+        .then(function (data) {
+          (data.attachments || []).forEach(function (a) { if (a.message_id) fileCache[a.message_id] = a; });
+        })
+        .catch(function () {})
+        .then(function () { fileListing = null; });
+    }
+    return fileListing.then(function () { return fileCache[messageId] || null; });
+  }
+
+  function sizeText(bytes) {
+    if (bytes >= 1048576) return (bytes / 1048576).toFixed(1) + " MB";
+    return Math.max(1, Math.round(bytes / 1024)) + " KB";
+  }
+
+  function fileMessage(message, mine) {
+    var name = message.body === null ? "(not kept)" : message.body;
+    var card = el("div", { className: "filecard" }, [el("span", { text: name })]);
+    var children = [card];
+    if (!mine) {
+      var who = (message.author && message.author.alias) || config.workspace.name;
+      children.unshift(el("span", { className: "who", text: who }));
+    }
+    var node = el("div", { className: "msg file " + (mine ? "me" : "them"), dir: "auto" }, children);
+    attachmentOf(message.id).then(function (a) {
+      if (!a) return;
+      while (card.firstChild) card.removeChild(card.firstChild);
+      if (a.thumbnail_url) {
+        // The preview repeats the download link below it: hidden from assistive technology.
+        card.appendChild(el("a", { href: ORIGIN + a.url, target: "_blank", rel: "noopener noreferrer",
+          tabindex: "-1", "aria-hidden": "true" }, [
+          el("img", { src: ORIGIN + a.thumbnail_url, alt: a.name || name })
+        ]));
+      }
+      card.appendChild(el("a", { href: ORIGIN + a.download_url, download: a.name || name,
+        rel: "noopener noreferrer", text: a.name || name }));
+      card.appendChild(el("span", { className: "filesize", text: sizeText(a.size_bytes) }));
+    });
+    return node;
   }
 
   function markRead() {

@@ -153,6 +153,7 @@ export class ConversationPane {
       className: `msg msg--${kind}${pending ? " msg--pending" : ""}`,
       "data-seq": pending ? null : message.seq,
       "data-id": message.id || null,
+      "data-kind": message.kind || null,
       "data-client-id": message.client_id || null,
     }, inner);
   }
