@@ -12,23 +12,23 @@ from confide.runtime import Runtime
 from tests.audit.test_coverage import API, MAIL_ROUTES, Ledger
 from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
-from tests.mailbox import MailBox, mailbox, reset_token, with_smtp  # noqa: F401
+from tests.mailbox import MailBox, mailbox_fixture, reset_token, with_smtp  # noqa: F401
 
 pytestmark = pytest.mark.smtp
 
 
 @pytest.fixture
-def settings(settings: Settings, mailbox: tuple[MailBox, int]) -> Settings:  # noqa: F811
-    return with_smtp(settings, mailbox[1])
+def settings(settings: Settings, mailbox: MailBox) -> Settings:
+    return with_smtp(settings, mailbox)
 
 
 async def test_every_mail_route_appends_its_record(
     world: World,
     client: httpx.AsyncClient,
     rt: Runtime,
-    mailbox: tuple[MailBox, int],  # noqa: F811
+    mailbox: MailBox,
 ) -> None:
-    box, _ = mailbox
+    box = mailbox
     ledger = Ledger(rt)
     ada = await world.operator("ada", Role.ADMIN)
     await world.operator("eve", Role.AGENT, email="eve@example.test")
