@@ -1,0 +1,313 @@
+"""Carrying out a data subject's request, completing its case, and issuing the receipt.
+
+- **Erasure** (Art. 17) runs the erasure engine (``confide.privacy.erasure.do_erase_subject``)
+  for every visitor and operator of the subject; a legal hold stops it with ``LegalHold`` and
+  the case records why it is blocked. Anonymised statistics stay (the engine keeps stubs).
+- **Restriction** (Art. 18): the data stays; every conversation of the subject is marked
+  ``restricted``, which the access policy hides from agents, managers, analysts and grants
+  (``confide.access.policy.conversations``) and from analysts' reports. Lifting it is its own
+  recorded act (Art. 18(3)).
+- **Objection** (Art. 21): a processing limit naming the processing (engagement rules,
+  enrichment, surveys); the modules that do that processing ask :func:`objects_to`.
+- **Rectification** (Art. 16): identity fields rewritten through the vault; the history names
+  the fields changed, never the old or new values.
+- **Access / portability** (Art. 15, 20): the export ZIP, built by
+  ``confide.privacy.export.build_subject_export`` (one call site: :func:`_export`).
+
+Completing a case signs a receipt (``receipts``) and queues it, through the sealed outbox, to
+the requester's address and to the workspace's admins; the requester's address is then removed
+from the case and its key destroyed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from confide.access.models import Operator, OperatorStatus, Role, Workspace
+from confide.access.policy import Principal
+from confide.audit.ledger import Actor
+from confide.chat.models import Conversation, Visitor
+from confide.core.clock import utcnow
+from confide.core.db import UnitOfWork
+from confide.core.errors import Conflict, KeyUnavailable, LegalHold, ValidationFailed
+from confide.core.mail import Mail, mail_enabled
+from confide.privacy.erasure import do_erase_subject
+from confide.privacy.key_cache import destroy_keys
+from confide.privacy.outbox import queue_mail
+from confide.privacy.requests.cases import load_case, log_event, move
+from confide.privacy.requests.models import DsrCase, ProcessingLimit
+from confide.privacy.requests.receipts import receipt_text, sign_receipt
+from confide.privacy.requests.views import CaseView, view
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from confide.runtime import Runtime
+
+RECTIFIABLE = frozenset({"name", "email", "phone"})
+WORKABLE = ("verified", "in_progress", "extended")
+
+
+async def objects_to(session: AsyncSession, subject_id: uuid.UUID, processing: str) -> bool:
+    """Whether the subject objected to ``processing`` (or restricted all processing) and has
+    not lifted it: modules that run engagement rules, enrichment or surveys ask this first."""
+    found = await session.scalar(
+        select(ProcessingLimit.id)
+        .where(
+            ProcessingLimit.subject_id == subject_id,
+            ProcessingLimit.lifted_at.is_(None),
+            ProcessingLimit.processing.in_((processing, "all")),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def is_restricted(session: AsyncSession, subject_id: uuid.UUID) -> bool:
+    """Whether the subject's processing is restricted (Art. 18) right now."""
+    return await objects_to(session, subject_id, "all")
+
+
+async def _people(session: AsyncSession, subject_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
+    visitors = await session.scalars(select(Visitor.id).where(Visitor.subject_id == subject_id))
+    operators = await session.scalars(select(Operator.id).where(Operator.subject_id == subject_id))
+    return [("visitor", v) for v in visitors.all()] + [("operator", o) for o in operators.all()]
+
+
+async def _restrict(tx: UnitOfWork, case: DsrCase, flag: bool) -> int:
+    """Mark every conversation of the subject's visitors ``restricted`` (or not)."""
+    assert case.subject_id is not None
+    visitor_ids = select(Visitor.id).where(Visitor.subject_id == case.subject_id)
+    result = await tx.execute(
+        update(Conversation).where(Conversation.visitor_id.in_(visitor_ids)).values(restricted=flag)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def _export(rt: Runtime, actor: Principal | None, case: DsrCase) -> dict[str, int]:
+    """The one call site of the export ZIP (``confide.privacy.export``, built beside this
+    module): stores its blob key on the case and returns its counts."""
+    export = importlib.import_module("confide.privacy.export")
+    subject = export.SubjectRef(workspace_id=case.workspace_id, subject_id=case.subject_id)
+    result = await export.build_subject_export(rt, actor, subject)
+    case.export_key = result.key
+    return {str(k): int(v) for k, v in dict(result.counts).items()}
+
+
+async def _contact(rt: Runtime, case: DsrCase) -> str | None:
+    if case.contact_sealed is None:
+        return None
+    try:
+        return await rt.keyring.decrypt(
+            case.workspace_id, case.id, case.contact_sealed, f"dsr_cases:{case.id}:contact"
+        )
+    except KeyUnavailable:
+        return None
+
+
+async def admin_addresses(rt: Runtime, session: AsyncSession, workspace_id: uuid.UUID) -> list[str]:
+    subject_ids = (
+        await session.scalars(
+            select(Operator.subject_id).where(
+                Operator.workspace_id == workspace_id,
+                Operator.role == Role.ADMIN,
+                Operator.status == OperatorStatus.ACTIVE,
+            )
+        )
+    ).all()
+    fields = await rt.vault.read_fields(session, subject_ids, ["email"])
+    return sorted({f["email"] for f in fields.values() if f.get("email")})
+
+
+async def complete_in(
+    tx: UnitOfWork,
+    rt: Runtime,
+    actor: Principal | Actor | None,
+    case: DsrCase,
+    *,
+    outcome: str,
+    actions: list[str],
+    categories: list[str],
+    counts: dict[str, int],
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Complete (or reject) ``case`` in the caller's unit: status, signed receipt, mails to
+    the requester and the admins through the outbox, and the requester's address removed."""
+    move(case, "completed" if outcome == "completed" else "rejected")
+    document = await sign_receipt(
+        rt,
+        case,
+        outcome=outcome,
+        actions=actions,
+        categories=categories,
+        counts=counts,
+        reason=reason,
+    )
+    case.receipt = document
+    if mail_enabled(rt.settings):
+        workspace = await tx.get(Workspace, case.workspace_id)
+        name = workspace.name if workspace else "The controller"
+        text = receipt_text(name, document)
+        subject = f"Your {case.kind} request to {name}: receipt"
+        for address in [
+            await _contact(rt, case),
+            *await admin_addresses(rt, tx, case.workspace_id),
+        ]:
+            if address:
+                await queue_mail(rt, tx, case.workspace_id, Mail(address, subject, text))
+    if case.contact_sealed is not None:
+        case.contact_sealed = None
+        tx.on_commit(destroy_keys, rt, [case.id])
+    await log_event(
+        tx,
+        rt,
+        actor,
+        case,
+        case.status,
+        reason=reason,
+        details={"counts": document["receipt"]["counts"]},
+    )
+    return document
+
+
+async def do_carry_out_case(
+    rt: Runtime,
+    actor: Principal | None,
+    case_id: uuid.UUID,
+    *,
+    fields: dict[str, str | None] | None = None,
+) -> CaseView:
+    """Do what a verified case asks, then complete it with a signed receipt.
+
+    ``fields``: for rectification, the identity fields to set (``name``, ``email``,
+    ``phone``; ``None`` removes one). Raises Conflict (not verified, or closed), LegalHold
+    (erasure blocked; recorded on the case, which stays open), ValidationFailed, NotFound."""
+    async with rt.db.session() as session:
+        case = await load_case(session, actor, case_id)
+        if case.status not in WORKABLE:
+            raise Conflict(f"A {case.status} request cannot be carried out; verify it first.")
+        people = await _people(session, case.subject_id) if case.subject_id else []
+    counts: dict[str, int] = {}
+    actions: list[str] = []
+    categories: list[str] = []
+    if case.kind == "erasure" and people:
+        try:
+            for kind, person_id in people:
+                report = await do_erase_subject(rt, actor, kind, person_id)
+                counts["conversations"] = counts.get("conversations", 0) + report.conversations
+                counts["keys_destroyed"] = counts.get("keys_destroyed", 0) + report.keys
+                for table, n in report.rows.items():
+                    counts[f"rows.{table}"] = counts.get(f"rows.{table}", 0) + n
+        except LegalHold as exc:
+            async with rt.db.transaction() as tx:
+                blocked = await load_case(tx, actor, case_id, lock=True)
+                await log_event(tx, rt, actor, blocked, "erasure_blocked", reason=exc.message)
+            raise
+        actions, categories = ["erased"], ["identity", "conversations", "messages", "consent"]
+    async with rt.db.transaction() as tx:
+        case = await load_case(tx, actor, case_id, lock=True)
+        if case.status not in WORKABLE:
+            raise Conflict(f"A {case.status} request cannot be carried out.")
+        if case.kind == "restriction" and case.subject_id:
+            tx.add(
+                ProcessingLimit(
+                    workspace_id=case.workspace_id,
+                    subject_id=case.subject_id,
+                    kind="restriction",
+                    processing="all",
+                    case_id=case.id,
+                )
+            )
+            counts["conversations_restricted"] = await _restrict(tx, case, True)
+            actions, categories = ["restricted"], ["conversations", "messages", "identity"]
+        elif case.kind == "objection" and case.subject_id:
+            assert case.processing is not None
+            tx.add(
+                ProcessingLimit(
+                    workspace_id=case.workspace_id,
+                    subject_id=case.subject_id,
+                    kind="objection",
+                    processing=case.processing,
+                    case_id=case.id,
+                )
+            )
+            actions, categories = [f"stopped:{case.processing}"], [case.processing]
+        elif case.kind == "rectification" and case.subject_id:
+            changes = dict(fields or {})
+            if not changes or set(changes) - RECTIFIABLE:
+                raise ValidationFailed(
+                    "Give the fields to correct: name, email, phone.", field="fields"
+                )
+            await rt.vault.write_fields(tx, case.subject_id, changes)
+            # Field names only: the history never keeps old or new values in clear.
+            counts["fields_rectified"] = len(changes)
+            actions, categories = [f"rectified:{name}" for name in sorted(changes)], ["identity"]
+        elif case.kind in ("access", "portability") and case.subject_id:
+            counts.update(await _export(rt, actor, case))
+            actions, categories = ["exported"], sorted(k.split(".")[0] for k in counts) or ["none"]
+        if not actions:
+            actions = ["none: no data about this person is held"] if not people else actions
+        await complete_in(
+            tx,
+            rt,
+            actor,
+            case,
+            outcome="completed",
+            actions=actions,
+            categories=categories,
+            counts=counts,
+        )
+        return view(case)
+
+
+async def do_lift_restriction(rt: Runtime, actor: Principal | None, case_id: uuid.UUID) -> CaseView:
+    """Lift the restriction a case put in place (Art. 18(3)): conversations visible again to
+    those the policy lets see them; recorded on the case and in the audit ledger."""
+    async with rt.db.transaction() as tx:
+        case = await load_case(tx, actor, case_id, lock=True)
+        if case.kind != "restriction" or case.subject_id is None:
+            raise Conflict("Only a restriction request can be lifted.")
+        result = await tx.execute(
+            update(ProcessingLimit)
+            .where(ProcessingLimit.case_id == case.id, ProcessingLimit.lifted_at.is_(None))
+            .values(lifted_at=utcnow())
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise Conflict("This restriction is not in force.")
+        lifted = 0
+        if not await is_restricted(tx, case.subject_id):
+            lifted = await _restrict(tx, case, False)
+        await log_event(
+            tx, rt, actor, case, "restriction_lifted", details={"conversations": lifted}
+        )
+        return view(case)
+
+
+async def do_reject_case(
+    rt: Runtime, actor: Principal | None, case_id: uuid.UUID, reason: str
+) -> CaseView:
+    """Refuse a request with the reason told to the person (Art. 12(4)); a receipt says so."""
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed(
+            "Give the reason; it is recorded and told to the person.", field="reason"
+        )
+    async with rt.db.transaction() as tx:
+        case = await load_case(tx, actor, case_id, lock=True)
+        case.rejection_reason = text[:1000]
+        await complete_in(
+            tx,
+            rt,
+            actor,
+            case,
+            outcome="rejected",
+            actions=[],
+            categories=[],
+            counts={},
+            reason=case.rejection_reason,
+        )
+        return view(case)
