@@ -23,6 +23,7 @@ from confide.api.routes import (
     channels,
     consent,
     conversations,
+    dsr,
     erasure,
     group_hours,
     labels,
@@ -30,6 +31,7 @@ from confide.api.routes import (
     notes,
     operators,
     password_reset,
+    portal,
     saved_replies,
     search,
     widget,
@@ -73,6 +75,8 @@ def build_api_router() -> APIRouter:
     router.include_router(consent.router)
     router.include_router(group_hours.router)
     router.include_router(erasure.router)
+    router.include_router(dsr.router)
+    router.include_router(portal.router)
     return router
 
 
@@ -107,10 +111,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_api_websocket_route(f"{API_PREFIX}/ws/widget", socket_endpoints.widget_socket)
 
     from confide.web.console import mount_console
+    from confide.web.portal import mount_portal
     from confide.web.widget import mount_widget
 
     mount_console(app)
     mount_widget(app)
+    mount_portal(app)
 
     @app.middleware("http")
     async def request_log(

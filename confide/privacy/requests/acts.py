@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from confide.access.models import Operator, OperatorStatus, Role, Workspace
 from confide.access.policy import Principal
 from confide.audit.ledger import Actor
+from confide.chat.events import conversation_changed
 from confide.chat.models import Conversation, Visitor
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
@@ -78,14 +79,24 @@ async def _people(session: AsyncSession, subject_id: uuid.UUID) -> list[tuple[st
     return [("visitor", v) for v in visitors.all()] + [("operator", o) for o in operators.all()]
 
 
-async def _restrict(tx: UnitOfWork, case: DsrCase, flag: bool) -> int:
-    """Mark every conversation of the subject's visitors ``restricted`` (or not)."""
+async def _restrict(rt: Runtime, tx: UnitOfWork, case: DsrCase, flag: bool) -> int:
+    """Mark every conversation of the subject's visitors ``restricted`` (or not), and tell
+    open consoles after commit, so an agent's open subscription is revoked at once."""
     assert case.subject_id is not None
     visitor_ids = select(Visitor.id).where(Visitor.subject_id == case.subject_id)
-    result = await tx.execute(
-        update(Conversation).where(Conversation.visitor_id.in_(visitor_ids)).values(restricted=flag)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    # ix_conversations_visitor_id
+    rows = (
+        await tx.scalars(
+            select(Conversation).where(
+                Conversation.visitor_id.in_(visitor_ids), Conversation.restricted.is_not(flag)
+            )
+        )
+    ).all()
+    for conversation in rows:
+        conversation.restricted = flag
+        conversation_changed(tx, rt.broker, conversation, "restricted" if flag else "unrestricted")
+    await tx.flush()
+    return len(rows)
 
 
 async def _export(rt: Runtime, actor: Principal | None, case: DsrCase) -> dict[str, int]:
@@ -222,7 +233,7 @@ async def do_carry_out_case(
                     case_id=case.id,
                 )
             )
-            counts["conversations_restricted"] = await _restrict(tx, case, True)
+            counts["conversations_restricted"] = await _restrict(rt, tx, case, True)
             actions, categories = ["restricted"], ["conversations", "messages", "identity"]
         elif case.kind == "objection" and case.subject_id:
             assert case.processing is not None
@@ -280,7 +291,7 @@ async def do_lift_restriction(rt: Runtime, actor: Principal | None, case_id: uui
             raise Conflict("This restriction is not in force.")
         lifted = 0
         if not await is_restricted(tx, case.subject_id):
-            lifted = await _restrict(tx, case, False)
+            lifted = await _restrict(rt, tx, case, False)
         await log_event(
             tx, rt, actor, case, "restriction_lifted", details={"conversations": lifted}
         )

@@ -36,6 +36,7 @@ from confide.chat.models import Visitor
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, NotFound, ValidationFailed
+from confide.privacy.models import Subject
 from confide.privacy.requests.models import DsrCase, DsrCaseEvent, DsrSettings
 from confide.privacy.requests.views import CaseView, view
 
@@ -156,12 +157,14 @@ async def log_event(
         )
     )
     audit_actor = actor if actor is not None else Actor("system", None, case.workspace_id)
+    # An erased subject's key is gone: records after the erasure name the case only.
+    subject = await tx.get(Subject, case.subject_id) if case.subject_id else None
     await append(
         tx,
         rt,
         audit_actor,
         f"dsr.{action}",
-        subject_id=case.subject_id,
+        subject_id=subject.id if subject is not None and subject.erased_at is None else None,
         resource=f"dsr_case:{case.id}",
         details={"kind": case.kind, "status": case.status, **(details or {})},
     )
@@ -324,3 +327,57 @@ async def do_assign_case(
         case.assignee_id = assignee_id
         await log_event(tx, rt, actor, case, "assigned", details={"assignee_id": str(assignee_id)})
         return view(case)
+
+
+async def do_file_widget_request(
+    rt: Runtime, visitor: Principal, kind: str, *, processing: str | None = None
+) -> CaseView:
+    """A widget visitor files a request about themself: their visitor token identifies them
+    (the case is verified for that visitor id); the answer goes to the address they gave, if
+    any. Raises ValidationFailed, NotFound."""
+    if visitor.kind != "visitor" or visitor.visitor_id is None or visitor.workspace_id is None:
+        raise NotFound()
+    async with rt.db.transaction() as tx:
+        subject_id = await subject_of_visitor(tx, visitor.workspace_id, visitor.visitor_id)
+        fields = await rt.vault.read_fields(tx, [subject_id], ["email"])
+        case = await open_case_in(
+            tx,
+            rt,
+            visitor,
+            visitor.workspace_id,
+            kind=kind,
+            channel="widget",
+            subject_id=subject_id,
+            visitor_id=visitor.visitor_id,
+            verified=True,
+            processing=processing,
+            contact=fields.get(subject_id, {}).get("email"),
+        )
+        return view(case)
+
+
+async def do_set_request_settings(
+    rt: Runtime,
+    actor: Principal | None,
+    workspace_id: uuid.UUID,
+    *,
+    target_days: int,
+    instant_download: bool,
+) -> dict[str, Any]:
+    """Set the workspace's own answer target (1-30 days; the legal month stays the limit)
+    and whether the portal offers an immediate download of the access export."""
+    check_rights(actor, workspace_id)
+    if not 1 <= target_days <= 30:
+        raise ValidationFailed("The target is 1 to 30 days.", field="target_days")
+    async with rt.db.transaction() as tx:
+        settings = await tx.get(DsrSettings, workspace_id)
+        if settings is None:
+            settings = DsrSettings(workspace_id=workspace_id)
+            tx.add(settings)
+        settings.target_days = target_days
+        settings.instant_download = instant_download
+        values = {"target_days": target_days, "instant_download": instant_download}
+        await append(
+            tx, rt, actor, "dsr.settings", resource=f"workspace:{workspace_id}", details=values
+        )
+        return values

@@ -62,3 +62,12 @@ async def case_history(
         for e in events
     ]
     return view(case), history
+
+
+async def case_receipt(
+    rt: Runtime, actor: Principal | None, case_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The signed receipt of a completed case, or None while it is open."""
+    async with rt.db.session() as session:
+        case = await load_case(session, actor, case_id)
+    return case.receipt
