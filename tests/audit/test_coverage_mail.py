@@ -3,11 +3,14 @@ loopback receives the mail); the routes are classified in ``test_coverage.AUDITE
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
 from confide.access.models import Role
 from confide.core.config import Settings
+from confide.jobs.worker import Worker
 from confide.runtime import Runtime
 from tests.audit.test_coverage import API, MAIL_ROUTES, Ledger
 from tests.chat.helpers import new_visitor, start_chat
@@ -66,6 +69,26 @@ async def test_every_mail_route_appends_its_record(
             f"{API}/widget/conversations/{chat}/transcript",
             json={"email": "vera@example.test"},
             headers=visitor.headers,
+        ),
+    )
+    # The privacy portal: a link to the address, then a request filed with it.
+    asked = await client.post(f"{API}/portal/acme/link", json={"email": "rita@example.test"})
+    assert asked.status_code == 202
+    await Worker(rt).run(once=True)
+    link = next(
+        m for m, to in zip(box.messages, box.recipients, strict=True) if to == ["rita@example.test"]
+    )
+    token = re.search(r"#token=(\S+)", box.body(box.messages.index(link)))
+    assert token is not None
+    verified = await client.post(f"{API}/portal/acme/verify", json={"token": token.group(1)})
+    session = verified.json()["session"]
+    await ledger.drive(
+        "POST",
+        "/api/v1/portal/{workspace}/requests",
+        lambda: client.post(
+            f"{API}/portal/acme/requests",
+            json={"kind": "access"},
+            headers={"Authorization": f"Bearer {session}"},
         ),
     )
     assert ledger.seen == MAIL_ROUTES

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
+from confide.access.models import Workspace
 from confide.access.workspaces import find_workspace_by_slug
 from confide.audit.ledger import Actor
 from confide.core.clock import utcnow
@@ -95,10 +96,11 @@ async def do_request_portal_link(
     whether or not anyone has that address. Raises TooManyRequests past the limits (per
     address and per ``client_key``, a keyed hash of the client address), MailNotConfigured
     without SMTP, ValidationFailed for something that is not an address."""
+    slug = workspace_slug.strip().lower()
+    workspace = await _portal_workspace(rt, slug)
     address = email.strip()
     if "@" not in address or len(address) > ADDRESS_MAX_CHARS or any(c.isspace() for c in address):
         raise ValidationFailed("Enter an e-mail address.", field="email")
-    slug = workspace_slug.strip().lower()
     address_key = rt.secret.keyed_hash(
         "portal-address", f"{slug}\n{normalise_for_lookup('email', address)}"
     )[:32]
@@ -111,9 +113,6 @@ async def do_request_portal_link(
             )
     if not mail_enabled(rt.settings):
         raise MailNotConfigured("This privacy portal cannot send e-mail; contact the controller.")
-    workspace = await find_workspace_by_slug(rt, slug)
-    if workspace is None:
-        raise NotFound("No privacy portal at this address.", field="workspace")
     link_id = new_id()
     secret = secrets.token_urlsafe(SECRET_BYTES)
     now = utcnow()
@@ -146,14 +145,13 @@ def _split(token: str, field: str) -> tuple[uuid.UUID, str]:
 async def do_verify_portal_link(rt: Runtime, workspace_slug: str, token: str) -> str:
     """Spend a link: returns a portal session token for ``SESSION_SECONDS``. Raises
     PortalLinkInvalid (unknown, used, expired, another workspace's, or too many attempts)."""
+    workspace = await _portal_workspace(rt, workspace_slug)
     link_id, secret = _split(token, "token")
-    workspace = await find_workspace_by_slug(rt, workspace_slug)
     now = utcnow()
     async with rt.db.transaction() as tx:
         link = await tx.get(PortalLink, link_id, with_for_update=True)
         if (
             link is None
-            or workspace is None
             or link.workspace_id != workspace.id
             or link.verified_at is not None
             or link.expires_at <= now
@@ -168,16 +166,22 @@ async def do_verify_portal_link(rt: Runtime, workspace_slug: str, token: str) ->
     return f"{link_id.hex}.{_session_mac(rt, link_id)}"
 
 
+async def _portal_workspace(rt: Runtime, workspace_slug: str) -> Workspace:
+    workspace = await find_workspace_by_slug(rt, workspace_slug)
+    if workspace is None:  # the page says which workspaces have a portal: no secret
+        raise NotFound("No privacy portal at this address.", field="workspace")
+    return workspace
+
+
 async def _session_link(rt: Runtime, workspace_slug: str, session_token: str) -> PortalLink:
+    workspace = await _portal_workspace(rt, workspace_slug)
     link_id, mac = _split(session_token, "session")
     if not hmac.compare_digest(mac, _session_mac(rt, link_id)):
         raise PortalLinkInvalid(field="session")
-    workspace = await find_workspace_by_slug(rt, workspace_slug)
     async with rt.db.session() as session:
         link = await session.get(PortalLink, link_id)
     if (
         link is None
-        or workspace is None
         or link.workspace_id != workspace.id
         or link.verified_at is None
         or link.verified_at + timedelta(seconds=SESSION_SECONDS) <= utcnow()
