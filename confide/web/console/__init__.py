@@ -25,6 +25,7 @@ from confide.web.console import (
     inbox,
     password_pages,
     replies_page,
+    requests_page,
     search_page,
 )
 from confide.web.console.session import WEB_DIR
@@ -54,6 +55,7 @@ def mount_console(app: FastAPI) -> None:
         admin_widget,
         admin_labels,
         admin_channels,
+        requests_page,
     )
     for module in modules:
         app.include_router(module.router)
