@@ -40,6 +40,7 @@ from confide.privacy.erasure import do_erase_subject
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.outbox import queue_mail
 from confide.privacy.requests.cases import load_case, log_event, move
+from confide.privacy.requests.limits import is_restricted
 from confide.privacy.requests.models import DsrCase, ProcessingLimit
 from confide.privacy.requests.receipts import receipt_text, sign_receipt
 from confide.privacy.requests.views import CaseView, view
@@ -51,26 +52,6 @@ if TYPE_CHECKING:
 
 RECTIFIABLE = frozenset({"name", "email", "phone"})
 WORKABLE = ("verified", "in_progress", "extended")
-
-
-async def objects_to(session: AsyncSession, subject_id: uuid.UUID, processing: str) -> bool:
-    """Whether the subject objected to ``processing`` (or restricted all processing) and has
-    not lifted it: modules that run engagement rules, enrichment or surveys ask this first."""
-    found = await session.scalar(
-        select(ProcessingLimit.id)
-        .where(
-            ProcessingLimit.subject_id == subject_id,
-            ProcessingLimit.lifted_at.is_(None),
-            ProcessingLimit.processing.in_((processing, "all")),
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-async def is_restricted(session: AsyncSession, subject_id: uuid.UUID) -> bool:
-    """Whether the subject's processing is restricted (Art. 18) right now."""
-    return await objects_to(session, subject_id, "all")
 
 
 async def _people(session: AsyncSession, subject_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:

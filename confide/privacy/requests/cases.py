@@ -37,6 +37,7 @@ from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, NotFound, ValidationFailed
 from confide.privacy.models import Subject
+from confide.privacy.requests.limits import PROCESSING as OBJECTABLE
 from confide.privacy.requests.models import DsrCase, DsrCaseEvent, DsrSettings
 from confide.privacy.requests.views import CaseView, view
 
@@ -216,9 +217,6 @@ async def open_case_in(
     await tx.flush()
     await log_event(tx, rt, actor, case, "opened", details={"channel": channel})
     return case
-
-
-OBJECTABLE = ("engagement_rules", "enrichment", "surveys")
 
 
 async def do_open_case(

@@ -9,9 +9,9 @@ import uuid
 import httpx
 
 from confide.access.models import Role
-from confide.privacy.requests.acts import objects_to
+from confide.privacy.requests.limits import objects_to
 from confide.runtime import Runtime
-from tests.chat.helpers import agent_token, open_socket
+from tests.chat.helpers import agent_token, open_socket, start_chat
 from tests.conftest import LiveServer, World
 from tests.privacy.requests.helpers import PHRASE, admin, identified_visitor
 
@@ -62,9 +62,15 @@ async def test_restricted_data_is_invisible_to_an_agent_over_rest_and_websocket(
     messages = await client.get(f"{conversation}/messages", headers=headers)
     assert PHRASE in messages.text
 
+    # A new conversation of the restricted person is restricted from the start.
+    newer = (await start_chat(client, person.visitor, "one more", group_id=support))["conversation"]
+    newer_path = f"/api/v1/conversations/{newer['id']}"
+    assert (await client.get(newer_path, headers=alice_headers)).status_code == 404
+
     lifted = await client.post(f"{CASES}/{case['id']}/lift-restriction", headers=headers)
     assert lifted.status_code == 200, lifted.text
     assert (await client.get(conversation, headers=alice_headers)).status_code == 200
+    assert (await client.get(newer_path, headers=alice_headers)).status_code == 200
     history = (await client.get(f"{CASES}/{case['id']}", headers=headers)).json()["history"]
     assert [h["action"] for h in history][-1] == "restriction_lifted"
     again = await client.post(f"{CASES}/{case['id']}/lift-restriction", headers=headers)
