@@ -63,8 +63,9 @@ requestForm.addEventListener("submit", async (event) => {
   }
 });
 
-const match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
-if (match) {
+function verifyFromFragment() {
+  const match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
+  if (!match) return;
   window.history.replaceState(null, "", window.location.pathname);
   post("/verify", { token: decodeURIComponent(match[1]) })
     .then((data) => {
@@ -76,3 +77,7 @@ if (match) {
     })
     .catch((error) => fail(error.message));
 }
+
+// The link opens the page (a new load) or, in a tab already showing it, changes the fragment.
+window.addEventListener("hashchange", verifyFromFragment);
+verifyFromFragment();
