@@ -80,14 +80,24 @@ async def _restrict(rt: Runtime, tx: UnitOfWork, case: DsrCase, flag: bool) -> i
     return len(rows)
 
 
-async def _export(rt: Runtime, actor: Principal | None, case: DsrCase) -> dict[str, int]:
-    """The one call site of the export ZIP (``confide.privacy.export``, built beside this
-    module): stores its blob key on the case and returns its counts."""
+async def _export(
+    rt: Runtime, actor: Principal | None, people: list[tuple[str, uuid.UUID]]
+) -> tuple[str | None, dict[str, int]]:
+    """The one call site of the export ZIP: ``build_subject_export`` (``confide.privacy.export``,
+    built beside this package on the dsr-export branch) for each visitor or operator of the
+    subject, in its own units of work. Returns the first blob key (kept on the case) and the
+    rows per record type. Looked up by name at run time because that module is merged after
+    this one; once both are in, this can become a plain import."""
     export = importlib.import_module("confide.privacy.export")
-    subject = export.SubjectRef(workspace_id=case.workspace_id, subject_id=case.subject_id)
-    result = await export.build_subject_export(rt, actor, subject)
-    case.export_key = result.key
-    return {str(k): int(v) for k, v in dict(result.counts).items()}
+    subject_ref = importlib.import_module("confide.privacy.subject_map").SubjectRef
+    key: str | None = None
+    counts: dict[str, int] = {}
+    for kind, person_id in people:
+        result = await export.build_subject_export(rt, actor, subject_ref(kind, person_id))
+        key = key or str(result.key)
+        for table, rows in dict(result.counts).items():
+            counts[str(table)] = counts.get(str(table), 0) + int(rows)
+    return key, counts
 
 
 async def _contact(rt: Runtime, case: DsrCase) -> str | None:
@@ -200,6 +210,10 @@ async def do_carry_out_case(
                 await log_event(tx, rt, actor, blocked, "erasure_blocked", reason=exc.message)
             raise
         actions, categories = ["erased"], ["identity", "conversations", "messages", "consent"]
+    export_key: str | None = None
+    if case.kind in ("access", "portability") and people:
+        export_key, counts = await _export(rt, actor, people)
+        actions, categories = ["exported"], sorted(counts) or ["none"]
     async with rt.db.transaction() as tx:
         case = await load_case(tx, actor, case_id, lock=True)
         if case.status not in WORKABLE:
@@ -238,9 +252,8 @@ async def do_carry_out_case(
             # Field names only: the history never keeps old or new values in clear.
             counts["fields_rectified"] = len(changes)
             actions, categories = [f"rectified:{name}" for name in sorted(changes)], ["identity"]
-        elif case.kind in ("access", "portability") and case.subject_id:
-            counts.update(await _export(rt, actor, case))
-            actions, categories = ["exported"], sorted(k.split(".")[0] for k in counts) or ["none"]
+        elif export_key is not None:
+            case.export_key = export_key
         if not actions:
             actions = ["none: no data about this person is held"] if not people else actions
         await complete_in(
