@@ -20,7 +20,11 @@ from rich.table import Table
 from confide.access.workspaces import find_workspace_by_slug
 from confide.cli.common import DataDirOption, console, run_with_runtime, settings_from
 from confide.core.errors import NotFound, ValidationFailed
-from confide.privacy.requests.acts import do_carry_out_case, do_lift_restriction
+from confide.privacy.requests.acts import (
+    do_carry_out_case,
+    do_lift_restriction,
+    save_case_export,
+)
 from confide.privacy.requests.cases import do_open_case
 from confide.privacy.requests.queries import case_history, case_receipt, list_cases
 from confide.privacy.requests.receipts import verify_receipt
@@ -61,6 +65,7 @@ def _act(
     visitor: str | None,
     receipt: Path | None,
     data_dir: Path | None,
+    out: Path | None = None,
 ) -> None:
     if len([o for o in (email, phone, visitor) if o]) != 1:
         console.print("[red]Error:[/red] give exactly one of --email, --phone, --visitor.")
@@ -80,6 +85,9 @@ def _act(
             verified=True,
         )
         await do_carry_out_case(rt, None, case.id)
+        if out is not None:
+            written = await save_case_export(rt, case.id, out)
+            console.print(f"Export written to {out} ({written} bytes).")
         return await case_receipt(rt, None, case.id)
 
     document = run_with_runtime(settings_from(data_dir), job)
@@ -139,10 +147,16 @@ def export(
     phone: PhoneOption = None,
     visitor: VisitorOption = None,
     receipt: ReceiptOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the ZIP here (0600, never overwritten).")
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Open an access case for a person and build their export ZIP (Art. 15, 20)."""
-    _act("access", workspace, email, phone, visitor, receipt, data_dir)
+    if out is not None and out.exists():
+        console.print(f"[red]Error:[/red] {out} exists; choose a new file.")
+        raise typer.Exit(code=2)
+    _act("access", workspace, email, phone, visitor, receipt, data_dir, out)
 
 
 @app.command("erase")

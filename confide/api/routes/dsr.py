@@ -14,7 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from confide.api.deps import OperatorDep, RuntimeDep, VisitorDep
 from confide.core.errors import NotFound, ValidationFailed
-from confide.privacy.requests.acts import do_carry_out_case, do_lift_restriction, do_reject_case
+from confide.privacy.requests.acts import (
+    do_carry_out_case,
+    do_lift_restriction,
+    do_reject_case,
+    export_download_link,
+)
 from confide.privacy.requests.cases import (
     do_assign_case,
     do_change_case,
@@ -123,6 +128,19 @@ async def receipt(case_id: uuid.UUID, principal: OperatorDep, rt: RuntimeDep) ->
     if document is None:
         raise NotFound("This request has no receipt yet: it is still open.", field="case_id")
     return document
+
+
+@router.get("/dsr/cases/{case_id}/download")
+async def download_link(
+    case_id: uuid.UUID, principal: OperatorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    """A signed, short-lived link to the case's export ZIP (access and portability)."""
+    issued_by = f"operator:{principal.operator_id}"
+    found = await export_download_link(rt, principal, case_id, issued_by=issued_by)
+    if found is None:
+        raise NotFound("This request has no export: carry out an access request first.")
+    url, expires = found
+    return {"url": url, "expires_at": expires.isoformat()}
 
 
 @router.post("/dsr/cases/{case_id}/status")

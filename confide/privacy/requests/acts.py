@@ -22,7 +22,10 @@ from the case and its key destroyed.
 from __future__ import annotations
 
 import importlib
+import os
 import uuid
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
@@ -34,7 +37,13 @@ from confide.chat.events import conversation_changed
 from confide.chat.models import Conversation, Visitor
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
-from confide.core.errors import Conflict, KeyUnavailable, LegalHold, ValidationFailed
+from confide.core.errors import (
+    Conflict,
+    KeyUnavailable,
+    LegalHold,
+    NotFound,
+    ValidationFailed,
+)
 from confide.core.mail import Mail, mail_enabled
 from confide.privacy.erasure import do_erase_subject
 from confide.privacy.key_cache import destroy_keys
@@ -316,3 +325,39 @@ async def do_reject_case(
             reason=case.rejection_reason,
         )
         return view(case)
+
+
+async def export_download_link(
+    rt: Runtime, actor: Principal | None, case_id: uuid.UUID, *, issued_by: str
+) -> tuple[str, datetime] | None:
+    """A signed, short-lived download URL for the case's export ZIP and its expiry, or None
+    when the case has none. The download itself is served and recorded by the exporter's
+    route (``GET /api/v1/exports/{token}``); the link is signed by ``export_store.sign_link``
+    (looked up by name, like :func:`_export`)."""
+    async with rt.db.session() as session:
+        case = await load_case(session, actor, case_id)
+    if case.export_key is None or case.subject_id is None:
+        return None
+    store = importlib.import_module("confide.privacy.export_store")
+    token, expires = store.sign_link(
+        rt, case.export_key, case.subject_id, case.workspace_id, issued_by
+    )
+    return f"/api/v1/exports/{token}", expires
+
+
+async def save_case_export(rt: Runtime, case_id: uuid.UUID, path: Path) -> int:
+    """Write the case's export ZIP to ``path`` (created 0600, never replacing a file), through
+    a link like any download, so it is recorded as one. Returns the bytes written; NotFound
+    when the case has no export."""
+    found = await export_download_link(rt, None, case_id, issued_by="cli")
+    if found is None:
+        raise NotFound("This request has no export.", field="case_id")
+    store = importlib.import_module("confide.privacy.export_store")
+    _, chunks = await store.open_export_download(rt, found[0].rsplit("/", 1)[1])
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    written = 0
+    with os.fdopen(fd, "wb") as handle:
+        async for chunk in chunks:
+            handle.write(chunk)
+            written += len(chunk)
+    return written

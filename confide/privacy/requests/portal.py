@@ -45,11 +45,14 @@ from confide.core.mail import Mail, mail_enabled
 from confide.jobs.kinds import DAY_SECONDS, Batch, BatchResult, JobKind, register
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.outbox import queue_mail
+from confide.privacy.requests.acts import do_carry_out_case, export_download_link
 from confide.privacy.requests.cases import find_subject, open_case_in
-from confide.privacy.requests.models import PortalLink
+from confide.privacy.requests.models import DsrSettings, PortalLink
 from confide.privacy.vault import normalise_for_lookup
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from confide.runtime import Runtime
 
 LINK_TTL_SECONDS = 30 * 60
@@ -210,6 +213,7 @@ async def do_file_portal_request(
         raise PortalLinkInvalid(field="session") from exc
     actor = Actor("anonymous", None, link.workspace_id)
     async with rt.db.transaction() as tx:
+        instant = kind in ("access", "portability") and await _instant_download(tx, link)
         subject_id, visitor_id = await find_subject(rt, tx, link.workspace_id, "email", address)
         case = await open_case_in(
             tx,
@@ -224,12 +228,27 @@ async def do_file_portal_request(
             processing=processing,
             contact=address,
         )
-        return {
+        answer: dict[str, Any] = {
             "case_id": str(case.id),
             "kind": case.kind,
             "status": case.status,
             "due_at": case.due_at.isoformat(),
         }
+    if instant and subject_id is not None:
+        # The workspace lets verified people download their data at once (Art. 12(3): without
+        # undue delay): carried out now, as the command line would, with a short-lived link.
+        done = await do_carry_out_case(rt, None, case.id)
+        link_and_expiry = await export_download_link(rt, None, case.id, issued_by="portal")
+        answer["status"] = done.status
+        if link_and_expiry is not None:
+            answer["download_url"], expires = link_and_expiry
+            answer["download_expires_at"] = expires.isoformat()
+    return answer
+
+
+async def _instant_download(session: AsyncSession, link: PortalLink) -> bool:
+    settings = await session.get(DsrSettings, link.workspace_id)
+    return bool(settings and settings.instant_download)
 
 
 async def purge_portal_links_batch(rt: Runtime, limit: int) -> int:

@@ -56,6 +56,16 @@ requestForm.addEventListener("submit", async (event) => {
   try {
     const data = await post("/requests", body, { Authorization: `Bearer ${session}` });
     requestForm.hidden = true;
+    if (data.download_url) {
+      say(`Your data is ready (reference ${data.case_id}). The link works for a short while.`);
+      const link = document.createElement("a");
+      link.href = data.download_url;
+      link.textContent = "Download your data (ZIP)";
+      link.id = "download";
+      statusBox.after(link);
+      link.focus();
+      return;
+    }
     const due = new Date(data.due_at).toLocaleDateString();
     say(`Your request is filed (reference ${data.case_id}). We answer by ${due} at the latest.`);
   } catch (error) {
