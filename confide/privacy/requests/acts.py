@@ -63,17 +63,36 @@ RECTIFIABLE = frozenset({"name", "email", "phone"})
 WORKABLE = ("verified", "in_progress", "extended")
 
 
-async def _people(session: AsyncSession, subject_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
-    visitors = await session.scalars(select(Visitor.id).where(Visitor.subject_id == subject_id))
-    operators = await session.scalars(select(Operator.id).where(Operator.subject_id == subject_id))
-    return [("visitor", v) for v in visitors.all()] + [("operator", o) for o in operators.all()]
+async def _subjects(rt: Runtime, session: AsyncSession, case: DsrCase) -> list[uuid.UUID]:
+    """Every vault subject the request is about: the case's, and, while the requester's
+    address is known, every other one with that address in the workspace (one person may be
+    several visitors: other devices, other visits), found through the blind index."""
+    found = [case.subject_id] if case.subject_id else []
+    contact = await _contact(rt, case)
+    if contact and "@" in contact:
+        found += await rt.vault.find_subjects(
+            session, workspace_id=case.workspace_id, field="email", value=contact
+        )
+    # The case's own subject first: the export kept on the case (and its links) is theirs.
+    return sorted(set(found), key=lambda s: (s != case.subject_id, str(s)))
 
 
-async def _restrict(rt: Runtime, tx: UnitOfWork, case: DsrCase, flag: bool) -> int:
-    """Mark every conversation of the subject's visitors ``restricted`` (or not), and tell
+async def _people(
+    session: AsyncSession, subject_ids: list[uuid.UUID]
+) -> list[tuple[str, uuid.UUID]]:
+    """The visitors and operators of ``subject_ids``, in that order of subjects."""
+    people: list[tuple[str, uuid.UUID]] = []
+    for subject_id in subject_ids:
+        for kind, table in (("visitor", Visitor), ("operator", Operator)):
+            rows = await session.scalars(select(table.id).where(table.subject_id == subject_id))
+            people.extend((kind, person_id) for person_id in rows.all())
+    return people
+
+
+async def _restrict(rt: Runtime, tx: UnitOfWork, subject_ids: list[uuid.UUID], flag: bool) -> int:
+    """Mark every conversation of the subjects' visitors ``restricted`` (or not), and tell
     open consoles after commit, so an agent's open subscription is revoked at once."""
-    assert case.subject_id is not None
-    visitor_ids = select(Visitor.id).where(Visitor.subject_id == case.subject_id)
+    visitor_ids = select(Visitor.id).where(Visitor.subject_id.in_(subject_ids))
     # ix_conversations_visitor_id
     rows = (
         await tx.scalars(
@@ -201,7 +220,8 @@ async def do_carry_out_case(
         case = await load_case(session, actor, case_id)
         if case.status not in WORKABLE:
             raise Conflict(f"A {case.status} request cannot be carried out; verify it first.")
-        people = await _people(session, case.subject_id) if case.subject_id else []
+        subject_ids = await _subjects(rt, session, case)
+        people = await _people(session, subject_ids)
     counts: dict[str, int] = {}
     actions: list[str] = []
     categories: list[str] = []
@@ -227,37 +247,42 @@ async def do_carry_out_case(
         case = await load_case(tx, actor, case_id, lock=True)
         if case.status not in WORKABLE:
             raise Conflict(f"A {case.status} request cannot be carried out.")
-        if case.kind == "restriction" and case.subject_id:
-            tx.add(
-                ProcessingLimit(
-                    workspace_id=case.workspace_id,
-                    subject_id=case.subject_id,
-                    kind="restriction",
-                    processing="all",
-                    case_id=case.id,
+        if case.subject_id is None and subject_ids:
+            case.subject_id = subject_ids[0]  # identified since the request arrived
+        if case.kind == "restriction" and subject_ids:
+            for subject_id in subject_ids:
+                tx.add(
+                    ProcessingLimit(
+                        workspace_id=case.workspace_id,
+                        subject_id=subject_id,
+                        kind="restriction",
+                        processing="all",
+                        case_id=case.id,
+                    )
                 )
-            )
-            counts["conversations_restricted"] = await _restrict(rt, tx, case, True)
+            counts["conversations_restricted"] = await _restrict(rt, tx, subject_ids, True)
             actions, categories = ["restricted"], ["conversations", "messages", "identity"]
-        elif case.kind == "objection" and case.subject_id:
+        elif case.kind == "objection" and subject_ids:
             assert case.processing is not None
-            tx.add(
-                ProcessingLimit(
-                    workspace_id=case.workspace_id,
-                    subject_id=case.subject_id,
-                    kind="objection",
-                    processing=case.processing,
-                    case_id=case.id,
+            for subject_id in subject_ids:
+                tx.add(
+                    ProcessingLimit(
+                        workspace_id=case.workspace_id,
+                        subject_id=subject_id,
+                        kind="objection",
+                        processing=case.processing,
+                        case_id=case.id,
+                    )
                 )
-            )
             actions, categories = [f"stopped:{case.processing}"], [case.processing]
-        elif case.kind == "rectification" and case.subject_id:
+        elif case.kind == "rectification" and subject_ids:
             changes = dict(fields or {})
             if not changes or set(changes) - RECTIFIABLE:
                 raise ValidationFailed(
                     "Give the fields to correct: name, email, phone.", field="fields"
                 )
-            await rt.vault.write_fields(tx, case.subject_id, changes)
+            for subject_id in subject_ids:
+                await rt.vault.write_fields(tx, subject_id, changes)
             # Field names only: the history never keeps old or new values in clear.
             counts["fields_rectified"] = len(changes)
             actions, categories = [f"rectified:{name}" for name in sorted(changes)], ["identity"]
@@ -283,18 +308,27 @@ async def do_lift_restriction(rt: Runtime, actor: Principal | None, case_id: uui
     those the policy lets see them; recorded on the case and in the audit ledger."""
     async with rt.db.transaction() as tx:
         case = await load_case(tx, actor, case_id, lock=True)
-        if case.kind != "restriction" or case.subject_id is None:
+        if case.kind != "restriction":
             raise Conflict("Only a restriction request can be lifted.")
-        result = await tx.execute(
+        subject_ids = list(
+            (
+                await tx.scalars(
+                    select(ProcessingLimit.subject_id).where(
+                        ProcessingLimit.case_id == case.id, ProcessingLimit.lifted_at.is_(None)
+                    )
+                )
+            ).all()
+        )
+        if not subject_ids:
+            raise Conflict("This restriction is not in force.")
+        await tx.execute(
             update(ProcessingLimit)
             .where(ProcessingLimit.case_id == case.id, ProcessingLimit.lifted_at.is_(None))
             .values(lifted_at=utcnow())
         )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            raise Conflict("This restriction is not in force.")
-        lifted = 0
-        if not await is_restricted(tx, case.subject_id):
-            lifted = await _restrict(rt, tx, case, False)
+        # Another restriction of the same person still in force keeps them hidden.
+        free = [s for s in subject_ids if not await is_restricted(tx, s)]
+        lifted = await _restrict(rt, tx, free, False) if free else 0
         await log_event(
             tx, rt, actor, case, "restriction_lifted", details={"conversations": lifted}
         )

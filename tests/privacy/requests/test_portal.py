@@ -82,6 +82,8 @@ async def test_portal_erasure_end_to_end_with_a_signed_receipt_and_no_readable_t
 ) -> None:
     headers = await admin(world)
     await identified_visitor(client, headers)
+    # The same person on another device: a second visitor with the same address.
+    await identified_visitor(client, headers, text="From my phone")
     page = await client.get("/privacy/acme")
     assert page.status_code == 200 and "<script>" not in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
@@ -106,7 +108,7 @@ async def test_portal_erasure_end_to_end_with_a_signed_receipt_and_no_readable_t
     assert done.json()["status"] == "completed"
     receipt = (await client.get(f"/api/v1/dsr/cases/{case_id}/receipt", headers=headers)).json()
     assert receipt["receipt"]["actions"] == ["erased"]
-    assert receipt["receipt"]["counts"]["conversations"] == 1
+    assert receipt["receipt"]["counts"]["conversations"] == 2
     published = (await client.get(f"{PORTAL}/public-key")).json()["public_key"]
     assert verify_receipt(receipt, published)
 
