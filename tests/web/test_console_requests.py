@@ -8,7 +8,7 @@ import httpx
 from confide.access.models import Role
 from confide.core import clock
 from tests.conftest import World
-from tests.web.helpers import sign_in
+from tests.web.helpers import post_form, sign_in
 
 DAY = 86_400
 
@@ -51,3 +51,32 @@ async def test_an_agent_has_no_requests_page(world: World, client: httpx.AsyncCl
     assert (await client.get("/console/requests")).status_code == 403
     inbox = await client.get("/console/")
     assert 'href="/console/requests"' not in inbox.text
+
+
+async def test_admin_verifies_extends_and_carries_out_a_request_from_the_console(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    ada = await world.operator("ada", Role.ADMIN)
+    headers = await world.headers(ada)
+    case = (
+        await client.post(
+            "/api/v1/dsr/cases",
+            json={"kind": "objection", "processing": "surveys", "email": "o@example.invalid"},
+            headers=headers,
+        )
+    ).json()
+    await sign_in(world, ada)
+    path = f"/console/requests/{case['id']}"
+    verified = await post_form(client, path, path, {"step": "verified"})
+    assert verified.status_code == 303, verified.text
+    refused = await post_form(client, path, path, {"step": "extended", "reason": ""})
+    assert refused.status_code == 422 and "reason" in refused.text.lower()
+    extended = await post_form(
+        client, path, path, {"step": "extended", "reason": "Records in three systems."}
+    )
+    assert extended.status_code == 303
+    done = await post_form(client, path, path, {"step": "carry_out"})
+    assert done.status_code == 303
+    page = await client.get(path)
+    assert "completed" in page.text and "Records in three systems." in page.text
+    assert 'name="step"' not in page.text  # nothing left to do
