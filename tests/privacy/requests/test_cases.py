@@ -204,3 +204,33 @@ async def test_a_widget_visitor_files_a_request_about_themself(
         "verified",
         person.visitor_id,
     )
+
+
+async def test_a_legal_hold_blocks_an_erasure_request_with_the_reason_on_the_case(
+    world: World, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typing import Any
+
+    from confide.privacy import erasure
+
+    async def held(session: Any, ids: list[Any]) -> set[Any]:
+        return set(ids)  # the retention issue's hook: every conversation is held
+
+    monkeypatch.setattr(erasure, "held_conversation_ids", held)
+    headers = await admin(world)
+    person = await identified_visitor(client, headers)
+    case = (
+        await client.post(
+            CASES,
+            json={"kind": "erasure", "visitor_id": person.visitor_id, "verified": True},
+            headers=headers,
+        )
+    ).json()
+    refused = await client.post(f"{CASES}/{case['id']}/carry-out", json={}, headers=headers)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "legal_hold"
+    shown = (await client.get(f"{CASES}/{case['id']}", headers=headers)).json()
+    assert shown["status"] == "verified"  # still open: the admin answers the person
+    blocked = shown["history"][-1]
+    assert blocked["action"] == "erasure_blocked" and "legal hold" in blocked["reason"]
+    still = await client.get(f"/api/v1/conversations/{person.conversation_id}", headers=headers)
+    assert still.status_code == 200
