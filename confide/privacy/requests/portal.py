@@ -13,9 +13,9 @@ The rules (OWASP Forgot Password Cheat Sheet, applied to GDPR Art. 12(6) identif
   for ``LINK_TTL_SECONDS`` (30 minutes), and ``MAX_ATTEMPTS`` wrong guesses at a link's id
   spend it; the link carries it in the URL fragment, which browsers never send to a server;
 - a verified link gives a portal session (an HMAC of the link id) good for
-  ``SESSION_SECONDS``, in which the person files requests; the address, sealed under the
-  link's own key, becomes the case's contact, and the link's key is destroyed when the
-  ``purge_portal_links`` job removes it.
+  ``SESSION_SECONDS``, in which the person files one request; the address, sealed under the
+  link's own key, becomes the case's contact (sealed under the case's key), and the link and
+  its key are destroyed then, or by the ``purge_portal_links`` job once the session is over.
 """
 
 from __future__ import annotations
@@ -228,6 +228,10 @@ async def do_file_portal_request(
             processing=processing,
             contact=address,
         )
+        # One request per verified address: the link and its key go now, so the address is
+        # kept only where the case needs it (sealed under the case's key until it completes).
+        await tx.execute(delete(PortalLink).where(PortalLink.id == link.id))
+        tx.on_commit(destroy_keys, rt, [link.id])
         answer: dict[str, Any] = {
             "case_id": str(case.id),
             "kind": case.kind,

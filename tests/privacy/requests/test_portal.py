@@ -232,3 +232,21 @@ async def test_filing_needs_a_verified_session(world: World, client: httpx.Async
     assert forged.status_code == 401
     missing = await client.post(f"{PORTAL}/requests", json={"kind": "erasure"})
     assert missing.status_code == 401
+
+
+async def test_a_session_files_one_request_and_the_link_is_gone_with_its_key(
+    world: World, client: httpx.AsyncClient, rt: Runtime, mailbox: MailBox
+) -> None:
+    from sqlalchemy import select
+
+    from confide.privacy.requests.models import PortalLink
+
+    await admin(world)
+    session = await _verified_session(client, rt, mailbox, "once@example.invalid")
+    bearer = {"Authorization": f"Bearer {session}"}
+    first = await client.post(f"{PORTAL}/requests", json={"kind": "access"}, headers=bearer)
+    assert first.status_code == 201
+    second = await client.post(f"{PORTAL}/requests", json={"kind": "erasure"}, headers=bearer)
+    assert second.status_code == 401
+    async with rt.db.session() as db:
+        assert (await db.scalars(select(PortalLink))).all() == []
