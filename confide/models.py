@@ -9,6 +9,7 @@ from confide.chat import models as chat_models
 from confide.core.db import Base
 from confide.jobs import models as jobs_models
 from confide.privacy import models as privacy_models
+from confide.privacy.requests import models as requests_models
 
 __all__ = [
     "Base",
@@ -18,6 +19,7 @@ __all__ = [
     "chat_models",
     "jobs_models",
     "privacy_models",
+    "requests_models",
 ]
 
 metadata = Base.metadata

@@ -1,4 +1,7 @@
-"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives, for the mail tests."""
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives, for every mail test.
+
+Use the ``mailbox`` fixture (a :class:`MailBox`; ``mailbox.port`` is where it listens) and
+:func:`with_smtp` to point settings at it."""
 
 from __future__ import annotations
 
@@ -21,9 +24,10 @@ WAIT_SECONDS = 10.0
 
 
 class MailBox:
-    """Messages received by the SMTP server, in arrival order."""
+    """Messages received by the SMTP server, in arrival order, with their envelope recipients."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int) -> None:
+        self.port = port
         self.messages: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
         self._lock = threading.Lock()
@@ -45,6 +49,13 @@ class MailBox:
             await asyncio.sleep(0.05)
         return list(self.messages)
 
+    def body(self, index: int) -> str:
+        """The plain-text body of message ``index``."""
+        part = self.messages[index].get_body(preferencelist=("plain",))
+        assert part is not None
+        content: str = part.get_content()
+        return content
+
 
 def reset_token(message: EmailMessage) -> str:
     body = message.get_body(("plain",))
@@ -61,22 +72,22 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def mailbox() -> Iterator[tuple[MailBox, int]]:
-    box = MailBox()
-    port = _free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
+@pytest.fixture(name="mailbox")
+def mailbox_fixture() -> Iterator[MailBox]:
+    box = MailBox(_free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
     controller.start()
     try:
-        yield box, port
+        yield box
     finally:
         controller.stop()
 
 
-def with_smtp(settings: Settings, port: int) -> Settings:
+def with_smtp(settings: Settings, box: MailBox) -> Settings:
+    """``settings`` sending through ``box`` (plain SMTP on loopback)."""
     return settings.with_overrides(
         smtp_host="127.0.0.1",
-        smtp_port=port,
+        smtp_port=box.port,
         smtp_security="none",
         mail_from="confide@example.test",
         public_url="http://confide.example.test",

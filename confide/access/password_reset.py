@@ -28,18 +28,19 @@ from confide.access import policy
 from confide.access.models import GroupMember, Operator, OperatorStatus, PasswordResetToken
 from confide.access.operators import check_password, do_set_password
 from confide.access.policy import OperatorFacts, Principal
-from confide.access.reset_mail import reset_message, send_mail
 from confide.access.workspaces import find_workspace_by_slug
 from confide.audit import ledger
 from confide.audit.ledger import Actor
 from confide.core.clock import utcnow
 from confide.core.errors import (
+    MailFailed,
     MailNotConfigured,
     NotFound,
     ResetLinkInvalid,
     TooManyRequests,
     ValidationFailed,
 )
+from confide.core.mail import Mail, send_mail
 from confide.privacy.vault import normalise_for_lookup
 from confide.runtime import Runtime
 
@@ -88,11 +89,32 @@ async def _email_of(rt: Runtime, operator: Operator) -> str | None:
     return fields.get(operator.subject_id, {}).get("email")
 
 
-def _mail(rt: Runtime, to: str, token: str) -> asyncio.Task[bool]:
-    message = reset_message(
-        rt.settings, to, reset_link(rt, token), rt.settings.password_reset_ttl_seconds
+def reset_mail(to: str, link: str, ttl_seconds: int) -> Mail:
+    """The reset mail: plain text, the link, how long it works, and what to do if unexpected."""
+    minutes = ttl_seconds // 60
+    return Mail(
+        to=to,
+        subject="Reset your Confide password",
+        text="Someone asked to reset the password of your Confide account.\n\n"
+        f"To choose a new password, open this link within {minutes} minutes:\n\n{link}\n\n"
+        "The link works once. If you did not ask for it, ignore this mail: your password "
+        "stays as it is.\n",
     )
-    task = asyncio.create_task(send_mail(rt.settings, message))
+
+
+async def _send(rt: Runtime, mail: Mail) -> bool:
+    """Send now; False (the error type logged, never the address) if the server refused."""
+    try:
+        await send_mail(rt.settings, mail)
+    except MailFailed as exc:
+        log.warning("mail not sent: %s", type(exc.__cause__).__name__)
+        return False
+    return True
+
+
+def _mail(rt: Runtime, to: str, token: str) -> asyncio.Task[bool]:
+    mail = reset_mail(to, reset_link(rt, token), rt.settings.password_reset_ttl_seconds)
+    task = asyncio.create_task(_send(rt, mail))
     _PENDING.add(task)
     task.add_done_callback(_PENDING.discard)
     return task

@@ -25,6 +25,7 @@ from confide.api.routes import (
     channels,
     consent,
     conversations,
+    dsr,
     erasure,
     group_hours,
     labels,
@@ -32,6 +33,7 @@ from confide.api.routes import (
     notes,
     operators,
     password_reset,
+    portal,
     saved_replies,
     search,
     widget,
@@ -78,6 +80,8 @@ def build_api_router() -> APIRouter:
     router.include_router(attachments.router)
     router.include_router(attachments.widget_router)
     router.include_router(attributes.router)
+    router.include_router(dsr.router)
+    router.include_router(portal.router)
     return router
 
 
@@ -112,10 +116,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_api_websocket_route(f"{API_PREFIX}/ws/widget", socket_endpoints.widget_socket)
 
     from confide.web.console import mount_console
+    from confide.web.portal import mount_portal
     from confide.web.widget import mount_widget
 
     mount_console(app)
     mount_widget(app)
+    mount_portal(app)
 
     @app.middleware("http")
     async def request_log(

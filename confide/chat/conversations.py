@@ -34,6 +34,7 @@ from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from confide.privacy import consent
 from confide.privacy import settings as privacy_settings
+from confide.privacy.requests import limits
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -118,6 +119,8 @@ async def open_conversation(
             else None
         ),
     )
+    # A person who restricted processing (GDPR Art. 18) stays hidden in new conversations too.
+    conversation.restricted = await limits.is_restricted(tx, visitor.subject_id)
     if started_at is not None:
         conversation.created_at = started_at
     if ended_at is not None:

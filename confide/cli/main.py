@@ -12,6 +12,7 @@ from rich.table import Table
 
 from confide.access.models import Role
 from confide.cli import audit as audit_cli
+from confide.cli import dsr as dsr_cli
 from confide.cli import jobs as jobs_cli  # also registers `confide worker`
 from confide.cli import keys as keys_cli
 from confide.cli import privacy as privacy_cli  # noqa: F401  (registers its commands)
@@ -285,6 +286,7 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(jobs_cli.jobs_app, name="jobs")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(subjects_cli.app, name="subjects")
+app.add_typer(dsr_cli.app, name="dsr")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ say what to do, and never contain personal data.
     │   ├── InvalidToken              401 invalid_token
     │   ├── InvalidMfaCode            401 invalid_mfa_code
     │   ├── ResetLinkInvalid          401 reset_link_invalid
+    │   ├── PortalLinkInvalid         401 portal_link_invalid
     │   └── InvalidSignature          401 invalid_signature
     ├── Forbidden                     403 forbidden
     │   ├── CsrfFailed                403 csrf_failed
@@ -137,6 +138,11 @@ class ResetLinkInvalid(InvalidToken):
         "This reset link does not work any more: it was used, it expired, or a newer one was "
         "sent. Ask for a new link."
     )
+
+
+class PortalLinkInvalid(InvalidToken):
+    code = "portal_link_invalid"
+    default_message = "This privacy portal link is invalid, used up or expired; ask for a new one."
 
 
 class InvalidSignature(Unauthenticated):

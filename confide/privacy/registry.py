@@ -8,7 +8,7 @@ and the record of processing are generated from here.
 
 The vocabulary (categories, ``Column``, ``Table``) lives in ``confide.privacy.datamap``; the
 tables are classified by area in ``registry_access``, ``registry_chat``, ``registry_records``,
-``registry_hardening`` and ``registry_attachments``, and collected here.
+``registry_hardening``, ``registry_attachments`` and ``registry_requests``, and collected here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from confide.privacy.registry_attachments import ATTACHMENT_TABLES
 from confide.privacy.registry_chat import CHAT_TABLES
 from confide.privacy.registry_hardening import TABLES as HARDENING_TABLES
 from confide.privacy.registry_records import RECORD_TABLES
+from confide.privacy.registry_requests import REQUEST_TABLES
 
 __all__ = [
     "REGISTRY",
@@ -35,6 +36,7 @@ REGISTRY: dict[str, Table] = {
     **RECORD_TABLES,
     **HARDENING_TABLES,
     **ATTACHMENT_TABLES,
+    **REQUEST_TABLES,
 }
 
 

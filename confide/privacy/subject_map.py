@@ -341,6 +341,47 @@ SUBJECT_MAP: dict[str, TableMap] = {
         (Reach("subject", "subject_id", "keep_pseudonymised"),),
         keep_reason=_AUDIT,
     ),
+    # Data-subject requests (issue 14): the case stays as the record that it was answered.
+    "dsr_cases": TableMap(
+        "A data subject's request and its receipt.",
+        "legal_obligation",
+        "none",
+        "include",
+        (
+            Reach("subject", "subject_id", "keep_pseudonymised"),
+            Reach("visitor", "visitor_id", "null_columns", ("visitor_id",)),
+            Reach("operator", "assignee_id", "null_columns", ("assignee_id",)),
+        ),
+        keep_reason="Proof that the request was answered (Art. 5(2), 12): the case names the "
+        "random subject id only; the requester's address was removed at completion.",
+    ),
+    "dsr_case_events": TableMap(
+        "History of a request.",
+        "legal_obligation",
+        "none",
+        "include",
+        (Reach("operator", "actor_id", "null_columns", ("actor_id",)),),
+    ),
+    "portal_links": TableMap(
+        "One-time privacy portal links (sealed address, hashed secret).",
+        "legal_obligation",
+        "none",
+        "exclude",
+    ),
+    "dsr_processing_limits": TableMap(
+        "Restrictions and objections in force.",
+        "legal_obligation",
+        "account",
+        "include",
+        (Reach("subject", "subject_id", "delete_row"),),
+    ),
+    "dsr_settings": _not_personal("A workspace's request target and portal options."),
+    "mail_outbox": TableMap(
+        "Sealed mails waiting for the send_mail job.",
+        "legitimate_interest",
+        "none",
+        "exclude",
+    ),
 }
 
 

@@ -12,7 +12,7 @@ from confide.audit.models import AuditEvent
 from confide.core import clock
 from confide.core.config import Settings
 from tests.conftest import World
-from tests.mailbox import MailBox, mailbox, reset_token, with_smtp  # noqa: F401
+from tests.mailbox import MailBox, mailbox_fixture, reset_token, with_smtp  # noqa: F401
 
 pytestmark = pytest.mark.smtp
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -20,8 +20,8 @@ RESET = "/api/v1/auth/password-reset"
 
 
 @pytest.fixture
-def settings(settings: Settings, mailbox: tuple[MailBox, int]) -> Settings:  # noqa: F811
-    return with_smtp(settings, mailbox[1]).with_overrides(password_resets_per_hour=3)
+def settings(settings: Settings, mailbox: MailBox) -> Settings:
+    return with_smtp(settings, mailbox).with_overrides(password_resets_per_hour=3)
 
 
 async def _tokens(world: World) -> int:
@@ -31,9 +31,9 @@ async def _tokens(world: World) -> int:
 
 async def test_reset_by_mail_works_once_and_ends_every_session(
     world: World,
-    mailbox: tuple[MailBox, int],  # noqa: F811
+    mailbox: MailBox,
 ) -> None:
-    box, _ = mailbox
+    box = mailbox
     ada = await world.operator("ada", Role.AGENT, name="Ada", email="Ada@Example.test")
     old_session = await world.headers(ada)
 
@@ -72,9 +72,9 @@ async def test_reset_by_mail_works_once_and_ends_every_session(
 
 async def test_an_unknown_address_gets_the_same_answer_and_no_mail(
     world: World,
-    mailbox: tuple[MailBox, int],  # noqa: F811
+    mailbox: MailBox,
 ) -> None:
-    box, _ = mailbox
+    box = mailbox
     await world.operator("ada", Role.AGENT, email="ada@example.test")
     unknown = await world.client.post(
         RESET, json={"workspace": "acme", "email": "nobody@example.test"}
@@ -93,9 +93,9 @@ async def test_an_unknown_address_gets_the_same_answer_and_no_mail(
 
 async def test_reset_links_expire_and_a_newer_one_replaces_the_older(
     world: World,
-    mailbox: tuple[MailBox, int],  # noqa: F811
+    mailbox: MailBox,
 ) -> None:
-    box, _ = mailbox
+    box = mailbox
     await world.operator("ada", Role.AGENT, email="ada@example.test")
     body = {"workspace": "acme", "email": "ada@example.test"}
     await world.client.post(RESET, json=body)
@@ -117,21 +117,21 @@ async def test_reset_links_expire_and_a_newer_one_replaces_the_older(
 
 async def test_reset_requests_are_rate_limited_per_address(
     world: World,
-    mailbox: tuple[MailBox, int],  # noqa: F811
+    mailbox: MailBox,
 ) -> None:
     await world.operator("ada", Role.AGENT, email="ada@example.test")
     body = {"workspace": "acme", "email": "ada@example.test"}
     answers = [(await world.client.post(RESET, json=body)).status_code for _ in range(4)]
     assert answers == [202, 202, 202, 429]
-    await mailbox[0].wait_for(3)
+    await mailbox.wait_for(3)
     assert await _tokens(world) == 3
 
 
 async def test_an_admin_sends_a_reset_link_and_an_agent_may_not(
     world: World,
-    mailbox: tuple[MailBox, int],  # noqa: F811
+    mailbox: MailBox,
 ) -> None:
-    box, _ = mailbox
+    box = mailbox
     admin = await world.operator("root", Role.ADMIN)
     ada = await world.operator("ada", Role.AGENT, email="ada@example.test")
     bob = await world.operator("bob", Role.AGENT)

@@ -91,8 +91,18 @@ AUDITED: dict[tuple[str, str], str] = {
     ),
     ("PUT", "/api/v1/groups/{group_id}/hours"): "group.hours",
     ("DELETE", "/api/v1/groups/{group_id}/hours"): "group.hours",
+    ("PUT", "/api/v1/dsr/settings"): "dsr.settings",
+    ("POST", "/api/v1/dsr/cases"): "dsr.opened",
+    ("POST", "/api/v1/dsr/cases/{case_id}/assign"): "dsr.assigned",
+    ("POST", "/api/v1/dsr/cases/{case_id}/status"): "dsr.verified",
+    ("POST", "/api/v1/dsr/cases/{case_id}/carry-out"): "dsr.completed",
+    ("POST", "/api/v1/dsr/cases/{case_id}/lift-restriction"): "dsr.restriction_lifted",
+    ("POST", "/api/v1/dsr/cases/{case_id}/reject"): "dsr.rejected",
+    ("POST", "/api/v1/widget/privacy-requests"): "dsr.opened",
+    ("POST", "/api/v1/portal/{workspace}/requests"): "dsr.opened",
 }
 MAIL_ROUTES = {
+    ("POST", "/api/v1/portal/{workspace}/requests"),
     ("POST", "/api/v1/widget/conversations/{conversation_id}/transcript"),
     ("POST", "/api/v1/auth/password-reset"),
     ("POST", "/api/v1/auth/password-reset/complete"),
@@ -119,6 +129,10 @@ NOT_RECORDED: dict[tuple[str, str], str] = {
     "no known person",
     ("POST", "/api/v1/widget/{workspace}/reopen"): "exchanges a signed link for a visitor token; "
     "changes nothing stored",
+    ("POST", "/api/v1/portal/{workspace}/link"): "mails a one-time link to any address, known or "
+    "not (recording it would tie an address to a subject); the sealed link row is its record",
+    ("POST", "/api/v1/portal/{workspace}/verify"): "spends a one-time link (its verified_at); "
+    "the request filed with it is recorded",
 }
 
 # CLI commands that change state and the action they append; the others only read, serve or
@@ -129,6 +143,8 @@ CLI_AUDITED = {
     ("keys", "rotate"): "keys.rotate",
     ("purge-connection-logs",): "connection_logs.purge",
     ("subjects", "erase"): "subject.erase",
+    ("dsr", "erase"): "dsr.completed",
+    ("dsr", "restrict"): "dsr.completed",
 }
 
 
@@ -487,6 +503,49 @@ async def test_every_audited_route_appends_its_record(
         "/api/v1/operators/{operator_id}/erase",
         call("POST", f"/operators/{cy}/erase", admin),
     )
+    # Data-subject requests (GDPR Art. 12-21).
+    await drive(
+        "PUT", "/api/v1/dsr/settings", call("PUT", "/dsr/settings", admin, json={"target_days": 5})
+    )
+    body = {"kind": "restriction", "visitor_id": await new_visitor_id(client)}
+    case = await drive("POST", "/api/v1/dsr/cases", call("POST", "/dsr/cases", admin, json=body))
+    case_path = f"/dsr/cases/{case.json()['id']}"
+    await drive(
+        "POST",
+        "/api/v1/dsr/cases/{case_id}/assign",
+        call("POST", f"{case_path}/assign", admin, json={"assignee_id": str(ada.id)}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/dsr/cases/{case_id}/status",
+        call("POST", f"{case_path}/status", admin, json={"status": "verified"}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/dsr/cases/{case_id}/carry-out",
+        call("POST", f"{case_path}/carry-out", admin, json={}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/dsr/cases/{case_id}/lift-restriction",
+        call("POST", f"{case_path}/lift-restriction", admin),
+    )
+    requester = await new_visitor(client)
+    filed = await drive(
+        "POST",
+        "/api/v1/widget/privacy-requests",
+        call("POST", "/widget/privacy-requests", requester.headers, json={"kind": "access"}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/dsr/cases/{case_id}/reject",
+        call(
+            "POST",
+            f"/dsr/cases/{filed.json()['case_id']}/reject",
+            admin,
+            json={"reason": "Filed twice."},
+        ),
+    )
     await drive("POST", "/api/v1/auth/logout", call("POST", "/auth/logout", agent))
     assert ledger.seen == set(AUDITED) - MAIL_ROUTES
 
@@ -520,6 +579,8 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("keys", "rotate"): [],
         ("purge-connection-logs",): [],
         ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
+        ("dsr", "erase"): ["--workspace", "acme", "--email", "nobody@example.invalid"],
+        ("dsr", "restrict"): ["--workspace", "acme", "--email", "nobody@example.invalid"],
     }[command]
     if command == ("purge-connection-logs",):
         await new_visitor(client)  # writes a connection log, which is then a year old

@@ -12,15 +12,15 @@ from playwright.async_api import expect
 from confide.core.config import Settings
 from tests.browser.conftest import NewPage, Site
 from tests.browser.test_console import TIMEOUT_MS, sign_in
-from tests.mailbox import MailBox, mailbox, reset_token, with_smtp  # noqa: F401
+from tests.mailbox import MailBox, mailbox_fixture, reset_token, with_smtp  # noqa: F401
 
 pytestmark = pytest.mark.smtp
 NEW_PASSWORD = "a brand new passphrase 42"
 
 
 @pytest.fixture
-def settings(settings: Settings, mailbox: tuple[MailBox, int]) -> Settings:  # noqa: F811
-    return with_smtp(settings, mailbox[1]).with_overrides(lockout_threshold=5)
+def settings(settings: Settings, mailbox: MailBox) -> Settings:
+    return with_smtp(settings, mailbox).with_overrides(lockout_threshold=5)
 
 
 async def test_change_password_on_the_account_page_ends_other_sessions(
@@ -58,10 +58,10 @@ async def test_change_password_on_the_account_page_ends_other_sessions(
 async def test_reset_by_mail_from_the_sign_in_page(
     site: Site,
     new_page: NewPage,
-    mailbox: tuple[MailBox, int],  # noqa: F811
+    mailbox: MailBox,
     screenshot: Any,
 ) -> None:
-    box, _ = mailbox
+    box = mailbox
     await site.world.client.patch(
         "/api/v1/me",
         json={"email": "alex@example.test"},

@@ -20,7 +20,7 @@ from confide.jobs.worker import Worker
 from confide.privacy.models import ConsentRecord
 from tests.browser.conftest import NewPage, Site
 from tests.browser.test_widget import _api, _log, _open_demo, _send, _stored_conversation
-from tests.smtp import Inbox, smtp_inbox_fixture  # noqa: F401 (fixture)
+from tests.mailbox import MailBox, mailbox_fixture  # noqa: F401 (fixture)
 
 EMAIL_TEXT = "May we answer by e-mail? We use your address for this answer only."
 ANSWER = "Thanks for waiting! The oak lamp is back in stock on Friday."
@@ -29,9 +29,9 @@ EVERY_DAY = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri"
 
 
 @pytest.fixture
-def settings(settings: Settings, smtp_inbox: Inbox) -> Settings:
+def settings(settings: Settings, mailbox: MailBox) -> Settings:
     return settings.with_overrides(
-        smtp_host="127.0.0.1", smtp_port=smtp_inbox.port, smtp_security="none"
+        smtp_host="127.0.0.1", smtp_port=mailbox.port, smtp_security="none"
     )
 
 
@@ -52,7 +52,7 @@ async def _closed_today(site: Site) -> datetime:
 async def test_away_notice_leave_an_email_get_the_answer_by_mail_and_reopen_the_chat(
     site: Site,
     new_page: NewPage,
-    smtp_inbox: Inbox,
+    mailbox: MailBox,
     screenshot: Any,
 ) -> None:
     opens = await _closed_today(site)
@@ -92,11 +92,11 @@ async def test_away_notice_leave_an_email_get_the_answer_by_mail_and_reopen_the_
     await expect(away).to_have_count(0)  # somebody answered: the away notice is gone
     await Worker(site.rt).run(once=True)
     for _ in range(100):
-        if smtp_inbox.messages:
+        if mailbox.messages:
             break
         await asyncio.sleep(0.05)
-    assert len(smtp_inbox.messages) == 1 and smtp_inbox.recipients[0] == ["vera@example.org"]
-    found = re.search(r"/chat/demo-shop#confide-reopen=(\S+)", smtp_inbox.body(0))
+    assert len(mailbox.messages) == 1 and mailbox.recipients[0] == ["vera@example.org"]
+    found = re.search(r"/chat/demo-shop#confide-reopen=(\S+)", mailbox.body(0))
     assert found is not None
 
     # Opened from the mail, on another device: the widget opens on the conversation.
@@ -138,7 +138,7 @@ async def test_nobody_available_shows_the_promised_reply_time(
 
 @pytest.mark.smtp
 async def test_a_copy_of_the_ended_chat_by_email_on_request(
-    site: Site, new_page: NewPage, smtp_inbox: Inbox, screenshot: Any
+    site: Site, new_page: NewPage, mailbox: MailBox, screenshot: Any
 ) -> None:
     page = await new_page()
     await _open_demo(page, site)
@@ -150,8 +150,8 @@ async def test_a_copy_of_the_ended_chat_by_email_on_request(
     await dialog.get_by_role("button", name="E-mail me a copy of this chat").click()
     await dialog.get_by_role("textbox", name="Your e-mail").fill("vera@example.org")
     await screenshot(page, "widget-transcript-desktop")
-    assert smtp_inbox.messages == []  # nothing until the visitor sends the request
+    assert mailbox.messages == []  # nothing until the visitor sends the request
     await dialog.get_by_role("button", name="Send the copy").click()
     await expect(dialog.get_by_text("A copy is on its way to vera@example.org.")).to_be_visible()
-    assert smtp_inbox.recipients == [["vera@example.org"]]
-    assert "Do you gift-wrap?" in smtp_inbox.body(0)
+    assert mailbox.recipients == [["vera@example.org"]]
+    assert "Do you gift-wrap?" in mailbox.body(0)

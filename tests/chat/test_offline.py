@@ -24,8 +24,8 @@ from confide.runtime import Runtime
 from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
 from tests.jobs.helpers import jobs_of
+from tests.mailbox import MailBox, mailbox_fixture  # noqa: F401 (fixture)
 from tests.privacy.helpers import publish
-from tests.smtp import Inbox, smtp_inbox_fixture  # noqa: F401 (fixture)
 
 EMAIL_TEXT = "May we answer you by e-mail at the address you give? We use it for this answer only."
 ANSWER = "We checked: your order ships on Monday."
@@ -33,10 +33,10 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
-def settings(settings: Settings, smtp_inbox: Inbox) -> Settings:
+def settings(settings: Settings, mailbox: MailBox) -> Settings:
     return settings.with_overrides(
         smtp_host="127.0.0.1",
-        smtp_port=smtp_inbox.port,
+        smtp_port=mailbox.port,
         smtp_security="none",
         mail_from="Acme <help@example.org>",
         public_url="https://chat.example.org",
@@ -151,7 +151,7 @@ async def test_an_answer_is_emailed_only_with_the_email_consent_and_its_link_reo
     world: World,
     client: httpx.AsyncClient,
     rt: Runtime,
-    smtp_inbox: Inbox,
+    mailbox: MailBox,
 ) -> None:
     admin = await _admin(world)
     await world.group("Support")
@@ -175,12 +175,12 @@ async def test_an_answer_is_emailed_only_with_the_email_consent_and_its_link_reo
     assert identified.status_code == 200
     await _answer(client, admin, chat["id"])
     await Worker(rt).run(once=True)
-    assert len(smtp_inbox.messages) == 1
-    mail = smtp_inbox.messages[0]
-    assert smtp_inbox.recipients[0] == ["vera@example.org"]
+    assert len(mailbox.messages) == 1
+    mail = mailbox.messages[0]
+    assert mailbox.recipients[0] == ["vera@example.org"]
     assert mail["Subject"] == "Acme answered your message"
     assert mail["From"] == "Acme <help@example.org>"
-    text = smtp_inbox.body(0)
+    text = mailbox.body(0)
     assert ANSWER in text
     link = re.search(r"https://chat\.example\.org/chat/acme#confide-reopen=(\S+)", text)
     assert link is not None, text
@@ -222,5 +222,5 @@ async def test_an_answer_is_emailed_only_with_the_email_consent_and_its_link_reo
     assert withdrawn.status_code == 201
     await _answer(client, admin, chat["id"])
     await Worker(rt).run(once=True)
-    assert len(smtp_inbox.messages) == 1
+    assert len(mailbox.messages) == 1
     assert len(await jobs_of(rt, "send_reply_email")) == 1

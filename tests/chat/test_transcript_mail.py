@@ -14,21 +14,21 @@ from confide.privacy.models import PersonalField
 from confide.runtime import Runtime
 from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
+from tests.mailbox import MailBox, mailbox_fixture  # noqa: F401 (fixture)
 from tests.privacy.helpers import set_privacy
-from tests.smtp import Inbox, smtp_inbox_fixture  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.smtp
 
 
 @pytest.fixture
-def settings(settings: Settings, smtp_inbox: Inbox) -> Settings:
+def settings(settings: Settings, mailbox: MailBox) -> Settings:
     return settings.with_overrides(
-        smtp_host="127.0.0.1", smtp_port=smtp_inbox.port, smtp_security="none"
+        smtp_host="127.0.0.1", smtp_port=mailbox.port, smtp_security="none"
     )
 
 
 async def test_the_visitor_gets_a_copy_of_the_ended_chat_and_only_on_request(
-    world: World, client: httpx.AsyncClient, rt: Runtime, smtp_inbox: Inbox
+    world: World, client: httpx.AsyncClient, rt: Runtime, mailbox: MailBox
 ) -> None:
     admin = await world.headers(await world.operator("ada", Role.ADMIN, alias="Ada"))
     visitor = await new_visitor(client)
@@ -41,7 +41,7 @@ async def test_the_visitor_gets_a_copy_of_the_ended_chat_and_only_on_request(
     url = f"/api/v1/widget/conversations/{chat}/transcript"
     still_open = await client.post(url, json={"email": "vera@example.org"}, headers=visitor.headers)
     assert still_open.status_code == 409
-    assert smtp_inbox.messages == []  # nothing is sent unasked or early
+    assert mailbox.messages == []  # nothing is sent unasked or early
 
     await client.post(f"/api/v1/widget/conversations/{chat}/close", headers=visitor.headers)
     bad = await client.post(url, json={"email": "not an address"}, headers=visitor.headers)
@@ -52,11 +52,11 @@ async def test_the_visitor_gets_a_copy_of_the_ended_chat_and_only_on_request(
 
     sent = await client.post(url, json={"email": "vera@example.org"}, headers=visitor.headers)
     assert sent.status_code == 202, sent.text
-    assert smtp_inbox.recipients == [["vera@example.org"]]
-    text = smtp_inbox.body(0).replace("\r\n", "\n")
+    assert mailbox.recipients == [["vera@example.org"]]
+    text = mailbox.body(0).replace("\r\n", "\n")
     assert "You:\n  Can I return the lamp?" in text
     assert "Ada:\n  Yes, within 30 days.\n  Just keep the box." in text
-    assert smtp_inbox.messages[0]["Subject"] == "Your chat with Acme"
+    assert mailbox.messages[0]["Subject"] == "Your chat with Acme"
     async with rt.db.session() as session:  # the address was used once and stored nowhere
         stored = await session.scalar(
             select(func.count())
@@ -74,11 +74,11 @@ async def test_the_visitor_gets_a_copy_of_the_ended_chat_and_only_on_request(
         ).status_code == 202
     limited = await client.post(url, json={"email": "vera@example.org"}, headers=visitor.headers)
     assert limited.status_code == 429
-    assert len(smtp_inbox.messages) == 3
+    assert len(mailbox.messages) == 3
 
 
 async def test_no_copy_when_the_workspace_keeps_no_transcripts(
-    world: World, client: httpx.AsyncClient, smtp_inbox: Inbox
+    world: World, client: httpx.AsyncClient, mailbox: MailBox
 ) -> None:
     admin = await world.headers(await world.operator("ada", Role.ADMIN))
     await set_privacy(client, admin, store_transcripts=False)
@@ -92,4 +92,4 @@ async def test_no_copy_when_the_workspace_keeps_no_transcripts(
         headers=visitor.headers,
     )
     assert refused.status_code == 409
-    assert smtp_inbox.messages == []
+    assert mailbox.messages == []

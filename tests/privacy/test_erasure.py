@@ -161,6 +161,21 @@ async def _touch_every_visitor_table(
     detail = await client.get(f"/api/v1/conversations/{sms_conversation}", headers=admin)
     listed = await client.get("/api/v1/conversations", headers=admin)  # audit_event_subjects
     assert len(listed.json()["conversations"]) == 2
+    objection = await client.post(  # dsr_cases
+        "/api/v1/dsr/cases",
+        json={
+            "kind": "objection",
+            "processing": "surveys",
+            "visitor_id": chat["conversation"]["visitor_id"],
+            "verified": True,
+        },
+        headers=admin,
+    )
+    assert objection.status_code == 201, objection.text
+    carried = await client.post(  # dsr_processing_limits
+        f"/api/v1/dsr/cases/{objection.json()['id']}/carry-out", json={}, headers=admin
+    )
+    assert carried.status_code == 200, carried.text
     return visitor, key, chat["conversation"]["visitor_id"], detail.json()["visitor_id"]
 
 
@@ -191,7 +206,8 @@ async def test_erased_visitors_leave_nothing_but_what_the_map_keeps(
         assert {t: set(kinds) for t, kinds in left.items()} == {
             t: {"keep_pseudonymised"} for t in left
         }, vid
-        assert set(left) <= {"subjects", "audit_events", "audit_event_subjects"}
+        # dsr_cases: the record that the person's request was answered (random subject id only).
+        assert set(left) <= {"subjects", "audit_events", "audit_event_subjects", "dsr_cases"}
         for key_id in [*o["subject"], *o["conversation"]]:
             assert await rt.keyring.store.data_key(str(key_id)) is None
             assert await rt.keyring.store.is_destroyed(str(key_id))

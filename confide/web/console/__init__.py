@@ -26,6 +26,7 @@ from confide.web.console import (
     inbox,
     password_pages,
     replies_page,
+    requests_page,
     search_page,
     visitor_attributes,
 )
@@ -58,6 +59,7 @@ def mount_console(app: FastAPI) -> None:
         admin_files,
         visitor_attributes,
         admin_channels,
+        requests_page,
     )
     for module in modules:
         app.include_router(module.router)

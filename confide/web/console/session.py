@@ -74,9 +74,10 @@ def render(
     visit: Visit | None = None,
 ) -> HTMLResponse:
     csrf = csrf_token(request, visit)
-    shared: dict[str, Any] = {"csrf_token": csrf, "nav_settings": False}
+    shared: dict[str, Any] = {"csrf_token": csrf, "nav_settings": False, "nav_requests": False}
     if visit is not None:
         shared["nav_settings"] = bool(visit.allowed & _SETTINGS_ACTIONS)
+        shared["nav_requests"] = Action.SUBJECTS_ERASE in visit.allowed
         shared["nav_replies"] = Action.CONVERSATIONS_WORK in visit.allowed
     response = templates.TemplateResponse(
         request, template, {**shared, **context}, status_code=status_code

@@ -1,0 +1,127 @@
+"""The console's Requests page (admins): data-subject requests by urgency, overdue ones flagged,
+and one request with its full history and the next steps (verify, start, extend with a reason,
+carry out, refuse with a reason). Reads go through the same queries as the API and the CLI
+(``confide.privacy.requests.queries``); steps through the API's own handlers, so validation,
+policy and audit are the API's."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from confide.access import operator_views
+from confide.access.policy import Action
+from confide.api.routes import dsr as dsr_api
+from confide.core.errors import NotFound
+from confide.privacy.requests.queries import case_history, list_cases
+from confide.web.console import forms
+from confide.web.console.session import Visit, page_visit, post_visit, redirect, render, runtime
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/console/requests")
+async def requests_page(request: Request) -> Response:
+    visit = await page_visit(request, Action.SUBJECTS_ERASE)
+    if isinstance(visit, Response):
+        return visit
+    rt = runtime(request)
+    assert visit.principal.operator_id is not None and visit.principal.workspace_id is not None
+    me = (
+        await operator_views.get_operator_view(rt, visit.principal, visit.principal.operator_id)
+    ).data
+    cases = await list_cases(rt, visit.principal, visit.principal.workspace_id)
+    context = {
+        "me": me,
+        "nav": "requests",
+        "cases": cases,
+        "overdue": sum(1 for c in cases if c.overdue),
+    }
+    return render(request, "requests.html", context, 200, visit)
+
+
+NEXT_STEPS: dict[str, tuple[str, ...]] = {
+    "received": ("verified", "rejected"),
+    "awaiting_verification": ("verified", "rejected"),
+    "verified": ("in_progress", "extended", "carry_out", "rejected"),
+    "in_progress": ("extended", "carry_out", "rejected"),
+    "extended": ("carry_out", "rejected"),
+}
+
+
+async def _case_page(
+    request: Request,
+    visit: Visit,
+    case_id: str,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    rt = runtime(request)
+    assert visit.principal.operator_id is not None
+    me = (
+        await operator_views.get_operator_view(rt, visit.principal, visit.principal.operator_id)
+    ).data
+    try:
+        case, history = await case_history(rt, visit.principal, uuid.UUID(case_id))
+    except (ValueError, NotFound):
+        context = {"me": me, "nav": "requests", "cases": [], "overdue": 0, "missing": True}
+        return render(request, "requests.html", context, 404, visit)
+    steps = () if case.kind == "rectification" else NEXT_STEPS.get(case.status, ())
+    context = {
+        "me": me,
+        "nav": "requests",
+        "case": case,
+        "history": history,
+        "steps": steps,
+        "errors": errors or {},
+        "done": request.query_params.get("done"),
+    }
+    return render(request, "request_case.html", context, status_code, visit)
+
+
+@router.get("/console/requests/{case_id}")
+async def request_page(request: Request, case_id: str) -> Response:
+    visit = await page_visit(request, Action.SUBJECTS_ERASE)
+    if isinstance(visit, Response):
+        return visit
+    return await _case_page(request, visit, case_id)
+
+
+@router.post("/console/requests/{case_id}")
+async def request_step(request: Request, case_id: uuid.UUID) -> Response:
+    checked = await post_visit(request, Action.SUBJECTS_ERASE)
+    if isinstance(checked, Response):
+        return checked
+    visit, form = checked
+    rt, step, reason = runtime(request), forms.text(form, "step"), forms.optional(form, "reason")
+    outcome: forms.Outcome[Any]
+    if step == "carry_out":
+        outcome = await forms.attempt(
+            lambda: dsr_api.carry_out_case(
+                case_id=case_id, body=dsr_api.CaseCarryOut(), principal=visit.principal, rt=rt
+            )
+        )
+    elif step == "rejected":
+        outcome = await forms.attempt(
+            lambda: dsr_api.reject_case(
+                case_id=case_id,
+                body=dsr_api.CaseReject.model_validate({"reason": reason or ""}),
+                principal=visit.principal,
+                rt=rt,
+            )
+        )
+    else:
+        outcome = await forms.attempt(
+            lambda: dsr_api.change_case(
+                case_id=case_id,
+                body=dsr_api.CaseStatus.model_validate({"status": step, "reason": reason}),
+                principal=visit.principal,
+                rt=rt,
+            )
+        )
+    if not outcome.ok:
+        return await _case_page(request, visit, str(case_id), outcome.errors, outcome.status_code)
+    return redirect(f"/console/requests/{case_id}?done={step}", visit)
