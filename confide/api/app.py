@@ -18,6 +18,7 @@ from confide.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from confide.api.routes import (
+    accountability,
     audit,
     auth,
     channels,
@@ -30,6 +31,7 @@ from confide.api.routes import (
     notes,
     operators,
     password_reset,
+    records,
     saved_replies,
     search,
     widget,
@@ -73,6 +75,8 @@ def build_api_router() -> APIRouter:
     router.include_router(consent.router)
     router.include_router(group_hours.router)
     router.include_router(erasure.router)
+    router.include_router(accountability.router)
+    router.include_router(records.router)
     return router
 
 

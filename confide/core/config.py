@@ -177,6 +177,25 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Days finished jobs stay listed before they are pruned."
     )
     log_level: str = "INFO"
+    # -- accountability (issue 18): who runs this deployment, where, and where it may send --
+    deployment_region: str | None = Field(
+        default=None,
+        description="Country (ISO 3166-1 alpha-2, e.g. DE) where this deployment stores its "
+        "data; the record of processing states it and transfers are judged against the EEA.",
+    )
+    processor_name: str | None = Field(
+        default=None,
+        description="Organisation that runs this deployment (the processor, GDPR Art. 28/30(2)).",
+    )
+    processor_contact: str | None = Field(
+        default=None, description="Postal or e-mail contact of the processor (Art. 30(2)(a))."
+    )
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Private or loopback networks (CIDR) that outbound webhooks may reach, e.g. "
+        "a bridge on this host (127.0.0.1/32); comma-separated. Empty (the default): outbound "
+        "URLs resolving to loopback, private, link-local or metadata addresses are refused.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -193,14 +212,14 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "outbound_allowed_networks", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "outbound_allowed_networks")
     @classmethod
     def _proxy_networks(cls, value: list[str]) -> list[str]:
         # No wildcard: trusting every peer would let any client choose its own address (and
@@ -210,9 +229,19 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError as exc:
                 raise ValueError(
-                    f"trusted_proxies: {item!r} is not an IP address or network such as 10.0.0.0/8."
+                    f"{item!r} is not an IP address or network such as 10.0.0.0/8."
                 ) from exc
         return value
+
+    @field_validator("deployment_region")
+    @classmethod
+    def _region_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        region = value.strip().upper()
+        if len(region) != 2 or not region.isalpha():
+            raise ValueError("deployment_region is a two-letter country code such as DE.")
+        return region
 
     @field_validator("database_url", "keystore_url")
     @classmethod

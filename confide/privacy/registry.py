@@ -8,13 +8,14 @@ and the record of processing are generated from here.
 
 The vocabulary (categories, ``Column``, ``Table``) lives in ``confide.privacy.datamap``; the
 tables are classified by area in ``registry_access``, ``registry_chat``, ``registry_records``
-and ``registry_hardening``, and collected here.
+``registry_hardening`` and ``registry_accountability``, and collected here.
 """
 
 from __future__ import annotations
 
 from confide.privacy.datamap import Category, Column, Table
 from confide.privacy.registry_access import ACCESS_TABLES
+from confide.privacy.registry_accountability import ACCOUNTABILITY_TABLES
 from confide.privacy.registry_chat import CHAT_TABLES
 from confide.privacy.registry_hardening import TABLES as HARDENING_TABLES
 from confide.privacy.registry_records import RECORD_TABLES
@@ -33,6 +34,7 @@ REGISTRY: dict[str, Table] = {
     **CHAT_TABLES,
     **RECORD_TABLES,
     **HARDENING_TABLES,
+    **ACCOUNTABILITY_TABLES,
 }
 
 
