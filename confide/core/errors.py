@@ -49,6 +49,7 @@ Signals: exceptions that steer control flow inside Confide and never reach a cli
     ├── CsrfRefused           a console form's token did not match its cookie
     ├── MailFailed            the SMTP server could not be reached or refused: retry later
     ├── MailUnavailable       no SMTP server is configured (``CONFIDE_SMTP_HOST``)
+    ├── OutboundRefused       an outbound request's host resolved to a refused address (SSRF)
     └── BodyTooLarge          a request body passed ``max_request_body_bytes`` mid-stream
 """
 
@@ -324,3 +325,8 @@ class MailFailed(ConfideSignal):
 
 class MailUnavailable(ConfideSignal):
     """No SMTP server is configured (``CONFIDE_SMTP_HOST``)."""
+
+
+class OutboundRefused(ConfideSignal):
+    """An outbound request's host resolved to a loopback, private, link-local or metadata
+    address (``confide.core.outbound_guard``): nothing was sent."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from confide.core.errors import OutboundAddressRefused
+from confide.core.errors import OutboundAddressRefused, OutboundRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Cloud instance metadata services: never reachable, whatever the allowed networks say.
@@ -79,14 +79,10 @@ async def check_url(url: str, allowed: Iterable[str], *, field: str) -> list[IPA
     return addresses
 
 
-class OutboundRefused(httpx.ConnectError):
-    """The request's host resolved to a refused address; nothing was sent."""
-
-
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """An httpx transport that connects only to checked, public addresses (see the module
-    docstring). Raises :class:`httpx.ConnectError` for a refused address, so callers treat it
-    like any unreachable endpoint (and record it)."""
+    docstring). Raises :class:`OutboundRefused` for a refused address (nothing is sent) and
+    :class:`httpx.ConnectError` for a name that does not resolve."""
 
     def __init__(self, allowed_networks: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -100,7 +96,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         except OSError as exc:
             raise httpx.ConnectError(f"name resolution failed ({type(exc).__name__})") from exc
         if not addresses or any(address_refused(a, self._allowed) for a in addresses):
-            raise OutboundRefused("outbound address refused", request=request)
+            raise OutboundRefused("outbound address refused")
         pinned = str(addresses[0])
         if pinned != host.strip("[]"):
             request.url = request.url.copy_with(host=pinned)

@@ -7,10 +7,9 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import AwareDatetime
 
 from confide.api.deps import OperatorDep, RuntimeDep
-from confide.api.schemas_accountability import BreachNotify, BreachWrite
+from confide.api.schemas_accountability import BreachNotify, BreachWrite, ExposureQuery
 from confide.privacy.accountability import breach_notices, breaches, exposure
 from confide.privacy.accountability.breaches import BreachFacts
 
@@ -55,20 +54,20 @@ async def close_breach(breach_id: uuid.UUID, principal: OperatorDep, rt: Runtime
     return Response(status_code=204)
 
 
-@router.get("/breaches/{breach_id}/exposed-subjects")
+@router.post("/breaches/{breach_id}/exposed-subjects")
 async def exposed_subjects(
-    breach_id: uuid.UUID,
-    principal: OperatorDep,
-    rt: RuntimeDep,
-    actor_id: uuid.UUID,
-    since: AwareDatetime,
-    until: AwareDatetime,
+    breach_id: uuid.UUID, body: ExposureQuery, principal: OperatorDep, rt: RuntimeDep
 ) -> dict[str, Any]:
     """The data subjects whose data ``actor_id`` (an operator or an API key) read, exported or
     changed between ``since`` and ``until``, so the controller can inform them (Art. 34).
-    The listing is itself recorded in the ledger."""
+    A POST because asking is itself recorded in the ledger (``breach.exposure_read``)."""
     await breaches.get_breach(rt, principal, breach_id)
     subjects = await exposure.do_list_exposed_subjects(
-        rt, principal, actor_id=actor_id, since=since, until=until, breach_id=breach_id
+        rt,
+        principal,
+        actor_id=body.actor_id,
+        since=body.since,
+        until=body.until,
+        breach_id=breach_id,
     )
     return {"subjects": subjects, "count": len(subjects)}

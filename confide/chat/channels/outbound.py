@@ -34,7 +34,8 @@ from confide.chat.models import (
     Message,
 )
 from confide.core.clock import utcnow
-from confide.core.outbound_guard import GuardedTransport, OutboundRefused
+from confide.core.errors import OutboundRefused
+from confide.core.outbound_guard import GuardedTransport
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime

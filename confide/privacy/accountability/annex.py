@@ -5,6 +5,7 @@ disagree."""
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from confide.access import policy
@@ -34,8 +35,13 @@ async def build_annex(rt: Runtime, principal: Principal) -> dict[str, Any]:
     """The annex of the principal's workspace, in the record's shape (``sections``)."""
     policy.authorize(principal, Action.WORKSPACE_SETTINGS)
     assert principal.workspace_id is not None
+    return await annex_of_workspace(rt, principal.workspace_id)
+
+
+async def annex_of_workspace(rt: Runtime, workspace_id: uuid.UUID) -> dict[str, Any]:
+    """The annex of any workspace, for the deployment's operator (command line)."""
     async with rt.db.session() as session:
-        facts = await gather(rt, session, principal.workspace_id)
+        facts = await gather(rt, session, workspace_id)
     record = compose_record(rt.settings, facts)
     name = record["workspace"]["name"]
     processor = rt.settings.processor_name or "the operator of this deployment"

@@ -45,7 +45,8 @@ async def do_notify_breach(
 ) -> dict[str, Any]:
     """Notify ``audience`` of a breach and record it.
 
-    ``admins`` (platform breaches): e-mail the active admins of every affected workspace.
+    ``admins`` (platform breaches): e-mail the active admins of every affected workspace, or
+    record with ``reference`` that they were told by other means.
     ``authority`` (workspace breaches): e-mail the authority of the controller details, or,
     with a ``reference`` (a case number of the authority's own portal), record a notification
     made there. ``subjects``: record how the data subjects were told (``reference`` required).
@@ -75,7 +76,11 @@ async def do_notify_breach(
         created: list[BreachNotification] = []
         if audience == "admins":
             for workspace in breach.affected_workspace_ids:
-                created.append(_note(breach, "admins", uuid.UUID(workspace), "email", None))
+                note = _note(breach, "admins", uuid.UUID(workspace), "email", None)
+                if not by_mail:  # told by other means (a phone call, a status page)
+                    note.method, note.status, note.reference = "recorded", "recorded", reference
+                    note.sent_at = utcnow()
+                created.append(note)
         elif by_mail:
             profile = await tx.get(ControllerProfile, breach.workspace_id)
             if profile is None or not profile.authority_email:

@@ -303,8 +303,13 @@ async def build_record(rt: Runtime, principal: Principal) -> dict[str, Any]:
     """The Art. 30 record of the principal's workspace (shape in the module docstring)."""
     policy.authorize(principal, Action.WORKSPACE_SETTINGS)
     assert principal.workspace_id is not None
+    return await record_of_workspace(rt, principal.workspace_id)
+
+
+async def record_of_workspace(rt: Runtime, workspace_id: uuid.UUID) -> dict[str, Any]:
+    """The record of any workspace, for the deployment's operator (command line)."""
     async with rt.db.session() as session:
-        facts = await gather(rt, session, principal.workspace_id)
+        facts = await gather(rt, session, workspace_id)
     return compose_record(rt.settings, facts)
 
 

@@ -233,9 +233,9 @@ async def test_the_people_an_agent_read_are_listed_for_the_controller(
     until = clock.utcnow() + timedelta(seconds=1)
     breach = (await client.post("/api/v1/breaches", json=breach_body(), headers=admin)).json()
     window = {"actor_id": str(mallory.id), "since": since.isoformat(), "until": until.isoformat()}
-    exposed = await client.get(
+    exposed = await client.post(
         f"/api/v1/breaches/{breach['id']}/exposed-subjects",
-        params=window,
+        json=window,
         headers=admin,
     )
     assert exposed.status_code == 200, exposed.text
@@ -247,9 +247,9 @@ async def test_the_people_an_agent_read_are_listed_for_the_controller(
     actions = {tuple(s["actions"]) for s in subjects}
     assert actions == {("conversation.list", "conversation.read"), ("conversation.list",)}
 
-    before = await client.get(
+    before = await client.post(
         f"/api/v1/breaches/{breach['id']}/exposed-subjects",
-        params={
+        json={
             "actor_id": str(mallory.id),
             "since": (since - timedelta(hours=2)).isoformat(),
             "until": (since - timedelta(hours=1)).isoformat(),
@@ -257,9 +257,9 @@ async def test_the_people_an_agent_read_are_listed_for_the_controller(
         headers=admin,
     )
     assert before.json()["subjects"] == []
-    agent_asks = await client.get(
+    agent_asks = await client.post(
         f"/api/v1/breaches/{breach['id']}/exposed-subjects",
-        params=window,
+        json=window,
         headers=agent,
     )
     assert agent_asks.status_code == 403
