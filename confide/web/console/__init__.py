@@ -16,6 +16,8 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from confide.web.console import (
+    admin_accountability,
+    admin_breaches,
     admin_channels,
     admin_labels,
     admin_people,
@@ -54,6 +56,8 @@ def mount_console(app: FastAPI) -> None:
         admin_widget,
         admin_labels,
         admin_channels,
+        admin_accountability,
+        admin_breaches,
     )
     for module in modules:
         app.include_router(module.router)
