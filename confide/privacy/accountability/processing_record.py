@@ -241,8 +241,9 @@ def _recipients(facts: dict[str, Any], settings: Settings) -> list[dict[str, str
             host = endpoint.outbound_url.split("/")[2]
             items.append(_item(f"Outbound {endpoint.channel.value} bridge", f"{host} ({country})"))
     if settings.smtp_host:
+        where = settings.smtp_country or settings.deployment_region or "region unset"
         items.append(
-            _item("SMTP relay", f"{settings.smtp_host} (sends the mails visitors ask for)")
+            _item("SMTP relay", f"{settings.smtp_host} ({where}; sends the mails people ask for)")
         )
     return items
 
@@ -273,6 +274,15 @@ def _transfers(
                     "Covered by the subprocessor entry for its host (checked when configured).",
                 )
             )
+    relay = settings.smtp_country
+    if settings.smtp_host and relay and not in_eea(relay):
+        kind, _, signed = (settings.smtp_safeguard or "").partition(":")
+        safeguard = (
+            "adequacy decision (Art. 45)"
+            if kind == "adequacy"
+            else f"standard contractual clauses of {signed} (Art. 46(2)(c))"
+        )
+        items.append(_item(f"SMTP relay {settings.smtp_host} ({relay})", safeguard))
     if len(items) == 1:
         items.append(_item("Transfers outside the EEA", "None: every recipient is in the EEA."))
     return items

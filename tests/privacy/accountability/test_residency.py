@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -235,3 +236,23 @@ async def test_the_guarded_transport_reaches_allowed_addresses(bridge: Server) -
         with pytest.raises(OutboundRefused):
             await strict.post(bridge.url.replace("127.0.0.1", "localhost"), content=b"{}")
     assert len(bridge.received) == 1
+
+
+async def test_an_smtp_relay_outside_the_eea_needs_a_safeguard(
+    settings: Settings, rt: Runtime, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    relay = {"smtp_host": "relay.example.invalid", "smtp_country": "US"}
+    with pytest.raises(ValidationError) as refused:
+        settings.with_overrides(**relay)
+    assert "smtp_country" in str(refused.value) and "outside the EEA" in str(refused.value)
+    with pytest.raises(ValidationError, match="smtp_safeguard"):
+        settings.with_overrides(**relay, smtp_safeguard="scc:someday")
+    assert settings.with_overrides(smtp_host="relay.example.invalid", smtp_country="ie")
+
+    rt.settings = settings.with_overrides(**relay, smtp_safeguard="scc:2025-01-31")
+    record = (await client.get("/api/v1/records/processing", headers=admin)).json()
+    transfers = next(s for s in record["sections"] if s["key"] == "1e")["items"]
+    assert {
+        "label": "SMTP relay relay.example.invalid (US)",
+        "value": "standard contractual clauses of 2025-01-31 (Art. 46(2)(c))",
+    } in transfers
