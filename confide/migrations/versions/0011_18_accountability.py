@@ -1,8 +1,16 @@
-"""accountability
+"""accountability (issue 18): breach register, subprocessors, controller details
 
 Revision ID: 0011_18
 Revises: 0010_11
-Create Date: 2026-11-30 13:49:30.677928
+Create Date: 2026-11-30 13:49:30
+
+- ``breaches`` and ``breach_notifications``: the register of Art. 33(5) and each notification
+  made (counts of recipients, never addresses).
+- ``subprocessors``: recipients of the deployment (no workspace) and of a workspace, with
+  country and transfer safeguard.
+- ``controller_profiles``: the controller's published details for the record of processing.
+- ``channel_endpoints.outbound_country``: where a webhook's receiver is (NULL: the
+  deployment's region).
 """
 
 from __future__ import annotations
