@@ -113,12 +113,7 @@ def deadlines(breach: Breach, notes: Sequence[BreachNotification]) -> list[dict[
     now = utcnow()
     result = []
     for audience, rule, due_at in rules:
-        done = [
-            n.sent_at
-            for n in notes
-            if n.audience == audience and n.status in ("sent", "recorded") and n.sent_at
-        ]
-        met_at = min(done) if done else None
+        met_at = _met_at(breach, notes, audience)
         if met_at is not None:
             state = "met" if met_at <= due_at or audience == "subjects" else "late"
         else:
@@ -134,6 +129,21 @@ def deadlines(breach: Breach, notes: Sequence[BreachNotification]) -> list[dict[
             }
         )
     return result
+
+
+def _met_at(breach: Breach, notes: Sequence[BreachNotification], audience: str) -> datetime | None:
+    """When ``audience`` was first told; for the admins of a platform breach, when the last
+    affected workspace was (each must be told, Art. 33(2))."""
+    first: dict[str, datetime] = {}
+    for note in notes:
+        if note.audience == audience and note.status in ("sent", "recorded") and note.sent_at:
+            key = str(note.workspace_id) if audience == "admins" else audience
+            first[key] = min(first.get(key, note.sent_at), note.sent_at)
+    if audience == "admins":
+        if not breach.affected_workspace_ids or set(breach.affected_workspace_ids) - set(first):
+            return None
+        return max(first.values())
+    return first.get(audience)
 
 
 def render_notification(note: BreachNotification) -> dict[str, Any]:

@@ -24,9 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from confide.access import policy
 from confide.access.policy import Action, Principal
 from confide.audit.ledger import append
+from confide.chat.models import ChannelEndpoint
 from confide.core.clock import utcnow
-from confide.core.errors import NotFound, TransferNotSafeguarded, ValidationFailed
-from confide.core.residency import SAFEGUARDS, Safeguard, normalise_country, transfer_problem
+from confide.core.errors import Conflict, NotFound, TransferNotSafeguarded, ValidationFailed
+from confide.core.residency import (
+    SAFEGUARDS,
+    Safeguard,
+    in_eea,
+    normalise_country,
+    transfer_problem,
+)
 from confide.privacy.accountability.models import ControllerProfile, Subprocessor
 
 if TYPE_CHECKING:
@@ -182,6 +189,8 @@ async def do_remove_subprocessor(
         row = await tx.get(Subprocessor, subprocessor_id, with_for_update=True)
         if row is None or row.workspace_id != workspace_id:
             raise NotFound("No such subprocessor in this list.", field="subprocessor_id")
+        if row.host and not in_eea(row.country):
+            await _refuse_if_a_webhook_relies_on(tx, row)
         await tx.delete(row)
         await append(
             tx,
@@ -191,6 +200,24 @@ async def do_remove_subprocessor(
             resource=f"subprocessor:{subprocessor_id}",
             details={"name": row.name},
         )
+
+
+async def _refuse_if_a_webhook_relies_on(tx: AsyncSession, row: Subprocessor) -> None:
+    """A webhook outside the EEA is lawful through this entry's safeguard: removing it first
+    would leave replies flowing with none (Art. 44)."""
+    query = select(ChannelEndpoint.outbound_url).where(
+        ChannelEndpoint.outbound_country == row.country,
+        ChannelEndpoint.outbound_url.is_not(None),
+    )
+    if row.workspace_id is not None:
+        query = query.where(ChannelEndpoint.workspace_id == row.workspace_id)
+    for url in (await tx.scalars(query)).all():
+        if url and httpx.URL(url).host.lower() == row.host:
+            raise Conflict(
+                f"An outbound webhook sends replies to {row.host} ({row.country}) under this "
+                "entry's safeguard: remove or change it under Settings → Channels first.",
+                field="subprocessor_id",
+            )
 
 
 def render_profile(row: ControllerProfile | None) -> dict[str, Any]:

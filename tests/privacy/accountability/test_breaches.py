@@ -18,7 +18,7 @@ from confide.core import clock
 from confide.core.config import Settings
 from confide.privacy.accountability import breach_notices, breaches
 from confide.privacy.accountability.breaches import BreachFacts
-from confide.privacy.accountability.models import BreachNotification
+from confide.privacy.accountability.models import Breach, BreachNotification
 from confide.runtime import Runtime
 from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
@@ -302,3 +302,24 @@ def _parse(value: str) -> Any:
     from datetime import datetime
 
     return datetime.fromisoformat(value)
+
+
+def test_a_platform_breach_is_notified_only_once_every_affected_workspace_is() -> None:
+    aware = clock.utcnow()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    breach = Breach(
+        workspace_id=None, aware_at=aware, affected_workspace_ids=[str(first), str(second)]
+    )
+
+    def told(workspace: uuid.UUID, hours: int) -> BreachNotification:
+        return BreachNotification(
+            audience="admins",
+            workspace_id=workspace,
+            status="sent",
+            sent_at=aware + timedelta(hours=hours),
+        )
+
+    [half] = breaches.deadlines(breach, [told(first, 2)])
+    assert (half["state"], half["met_at"]) == ("open", None)
+    [late] = breaches.deadlines(breach, [told(first, 2), told(second, 30)])
+    assert late["state"] == "late" and late["met_at"] == (aware + timedelta(hours=30)).isoformat()

@@ -156,6 +156,14 @@ async def test_a_webhook_outside_the_eea_is_refused_until_its_receiver_is_safegu
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["outbound_country"] == "US"
 
+    # The webhook relies on that entry's safeguard: it cannot be removed from under it.
+    [entry] = (await client.get("/api/v1/subprocessors", headers=admin)).json()["subprocessors"]
+    kept = await client.delete(f"/api/v1/subprocessors/{entry['id']}", headers=admin)
+    assert kept.status_code == 409 and "Settings → Channels" in kept.json()["error"]["message"]
+    await put_channel(client, admin, outbound_url=None)
+    gone = await client.delete(f"/api/v1/subprocessors/{entry['id']}", headers=admin)
+    assert gone.status_code == 204
+
 
 # -- SSRF ------------------------------------------------------------------------------------
 
