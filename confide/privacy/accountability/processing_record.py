@@ -43,6 +43,7 @@ from confide.privacy.accountability.measures import (
 from confide.privacy.accountability.models import ControllerProfile, Subprocessor
 from confide.privacy.accountability.subprocessors import visible_subprocessors
 from confide.privacy.models import ConsentRequest
+from confide.privacy.registry import REGISTRY
 from confide.privacy.subject_map import SUBJECT_MAP
 
 if TYPE_CHECKING:
@@ -306,6 +307,10 @@ def _retention(facts: dict[str, Any]) -> list[dict[str, str]]:
         ),
         _item("Erasure on request (Art. 17)", "Deletes rows and destroys the subject's keys."),
     ]
+    # Per category of data: every table holding personal data, as the registry classifies it.
+    for table, entry in REGISTRY.items():
+        if any(c.category != "operational" for c in entry.columns.values()):
+            items.append(_item(f"Data category {table}", entry.retention))
     return items
 
 
