@@ -73,14 +73,18 @@ def to_html(doc: dict[str, Any]) -> str:
     return _template.render(doc=doc)
 
 
-def _refuse_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    raise ValueError("The record of processing is rendered without fetching anything.")
-
-
 def _render_pdf(html: str) -> bytes:
-    from weasyprint import HTML  # imported on first use: it loads pango and harfbuzz
+    # Imported on first use: it loads pango and harfbuzz.
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
 
-    pdf: bytes = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()
+    class RefusingFetcher(URLFetcher):  # type: ignore[misc]
+        """Fetches nothing: a stray link or image fails instead of reaching the network."""
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            raise ValueError("The record of processing is rendered without fetching anything.")
+
+    pdf: bytes = HTML(string=html, url_fetcher=RefusingFetcher()).write_pdf()
     return pdf
 
 

@@ -202,3 +202,25 @@ def _pgm_pixels(data: bytes) -> bytes:
     assert fields[0] == b"P5"
     width, height = int(fields[1]), int(fields[2])
     return data[index + 1 : index + 1 + width * height]
+
+
+async def test_rendering_a_pdf_fetches_nothing() -> None:
+    import asyncio
+
+    from confide.privacy.accountability import render
+
+    connections: list[int] = []
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        writer.close()
+
+    server = await asyncio.start_server(count, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    html = (
+        f'<html><head><link rel="stylesheet" href="http://127.0.0.1:{port}/x.css"></head>'
+        f'<body><img src="http://127.0.0.1:{port}/pixel.png"><p>Acme</p></body></html>'
+    )
+    async with server:
+        pdf = await asyncio.to_thread(render._render_pdf, html)
+    assert pdf.startswith(b"%PDF-") and connections == []
