@@ -15,12 +15,11 @@ from confide.privacy.accountability.annex import build_annex
 from confide.privacy.accountability.processing_record import build_record
 
 router = APIRouter(tags=["accountability"])
-Format = Literal["json", "md", "pdf", "html"]
+Format = Literal["json", "md", "pdf"]
 MEDIA_TYPES = {
     "json": "application/json",
     "md": "text/markdown; charset=utf-8",
     "pdf": "application/pdf",
-    "html": "text/html; charset=utf-8",
 }
 
 
@@ -30,14 +29,10 @@ async def export(doc: dict[str, Any], format: Format, name: str) -> Response:
         body: bytes | str = await render.to_pdf(doc)
     elif format == "md":
         body = render.to_markdown(doc)
-    elif format == "html":
-        body = render.to_html(doc)
     else:
         body = render.to_json(doc)
     filename = f"{name}-{doc['workspace']['slug']}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    if format == "html":
-        headers = {}
     return Response(body, media_type=MEDIA_TYPES[format], headers=headers)
 
 
