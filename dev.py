@@ -77,6 +77,30 @@ def _ensure_chromium() -> None:
         subprocess.run(install, env=env, check=True)
 
 
+def _ensure_pdf_tools() -> None:
+    """WeasyPrint renders the record of processing with the system's pango (libpangoft2), and
+    the PDF tests read it back with poppler's ``pdftoppm`` and ``pdftotext``: install the
+    Debian packages that are missing, the way chromium is installed."""
+    import ctypes.util
+
+    missing = []
+    if not shutil.which("pdftoppm"):
+        missing.append("poppler-utils")
+    if ctypes.util.find_library("pangoft2-1.0") is None:
+        missing.append("libpangoft2-1.0-0")
+    if not missing or not shutil.which("apt-get"):
+        return
+    if os.geteuid() != 0:
+        print(f"Missing for the PDF tests: sudo apt-get install {' '.join(missing)}", flush=True)
+        return
+    print(f"Installing {', '.join(missing)} for the PDF tests ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", *missing]
+    if subprocess.run(install, env=env).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True)
+        subprocess.run(install, env=env, check=True)
+
+
 AXE_VERSION = "4.14.1"
 AXE_DIR = VENV / "axe"
 AXE_SCRIPT = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
@@ -116,6 +140,7 @@ def main(argv: list[str]) -> int:
     if command == "test":
         _install("test")
         _ensure_chromium()
+        _ensure_pdf_tools()
         _ensure_axe()
         return _exec([str(PYTHON), "-m", "pytest", *rest])
     if command == "lint":

@@ -9,11 +9,13 @@ from confide.chat import models as chat_models
 from confide.core.db import Base
 from confide.jobs import models as jobs_models
 from confide.privacy import models as privacy_models
+from confide.privacy.accountability import models as accountability_models
 from confide.privacy.requests import models as requests_models
 
 __all__ = [
     "Base",
     "access_models",
+    "accountability_models",
     "attachment_models",
     "audit_models",
     "chat_models",

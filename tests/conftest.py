@@ -169,6 +169,8 @@ def settings(data_dir: Path, database_url: str) -> Settings:
         argon2_memory_kib=1024,
         argon2_parallelism=1,
         lockout_threshold=3,
+        # The tests' webhook receivers run on this machine; SSRF tests clear this.
+        outbound_allowed_networks=["127.0.0.1/32"],
     )
 
 

@@ -18,6 +18,7 @@ from confide.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from confide.api.routes import (
+    accountability,
     attachments,
     attributes,
     audit,
@@ -34,6 +35,7 @@ from confide.api.routes import (
     operators,
     password_reset,
     portal,
+    records,
     saved_replies,
     search,
     widget,
@@ -82,6 +84,8 @@ def build_api_router() -> APIRouter:
     router.include_router(attributes.router)
     router.include_router(dsr.router)
     router.include_router(portal.router)
+    router.include_router(accountability.router)
+    router.include_router(records.router)
     return router
 
 

@@ -40,6 +40,12 @@ class ChannelEndpointWrite(RequestModel):
     outbound_url: OutboundUrl | None = Field(
         default=None, description="Where operator replies are POSTed; omit for inbound only."
     )
+    outbound_country: Annotated[str, StringConstraints(min_length=2, max_length=2)] | None = Field(
+        default=None,
+        description="Country of the receiver (ISO 3166-1, e.g. US); omit when it runs in the "
+        "deployment's region. Outside the EEA a subprocessor entry for its host must record "
+        "the safeguard.",
+    )
     enabled: bool = True
 
 

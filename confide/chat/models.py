@@ -187,6 +187,8 @@ class ChannelEndpoint(Base):
     channel: Mapped[Channel] = mapped_column(value_enum(Channel, "endpoint_channel"))
     signing_secret: Mapped[str] = mapped_column(String(64))
     outbound_url: Mapped[str | None] = mapped_column(String(500))
+    # Where the receiver of outbound replies is (ISO 3166-1); None: the deployment's region.
+    outbound_country: Mapped[str | None] = mapped_column(String(2))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from confide.access.models import Role
+from confide.cli import accountability as accountability_cli
 from confide.cli import audit as audit_cli
 from confide.cli import dsr as dsr_cli
 from confide.cli import jobs as jobs_cli  # also registers `confide worker`
@@ -287,6 +288,9 @@ app.add_typer(jobs_cli.jobs_app, name="jobs")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(subjects_cli.app, name="subjects")
 app.add_typer(dsr_cli.app, name="dsr")
+app.add_typer(accountability_cli.breach_app, name="breach")
+app.add_typer(accountability_cli.subprocessor_app, name="subprocessor")
+app.add_typer(accountability_cli.records_app, name="records")
 
 
 def main() -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -21,6 +22,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from confide.core.residency import SAFEGUARDS, normalise_country, transfer_problem
 
 
 class Settings(BaseSettings):
@@ -96,6 +99,16 @@ class Settings(BaseSettings):
         default="Confide <no-reply@localhost>", description="The sender of every e-mail."
     )
     mail_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    smtp_country: str | None = Field(
+        default=None,
+        description="Country of the SMTP relay (ISO 3166-1, e.g. IE); none: the deployment's "
+        "region. Outside the EEA, smtp_safeguard is required (GDPR Art. 44-46).",
+    )
+    smtp_safeguard: str | None = Field(
+        default=None,
+        description="Safeguard of a relay outside the EEA: 'adequacy', or 'scc:YYYY-MM-DD' "
+        "(standard contractual clauses and the date they were signed).",
+    )
     reopen_link_ttl_seconds: int = Field(
         default=14 * 86_400,
         ge=3600,
@@ -185,6 +198,25 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Days finished jobs stay listed before they are pruned."
     )
     log_level: str = "INFO"
+    # -- accountability (issue 18): who runs this deployment, where, and where it may send --
+    deployment_region: str | None = Field(
+        default=None,
+        description="Country (ISO 3166-1 alpha-2, e.g. DE) where this deployment stores its "
+        "data; the record of processing states it and transfers are judged against the EEA.",
+    )
+    processor_name: str | None = Field(
+        default=None,
+        description="Organisation that runs this deployment (the processor, GDPR Art. 28/30(2)).",
+    )
+    processor_contact: str | None = Field(
+        default=None, description="Postal or e-mail contact of the processor (Art. 30(2)(a))."
+    )
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Private or loopback networks (CIDR) that outbound webhooks may reach, e.g. "
+        "a bridge on this host (127.0.0.1/32); comma-separated. Empty (the default): outbound "
+        "URLs resolving to loopback, private, link-local or metadata addresses are refused.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -201,14 +233,14 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "outbound_allowed_networks", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "outbound_allowed_networks")
     @classmethod
     def _proxy_networks(cls, value: list[str]) -> list[str]:
         # No wildcard: trusting every peer would let any client choose its own address (and
@@ -218,9 +250,43 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError as exc:
                 raise ValueError(
-                    f"trusted_proxies: {item!r} is not an IP address or network such as 10.0.0.0/8."
+                    f"{item!r} is not an IP address or network such as 10.0.0.0/8."
                 ) from exc
         return value
+
+    @field_validator("deployment_region")
+    @classmethod
+    def _region_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        region = value.strip().upper()
+        if len(region) != 2 or not region.isalpha():
+            raise ValueError("deployment_region is a two-letter country code such as DE.")
+        return region
+
+    @model_validator(mode="after")
+    def _smtp_transfer(self) -> Settings:
+        # Mails carry personal data (answers, transcripts, breach notices): a relay outside
+        # the EEA needs a recorded safeguard, like any subprocessor (core.residency).
+        if not self.smtp_host or not self.smtp_country:
+            return self
+        try:
+            country = normalise_country(self.smtp_country)
+        except ValueError as exc:
+            raise ValueError(f"smtp_country: {exc}") from exc
+        kind, _, signed = (self.smtp_safeguard or "").partition(":")
+        try:
+            signed_on = date.fromisoformat(signed) if signed else None
+        except ValueError as exc:
+            raise ValueError("smtp_safeguard: write scc:YYYY-MM-DD.") from exc
+        safeguard = kind if kind in SAFEGUARDS else None
+        if self.smtp_safeguard and safeguard is None:
+            raise ValueError("smtp_safeguard is 'adequacy' or 'scc:YYYY-MM-DD'.")
+        problem = transfer_problem(country, safeguard, signed_on)
+        if problem is not None:
+            raise ValueError(f"smtp_country: {problem} Set CONFIDE_SMTP_SAFEGUARD.")
+        self.smtp_country = country
+        return self
 
     @field_validator("database_url", "keystore_url")
     @classmethod

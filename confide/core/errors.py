@@ -7,6 +7,8 @@ say what to do, and never contain personal data.
     ConfideError                      500 internal_error
     ├── BadRequest                    400 bad_request
     │   ├── ValidationFailed          422 validation_failed   (names the field)
+    │   │   ├── TransferNotSafeguarded 422 transfer_not_safeguarded (outside the EEA, Art. 44-46)
+    │   │   └── OutboundAddressRefused 422 outbound_address_refused (SSRF: private address)
     │   ├── PayloadTooLarge           413 payload_too_large
     │   └── UnsupportedFileType       415 unsupported_file_type (judged by content)
     ├── Unauthenticated               401 not_authenticated
@@ -50,6 +52,7 @@ Signals: exceptions that steer control flow inside Confide and never reach a cli
     ├── CsrfRefused           a console form's token did not match its cookie
     ├── MailFailed            the SMTP server could not be reached or refused: retry later
     ├── MailUnavailable       no SMTP server is configured (``CONFIDE_SMTP_HOST``)
+    ├── OutboundRefused       an outbound request's host resolved to a refused address (SSRF)
     └── BodyTooLarge          a request body passed ``max_request_body_bytes`` mid-stream
 """
 
@@ -89,6 +92,27 @@ class ValidationFailed(BadRequest):
     status_code = 422
     code = "validation_failed"
     default_message = "A field has an invalid value; correct it and try again."
+
+
+class TransferNotSafeguarded(ValidationFailed):
+    """Personal data would go to a country outside the EEA with no adequacy decision or
+    standard contractual clauses recorded (GDPR Art. 44-46)."""
+
+    code = "transfer_not_safeguarded"
+    default_message = (
+        "This country is outside the EEA: record its safeguard (an adequacy decision or "
+        "standard contractual clauses with their date) first."
+    )
+
+
+class OutboundAddressRefused(ValidationFailed):
+    """An outbound URL resolves to a loopback, private, link-local or metadata address."""
+
+    code = "outbound_address_refused"
+    default_message = (
+        "This address resolves to a private, loopback, link-local or metadata address; use a "
+        "public address, or allow the network (CONFIDE_OUTBOUND_ALLOWED_NETWORKS)."
+    )
 
 
 class PayloadTooLarge(BadRequest):
@@ -332,3 +356,8 @@ class MailFailed(ConfideSignal):
 
 class MailUnavailable(ConfideSignal):
     """No SMTP server is configured (``CONFIDE_SMTP_HOST``)."""
+
+
+class OutboundRefused(ConfideSignal):
+    """An outbound request's host resolved to a loopback, private, link-local or metadata
+    address (``confide.core.outbound_guard``): nothing was sent."""

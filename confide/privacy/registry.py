@@ -8,13 +8,15 @@ and the record of processing are generated from here.
 
 The vocabulary (categories, ``Column``, ``Table``) lives in ``confide.privacy.datamap``; the
 tables are classified by area in ``registry_access``, ``registry_chat``, ``registry_records``,
-``registry_hardening``, ``registry_attachments`` and ``registry_requests``, and collected here.
+``registry_hardening``, ``registry_attachments``, ``registry_requests`` and
+``registry_accountability``, and collected here.
 """
 
 from __future__ import annotations
 
 from confide.privacy.datamap import Category, Column, Table
 from confide.privacy.registry_access import ACCESS_TABLES
+from confide.privacy.registry_accountability import ACCOUNTABILITY_TABLES
 from confide.privacy.registry_attachments import ATTACHMENT_TABLES
 from confide.privacy.registry_chat import CHAT_TABLES
 from confide.privacy.registry_hardening import TABLES as HARDENING_TABLES
@@ -37,6 +39,7 @@ REGISTRY: dict[str, Table] = {
     **HARDENING_TABLES,
     **ATTACHMENT_TABLES,
     **REQUEST_TABLES,
+    **ACCOUNTABILITY_TABLES,
 }
 
 

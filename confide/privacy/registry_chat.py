@@ -206,6 +206,7 @@ CHAT_TABLES: dict[str, Table] = {
             "channel": OPERATIONAL,
             "signing_secret": credential("Nonce from which the webhook signing secret is derived."),
             "outbound_url": OPERATIONAL,
+            "outbound_country": OPERATIONAL,
             "enabled": OPERATIONAL,
             "created_at": OPERATIONAL,
         },

@@ -333,6 +333,18 @@ SUBJECT_MAP: dict[str, TableMap] = {
         (Reach("subject", "subject_id", "keep_pseudonymised"),),
         keep_reason=_AUDIT,
     ),
+    "breaches": TableMap(
+        "The breach register (Art. 33(5)); names the admin who recorded each breach.",
+        "legal_obligation",
+        "audit",
+        "exclude",
+        (Reach("operator", "recorded_by", "keep_pseudonymised"),),
+        keep_reason="The register must show who recorded a breach (Art. 33(5)); it names the "
+        "operator stub.",
+    ),
+    "breach_notifications": _not_personal("Notifications of a breach (counts, never addresses)."),
+    "subprocessors": _not_personal("Recipients of the deployment and of a workspace."),
+    "controller_profiles": _not_personal("The controller's published details (Art. 30(1)(a))."),
     "audit_event_subjects": TableMap(
         "Index of audit events by the subjects they name.",
         "legal_obligation",

@@ -100,6 +100,14 @@ AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/dsr/cases/{case_id}/reject"): "dsr.rejected",
     ("POST", "/api/v1/widget/privacy-requests"): "dsr.opened",
     ("POST", "/api/v1/portal/{workspace}/requests"): "dsr.opened",
+    # Accountability (issue 18).
+    ("POST", "/api/v1/breaches"): "breach.record",
+    ("POST", "/api/v1/breaches/{breach_id}/notifications"): "breach.notify",
+    ("POST", "/api/v1/breaches/{breach_id}/close"): "breach.close",
+    ("POST", "/api/v1/breaches/{breach_id}/exposed-subjects"): "breach.exposure_read",
+    ("POST", "/api/v1/subprocessors"): "subprocessor.add",
+    ("DELETE", "/api/v1/subprocessors/{subprocessor_id}"): "subprocessor.remove",
+    ("PUT", "/api/v1/controller-profile"): "controller_profile.update",
 }
 MAIL_ROUTES = {
     ("POST", "/api/v1/portal/{workspace}/requests"),
@@ -145,6 +153,23 @@ CLI_AUDITED = {
     ("subjects", "erase"): "subject.erase",
     ("dsr", "erase"): "dsr.completed",
     ("dsr", "restrict"): "dsr.completed",
+    ("breach", "record"): "breach.record",
+    ("breach", "notify"): "breach.notify",
+    ("subprocessor", "add"): "subprocessor.add",
+    ("subprocessor", "remove"): "subprocessor.remove",
+}
+
+
+BREACH = {
+    "title": "Mislaid export",
+    "nature": "A CSV export was sent to the wrong partner.",
+    "detected_at": "2026-01-05T10:00:00+00:00",
+    "data_categories": ["visitor names"],
+    "subject_categories": ["website visitors"],
+    "approx_subjects": 3,
+    "approx_records": 3,
+    "consequences": "Names disclosed to one partner, who confirmed deletion.",
+    "measures": "Exports now need a second admin.",
 }
 
 
@@ -546,6 +571,70 @@ async def test_every_audited_route_appends_its_record(
             json={"reason": "Filed twice."},
         ),
     )
+    # Accountability (issue 18): breach register, subprocessors, controller details.
+    await drive(
+        "PUT",
+        "/api/v1/controller-profile",
+        call(
+            "PUT",
+            "/controller-profile",
+            admin,
+            json={"controller_name": "Acme Ltd", "controller_contact": "privacy@acme.example"},
+        ),
+    )
+    breach = (
+        await drive(
+            "POST",
+            "/api/v1/breaches",
+            call("POST", "/breaches", admin, json=BREACH),
+        )
+    ).json()["id"]
+    await drive(
+        "POST",
+        "/api/v1/breaches/{breach_id}/notifications",
+        call(
+            "POST",
+            f"/breaches/{breach}/notifications",
+            admin,
+            json={"audience": "authority", "reference": "Portal case 1"},
+        ),
+    )
+    await drive(
+        "POST",
+        "/api/v1/breaches/{breach_id}/exposed-subjects",
+        call(
+            "POST",
+            f"/breaches/{breach}/exposed-subjects",
+            admin,
+            json={
+                "actor_id": str(ada.id),
+                "since": "2026-01-01T00:00:00+00:00",
+                "until": "2026-12-31T00:00:00+00:00",
+            },
+        ),
+    )
+    await drive(
+        "POST",
+        "/api/v1/breaches/{breach_id}/close",
+        call("POST", f"/breaches/{breach}/close", admin),
+    )
+    sub = (
+        await drive(
+            "POST",
+            "/api/v1/subprocessors",
+            call(
+                "POST",
+                "/subprocessors",
+                admin,
+                json={"name": "Example Mail", "service": "E-mail", "country": "DE"},
+            ),
+        )
+    ).json()["id"]
+    await drive(
+        "DELETE",
+        "/api/v1/subprocessors/{subprocessor_id}",
+        call("DELETE", f"/subprocessors/{sub}", admin),
+    )
     await drive("POST", "/api/v1/auth/logout", call("POST", "/auth/logout", agent))
     assert ledger.seen == set(AUDITED) - MAIL_ROUTES
 
@@ -581,6 +670,19 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
         ("dsr", "erase"): ["--workspace", "acme", "--email", "nobody@example.invalid"],
         ("dsr", "restrict"): ["--workspace", "acme", "--email", "nobody@example.invalid"],
+        ("breach", "record"): [
+            *("--title", "Bucket exposed", "--nature", "A backup bucket was public."),
+            *("--workspace", "acme", "--data-categories", "metadata"),
+            *("--subject-categories", "visitors", "--approx-subjects", "10"),
+            *("--approx-records", "20", "--consequences", "None known."),
+            *("--measures", "Bucket closed."),
+        ],
+        ("breach", "notify"): [await _platform_breach(rt, world), "--reference", "Phoned Ada"],
+        ("subprocessor", "add"): [
+            *("--name", "Example Cloud", "--service", "Hosting", "--country", "US"),
+            *("--safeguard", "scc", "--safeguard-date", "2025-01-31"),
+        ],
+        ("subprocessor", "remove"): [await _platform_subprocessor(rt)],
     }[command]
     if command == ("purge-connection-logs",):
         await new_visitor(client)  # writes a connection log, which is then a year old
@@ -595,3 +697,30 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
     async with rt.db.session() as session:
         events = (await session.scalars(select(AuditEvent))).all()
     assert CLI_AUDITED[command] in [e.action for e in events if e.id not in before]
+
+
+async def _platform_breach(rt: Runtime, world: World) -> str:
+    from confide.privacy.accountability.breaches import BreachFacts, do_record_breach
+
+    facts = BreachFacts(
+        title="Bucket exposed",
+        nature="A backup bucket was public.",
+        detected_at=clock.utcnow(),
+        data_categories=["metadata"],
+        subject_categories=["visitors"],
+        approx_subjects=10,
+        approx_records=20,
+        consequences="None known.",
+        measures="Bucket closed.",
+    )
+    acme = await world.workspace("acme")
+    return str((await do_record_breach(rt, None, facts, affected_workspace_ids=[acme]))["id"])
+
+
+async def _platform_subprocessor(rt: Runtime) -> str:
+    from confide.privacy.accountability.subprocessors import do_add_subprocessor
+
+    added = await do_add_subprocessor(
+        rt, None, name="Old CDN", service="Static files", country="FR"
+    )
+    return str(added["id"])

@@ -55,7 +55,12 @@ async def configure_channel(
     """Create or update the endpoint; on creation the answer carries ``signing_secret``, shown
     this once."""
     described, secret = await channels.do_configure_endpoint(
-        rt, principal, channel, outbound_url=body.outbound_url, enabled=body.enabled
+        rt,
+        principal,
+        channel,
+        outbound_url=body.outbound_url,
+        enabled=body.enabled,
+        outbound_country=body.outbound_country,
     )
     if secret is None:
         return described

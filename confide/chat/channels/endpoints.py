@@ -19,6 +19,8 @@ from confide.audit.ledger import append
 from confide.chat.models import Channel, ChannelEndpoint
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, InvalidSignature, NotFound
+from confide.core.outbound_guard import check_url
+from confide.privacy.accountability.subprocessors import check_webhook_transfer
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -92,6 +94,7 @@ def render_endpoint(endpoint: ChannelEndpoint) -> dict[str, Any]:
         "id": str(endpoint.id),
         "channel": endpoint.channel.value,
         "outbound_url": endpoint.outbound_url,
+        "outbound_country": endpoint.outbound_country,
         "enabled": endpoint.enabled,
         "created_at": endpoint.created_at.isoformat(),
     }
@@ -109,15 +112,35 @@ async def find_endpoint(
 
 
 async def do_configure_endpoint(
-    rt: Runtime, principal: Principal, channel: str, *, outbound_url: str | None, enabled: bool
+    rt: Runtime,
+    principal: Principal,
+    channel: str,
+    *,
+    outbound_url: str | None,
+    enabled: bool,
+    outbound_country: str | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """Create or update the endpoint of a channel. Returns its description and, on creation
-    only, the signing secret (never retrievable again)."""
+    only, the signing secret (never retrievable again).
+
+    Raises :class:`OutboundAddressRefused` (``outbound_url``) when the URL resolves to a
+    loopback, private, link-local or metadata address outside ``outbound_allowed_networks``
+    (SSRF), and :class:`TransferNotSafeguarded` (``outbound_country``) for a receiver outside
+    the EEA that no subprocessor entry covers with a safeguard (GDPR Art. 44-46)."""
     policy.authorize(principal, Action.WORKSPACE_SETTINGS)
     assert principal.workspace_id is not None
     kind = parse_social_channel(channel)
+    if outbound_url:
+        await check_url(outbound_url, rt.settings.outbound_allowed_networks, field="outbound_url")
     try:
         async with rt.db.transaction() as session:
+            country = (
+                await check_webhook_transfer(
+                    session, principal.workspace_id, outbound_url, outbound_country
+                )
+                if outbound_url
+                else None
+            )
             endpoint = await find_endpoint(session, principal.workspace_id, kind, lock=True)
             created = endpoint is None
             if endpoint is None:
@@ -128,6 +151,7 @@ async def do_configure_endpoint(
                 )
                 session.add(endpoint)
             endpoint.outbound_url = outbound_url
+            endpoint.outbound_country = country
             endpoint.enabled = enabled
             await session.flush()
             await append(
@@ -136,7 +160,12 @@ async def do_configure_endpoint(
                 principal,
                 "channel.configure",
                 resource=f"channel_endpoint:{endpoint.id}",
-                details={"channel": kind.value, "enabled": enabled, "created": created},
+                details={
+                    "channel": kind.value,
+                    "enabled": enabled,
+                    "created": created,
+                    "outbound_country": country,
+                },
             )
     except IntegrityError as exc:  # configured at the same moment by another admin
         raise Conflict("This channel was just configured by someone else; reload.") from exc

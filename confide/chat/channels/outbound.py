@@ -34,6 +34,8 @@ from confide.chat.models import (
     Message,
 )
 from confide.core.clock import utcnow
+from confide.core.errors import OutboundRefused
+from confide.core.outbound_guard import GuardedTransport
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -47,6 +49,8 @@ OUTBOUND_TIMEOUT_SECONDS = 10.0
 # While an attempt is in flight its row is leased for this long (crash: retried afterwards).
 ATTEMPT_LEASE_SECONDS = OUTBOUND_TIMEOUT_SECONDS + 20.0
 DELIVERY_LIST_LIMIT = 100
+# The URL's host resolved to a loopback/private/metadata address (core.outbound_guard): SSRF.
+ADDRESS_REFUSED = "address_refused"
 
 _tasks: set[asyncio.Task[None]] = set()
 
@@ -154,7 +158,9 @@ async def attempt_delivery(rt: Runtime, delivery_id: uuid.UUID) -> DeliveryOutco
         attempt = delivery.attempts
         delivery.next_attempt_at = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
     url, secret, payload = request
-    status_code, error = await _post(url, secret, payload, delivery_id, attempt)
+    status_code, error = await _post(
+        url, secret, payload, delivery_id, attempt, rt.settings.outbound_allowed_networks
+    )
     async with rt.db.transaction() as session:
         delivery = await session.get(ChannelDelivery, delivery_id, with_for_update=True)
         if delivery is None:
@@ -166,7 +172,7 @@ async def attempt_delivery(rt: Runtime, delivery_id: uuid.UUID) -> DeliveryOutco
         if error is None:
             delivery.status = DeliveryStatus.DELIVERED
             delivery.next_attempt_at = None
-        elif not _retryable(status_code) or attempt >= MAX_ATTEMPTS:
+        elif error == ADDRESS_REFUSED or not _retryable(status_code) or attempt >= MAX_ATTEMPTS:
             delivery.status = DeliveryStatus.FAILED
             delivery.next_attempt_at = None
         else:
@@ -229,9 +235,15 @@ async def _prepare(
 
 
 async def _post(
-    url: str, secret: str, payload: dict[str, Any], delivery_id: uuid.UUID, attempt: int
+    url: str,
+    secret: str,
+    payload: dict[str, Any],
+    delivery_id: uuid.UUID,
+    attempt: int,
+    allowed_networks: list[str],
 ) -> tuple[int | None, str | None]:
-    """POST the signed payload. Returns (status code, error code or ``None`` if delivered)."""
+    """POST the signed payload. Returns (status code, error code or ``None`` if delivered).
+    The host is resolved and checked for this very request (SSRF, ``core.outbound_guard``)."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     headers = {
         "Content-Type": "application/json",
@@ -242,11 +254,16 @@ async def _post(
     }
     try:
         # trust_env=False: no proxy from the environment; no redirects: the URL is the one the
-        # admin configured, nothing else.
+        # admin configured, nothing else; the transport connects to checked addresses only.
         async with httpx.AsyncClient(
-            timeout=OUTBOUND_TIMEOUT_SECONDS, trust_env=False, follow_redirects=False
+            timeout=OUTBOUND_TIMEOUT_SECONDS,
+            trust_env=False,
+            follow_redirects=False,
+            transport=GuardedTransport(allowed_networks),
         ) as client:
             response = await client.post(url, content=body, headers=headers)
+    except OutboundRefused:
+        return None, ADDRESS_REFUSED
     except httpx.HTTPError as exc:
         return None, type(exc).__name__[:64]
     if 200 <= response.status_code < 300:

@@ -16,6 +16,8 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from confide.web.console import (
+    admin_accountability,
+    admin_breaches,
     admin_channels,
     admin_files,
     admin_labels,
@@ -60,6 +62,8 @@ def mount_console(app: FastAPI) -> None:
         visitor_attributes,
         admin_channels,
         requests_page,
+        admin_accountability,
+        admin_breaches,
     )
     for module in modules:
         app.include_router(module.router)

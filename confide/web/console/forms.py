@@ -109,5 +109,8 @@ def settings_sections(visit: Visit) -> list[tuple[str, str]]:
             ("privacy", "Privacy"),
             ("retention", "Retention"),
             ("security", "Security"),
+            ("accountability", "Accountability"),
         ]
+    if Action.AUDIT_READ in allowed:
+        sections.append(("breaches", "Breaches"))
     return sections

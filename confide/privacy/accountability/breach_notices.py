@@ -1,0 +1,224 @@
+"""Breach notifications: e-mail the affected workspaces' admins or the supervisory
+authority, or record a notification made by other means, and keep the outcome of each.
+
+Mails go after the notification is recorded and committed (``tx.on_commit``); each
+notification row then says whether it was sent, and to how many recipients, never their
+addresses. The admins' addresses come from the vault: that read is itself recorded in the
+ledger (``breach.notification_sent``, naming the admins as subjects).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.access.models import Operator, OperatorStatus, Role, Workspace
+from confide.access.policy import Principal
+from confide.audit.ledger import Actor, append
+from confide.core.clock import utcnow
+from confide.core.errors import MailFailed, MailUnavailable, ValidationFailed
+from confide.core.mail import Mail, mail_enabled, send_mail
+from confide.privacy.accountability.breaches import (
+    notes_of,
+    own_breach,
+    register_scope,
+    render_breach,
+)
+from confide.privacy.accountability.models import Breach, BreachNotification, ControllerProfile
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
+
+AUDIENCES = ("admins", "authority", "subjects")
+
+
+async def do_notify_breach(
+    rt: Runtime,
+    principal: Principal | None,
+    breach_id: uuid.UUID,
+    audience: str,
+    *,
+    reference: str | None = None,
+) -> dict[str, Any]:
+    """Notify ``audience`` of a breach and record it.
+
+    ``admins`` (platform breaches): e-mail the active admins of every affected workspace, or
+    record with ``reference`` that they were told by other means.
+    ``authority`` (workspace breaches): e-mail the authority of the controller details, or,
+    with a ``reference`` (a case number of the authority's own portal), record a notification
+    made there. ``subjects``: record how the data subjects were told (``reference`` required).
+    Mails go after commit, before this returns; the breach returned shows the notifications
+    as recorded, :func:`~confide.privacy.accountability.breaches.get_breach` their outcome.
+    Raises :class:`ValidationFailed` naming the missing field."""
+    scope = register_scope(principal)
+    if audience not in AUDIENCES:
+        raise ValidationFailed("audience is admins, authority or subjects.", field="audience")
+    if (audience == "admins") != (scope is None):
+        raise ValidationFailed(
+            "Admins are notified of platform breaches; a workspace notifies its authority "
+            "and its data subjects.",
+            field="audience",
+        )
+    reference = (reference or "").strip()[:200] or None
+    by_mail = reference is None
+    if audience == "subjects" and by_mail:
+        raise ValidationFailed("Say how and when the data subjects were told.", field="reference")
+    if by_mail and not mail_enabled(rt.settings):
+        raise ValidationFailed(
+            "No SMTP server is configured: notify by other means and record a reference.",
+            field="reference",
+        )
+    async with rt.db.transaction() as tx:
+        breach = await own_breach(tx, breach_id, scope)
+        created: list[BreachNotification] = []
+        if audience == "admins":
+            for workspace in breach.affected_workspace_ids:
+                note = _note(breach, "admins", uuid.UUID(workspace), "email", None)
+                if not by_mail:  # told by other means (a phone call, a status page)
+                    note.method, note.status, note.reference = "recorded", "recorded", reference
+                    note.sent_at = utcnow()
+                created.append(note)
+        elif by_mail:
+            profile = await tx.get(ControllerProfile, breach.workspace_id)
+            if profile is None or not profile.authority_email:
+                raise ValidationFailed(
+                    "Record the supervisory authority's e-mail address in the controller "
+                    "details first, or give the reference of a notification made elsewhere.",
+                    field="authority_email",
+                )
+            created.append(_note(breach, "authority", breach.workspace_id, "email", None))
+        else:
+            note = _note(breach, audience, breach.workspace_id, "recorded", reference)
+            note.status, note.sent_at = "recorded", utcnow()
+            created.append(note)
+        tx.add_all(created)
+        await tx.flush()
+        await append(
+            tx,
+            rt,
+            principal,
+            "breach.notify",
+            resource=f"breach:{breach.id}",
+            details={"audience": audience, "method": "email" if by_mail else "recorded"},
+        )
+        for note in created:
+            if note.method == "email":
+                tx.on_commit(send_notification, rt, note.id)
+        return render_breach(breach, await notes_of(tx, breach.id))
+
+
+def _note(
+    breach: Breach,
+    audience: str,
+    workspace_id: uuid.UUID | None,
+    method: str,
+    reference: str | None,
+) -> BreachNotification:
+    return BreachNotification(
+        breach_id=breach.id,
+        audience=audience,
+        workspace_id=workspace_id,
+        method=method,
+        status="pending",
+        recipients=0,
+        reference=reference,
+        created_at=utcnow(),
+    )
+
+
+async def _admin_addresses(
+    rt: Runtime, session: AsyncSession, workspace_id: uuid.UUID
+) -> dict[uuid.UUID, str]:
+    """The e-mail addresses of the workspace's active admins, by their subject id."""
+    admins = (
+        await session.scalars(
+            select(Operator.subject_id).where(
+                Operator.workspace_id == workspace_id,
+                Operator.role == Role.ADMIN,
+                Operator.status == OperatorStatus.ACTIVE,
+            )
+        )
+    ).all()
+    fields = await rt.vault.read_fields(session, list(admins), ["email"])
+    return {s: f["email"] for s, f in fields.items() if f.get("email")}
+
+
+async def send_notification(rt: Runtime, notification_id: uuid.UUID) -> None:
+    """Send one pending notification (after the commit that recorded it) and record whether
+    it went out. A failure is recorded as ``failed``: notify again, or by other means."""
+    async with rt.db.session() as session:
+        note = await session.get(BreachNotification, notification_id)
+        if note is None or note.status != "pending" or note.workspace_id is None:
+            return
+        breach = await session.get(Breach, note.breach_id)
+        workspace = await session.get(Workspace, note.workspace_id)
+        assert breach is not None and workspace is not None
+        admins: dict[uuid.UUID, str] = {}
+        addresses: list[str] = []
+        if note.audience == "admins":
+            admins = await _admin_addresses(rt, session, note.workspace_id)
+            addresses = list(admins.values())
+        else:
+            profile = await session.get(ControllerProfile, note.workspace_id)
+            if profile is not None and profile.authority_email:
+                addresses = [profile.authority_email]
+    subject, text = _message(rt, breach, workspace, note.audience)
+    sent = 0
+    for address in addresses:
+        try:
+            await send_mail(rt.settings, Mail(to=address, subject=subject, text=text))
+            sent += 1
+        except (MailFailed, MailUnavailable):
+            continue
+    async with rt.db.transaction() as tx:
+        row = await tx.get(BreachNotification, notification_id, with_for_update=True)
+        assert row is not None
+        row.recipients = sent
+        row.status = "sent" if sent and sent == len(addresses) else "failed"
+        row.sent_at = utcnow() if sent else None
+        # The admins' addresses were read from the vault to send this: a read, recorded.
+        await append(
+            tx,
+            rt,
+            Actor("system", None, note.workspace_id),
+            "breach.notification_sent",
+            subjects=list(admins),
+            resource=f"breach:{breach.id}",
+            details={"audience": note.audience, "status": row.status, "recipients": sent},
+        )
+
+
+def _message(rt: Runtime, breach: Breach, workspace: Workspace, audience: str) -> tuple[str, str]:
+    """Subject and text of a notification: the facts of Art. 33(3)(a)-(d), no personal data."""
+    who = (
+        f"the platform that runs the workspace {workspace.name}"
+        if audience == "admins"
+        else workspace.name
+    )
+    lines = [
+        f"This is a notification of a personal data breach at {who} (GDPR Art. 33).",
+        "",
+        f"Nature of the breach: {breach.nature}",
+        f"Detected at: {breach.detected_at.isoformat()}",
+        f"Aware since: {breach.aware_at.isoformat()}",
+        f"Categories of data: {', '.join(breach.data_categories)}",
+        f"Categories of data subjects: {', '.join(breach.subject_categories)}",
+        f"Approximate number of data subjects: {breach.approx_subjects}",
+        f"Approximate number of records: {breach.approx_records}",
+        f"Likely consequences: {breach.consequences}",
+        f"Measures taken or proposed: {breach.measures}",
+        f"High risk to the data subjects (Art. 34): {'yes' if breach.high_risk else 'no'}",
+        "",
+        f"Breach reference: {breach.id}",
+    ]
+    if audience == "admins":
+        base = rt.settings.base_url.rstrip("/")
+        lines += [
+            "",
+            "As controller, you have 72 hours from becoming aware to notify your supervisory "
+            f"authority. The register and the people affected: {base}/console/settings/breaches",
+        ]
+    return f"Personal data breach notification: {breach.title}", "\n".join(lines) + "\n"
