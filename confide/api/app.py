@@ -24,6 +24,7 @@ from confide.api.routes import (
     consent,
     conversations,
     erasure,
+    exports,
     group_hours,
     labels,
     me,
@@ -73,6 +74,7 @@ def build_api_router() -> APIRouter:
     router.include_router(consent.router)
     router.include_router(group_hours.router)
     router.include_router(erasure.router)
+    router.include_router(exports.router)
     return router
 
 

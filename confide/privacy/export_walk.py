@@ -1,0 +1,244 @@
+"""Walking the subject data map for an export: which rows, which columns, in bounded batches.
+
+Why: an access export (GDPR Art. 15, 20) must hold everything the map marks for export and
+nothing else, and stay correct when a table is added. This module names no table of its own
+(like ``confide.privacy.erasure``): a table whose map entry exports (``include`` or
+``as_pseudonym``) and whose reach an owner of the subject leads to is read; its columns are
+those the registry (``confide.privacy.registry``) marks for export, plus operational ones
+(ids, channel, status: they link the records and say what they are); credentials and
+columns marked ``export=False`` never leave.
+
+Rows are read by keyset over the primary key, ``ROW_BATCH`` at a time, so a subject with a
+million rows never holds more than one batch. Sealed values are opened through the one access
+path (``confide.privacy.access.SubjectDataReader``). Rows of an archived or restricted
+conversation carry ``_marks`` (``archived``, ``restricted``, GDPR Art. 18).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.core.db import Base
+from confide.privacy.access import SEALED_COLUMNS, SubjectDataReader
+from confide.privacy.export_files import plain
+from confide.privacy.registry import REGISTRY
+from confide.privacy.subject_map import SUBJECT_MAP, Owner, SubjectRef, TableMap
+
+ROW_BATCH = 500
+MARKS_COLUMN = "_marks"
+
+
+def exported_tables() -> list[tuple[str, TableMap]]:
+    """``(table, map entry)`` of every table the map exports, in map order."""
+    return [(name, entry) for name, entry in SUBJECT_MAP.items() if entry.export != "exclude"]
+
+
+def exported_columns(table_name: str) -> list[str]:
+    """The columns of ``table_name`` an export carries, in schema order (see module doc)."""
+    registry = REGISTRY[table_name].columns
+    return [
+        column.name
+        for column in Base.metadata.tables[table_name].columns
+        if (c := registry.get(column.name)) is not None
+        and c.category != "credential"
+        and (c.export or c.category == "operational")
+    ]
+
+
+@dataclass
+class Walk:
+    """One subject's owners (the ids each owner kind leads to) and the marks of their
+    archived or restricted conversations."""
+
+    session: AsyncSession
+    reader: SubjectDataReader
+    subject: SubjectRef
+    owners: dict[Owner, Any]
+    marks: dict[uuid.UUID, list[str]] = field(default_factory=dict)
+    _fields: dict[uuid.UUID, dict[str, str]] = field(default_factory=dict)
+
+    def reaches(self, table_name: str) -> list[ColumnElement[bool]]:
+        table = Base.metadata.tables[table_name]
+        return [
+            table.c[reach.column].in_(self._ids(self.owners[reach.owner]))
+            for reach in SUBJECT_MAP[table_name].reach
+            if reach.owner in self.owners
+        ]
+
+    @staticmethod
+    def _ids(value: Any) -> Any:
+        return value if isinstance(value, Select) else list(value)
+
+
+def _t(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
+async def open_walk(
+    session: AsyncSession, reader: SubjectDataReader, subject: SubjectRef, subject_id: uuid.UUID
+) -> Walk:
+    """The owners of ``subject`` (as ``confide.privacy.erasure`` resolves them) and marks."""
+    owners: dict[Owner, Any] = {"subject": [subject_id], subject.kind: [subject.person_id]}
+    walk = Walk(session, reader, subject, owners)
+    if subject.kind == "visitor":
+        conversations = _t("conversations")
+        # ix_conversations_visitor_id: the visitor's conversations without a scan.
+        mine = select(conversations.c.id).where(conversations.c.visitor_id == subject.person_id)
+        owners["conversation"] = mine
+        messages = _t("messages")
+        owners["message"] = select(messages.c.id).where(messages.c.conversation_id.in_(mine))
+        flagged = await session.execute(
+            select(conversations.c.id, conversations.c.lifecycle, conversations.c.restricted)
+            .where(conversations.c.visitor_id == subject.person_id)
+            .where(or_(conversations.c.lifecycle != "active", conversations.c.restricted))
+        )
+        for conversation_id, lifecycle, restricted in flagged.all():
+            walk.marks[conversation_id] = _marks_of(lifecycle, restricted)
+    else:
+        sessions = _t("auth_sessions")
+        owners["auth_session"] = select(sessions.c.id).where(
+            sessions.c.operator_id == subject.person_id
+        )
+    return walk
+
+
+def _marks_of(lifecycle: Any, restricted: Any) -> list[str]:
+    marks = []
+    if str(getattr(lifecycle, "value", lifecycle)) == "archived":
+        marks.append("archived")
+    if restricted:
+        marks.append("restricted")
+    return marks
+
+
+async def table_rows(walk: Walk, table_name: str) -> AsyncIterator[list[dict[str, Any]]]:
+    """The subject's rows of ``table_name`` as export-ready dicts (exported columns, sealed
+    values opened, ``_marks`` where a conversation is archived or restricted), in batches of
+    at most ``ROW_BATCH`` by primary key."""
+    conditions = walk.reaches(table_name)
+    if not conditions:
+        return
+    table = _t(table_name)
+    key = list(table.primary_key.columns)
+    columns = exported_columns(table_name)
+    query = select(table).where(or_(*conditions)).order_by(*key).limit(ROW_BATCH)
+    last: tuple[Any, ...] | None = None
+    while True:
+        page = query
+        if last is not None:
+            page = page.where(key[0] > last[0] if len(key) == 1 else tuple_(*key) > tuple_(*last))
+        rows = (await walk.session.execute(page)).mappings().all()
+        if not rows:
+            return
+        last = tuple(rows[-1][c.name] for c in key)
+        yield await _render(walk, table_name, columns, rows)
+        if len(rows) < ROW_BATCH:
+            return
+
+
+async def _render(
+    walk: Walk, table_name: str, columns: list[str], rows: Any
+) -> list[dict[str, Any]]:
+    texts: dict[uuid.UUID, str] = {}
+    if table_name == "message_texts":
+        texts = await walk.reader.message_texts([row["message_id"] for row in rows])
+    rendered = []
+    for row in rows:
+        out: dict[str, Any] = {}
+        for column in columns:
+            value = row[column]
+            if (table_name, column) in SEALED_COLUMNS:
+                value = await walk.reader.open_column(table_name, column, row)
+            elif table_name == "message_texts" and column == "body":
+                value = texts.get(row["message_id"])
+            elif table_name == "personal_fields" and column == "value":
+                value = (await _fields(walk, row["subject_id"])).get(row["name"])
+            out[column] = plain(value)
+        marks = _row_marks(walk, table_name, row)
+        if marks:
+            out[MARKS_COLUMN] = marks
+        rendered.append(out)
+    return rendered
+
+
+async def _fields(walk: Walk, subject_id: uuid.UUID) -> dict[str, str]:
+    if subject_id not in walk._fields:
+        walk._fields[subject_id] = await walk.reader.fields(subject_id)
+    return walk._fields[subject_id]
+
+
+def _row_marks(walk: Walk, table_name: str, row: Any) -> list[str]:
+    if table_name == "conversations":
+        return _marks_of(row["lifecycle"], row["restricted"])
+    conversation_id = row.get("conversation_id")
+    return walk.marks.get(conversation_id, []) if conversation_id is not None else []
+
+
+async def conversations_of(walk: Walk) -> AsyncIterator[dict[str, Any]]:
+    """The visitor's conversations (id, channel, status, times), by id, in batches."""
+    if walk.subject.kind != "visitor":
+        return
+    conversations = _t("conversations")
+    c = conversations.c
+    last: uuid.UUID | None = None
+    while True:
+        query = (
+            select(c.id, c.channel, c.status, c.created_at, c.closed_at)
+            .where(c.visitor_id == walk.subject.person_id)
+            .order_by(c.id)
+            .limit(ROW_BATCH)
+        )
+        if last is not None:
+            query = query.where(c.id > last)
+        rows = (await walk.session.execute(query)).mappings().all()
+        for row in rows:
+            yield {k: plain(v) for k, v in row.items()} | {"id": row["id"]}
+        if len(rows) < ROW_BATCH:
+            return
+        last = rows[-1]["id"]
+
+
+async def messages_of(
+    walk: Walk, conversation_id: uuid.UUID, known_texts: dict[str, Any] | None = None
+) -> AsyncIterator[list[tuple[str, Any, str | None]]]:
+    """``(author, created_at, text)`` of a conversation's messages in order (by ``seq``, the
+    unique index on conversation and sequence), ``ROW_BATCH`` at a time. ``known_texts``
+    (``{message id as str: text}``, already opened for this export) saves decrypting again."""
+    m = _t("messages").c
+    last = -1
+    while True:
+        rows = (
+            await walk.session.execute(
+                select(m.id, m.seq, m.author_kind, m.created_at)
+                .where(m.conversation_id == conversation_id, m.seq > last)
+                .order_by(m.seq)
+                .limit(ROW_BATCH)
+            )
+        ).all()
+        if not rows:
+            return
+        if known_texts is None:
+            opened = await walk.reader.message_texts([row.id for row in rows])
+            texts = {str(k): v for k, v in opened.items()}
+        else:
+            texts = known_texts
+        yield [
+            (
+                _AUTHORS.get(str(plain(row.author_kind)), "System"),
+                plain(row.created_at),
+                texts.get(str(row.id)),
+            )
+            for row in rows
+        ]
+        if len(rows) < ROW_BATCH:
+            return
+        last = rows[-1].seq
+
+
+_AUTHORS = {"visitor": "You", "operator": "Agent", "bot": "Bot", "system": "System"}
