@@ -25,6 +25,7 @@ and nothing is returned. Each download is recorded again (``subject.export_downl
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Callable
@@ -49,6 +50,7 @@ from confide.privacy.export_store import (
     EXPORT_TTL_SECONDS,
     LINK_TTL_SECONDS,
     export_store,
+    open_export_download,
     seal_stream,
     sign_link,
 )
@@ -228,6 +230,22 @@ def download_link(
         issued_by,
         ttl_seconds=max(1, min(ttl_seconds, left)),
     )
+
+
+async def save_subject_export(rt: Runtime, result: ExportResult, path: Path) -> int:
+    """Write the decrypted ZIP of ``result`` to ``path`` (created 0600, never replacing a
+    file), recorded as a download (``subject.export_download``) like any link: the command
+    line's way out. Returns the bytes written; raises ``FileExistsError`` when ``path``
+    exists and what ``open_export_download`` raises."""
+    token, _ = download_link(rt, None, result)
+    _, chunks = await open_export_download(rt, token)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    written = 0
+    with os.fdopen(fd, "wb") as handle:
+        async for chunk in chunks:
+            handle.write(chunk)
+            written += len(chunk)
+    return written
 
 
 Producer = Callable[[], AsyncIterator[bytes]]

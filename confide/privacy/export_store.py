@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from confide.audit.ledger import Actor
 from confide.core.clock import utcnow
-from confide.core.errors import Gone, InvalidToken, KeyUnavailable
+from confide.core.errors import Gone, KeyUnavailable, NotFound
 from confide.core.storage import BlobStore, LocalDirectoryStore
 from confide.crypto.providers import KEY_BYTES, open_sealed, seal
 from confide.privacy.access import record_subject_export
@@ -221,8 +221,11 @@ def sign_link(
 
 def verify_link(rt: Runtime, token: str) -> ExportLink:
     """The link ``token`` names, after checking its signature (constant time) and expiry.
-    Raises ``InvalidToken`` (401) for a tampered, malformed or expired link."""
-    refused = InvalidToken("This download link is invalid or has expired; ask for a new one.")
+    Raises ``NotFound`` (404, field ``token``) for a tampered, malformed or expired link: it
+    leads nowhere, and says no more about why."""
+    refused = NotFound(
+        "This download link is invalid or has expired; ask for a new one.", field="token"
+    )
     body, dot, signature = token.partition(".")
     if not dot or len(token) > 2048:
         raise refused
@@ -247,7 +250,7 @@ def verify_link(rt: Runtime, token: str) -> ExportLink:
 
 async def open_export_download(rt: Runtime, token: str) -> tuple[ExportLink, AsyncIterator[bytes]]:
     """Verify a download link, record ``subject.export_download`` (naming the subject, on the
-    workspace's chain) and return the decrypted ZIP stream. Raises ``InvalidToken`` (401) for
+    workspace's chain) and return the decrypted ZIP stream. Raises ``NotFound`` (404) for
     a bad or expired link, ``Gone`` (410) when the export was deleted, has expired or its
     subject was erased (key destroyed); the record is appended only for a download that
     starts."""
@@ -256,9 +259,9 @@ async def open_export_download(rt: Runtime, token: str) -> tuple[ExportLink, Asy
     try:
         header = await sealed_header(rt, store, link.key)
     except (FileNotFoundError, KeyUnavailable) as exc:
-        raise Gone("This export no longer exists; ask for a new one.") from exc
+        raise Gone("This export no longer exists; ask for a new one.", field="token") from exc
     if header.subject_id != link.subject_id or header.expires_at <= utcnow():
-        raise Gone("This export no longer exists; ask for a new one.")
+        raise Gone("This export no longer exists; ask for a new one.", field="token")
     async with rt.db.transaction() as tx:
         await record_subject_export(
             tx,

@@ -66,6 +66,9 @@ AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/visitors/{visitor_id}/erase"): "subject.erase",
     ("POST", "/api/v1/operators/{operator_id}/erase"): "subject.erase",
     ("POST", "/api/v1/subjects/erase"): "subject.erase",
+    ("POST", "/api/v1/visitors/{visitor_id}/export"): "subject.export",
+    ("POST", "/api/v1/operators/{operator_id}/export"): "subject.export",
+    ("POST", "/api/v1/subjects/export"): "subject.export",
     ("POST", "/api/v1/labels"): "label.create",
     ("DELETE", "/api/v1/labels/{label_id}"): "label.delete",
     ("PUT", "/api/v1/conversations/{conversation_id}/labels"): "conversation.label",
@@ -119,6 +122,7 @@ CLI_AUDITED = {
     ("keys", "rotate"): "keys.rotate",
     ("purge-connection-logs",): "connection_logs.purge",
     ("subjects", "erase"): "subject.erase",
+    ("subjects", "export"): "subject.export",
 }
 
 
@@ -413,6 +417,22 @@ async def test_every_audited_route_appends_its_record(
     await drive(
         "DELETE", "/api/v1/api-keys/{key_id}", call("DELETE", f"/api-keys/{key['id']}", admin)
     )
+    # Access and portability exports (GDPR Art. 15, 20); downloads: tests/privacy/test_export.py.
+    await drive(
+        "POST",
+        "/api/v1/visitors/{visitor_id}/export",
+        call("POST", f"/visitors/{(await new_visitor_id(client))}/export", admin),
+    )
+    await drive(
+        "POST",
+        "/api/v1/subjects/export",
+        call("POST", "/subjects/export", admin, json={"email": "vera@example.invalid"}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/operators/{operator_id}/export",
+        call("POST", f"/operators/{cy}/export", admin),
+    )
     # Erasure (GDPR Art. 17).
     await drive(
         "POST",
@@ -462,6 +482,12 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("keys", "rotate"): [],
         ("purge-connection-logs",): [],
         ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
+        ("subjects", "export"): [
+            "--operator",
+            str((await world.operator("fay")).id),
+            "--output",
+            str(data_dir.parent / "eve-export.zip"),
+        ],
     }[command]
     if command == ("purge-connection-logs",):
         await new_visitor(client)  # writes a connection log, which is then a year old

@@ -5,6 +5,7 @@ rest, links expire and refuse tampering, and other workspaces are refused."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -29,6 +30,7 @@ from confide.privacy.export_store import LINK_TTL_SECONDS, export_store, read_se
 from confide.privacy.export_walk import exported_tables
 from confide.privacy.subject_map import SUBJECT_MAP, SubjectRef
 from confide.runtime import Runtime
+from tests.audit.test_coverage import _confide
 from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
 from tests.privacy.helpers import admin_headers
@@ -205,12 +207,12 @@ async def test_links_expire_and_refuse_tampering(
     flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
     for bad in (f"{body}.{flipped}", f"{body[:-1]}x.{signature}", body, "nonsense"):
         refused = await client.get(f"/api/v1/exports/{bad}")
-        assert refused.status_code == 401, bad
-        assert refused.json()["error"]["code"] == "invalid_token"
+        assert refused.status_code == 404, bad
+        assert refused.json()["error"]["field"] == "token"
     try:
         clock.advance(LINK_TTL_SECONDS + 1)
         expired = await client.get(url)
-        assert expired.status_code == 401
+        assert expired.status_code == 404
     finally:
         clock.reset()
     # A valid link to an export past its own expiry: gone, whatever the link says.
@@ -304,3 +306,24 @@ async def test_small_batches_without_memo_export_the_same_files(
     before, after = (json.loads(z.read("data.json"))["records"] for z in (whole, small))
     assert len(after.pop("audit_events")["rows"]) == len(before.pop("audit_events")["rows"]) + 1
     assert before == after and len(before["messages"]["rows"]) == 3
+
+
+async def test_cli_writes_a_private_zip_and_never_overwrites(
+    world: World, client: httpx.AsyncClient, rt: Runtime, data_dir: Path, database_url: str
+) -> None:
+    await world.workspace()
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, "From the command line")
+    target = data_dir.parent / "visitor.zip"
+    args = ("subjects", "export", "--visitor", chat["conversation"]["visitor_id"])
+    done = await asyncio.to_thread(_confide, data_dir, database_url, *args, "--output", str(target))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert target.stat().st_mode & 0o777 == 0o600
+    with zipfile.ZipFile(target) as archive:
+        _check_manifest(archive)
+        texts = _validate(archive)["records"]["message_texts"]["rows"]
+        assert [r["body"] for r in texts] == ["From the command line"]
+    again = await asyncio.to_thread(
+        _confide, data_dir, database_url, *args, "--output", str(target)
+    )
+    assert again.returncode == 2 and "exists" in again.stdout
