@@ -11,7 +11,8 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-import confide.chat.offline  # noqa: F401  (registers the reply e-mail job kind)
+import confide.chat.offline  # registers the reply e-mail job kind
+import confide.privacy.export_store  # noqa: F401  (registers the export purge job kind)
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.core.logging import configure_logging
 from confide.jobs.kinds import KINDS

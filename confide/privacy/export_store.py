@@ -11,10 +11,11 @@ Decisions (see docs/architecture.md, "Subject exports"):
   in the blob's header: erasing the person destroys that key, and every export of them
   becomes unreadable at once, wherever a copy went (backups of the data directory too).
 - **Short-lived.** The blob is kept ``EXPORT_TTL_SECONDS`` (the expiry is bound into the
-  sealed header, so editing it breaks the file) and deleted by the ``purge_subject_exports``
-  job; a download link lives ``LINK_TTL_SECONDS``. A link is ``payload.signature``: the
-  payload (blob key, subject, workspace, expiry, who asked) in base64url JSON, the signature an
-  HMAC-SHA256 under a key derived from the instance secret, compared in constant time.
+  sealed header, so editing it breaks the file) and deleted by the hourly
+  ``purge_subject_exports`` job; a download link lives ``LINK_TTL_SECONDS``. A link is
+  ``payload.signature``: the payload (blob key, subject, workspace, expiry, who asked) in
+  base64url JSON, the signature an HMAC-SHA256 under a key derived from the instance secret,
+  compared in constant time.
 - **Audited downloads.** Each download appends ``subject.export_download`` naming the subject
   before the first byte leaves (``open_export_download``).
 
@@ -41,6 +42,7 @@ from confide.core.clock import utcnow
 from confide.core.errors import Gone, KeyUnavailable, NotFound
 from confide.core.storage import BlobStore, LocalDirectoryStore
 from confide.crypto.providers import KEY_BYTES, open_sealed, seal
+from confide.jobs.kinds import Batch, BatchResult, JobKind, register
 from confide.privacy.access import record_subject_export
 
 if TYPE_CHECKING:
@@ -275,12 +277,34 @@ async def open_export_download(rt: Runtime, token: str) -> tuple[ExportLink, Asy
     return link, read_sealed(rt, store, link.key)
 
 
-async def purge_expired_exports(rt: Runtime, *, now: datetime | None = None) -> int:
-    """Delete every export blob older than ``EXPORT_TTL_SECONDS``; returns how many."""
+async def purge_expired_exports(
+    rt: Runtime, *, limit: int | None = None, now: datetime | None = None
+) -> int:
+    """Delete export blobs stored more than ``EXPORT_TTL_SECONDS`` ago (at most ``limit``);
+    returns how many. Idempotent: a blob already gone is not counted."""
     store = export_store(rt)
     cutoff = (now or utcnow()) - timedelta(seconds=EXPORT_TTL_SECONDS)
     removed = 0
     for blob in await store.list():
+        if limit is not None and removed >= limit:
+            break
         if blob.modified_at <= cutoff and await store.delete(blob.key):
             removed += 1
     return removed
+
+
+async def _run_purge_subject_exports(batch: Batch) -> BatchResult:
+    removed = await purge_expired_exports(batch.rt, limit=batch.size)
+    return BatchResult(items=removed, cursor=None, done=removed < batch.size)
+
+
+PURGE_SUBJECT_EXPORTS = register(
+    JobKind(
+        name="purge_subject_exports",
+        description="Delete subject exports (sealed ZIPs) past their expiry.",
+        run_batch=_run_purge_subject_exports,
+        every_seconds=3600,
+        batch_size=500,
+        in_transaction=False,  # files, not rows: deleting one twice is harmless
+    )
+)

@@ -24,9 +24,18 @@ from confide.access.models import Role
 from confide.audit.models import AuditEvent
 from confide.chat.models import Conversation, ConversationLifecycle
 from confide.core import clock
+from confide.jobs.kinds import Batch
 from confide.privacy import export, export_walk
 from confide.privacy.export import SCHEMA_PATH, build_subject_export
-from confide.privacy.export_store import LINK_TTL_SECONDS, export_store, read_sealed, sign_link
+from confide.privacy.export_store import (
+    EXPORT_TTL_SECONDS,
+    LINK_TTL_SECONDS,
+    PURGE_SUBJECT_EXPORTS,
+    export_store,
+    purge_expired_exports,
+    read_sealed,
+    sign_link,
+)
 from confide.privacy.export_walk import exported_tables
 from confide.privacy.subject_map import SUBJECT_MAP, SubjectRef
 from confide.runtime import Runtime
@@ -327,3 +336,23 @@ async def test_cli_writes_a_private_zip_and_never_overwrites(
         _confide, data_dir, database_url, *args, "--output", str(target)
     )
     assert again.returncode == 2 and "exists" in again.stdout
+
+
+async def test_expired_exports_are_purged(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    await world.workspace()
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, "Short-lived")
+    ref = SubjectRef("visitor", uuid.UUID(chat["conversation"]["visitor_id"]))
+    result = await build_subject_export(rt, None, ref)
+    assert await purge_expired_exports(rt) == 0
+    try:
+        clock.advance(EXPORT_TTL_SECONDS + 1)
+        ran = await PURGE_SUBJECT_EXPORTS.run_batch(
+            Batch(rt, uuid.uuid4(), {}, None, PURGE_SUBJECT_EXPORTS.batch_size)
+        )
+    finally:
+        clock.reset()
+    assert (ran.items, ran.done) == (1, True)
+    assert await export_store(rt).info(result.key) is None
