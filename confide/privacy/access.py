@@ -19,8 +19,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from confide.access.policy import Principal
 from confide.audit import ledger
 from confide.audit.chain import details_aad
@@ -91,7 +89,7 @@ async def read_transcript(
 
 class SubjectDataReader:
     """Opens the sealed values of one data subject for an access/portability export (GDPR
-    Art. 15, 20), in the caller's read session.
+    Art. 15, 20), row by row as the caller reads them.
 
     Its values are handed only to ``confide.privacy.export``, which writes them into the
     subject's sealed export and then appends one record of the whole act with
@@ -100,26 +98,10 @@ class SubjectDataReader:
     column the subject data map exports; ``open_column`` returns ``None`` for a value whose key
     was destroyed (that part of the data is erased)."""
 
-    def __init__(
-        self,
-        session: AsyncSession,
-        rt: Runtime,
-        workspace_id: uuid.UUID,
-        subject_id: uuid.UUID,
-    ) -> None:
-        self._session = session
+    def __init__(self, rt: Runtime, workspace_id: uuid.UUID, subject_id: uuid.UUID) -> None:
         self._rt = rt
         self.workspace_id = workspace_id
         self.subject_id = subject_id
-
-    async def fields(self, subject_id: uuid.UUID) -> dict[str, str]:
-        """Every vault field of ``subject_id`` (the subject's own, or an operator's)."""
-        found = await self._rt.vault.read_fields(self._session, [subject_id])
-        return found.get(subject_id, {})
-
-    async def message_texts(self, message_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
-        """``{message_id: text}`` for the messages whose text is stored and readable."""
-        return await self._rt.vault.read_message_texts(self._session, message_ids)
 
     async def open_column(self, table: str, column: str, row: Mapping[str, Any]) -> Any:
         """The plaintext of a sealed ``table.column`` of ``row``; raises ``KeyError`` for a
@@ -129,6 +111,18 @@ class SubjectDataReader:
         if value is None:
             return None
         return await opener(self, row, value)
+
+
+async def _open_field(reader: SubjectDataReader, row: Mapping[str, Any], value: Any) -> Any:
+    return await reader._rt.vault.open_field(
+        reader.workspace_id, row["subject_id"], row["name"], value
+    )
+
+
+async def _open_text(reader: SubjectDataReader, row: Mapping[str, Any], value: Any) -> Any:
+    return await reader._rt.vault.open_message_text(
+        row["conversation_id"], row["message_id"], value
+    )
 
 
 async def _open_context(reader: SubjectDataReader, row: Mapping[str, Any], value: Any) -> Any:
@@ -171,6 +165,8 @@ _OPENERS: dict[
     tuple[str, str],
     Callable[[SubjectDataReader, Mapping[str, Any], Any], Awaitable[Any]],
 ] = {
+    ("personal_fields", "value"): _open_field,
+    ("message_texts", "body"): _open_text,
     ("conversations", "visitor_context"): _open_context,
     ("conversations", "external_thread_sealed"): _open_thread,
     ("conversation_notes", "body_sealed"): _open_note,

@@ -31,6 +31,8 @@ from typing import Any
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ZIP_DRAIN_BYTES = 256 * 1024
+# Fast deflate: a few percent larger than level 6 on chat text, several times quicker.
+ZIP_COMPRESS_LEVEL = 1
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;"
@@ -49,8 +51,15 @@ TRANSCRIPT_CSP = (
 def plain(value: Any) -> Any:
     """A database value as JSON: ids and times as strings (ISO 8601, UTC), enums by value,
     bytes as base64; dicts and lists recursively."""
-    if value is None or isinstance(value, bool | int | float | str):
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool or kind is float:
         return value
+    if kind is uuid.UUID:
+        return str(value)
+    if kind is datetime:
+        return value.isoformat()
+    if isinstance(value, bool | int | float | str):  # subclasses (str enums are below)
+        return value.value if isinstance(value, enum.Enum) else value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime | date):

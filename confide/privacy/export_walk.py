@@ -61,7 +61,6 @@ class Walk:
     subject: SubjectRef
     owners: dict[Owner, Any]
     marks: dict[uuid.UUID, list[str]] = field(default_factory=dict)
-    _fields: dict[uuid.UUID, dict[str, str]] = field(default_factory=dict)
 
     def reaches(self, table_name: str) -> list[ColumnElement[bool]]:
         table = Base.metadata.tables[table_name]
@@ -145,9 +144,6 @@ async def table_rows(walk: Walk, table_name: str) -> AsyncIterator[list[dict[str
 async def _render(
     walk: Walk, table_name: str, columns: list[str], rows: Any
 ) -> list[dict[str, Any]]:
-    texts: dict[uuid.UUID, str] = {}
-    if table_name == "message_texts":
-        texts = await walk.reader.message_texts([row["message_id"] for row in rows])
     rendered = []
     for row in rows:
         out: dict[str, Any] = {}
@@ -155,22 +151,12 @@ async def _render(
             value = row[column]
             if (table_name, column) in SEALED_COLUMNS:
                 value = await walk.reader.open_column(table_name, column, row)
-            elif table_name == "message_texts" and column == "body":
-                value = texts.get(row["message_id"])
-            elif table_name == "personal_fields" and column == "value":
-                value = (await _fields(walk, row["subject_id"])).get(row["name"])
             out[column] = plain(value)
         marks = _row_marks(walk, table_name, row)
         if marks:
             out[MARKS_COLUMN] = marks
         rendered.append(out)
     return rendered
-
-
-async def _fields(walk: Walk, subject_id: uuid.UUID) -> dict[str, str]:
-    if subject_id not in walk._fields:
-        walk._fields[subject_id] = await walk.reader.fields(subject_id)
-    return walk._fields[subject_id]
 
 
 def _row_marks(walk: Walk, table_name: str, row: Any) -> list[str]:
@@ -204,41 +190,49 @@ async def conversations_of(walk: Walk) -> AsyncIterator[dict[str, Any]]:
         last = rows[-1]["id"]
 
 
-async def messages_of(
-    walk: Walk, conversation_id: uuid.UUID, known_texts: dict[str, Any] | None = None
-) -> AsyncIterator[list[tuple[str, Any, str | None]]]:
-    """``(author, created_at, text)`` of a conversation's messages in order (by ``seq``, the
-    unique index on conversation and sequence), ``ROW_BATCH`` at a time. ``known_texts``
+Message = tuple[str, Any, str | None]  # (author, created_at, text)
+
+
+async def transcript_messages(
+    walk: Walk, known_texts: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[uuid.UUID, list[Message]]]:
+    """``(conversation id, messages)`` of all the visitor's conversations, in conversation id
+    then ``seq`` order (the unique index on conversation and sequence), one keyset page of
+    ``ROW_BATCH`` messages per query whatever the number of conversations. ``known_texts``
     (``{message id as str: text}``, already opened for this export) saves decrypting again."""
-    m = _t("messages").c
-    last = -1
+    if walk.subject.kind != "visitor":
+        return
+    m, t = _t("messages"), _t("message_texts")
+    query = (
+        select(m.c.id, m.c.conversation_id, m.c.seq, m.c.author_kind, m.c.created_at, t.c.body)
+        .outerjoin(t, t.c.message_id == m.c.id)
+        .where(m.c.conversation_id.in_(walk.owners["conversation"]))
+        .order_by(m.c.conversation_id, m.c.seq)
+        .limit(ROW_BATCH)
+    )
+    last: tuple[Any, Any] | None = None
     while True:
-        rows = (
-            await walk.session.execute(
-                select(m.id, m.seq, m.author_kind, m.created_at)
-                .where(m.conversation_id == conversation_id, m.seq > last)
-                .order_by(m.seq)
-                .limit(ROW_BATCH)
-            )
-        ).all()
-        if not rows:
-            return
-        if known_texts is None:
-            opened = await walk.reader.message_texts([row.id for row in rows])
-            texts = {str(k): v for k, v in opened.items()}
-        else:
-            texts = known_texts
-        yield [
-            (
-                _AUTHORS.get(str(plain(row.author_kind)), "System"),
-                plain(row.created_at),
-                texts.get(str(row.id)),
-            )
-            for row in rows
-        ]
+        page = query
+        if last is not None:
+            page = page.where(tuple_(m.c.conversation_id, m.c.seq) > tuple_(*last))
+        rows = (await walk.session.execute(page)).all()
+        group: list[Message] = []
+        for n, row in enumerate(rows):
+            if known_texts is not None:
+                text = known_texts.get(str(row.id))
+            else:
+                sealed = {"message_id": row.id, "conversation_id": row.conversation_id}
+                text = await walk.reader.open_column(
+                    "message_texts", "body", sealed | {"body": row.body}
+                )
+            author = _AUTHORS.get(str(plain(row.author_kind)), "System")
+            group.append((author, plain(row.created_at), text))
+            if n + 1 == len(rows) or rows[n + 1].conversation_id != row.conversation_id:
+                yield row.conversation_id, group
+                group = []
         if len(rows) < ROW_BATCH:
             return
-        last = rows[-1].seq
+        last = (rows[-1].conversation_id, rows[-1].seq)
 
 
 _AUTHORS = {"visitor": "You", "operator": "Agent", "bot": "Bot", "system": "System"}

@@ -157,6 +157,18 @@ class Vault:
                 continue
         return result
 
+    async def open_field(
+        self, workspace_id: uuid.UUID, subject_id: uuid.UUID, field: str, sealed: str
+    ) -> str | None:
+        """One stored field value already read (an export's row), or ``None`` once the
+        subject's key was destroyed."""
+        try:
+            return await self._keyring.decrypt(
+                workspace_id, subject_id, sealed, _field_aad(subject_id, field)
+            )
+        except KeyUnavailable:
+            return None
+
     async def find_subjects(
         self,
         session: AsyncSession,
@@ -293,6 +305,18 @@ class Vault:
             MessageText(message_id=message_id, conversation_id=conversation_id, body=sealed)
         )
         await session.flush()
+
+    async def open_message_text(
+        self, conversation_id: uuid.UUID, message_id: uuid.UUID, sealed: str
+    ) -> str | None:
+        """One stored message text already read (an export's row), or ``None`` once the
+        conversation's key was destroyed."""
+        try:
+            return await self._keyring.decrypt(
+                None, conversation_id, sealed, _text_aad(message_id), any_workspace=True
+            )
+        except KeyUnavailable:
+            return None
 
     async def read_message_texts(
         self, session: AsyncSession, message_ids: Iterable[uuid.UUID]
