@@ -56,7 +56,7 @@ from confide.privacy.export_store import (
 )
 from confide.privacy.export_walk import (
     MARKS_COLUMN,
-    Message,
+    TranscriptCursor,
     Walk,
     conversations_of,
     exported_columns,
@@ -319,7 +319,7 @@ class _ZipBuilder:
                 if memo is not None
                 else None
             )
-            messages = _Cursor(transcript_messages(self.walk, known))
+            messages = TranscriptCursor(transcript_messages(self.walk, known))
             async for conversation in conversations_of(self.walk):
                 path = f"transcripts/{conversation['id']}.html"
                 yield path, partial(self._transcript, conversation, messages)
@@ -388,7 +388,7 @@ class _ZipBuilder:
             )
 
     async def _transcript(
-        self, conversation: dict[str, Any], messages: _Cursor
+        self, conversation: dict[str, Any], messages: TranscriptCursor
     ) -> AsyncIterator[bytes]:
         conversation_id = conversation["id"]
         yield files.transcript_head(conversation, self.walk.marks.get(conversation_id, []))
@@ -403,30 +403,3 @@ class _ZipBuilder:
 
     async def _schema(self) -> AsyncIterator[bytes]:
         yield SCHEMA_PATH.read_bytes()
-
-
-class _Cursor:
-    """Hands each conversation its messages from one stream ordered by conversation id (the
-    order ``conversations_of`` lists them in), so 200 transcripts cost a few queries, not
-    200."""
-
-    def __init__(self, stream: AsyncIterator[tuple[uuid.UUID, list[Message]]]) -> None:
-        self._stream = stream
-        self._head: tuple[uuid.UUID, list[Message]] | None = None
-        self._done = False
-
-    async def _peek(self) -> tuple[uuid.UUID, list[Message]] | None:
-        if self._head is None and not self._done:
-            try:
-                self._head = await anext(self._stream)
-            except StopAsyncIteration:
-                self._done = True
-        return self._head
-
-    async def take(self, conversation_id: uuid.UUID) -> AsyncIterator[list[Message]]:
-        """The messages of ``conversation_id``; skips those of conversations listed earlier
-        in the stream but not in the caller's list (created since it was read)."""
-        while (head := await self._peek()) is not None and head[0].int <= conversation_id.int:
-            self._head = None
-            if head[0] == conversation_id:
-                yield head[1]

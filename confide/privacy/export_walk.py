@@ -235,4 +235,31 @@ async def transcript_messages(
         last = (rows[-1].conversation_id, rows[-1].seq)
 
 
+class TranscriptCursor:
+    """Hands each conversation its messages from one stream ordered by conversation id (the
+    order ``conversations_of`` lists them in), so 200 transcripts cost a few queries, not
+    200."""
+
+    def __init__(self, stream: AsyncIterator[tuple[uuid.UUID, list[Message]]]) -> None:
+        self._stream = stream
+        self._head: tuple[uuid.UUID, list[Message]] | None = None
+        self._done = False
+
+    async def _peek(self) -> tuple[uuid.UUID, list[Message]] | None:
+        if self._head is None and not self._done:
+            try:
+                self._head = await anext(self._stream)
+            except StopAsyncIteration:
+                self._done = True
+        return self._head
+
+    async def take(self, conversation_id: uuid.UUID) -> AsyncIterator[list[Message]]:
+        """The messages of ``conversation_id``; skips those of conversations listed earlier
+        in the stream but not in the caller's list (created since it was read)."""
+        while (head := await self._peek()) is not None and head[0].int <= conversation_id.int:
+            self._head = None
+            if head[0] == conversation_id:
+                yield head[1]
+
+
 _AUTHORS = {"visitor": "You", "operator": "Agent", "bot": "Bot", "system": "System"}
