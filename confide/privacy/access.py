@@ -17,7 +17,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
 from confide.audit import ledger
@@ -25,6 +28,7 @@ from confide.audit.chain import details_aad
 from confide.core.db import UnitOfWork
 from confide.core.errors import KeyUnavailable
 from confide.privacy.connections import connection_ip_aad
+from confide.privacy.vault import SEALED_COLUMNS as VAULT_SEALED_COLUMNS
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -103,6 +107,12 @@ class SubjectDataReader:
         self.workspace_id = workspace_id
         self.subject_id = subject_id
 
+    async def texts_of(
+        self, session: AsyncSession, message_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, str]:
+        """``{message_id: text}`` of the messages whose text is stored and readable."""
+        return await self._rt.vault.read_message_texts(session, message_ids)
+
     async def open_column(self, table: str, column: str, row: Mapping[str, Any]) -> Any:
         """The plaintext of a sealed ``table.column`` of ``row``; raises ``KeyError`` for a
         column that is not sealed (the caller keeps its value as stored)."""
@@ -113,16 +123,10 @@ class SubjectDataReader:
         return await opener(self, row, value)
 
 
-async def _open_field(reader: SubjectDataReader, row: Mapping[str, Any], value: Any) -> Any:
-    return await reader._rt.vault.open_field(
-        reader.workspace_id, row["subject_id"], row["name"], value
-    )
-
-
-async def _open_text(reader: SubjectDataReader, row: Mapping[str, Any], value: Any) -> Any:
-    return await reader._rt.vault.open_message_text(
-        row["conversation_id"], row["message_id"], value
-    )
+async def _open_vault_row(
+    table: str, reader: SubjectDataReader, row: Mapping[str, Any], value: Any
+) -> Any:
+    return await reader._rt.vault.open_row(reader.workspace_id, table, row)
 
 
 async def _open_context(reader: SubjectDataReader, row: Mapping[str, Any], value: Any) -> Any:
@@ -165,8 +169,7 @@ _OPENERS: dict[
     tuple[str, str],
     Callable[[SubjectDataReader, Mapping[str, Any], Any], Awaitable[Any]],
 ] = {
-    ("personal_fields", "value"): _open_field,
-    ("message_texts", "body"): _open_text,
+    **{key: partial(_open_vault_row, key[0]) for key in VAULT_SEALED_COLUMNS},
     ("conversations", "visitor_context"): _open_context,
     ("conversations", "external_thread_sealed"): _open_thread,
     ("conversation_notes", "body_sealed"): _open_note,

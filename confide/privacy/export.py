@@ -39,6 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
+from confide.audit.ledger import Actor
 from confide.chat.models import Visitor
 from confide.core.clock import utcnow
 from confide.core.db import Base
@@ -67,6 +68,7 @@ from confide.privacy.export_walk import (
 )
 from confide.privacy.models import Subject
 from confide.privacy.subject_map import SubjectRef
+from confide.privacy.vault import TEXTS_TABLE
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -158,7 +160,9 @@ async def build_subject_export(
             await record_subject_export(
                 tx,
                 rt,
-                principal,
+                # The command line acts on the workspace's chain: the workspace's admins see
+                # that its data subject was exported (and the details seal under their key).
+                principal if principal is not None else Actor("system", None, workspace_id),
                 subject_id,
                 action="subject.export",
                 resource=f"{subject.kind}:{subject.person_id}",
@@ -315,7 +319,7 @@ class _ZipBuilder:
         if self.walk.subject.kind == "visitor":
             memo = self.memo
             known = (
-                {row["message_id"]: row["body"] for row in memo.get("message_texts", [])}
+                {row["message_id"]: row["body"] for row in memo.get(TEXTS_TABLE, [])}
                 if memo is not None
                 else None
             )

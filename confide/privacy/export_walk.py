@@ -202,10 +202,9 @@ async def transcript_messages(
     (``{message id as str: text}``, already opened for this export) saves decrypting again."""
     if walk.subject.kind != "visitor":
         return
-    m, t = _t("messages"), _t("message_texts")
+    m = _t("messages")
     query = (
-        select(m.c.id, m.c.conversation_id, m.c.seq, m.c.author_kind, m.c.created_at, t.c.body)
-        .outerjoin(t, t.c.message_id == m.c.id)
+        select(m.c.id, m.c.conversation_id, m.c.seq, m.c.author_kind, m.c.created_at)
         .where(m.c.conversation_id.in_(walk.owners["conversation"]))
         .order_by(m.c.conversation_id, m.c.seq)
         .limit(ROW_BATCH)
@@ -216,17 +215,15 @@ async def transcript_messages(
         if last is not None:
             page = page.where(tuple_(m.c.conversation_id, m.c.seq) > tuple_(*last))
         rows = (await walk.session.execute(page)).all()
+        if known_texts is not None:
+            texts = known_texts
+        else:
+            opened = await walk.reader.texts_of(walk.session, [row.id for row in rows])
+            texts = {str(k): v for k, v in opened.items()}
         group: list[Message] = []
         for n, row in enumerate(rows):
-            if known_texts is not None:
-                text = known_texts.get(str(row.id))
-            else:
-                sealed = {"message_id": row.id, "conversation_id": row.conversation_id}
-                text = await walk.reader.open_column(
-                    "message_texts", "body", sealed | {"body": row.body}
-                )
             author = _AUTHORS.get(str(plain(row.author_kind)), "System")
-            group.append((author, plain(row.created_at), text))
+            group.append((author, plain(row.created_at), texts.get(str(row.id))))
             if n + 1 == len(rows) or rows[n + 1].conversation_id != row.conversation_id:
                 yield row.conversation_id, group
                 group = []

@@ -37,6 +37,12 @@ FIELDS_BY_KIND: dict[str, frozenset[str]] = {
 }
 # Fields a person can be found by; only their keyed hash is searchable.
 LOOKUP_FIELDS = frozenset({"email", "phone"})
+# The vault's sealed columns that a subject export reads row by row (the export finds the rows
+# through the subject data map; only the vault knows how to open them: ``open_row``).
+SEALED_COLUMNS = frozenset(
+    {(PersonalField.__tablename__, "value"), (MessageText.__tablename__, "body")}
+)
+TEXTS_TABLE = MessageText.__tablename__
 
 
 def normalise_for_lookup(field: str, value: str) -> str:
@@ -156,6 +162,19 @@ class Vault:
             except KeyUnavailable:
                 continue
         return result
+
+    async def open_row(
+        self, workspace_id: uuid.UUID, table: str, row: Mapping[str, Any]
+    ) -> str | None:
+        """The plaintext of the sealed column (``SEALED_COLUMNS``) of a vault ``row`` that an
+        export read: a personal field, or a message text. ``None`` once its key is gone."""
+        if table == PersonalField.__tablename__:
+            return await self.open_field(workspace_id, row["subject_id"], row["name"], row["value"])
+        if table == MessageText.__tablename__:
+            return await self.open_message_text(
+                row["conversation_id"], row["message_id"], row["body"]
+            )
+        raise KeyError(table)
 
     async def open_field(
         self, workspace_id: uuid.UUID, subject_id: uuid.UUID, field: str, sealed: str

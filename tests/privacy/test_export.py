@@ -303,7 +303,20 @@ async def test_small_batches_without_memo_export_the_same_files(
     for n in range(3):
         chat = await start_chat(client, visitor, f"Chat {n}")
     ref = SubjectRef("visitor", uuid.UUID(chat["conversation"]["visitor_id"]))
+    # No cached key: the record of a command-line export seals under the subject's key on the
+    # workspace's chain, whatever another act left in the cache.
+    monkeypatch.setattr(rt.keyring, "dek_cache_enabled", False)
+    rt.keyring.forget()
     whole = await _open(rt, (await build_subject_export(rt, None, ref)).key)
+    async with rt.db.session() as session:
+        recorded = (
+            await session.execute(
+                select(AuditEvent.workspace_id, AuditEvent.actor_kind).where(
+                    AuditEvent.action == "subject.export"
+                )
+            )
+        ).all()
+    assert recorded == [(await world.workspace(), "system")]
     monkeypatch.setattr(export_walk, "ROW_BATCH", batch)
     monkeypatch.setattr(export, "MEMO_BUDGET_BYTES", 0)  # the CSV pass reads again
     small = await _open(rt, (await build_subject_export(rt, None, ref)).key)
