@@ -48,6 +48,7 @@ from tests.privacy.test_erasure import EMAIL, SMS_PHONE, _touch_every_visitor_ta
 FORMULA = '=HYPERLINK("http://evil.invalid","click")'
 SCRIPT = "<script>alert('owned')</script><img src=x onerror=alert(1)>"
 VISITOR_OWNERS = ("visitor", "subject", "conversation", "message")
+OPERATOR_OWNERS = ("operator", "subject", "auth_session")
 
 
 async def _export(
@@ -271,7 +272,14 @@ async def test_operator_and_phone_exports(
     _, _, _, sms_id = await _touch_every_visitor_table(world, client, admin)
     by_phone = await _export(client, "/subjects/export", admin, phone=SMS_PHONE)
     assert [(e["kind"], e["id"]) for e in by_phone["exports"]] == [("visitor", sms_id)]
-    cy = await world.operator("cy", Role.AGENT, name="Cy Operator")
+    support = await world.group("Support")
+    cy = await world.operator("cy", Role.AGENT, groups=[support], name="Cy Operator")
+    own = await client.post(  # saved_replies (personal)
+        "/api/v1/saved-replies",
+        json={"shortcut": "bye", "body": "+Bye from Cy"},
+        headers=await world.headers(cy),
+    )
+    assert own.status_code == 201, own.text
     made = await _export(client, f"/operators/{cy.id}/export", admin)
     archive = await _download(client, made["download_url"])
     _check_manifest(archive)
@@ -283,6 +291,14 @@ async def test_operator_and_phone_exports(
     fields = {r["name"]: r["value"] for r in document["records"]["personal_fields"]["rows"]}
     assert fields["name"] == "Cy Operator"
     assert not [n for n in archive.namelist() if n.startswith("transcripts/")]
+    filled = {t for t, r in document["records"].items() if r["rows"]}
+    operator_tables = {
+        name for name, entry in exported_tables() for r in entry.reach if r.owner in OPERATOR_OWNERS
+    }
+    assert {"operators", "personal_fields", "group_members", "saved_replies"} <= filled
+    assert filled <= operator_tables
+    replies = csv.reader(io.StringIO(archive.read("csv/saved_replies.csv").decode()))
+    assert "'+Bye from Cy" in [cell for row in replies for cell in row]
 
 
 async def _open(rt: Runtime, key: str) -> zipfile.ZipFile:
