@@ -26,6 +26,7 @@ from confide.chat.models import Conversation, ConversationLifecycle
 from confide.core import clock
 from confide.jobs.kinds import Batch
 from confide.privacy import export, export_walk
+from confide.privacy.consent_proof import verify_proof
 from confide.privacy.export import SCHEMA_PATH, build_subject_export
 from confide.privacy.export_store import (
     EXPORT_TTL_SECONDS,
@@ -129,7 +130,7 @@ async def test_visitor_export_holds_every_exported_table_valid_and_safe(
                 rows = list(csv.reader(io.StringIO(archive.read(f"csv/{table}.csv").decode())))
                 assert rows[0] == [*entry["columns"], "_marks"]
                 assert len(rows) == len(entry["rows"]) + 1
-        assert "consent_proof.json" in archive.namelist()
+        assert verify_proof(json.loads(archive.read("consent_proof.json")))
         if vid == web_id:
             web = (archive, document)
 
@@ -239,6 +240,8 @@ async def test_links_expire_and_refuse_tampering(
     finally:
         clock.reset()
     assert (await client.get(url)).status_code == 200
+    served = await client.get("/api/v1/exports/schema.json")  # public: it names no one
+    assert served.status_code == 200 and served.json() == json.loads(SCHEMA_PATH.read_text())
 
 
 async def test_other_workspaces_and_roles_are_refused(
