@@ -127,6 +127,8 @@ async def build_subject_export(
     record cannot be appended (the ZIP is then deleted)."""
     store = export_store(rt)
     async with rt.db.session() as session:
+        if not rt.db.is_sqlite:  # one snapshot for every query (SQLite's read transaction is)
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         subject_id, workspace_id = await _find(session, subject)
         if principal is not None:
             authorize(principal, Action.SUBJECTS_EXPORT)
