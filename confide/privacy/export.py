@@ -348,7 +348,7 @@ class _ZipBuilder:
         yield files.json_bytes(head)[:-1] + b',"records":{'
         first = True
         for name, entry in exported_tables():
-            if not self.walk.reaches(name):
+            if not self.walk.applies(name):
                 continue
             meta = {
                 "export": entry.export,

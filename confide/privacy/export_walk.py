@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, or_, select, tuple_
+from sqlalchemy import Column, ColumnElement, Select, Table, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.core.db import Base
@@ -31,6 +31,7 @@ from confide.privacy.registry import REGISTRY
 from confide.privacy.subject_map import SUBJECT_MAP, Owner, SubjectRef, TableMap
 
 ROW_BATCH = 500
+ID_CHUNK = 500
 MARKS_COLUMN = "_marks"
 
 
@@ -62,17 +63,27 @@ class Walk:
     owners: dict[Owner, Any]
     marks: dict[uuid.UUID, list[str]] = field(default_factory=dict)
 
-    def reaches(self, table_name: str) -> list[ColumnElement[bool]]:
-        table = Base.metadata.tables[table_name]
-        return [
-            table.c[reach.column].in_(self._ids(self.owners[reach.owner]))
-            for reach in SUBJECT_MAP[table_name].reach
-            if reach.owner in self.owners
-        ]
+    def applies(self, table_name: str) -> bool:
+        """Whether an owner of this subject reaches ``table_name``."""
+        return any(r.owner in self.owners for r in SUBJECT_MAP[table_name].reach)
 
-    @staticmethod
-    def _ids(value: Any) -> Any:
-        return value if isinstance(value, Select) else list(value)
+    def scopes(self, table_name: str) -> list[tuple[ColumnElement[bool], Column[Any] | None]]:
+        """``(where, reach column)`` pieces that together select the subject's rows once.
+
+        With one reach (always so today), rows are paged in (reach column, primary key)
+        order, so the database walks the reach column's index and never the whole table in
+        primary-key order; a long id list goes ``ID_CHUNK`` ids per piece (bind limits,
+        estimates). Several reaches are joined with OR and paged by primary key."""
+        table = _t(table_name)
+        reaches = [r for r in SUBJECT_MAP[table_name].reach if r.owner in self.owners]
+        if len(reaches) != 1:
+            where = [table.c[r.column].in_(self.owners[r.owner]) for r in reaches]
+            return [(or_(*where), None)] if where else []
+        column = table.c[reaches[0].column]
+        ids = self.owners[reaches[0].owner]
+        if isinstance(ids, Select):
+            return [(column.in_(ids), column)]
+        return [(column.in_(ids[i : i + ID_CHUNK]), column) for i in range(0, len(ids), ID_CHUNK)]
 
 
 def _t(name: str) -> Table:
@@ -87,11 +98,23 @@ async def open_walk(
     walk = Walk(session, reader, subject, owners)
     if subject.kind == "visitor":
         conversations = _t("conversations")
-        # ix_conversations_visitor_id: the visitor's conversations without a scan.
-        mine = select(conversations.c.id).where(conversations.c.visitor_id == subject.person_id)
-        owners["conversation"] = mine
+        # ix_conversations_visitor_id; ids in the order the database sorts them (transcripts
+        # merge two streams in this order).
+        owners["conversation"] = list(
+            (
+                await session.scalars(
+                    select(conversations.c.id)
+                    .where(conversations.c.visitor_id == subject.person_id)
+                    .order_by(conversations.c.id)
+                )
+            ).all()
+        )
         messages = _t("messages")
-        owners["message"] = select(messages.c.id).where(messages.c.conversation_id.in_(mine))
+        owners["message"] = (
+            select(messages.c.id)
+            .join(conversations, conversations.c.id == messages.c.conversation_id)
+            .where(conversations.c.visitor_id == subject.person_id)
+        )
         flagged = await session.execute(
             select(conversations.c.id, conversations.c.lifecycle, conversations.c.restricted)
             .where(conversations.c.visitor_id == subject.person_id)
@@ -120,25 +143,27 @@ async def table_rows(walk: Walk, table_name: str) -> AsyncIterator[list[dict[str
     """The subject's rows of ``table_name`` as export-ready dicts (exported columns, sealed
     values opened, ``_marks`` where a conversation is archived or restricted), in batches of
     at most ``ROW_BATCH`` by primary key."""
-    conditions = walk.reaches(table_name)
-    if not conditions:
-        return
     table = _t(table_name)
-    key = list(table.primary_key.columns)
     columns = exported_columns(table_name)
-    query = select(table).where(or_(*conditions)).order_by(*key).limit(ROW_BATCH)
-    last: tuple[Any, ...] | None = None
-    while True:
-        page = query
-        if last is not None:
-            page = page.where(key[0] > last[0] if len(key) == 1 else tuple_(*key) > tuple_(*last))
-        rows = (await walk.session.execute(page)).mappings().all()
-        if not rows:
-            return
-        last = tuple(rows[-1][c.name] for c in key)
-        yield await _render(walk, table_name, columns, rows)
-        if len(rows) < ROW_BATCH:
-            return
+    primary = list(table.primary_key.columns)
+    for where, reach_column in walk.scopes(table_name):
+        key = (
+            primary if reach_column is None or reach_column in primary else [reach_column, *primary]
+        )
+        query = select(table).where(where).order_by(*key).limit(ROW_BATCH)
+        last: tuple[Any, ...] | None = None
+        while True:
+            page = query
+            if last is not None:
+                page = page.where(
+                    key[0] > last[0] if len(key) == 1 else tuple_(*key) > tuple_(*last)
+                )
+            rows = (await walk.session.execute(page)).mappings().all()
+            if rows:
+                yield await _render(walk, table_name, columns, rows)
+            if len(rows) < ROW_BATCH:
+                break
+            last = tuple(rows[-1][c.name] for c in key)
 
 
 async def _render(
@@ -170,24 +195,19 @@ async def conversations_of(walk: Walk) -> AsyncIterator[dict[str, Any]]:
     """The visitor's conversations (id, channel, status, times), by id, in batches."""
     if walk.subject.kind != "visitor":
         return
-    conversations = _t("conversations")
-    c = conversations.c
-    last: uuid.UUID | None = None
-    while True:
-        query = (
+    c = _t("conversations").c
+    for chunk in _chunks(walk.owners["conversation"]):
+        rows = await walk.session.execute(
             select(c.id, c.channel, c.status, c.created_at, c.closed_at)
-            .where(c.visitor_id == walk.subject.person_id)
+            .where(c.id.in_(chunk))
             .order_by(c.id)
-            .limit(ROW_BATCH)
         )
-        if last is not None:
-            query = query.where(c.id > last)
-        rows = (await walk.session.execute(query)).mappings().all()
-        for row in rows:
+        for row in rows.mappings().all():
             yield {k: plain(v) for k, v in row.items()} | {"id": row["id"]}
-        if len(rows) < ROW_BATCH:
-            return
-        last = rows[-1]["id"]
+
+
+def _chunks(ids: list[uuid.UUID]) -> list[list[uuid.UUID]]:
+    return [ids[i : i + ID_CHUNK] for i in range(0, len(ids), ID_CHUNK)]
 
 
 Message = tuple[str, Any, str | None]  # (author, created_at, text)
@@ -203,33 +223,34 @@ async def transcript_messages(
     if walk.subject.kind != "visitor":
         return
     m = _t("messages")
-    query = (
-        select(m.c.id, m.c.conversation_id, m.c.seq, m.c.author_kind, m.c.created_at)
-        .where(m.c.conversation_id.in_(walk.owners["conversation"]))
-        .order_by(m.c.conversation_id, m.c.seq)
-        .limit(ROW_BATCH)
-    )
-    last: tuple[Any, Any] | None = None
-    while True:
-        page = query
-        if last is not None:
-            page = page.where(tuple_(m.c.conversation_id, m.c.seq) > tuple_(*last))
-        rows = (await walk.session.execute(page)).all()
-        if known_texts is not None:
-            texts = known_texts
-        else:
-            opened = await walk.reader.texts_of(walk.session, [row.id for row in rows])
-            texts = {str(k): v for k, v in opened.items()}
-        group: list[Message] = []
-        for n, row in enumerate(rows):
-            author = _AUTHORS.get(str(plain(row.author_kind)), "System")
-            group.append((author, plain(row.created_at), texts.get(str(row.id))))
-            if n + 1 == len(rows) or rows[n + 1].conversation_id != row.conversation_id:
-                yield row.conversation_id, group
-                group = []
-        if len(rows) < ROW_BATCH:
-            return
-        last = (rows[-1].conversation_id, rows[-1].seq)
+    for chunk in _chunks(walk.owners["conversation"]):
+        query = (
+            select(m.c.id, m.c.conversation_id, m.c.seq, m.c.author_kind, m.c.created_at)
+            .where(m.c.conversation_id.in_(chunk))
+            .order_by(m.c.conversation_id, m.c.seq)
+            .limit(ROW_BATCH)
+        )
+        last: tuple[Any, Any] | None = None
+        while True:
+            page = query
+            if last is not None:
+                page = page.where(tuple_(m.c.conversation_id, m.c.seq) > tuple_(*last))
+            rows = (await walk.session.execute(page)).all()
+            if known_texts is not None:
+                texts = known_texts
+            else:
+                opened = await walk.reader.texts_of(walk.session, [row.id for row in rows])
+                texts = {str(k): v for k, v in opened.items()}
+            group: list[Message] = []
+            for n, row in enumerate(rows):
+                author = _AUTHORS.get(str(plain(row.author_kind)), "System")
+                group.append((author, plain(row.created_at), texts.get(str(row.id))))
+                if n + 1 == len(rows) or rows[n + 1].conversation_id != row.conversation_id:
+                    yield row.conversation_id, group
+                    group = []
+            if len(rows) < ROW_BATCH:
+                break
+            last = (rows[-1].conversation_id, rows[-1].seq)
 
 
 class TranscriptCursor:

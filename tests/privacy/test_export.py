@@ -337,6 +337,7 @@ async def test_small_batches_without_memo_export_the_same_files(
         ).all()
     assert recorded == [(await world.workspace(), "system")]
     monkeypatch.setattr(export_walk, "ROW_BATCH", batch)
+    monkeypatch.setattr(export_walk, "ID_CHUNK", batch)
     monkeypatch.setattr(export, "MEMO_BUDGET_BYTES", 0)  # the CSV pass reads again
     small = await _open(rt, (await build_subject_export(rt, None, ref)).key)
     # The first export's own record is the only difference.
