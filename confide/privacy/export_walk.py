@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Select, Table, or_, select, tuple_
+from sqlalchemy import Column, ColumnElement, Select, Table, and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.core.db import Base
@@ -67,23 +67,51 @@ class Walk:
         """Whether an owner of this subject reaches ``table_name``."""
         return any(r.owner in self.owners for r in SUBJECT_MAP[table_name].reach)
 
-    def scopes(self, table_name: str) -> list[tuple[ColumnElement[bool], Column[Any] | None]]:
-        """``(where, reach column)`` pieces that together select the subject's rows once.
+    def scopes(self, table_name: str) -> list[Scope]:
+        """Pieces that together select the subject's rows of ``table_name`` once.
 
-        With one reach (always so today), rows are paged in (reach column, primary key)
-        order, so the database walks the reach column's index and never the whole table in
-        primary-key order; a long id list goes ``ID_CHUNK`` ids per piece (bind limits,
-        estimates). Several reaches are joined with OR and paged by primary key."""
+        With one reach (always so today) and a list of ids, rows are paged in (reach column,
+        primary key) order, ``ID_CHUNK`` ids per piece, and each next page asks for "the same
+        id, later key" or "a later id in the list" (``_after``): the database walks the reach
+        column's index and never a large table in key order (a row comparison on a composite
+        index would, on PostgreSQL). Several reaches are joined with OR, paged by key."""
         table = _t(table_name)
         reaches = [r for r in SUBJECT_MAP[table_name].reach if r.owner in self.owners]
-        if len(reaches) != 1:
+        if len(reaches) != 1 or isinstance(self.owners[reaches[0].owner], Select):
             where = [table.c[r.column].in_(self.owners[r.owner]) for r in reaches]
-            return [(or_(*where), None)] if where else []
+            return [Scope(or_(*where), None, [])] if where else []
         column = table.c[reaches[0].column]
-        ids = self.owners[reaches[0].owner]
-        if isinstance(ids, Select):
-            return [(column.in_(ids), column)]
-        return [(column.in_(ids[i : i + ID_CHUNK]), column) for i in range(0, len(ids), ID_CHUNK)]
+        return [
+            Scope(column.in_(chunk), column, chunk)
+            for chunk in _chunks(self.owners[reaches[0].owner])
+        ]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Rows ``where`` selects; ``column``/``ids``: the reach column and its ids (sorted as the
+    database sorts them), when the rows are paged by that column."""
+
+    where: ColumnElement[bool]
+    column: Column[Any] | None
+    ids: list[Any]
+
+
+def _greater(columns: list[Column[Any]], values: tuple[Any, ...]) -> ColumnElement[bool]:
+    return columns[0] > values[0] if len(columns) == 1 else tuple_(*columns) > tuple_(*values)
+
+
+def _after(
+    column: Column[Any],
+    ids: list[Any],
+    last: Any,
+    rest: list[Column[Any]],
+    last_rest: tuple[Any, ...],
+) -> ColumnElement[bool]:
+    """Rows after ``(last, last_rest)`` in (``column``, ``rest``) order, among ``ids``."""
+    later = ids[ids.index(last) + 1 :]
+    same = and_(column == last, _greater(rest, last_rest))
+    return or_(same, column.in_(later)) if later else same
 
 
 def _t(name: str) -> Table:
@@ -146,18 +174,17 @@ async def table_rows(walk: Walk, table_name: str) -> AsyncIterator[list[dict[str
     table = _t(table_name)
     columns = exported_columns(table_name)
     primary = list(table.primary_key.columns)
-    for where, reach_column in walk.scopes(table_name):
-        key = (
-            primary if reach_column is None or reach_column in primary else [reach_column, *primary]
-        )
-        query = select(table).where(where).order_by(*key).limit(ROW_BATCH)
+    for scope in walk.scopes(table_name):
+        by_column = scope.column is not None and not scope.column.primary_key
+        key = [scope.column, *primary] if by_column and scope.column is not None else primary
+        query = select(table).where(scope.where).order_by(*key).limit(ROW_BATCH)
         last: tuple[Any, ...] | None = None
         while True:
             page = query
-            if last is not None:
-                page = page.where(
-                    key[0] > last[0] if len(key) == 1 else tuple_(*key) > tuple_(*last)
-                )
+            if last is not None and by_column and scope.column is not None:
+                page = page.where(_after(scope.column, scope.ids, last[0], primary, last[1:]))
+            elif last is not None:
+                page = page.where(_greater(primary, last))
             rows = (await walk.session.execute(page)).mappings().all()
             if rows:
                 yield await _render(walk, table_name, columns, rows)
@@ -234,7 +261,7 @@ async def transcript_messages(
         while True:
             page = query
             if last is not None:
-                page = page.where(tuple_(m.c.conversation_id, m.c.seq) > tuple_(*last))
+                page = page.where(_after(m.c.conversation_id, chunk, last[0], [m.c.seq], last[1:]))
             rows = (await walk.session.execute(page)).all()
             if known_texts is not None:
                 texts = known_texts
