@@ -172,10 +172,11 @@ async def read_sealed(rt: Runtime, store: BlobStore, key: str) -> AsyncIterator[
 async def sealed_header(rt: Runtime, store: BlobStore, key: str) -> SealedHeader:
     """The header of the sealed blob ``key`` (unwraps its file key). Raises
     ``FileNotFoundError`` or ``KeyUnavailable`` like :func:`read_sealed`."""
-    first = b""
-    async for chunk in store.read(key, chunk_bytes=_MAX_HEADER_BYTES):
-        first = chunk
-        break
+    chunks = store.read(key, chunk_bytes=_MAX_HEADER_BYTES)
+    try:
+        first = await anext(chunks, b"")
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]  # an async generator
     header, _ = await _open_header(rt, key, first)
     return header
 
