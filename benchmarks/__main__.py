@@ -31,6 +31,7 @@ BENCHMARKS = [
     "search",
     "erasure",
     "attachments",
+    "subject_export",
 ]
 
 

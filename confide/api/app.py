@@ -28,6 +28,7 @@ from confide.api.routes import (
     conversations,
     dsr,
     erasure,
+    exports,
     group_hours,
     labels,
     me,
@@ -86,6 +87,7 @@ def build_api_router() -> APIRouter:
     router.include_router(portal.router)
     router.include_router(accountability.router)
     router.include_router(records.router)
+    router.include_router(exports.router)
     return router
 
 

@@ -27,16 +27,12 @@ from confide.chat.attachment_models import Attachment
 from confide.core.blobs import blob_store
 from confide.core.clock import utcnow
 from confide.core.errors import InvalidSignature, KeyUnavailable, NotFound
+from confide.privacy.vault import attachment_name_aad
 from confide.runtime import Runtime
 
 VARIANTS = ("file", "thumbnail", "download")
 SERVE_CSP = "sandbox; default-src 'none'"
 LINK_PATH = "/api/v1/attachments"
-
-
-def name_aad(attachment_id: uuid.UUID) -> str:
-    """What binds a sealed file name to its attachment row."""
-    return f"attachment:{attachment_id}:name"
 
 
 def blob_aad(attachment_id: uuid.UUID, variant: str) -> str:
@@ -83,7 +79,7 @@ async def open_name(rt: Runtime, attachment: Attachment) -> str | None:
             attachment.workspace_id,
             attachment.conversation_id,
             attachment.name_sealed,
-            name_aad(attachment.id),
+            attachment_name_aad(attachment.id),
         )
     except KeyUnavailable:
         return None

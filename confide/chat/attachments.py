@@ -37,7 +37,7 @@ from sqlalchemy import select
 from confide.access.policy import ConversationAccess, Principal
 from confide.audit import ledger
 from confide.chat import attachment_links
-from confide.chat.attachment_links import blob_aad, name_aad
+from confide.chat.attachment_links import blob_aad
 from confide.chat.attachment_models import Attachment
 from confide.chat.attachment_settings import load_settings
 from confide.chat.conversations import load_for
@@ -57,6 +57,7 @@ from confide.core.errors import (
 )
 from confide.privacy import consent
 from confide.privacy.access import read_transcript
+from confide.privacy.vault import attachment_name_aad
 from confide.runtime import Runtime
 
 MAX_NAME_CHARS = 200
@@ -295,7 +296,10 @@ async def _record(
             width=stored.width,
             height=stored.height,
             name_sealed=await rt.keyring.encrypt(
-                conversation.workspace_id, conversation.id, display, name_aad(attachment_id)
+                conversation.workspace_id,
+                conversation.id,
+                display,
+                attachment_name_aad(attachment_id),
             ),
             blob_key=stored.blob_key,
             thumbnail_key=stored.thumbnail_key,

@@ -42,16 +42,13 @@ from confide.core.db import new_id
 from confide.core.errors import Conflict, KeyUnavailable, NotFound, ValidationFailed
 from confide.jobs.kinds import Batch, BatchResult, JobKind, register
 from confide.privacy import consent
+from confide.privacy.vault import attribute_value_aad
 from confide.runtime import Runtime
 
 EXPIRY_BATCH_SIZE = 500
 MAX_VALUE_CHARS = 500
 MAX_RETENTION_DAYS = 3650
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-
-def _aad(value_id: uuid.UUID) -> str:
-    return f"attribute:{value_id}"
 
 
 def _render_definition(row: AttributeDefinition) -> dict[str, Any]:
@@ -184,7 +181,7 @@ async def do_set_attribute(
             row = AttributeValue(id=new_id(), definition_id=definition.id, visitor_id=visitor.id)
             tx.add(row)
         row.value_sealed = await rt.keyring.encrypt(
-            visitor.workspace_id, visitor.subject_id, value, _aad(row.id)
+            visitor.workspace_id, visitor.subject_id, value, attribute_value_aad(row.id)
         )
         row.set_at = now
         row.expires_at = now + timedelta(days=definition.retention_days)
@@ -214,7 +211,10 @@ async def _open_values(
     for value, definition in rows.all():
         try:
             plain: str | None = await rt.keyring.decrypt(
-                visitor.workspace_id, visitor.subject_id, value.value_sealed, _aad(value.id)
+                visitor.workspace_id,
+                visitor.subject_id,
+                value.value_sealed,
+                attribute_value_aad(value.id),
             )
         except KeyUnavailable:
             plain = None  # erased

@@ -11,8 +11,10 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-import confide.chat.attributes
-import confide.chat.offline  # noqa: F401  (registers the reply e-mail job kind)
+# Importing these registers their job kinds.
+import confide.chat.attributes  # attribute expiry
+import confide.chat.offline  # the reply e-mail
+import confide.privacy.export_store  # noqa: F401  (export purge)
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.core.logging import configure_logging
 from confide.jobs.kinds import KINDS

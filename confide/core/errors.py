@@ -23,7 +23,7 @@ say what to do, and never contain personal data.
     │   ├── MfaEnrolmentRequired      403 mfa_enrolment_required
     │   └── ConsentRequired           403 consent_required
     ├── NotFound                      404 not_found
-    │   └── Gone                      410 gone                (erased data subject)
+    │   └── Gone                      410 gone                (erased subject, expired export)
     │       └── KeyErased             410 subject_erased      (key id tombstoned)
     ├── MethodNotAllowed              405 method_not_allowed
     ├── Conflict                      409 conflict
@@ -211,7 +211,8 @@ class NotFound(ConfideError):
 
 
 class Gone(NotFound):
-    """The data subject was erased (GDPR Art. 17): nothing of them can be read or written."""
+    """The data subject was erased (GDPR Art. 17): nothing of them can be read or written; or
+    a subject export was deleted at its expiry."""
 
     status_code = 410
     code = "gone"

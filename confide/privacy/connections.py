@@ -95,7 +95,7 @@ def minimise_user_agent(user_agent: str | None) -> str | None:
     return f"{browser} ({platform})"
 
 
-def _aad(log_id: uuid.UUID) -> str:
+def connection_ip_aad(log_id: uuid.UUID) -> str:
     return f"connection_logs:{log_id}:ip"
 
 
@@ -136,7 +136,9 @@ async def record_connection(
         )
         subject_id = await _subject_of(session, visitor_id, operator_id)
         if kept is not None and subject_id is not None:
-            log.ip = await rt.keyring.encrypt(workspace_id, subject_id, kept, _aad(log.id))
+            log.ip = await rt.keyring.encrypt(
+                workspace_id, subject_id, kept, connection_ip_aad(log.id)
+            )
         session.add(log)
     return log.id
 
@@ -166,7 +168,9 @@ async def read_ip(rt: Runtime, principal: Principal | None, log_id: uuid.UUID) -
             resource=f"connection_log:{log.id}",
         )
     try:
-        return await rt.keyring.decrypt(log.workspace_id, subject_id, log.ip, _aad(log.id))
+        return await rt.keyring.decrypt(
+            log.workspace_id, subject_id, log.ip, connection_ip_aad(log.id)
+        )
     except KeyUnavailable:
         return None
 

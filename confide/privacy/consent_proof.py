@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
 from confide.audit.chain import iso_time
@@ -71,24 +72,31 @@ async def consent_proof(
                 subject_id=visitor.subject_id,
                 resource=f"visitor:{visitor_id}",
             )
-        rows = (
-            await session.execute(
-                select(ConsentRecord, ConsentRequest)
-                .join(ConsentRequest, ConsentRequest.id == ConsentRecord.request_id)
-                .where(ConsentRecord.visitor_id == visitor_id)
-                .order_by(ConsentRecord.decided_at)
-            )
-        ).all()
-        records = [render_record(record, request) for record, request in rows]
-        current = {
-            purpose: await has_grant(session, workspace_id, visitor_id, purpose)
-            for purpose in PURPOSES
-        }
+        return await signed_proof(rt, session, visitor)
+
+
+async def signed_proof(rt: Runtime, session: AsyncSession, visitor: Visitor) -> dict[str, Any]:
+    """The signed proof of ``visitor``'s decisions, read in ``session``. Records nothing: the
+    caller's act is recorded by the caller (``consent_proof``; a subject export records one
+    ``subject.export`` for everything it contains)."""
+    workspace_id = visitor.workspace_id
+    rows = (
+        await session.execute(
+            select(ConsentRecord, ConsentRequest)
+            .join(ConsentRequest, ConsentRequest.id == ConsentRecord.request_id)
+            .where(ConsentRecord.visitor_id == visitor.id)
+            .order_by(ConsentRecord.decided_at)
+        )
+    ).all()
+    records = [render_record(record, request) for record, request in rows]
+    current = {
+        purpose: await has_grant(session, workspace_id, visitor.id, purpose) for purpose in PURPOSES
+    }
     proof = {
         "purpose": "confide-consent-proof",
         "v": 1,
         "workspace_id": str(workspace_id),
-        "visitor": {"id": str(visitor_id), "vuid": visitor.vuid},
+        "visitor": {"id": str(visitor.id), "vuid": visitor.vuid},
         "issued_at": iso_time(utcnow()),
         "records": records,
         "current_grants": current,

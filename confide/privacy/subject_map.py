@@ -24,6 +24,7 @@ What erasure does to the rows a reach finds (``on_erase``):
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,6 +48,21 @@ SUBJECT_OWNERS: tuple[Owner, ...] = (
     "operator",
     "auth_session",
 )
+
+
+PersonKind = Literal["visitor", "operator"]
+
+
+@dataclass(frozen=True)
+class SubjectRef:
+    """A data subject as erasure and export name one: a visitor or an operator by row id.
+
+    ``do_erase_subject(rt, actor, ref.kind, ref.person_id)`` and
+    ``build_subject_export(rt, principal, ref)`` take the same pair; the vault's subject id is
+    resolved from the row (``visitors.subject_id`` / ``operators.subject_id``)."""
+
+    kind: PersonKind
+    person_id: uuid.UUID
 
 
 @dataclass(frozen=True)

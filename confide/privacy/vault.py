@@ -37,6 +37,12 @@ FIELDS_BY_KIND: dict[str, frozenset[str]] = {
 }
 # Fields a person can be found by; only their keyed hash is searchable.
 LOOKUP_FIELDS = frozenset({"email", "phone"})
+# The vault's sealed columns that a subject export reads row by row (the export finds the rows
+# through the subject data map; only the vault knows how to open them: ``open_row``).
+SEALED_COLUMNS = frozenset(
+    {(PersonalField.__tablename__, "value"), (MessageText.__tablename__, "body")}
+)
+TEXTS_TABLE = MessageText.__tablename__
 
 
 def normalise_for_lookup(field: str, value: str) -> str:
@@ -54,6 +60,16 @@ def _field_aad(subject_id: uuid.UUID, field: str) -> str:
 
 def _text_aad(message_id: uuid.UUID) -> str:
     return f"message_texts:{message_id}"
+
+
+def attribute_value_aad(value_id: uuid.UUID) -> str:
+    """What binds a sealed visitor attribute value (under the subject's key) to its row."""
+    return f"attribute:{value_id}"
+
+
+def attachment_name_aad(attachment_id: uuid.UUID) -> str:
+    """What binds a sealed attachment file name (under the conversation's key) to its row."""
+    return f"attachment:{attachment_id}:name"
 
 
 def _context_aad(conversation_id: uuid.UUID) -> str:
@@ -156,6 +172,31 @@ class Vault:
             except KeyUnavailable:
                 continue
         return result
+
+    async def open_row(
+        self, workspace_id: uuid.UUID, table: str, row: Mapping[str, Any]
+    ) -> str | None:
+        """The plaintext of the sealed column (``SEALED_COLUMNS``) of a vault ``row`` that an
+        export read: a personal field, or a message text. ``None`` once its key is gone."""
+        if table == PersonalField.__tablename__:
+            return await self.open_field(workspace_id, row["subject_id"], row["name"], row["value"])
+        if table == MessageText.__tablename__:
+            return await self.open_message_text(
+                row["conversation_id"], row["message_id"], row["body"]
+            )
+        raise KeyError(table)
+
+    async def open_field(
+        self, workspace_id: uuid.UUID, subject_id: uuid.UUID, field: str, sealed: str
+    ) -> str | None:
+        """One stored field value already read (an export's row), or ``None`` once the
+        subject's key was destroyed."""
+        try:
+            return await self._keyring.decrypt(
+                workspace_id, subject_id, sealed, _field_aad(subject_id, field)
+            )
+        except KeyUnavailable:
+            return None
 
     async def find_subjects(
         self,
@@ -293,6 +334,18 @@ class Vault:
             MessageText(message_id=message_id, conversation_id=conversation_id, body=sealed)
         )
         await session.flush()
+
+    async def open_message_text(
+        self, conversation_id: uuid.UUID, message_id: uuid.UUID, sealed: str
+    ) -> str | None:
+        """One stored message text already read (an export's row), or ``None`` once the
+        conversation's key was destroyed."""
+        try:
+            return await self._keyring.decrypt(
+                None, conversation_id, sealed, _text_aad(message_id), any_workspace=True
+            )
+        except KeyUnavailable:
+            return None
 
     async def read_message_texts(
         self, session: AsyncSession, message_ids: Iterable[uuid.UUID]

@@ -60,6 +60,7 @@ EXPECTED_ACTIONS: dict[Role, set[str]] = {
         "audit.read",
         "consent.proof_read",
         "subjects.erase",
+        "subjects.export",
     },
     Role.MANAGER: {
         "workspace.read",

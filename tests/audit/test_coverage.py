@@ -67,6 +67,9 @@ AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/visitors/{visitor_id}/erase"): "subject.erase",
     ("POST", "/api/v1/operators/{operator_id}/erase"): "subject.erase",
     ("POST", "/api/v1/subjects/erase"): "subject.erase",
+    ("POST", "/api/v1/visitors/{visitor_id}/export"): "subject.export",
+    ("POST", "/api/v1/operators/{operator_id}/export"): "subject.export",
+    ("POST", "/api/v1/subjects/export"): "subject.export",
     ("POST", "/api/v1/labels"): "label.create",
     ("DELETE", "/api/v1/labels/{label_id}"): "label.delete",
     ("PUT", "/api/v1/conversations/{conversation_id}/labels"): "conversation.label",
@@ -153,10 +156,12 @@ CLI_AUDITED = {
     ("subjects", "erase"): "subject.erase",
     ("dsr", "erase"): "dsr.completed",
     ("dsr", "restrict"): "dsr.completed",
+    ("dsr", "export"): "dsr.completed",
     ("breach", "record"): "breach.record",
     ("breach", "notify"): "breach.notify",
     ("subprocessor", "add"): "subprocessor.add",
     ("subprocessor", "remove"): "subprocessor.remove",
+    ("subjects", "export"): "subject.export",
 }
 
 
@@ -512,6 +517,22 @@ async def test_every_audited_route_appends_its_record(
     await drive(
         "DELETE", "/api/v1/api-keys/{key_id}", call("DELETE", f"/api-keys/{key['id']}", admin)
     )
+    # Access and portability exports (GDPR Art. 15, 20); downloads: tests/privacy/test_export.py.
+    await drive(
+        "POST",
+        "/api/v1/visitors/{visitor_id}/export",
+        call("POST", f"/visitors/{(await new_visitor_id(client))}/export", admin),
+    )
+    await drive(
+        "POST",
+        "/api/v1/subjects/export",
+        call("POST", "/subjects/export", admin, json={"email": "vera@example.invalid"}),
+    )
+    await drive(
+        "POST",
+        "/api/v1/operators/{operator_id}/export",
+        call("POST", f"/operators/{cy}/export", admin),
+    )
     # Erasure (GDPR Art. 17).
     await drive(
         "POST",
@@ -670,6 +691,10 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
         ("dsr", "erase"): ["--workspace", "acme", "--email", "nobody@example.invalid"],
         ("dsr", "restrict"): ["--workspace", "acme", "--email", "nobody@example.invalid"],
+        ("dsr", "export"): [
+            *("--workspace", "acme", "--visitor", await new_visitor_id(client)),
+            *("--out", str(data_dir.parent / "dsr-export.zip")),
+        ],
         ("breach", "record"): [
             *("--title", "Bucket exposed", "--nature", "A backup bucket was public."),
             *("--workspace", "acme", "--data-categories", "metadata"),
@@ -683,6 +708,12 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
             *("--safeguard", "scc", "--safeguard-date", "2025-01-31"),
         ],
         ("subprocessor", "remove"): [await _platform_subprocessor(rt)],
+        ("subjects", "export"): [
+            "--operator",
+            str((await world.operator("fay")).id),
+            "--output",
+            str(data_dir.parent / "eve-export.zip"),
+        ],
     }[command]
     if command == ("purge-connection-logs",):
         await new_visitor(client)  # writes a connection log, which is then a year old

@@ -35,6 +35,8 @@ class Action(enum.StrEnum):
     CONSENT_PROOF_READ = "consent.proof_read"
     # Erase a visitor or operator and everything the subject data map reaches (Art. 17).
     SUBJECTS_ERASE = "subjects.erase"
+    # Export everything the subject data map holds about a visitor or operator (Art. 15, 20).
+    SUBJECTS_EXPORT = "subjects.export"
 
 
 _OPERATOR_ACTIONS: dict[Role, frozenset[Action]] = {

@@ -21,7 +21,6 @@ from the case and its key destroyed.
 
 from __future__ import annotations
 
-import importlib
 import os
 import uuid
 from datetime import datetime
@@ -45,7 +44,9 @@ from confide.core.errors import (
     ValidationFailed,
 )
 from confide.core.mail import Mail, mail_enabled
+from confide.privacy import export_store
 from confide.privacy.erasure import do_erase_subject
+from confide.privacy.export import build_subject_export
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.outbox import queue_mail
 from confide.privacy.requests.cases import load_case, log_event, move
@@ -53,6 +54,7 @@ from confide.privacy.requests.limits import is_restricted
 from confide.privacy.requests.models import DsrCase, ProcessingLimit
 from confide.privacy.requests.receipts import receipt_text, sign_receipt
 from confide.privacy.requests.views import CaseView, view
+from confide.privacy.subject_map import PersonKind, SubjectRef
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -77,15 +79,17 @@ async def _subjects(rt: Runtime, session: AsyncSession, case: DsrCase) -> list[u
     return sorted(set(found), key=lambda s: (s != case.subject_id, str(s)))
 
 
-async def _people(
-    session: AsyncSession, subject_ids: list[uuid.UUID]
-) -> list[tuple[str, uuid.UUID]]:
+async def _people(session: AsyncSession, subject_ids: list[uuid.UUID]) -> list[SubjectRef]:
     """The visitors and operators of ``subject_ids``, in that order of subjects."""
-    people: list[tuple[str, uuid.UUID]] = []
+    people: list[SubjectRef] = []
+    kinds: tuple[tuple[PersonKind, type[Visitor] | type[Operator]], ...] = (
+        ("visitor", Visitor),
+        ("operator", Operator),
+    )
     for subject_id in subject_ids:
-        for kind, table in (("visitor", Visitor), ("operator", Operator)):
+        for kind, table in kinds:
             rows = await session.scalars(select(table.id).where(table.subject_id == subject_id))
-            people.extend((kind, person_id) for person_id in rows.all())
+            people.extend(SubjectRef(kind, person_id) for person_id in rows.all())
     return people
 
 
@@ -109,19 +113,15 @@ async def _restrict(rt: Runtime, tx: UnitOfWork, subject_ids: list[uuid.UUID], f
 
 
 async def _export(
-    rt: Runtime, actor: Principal | None, people: list[tuple[str, uuid.UUID]]
+    rt: Runtime, actor: Principal | None, people: list[SubjectRef]
 ) -> tuple[str | None, dict[str, int]]:
-    """The one call site of the export ZIP: ``build_subject_export`` (``confide.privacy.export``,
-    built beside this package on the dsr-export branch) for each visitor or operator of the
-    subject, in its own units of work. Returns the first blob key (kept on the case) and the
-    rows per record type. Looked up by name at run time because that module is merged after
-    this one; once both are in, this can become a plain import."""
-    export = importlib.import_module("confide.privacy.export")
-    subject_ref = importlib.import_module("confide.privacy.subject_map").SubjectRef
+    """The one call site of the export ZIP: ``build_subject_export`` (``confide.privacy.export``)
+    for each visitor or operator of the subject, in its own units of work. Returns the first
+    blob key (kept on the case) and the rows per record type."""
     key: str | None = None
     counts: dict[str, int] = {}
-    for kind, person_id in people:
-        result = await export.build_subject_export(rt, actor, subject_ref(kind, person_id))
+    for person in people:
+        result = await build_subject_export(rt, actor, person)
         key = key or str(result.key)
         for table, rows in dict(result.counts).items():
             counts[str(table)] = counts.get(str(table), 0) + int(rows)
@@ -227,8 +227,8 @@ async def do_carry_out_case(
     categories: list[str] = []
     if case.kind == "erasure" and people:
         try:
-            for kind, person_id in people:
-                report = await do_erase_subject(rt, actor, kind, person_id)
+            for person in people:
+                report = await do_erase_subject(rt, actor, person.kind, person.person_id)
                 counts["conversations"] = counts.get("conversations", 0) + report.conversations
                 counts["keys_destroyed"] = counts.get("keys_destroyed", 0) + report.keys
                 for table, n in report.rows.items():
@@ -366,14 +366,12 @@ async def export_download_link(
 ) -> tuple[str, datetime] | None:
     """A signed, short-lived download URL for the case's export ZIP and its expiry, or None
     when the case has none. The download itself is served and recorded by the exporter's
-    route (``GET /api/v1/exports/{token}``); the link is signed by ``export_store.sign_link``
-    (looked up by name, like :func:`_export`)."""
+    route (``GET /api/v1/exports/{token}``); the link is signed by ``export_store.sign_link``."""
     async with rt.db.session() as session:
         case = await load_case(session, actor, case_id)
     if case.export_key is None or case.subject_id is None:
         return None
-    store = importlib.import_module("confide.privacy.export_store")
-    token, expires = store.sign_link(
+    token, expires = export_store.sign_link(
         rt, case.export_key, case.subject_id, case.workspace_id, issued_by
     )
     return f"/api/v1/exports/{token}", expires
@@ -386,8 +384,7 @@ async def save_case_export(rt: Runtime, case_id: uuid.UUID, path: Path) -> int:
     found = await export_download_link(rt, None, case_id, issued_by="cli")
     if found is None:
         raise NotFound("This request has no export.", field="case_id")
-    store = importlib.import_module("confide.privacy.export_store")
-    _, chunks = await store.open_export_download(rt, found[0].rsplit("/", 1)[1])
+    _, chunks = await export_store.open_export_download(rt, found[0].rsplit("/", 1)[1])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     written = 0
     with os.fdopen(fd, "wb") as handle:

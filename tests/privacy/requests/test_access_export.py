@@ -1,6 +1,6 @@
 """An access request builds the subject's export ZIP through the one call site
 (``acts._export`` -> ``confide.privacy.export.build_subject_export``) and completes with a
-receipt. The exporter lands with the dsr-export branch; until then this module is skipped."""
+receipt."""
 
 from __future__ import annotations
 
@@ -24,8 +24,6 @@ from tests.privacy.requests.helpers import (
     run_jobs,
 )
 from tests.privacy.requests.test_cli import confide_cli
-
-pytest.importorskip("confide.privacy.export", reason="the exporter arrives with dsr-export")
 
 CASES = "/api/v1/dsr/cases"
 

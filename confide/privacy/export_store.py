@@ -1,0 +1,311 @@
+"""Where subject exports are kept, sealed, and how they leave: signed, short-lived links.
+
+Decisions (see docs/architecture.md, "Subject exports"):
+
+- **Sealed at rest, streamed out decrypted.** A subject export is the most concentrated copy
+  of a person's data Confide ever makes, so the ZIP is never on disk in the clear. Each export
+  gets a random 256-bit file key; the ZIP stream is cut into frames of at most
+  ``FRAME_BYTES``, each sealed with AES-256-GCM under that key, bound to the blob's key, the
+  frame's index and whether it is the last (so frames cannot be reordered, dropped or the file
+  cut short unnoticed). The file key itself is sealed under the **data subject's** data key
+  in the blob's header: erasing the person destroys that key, and every export of them
+  becomes unreadable at once, wherever a copy went (backups of the data directory too).
+- **Short-lived.** The blob is kept ``EXPORT_TTL_SECONDS`` (the expiry is bound into the
+  sealed header, so editing it breaks the file) and deleted by the hourly
+  ``purge_subject_exports`` job; a download link lives ``LINK_TTL_SECONDS``. A link is
+  ``payload.signature``: the payload (blob key, subject, workspace, expiry, who asked) in
+  base64url JSON, the signature an HMAC-SHA256 under a key derived from the instance secret,
+  compared in constant time.
+- **Audited downloads.** Each download appends ``subject.export_download`` naming the subject
+  before the first byte leaves (``open_export_download``).
+
+Blob layout: ``CONFIDE-EXPORT/1 <header JSON>\\n`` then frames ``flag(1) length(4) sealed``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import struct
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from confide.audit.ledger import Actor
+from confide.core.clock import utcnow
+from confide.core.errors import Gone, KeyUnavailable, NotFound
+from confide.core.storage import BlobStore, LocalDirectoryStore
+from confide.crypto.providers import KEY_BYTES, open_sealed, seal
+from confide.jobs.kinds import Batch, BatchResult, JobKind, register
+from confide.privacy.access import record_subject_export
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
+
+EXPORT_TTL_SECONDS = 24 * 3600
+LINK_TTL_SECONDS = 15 * 60
+FRAME_BYTES = 256 * 1024
+MAGIC = b"CONFIDE-EXPORT/1 "
+_MAX_HEADER_BYTES = 4096
+_FRAME_HEAD = struct.Struct(">BI")
+_LINK_PURPOSE = "subject-export-link"
+
+
+def export_store(rt: Runtime) -> BlobStore:
+    """The store of subject exports: ``data_dir/exports`` on local disk."""
+    return LocalDirectoryStore(rt.settings.data_dir / "exports")
+
+
+def _key_aad(key: str, subject_id: uuid.UUID, expires_at: str) -> str:
+    return f"subject_exports:{key}:{subject_id}:{expires_at}"
+
+
+def _frame_aad(key: str, index: int, final: bool) -> bytes:
+    return f"{key}:{index}:{int(final)}".encode()
+
+
+async def seal_stream(
+    rt: Runtime,
+    key: str,
+    workspace_id: uuid.UUID,
+    subject_id: uuid.UUID,
+    expires_at: datetime,
+    chunks: AsyncIterable[bytes],
+) -> AsyncIterator[bytes]:
+    """The sealed blob of the plaintext ``chunks``: header, then frames of at most
+    ``FRAME_BYTES``. Raises ``KeyErased`` (410) when the subject's key was destroyed."""
+    file_key = secrets.token_bytes(KEY_BYTES)
+    expiry = expires_at.isoformat()
+    wrapped = await rt.keyring.encrypt(
+        workspace_id,
+        subject_id,
+        base64.b64encode(file_key).decode(),
+        _key_aad(key, subject_id, expiry),
+    )
+    header = {"wrapped_key": wrapped, "subject_id": str(subject_id), "expires_at": expiry}
+    header.update(workspace_id=str(workspace_id))
+    yield MAGIC + json.dumps(header, separators=(",", ":")).encode() + b"\n"
+    index = 0
+    pending = bytearray()
+    async for chunk in chunks:
+        pending += chunk
+        while len(pending) > FRAME_BYTES:
+            yield _frame(file_key, key, index, bytes(pending[:FRAME_BYTES]), final=False)
+            del pending[:FRAME_BYTES]
+            index += 1
+    yield _frame(file_key, key, index, bytes(pending), final=True)
+
+
+def _frame(file_key: bytes, key: str, index: int, data: bytes, *, final: bool) -> bytes:
+    sealed = seal(file_key, data, _frame_aad(key, index, final))
+    return _FRAME_HEAD.pack(int(final), len(sealed)) + sealed
+
+
+@dataclass(frozen=True)
+class SealedHeader:
+    """What a sealed export's header says, once its file key has been unwrapped."""
+
+    file_key: bytes
+    subject_id: uuid.UUID
+    workspace_id: uuid.UUID
+    expires_at: datetime
+
+
+async def _open_header(rt: Runtime, key: str, first: bytes) -> tuple[SealedHeader, bytes]:
+    line, newline, rest = first.partition(b"\n")
+    if not newline or not line.startswith(MAGIC):
+        raise KeyUnavailable("Not a sealed subject export.")
+    header = json.loads(line[len(MAGIC) :])
+    subject_id = uuid.UUID(header["subject_id"])
+    workspace_id = uuid.UUID(header["workspace_id"])
+    plain = await rt.keyring.decrypt(
+        workspace_id,
+        subject_id,
+        header["wrapped_key"],
+        _key_aad(key, subject_id, header["expires_at"]),
+    )
+    opened = SealedHeader(
+        base64.b64decode(plain),
+        subject_id,
+        workspace_id,
+        datetime.fromisoformat(header["expires_at"]),
+    )
+    return opened, rest
+
+
+async def read_sealed(rt: Runtime, store: BlobStore, key: str) -> AsyncIterator[bytes]:
+    """The plaintext ZIP of the sealed blob ``key``, frame by frame. Raises
+    ``FileNotFoundError`` for a missing blob, ``KeyUnavailable`` when the subject's key is gone
+    or a frame was altered, reordered, dropped or cut short."""
+    buffer = bytearray()
+    header: SealedHeader | None = None
+    index, finished = 0, False
+    async for chunk in store.read(key):
+        buffer += chunk
+        if header is None:
+            if b"\n" not in buffer:
+                if len(buffer) > _MAX_HEADER_BYTES:
+                    raise KeyUnavailable("Not a sealed subject export.")
+                continue
+            header, rest = await _open_header(rt, key, bytes(buffer))
+            buffer = bytearray(rest)
+        while len(buffer) >= _FRAME_HEAD.size:
+            final, length = _FRAME_HEAD.unpack_from(buffer)
+            if len(buffer) < _FRAME_HEAD.size + length:
+                break
+            if finished:
+                raise KeyUnavailable("Data after the last frame of a subject export.")
+            sealed = bytes(buffer[_FRAME_HEAD.size : _FRAME_HEAD.size + length])
+            del buffer[: _FRAME_HEAD.size + length]
+            yield open_sealed(header.file_key, sealed, _frame_aad(key, index, bool(final)))
+            index, finished = index + 1, bool(final)
+    if header is None or not finished or buffer:
+        raise KeyUnavailable("The subject export is cut short.")
+
+
+async def sealed_header(rt: Runtime, store: BlobStore, key: str) -> SealedHeader:
+    """The header of the sealed blob ``key`` (unwraps its file key). Raises
+    ``FileNotFoundError`` or ``KeyUnavailable`` like :func:`read_sealed`."""
+    chunks = store.read(key, chunk_bytes=_MAX_HEADER_BYTES)
+    try:
+        first = await anext(chunks, b"")
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]  # an async generator
+    header, _ = await _open_header(rt, key, first)
+    return header
+
+
+# -- links ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportLink:
+    """A verified download link: which blob, whose, until when, and who asked for it."""
+
+    key: str
+    subject_id: uuid.UUID
+    workspace_id: uuid.UUID
+    expires_at_unix: int
+    issued_by: str
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_link(
+    rt: Runtime,
+    key: str,
+    subject_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    issued_by: str,
+    *,
+    ttl_seconds: int = LINK_TTL_SECONDS,
+) -> tuple[str, datetime]:
+    """A download token for the export ``key`` and when it expires."""
+    now = utcnow()
+    expires = int(now.timestamp()) + ttl_seconds
+    payload = {"k": key, "s": str(subject_id), "w": str(workspace_id), "e": expires}
+    payload["b"] = issued_by
+    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    mac = hmac.new(rt.secret.derive(_LINK_PURPOSE), body.encode(), hashlib.sha256).digest()
+    return f"{body}.{_b64(mac)}", datetime.fromtimestamp(expires, UTC)
+
+
+def verify_link(rt: Runtime, token: str) -> ExportLink:
+    """The link ``token`` names, after checking its signature (constant time) and expiry.
+    Raises ``NotFound`` (404, field ``token``) for a tampered, malformed or expired link: it
+    leads nowhere, and says no more about why."""
+    refused = NotFound(
+        "This download link is invalid or has expired; ask for a new one.", field="token"
+    )
+    body, dot, signature = token.partition(".")
+    if not dot or len(token) > 2048:
+        raise refused
+    expected = hmac.new(rt.secret.derive(_LINK_PURPOSE), body.encode(), hashlib.sha256).digest()
+    try:
+        if not hmac.compare_digest(expected, _unb64(signature)):
+            raise refused
+        payload: dict[str, Any] = json.loads(_unb64(body))
+        link = ExportLink(
+            str(payload["k"]),
+            uuid.UUID(payload["s"]),
+            uuid.UUID(payload["w"]),
+            int(payload["e"]),
+            str(payload["b"]),
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise refused from exc
+    if link.expires_at_unix <= utcnow().timestamp():
+        raise refused
+    return link
+
+
+async def open_export_download(rt: Runtime, token: str) -> tuple[ExportLink, AsyncIterator[bytes]]:
+    """Verify a download link, record ``subject.export_download`` (naming the subject, on the
+    workspace's chain) and return the decrypted ZIP stream. Raises ``NotFound`` (404) for
+    a bad or expired link, ``Gone`` (410) when the export was deleted, has expired or its
+    subject was erased (key destroyed); the record is appended only for a download that
+    starts."""
+    link = verify_link(rt, token)
+    store = export_store(rt)
+    try:
+        header = await sealed_header(rt, store, link.key)
+    except (FileNotFoundError, KeyUnavailable) as exc:
+        raise Gone("This export no longer exists; ask for a new one.", field="token") from exc
+    if header.subject_id != link.subject_id or header.expires_at <= utcnow():
+        raise Gone("This export no longer exists; ask for a new one.", field="token")
+    async with rt.db.transaction() as tx:
+        await record_subject_export(
+            tx,
+            rt,
+            Actor("anonymous", None, link.workspace_id),
+            link.subject_id,
+            action="subject.export_download",
+            resource=f"export:{link.key}",
+            details={"link_issued_by": link.issued_by},
+        )
+    return link, read_sealed(rt, store, link.key)
+
+
+async def purge_expired_exports(
+    rt: Runtime, *, limit: int | None = None, now: datetime | None = None
+) -> int:
+    """Delete export blobs stored more than ``EXPORT_TTL_SECONDS`` ago (at most ``limit``);
+    returns how many. Idempotent: a blob already gone is not counted."""
+    store = export_store(rt)
+    cutoff = (now or utcnow()) - timedelta(seconds=EXPORT_TTL_SECONDS)
+    removed = 0
+    for blob in await store.list():
+        if limit is not None and removed >= limit:
+            break
+        if blob.modified_at <= cutoff and await store.delete(blob.key):
+            removed += 1
+    return removed
+
+
+async def _run_purge_subject_exports(batch: Batch) -> BatchResult:
+    removed = await purge_expired_exports(batch.rt, limit=batch.size)
+    return BatchResult(items=removed, cursor=None, done=removed < batch.size)
+
+
+PURGE_SUBJECT_EXPORTS = register(
+    JobKind(
+        name="purge_subject_exports",
+        description="Delete subject exports (sealed ZIPs) past their expiry.",
+        run_batch=_run_purge_subject_exports,
+        every_seconds=3600,
+        batch_size=500,
+        in_transaction=False,  # files, not rows: deleting one twice is harmless
+    )
+)
