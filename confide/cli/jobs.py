@@ -11,7 +11,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-import confide.chat.offline  # noqa: F401  (registers the reply e-mail job kind)
+# Imported for the job kinds they register: reply e-mails; key epochs and destruction retries.
+import confide.chat.offline
+import confide.privacy.keys  # noqa: F401
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.core.logging import configure_logging
 from confide.jobs.kinds import KINDS

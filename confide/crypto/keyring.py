@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from confide.core.errors import KeyUnavailable
+from confide.core.errors import KeyStillPresent, KeyUnavailable
 from confide.crypto import streams
 from confide.crypto.keystore import KeyStore
 from confide.crypto.providers import KEY_BYTES, KeyProvider, open_sealed, seal
@@ -42,6 +42,8 @@ from confide.crypto.providers import KEY_BYTES, KeyProvider, open_sealed, seal
 TOKEN_PREFIX = "ck1:"
 CACHE_SECONDS = 60.0
 CACHE_MAX_KEYS = 10_000
+REWRAP_BATCH_SIZE = 500  # data keys re-wrapped per key-store transaction during rotation
+ROTATION_ATTEMPTS = 5  # rounds to catch keys other nodes create under the old KEK meanwhile
 
 # True only inside ``Keyring.archive_access()``: the custodian context of the current task.
 _ARCHIVE_ACCESS: ContextVar[bool] = ContextVar("confide_archive_access", default=False)
@@ -104,7 +106,8 @@ class Keyring:
         row = keys.get(chosen)
         if row is None:
             raise KeyUnavailable("The workspace key version is gone.")
-        kek = self.provider.unwrap(row.wrapped, f"{workspace_id}:{chosen}".encode())
+        context = f"{workspace_id}:{chosen}".encode()
+        kek = self.provider.unwrap(row.wrapped, context, row.master_key_id)
         self._remember(f"kek:{workspace_id}:{chosen}", kek)
         return chosen, kek
 
@@ -230,7 +233,8 @@ class Keyring:
         row = keys.get(chosen)
         if row is None:
             raise KeyUnavailable("The workspace's archive key version is gone.")
-        return chosen, self.provider.unwrap(row.wrapped, _archive_context(workspace_id, chosen))
+        context = _archive_context(workspace_id, chosen)
+        return chosen, self.provider.unwrap(row.wrapped, context, row.master_key_id)
 
     async def _archived_dek(self, workspace_id: str | None, key_id: str) -> bytes:
         row = await self.store.archived_data_key(key_id)
@@ -296,14 +300,23 @@ class Keyring:
         await self.store.add_workspace_key(workspace_id, new_version, self.provider.key_id, wrapped)
         _, new_kek = await self._kek(workspace_id, new_version)
         count = 0
-        for old_version in sorted(keys):
+        for old_version in sorted(v for v in keys if v < new_version):
             _, old_kek = await self._kek(workspace_id, old_version)
-            for row in await self.store.data_keys_of(workspace_id, old_version):
-                dek = open_sealed(old_kek, row.wrapped, f"dek:{row.id}".encode())
-                rewrapped = seal(new_kek, dek, f"dek:{row.id}".encode())
-                await self.store.rewrap_data_key(row.id, old_version, new_version, rewrapped)
-                count += 1
-            await self.store.delete_workspace_key(workspace_id, old_version)
+            for _attempt in range(ROTATION_ATTEMPTS):
+                rows = await self.store.data_keys_of(workspace_id, old_version)
+                for start in range(0, len(rows), REWRAP_BATCH_SIZE):
+                    batch = []
+                    for row in rows[start : start + REWRAP_BATCH_SIZE]:
+                        aad = f"dek:{row.id}".encode()
+                        batch.append(
+                            (row.id, seal(new_kek, open_sealed(old_kek, row.wrapped, aad), aad))
+                        )
+                    await self.store.rewrap_data_keys(old_version, new_version, batch)
+                    count += len(batch)
+                if await self.store.delete_workspace_key(workspace_id, old_version):
+                    break
+            else:
+                raise KeyStillPresent("Data keys kept appearing under an old KEK; rotate again.")
             self._cache.pop(f"kek:{workspace_id}:{old_version}", None)
         return count + await self._rotate_archive(workspace_id)
 
@@ -344,22 +357,37 @@ class Keyring:
         rotation). Returns how many KEKs were re-wrapped."""
         count = 0
         for workspace_id in await self.store.all_workspace_ids():
-            for version, row in (await self.store.workspace_keys(workspace_id)).items():
-                context = f"{workspace_id}:{version}".encode()
-                kek = self.provider.unwrap(row.wrapped, context)
-                await self.store.replace_workspace_key_wrapping(
-                    workspace_id, version, new_provider.key_id, new_provider.wrap(kek, context)
-                )
-                count += 1
-            for version, archive_row in (await self.store.archive_keys_of(workspace_id)).items():
-                context = _archive_context(workspace_id, version)
-                kek = self.provider.unwrap(archive_row.wrapped, context)
-                await self.store.replace_archive_key_wrapping(
-                    workspace_id, version, new_provider.key_id, new_provider.wrap(kek, context)
-                )
-                count += 1
+            count += await self.rewrap_keks(workspace_id, new_provider)
         self.provider = new_provider
         self.forget()
+        return count
+
+    async def rewrap_keks(
+        self, workspace_id: str, target: KeyProvider, *, only_stale: bool = False
+    ) -> int:
+        """Re-wrap the workspace's KEKs (same values) under ``target``'s current master key;
+        ``only_stale``: only those wrapped by another master key. Returns how many."""
+        count = 0
+        for version, row in (await self.store.workspace_keys(workspace_id)).items():
+            if only_stale and row.master_key_id == target.key_id:
+                continue
+            context = f"{workspace_id}:{version}".encode()
+            kek = self.provider.unwrap(row.wrapped, context, row.master_key_id)
+            wrapped = target.wrap(kek, context)
+            await self.store.replace_workspace_key_wrapping(
+                workspace_id, version, target.key_id, wrapped
+            )
+            count += 1
+        for version, archive_row in (await self.store.archive_keys_of(workspace_id)).items():
+            if only_stale and archive_row.master_key_id == target.key_id:
+                continue
+            context = _archive_context(workspace_id, version)
+            kek = self.provider.unwrap(archive_row.wrapped, context, archive_row.master_key_id)
+            wrapped = target.wrap(kek, context)
+            await self.store.replace_archive_key_wrapping(
+                workspace_id, version, target.key_id, wrapped
+            )
+            count += 1
         return count
 
 

@@ -17,17 +17,21 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from confide.core.db import Database
 from confide.core.errors import KeyErased, KeyStillPresent, KeyUnavailable
+from confide.crypto.keystore_archive import ArchiveRecords
+from confide.crypto.keystore_records import KeyRecords
 from confide.crypto.keystore_schema import (
     ArchivedDataKey,
     ArchiveKey,
     DataKey,
     DestroyedKey,
+    ErasureJournalEntry,
     KeyStoreBase,
+    PendingEpoch,
     SigningKey,
     WorkspaceKey,
 )
@@ -37,6 +41,7 @@ __all__ = [
     "ArchivedDataKey",
     "DataKey",
     "DestroyedKey",
+    "ErasureJournalEntry",
     "KeyStore",
     "KeyStoreBase",
     "SigningKey",
@@ -45,7 +50,7 @@ __all__ = [
 ]
 
 
-class KeyStore:
+class KeyStore(ArchiveRecords, KeyRecords):
     def __init__(self, url: str) -> None:
         self.db = Database(url, secure_delete=True)
         self.path = url.split("///", 1)[1] if self.db.is_sqlite else None
@@ -93,14 +98,24 @@ class KeyStore:
                 row.master_key_id = master_key_id
                 row.wrapped = wrapped
 
-    async def delete_workspace_key(self, workspace_id: str, version: int) -> None:
+    async def delete_workspace_key(self, workspace_id: str, version: int) -> bool:
+        """Delete a KEK version unless a data key still names it (a node that created a key
+        under it while a rotation ran): False then, and the caller re-wraps that one first."""
         async with self.db.transaction() as session:
+            users = await session.scalar(
+                select(func.count())
+                .select_from(DataKey)
+                .where(DataKey.workspace_id == workspace_id, DataKey.kek_version == version)
+            )
+            if users:
+                return False
             await session.execute(
                 delete(WorkspaceKey).where(
                     WorkspaceKey.workspace_id == workspace_id, WorkspaceKey.version == version
                 )
             )
         await self._purge()
+        return True
 
     async def all_workspace_ids(self) -> list[str]:
         async with self.db.session() as session:
@@ -148,14 +163,18 @@ class KeyStore:
             )
             return list(rows.all())
 
-    async def rewrap_data_key(
-        self, key_id: str, old_version: int, new_version: int, wrapped: bytes
+    async def rewrap_data_keys(
+        self, old_version: int, new_version: int, rewrapped: list[tuple[str, bytes]]
     ) -> None:
+        """Store ``(key id, wrapped under new_version)`` pairs in one transaction; a key that
+        is no longer under ``old_version`` (destroyed, archived) is left alone."""
         async with self.db.transaction() as session:
-            row = await session.get(DataKey, key_id)
-            if row is not None and row.kek_version == old_version:
-                row.kek_version = new_version
-                row.wrapped = wrapped
+            for key_id, wrapped in rewrapped:
+                await session.execute(
+                    update(DataKey)
+                    .where(DataKey.id == key_id, DataKey.kek_version == old_version)
+                    .values(kek_version=new_version, wrapped=wrapped)
+                )
 
     async def destroy_data_key(self, key_id: str) -> bool:
         """Delete a data key for good. Returns False if it did not exist; raises
@@ -197,6 +216,12 @@ class KeyStore:
             )
         async with self.db.transaction() as session:
             session.add_all(DestroyedKey(id=key_id) for key_id in ids if key_id not in known)
+            # The next key epoch rotates the KEK of every workspace that lost a key here.
+            workspaces = sorted({row.workspace_id for row in existing})
+            await session.execute(
+                delete(PendingEpoch).where(PendingEpoch.workspace_id.in_(workspaces))
+            )
+            session.add_all(PendingEpoch(workspace_id=ws) for ws in workspaces)
             await session.execute(delete(DataKey).where(DataKey.id.in_(ids)))
             await session.execute(delete(ArchivedDataKey).where(ArchivedDataKey.id.in_(ids)))
         await self._purge()
@@ -220,152 +245,6 @@ class KeyStore:
             if self.db.is_sqlite:
                 await conn.execute(text("VACUUM"))
                 await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-
-    # -- the restricted archive ---------------------------------------------------------
-
-    async def archive_keys_of(self, workspace_id: str) -> dict[int, ArchiveKey]:
-        async with self.db.session() as session:
-            rows = await session.scalars(
-                select(ArchiveKey).where(ArchiveKey.workspace_id == workspace_id)
-            )
-            return {row.version: row for row in rows.all()}
-
-    async def add_archive_key(
-        self, workspace_id: str, version: int, master_key_id: str, wrapped: bytes
-    ) -> bool:
-        """Store an archive KEK version unless one exists (compare-and-set)."""
-        try:
-            async with self.db.transaction() as session:
-                session.add(
-                    ArchiveKey(
-                        workspace_id=workspace_id,
-                        version=version,
-                        master_key_id=master_key_id,
-                        wrapped=wrapped,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
-
-    async def replace_archive_key_wrapping(
-        self, workspace_id: str, version: int, master_key_id: str, wrapped: bytes
-    ) -> None:
-        async with self.db.transaction() as session:
-            row = await session.get(ArchiveKey, (workspace_id, version))
-            if row is not None:
-                row.master_key_id = master_key_id
-                row.wrapped = wrapped
-
-    async def delete_archive_key(self, workspace_id: str, version: int) -> None:
-        async with self.db.transaction() as session:
-            await session.execute(
-                delete(ArchiveKey).where(
-                    ArchiveKey.workspace_id == workspace_id, ArchiveKey.version == version
-                )
-            )
-        await self._purge()
-
-    async def data_keys_in(self, workspace_id: str, key_ids: list[str]) -> list[DataKey]:
-        """The live data keys among ``key_ids`` that belong to ``workspace_id``."""
-        async with self.db.session() as session:
-            rows = await session.scalars(
-                select(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.id.in_(key_ids))
-            )
-            return list(rows.all())
-
-    async def archived_data_key(self, key_id: str) -> ArchivedDataKey | None:
-        async with self.db.session() as session:
-            return await session.get(ArchivedDataKey, key_id)
-
-    async def archived_data_keys_in(
-        self, workspace_id: str, key_ids: list[str]
-    ) -> list[ArchivedDataKey]:
-        async with self.db.session() as session:
-            rows = await session.scalars(
-                select(ArchivedDataKey).where(
-                    ArchivedDataKey.workspace_id == workspace_id, ArchivedDataKey.id.in_(key_ids)
-                )
-            )
-            return list(rows.all())
-
-    async def archived_data_keys_of(
-        self, workspace_id: str, archive_version: int
-    ) -> list[ArchivedDataKey]:
-        async with self.db.session() as session:
-            rows = await session.scalars(
-                select(ArchivedDataKey).where(
-                    ArchivedDataKey.workspace_id == workspace_id,
-                    ArchivedDataKey.archive_version == archive_version,
-                )
-            )
-            return list(rows.all())
-
-    async def move_to_archive(
-        self, workspace_id: str, archive_version: int, moves: list[tuple[str, int, bytes]]
-    ) -> int:
-        """Move data keys into the archive in one transaction: each ``(key id, KEK version it
-        was read under, wrapped under the archive KEK)``. A key that was destroyed, moved or
-        re-wrapped meanwhile is left alone. Returns how many keys moved."""
-        moved = 0
-        async with self.db.transaction() as session:
-            for key_id, kek_version, wrapped in moves:
-                gone = await session.execute(
-                    delete(DataKey).where(
-                        DataKey.id == key_id,
-                        DataKey.workspace_id == workspace_id,
-                        DataKey.kek_version == kek_version,
-                    )
-                )
-                if gone.rowcount == 1:  # type: ignore[attr-defined]
-                    session.add(
-                        ArchivedDataKey(
-                            id=key_id,
-                            workspace_id=workspace_id,
-                            archive_version=archive_version,
-                            wrapped=wrapped,
-                        )
-                    )
-                    moved += 1
-        await self._purge()
-        return moved
-
-    async def move_from_archive(
-        self, workspace_id: str, kek_version: int, moves: list[tuple[str, int, bytes]]
-    ) -> int:
-        """The reverse of :meth:`move_to_archive`: each ``(key id, archive version it was read
-        under, wrapped under the workspace KEK kek_version)``. Returns how many keys moved."""
-        moved = 0
-        async with self.db.transaction() as session:
-            for key_id, archive_version, wrapped in moves:
-                gone = await session.execute(
-                    delete(ArchivedDataKey).where(
-                        ArchivedDataKey.id == key_id,
-                        ArchivedDataKey.workspace_id == workspace_id,
-                        ArchivedDataKey.archive_version == archive_version,
-                    )
-                )
-                if gone.rowcount == 1:  # type: ignore[attr-defined]
-                    session.add(
-                        DataKey(
-                            id=key_id,
-                            workspace_id=workspace_id,
-                            kek_version=kek_version,
-                            wrapped=wrapped,
-                        )
-                    )
-                    moved += 1
-        await self._purge()
-        return moved
-
-    async def rewrap_archived_data_key(
-        self, key_id: str, old_version: int, new_version: int, wrapped: bytes
-    ) -> None:
-        async with self.db.transaction() as session:
-            row = await session.get(ArchivedDataKey, key_id)
-            if row is not None and row.archive_version == old_version:
-                row.archive_version = new_version
-                row.wrapped = wrapped
 
     # -- signing keys -------------------------------------------------------------------
 

@@ -95,3 +95,32 @@ class SigningKey(KeyStoreBase):
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     sealed_private_key: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PendingEpoch(KeyStoreBase):
+    """A workspace that lost a data key (erasure, retention) since its KEK was last rotated:
+    the next key epoch must give it a new KEK (``Keyring.advance_epoch``), so that no copy of
+    the key store taken before the loss can be opened with the keys that exist afterwards."""
+
+    __tablename__ = "pending_epochs"
+
+    workspace_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ErasureJournalEntry(KeyStoreBase):
+    """One erasure or retention deletion, appended before the deleting unit commits: the
+    subject and key ids only (no personal data), hash-chained (``hash`` = SHA-256 of the
+    previous hash and this entry's canonical form). It lives in the key store, never in a
+    backup of the data, so a restore can re-apply everything erased after the backup."""
+
+    __tablename__ = "erasure_journal"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    workspace_id: Mapped[str] = mapped_column(String(36))
+    subject_ids: Mapped[str] = mapped_column(Text)  # JSON list of ids
+    key_ids: Mapped[str] = mapped_column(Text)  # JSON list of ids
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -18,6 +18,10 @@ Design:
   ``on_commit``: the key store tombstones and deletes the batch's data keys in one transaction
   and purges once, so a rolled-back unit destroys nothing; then every node is told through the
   broker to drop its cached copies (``confide.privacy.key_cache``).
+- **Journaled before commit.** Each unit calls ``record_erasure`` (``confide.privacy.journal``)
+  before it commits: the subject and key ids go to the key store's hash-chained journal and the
+  keys are tombstoned, so a restored backup erases them again and a failed after-commit
+  destruction is retried from the tombstones.
 - **Legal hold** (Art. 17(3)(e)) is asked of :func:`held_conversation_ids` before anything is
   done; the retention issue fills it in.
 """
@@ -38,6 +42,7 @@ from confide.audit.ledger import append
 from confide.core.clock import utcnow
 from confide.core.db import Base, UnitOfWork
 from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
+from confide.privacy.journal import record_erasure
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.models import Subject
 from confide.privacy.subject_map import Owner, reaches_of
@@ -187,12 +192,11 @@ async def do_erase_subject(
             .where(Subject.id == subject_id, Subject.erased_at.is_(None))
             .values(erased_at=utcnow())
         )
-        done = await _erase_share(rt, tx, actor, kind, person_id, subject_id, report, batch_size)
+        person = (kind, person_id, subject_id, workspace_id)
+        done = await _erase_share(rt, tx, actor, person, report, batch_size)
     while not done:
         async with rt.db.transaction() as tx:
-            done = await _erase_share(
-                rt, tx, actor, kind, person_id, subject_id, report, batch_size
-            )
+            done = await _erase_share(rt, tx, actor, person, report, batch_size)
     if kind == "operator":
         await notify_principal_changed(rt, person_id)
     return report
@@ -202,16 +206,16 @@ async def _erase_share(
     rt: Runtime,
     tx: UnitOfWork,
     actor: Principal | None,
-    kind: str,
-    person_id: uuid.UUID,
-    subject_id: uuid.UUID,
+    who: tuple[str, uuid.UUID, uuid.UUID, uuid.UUID | None],
     report: ErasureReport,
     batch_size: int,
 ) -> bool:
     """One unit's share of an erasure: the next ``batch_size`` conversations; once none is
     left, the person's own rows and the ``subject.erase`` record too. The unit's keys are
     destroyed in one batch after it commits. Returns True when the erasure is complete (a
-    subject with at most ``batch_size`` conversations is erased in a single unit)."""
+    subject with at most ``batch_size`` conversations is erased in a single unit). ``who``:
+    ``(kind, person id, subject id, workspace id)``."""
+    kind, person_id, subject_id, workspace_id = who
     report.batches += 1
     keys: list[uuid.UUID] = []
     if kind == "visitor":
@@ -225,6 +229,13 @@ async def _erase_share(
             report.conversations += len(batch)
             keys.extend(batch)
         if len(batch) == batch_size:
+            await record_erasure(
+                rt,
+                kind="erasure",
+                workspace_id=workspace_id,
+                subject_ids=[subject_id],
+                key_ids=keys,
+            )
             tx.on_commit(destroy_keys, rt, keys)
             report.keys += len(keys)
             return False
@@ -247,6 +258,9 @@ async def _erase_share(
             "conversations": report.conversations,
             "rows": dict(sorted(report.rows.items())),
         },
+    )
+    await record_erasure(
+        rt, kind="erasure", workspace_id=workspace_id, subject_ids=[subject_id], key_ids=keys
     )
     tx.on_commit(destroy_keys, rt, keys)
     return True

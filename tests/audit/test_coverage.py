@@ -117,6 +117,7 @@ CLI_AUDITED = {
     ("operator", "create"): "operator.create",
     ("operator", "set-password"): "operator.password_reset",
     ("keys", "rotate"): "keys.rotate",
+    ("keys", "epoch"): "keys.epoch",
     ("purge-connection-logs",): "connection_logs.purge",
     ("subjects", "erase"): "subject.erase",
 }
@@ -460,6 +461,7 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("operator", "create"): ["--workspace", "acme", "--username", "dee", "--role", "agent"],
         ("operator", "set-password"): ["--workspace", "acme", "--username", "ada"],
         ("keys", "rotate"): [],
+        ("keys", "epoch"): ["--force"],
         ("purge-connection-logs",): [],
         ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
     }[command]
