@@ -11,7 +11,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-# Imported for the job kinds they register: reply e-mails; key epochs and destruction retries.
+# Imported for the job kinds they register: reply e-mails; key epochs and destruction retries;
+# the daily backup.
+import confide.backup.actions
 import confide.chat.offline
 import confide.privacy.keys  # noqa: F401
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from

@@ -266,6 +266,35 @@ async def _erase_share(
     return True
 
 
+async def erase_conversation_rows(
+    rt: Runtime, conversation_ids: list[uuid.UUID], *, batch_size: int = CONVERSATION_BATCH_SIZE
+) -> int:
+    """Delete the given conversations that still exist and every row the map reaches from them,
+    ``batch_size`` per unit, without touching keys or the journal: for a restore re-applying
+    deletions whose keys were destroyed and journaled long ago (``confide.privacy.reapply``).
+    Returns how many conversations were deleted."""
+    conversations = _table("conversations")
+    deleted = 0
+    for start in range(0, len(conversation_ids), batch_size):
+        chunk = conversation_ids[start : start + batch_size]
+        async with rt.db.transaction() as tx:
+            batch = list(
+                (
+                    await tx.scalars(
+                        select(conversations.c.id).where(conversations.c.id.in_(chunk))
+                    )
+                ).all()
+            )
+            if not batch:
+                continue
+            report = ErasureReport("conversation", batch[0])
+            owners: dict[Owner, Any] = {"conversation": batch, "message": _messages_of(batch)}
+            await _apply(tx, owners, _CONVERSATION_OWNERS, report)
+            await tx.execute(delete(conversations).where(conversations.c.id.in_(batch)))
+            deleted += len(batch)
+    return deleted
+
+
 async def _keep_an_admin(session: AsyncSession, operator_id: uuid.UUID) -> None:
     """Refuse (409) to erase the last active admin of a workspace: it would be left with
     nobody to manage it."""
