@@ -32,15 +32,11 @@ from confide.audit.verify import all_chains, verify_chain
 from confide.backup import sealing, snapshot
 from confide.backup.actions import ProgressReport, no_progress, store_of
 from confide.core.db import Database
-from confide.core.errors import KeyUnavailable, SealedStreamCorrupt
+from confide.core.errors import BackupInvalid, KeyUnavailable, SealedStreamCorrupt
 from confide.privacy.reapply import ReapplyReport, reapply_journal
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
-
-
-class BackupInvalid(Exception):
-    """The backup cannot be used; ``str()`` is the one line to show."""
 
 
 @dataclass(frozen=True)

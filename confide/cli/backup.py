@@ -25,7 +25,7 @@ from confide.backup.actions import (
     do_prune_backups,
     list_backups,
 )
-from confide.backup.restore import BackupInvalid, VerifyResult, do_restore_backup, verify_backup
+from confide.backup.restore import VerifyResult, do_restore_backup, verify_backup
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.privacy.reapply import ReapplyReport
 
@@ -131,11 +131,7 @@ def restore(
         with _bars() as report:
             return await do_restore_backup(rt, backup_id, to, report)
 
-    try:
-        result = run_with_runtime(settings_from(data_dir), job)
-    except BackupInvalid as exc:
-        console.print(f"[red]FAILED[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(code=1) from exc
+    result = run_with_runtime(settings_from(data_dir), job)  # BackupInvalid: one red line
     console.print(
         f"Restored {backup_id}; re-applied {result.entries} journal entr(y/ies): "
         f"{result.people} person(s) erased again, {result.conversations} conversation(s) "
