@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from confide.access.models import Role
 from confide.audit.models import AuditEvent
+from confide.backup.actions import do_create_backup
 from confide.core import clock
 from confide.privacy.models import ConnectionLog
 from confide.runtime import Runtime
@@ -118,6 +119,10 @@ CLI_AUDITED = {
     ("operator", "set-password"): "operator.password_reset",
     ("keys", "rotate"): "keys.rotate",
     ("keys", "epoch"): "keys.epoch",
+    ("backup", "create"): "backup.create",
+    ("backup", "prune"): "backup.prune",
+    # Restores into the configured database and records there, after re-applying the journal.
+    ("backup", "restore"): "backup.restore",
     ("purge-connection-logs",): "connection_logs.purge",
     ("subjects", "erase"): "subject.erase",
 }
@@ -462,9 +467,14 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("operator", "set-password"): ["--workspace", "acme", "--username", "ada"],
         ("keys", "rotate"): [],
         ("keys", "epoch"): ["--force"],
+        ("backup", "create"): [],
+        ("backup", "prune"): [],
+        ("backup", "restore"): [],
         ("purge-connection-logs",): [],
         ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
     }[command]
+    if command == ("backup", "restore"):
+        args = [(await do_create_backup(rt))["id"]]
     if command == ("purge-connection-logs",):
         await new_visitor(client)  # writes a connection log, which is then a year old
         async with rt.db.transaction() as session:
@@ -475,6 +485,7 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         before = set((await session.scalars(select(AuditEvent.id))).all())
     result = await asyncio.to_thread(_confide, data_dir, database_url, *command, *args)
     assert result.returncode == 0, result.stdout + result.stderr
+    await rt.db.engine.dispose()  # a restore replaced the database under the pooled connections
     async with rt.db.session() as session:
         events = (await session.scalars(select(AuditEvent))).all()
     assert CLI_AUDITED[command] in [e.action for e in events if e.id not in before]
