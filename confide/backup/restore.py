@@ -70,6 +70,27 @@ async def open_manifest(rt: Runtime, backup_id: str) -> dict[str, Any]:
         ) from exc
 
 
+async def check_journal(rt: Runtime, backup_id: str, manifest: dict[str, Any]) -> None:
+    """The live erasure journal must hold, and still contain the entry the backup was taken
+    at (same hash): otherwise erasures since could be missing and a restore would resurrect
+    them. Raises ``BackupInvalid``."""
+    store = rt.keyring.store
+    broken = await store.verify_journal()
+    if broken is not None:
+        raise BackupInvalid(
+            f"Backup {backup_id}: the erasure journal is broken at entry {broken}; restoring "
+            "could bring erased people back, so nothing was restored."
+        )
+    seq = int(manifest["journal_seq"])
+    if seq:
+        entries = await store.journal_entries(seq - 1)
+        if not entries or entries[0].seq != seq or entries[0].hash != manifest["journal_hash"]:
+            raise BackupInvalid(
+                f"Backup {backup_id}: the erasure journal no longer holds entry {seq} as it was "
+                "when the backup was taken (another key store, or the journal was rewritten)."
+            )
+
+
 async def _plain(
     rt: Runtime, backup_id: str, manifest: dict[str, Any], progress: ProgressReport
 ) -> AsyncIterator[bytes]:
@@ -134,6 +155,7 @@ async def verify_backup(
     result's ``problem`` says what is wrong, in one line)."""
     try:
         manifest = await open_manifest(rt, backup_id)
+        await check_journal(rt, backup_id, manifest)
         if rt.db.is_sqlite:
             with tempfile.TemporaryDirectory() as tmp:
                 url = f"sqlite+aiosqlite:///{Path(tmp) / 'verify.db'}"
@@ -184,6 +206,7 @@ async def do_restore_backup(
     servers first), check its row counts, re-apply every erasure and retention deletion
     journaled after it, and record ``backup.restore`` there. Raises ``BackupInvalid``."""
     manifest = await open_manifest(rt, backup_id)
+    await check_journal(rt, backup_id, manifest)
     url = target_url or rt.db.url
     facts = await _load(rt, backup_id, manifest, url, progress)
     _compare(backup_id, manifest, facts)

@@ -10,7 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
+import pytest
+from sqlalchemy import delete, select
 
 from confide.access.models import Operator, Role
 from confide.audit.models import AuditEvent
@@ -19,8 +20,9 @@ from confide.backup.restore import _load, do_restore_backup, verify_backup
 from confide.backup.sealing import backup_key_id
 from confide.core.clock import utcnow
 from confide.core.db import Database
+from confide.core.errors import BackupInvalid
 from confide.crypto.keyring import Keyring
-from confide.crypto.keystore import KeyStore
+from confide.crypto.keystore import ErasureJournalEntry, KeyStore
 from confide.crypto.providers import LocalKeyProvider
 from confide.crypto.streams import HEADER_BYTES
 from confide.models import metadata
@@ -184,3 +186,22 @@ async def test_backups_are_kept_no_longer_than_retention_allows(world: World, rt
     async with rt.db.transaction() as session:
         await privacy_settings.apply(session, workspace_id, {"connection_log_retention_days": 2})
     assert await keep_days(rt) == 2
+
+
+async def test_a_rewritten_erasure_journal_stops_the_restore(
+    world: World, rt: Runtime, tmp_path: Path
+) -> None:
+    await world.operator("ada", Role.ADMIN)
+    eve, fay, gus = [await world.operator(name) for name in ("eve", "fay", "gus")]
+    await do_erase_subject(rt, None, "operator", eve.id)
+    manifest = await do_create_backup(rt)
+    await do_erase_subject(rt, None, "operator", fay.id)
+    await do_erase_subject(rt, None, "operator", gus.id)
+    async with rt.keyring.store.db.transaction() as session:
+        # Someone drops fay's erasure from the journal, so a restore would bring her back.
+        await session.execute(delete(ErasureJournalEntry).where(ErasureJournalEntry.seq == 2))
+    result = await verify_backup(rt, manifest["id"])
+    assert result.problem is not None and "erasure journal" in result.problem
+    async with restore_target(rt, tmp_path) as target:
+        with pytest.raises(BackupInvalid, match="erasure journal"):
+            await do_restore_backup(rt, manifest["id"], target)
