@@ -25,6 +25,7 @@ from confide.crypto.keyring import Keyring
 from confide.crypto.keystore import ErasureJournalEntry, KeyStore
 from confide.crypto.providers import LocalKeyProvider
 from confide.crypto.streams import HEADER_BYTES
+from confide.jobs.kinds import KINDS
 from confide.models import metadata
 from confide.privacy import settings as privacy_settings
 from confide.privacy.erasure import do_erase_subject, erase_conversation_rows
@@ -205,3 +206,8 @@ async def test_a_rewritten_erasure_journal_stops_the_restore(
     async with restore_target(rt, tmp_path) as target:
         with pytest.raises(BackupInvalid, match="erasure journal"):
             await do_restore_backup(rt, manifest["id"], target)
+
+
+def test_the_worker_backs_up_daily() -> None:
+    kind = KINDS["backup"]
+    assert kind.every_seconds == 86_400 and not kind.in_transaction
