@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 FORMAT = "confide-backup/1"
 # Reports progress: (step, bytes or pages done, total when known).
 ProgressReport = Callable[[str, int, int | None], None]
-_KEY_TABLES = (WorkspaceKey, ArchiveKey, DataKey, ArchivedDataKey, DestroyedKey, SigningKey)
+KEY_TABLES = (WorkspaceKey, ArchiveKey, DataKey, ArchivedDataKey, DestroyedKey, SigningKey)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ async def _export_key_store(rt: Runtime) -> AsyncIterator[bytes]:
     the master key wraps; the first line is that wrapping. Wrapped keys only: nothing in it
     opens without the master key, and after the next key epoch not even with it."""
     backup_key = secrets.token_bytes(KEY_BYTES)
-    wrapped = rt.keyring.provider.wrap(backup_key, b"keystore-backup")
+    wrapped = rt.keyring.provider.wrap(backup_key, b"keystore-backup")  # keystore_copy reads it
     header = {
         "master_key_id": rt.keyring.provider.key_id,
         "key": base64.b64encode(wrapped).decode(),
@@ -148,7 +148,7 @@ async def _export_key_store(rt: Runtime) -> AsyncIterator[bytes]:
 
     async def rows() -> AsyncIterator[bytes]:
         async with rt.keyring.store.db.session() as session:
-            for table in _KEY_TABLES:
+            for table in KEY_TABLES:
                 for row in (await session.scalars(select(table))).all():
                     values = {c.name: getattr(row, c.key) for c in table.__table__.columns}
                     yield (

@@ -25,6 +25,7 @@ from confide.backup.actions import (
     do_prune_backups,
     list_backups,
 )
+from confide.backup.keystore_copy import do_restore_key_store
 from confide.backup.restore import VerifyResult, do_restore_backup, verify_backup
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.privacy.reapply import ReapplyReport
@@ -149,3 +150,19 @@ def prune(data_dir: DataDirOption = None) -> None:
 
     removed = run_with_runtime(settings_from(data_dir), job)
     console.print(f"Removed {len(removed)} backup(s).")
+
+
+@backup_app.command("restore-keys")
+def restore_keys(
+    backup_id: str,
+    to: Annotated[str, typer.Option("--to", help="Key-store database URL to write into.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Put a backup's key-store copy (wrapped keys only) into a key store. It opens only while
+    the master-key epoch it was made under exists: never after a later erasure's key epoch."""
+
+    async def job(rt: Runtime) -> dict[str, int]:
+        return await do_restore_key_store(rt, backup_id, to)
+
+    counts = run_with_runtime(settings_from(data_dir), job)
+    console.print(f"Key store restored from {backup_id}: {sum(counts.values())} row(s).")

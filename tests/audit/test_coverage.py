@@ -123,6 +123,7 @@ CLI_AUDITED = {
     ("backup", "prune"): "backup.prune",
     # Restores into the configured database and records there, after re-applying the journal.
     ("backup", "restore"): "backup.restore",
+    ("backup", "restore-keys"): "backup.restore_keys",
     ("purge-connection-logs",): "connection_logs.purge",
     ("subjects", "erase"): "subject.erase",
 }
@@ -470,11 +471,15 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("backup", "create"): [],
         ("backup", "prune"): [],
         ("backup", "restore"): [],
+        ("backup", "restore-keys"): [],
         ("purge-connection-logs",): [],
         ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
     }[command]
     if command == ("backup", "restore"):
         args = [(await do_create_backup(rt))["id"]]
+    if command == ("backup", "restore-keys"):
+        target = f"sqlite+aiosqlite:///{data_dir / 'restored-keys.db'}"
+        args = [(await do_create_backup(rt))["id"], "--to", target]
     if command == ("purge-connection-logs",):
         await new_visitor(client)  # writes a connection log, which is then a year old
         async with rt.db.transaction() as session:
