@@ -32,6 +32,7 @@ BENCHMARKS = [
     "erasure",
     "attachments",
     "subject_export",
+    "backup",
 ]
 
 

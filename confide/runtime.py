@@ -31,26 +31,35 @@ def create_broker(redis_url: str | None) -> Broker:
 
 
 def storage_warnings(settings: Settings) -> list[str]:
-    """Keys that sit beside the data that ``docs/operations.md`` tells people to back up:
-    a backup of that directory would hold the keys too, and restoring it would undo every
-    erasure since (crypto-shredding needs the keys kept apart from the data)."""
-    if not settings.is_sqlite:
-        return []
-    data_dir = Path(settings.resolved_database_url.split("///", 1)[1]).parent.resolve()
-    found = []
-    if settings.master_key is None and (settings.data_dir / MASTER_KEY_FILE).resolve().parent == (
-        data_dir
-    ):
-        found.append(f"the master key ({MASTER_KEY_FILE})")
+    """Keys that sit where ``docs/operations.md`` tells people to back up (the SQLite
+    database's directory, the backups directory): a backup of that directory would hold the
+    keys too, and restoring it would undo every erasure since (crypto-shredding needs the keys
+    kept apart from the data). And a key store on PostgreSQL with a master key that cannot be
+    destroyed (``CONFIDE_MASTER_KEY``): key epochs cannot shred its copies."""
+    keys: list[tuple[str, Path]] = []
+    if settings.master_key is None:
+        keys.append((f"the master key ({MASTER_KEY_FILE})", settings.resolved_master_key_file))
     keystore = settings.resolved_keystore_url
-    if keystore.startswith("sqlite") and Path(keystore.split("///", 1)[1]).parent == data_dir:
-        found.append("the key store (keys.db)")
-    return [
-        f"{what} sits in {data_dir}, beside the database that docs/operations.md tells you to "
-        "back up: keep it out of that backup (CONFIDE_MASTER_KEY / CONFIDE_KEYSTORE_URL), or "
-        "restoring the backup would undo erasures."
-        for what in found
+    if keystore.startswith("sqlite"):
+        keys.append(("the key store (keys.db)", Path(keystore.split("///", 1)[1])))
+    backed_up: list[Path] = [settings.resolved_backups_dir]
+    if settings.is_sqlite:
+        backed_up.append(Path(settings.resolved_database_url.split("///", 1)[1]).parent)
+    warnings = [
+        f"{what} sits in {directory}, which docs/operations.md tells you to back up: keep it "
+        "out of that backup (CONFIDE_MASTER_KEY / CONFIDE_KEYSTORE_URL / CONFIDE_BACKUPS_DIR), "
+        "or restoring the backup would undo erasures."
+        for what, path in keys
+        for directory in {d.resolve() for d in backed_up}
+        if path.resolve().is_relative_to(directory)
     ]
+    if not keystore.startswith("sqlite") and settings.master_key is not None:
+        warnings.append(
+            "The key store is on PostgreSQL and the master key comes from CONFIDE_MASTER_KEY, "
+            "which cannot be destroyed: after an erasure, copies of the key store (WAL, dumps) "
+            "stay decryptable. Use the master key file (docs/architecture.md, 'Key epochs')."
+        )
+    return warnings
 
 
 @dataclass
@@ -74,7 +83,7 @@ class Runtime:
         secret = load_instance_secret(settings)
         provider = LocalKeyProvider.from_environment_or_file(
             settings.master_key.get_secret_value() if settings.master_key else None,
-            settings.data_dir / MASTER_KEY_FILE,
+            settings.resolved_master_key_file,
         )
         keyring = Keyring(provider, KeyStore(settings.resolved_keystore_url))
         broker = create_broker(settings.redis_url)

@@ -9,6 +9,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
+# Imported for the job kinds they register, so the in-process worker runs them too: the daily
+# backup; key epochs and retried key destructions.
+import confide.backup.actions
+import confide.privacy.keys  # noqa: F401
 from confide import __version__
 from confide.api.cors import WidgetCorsMiddleware
 from confide.api.errors import install_error_handlers

@@ -11,10 +11,13 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-# Importing these registers their job kinds.
-import confide.chat.attributes  # attribute expiry
-import confide.chat.offline  # the reply e-mail
-import confide.privacy.export_store  # noqa: F401  (export purge)
+# Imported for the job kinds they register: reply e-mails, attribute expiry, export purge; key
+# epochs and destruction retries; the daily backup.
+import confide.backup.actions
+import confide.chat.attributes
+import confide.chat.offline
+import confide.privacy.export_store
+import confide.privacy.keys  # noqa: F401
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.core.logging import configure_logging
 from confide.jobs.kinds import KINDS

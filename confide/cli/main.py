@@ -13,6 +13,7 @@ from rich.table import Table
 from confide.access.models import Role
 from confide.cli import accountability as accountability_cli
 from confide.cli import audit as audit_cli
+from confide.cli import backup as backup_cli  # noqa: F401  (registers `confide backup`)
 from confide.cli import dsr as dsr_cli
 from confide.cli import jobs as jobs_cli  # also registers `confide worker`
 from confide.cli import keys as keys_cli

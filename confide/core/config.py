@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         default=None,
         description="Base64 32-byte master key; defaults to data_dir/master.key (mode 0600).",
     )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="The master key file (default data_dir/master.key). Key epochs rewrite it "
+        "after erasures; give every node and worker the same file (a shared volume) rather "
+        "than CONFIDE_MASTER_KEY, which cannot be destroyed (docs/architecture.md).",
+    )
     redis_url: str | None = Field(default=None, description="Redis URL for multi-node fan-out.")
     rate_limit_when_redis_down: Literal["local", "refuse"] = Field(
         default="local",
@@ -197,6 +203,19 @@ class Settings(BaseSettings):
     job_history_days: int = Field(
         default=30, ge=1, description="Days finished jobs stay listed before they are pruned."
     )
+    backups_dir: Path | None = Field(
+        default=None,
+        description="Where `confide backup` writes encrypted backups; default: a directory "
+        "beside data_dir named '<data_dir>-backups', never inside data_dir, which holds the "
+        "keys that must not be stored with backups (docs/operations.md, 'Backups').",
+    )
+    backup_keep_days: int = Field(
+        default=7,
+        ge=1,
+        le=7,
+        description="Days a backup is kept before `confide backup prune` (daily in the worker) "
+        "removes it; shortened further to the shortest retention any workspace sets.",
+    )
     log_level: str = "INFO"
     # -- accountability (issue 18): who runs this deployment, where, and where it may send --
     deployment_region: str | None = Field(
@@ -310,6 +329,17 @@ class Settings(BaseSettings):
         if self.keystore_url:
             return self.keystore_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'keys.db').resolve()}"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+    @property
+    def resolved_backups_dir(self) -> Path:
+        if self.backups_dir is not None:
+            return self.backups_dir.resolve()
+        data_dir = self.data_dir.resolve()
+        return data_dir.parent / f"{data_dir.name}-backups"
 
     @property
     def is_sqlite(self) -> bool:

@@ -87,8 +87,9 @@ class UnitOfWork(AsyncSession):
     :meth:`on_commit`. Callbacks run in the order they were scheduled, after COMMIT and outside
     the SQLite write lock; one that fails is logged by its exception type (never its text,
     which may hold personal data) and the others still run, because the commit stands: events
-    are recovered by resume and deliveries by their job; a key destruction that fails is only
-    logged so far (its retry job is still to be built, issue #11).
+    are recovered by resume and deliveries by their job; a key destruction that fails is
+    retried by the ``retry_key_destruction`` job from the key store's tombstones, which the
+    erasure writes before it commits (``confide.privacy.journal``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

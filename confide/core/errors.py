@@ -29,6 +29,7 @@ say what to do, and never contain personal data.
     ├── Conflict                      409 conflict
     │   └── LegalHold                 409 legal_hold          (erasure blocked by a hold)
     ├── MailNotConfigured             409 mail_not_configured
+    ├── BackupInvalid                 422 backup_invalid      (one line: what is wrong)
     ├── TooManyRequests               429 rate_limited
     │   └── AccountLocked             429 account_locked
     └── ServiceUnavailable            503 service_unavailable   (with Retry-After)
@@ -236,6 +237,15 @@ class Conflict(ConfideError):
     status_code = 409
     code = "conflict"
     default_message = "The request conflicts with the current state; reload and try again."
+
+
+class BackupInvalid(ConfideError):
+    """A backup cannot be verified or restored: missing, altered (naming the chunk), made with
+    another key, or not matching its manifest. The message is the one line to show."""
+
+    status_code = 422
+    code = "backup_invalid"
+    default_message = "The backup cannot be used; run `confide backup verify` for the reason."
 
 
 class MailNotConfigured(ConfideError):

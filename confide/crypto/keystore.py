@@ -6,79 +6,51 @@ of that data unreadable, old backups included (crypto-shredding). Default: SQLit
 the file, not merely unlinked; on PostgreSQL (``CONFIDE_KEYSTORE_URL``), a separate database that
 is vacuumed after every destruction. Either way ``destroy_data_key`` re-reads the store and
 raises if any trace of the key remains.
+
+Archived data keys (retention's restricted archive) live in their own table, wrapped under the
+workspace's archive key-encryption key: ``data_key`` never returns one, so the normal read path
+cannot find, let alone unwrap, an archived key (``confide.crypto.keyring``).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Integer, LargeBinary, MetaData, String, Text, delete, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from confide.core.clock import utcnow
-from confide.core.db import NAMING_CONVENTION, Database, UTCDateTime
-from confide.core.errors import KeyErased, KeyStillPresent
+from confide.core.db import Database
+from confide.core.errors import KeyErased, KeyStillPresent, KeyUnavailable
+from confide.crypto.keystore_archive import ArchiveRecords
+from confide.crypto.keystore_records import KeyRecords
+from confide.crypto.keystore_schema import (
+    ArchivedDataKey,
+    ArchiveKey,
+    DataKey,
+    DestroyedKey,
+    ErasureJournalEntry,
+    KeyStoreBase,
+    PendingEpoch,
+    SigningKey,
+    WorkspaceKey,
+)
 
-
-class KeyStoreBase(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class WorkspaceKey(KeyStoreBase):
-    """A workspace's key-encryption key (KEK), wrapped by the master key. Versions rotate."""
-
-    __tablename__ = "workspace_keys"
-
-    workspace_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    master_key_id: Mapped[str] = mapped_column(String(32))
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class DataKey(KeyStoreBase):
-    """A data key (DEK) for one subject or conversation, wrapped by a workspace KEK."""
-
-    __tablename__ = "data_keys"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(String(36), index=True)
-    kek_version: Mapped[int] = mapped_column(Integer)
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+__all__ = [
+    "ArchiveKey",
+    "ArchivedDataKey",
+    "DataKey",
+    "DestroyedKey",
+    "ErasureJournalEntry",
+    "KeyStore",
+    "KeyStoreBase",
+    "SigningKey",
+    "WorkspaceKey",
+    "key_id_for",
+]
 
 
-class DestroyedKey(KeyStoreBase):
-    """Tombstone of a destroyed data key: its id can never be created again, so a late
-    writer (a socket of an erased visitor, another node) cannot re-create an erased
-    subject's key and store new data under the same id (GDPR Art. 17)."""
-
-    __tablename__ = "destroyed_keys"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    destroyed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class SigningKey(KeyStoreBase):
-    """An Ed25519 key pair that signs something (``owner``: e.g. ``audit:<workspace id>``).
-
-    The private half is sealed by the keyring under a data key of the workspace (see
-    ``confide.audit.checkpoints``), so KEK rotation and master-key re-wrapping cover it like
-    any other data key; the public half is kept in clear to verify without unsealing.
-    """
-
-    __tablename__ = "signing_keys"
-
-    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
-    public_key: Mapped[bytes] = mapped_column(LargeBinary)
-    sealed_private_key: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class KeyStore:
+class KeyStore(ArchiveRecords, KeyRecords):
     def __init__(self, url: str) -> None:
         self.db = Database(url, secure_delete=True)
         self.path = url.split("///", 1)[1] if self.db.is_sqlite else None
@@ -126,14 +98,24 @@ class KeyStore:
                 row.master_key_id = master_key_id
                 row.wrapped = wrapped
 
-    async def delete_workspace_key(self, workspace_id: str, version: int) -> None:
+    async def delete_workspace_key(self, workspace_id: str, version: int) -> bool:
+        """Delete a KEK version unless a data key still names it (a node that created a key
+        under it while a rotation ran): False then, and the caller re-wraps that one first."""
         async with self.db.transaction() as session:
+            users = await session.scalar(
+                select(func.count())
+                .select_from(DataKey)
+                .where(DataKey.workspace_id == workspace_id, DataKey.kek_version == version)
+            )
+            if users:
+                return False
             await session.execute(
                 delete(WorkspaceKey).where(
                     WorkspaceKey.workspace_id == workspace_id, WorkspaceKey.version == version
                 )
             )
         await self._purge()
+        return True
 
     async def all_workspace_ids(self) -> list[str]:
         async with self.db.session() as session:
@@ -154,6 +136,8 @@ class KeyStore:
         Raises ``KeyErased`` when the id was destroyed (tombstoned) before."""
         if await self.is_destroyed(key_id):
             raise KeyErased("This person's data was erased; nothing more is stored for them.")
+        if await self.archived_data_key(key_id) is not None:
+            raise KeyUnavailable("This data is archived; nothing new is stored under its key.")
         try:
             async with self.db.transaction() as session:
                 session.add(
@@ -179,14 +163,18 @@ class KeyStore:
             )
             return list(rows.all())
 
-    async def rewrap_data_key(
-        self, key_id: str, old_version: int, new_version: int, wrapped: bytes
+    async def rewrap_data_keys(
+        self, old_version: int, new_version: int, rewrapped: list[tuple[str, bytes]]
     ) -> None:
+        """Store ``(key id, wrapped under new_version)`` pairs in one transaction; a key that
+        is no longer under ``old_version`` (destroyed, archived) is left alone."""
         async with self.db.transaction() as session:
-            row = await session.get(DataKey, key_id)
-            if row is not None and row.kek_version == old_version:
-                row.kek_version = new_version
-                row.wrapped = wrapped
+            for key_id, wrapped in rewrapped:
+                await session.execute(
+                    update(DataKey)
+                    .where(DataKey.id == key_id, DataKey.kek_version == old_version)
+                    .values(kek_version=new_version, wrapped=wrapped)
+                )
 
     async def destroy_data_key(self, key_id: str) -> bool:
         """Delete a data key for good. Returns False if it did not exist; raises
@@ -209,14 +197,18 @@ class KeyStore:
     async def destroy_data_keys(self, key_ids: list[str]) -> int:
         """Tombstone and delete many data keys in one transaction, then purge once (one
         ``secure_delete`` checkpoint or one VACUUM for the whole batch). Returns how many keys
-        existed. Raises KeyStillPresent if a trace of any survives (SQLite file check)."""
+        existed, archived ones included. Raises KeyStillPresent if a trace of any survives
+        (SQLite file check)."""
         ids = sorted(set(key_ids))
         if not ids:
             return 0
         async with self.db.session() as session:
-            existing = list(
+            existing: list[DataKey | ArchivedDataKey] = list(
                 (await session.scalars(select(DataKey).where(DataKey.id.in_(ids)))).all()
             )
+            existing += (
+                await session.scalars(select(ArchivedDataKey).where(ArchivedDataKey.id.in_(ids)))
+            ).all()
             known = set(
                 (
                     await session.scalars(select(DestroyedKey.id).where(DestroyedKey.id.in_(ids)))
@@ -224,7 +216,14 @@ class KeyStore:
             )
         async with self.db.transaction() as session:
             session.add_all(DestroyedKey(id=key_id) for key_id in ids if key_id not in known)
+            # The next key epoch rotates the KEK of every workspace that lost a key here.
+            workspaces = sorted({row.workspace_id for row in existing})
+            await session.execute(
+                delete(PendingEpoch).where(PendingEpoch.workspace_id.in_(workspaces))
+            )
+            session.add_all(PendingEpoch(workspace_id=ws) for ws in workspaces)
             await session.execute(delete(DataKey).where(DataKey.id.in_(ids)))
+            await session.execute(delete(ArchivedDataKey).where(ArchivedDataKey.id.in_(ids)))
         await self._purge()
         if self._traces(existing):
             # secure_delete zeroes deleted cells, but a large delete rebalances the b-tree and
@@ -235,7 +234,7 @@ class KeyStore:
             raise KeyStillPresent(f"Data key {survivors[0]} survived its destruction.")
         return len(existing)
 
-    def _traces(self, rows: list[DataKey]) -> list[str]:
+    def _traces(self, rows: list[DataKey | ArchivedDataKey]) -> list[str]:
         """Ids of ``rows`` whose wrapped bytes are still in the store's files (read once)."""
         files = self._file_bytes()
         return [row.id for row in rows if any(row.wrapped in blob for blob in files)]
@@ -278,8 +277,8 @@ class KeyStore:
                 await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
             else:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text("VACUUM data_keys"))
-                await conn.execute(text("VACUUM workspace_keys"))
+                for table in ("data_keys", "workspace_keys", "archived_data_keys", "archive_keys"):
+                    await conn.execute(text(f"VACUUM {table}"))
 
     def _file_bytes(self) -> list[bytes]:
         """The SQLite key store's file and WAL as bytes (nothing for PostgreSQL)."""

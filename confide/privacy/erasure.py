@@ -20,6 +20,10 @@ Design:
   broker to drop its cached copies (``confide.privacy.key_cache``).
 - **Blobs after commit.** Rows of tables whose map entry names ``blob_columns`` (attachments
   and their thumbnails) have their blobs deleted from the blob store once the unit commits.
+- **Journaled before commit.** Each unit calls ``record_erasure`` (``confide.privacy.journal``)
+  before it commits: the subject and key ids go to the key store's hash-chained journal and the
+  keys are tombstoned, so a restored backup erases them again and a failed after-commit
+  destruction is retried from the tombstones.
 - **Legal hold** (Art. 17(3)(e)) is asked of :func:`held_conversation_ids` before anything is
   done; the retention issue fills it in.
 """
@@ -42,6 +46,7 @@ from confide.core.blobs import delete_blobs
 from confide.core.clock import utcnow
 from confide.core.db import Base, UnitOfWork
 from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
+from confide.privacy.journal import record_erasure
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.models import Subject
 from confide.privacy.subject_map import SUBJECT_MAP, Owner, reaches_of
@@ -204,12 +209,11 @@ async def do_erase_subject(
             .where(Subject.id == subject_id, Subject.erased_at.is_(None))
             .values(erased_at=utcnow())
         )
-        done = await _erase_share(rt, tx, actor, kind, person_id, subject_id, report, batch_size)
+        person = (kind, person_id, subject_id, workspace_id)
+        done = await _erase_share(rt, tx, actor, person, report, batch_size)
     while not done:
         async with rt.db.transaction() as tx:
-            done = await _erase_share(
-                rt, tx, actor, kind, person_id, subject_id, report, batch_size
-            )
+            done = await _erase_share(rt, tx, actor, person, report, batch_size)
     if kind == "operator":
         await notify_principal_changed(rt, person_id)
     return report
@@ -219,16 +223,16 @@ async def _erase_share(
     rt: Runtime,
     tx: UnitOfWork,
     actor: Principal | None,
-    kind: str,
-    person_id: uuid.UUID,
-    subject_id: uuid.UUID,
+    who: tuple[str, uuid.UUID, uuid.UUID, uuid.UUID | None],
     report: ErasureReport,
     batch_size: int,
 ) -> bool:
     """One unit's share of an erasure: the next ``batch_size`` conversations; once none is
     left, the person's own rows and the ``subject.erase`` record too. The unit's keys are
     destroyed in one batch after it commits. Returns True when the erasure is complete (a
-    subject with at most ``batch_size`` conversations is erased in a single unit)."""
+    subject with at most ``batch_size`` conversations is erased in a single unit). ``who``:
+    ``(kind, person id, subject id, workspace id)``."""
+    kind, person_id, subject_id, workspace_id = who
     report.batches += 1
     keys: list[uuid.UUID] = []
     if kind == "visitor":
@@ -244,6 +248,13 @@ async def _erase_share(
             report.conversations += len(batch)
             keys.extend(batch)
         if len(batch) == batch_size:
+            await record_erasure(
+                rt,
+                kind="erasure",
+                workspace_id=workspace_id,
+                subject_ids=[subject_id],
+                key_ids=keys,
+            )
             tx.on_commit(destroy_keys, rt, keys)
             report.keys += len(keys)
             return False
@@ -267,8 +278,41 @@ async def _erase_share(
             "rows": dict(sorted(report.rows.items())),
         },
     )
+    await record_erasure(
+        rt, kind="erasure", workspace_id=workspace_id, subject_ids=[subject_id], key_ids=keys
+    )
     tx.on_commit(destroy_keys, rt, keys)
     return True
+
+
+async def erase_conversation_rows(
+    rt: Runtime, conversation_ids: list[uuid.UUID], *, batch_size: int = CONVERSATION_BATCH_SIZE
+) -> int:
+    """Delete the given conversations that still exist and every row the map reaches from them,
+    ``batch_size`` per unit, without touching keys or the journal: for a restore re-applying
+    deletions whose keys were destroyed and journaled long ago (``confide.privacy.reapply``).
+    Returns how many conversations were deleted."""
+    conversations = _table("conversations")
+    deleted = 0
+    for start in range(0, len(conversation_ids), batch_size):
+        chunk = conversation_ids[start : start + batch_size]
+        async with rt.db.transaction() as tx:
+            batch = list(
+                (
+                    await tx.scalars(
+                        select(conversations.c.id).where(conversations.c.id.in_(chunk))
+                    )
+                ).all()
+            )
+            if not batch:
+                continue
+            report = ErasureReport("conversation", batch[0])
+            owners: dict[Owner, Any] = {"conversation": batch, "message": _messages_of(batch)}
+            blobs = await _apply(tx, owners, _CONVERSATION_OWNERS, report)
+            tx.on_commit(delete_blobs, rt.settings, blobs)  # attachment files and thumbnails
+            await tx.execute(delete(conversations).where(conversations.c.id.in_(batch)))
+            deleted += len(batch)
+    return deleted
 
 
 async def _keep_an_admin(session: AsyncSession, operator_id: uuid.UUID) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from confide.access.models import Role
 from confide.audit.models import AuditEvent
+from confide.backup.actions import do_create_backup
 from confide.chat.models import Visitor
 from confide.core import clock
 from confide.privacy.models import ConnectionLog
@@ -152,6 +153,12 @@ CLI_AUDITED = {
     ("operator", "create"): "operator.create",
     ("operator", "set-password"): "operator.password_reset",
     ("keys", "rotate"): "keys.rotate",
+    ("keys", "epoch"): "keys.epoch",
+    ("backup", "create"): "backup.create",
+    ("backup", "prune"): "backup.prune",
+    # Restores into the configured database and records there, after re-applying the journal.
+    ("backup", "restore"): "backup.restore",
+    ("backup", "restore-keys"): "backup.restore_keys",
     ("purge-connection-logs",): "connection_logs.purge",
     ("subjects", "erase"): "subject.erase",
     ("dsr", "erase"): "dsr.completed",
@@ -687,6 +694,11 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("operator", "create"): ["--workspace", "acme", "--username", "dee", "--role", "agent"],
         ("operator", "set-password"): ["--workspace", "acme", "--username", "ada"],
         ("keys", "rotate"): [],
+        ("keys", "epoch"): ["--force"],
+        ("backup", "create"): [],
+        ("backup", "prune"): [],
+        ("backup", "restore"): [],
+        ("backup", "restore-keys"): [],
         ("purge-connection-logs",): [],
         ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
         ("dsr", "erase"): ["--workspace", "acme", "--email", "nobody@example.invalid"],
@@ -715,6 +727,11 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
             str(data_dir.parent / "eve-export.zip"),
         ],
     }[command]
+    if command == ("backup", "restore"):
+        args = [(await do_create_backup(rt))["id"]]
+    if command == ("backup", "restore-keys"):
+        target = f"sqlite+aiosqlite:///{data_dir / 'restored-keys.db'}"
+        args = [(await do_create_backup(rt))["id"], "--to", target]
     if command == ("purge-connection-logs",):
         await new_visitor(client)  # writes a connection log, which is then a year old
         async with rt.db.transaction() as session:
@@ -725,6 +742,7 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         before = set((await session.scalars(select(AuditEvent.id))).all())
     result = await asyncio.to_thread(_confide, data_dir, database_url, *command, *args)
     assert result.returncode == 0, result.stdout + result.stderr
+    await rt.db.engine.dispose()  # a restore replaced the database under the pooled connections
     async with rt.db.session() as session:
         events = (await session.scalars(select(AuditEvent))).all()
     assert CLI_AUDITED[command] in [e.action for e in events if e.id not in before]

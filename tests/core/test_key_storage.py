@@ -50,3 +50,30 @@ def test_no_warning_when_the_keys_live_apart_from_the_data(tmp_path: Path) -> No
     assert storage_warnings(apart) == []
     beside = Settings(data_dir=tmp_path / "data")
     assert len(storage_warnings(beside)) == 2
+
+
+def test_keys_inside_the_backups_directory_are_flagged(tmp_path: Path) -> None:
+    backups = tmp_path / "backups"
+    inside = Settings(
+        data_dir=backups / "state",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db' / 'confide.db'}",
+        keystore_url=f"sqlite+aiosqlite:///{backups / 'keys.db'}",
+        backups_dir=backups,
+    )
+    warnings = storage_warnings(inside)
+    assert len(warnings) == 2 and all(str(backups) in w for w in warnings)
+    assert Settings(data_dir=tmp_path / "data").resolved_backups_dir == tmp_path / "data-backups"
+
+
+def test_a_postgres_key_store_with_an_undestroyable_master_key_is_flagged(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:5432/confide",
+        keystore_url="postgresql+asyncpg://postgres@127.0.0.1:5432/confide_keys",
+        master_key=SecretStr(base64.b64encode(b"k" * 32).decode()),
+    )
+    (warning,) = storage_warnings(settings)
+    assert "cannot be destroyed" in warning
+    assert storage_warnings(settings.with_overrides(master_key=None)) == []

@@ -1,0 +1,129 @@
+"""Backup and verify of a large database, against the tools an operator would use by hand.
+
+Value: seconds for ``do_create_backup`` (consistent snapshot, gzip, sealed chunks, sealed
+manifest with row counts, key-store export, audit record) of a database of ``TOTAL_MESSAGES``
+messages. Baseline, in the same run on the same database: SQLite ``sqlite3 db ".backup out"``
+then ``gzip out``; PostgreSQL ``pg_dump -Fc -Z0 | gzip``. Ratio: baseline seconds / ours (speed;
+goal at least 0.5x). ``verify_backup`` (restore into a temporary database, row counts, audit
+chains) is measured too and compared with the same baseline in the details. Filler messages are
+generated in the database with SQL (``benchmarks.erasure``); their texts are opaque stand-ins.
+"""
+
+# The baselines run the standard tools (sqlite3, gzip, pg_dump) on paths of our own making.
+# ruff: noqa: S603, S607
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from benchmarks.common import Result, sized, temporary_runtime
+from benchmarks.erasure import PG_URL, _filler_sql
+from confide.access.workspaces import do_create_workspace
+from confide.backup.actions import do_create_backup
+from confide.backup.restore import verify_backup
+from confide.backup.snapshot import libpq_url, pg_admin, sqlite_path
+from confide.runtime import Runtime
+
+GOAL_RATIO = 0.5
+
+
+def _baseline(rt: Runtime, out: Path) -> tuple[float, int]:
+    """Seconds and bytes of the hand-run tools' backup."""
+    started = time.perf_counter()
+    if rt.db.is_sqlite:
+        copy = out / "baseline.db"
+        subprocess.run(["sqlite3", str(sqlite_path(rt.db.url)), f".backup {copy}"], check=True)
+        subprocess.run(["gzip", "-f", str(copy)], check=True)
+    else:
+        with (out / "baseline.dump.gz").open("wb") as target:
+            dump = subprocess.Popen(
+                ["pg_dump", "-Fc", "-Z0", libpq_url(rt.db.url)], stdout=subprocess.PIPE
+            )
+            subprocess.run(["gzip", "-c"], stdin=dump.stdout, stdout=target, check=True)
+            assert dump.wait() == 0
+    seconds = time.perf_counter() - started
+    return seconds, sum(p.stat().st_size for p in out.iterdir())
+
+
+async def _measure(rt: Runtime, total_messages: int) -> dict[str, Any]:
+    workspace = await do_create_workspace(rt, slug="bench", name="Bench")
+    dialect = "sqlite" if rt.db.is_sqlite else "postgresql"
+    started = time.perf_counter()
+    async with rt.db.engine.begin() as conn:
+        for statement in _filler_sql(dialect, total_messages, workspace.id.hex):
+            await conn.execute(text(statement))
+    build_seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline, baseline_bytes = await asyncio.to_thread(_baseline, rt, Path(tmp))
+    t0 = time.perf_counter()
+    manifest = await do_create_backup(rt)
+    backup_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = await verify_backup(rt, manifest["id"])
+    verify_seconds = time.perf_counter() - t0
+    assert result.problem is None, result.problem
+    shutil.rmtree(rt.settings.resolved_backups_dir, ignore_errors=True)
+    return {
+        "backup_seconds": backup_seconds,
+        "verify_seconds": verify_seconds,
+        "baseline_seconds": baseline,
+        "verify_ratio": round(baseline / verify_seconds, 3),
+        "sealed_bytes": manifest["sealed_bytes"],
+        "baseline_bytes": baseline_bytes,
+        "messages_in_db": manifest["row_counts"]["messages"],
+        "chunks": len(manifest["chunks"]),
+        "build_seconds": round(build_seconds, 1),
+    }
+
+
+async def _on_postgres(total_messages: int) -> dict[str, Any] | None:
+    name = f"confide_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        await pg_admin(PG_URL, f'CREATE DATABASE "{name}"')
+    except OSError:
+        return None  # no PostgreSQL here: reported as not measured
+    try:
+        async with temporary_runtime(database_url=PG_URL.rsplit("/", 1)[0] + f"/{name}") as rt:
+            return await _measure(rt, total_messages)
+    finally:
+        await pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _result(backend: str, m: dict[str, Any]) -> Result:
+    ratio = m["baseline_seconds"] / m["backup_seconds"]
+    tool = "sqlite3 .backup + gzip" if backend == "sqlite" else "pg_dump -Fc -Z0 | gzip"
+    return Result(
+        name=f"backup_{backend}",
+        value=round(m["backup_seconds"], 2),
+        unit="s",
+        baseline=round(m["baseline_seconds"], 2),
+        baseline_name=f"{tool} of the same database, same run",
+        ratio=round(ratio, 3),
+        goal=f"at least {GOAL_RATIO}x the speed of {tool}",
+        goal_met=ratio >= GOAL_RATIO,
+        notes=f"{backend}, {m['messages_in_db']} messages; verify (temporary restore, row "
+        f"counts, audit chains) {m['verify_seconds']:.2f} s = {m['verify_ratio']}x the baseline",
+        details={k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()},
+    )
+
+
+async def run(quick: bool = False) -> list[Result]:
+    total = sized(1_000_000, 50_000, quick)
+    results = []
+    async with temporary_runtime() as rt:
+        results.append(_result("sqlite", await _measure(rt, total)))
+    if os.environ.get("CONFIDE_BENCH_SKIP_POSTGRES") != "1":
+        measured = await _on_postgres(total)
+        if measured is not None:
+            results.append(_result("postgres", measured))
+    return results

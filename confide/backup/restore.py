@@ -1,0 +1,228 @@
+"""``confide backup verify`` and ``confide backup restore``.
+
+Both open a backup the same way: the manifest is opened first (authenticated under the backup's
+key: a wrong or missing key fails here, clearly), then the data blob is streamed through the
+manifest's per-chunk SHA-256 check (naming the chunk that changed), the chunk authentication of
+the sealed stream, and decompression, straight into the target: a SQLite file written beside
+the target and renamed over it only once complete, or ``pg_restore --single-transaction``. A
+restore killed at any point leaves the target as it was (SQLite) or rolled back (PostgreSQL),
+and running it again completes it.
+
+``restore`` then re-applies the erasure journal from the backup's journal head on
+(``confide.privacy.reapply``), so nothing erased or deleted by retention after the backup comes
+back, and records ``backup.restore`` in the restored database. ``verify`` restores into a
+temporary database and checks the manifest, the row counts and every audit chain, and reports
+the first failure in one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from confide.audit.ledger import record
+from confide.audit.verify import all_chains, verify_chain
+from confide.backup import sealing, snapshot
+from confide.backup.actions import ProgressReport, no_progress, store_of
+from confide.core.db import Database
+from confide.core.errors import BackupInvalid, KeyUnavailable, SealedStreamCorrupt
+from confide.privacy.reapply import ReapplyReport, reapply_journal
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """``problem``: the first failure in one line (None when the backup is sound)."""
+
+    backup_id: str
+    problem: str | None
+    tables: int = 0
+    rows: int = 0
+    chains: int = 0
+
+
+async def open_manifest(rt: Runtime, backup_id: str) -> dict[str, Any]:
+    store = store_of(rt)
+    try:
+        sealed = b"".join([c async for c in store.read(f"{backup_id}/manifest.cfs")])
+    except (FileNotFoundError, ValueError) as exc:
+        raise BackupInvalid(f"Backup {backup_id}: no such backup in {store.root}.") from exc
+    try:
+        return await sealing.open_manifest(rt.keyring, backup_id, sealed)
+    except KeyUnavailable as exc:
+        raise BackupInvalid(
+            f"Backup {backup_id}: its key is not in this key store (the backup was pruned, "
+            "belongs to another installation, or the master key is not the one it was made "
+            "with); nothing in it can be opened."
+        ) from exc
+    except SealedStreamCorrupt as exc:
+        raise BackupInvalid(
+            f"Backup {backup_id}: the manifest does not authenticate (altered, or the wrong key)."
+        ) from exc
+
+
+async def check_journal(rt: Runtime, backup_id: str, manifest: dict[str, Any]) -> None:
+    """The live erasure journal must hold, and still contain the entry the backup was taken
+    at (same hash): otherwise erasures since could be missing and a restore would resurrect
+    them. Raises ``BackupInvalid``."""
+    store = rt.keyring.store
+    broken = await store.verify_journal()
+    if broken is not None:
+        raise BackupInvalid(
+            f"Backup {backup_id}: the erasure journal is broken at entry {broken}; restoring "
+            "could bring erased people back, so nothing was restored."
+        )
+    seq = int(manifest["journal_seq"])
+    if seq:
+        entries = await store.journal_entries(seq - 1)
+        if not entries or entries[0].seq != seq or entries[0].hash != manifest["journal_hash"]:
+            raise BackupInvalid(
+                f"Backup {backup_id}: the erasure journal no longer holds entry {seq} as it was "
+                "when the backup was taken (another key store, or the journal was rewritten)."
+            )
+
+
+async def _plain(
+    rt: Runtime, backup_id: str, manifest: dict[str, Any], progress: ProgressReport
+) -> AsyncIterator[bytes]:
+    total = int(manifest.get("sealed_bytes", 0)) or None
+    blob = store_of(rt).read(f"{backup_id}/data.cfs")
+    frames = sealing.checked_frames(
+        blob, list(manifest["chunks"]), lambda d: progress("read", d, total)
+    )
+    async for chunk in sealing.decompress(
+        sealing.open_backup_stream(rt.keyring, backup_id, frames)
+    ):
+        yield chunk
+
+
+async def _load(
+    rt: Runtime, backup_id: str, manifest: dict[str, Any], target_url: str, progress: ProgressReport
+) -> snapshot.SnapshotFacts:
+    """Put the backup's snapshot into ``target_url`` and read its facts back."""
+    if manifest["backend"] != ("sqlite" if target_url.startswith("sqlite") else "postgres"):
+        raise BackupInvalid(
+            f"Backup {backup_id} is a {manifest['backend']} backup; restore it into a "
+            f"{manifest['backend']} database."
+        )
+    try:
+        if target_url.startswith("sqlite"):
+            target = snapshot.sqlite_path(target_url)
+            partial = target.with_name(target.name + ".restoring")
+            await snapshot.write_file(partial, _plain(rt, backup_id, manifest, progress))
+            facts = snapshot.sqlite_facts(partial)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{target}{suffix}")
+            os.replace(partial, target)
+            return facts
+        await snapshot.pg_restore(target_url, _plain(rt, backup_id, manifest, progress))
+        return await snapshot.pg_facts(target_url)
+    except SealedStreamCorrupt as exc:
+        where = f"chunk {exc.chunk_index}" if exc.chunk_index >= 0 else "the end"
+        raise BackupInvalid(f"Backup {backup_id}: {where} is corrupt: {exc}") from exc
+
+
+def _compare(backup_id: str, manifest: dict[str, Any], facts: snapshot.SnapshotFacts) -> None:
+    if facts.schema_version != manifest.get("schema_version"):
+        raise BackupInvalid(
+            f"Backup {backup_id}: schema version {facts.schema_version} after restoring, "
+            f"{manifest.get('schema_version')} in the manifest."
+        )
+    expected: dict[str, int] = manifest["row_counts"]
+    for table in sorted(set(expected) | set(facts.row_counts)):
+        found, wanted = facts.row_counts.get(table), expected.get(table)
+        if found != wanted:
+            raise BackupInvalid(
+                f"Backup {backup_id}: table {table} has {found} rows after restoring, "
+                f"{wanted} in the manifest."
+            )
+
+
+async def verify_backup(
+    rt: Runtime, backup_id: str, progress: ProgressReport = no_progress
+) -> VerifyResult:
+    """Restore into a temporary database and check it; never raises for a bad backup (the
+    result's ``problem`` says what is wrong, in one line)."""
+    try:
+        manifest = await open_manifest(rt, backup_id)
+        await check_journal(rt, backup_id, manifest)
+        if rt.db.is_sqlite:
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite+aiosqlite:///{Path(tmp) / 'verify.db'}"
+                return await _verify_into(rt, backup_id, manifest, url, progress)
+        name = f"confide_verify_{uuid.uuid4().hex[:12]}"
+        url = rt.db.url.rsplit("/", 1)[0] + f"/{name}"
+        await snapshot.pg_admin(rt.db.url, f'CREATE DATABASE "{name}"')
+        try:
+            return await _verify_into(rt, backup_id, manifest, url, progress)
+        finally:
+            await snapshot.pg_admin(rt.db.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except BackupInvalid as exc:
+        return VerifyResult(backup_id, str(exc))
+
+
+async def _verify_into(
+    rt: Runtime, backup_id: str, manifest: dict[str, Any], url: str, progress: ProgressReport
+) -> VerifyResult:
+    facts = await _load(rt, backup_id, manifest, url, progress)
+    _compare(backup_id, manifest, facts)
+    restored = dataclasses.replace(rt, db=Database(url))
+    try:
+        chains = await all_chains(restored)
+        for index, chain in enumerate(chains):
+            progress("audit", index, len(chains))
+            report = await verify_chain(restored, chain)
+            if report.problem is not None:
+                name = "platform" if chain is None else f"workspace {chain}"
+                raise BackupInvalid(
+                    f"Backup {backup_id}: the audit chain of the {name} fails: "
+                    f"{report.problem.message}"
+                )
+    except BackupInvalid as exc:
+        return VerifyResult(backup_id, str(exc))
+    finally:
+        await restored.db.dispose()
+    rows = sum(facts.row_counts.values())
+    return VerifyResult(backup_id, None, len(facts.row_counts), rows, len(chains))
+
+
+async def do_restore_backup(
+    rt: Runtime,
+    backup_id: str,
+    target_url: str | None = None,
+    progress: ProgressReport = no_progress,
+) -> ReapplyReport:
+    """Restore the backup into ``target_url`` (default: the configured database; stop the
+    servers first), check its row counts, re-apply every erasure and retention deletion
+    journaled after it, and record ``backup.restore`` there. Raises ``BackupInvalid``."""
+    manifest = await open_manifest(rt, backup_id)
+    await check_journal(rt, backup_id, manifest)
+    url = target_url or rt.db.url
+    facts = await _load(rt, backup_id, manifest, url, progress)
+    _compare(backup_id, manifest, facts)
+    restored = dataclasses.replace(rt, db=Database(url))
+    try:
+        progress("journal", 0, None)
+        report = await reapply_journal(restored, int(manifest["journal_seq"]))
+        details = {
+            "backup": backup_id,
+            "journal_entries": report.entries,
+            "people_erased_again": report.people,
+            "conversations_deleted_again": report.conversations,
+        }
+        await record(
+            restored, None, "backup.restore", resource=f"backup:{backup_id}", details=details
+        )
+    finally:
+        await restored.db.dispose()
+    return report
