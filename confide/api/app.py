@@ -23,6 +23,7 @@ from confide.api.routes import (
     channels,
     consent,
     conversations,
+    custody,
     erasure,
     group_hours,
     labels,
@@ -73,6 +74,7 @@ def build_api_router() -> APIRouter:
     router.include_router(consent.router)
     router.include_router(group_hours.router)
     router.include_router(erasure.router)
+    router.include_router(custody.router)
     return router
 
 

@@ -19,7 +19,7 @@ Design:
   and purges once, so a rolled-back unit destroys nothing; then every node is told through the
   broker to drop its cached copies (``confide.privacy.key_cache``).
 - **Legal hold** (Art. 17(3)(e)) is asked of :func:`held_conversation_ids` before anything is
-  done; the retention issue fills it in.
+  done, in the same transaction (``confide.privacy.holds``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from confide.audit.ledger import append
 from confide.core.clock import utcnow
 from confide.core.db import Base, UnitOfWork
 from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
+from confide.privacy import holds
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.models import Subject
 from confide.privacy.subject_map import Owner, reaches_of
@@ -71,12 +72,10 @@ class ErasureReport:
 async def held_conversation_ids(
     session: AsyncSession, conversation_ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """Legal-hold hook: the ids among ``conversation_ids`` that must not be destroyed.
-
-    Today no conversation can be held (``conversations.held`` arrives with the retention
-    issue, which fills this function in); erasure refuses with ``LegalHold`` (409) while any
-    conversation of the subject is returned here."""
-    return set()
+    """Legal-hold check: the ids among ``conversation_ids`` that must not be destroyed, asked
+    inside the destroying transaction (``confide.privacy.holds``; it locks those rows).
+    Erasure refuses with ``LegalHold`` (409) while any conversation of the subject is held."""
+    return await holds.held_conversation_ids(session, conversation_ids)
 
 
 def _table(name: str) -> Table:
@@ -176,7 +175,7 @@ async def do_erase_subject(
         if kind == "visitor":
             ids = list((await tx.scalars(_conversations_of(person_id, 1_000_000))).all())
             held = await held_conversation_ids(tx, ids)
-            if held:
+            if held or await holds.visitor_held(tx, person_id):
                 raise LegalHold(
                     f"{len(held)} conversation(s) of this person are under legal hold; "
                     "lift the hold before erasing."

@@ -16,6 +16,7 @@ from __future__ import annotations
 from confide.privacy.datamap import Category, Column, Table
 from confide.privacy.registry_access import ACCESS_TABLES
 from confide.privacy.registry_chat import CHAT_TABLES
+from confide.privacy.registry_custody import CUSTODY_TABLES
 from confide.privacy.registry_hardening import TABLES as HARDENING_TABLES
 from confide.privacy.registry_records import RECORD_TABLES
 
@@ -33,6 +34,7 @@ REGISTRY: dict[str, Table] = {
     **CHAT_TABLES,
     **RECORD_TABLES,
     **HARDENING_TABLES,
+    **CUSTODY_TABLES,
 }
 
 

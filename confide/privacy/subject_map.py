@@ -303,6 +303,35 @@ SUBJECT_MAP: dict[str, TableMap] = {
         (Reach("subject", "subject_id", "keep_pseudonymised"),),
         keep_reason=_AUDIT,
     ),
+    "access_grants": TableMap(
+        "Support access and archive openings: who could read what, when and why.",
+        "legal_obligation",
+        "account",
+        "exclude",
+        (
+            Reach("conversation", "conversation_id", "delete_row"),
+            Reach("operator", "grantee_id", "keep_pseudonymised"),
+        ),
+        keep_reason="The workspace's record of break-glass access (Art. 5(2)); it names the "
+        "holder's operator stub.",
+    ),
+    "operator_permissions": TableMap(
+        "Permissions given to an operator beyond their role (archive custodian).",
+        "contract",
+        "account",
+        "exclude",
+        (Reach("operator", "operator_id", "delete_row"),),
+    ),
+    "legal_holds": TableMap(
+        "Legal holds: what must not be destroyed, why and who answers for it.",
+        "legal_obligation",
+        "none",
+        "exclude",
+        (
+            Reach("visitor", "visitor_id", "null_columns", ("visitor_id",)),
+            Reach("conversation", "conversation_id", "null_columns", ("conversation_id",)),
+        ),
+    ),
     "audit_event_subjects": TableMap(
         "Index of audit events by the subjects they name.",
         "legal_obligation",
