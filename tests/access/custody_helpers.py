@@ -1,0 +1,72 @@
+"""Helpers for the grant and hold tests: a team with a support account, conversations in a
+data state, and the audit records of a workspace by action."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from confide.access.models import Role
+from confide.audit.models import AuditEvent
+from confide.chat.models import Conversation
+from confide.runtime import Runtime
+from tests.conftest import Account, World
+
+HOUR_SECONDS = 3600
+
+
+async def make_team(world: World) -> dict[str, Any]:
+    support_group = await world.group("Support")
+    return {
+        "group": support_group,
+        "ada": await world.operator("ada", Role.ADMIN, email="ada.admin@example.test"),
+        "alice": await world.operator("alice", Role.AGENT, groups=[support_group]),
+        "sam": await world.operator("sam", Role.SUPPORT, slug=None),
+    }
+
+
+async def token_of(world: World, account: Account) -> str:
+    response = await world.login(account)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def set_state(rt: Runtime, conversation_id: str, **state: object) -> None:
+    """Put a conversation in a data state directly (the retention job does it for real)."""
+    async with rt.db.transaction() as session:
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == uuid.UUID(conversation_id))
+            .values(**state)
+        )
+
+
+async def actions(rt: Runtime, workspace_id: uuid.UUID) -> list[tuple[str, uuid.UUID | None, str]]:
+    """``(action, actor_id, resource)`` of the workspace's chain, in order."""
+    async with rt.db.session() as session:
+        rows = (
+            await session.execute(
+                select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.resource)
+                .where(AuditEvent.workspace_id == workspace_id)
+                .order_by(AuditEvent.seq)
+            )
+        ).all()
+    return [(a, who, r or "") for a, who, r in rows]
+
+
+async def grant(client: httpx.AsyncClient, admin: dict[str, str], **body: Any) -> dict[str, Any]:
+    body.setdefault("support_username", "sam")
+    body.setdefault("hours", 2)
+    body.setdefault("reason", "Ticket 4711: widget does not load")
+    response = await client.post("/api/v1/access-grants/support", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
