@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import confide.models  # noqa: F401  (every table the subject map names is in the metadata)
 from confide.access.models import Operator, OperatorStatus, Role
 from confide.access.operators import notify_principal_changed
 from confide.access.policy import Action, Principal, authorize, ensure_same_workspace

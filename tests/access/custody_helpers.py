@@ -70,3 +70,68 @@ async def grant(client: httpx.AsyncClient, admin: dict[str, str], **body: Any) -
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+async def drive_custody_routes(
+    world: World,
+    drive: Any,
+    call: Any,
+    admin: dict[str, str],
+    admin_account: Account,
+    conversation_id: str,
+) -> None:
+    """Drive every write route of support access, archive custodians and legal holds through
+    ``drive`` (tests/audit/test_coverage.py), each appending its action."""
+    await world.operator("sam", Role.SUPPORT, slug=None)
+    made = await drive(
+        "POST",
+        "/api/v1/access-grants/support",
+        call(
+            "POST",
+            "/access-grants/support",
+            admin,
+            json={"support_username": "sam", "scope": "settings", "hours": 1, "reason": "help"},
+        ),
+    )
+    await drive(
+        "POST",
+        "/api/v1/access-grants/{grant_id}/revoke",
+        call("POST", f"/access-grants/{made.json()['id']}/revoke", admin),
+    )
+    await drive(
+        "PUT",
+        "/api/v1/operators/{operator_id}/archive-custodian",
+        call(
+            "PUT",
+            f"/operators/{admin_account.id}/archive-custodian",
+            admin,
+            json={"archive_custodian": True},
+        ),
+    )
+    await set_state(world.rt, conversation_id, lifecycle="archived")
+    await drive(
+        "POST",
+        "/api/v1/archive/conversations/{conversation_id}/open",
+        call(
+            "POST",
+            f"/archive/conversations/{conversation_id}/open",
+            admin,
+            json={"reason": "incident-restore", "hours": 1},
+        ),
+    )
+    await set_state(world.rt, conversation_id, lifecycle="active")
+    hold = await drive(
+        "POST",
+        "/api/v1/legal-holds",
+        call(
+            "POST",
+            "/legal-holds",
+            admin,
+            json={"target": "conversation", "conversation_id": conversation_id, "reason": "x"},
+        ),
+    )
+    await drive(
+        "POST",
+        "/api/v1/legal-holds/{hold_id}/lift",
+        call("POST", f"/legal-holds/{hold.json()['id']}/lift", admin, json={"reason": "done"}),
+    )

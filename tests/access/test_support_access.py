@@ -76,9 +76,9 @@ async def test_conversation_grant_opens_exactly_that_conversation_until_it_expir
     admin = await world.headers(team["ada"])  # type: ignore[arg-type]
     listing = (await client.get("/api/v1/access-grants", headers=admin)).json()["grants"]
     assert listing[0]["id"] == made["id"] and listing[0]["status"] == "expired"
-    assert {
-        (r["action"], r["resource"]) for r in listing[0]["reads"]
-    } == {("conversation.messages_read", f"conversation:{granted}")}
+    assert {(r["action"], r["resource"]) for r in listing[0]["reads"]} == {
+        ("conversation.messages_read", f"conversation:{granted}")
+    }
 
 
 async def test_read_only_grant_reads_every_conversation_but_writes_none(

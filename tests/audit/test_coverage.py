@@ -22,6 +22,7 @@ from confide.audit.models import AuditEvent
 from confide.core import clock
 from confide.privacy.models import ConnectionLog
 from confide.runtime import Runtime
+from tests.access.custody_helpers import drive_custody_routes
 from tests.api.test_malformed_input import ROUTES
 from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import PASSWORD, World, totp_now
@@ -81,6 +82,13 @@ AUDITED: dict[tuple[str, str], str] = {
     ),
     ("PUT", "/api/v1/groups/{group_id}/hours"): "group.hours",
     ("DELETE", "/api/v1/groups/{group_id}/hours"): "group.hours",
+    # Support access, archive custodians and legal holds (custody_helpers.drive_custody_routes).
+    ("POST", "/api/v1/access-grants/support"): "support_access.grant",
+    ("POST", "/api/v1/access-grants/{grant_id}/revoke"): "support_access.revoke",
+    ("PUT", "/api/v1/operators/{operator_id}/archive-custodian"): "archive_custodian.appoint",
+    ("POST", "/api/v1/archive/conversations/{conversation_id}/open"): "archive.open",
+    ("POST", "/api/v1/legal-holds"): "legal_hold.place",
+    ("POST", "/api/v1/legal-holds/{hold_id}/lift"): "legal_hold.lift",
 }
 MAIL_ROUTES = {
     ("POST", "/api/v1/widget/conversations/{conversation_id}/transcript"),
@@ -413,6 +421,7 @@ async def test_every_audited_route_appends_its_record(
     await drive(
         "DELETE", "/api/v1/api-keys/{key_id}", call("DELETE", f"/api-keys/{key['id']}", admin)
     )
+    await drive_custody_routes(world, drive, call, admin, ada, chat)
     # Erasure (GDPR Art. 17).
     await drive(
         "POST",
