@@ -191,3 +191,29 @@ async def do_open_archived_conversation(
             + ".\n\nEvery read under it is listed on the console's Access page.\n",
         )
     return result
+
+
+async def custodian_candidates(rt: Runtime, admin: Principal) -> list[dict[str, Any]]:
+    """The workspace's active operators (id, username) and whether each is a custodian, for
+    the admins' Access page."""
+    workspace_id = require_admin(admin)
+    async with rt.db.session() as session:
+        rows = (
+            await session.execute(
+                select(Operator.id, Operator.username, OperatorPermission.permission)
+                .outerjoin(
+                    OperatorPermission,
+                    (OperatorPermission.operator_id == Operator.id)
+                    & (OperatorPermission.permission == ARCHIVE_CUSTODIAN),
+                )
+                .where(
+                    Operator.workspace_id == workspace_id,
+                    Operator.status == OperatorStatus.ACTIVE,
+                )
+                .order_by(Operator.username)
+            )
+        ).all()
+    return [
+        {"id": str(op_id), "username": name, "custodian": permission is not None}
+        for op_id, name, permission in rows
+    ]

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from confide.web.console import (
     admin_channels,
+    admin_custody,
     admin_labels,
     admin_people,
     admin_widget,
@@ -54,6 +55,7 @@ def mount_console(app: FastAPI) -> None:
         admin_widget,
         admin_labels,
         admin_channels,
+        admin_custody,
     )
     for module in modules:
         app.include_router(module.router)

@@ -109,4 +109,6 @@ def settings_sections(visit: Visit) -> list[tuple[str, str]]:
             ("retention", "Retention"),
             ("security", "Security"),
         ]
+    if Action.AUDIT_READ in allowed:  # admins only: support access, custodians, holds
+        sections += [("access", "Access"), ("legal-holds", "Legal holds")]
     return sections
