@@ -135,3 +135,26 @@ async def drive_custody_routes(
         "/api/v1/legal-holds/{hold_id}/lift",
         call("POST", f"/legal-holds/{hold.json()['id']}/lift", admin, json={"reason": "done"}),
     )
+
+
+async def touch_custody_tables(
+    world: World,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    conversation_id: str,
+    visitor_id: str,
+) -> None:
+    """Give a conversation a support grant and its visitor a (lifted) legal hold, so the
+    erasure test finds rows of ``access_grants`` and ``legal_holds`` to erase."""
+    await world.operator("sam", Role.SUPPORT, slug=None)
+    await grant(client, admin, scope="conversation", conversation_id=conversation_id)
+    placed = await client.post(
+        "/api/v1/legal-holds",
+        json={"target": "subject", "visitor_id": visitor_id, "reason": "Case 1"},
+        headers=admin,
+    )
+    assert placed.status_code == 201, placed.text
+    lifted = await client.post(
+        f"/api/v1/legal-holds/{placed.json()['id']}/lift", json={"reason": "done"}, headers=admin
+    )
+    assert lifted.status_code == 200, lifted.text
