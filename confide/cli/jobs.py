@@ -11,6 +11,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+import confide.access.support_access  # registers the record_grant_expiries job kind
 import confide.chat.offline  # noqa: F401  (registers the reply e-mail job kind)
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.core.logging import configure_logging
