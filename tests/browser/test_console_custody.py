@@ -20,13 +20,14 @@ async def test_an_admin_grants_and_revokes_support_access_and_a_hold(
     await sign_in(page, site, site.admin)
     await page.goto(f"{site.url}/console/settings/access")
     await page.get_by_label("Support account").fill("sam")
-    await page.get_by_label("Scope").select_option("conversations_read")
+    await page.get_by_label("Scope", exact=True).select_option("conversations_read")
     await page.get_by_label("Duration in hours").fill("8")
-    await page.get_by_label("Reason").fill("Ticket 2024: transcripts look empty")
-    await page.get_by_label("Reason").press("Enter")  # the keyboard submits the form
+    await page.get_by_label("Reason", exact=True).fill("Ticket 2024: transcripts look empty")
+    await page.get_by_label("Reason", exact=True).press("Enter")  # the keyboard submits the form
     row = page.locator("tr", has_text="Ticket 2024")
     await expect(row.locator(".chip")).to_have_text("live")
-    await screenshot(page, "console-access", full_page=True)
+    await row.scroll_into_view_if_needed()
+    await screenshot(page, "console-access")
     await row.get_by_role("button", name="Revoke").focus()
     await page.keyboard.press("Enter")
     await expect(page.locator("tr", has_text="Ticket 2024").locator(".chip")).to_have_text(
@@ -40,7 +41,7 @@ async def test_an_admin_grants_and_revokes_support_access_and_a_hold(
     await page.get_by_role("button", name="Place hold").click()
     held = page.locator("li.row", has_text="Regulator inquiry 12")
     await expect(held.locator(".chip")).to_have_text("active")
-    await screenshot(page, "console-legal-holds", full_page=True)
+    await screenshot(page, "console-legal-holds")
     await held.get_by_label("Reason for lifting").fill("Inquiry closed")
     await held.get_by_role("button", name="Lift").click()
     await expect(page.locator("li.row", has_text="Regulator inquiry 12")).to_contain_text(
