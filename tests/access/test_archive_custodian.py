@@ -4,10 +4,14 @@ and read is audited and listed to the admins."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
+from sqlalchemy import select
 
 from confide.access.support_access import do_record_grant_expiries
+from confide.chat.models import Message
 from confide.core import clock
 from tests.access.custody_helpers import HOUR_SECONDS, actions, make_team, set_state
 from tests.chat.helpers import new_visitor, start_chat
@@ -26,6 +30,17 @@ async def _archived(client: httpx.AsyncClient, group: object) -> str:
     return conversation_id
 
 
+async def _texts_outside_the_archive(world: World, conversation_id: str) -> dict[object, str]:
+    """What the live read path decrypts of the conversation, outside the custodian context."""
+    async with world.rt.db.session() as session:
+        ids = (
+            await session.scalars(
+                select(Message.id).where(Message.conversation_id == uuid.UUID(conversation_id))
+            )
+        ).all()
+        return dict(await world.rt.vault.read_message_texts(session, ids))
+
+
 async def _appoint(
     client: httpx.AsyncClient, admin: dict[str, str], operator: object, appointed: bool = True
 ) -> None:
@@ -42,6 +57,10 @@ async def test_custodian_reads_an_archived_conversation_only_with_a_reason_until
 ) -> None:
     conversation_id = await _archived(client, team["group"])
     await set_state(world.rt, conversation_id, lifecycle="archived")
+    # Its data key moves under the archive key: no live read path can open it any more.
+    workspace_id = world.workspaces["acme"]
+    assert await world.rt.keyring.archive_keys(str(workspace_id), [conversation_id]) == 1
+    assert await _texts_outside_the_archive(world, conversation_id) == {}
     admin = await world.headers(team["ada"])  # type: ignore[arg-type]
     alice = await world.headers(team["alice"])  # type: ignore[arg-type]
     messages = f"/api/v1/conversations/{conversation_id}/messages"
