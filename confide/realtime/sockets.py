@@ -28,8 +28,10 @@ subscribe and the live events after it can never interleave out of order. Per co
 socket remembers the last seq it delivered: a live event at or below it is a duplicate and is
 dropped; one beyond the next expected seq means something was missed (lagged queue, Redis
 reconnect), and the gap is read from the database first. Rights are re-checked when the broker
-says they changed (role, groups, sessions), when a conversation's assignment or group changes,
-and every ``REVALIDATE_SECONDS``.
+says they changed (role, groups, sessions, grants), when a conversation's assignment or group
+changes, when a grant the principal holds lapses (support access, an archive opening: checked
+before every frame and event, and the loop wakes at the expiry), and every
+``REVALIDATE_SECONDS``.
 """
 
 from __future__ import annotations
