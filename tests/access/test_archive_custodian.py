@@ -13,9 +13,16 @@ from sqlalchemy import select
 from confide.access.support_access import do_record_grant_expiries
 from confide.chat.models import Message
 from confide.core import clock
-from tests.access.custody_helpers import HOUR_SECONDS, actions, make_team, set_state
-from tests.chat.helpers import new_visitor, start_chat
-from tests.conftest import World
+from tests.access.custody_helpers import (
+    HOUR_SECONDS,
+    actions,
+    bearer,
+    make_team,
+    set_state,
+    token_of,
+)
+from tests.chat.helpers import new_visitor, open_socket, start_chat
+from tests.conftest import LiveServer, World
 
 
 @pytest.fixture
@@ -175,3 +182,32 @@ async def test_only_admins_appoint_custodians(
         headers=admin,
     )
     assert support.status_code == 404
+
+
+async def test_revoking_an_opening_unsubscribes_the_custodians_open_socket(
+    world: World, client: httpx.AsyncClient, team: dict[str, object], live_server: LiveServer
+) -> None:
+    conversation_id = await _archived(client, team["group"])
+    await set_state(world.rt, conversation_id, lifecycle="archived")
+    assert await world.rt.keyring.archive_keys(str(world.workspaces["acme"]), [conversation_id])
+    admin = await world.headers(team["ada"])  # type: ignore[arg-type]
+    await _appoint(client, admin, team["alice"])
+    token = await token_of(world, team["alice"])  # type: ignore[arg-type]
+    opened = await client.post(
+        f"/api/v1/archive/conversations/{conversation_id}/open",
+        json={"reason": "incident-restore"},
+        headers=bearer(token),
+    )
+    assert opened.status_code == 201
+    alice = await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
+    await alice.send(type="subscribe", conversation_id=conversation_id, since=0)
+    backlog = await alice.recv_until(lambda f: f["type"] == "message")
+    assert backlog["body"] == "archived words"  # opened through the archive key
+    await alice.recv_until(lambda f: f["type"] == "subscribed")
+    await client.post(f"/api/v1/access-grants/{opened.json()['id']}/revoke", headers=admin)
+    dropped = await alice.recv_until(lambda f: f["type"] == "unsubscribed")
+    assert dropped["conversation_id"] == conversation_id
+    await alice.send(type="subscribe", conversation_id=conversation_id, since=0)
+    refused = await alice.recv_until(lambda f: f["type"] == "error")
+    assert refused["code"] == "not_found"
+    await alice.close()

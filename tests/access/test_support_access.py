@@ -224,3 +224,29 @@ async def test_support_without_a_grant_cannot_open_a_console_socket(
     with pytest.raises(websockets.InvalidStatus) as refused:
         await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
     assert refused.value.response.status_code == 403
+
+
+async def test_support_with_grants_in_two_workspaces_enters_the_one_it_names(
+    world: World, client: httpx.AsyncClient, team: dict[str, object]
+) -> None:
+    from confide.access.models import Role
+
+    acme_chat, _, _ = await _two_chats(client, team["group"])
+    other_id = await world.workspace("globex")
+    globex_admin = await world.headers(await world.operator("gia", Role.ADMIN, slug="globex"))
+    acme_admin = await world.headers(team["ada"])  # type: ignore[arg-type]
+    await grant(client, acme_admin, scope="conversations_read")
+    await grant(client, globex_admin, scope="settings")
+    sam = bearer(await token_of(world, team["sam"]))  # type: ignore[arg-type]
+    # Grants in two workspaces and none named: no workspace is entered.
+    plain = await client.get(f"/api/v1/conversations/{acme_chat}", headers=sam)
+    assert plain.status_code == 403
+    acme = {**sam, "X-Confide-Workspace": str(world.workspaces["acme"])}
+    assert (await client.get(f"/api/v1/conversations/{acme_chat}", headers=acme)).status_code == 200
+    assert (await client.patch("/api/v1/workspace", json={}, headers=acme)).status_code == 403
+    globex = {**sam, "X-Confide-Workspace": str(other_id)}
+    workspace = await client.get("/api/v1/workspace", headers=globex)
+    assert workspace.status_code == 200 and workspace.json()["slug"] == "globex"
+    assert (
+        await client.get(f"/api/v1/conversations/{acme_chat}", headers=globex)
+    ).status_code == 403
