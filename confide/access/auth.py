@@ -16,15 +16,17 @@ Design notes:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access import mfa
+from confide.access.grant_store import attach_grants
 from confide.access.lockout import check_not_locked, record_failure
 from confide.access.models import (
     AuthSession,
@@ -301,15 +303,22 @@ async def logout(rt: Runtime, session_id: uuid.UUID, *, everywhere: bool = False
     await notify_principal_changed(rt, operator_id)
 
 
-async def authenticate_access_token(rt: Runtime, token: str) -> Principal:
+async def authenticate_access_token(
+    rt: Runtime, token: str, workspace_hint: uuid.UUID | None = None
+) -> Principal:
     claims = rt.tokens.read_access_token(token)
-    return await authenticate_session(rt, claims.session_id, claims.operator_id)
+    return await authenticate_session(rt, claims.session_id, claims.operator_id, workspace_hint)
 
 
 async def authenticate_session(
-    rt: Runtime, session_id: uuid.UUID, operator_id: uuid.UUID
+    rt: Runtime,
+    session_id: uuid.UUID,
+    operator_id: uuid.UUID,
+    workspace_hint: uuid.UUID | None = None,
 ) -> Principal:
-    """The principal of a live session; open sockets call this again when rights change."""
+    """The principal of a live session, with its live grants (``confide.access.grant_store``;
+    ``workspace_hint``: the workspace a support account enters); open sockets call this again
+    when rights change or a grant lapses."""
     # One round trip on every authenticated request: the session, its operator, the facts that
     # decide whether MFA enrolment is pending, and (one row per group, via
     # ix_group_members_operator_id) the operator's groups.
@@ -333,8 +342,13 @@ async def authenticate_session(
     )
     async with rt.db.session() as session:
         rows = (await session.execute(query)).all()
-    if not rows:
-        raise InvalidToken()
+        if not rows:
+            raise InvalidToken()
+        principal = _principal_of(rows, session_id, operator_id)
+        return await attach_grants(session, principal, workspace_hint)
+
+
+def _principal_of(rows: Sequence[Any], session_id: uuid.UUID, operator_id: uuid.UUID) -> Principal:
     first = rows[0]
     revoked_at, expires_at, _operator_id, workspace_id, role, status = first[:6]
     if (

@@ -30,6 +30,7 @@ from confide.api.routes import (
     channels,
     consent,
     conversations,
+    custody,
     dsr,
     erasure,
     exports,
@@ -92,6 +93,7 @@ def build_api_router() -> APIRouter:
     router.include_router(accountability.router)
     router.include_router(records.router)
     router.include_router(exports.router)
+    router.include_router(custody.router)
     return router
 
 

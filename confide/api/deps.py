@@ -10,6 +10,7 @@ them to copy the token).
 from __future__ import annotations
 
 import hmac
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,6 +26,7 @@ ACCESS_COOKIE = "confide_access"
 REFRESH_COOKIE = "confide_refresh"
 CSRF_COOKIE = "confide_csrf"
 CSRF_HEADER = "x-csrf-token"
+WORKSPACE_HEADER = "x-confide-workspace"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -46,21 +48,31 @@ def check_csrf(request: Request) -> None:
         raise CsrfFailed()
 
 
+def workspace_hint(value: str | None) -> uuid.UUID | None:
+    """The workspace a support account asks to enter (``X-Confide-Workspace``, a workspace
+    id; see ``confide.access.grant_store``). Anything that is not a UUID is no hint."""
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
 async def principal_from_request(request: Request, rt: Runtime) -> Principal:
+    hint = workspace_hint(request.headers.get(WORKSPACE_HEADER))
     authorization = request.headers.get("authorization", "")
     scheme, _, credential = authorization.partition(" ")
     credential = credential.strip()
     if scheme.lower() == "bearer" and credential:
         if credential.startswith(API_KEY_PREFIX):
             return await authenticate_api_key(rt, credential)
-        return await authenticate_access_token(rt, credential)
+        return await authenticate_access_token(rt, credential, hint)
     api_key = request.headers.get("x-confide-api-key", "").strip()
     if api_key:
         return await authenticate_api_key(rt, api_key)
     cookie = request.cookies.get(ACCESS_COOKIE)
     if cookie:
         check_csrf(request)
-        return await authenticate_access_token(rt, cookie)
+        return await authenticate_access_token(rt, cookie, hint)
     raise Unauthenticated(headers={"WWW-Authenticate": "Bearer"})
 
 

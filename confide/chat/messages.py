@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from confide.access.models import Role
 from confide.access.policy import ConversationAccess, Principal
 from confide.chat import events, exactly_once, offline, routing
+from confide.chat.archive_reads import archive_opened
 from confide.chat.channels import outbound
 from confide.chat.conversations import load_for
 from confide.chat.models import (
@@ -348,15 +349,17 @@ async def list_messages(
         if principal.kind == "visitor":
             texts = await rt.vault.read_message_texts(tx, [m.id for m in rows])
         else:
-            texts = await read_transcript(
-                tx,
-                rt,
-                principal,
-                [m.id for m in rows],
-                subject_id=await subject_of(tx, conversation.visitor_id),
-                action="conversation.messages_read",
-                resource=f"conversation:{conversation.id}",
-            )
+            subject_id = await subject_of(tx, conversation.visitor_id)
+            with archive_opened(rt, conversation):  # a custodian's grant: archived keys
+                texts = await read_transcript(
+                    tx,
+                    rt,
+                    principal,
+                    [m.id for m in rows],
+                    subject_id=subject_id,
+                    action="conversation.messages_read",
+                    resource=f"conversation:{conversation.id}",
+                )
         operator_ids = {m.author_operator_id for m in rows if m.author_operator_id}
         cards = {oid: await routing.agent_card(rt, tx, oid) for oid in operator_ids}
         messages = []

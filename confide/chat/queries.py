@@ -12,6 +12,7 @@ from confide.access import policy
 from confide.access.policy import Principal
 from confide.access.rules import ConversationColumns
 from confide.chat import events
+from confide.chat.archive_reads import archive_opened
 from confide.chat.conversations import load_for
 from confide.chat.models import Conversation, ConversationStatus
 from confide.chat.routing import agent_card
@@ -109,7 +110,8 @@ async def conversation_detail(
                 )
             ).get(conversation.visitor_id)
             # What the widget knew when the chat started (page, language, ...): for the agent.
-            data["visitor_context"] = await rt.vault.open_context(
-                conversation.workspace_id, conversation.id, conversation.visitor_context
-            )
+            with archive_opened(rt, conversation):  # a custodian's grant: archived keys
+                data["visitor_context"] = await rt.vault.open_context(
+                    conversation.workspace_id, conversation.id, conversation.visitor_context
+                )
     return data

@@ -11,8 +11,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-# Imported for the job kinds they register: reply e-mails, attribute expiry, export purge; key
-# epochs and destruction retries; the daily backup.
+# Imported for the job kinds they register: reply e-mails, attribute expiry, export purge, grant
+# expiries; key epochs and destruction retries; the daily backup.
+import confide.access.support_access
 import confide.backup.actions
 import confide.chat.attributes
 import confide.chat.offline

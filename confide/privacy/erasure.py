@@ -25,7 +25,7 @@ Design:
   keys are tombstoned, so a restored backup erases them again and a failed after-commit
   destruction is retried from the tombstones.
 - **Legal hold** (Art. 17(3)(e)) is asked of :func:`held_conversation_ids` before anything is
-  done; the retention issue fills it in.
+  done, in the same transaction (``confide.privacy.holds``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import confide.models  # noqa: F401  (every table in the metadata: the walk needs them all)
+import confide.models  # noqa: F401  (every table the subject map names is in the metadata)
 from confide.access.models import Operator, OperatorStatus, Role
 from confide.access.operators import notify_principal_changed
 from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
@@ -46,6 +46,7 @@ from confide.core.blobs import delete_blobs
 from confide.core.clock import utcnow
 from confide.core.db import Base, UnitOfWork
 from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
+from confide.privacy import holds
 from confide.privacy.journal import record_erasure
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.models import Subject
@@ -80,12 +81,10 @@ class ErasureReport:
 async def held_conversation_ids(
     session: AsyncSession, conversation_ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """Legal-hold hook: the ids among ``conversation_ids`` that must not be destroyed.
-
-    Today no conversation can be held (``conversations.held`` arrives with the retention
-    issue, which fills this function in); erasure refuses with ``LegalHold`` (409) while any
-    conversation of the subject is returned here."""
-    return set()
+    """Legal-hold check: the ids among ``conversation_ids`` that must not be destroyed, asked
+    inside the destroying transaction (``confide.privacy.holds``; it locks those rows).
+    Erasure refuses with ``LegalHold`` (409) while any conversation of the subject is held."""
+    return await holds.held_conversation_ids(session, conversation_ids)
 
 
 def _table(name: str) -> Table:
@@ -198,7 +197,7 @@ async def do_erase_subject(
         if kind == "visitor":
             ids = list((await tx.scalars(_conversations_of(person_id, 1_000_000))).all())
             held = await held_conversation_ids(tx, ids)
-            if held:
+            if held or await holds.visitor_held(tx, person_id):
                 raise LegalHold(
                     f"{len(held)} conversation(s) of this person are under legal hold; "
                     "lift the hold before erasing."

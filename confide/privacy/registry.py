@@ -8,8 +8,8 @@ and the record of processing are generated from here.
 
 The vocabulary (categories, ``Column``, ``Table``) lives in ``confide.privacy.datamap``; the
 tables are classified by area in ``registry_access``, ``registry_chat``, ``registry_records``,
-``registry_hardening``, ``registry_attachments``, ``registry_requests`` and
-``registry_accountability``, and collected here.
+``registry_hardening``, ``registry_attachments``, ``registry_requests``,
+``registry_accountability`` and ``registry_custody``, and collected here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from confide.privacy.registry_access import ACCESS_TABLES
 from confide.privacy.registry_accountability import ACCOUNTABILITY_TABLES
 from confide.privacy.registry_attachments import ATTACHMENT_TABLES
 from confide.privacy.registry_chat import CHAT_TABLES
+from confide.privacy.registry_custody import CUSTODY_TABLES
 from confide.privacy.registry_hardening import TABLES as HARDENING_TABLES
 from confide.privacy.registry_records import RECORD_TABLES
 from confide.privacy.registry_requests import REQUEST_TABLES
@@ -40,6 +41,7 @@ REGISTRY: dict[str, Table] = {
     **ATTACHMENT_TABLES,
     **REQUEST_TABLES,
     **ACCOUNTABILITY_TABLES,
+    **CUSTODY_TABLES,
 }
 
 

@@ -24,102 +24,50 @@ What erasure does to the rows a reach finds (``on_erase``):
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from typing import Literal
+from confide.privacy.datamap import (
+    AUDIT_KEEP_REASON,
+    STUB_OPERATOR_REASON,
+    SUBJECT_OWNERS,
+    Export,
+    LegalBasis,
+    OnErase,
+    Owner,
+    PersonKind,
+    Reach,
+    SubjectRef,
+    TableMap,
+    not_personal,
+)
+from confide.privacy.subject_map_lifecycle import LIFECYCLE_TABLES
 
-Owner = Literal[
-    "visitor", "subject", "conversation", "message", "operator", "auth_session", "workspace", "none"
+__all__ = [
+    "SUBJECT_MAP",
+    "SUBJECT_OWNERS",
+    "Export",
+    "LegalBasis",
+    "OnErase",
+    "Owner",
+    "PersonKind",
+    "Reach",
+    "SubjectRef",
+    "TableMap",
+    "reaches_of",
+    "unmapped_tables",
 ]
-OnErase = Literal["delete_row", "shred_key", "null_columns", "keep_pseudonymised"]
-Export = Literal["include", "exclude", "as_pseudonym"]
-LegalBasis = Literal[
-    "contract",  # Art. 6(1)(b)
-    "legal_obligation",  # Art. 6(1)(c)
-    "legitimate_interest",  # Art. 6(1)(f)
-    "consent",  # Art. 6(1)(a)
-    "not_personal",
-]
-SUBJECT_OWNERS: tuple[Owner, ...] = (
-    "visitor",
-    "subject",
-    "conversation",
-    "message",
-    "operator",
-    "auth_session",
-)
-
-
-PersonKind = Literal["visitor", "operator"]
-
-
-@dataclass(frozen=True)
-class SubjectRef:
-    """A data subject as erasure and export name one: a visitor or an operator by row id.
-
-    ``do_erase_subject(rt, actor, ref.kind, ref.person_id)`` and
-    ``build_subject_export(rt, principal, ref)`` take the same pair; the vault's subject id is
-    resolved from the row (``visitors.subject_id`` / ``operators.subject_id``)."""
-
-    kind: PersonKind
-    person_id: uuid.UUID
-
-
-@dataclass(frozen=True)
-class Reach:
-    """Rows of the table whose ``column`` holds an id of ``owner``, and what erasure does."""
-
-    owner: Owner
-    column: str
-    on_erase: OnErase
-    null_columns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TableMap:
-    purpose: str
-    legal_basis: LegalBasis
-    retention: str  # which clock: conversation | account | connection_log | audit | none
-    export: Export
-    reach: tuple[Reach, ...] = ()
-    keep_reason: str = ""
-    # Columns naming blobs in the blob store (confide.core.blobs): whoever deletes rows of the
-    # table (erasure, retention) deletes these blobs after the commit.
-    blob_columns: tuple[str, ...] = ()
-
-    @property
-    def owner(self) -> Owner:
-        return self.reach[0].owner if self.reach else "workspace"
-
-
-def _not_personal(purpose: str) -> TableMap:
-    return TableMap(purpose, "not_personal", "none", "exclude")
-
-
-_STUB_OPERATOR = (
-    "Conversations, messages, API keys and consent requests of other people name their "
-    "operator: the row stays as a stub (username replaced by a pseudonym, password, login "
-    "facts and profile removed, status removed) so those records still resolve."
-)
-_AUDIT = (
-    "Accountability (Art. 5(2), kept under Art. 17(3)(b),(e)): the chain must still verify. "
-    "Records keep the random subject id; their details were sealed under the subject's key, "
-    "which erasure destroys."
-)
 
 SUBJECT_MAP: dict[str, TableMap] = {
-    "workspaces": _not_personal("The tenant."),
-    "groups": _not_personal("Routing groups of a workspace."),
-    "channel_endpoints": _not_personal("Social/SMS endpoints of a workspace."),
-    "workspace_widget_settings": _not_personal("Widget appearance."),
-    "workspace_privacy_settings": _not_personal("Privacy settings of a workspace."),
-    "spent_mfa_challenges": _not_personal("Single-use MFA challenge ids until they expire."),
-    "labels": _not_personal("A workspace's labels for conversations."),
-    "group_hours": _not_personal("When a group answers chats (the widget's away notice)."),
-    "audit_heads": _not_personal("Head of each audit chain."),
-    "audit_checkpoints": _not_personal("Signed checkpoints of each audit chain."),
-    "jobs": _not_personal("Background work queue; payloads name ids, never personal data."),
-    "job_schedules": _not_personal("When periodic jobs next run."),
+    "workspaces": not_personal("The tenant."),
+    "groups": not_personal("Routing groups of a workspace."),
+    "channel_endpoints": not_personal("Social/SMS endpoints of a workspace."),
+    "workspace_widget_settings": not_personal("Widget appearance."),
+    "workspace_privacy_settings": not_personal("Privacy settings of a workspace."),
+    "spent_mfa_challenges": not_personal("Single-use MFA challenge ids until they expire."),
+    "labels": not_personal("A workspace's labels for conversations."),
+    "group_hours": not_personal("When a group answers chats (the widget's away notice)."),
+    "audit_heads": not_personal("Head of each audit chain."),
+    "audit_checkpoints": not_personal("Signed checkpoints of each audit chain."),
+    "jobs": not_personal("Background work queue; payloads name ids, never personal data."),
+    "job_schedules": not_personal("When periodic jobs next run."),
     "subjects": TableMap(
         "The vault's subject: the random id every personal record is keyed by.",
         "contract",
@@ -256,7 +204,7 @@ SUBJECT_MAP: dict[str, TableMap] = {
         "account",
         "include",
         (Reach("operator", "id", "keep_pseudonymised"),),
-        keep_reason=_STUB_OPERATOR,
+        keep_reason=STUB_OPERATOR_REASON,
     ),
     "group_members": TableMap(
         "Which groups an operator works in.",
@@ -315,101 +263,25 @@ SUBJECT_MAP: dict[str, TableMap] = {
         (Reach("operator", "operator_id", "delete_row"),),
     ),
     # -- attachments and purpose-bound attributes (issue 20) ------------------------------
-    "workspace_attachment_settings": _not_personal("A workspace's attachment limits."),
-    "attachments": TableMap(
-        "Files sent in a conversation (bytes sealed in the blob store, name sealed).",
-        "contract",
-        "conversation",
-        "include",
-        (
-            Reach("conversation", "conversation_id", "shred_key"),
-            Reach("operator", "uploader_operator_id", "null_columns", ("uploader_operator_id",)),
-        ),
-        blob_columns=("blob_key", "thumbnail_key"),
-    ),
-    "visitor_attribute_definitions": TableMap(
-        "Custom visitor attributes a workspace declares, with purpose and retention.",
-        "not_personal",
-        "none",
-        "exclude",
-        (Reach("operator", "created_by", "null_columns", ("created_by",)),),
-    ),
-    "visitor_attribute_values": TableMap(
-        "A visitor's values of declared attributes (sealed; each expires on its own clock).",
-        "contract",
-        "attribute",
-        "include",
-        (Reach("visitor", "visitor_id", "shred_key"),),
-    ),
     "audit_events": TableMap(
         "Hash-chained record of who did what to whose data.",
         "legal_obligation",
         "audit",
         "as_pseudonym",
         (Reach("subject", "subject_id", "keep_pseudonymised"),),
-        keep_reason=_AUDIT,
+        keep_reason=AUDIT_KEEP_REASON,
     ),
-    "breaches": TableMap(
-        "The breach register (Art. 33(5)); names the admin who recorded each breach.",
-        "legal_obligation",
-        "audit",
-        "exclude",
-        (Reach("operator", "recorded_by", "keep_pseudonymised"),),
-        keep_reason="The register must show who recorded a breach (Art. 33(5)); it names the "
-        "operator stub.",
-    ),
-    "breach_notifications": _not_personal("Notifications of a breach (counts, never addresses)."),
-    "subprocessors": _not_personal("Recipients of the deployment and of a workspace."),
-    "controller_profiles": _not_personal("The controller's published details (Art. 30(1)(a))."),
     "audit_event_subjects": TableMap(
         "Index of audit events by the subjects they name.",
         "legal_obligation",
         "audit",
         "as_pseudonym",
         (Reach("subject", "subject_id", "keep_pseudonymised"),),
-        keep_reason=_AUDIT,
+        keep_reason=AUDIT_KEEP_REASON,
     ),
     # Data-subject requests (issue 14): the case stays as the record that it was answered.
-    "dsr_cases": TableMap(
-        "A data subject's request and its receipt.",
-        "legal_obligation",
-        "none",
-        "include",
-        (
-            Reach("subject", "subject_id", "keep_pseudonymised"),
-            Reach("visitor", "visitor_id", "null_columns", ("visitor_id",)),
-            Reach("operator", "assignee_id", "null_columns", ("assignee_id",)),
-        ),
-        keep_reason="Proof that the request was answered (Art. 5(2), 12): the case names the "
-        "random subject id only; the requester's address was removed at completion.",
-    ),
-    "dsr_case_events": TableMap(
-        "History of a request.",
-        "legal_obligation",
-        "none",
-        "include",
-        (Reach("operator", "actor_id", "null_columns", ("actor_id",)),),
-    ),
-    "portal_links": TableMap(
-        "One-time privacy portal links (sealed address, hashed secret).",
-        "legal_obligation",
-        "none",
-        "exclude",
-    ),
-    "dsr_processing_limits": TableMap(
-        "Restrictions and objections in force.",
-        "legal_obligation",
-        "account",
-        "include",
-        (Reach("subject", "subject_id", "delete_row"),),
-    ),
-    "dsr_settings": _not_personal("A workspace's request target and portal options."),
-    "mail_outbox": TableMap(
-        "Sealed mails waiting for the send_mail job.",
-        "legitimate_interest",
-        "none",
-        "exclude",
-    ),
+    # Tables of the lifecycle work (attachments, requests, accountability, custody, retention).
+    **LIFECYCLE_TABLES,
 }
 
 

@@ -27,7 +27,7 @@ from starlette.websockets import WebSocket
 from confide.access import auth, policy
 from confide.access.policy import Principal
 from confide.api.cors import is_same_origin
-from confide.api.deps import ACCESS_COOKIE
+from confide.api.deps import ACCESS_COOKIE, workspace_hint
 from confide.chat import widget_settings
 from confide.chat.visitors import authenticate_visitor_token
 from confide.core import outages
@@ -77,7 +77,9 @@ async def _console_principal(websocket: WebSocket, rt: Runtime) -> Principal:
     if not token:
         raise SocketClosed(CLOSE_UNAUTHENTICATED, "sign in first")
     try:
-        principal = await auth.authenticate_access_token(rt, token)
+        principal = await auth.authenticate_access_token(
+            rt, token, workspace_hint(websocket.query_params.get("workspace"))
+        )
     except InvalidToken as exc:
         raise SocketClosed(CLOSE_UNAUTHENTICATED, "invalid token") from exc
     if principal.workspace_id is None or policy.Action.CONVERSATIONS_WORK not in (

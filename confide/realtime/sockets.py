@@ -28,8 +28,10 @@ subscribe and the live events after it can never interleave out of order. Per co
 socket remembers the last seq it delivered: a live event at or below it is a duplicate and is
 dropped; one beyond the next expected seq means something was missed (lagged queue, Redis
 reconnect), and the gap is read from the database first. Rights are re-checked when the broker
-says they changed (role, groups, sessions), when a conversation's assignment or group changes,
-and every ``REVALIDATE_SECONDS``.
+says they changed (role, groups, sessions, grants), when a conversation's assignment or group
+changes, when a grant the principal holds lapses (support access, an archive opening: checked
+before every frame and event, and the loop wakes at the expiry), and every
+``REVALIDATE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from confide.access import auth, policy
+from confide.access import auth, grant_store, policy
 from confide.access.policy import ConversationFacts, Principal
 from confide.chat import conversations, messages
 from confide.chat.models import Availability
@@ -67,6 +69,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
+READ = policy.ConversationAccess.READ
 # Frames relayed to the other side of a conversation (never back to their author).
 RELAYED = frozenset({"typing", "read", "mirror", "cobrowse", "cobrowse_end", "consent"})
 
@@ -123,7 +126,7 @@ class SocketSession(ConsentedFrames):
             while True:
                 done, _ = await asyncio.wait(
                     {receive, event},
-                    timeout=REVALIDATE_SECONDS,
+                    timeout=self._wake_after(),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if not done:
@@ -162,7 +165,14 @@ class SocketSession(ConsentedFrames):
 
     # -- client frames -------------------------------------------------------------------
 
+    def _wake_after(self) -> float:
+        # A grant that lapses ends its access at once: wake then, not at the next revalidation.
+        lapse = grant_store.seconds_until_lapse(self.principal)
+        return REVALIDATE_SECONDS if lapse is None else min(REVALIDATE_SECONDS, lapse + 0.01)
+
     async def on_frame(self, text: str) -> None:
+        if grant_store.grants_lapsed(self.principal):
+            await self.revalidate()
         if len(text) > MAX_FRAME_CHARS:
             raise SocketClosed(CLOSE_TOO_BIG, "frame too large")
         try:
@@ -200,7 +210,8 @@ class SocketSession(ConsentedFrames):
         if not isinstance(since, int) or not 0 <= since <= MAX_SEQ:
             raise ValidationFailed("since must be a non-negative integer.", field="since")
         async with self.rt.db.session() as session:
-            await conversations.load_for(session, self.principal, conversation_id)
+            # Reading is enough to follow (read-only support access); writing checks WORK.
+            await conversations.load_for(session, self.principal, conversation_id, access=READ)
         await self.subscription.add(conversation_channel(conversation_id))
         self.delivered[conversation_id] = since
         self.seen.add(conversation_id)
@@ -298,6 +309,8 @@ class SocketSession(ConsentedFrames):
     # -- broker events -------------------------------------------------------------------
 
     async def on_event(self, channel: str, event: dict[str, Any]) -> None:
+        if grant_store.grants_lapsed(self.principal):
+            await self.revalidate()  # nothing more reaches a socket whose grant has ended
         kind = event.get("type")
         if kind == "principal_changed":
             await self.revalidate()
@@ -388,16 +401,23 @@ class SocketSession(ConsentedFrames):
         assert self.principal.session_id and self.principal.operator_id
         try:
             self.principal = await auth.authenticate_session(
-                self.rt, self.principal.session_id, self.principal.operator_id
+                self.rt,
+                self.principal.session_id,
+                self.principal.operator_id,
+                self.principal.workspace_id,  # a support account stays in the one it entered
             )
         except InvalidToken as exc:
             raise SocketClosed(CLOSE_UNAUTHENTICATED, "session ended") from exc
-        if policy.Action.CONVERSATIONS_WORK not in policy.allowed_actions(self.principal):
+        if self.principal.workspace_id is None or policy.Action.CONVERSATIONS_WORK not in (
+            policy.allowed_actions(self.principal)
+        ):
             raise SocketClosed(CLOSE_FORBIDDEN, "your role has no chat room")
         for conversation_id in list(self.delivered):
             async with self.rt.db.session() as session:
                 try:
-                    await conversations.load_for(session, self.principal, conversation_id)
+                    await conversations.load_for(
+                        session, self.principal, conversation_id, access=READ
+                    )
                     continue
                 except ConfideError:
                     pass

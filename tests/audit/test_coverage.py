@@ -24,6 +24,7 @@ from confide.chat.models import Visitor
 from confide.core import clock
 from confide.privacy.models import ConnectionLog
 from confide.runtime import Runtime
+from tests.access.custody_helpers import drive_custody_routes
 from tests.api.test_malformed_input import ROUTES
 from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import PASSWORD, World, totp_now
@@ -112,6 +113,13 @@ AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/subprocessors"): "subprocessor.add",
     ("DELETE", "/api/v1/subprocessors/{subprocessor_id}"): "subprocessor.remove",
     ("PUT", "/api/v1/controller-profile"): "controller_profile.update",
+    # Support access, archive custodians and legal holds (custody_helpers.drive_custody_routes).
+    ("POST", "/api/v1/access-grants/support"): "support_access.grant",
+    ("POST", "/api/v1/access-grants/{grant_id}/revoke"): "support_access.revoke",
+    ("PUT", "/api/v1/operators/{operator_id}/archive-custodian"): "archive_custodian.appoint",
+    ("POST", "/api/v1/archive/conversations/{conversation_id}/open"): "archive.open",
+    ("POST", "/api/v1/legal-holds"): "legal_hold.place",
+    ("POST", "/api/v1/legal-holds/{hold_id}/lift"): "legal_hold.lift",
 }
 MAIL_ROUTES = {
     ("POST", "/api/v1/portal/{workspace}/requests"),
@@ -540,6 +548,7 @@ async def test_every_audited_route_appends_its_record(
         "/api/v1/operators/{operator_id}/export",
         call("POST", f"/operators/{cy}/export", admin),
     )
+    await drive_custody_routes(world, drive, call, admin, ada, chat)
     # Erasure (GDPR Art. 17).
     await drive(
         "POST",

@@ -17,6 +17,7 @@ from confide.models import metadata
 from confide.privacy import erasure
 from confide.privacy.subject_map import SUBJECT_MAP, Owner
 from confide.runtime import Runtime
+from tests.access.custody_helpers import touch_custody_tables
 from tests.chat.helpers import new_visitor, start_chat
 from tests.chat.test_channels import hook, signed
 from tests.conftest import World
@@ -159,6 +160,9 @@ async def _touch_every_visitor_table(
     )
     assert reply.status_code == 201, reply.text
     detail = await client.get(f"/api/v1/conversations/{sms_conversation}", headers=admin)
+    await touch_custody_tables(  # access_grants, legal_holds
+        world, client, admin, sms_conversation, detail.json()["visitor_id"]
+    )
     listed = await client.get("/api/v1/conversations", headers=admin)  # audit_event_subjects
     assert len(listed.json()["conversations"]) == 2
     objection = await client.post(  # dsr_cases

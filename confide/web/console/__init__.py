@@ -19,6 +19,7 @@ from confide.web.console import (
     admin_accountability,
     admin_breaches,
     admin_channels,
+    admin_custody,
     admin_files,
     admin_labels,
     admin_people,
@@ -64,6 +65,7 @@ def mount_console(app: FastAPI) -> None:
         requests_page,
         admin_accountability,
         admin_breaches,
+        admin_custody,
     )
     for module in modules:
         app.include_router(module.router)

@@ -111,6 +111,6 @@ def settings_sections(visit: Visit) -> list[tuple[str, str]]:
             ("security", "Security"),
             ("accountability", "Accountability"),
         ]
-    if Action.AUDIT_READ in allowed:
-        sections.append(("breaches", "Breaches"))
+    if Action.AUDIT_READ in allowed:  # admins only: breaches, support access, custodians, holds
+        sections += [("breaches", "Breaches"), ("access", "Access"), ("legal-holds", "Legal holds")]
     return sections
