@@ -8,6 +8,7 @@ from confide.chat import models as chat_models
 from confide.core.db import Base
 from confide.jobs import models as jobs_models
 from confide.privacy import models as privacy_models
+from confide.privacy.retention import models as retention_models
 
 __all__ = [
     "Base",
@@ -16,6 +17,7 @@ __all__ = [
     "chat_models",
     "jobs_models",
     "privacy_models",
+    "retention_models",
 ]
 
 metadata = Base.metadata

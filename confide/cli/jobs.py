@@ -11,7 +11,8 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-import confide.chat.offline  # noqa: F401  (registers the reply e-mail job kind)
+import confide.chat.offline
+import confide.privacy.retention.job  # noqa: F401  (registers the retention job kinds)
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.core.logging import configure_logging
 from confide.jobs.kinds import KINDS

@@ -320,3 +320,48 @@ async def do_erase_subjects_by(
     if not people:
         raise NotFound("Nobody in this workspace has that e-mail address or phone number.")
     return [await do_erase_subject(rt, actor, kind, person_id) for kind, person_id in people]
+
+
+async def erase_conversations_in(
+    rt: Runtime, tx: UnitOfWork, conversation_ids: list[uuid.UUID], report: ErasureReport
+) -> None:
+    """Destroy ``conversation_ids`` inside the caller's unit of work (retention's end of life,
+    bulk delete): every row the map reaches from them, then the rows themselves; their data
+    keys are destroyed after commit. The caller has checked :func:`held_conversation_ids`."""
+    if not conversation_ids:
+        return
+    owners: dict[Owner, Any] = {
+        "conversation": conversation_ids,
+        "message": _messages_of(conversation_ids),
+    }
+    await _apply(tx, owners, _CONVERSATION_OWNERS, report)
+    conversations = _table("conversations")
+    result = await tx.execute(delete(conversations).where(conversations.c.id.in_(conversation_ids)))
+    report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
+    report.conversations += len(conversation_ids)
+    report.keys += len(conversation_ids)
+    tx.on_commit(destroy_keys, rt, list(conversation_ids))
+
+
+async def erase_visitor_in(
+    rt: Runtime, tx: UnitOfWork, actor: Principal | None, visitor_id: uuid.UUID
+) -> ErasureReport | None:
+    """Erase a visitor with no conversation left, inside the caller's unit of work: identity
+    fields, attributes, tokens, connection logs and consent rows (GDPR Art. 5(1)(e): nothing
+    of theirs is kept longer than its purpose). Returns None, doing nothing, while the visitor
+    still has a conversation (one kept under a longer retention or a legal hold)."""
+    conversations = _table("conversations")
+    left = await tx.scalar(
+        select(conversations.c.id).where(conversations.c.visitor_id == visitor_id).limit(1)
+    )
+    if left is not None:
+        return None
+    subject_id, _ = await _find(tx, "visitor", visitor_id)
+    await tx.execute(
+        update(Subject)
+        .where(Subject.id == subject_id, Subject.erased_at.is_(None))
+        .values(erased_at=utcnow())
+    )
+    report = ErasureReport("visitor", subject_id)
+    await _erase_share(rt, tx, actor, "visitor", visitor_id, subject_id, report, 1)
+    return report

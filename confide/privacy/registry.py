@@ -7,8 +7,8 @@ not classified (``tests/privacy/test_registry.py``), is what keeps it true. ``do
 and the record of processing are generated from here.
 
 The vocabulary (categories, ``Column``, ``Table``) lives in ``confide.privacy.datamap``; the
-tables are classified by area in ``registry_access``, ``registry_chat``, ``registry_records``
-and ``registry_hardening``, and collected here.
+tables are classified by area in ``registry_access``, ``registry_chat``, ``registry_records``,
+``registry_hardening`` and ``registry_retention``, and collected here.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from confide.privacy.registry_access import ACCESS_TABLES
 from confide.privacy.registry_chat import CHAT_TABLES
 from confide.privacy.registry_hardening import TABLES as HARDENING_TABLES
 from confide.privacy.registry_records import RECORD_TABLES
+from confide.privacy.registry_retention import RETENTION_TABLES
 
 __all__ = [
     "REGISTRY",
@@ -33,6 +34,7 @@ REGISTRY: dict[str, Table] = {
     **CHAT_TABLES,
     **RECORD_TABLES,
     **HARDENING_TABLES,
+    **RETENTION_TABLES,
 }
 
 

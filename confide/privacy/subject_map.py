@@ -295,6 +295,16 @@ SUBJECT_MAP: dict[str, TableMap] = {
         "exclude",
         (Reach("operator", "operator_id", "delete_row"),),
     ),
+    "conversation_statistics": TableMap(
+        "Anonymised figures of a conversation, kept for reports after its end of life.",
+        "legitimate_interest",
+        "none",
+        "exclude",
+        (Reach("conversation", "conversation_id", "null_columns", ("conversation_id",)),),
+    ),
+    "retention_runs": _not_personal("Reports of retention runs: counts per channel, no ids."),
+    "retention_run_counts": _not_personal("Counts of a retention run per workspace and channel."),
+    "retention_alerts": _not_personal("When admins were last told retention is overdue."),
     "audit_events": TableMap(
         "Hash-chained record of who did what to whose data.",
         "legal_obligation",
