@@ -13,6 +13,12 @@ DEKs encrypt fields. Every ciphertext is bound to its record through the associa
 - Destroying a DEK makes everything encrypted under it unreadable everywhere, including in
   backups of the data (which never contain keys).
 
+- Archiving (``archive_keys``, retention's restricted archive) moves data keys out of the live
+  table and re-wraps them under the workspace's *archive* KEK. They open only inside
+  ``with keyring.archive_access():`` (a context variable, so it holds for the task that entered
+  it and nothing else): a normal read path cannot decrypt archived data even if a policy check
+  above it had a bug. Archived keys are never cached; destroying them works as for live keys.
+
 Unwrapped keys are cached in memory for ``CACHE_SECONDS`` so a busy conversation does not hit
 the key store for every message; ``forget`` evicts at once (called on destruction).
 """
@@ -23,7 +29,9 @@ import base64
 import secrets
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from confide.core.errors import KeyUnavailable
@@ -33,6 +41,9 @@ from confide.crypto.providers import KEY_BYTES, KeyProvider, open_sealed, seal
 TOKEN_PREFIX = "ck1:"
 CACHE_SECONDS = 60.0
 CACHE_MAX_KEYS = 10_000
+
+# True only inside ``Keyring.archive_access()``: the custodian context of the current task.
+_ARCHIVE_ACCESS: ContextVar[bool] = ContextVar("confide_archive_access", default=False)
 
 
 @dataclass(frozen=True)
@@ -103,9 +114,14 @@ class Keyring:
         if cached is not None:
             return cached
         row = await self.store.data_key(key_id)
+        if row is None and not create and _ARCHIVE_ACCESS.get():
+            # Archived data is read-only: writers (create=True) never get an archived key.
+            return await self._archived_dek(workspace_id, key_id)
         if row is None:
             if not create or workspace_id is None:
-                raise KeyUnavailable("This data has been erased: its key no longer exists.")
+                raise KeyUnavailable(
+                    "This data has been erased or archived: no live key exists for it."
+                )
             version, kek = await self._kek(workspace_id)
             fresh = secrets.token_bytes(KEY_BYTES)
             wrapped = seal(kek, fresh, f"dek:{key_id}".encode())
@@ -157,11 +173,92 @@ class Keyring:
         self.forget_many(ids)  # a reader may have cached one while the purge ran
         return count
 
+    # -- the restricted archive -----------------------------------------------------------
+
+    @contextmanager
+    def archive_access(self) -> Iterator[None]:
+        """The custodian context: inside it (and only in the task that entered it) archived
+        data keys open, and :meth:`restore_keys` may run. The caller checks the custodian's
+        permission and reason and audits the opening; the keyring only enforces that no
+        read outside this block reaches an archived key."""
+        token = _ARCHIVE_ACCESS.set(True)
+        try:
+            yield
+        finally:
+            _ARCHIVE_ACCESS.reset(token)
+
+    async def _archive_kek(
+        self, workspace_id: str, version: int | None = None, *, create: bool = False
+    ) -> tuple[int, bytes]:
+        """An archive KEK of the workspace: the given version, or the newest (created when
+        missing and ``create``). Archive KEKs are never cached."""
+        keys = await self.store.archive_keys_of(workspace_id)
+        if not keys and create:
+            fresh = secrets.token_bytes(KEY_BYTES)
+            wrapped = self.provider.wrap(fresh, _archive_context(workspace_id, 1))
+            await self.store.add_archive_key(workspace_id, 1, self.provider.key_id, wrapped)
+            keys = await self.store.archive_keys_of(workspace_id)
+        chosen = version if version is not None else max(keys, default=0)
+        row = keys.get(chosen)
+        if row is None:
+            raise KeyUnavailable("The workspace's archive key version is gone.")
+        return chosen, self.provider.unwrap(row.wrapped, _archive_context(workspace_id, chosen))
+
+    async def _archived_dek(self, workspace_id: str | None, key_id: str) -> bytes:
+        row = await self.store.archived_data_key(key_id)
+        if row is None:
+            raise KeyUnavailable("This data has been erased: its key no longer exists.")
+        if workspace_id is not None and row.workspace_id != workspace_id:
+            raise KeyUnavailable("The data key belongs to another workspace.")
+        _, archive_kek = await self._archive_kek(row.workspace_id, row.archive_version)
+        return open_sealed(archive_kek, row.wrapped, f"archived-dek:{key_id}".encode())
+
+    async def archive_keys(self, workspace_id: str, key_ids: Iterable[str]) -> int:
+        """Move live data keys of the workspace into the restricted archive: re-wrapped under
+        its archive KEK (created on first use), gone from the live table and from this node's
+        cache. Keys that are unknown, destroyed, of another workspace or already archived are
+        skipped, so a batch can be re-run. Returns how many keys were archived. Other nodes
+        must be told to forget the keys (as for destruction, ``confide.privacy.key_cache``)."""
+        ids = sorted(set(key_ids))
+        rows = await self.store.data_keys_in(workspace_id, ids) if ids else []
+        if not rows:
+            return 0
+        archive_version, archive_kek = await self._archive_kek(workspace_id, create=True)
+        moves = []
+        for row in rows:
+            _, kek = await self._kek(workspace_id, row.kek_version)
+            dek = open_sealed(kek, row.wrapped, f"dek:{row.id}".encode())
+            rewrapped = seal(archive_kek, dek, f"archived-dek:{row.id}".encode())
+            moves.append((row.id, row.kek_version, rewrapped))
+        self.forget_many(ids)
+        moved = await self.store.move_to_archive(workspace_id, archive_version, moves)
+        self.forget_many(ids)  # a reader may have cached one while the move ran
+        return moved
+
+    async def restore_keys(self, workspace_id: str, key_ids: Iterable[str]) -> int:
+        """Bring archived data keys of the workspace back to the live table, re-wrapped under
+        its current KEK. Only inside :meth:`archive_access` (raises ``KeyUnavailable``
+        outside it). Keys not in the archive are skipped. Returns how many were restored."""
+        if not _ARCHIVE_ACCESS.get():
+            raise KeyUnavailable("Restoring archived keys needs the custodian context.")
+        ids = sorted(set(key_ids))
+        rows = await self.store.archived_data_keys_in(workspace_id, ids) if ids else []
+        if not rows:
+            return 0
+        kek_version, kek = await self._kek(workspace_id)
+        moves = []
+        for row in rows:
+            _, archive_kek = await self._archive_kek(workspace_id, row.archive_version)
+            dek = open_sealed(archive_kek, row.wrapped, f"archived-dek:{row.id}".encode())
+            moves.append((row.id, row.archive_version, seal(kek, dek, f"dek:{row.id}".encode())))
+        return await self.store.move_from_archive(workspace_id, kek_version, moves)
+
     # -- rotation -------------------------------------------------------------------------
 
     async def rotate_workspace(self, workspace_id: str) -> int:
-        """New KEK version; re-wrap every data key; destroy the old versions. Returns the
-        number of data keys re-wrapped."""
+        """New KEK version; re-wrap every data key; destroy the old versions. The archive KEK
+        (if any) rotates with it. Returns the number of data keys re-wrapped (archived ones
+        included)."""
         keys = await self.store.workspace_keys(workspace_id)
         if not keys:
             return 0
@@ -180,6 +277,31 @@ class Keyring:
                 count += 1
             await self.store.delete_workspace_key(workspace_id, old_version)
             self._cache.pop(f"kek:{workspace_id}:{old_version}", None)
+        return count + await self._rotate_archive(workspace_id)
+
+    async def _rotate_archive(self, workspace_id: str) -> int:
+        """The same for the workspace's archive KEK, if it has one: archived keys re-wrapped
+        under a new archive KEK version, the old versions destroyed."""
+        keys = await self.store.archive_keys_of(workspace_id)
+        if not keys:
+            return 0
+        new_version = max(keys) + 1
+        fresh = secrets.token_bytes(KEY_BYTES)
+        context = _archive_context(workspace_id, new_version)
+        wrapped = self.provider.wrap(fresh, context)
+        await self.store.add_archive_key(workspace_id, new_version, self.provider.key_id, wrapped)
+        _, new_kek = await self._archive_kek(workspace_id, new_version)
+        count = 0
+        for old_version in sorted(keys):
+            _, old_kek = await self._archive_kek(workspace_id, old_version)
+            for row in await self.store.archived_data_keys_of(workspace_id, old_version):
+                aad = f"archived-dek:{row.id}".encode()
+                rewrapped = seal(new_kek, open_sealed(old_kek, row.wrapped, aad), aad)
+                await self.store.rewrap_archived_data_key(
+                    row.id, old_version, new_version, rewrapped
+                )
+                count += 1
+            await self.store.delete_archive_key(workspace_id, old_version)
         return count
 
     async def rotate_all(self) -> RotationReport:
@@ -190,13 +312,21 @@ class Keyring:
         return RotationReport(len(workspaces), total)
 
     async def rewrap_master(self, new_provider: KeyProvider) -> int:
-        """Re-wrap every workspace KEK under a new master key (master-key rotation)."""
+        """Re-wrap every workspace KEK (and archive KEK) under a new master key (master-key
+        rotation). Returns how many KEKs were re-wrapped."""
         count = 0
         for workspace_id in await self.store.all_workspace_ids():
             for version, row in (await self.store.workspace_keys(workspace_id)).items():
                 context = f"{workspace_id}:{version}".encode()
                 kek = self.provider.unwrap(row.wrapped, context)
                 await self.store.replace_workspace_key_wrapping(
+                    workspace_id, version, new_provider.key_id, new_provider.wrap(kek, context)
+                )
+                count += 1
+            for version, archive_row in (await self.store.archive_keys_of(workspace_id)).items():
+                context = _archive_context(workspace_id, version)
+                kek = self.provider.unwrap(archive_row.wrapped, context)
+                await self.store.replace_archive_key_wrapping(
                     workspace_id, version, new_provider.key_id, new_provider.wrap(kek, context)
                 )
                 count += 1
@@ -207,3 +337,9 @@ class Keyring:
 
 def _ws(workspace_id: uuid.UUID | None) -> str:
     return str(workspace_id) if workspace_id is not None else "platform"
+
+
+def _archive_context(workspace_id: str, version: int) -> bytes:
+    """The master-key wrapping context of an archive KEK: never equal to a workspace KEK's
+    (``<workspace>:<version>``), so one cannot be passed off as the other."""
+    return f"archive:{workspace_id}:{version}".encode()

@@ -6,76 +6,43 @@ of that data unreadable, old backups included (crypto-shredding). Default: SQLit
 the file, not merely unlinked; on PostgreSQL (``CONFIDE_KEYSTORE_URL``), a separate database that
 is vacuumed after every destruction. Either way ``destroy_data_key`` re-reads the store and
 raises if any trace of the key remains.
+
+Archived data keys (retention's restricted archive) live in their own table, wrapped under the
+workspace's archive key-encryption key: ``data_key`` never returns one, so the normal read path
+cannot find, let alone unwrap, an archived key (``confide.crypto.keyring``).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Integer, LargeBinary, MetaData, String, Text, delete, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from confide.core.clock import utcnow
-from confide.core.db import NAMING_CONVENTION, Database, UTCDateTime
-from confide.core.errors import KeyErased, KeyStillPresent
+from confide.core.db import Database
+from confide.core.errors import KeyErased, KeyStillPresent, KeyUnavailable
+from confide.crypto.keystore_schema import (
+    ArchivedDataKey,
+    ArchiveKey,
+    DataKey,
+    DestroyedKey,
+    KeyStoreBase,
+    SigningKey,
+    WorkspaceKey,
+)
 
-
-class KeyStoreBase(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class WorkspaceKey(KeyStoreBase):
-    """A workspace's key-encryption key (KEK), wrapped by the master key. Versions rotate."""
-
-    __tablename__ = "workspace_keys"
-
-    workspace_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    master_key_id: Mapped[str] = mapped_column(String(32))
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class DataKey(KeyStoreBase):
-    """A data key (DEK) for one subject or conversation, wrapped by a workspace KEK."""
-
-    __tablename__ = "data_keys"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(String(36), index=True)
-    kek_version: Mapped[int] = mapped_column(Integer)
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class DestroyedKey(KeyStoreBase):
-    """Tombstone of a destroyed data key: its id can never be created again, so a late
-    writer (a socket of an erased visitor, another node) cannot re-create an erased
-    subject's key and store new data under the same id (GDPR Art. 17)."""
-
-    __tablename__ = "destroyed_keys"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    destroyed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class SigningKey(KeyStoreBase):
-    """An Ed25519 key pair that signs something (``owner``: e.g. ``audit:<workspace id>``).
-
-    The private half is sealed by the keyring under a data key of the workspace (see
-    ``confide.audit.checkpoints``), so KEK rotation and master-key re-wrapping cover it like
-    any other data key; the public half is kept in clear to verify without unsealing.
-    """
-
-    __tablename__ = "signing_keys"
-
-    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
-    public_key: Mapped[bytes] = mapped_column(LargeBinary)
-    sealed_private_key: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+__all__ = [
+    "ArchiveKey",
+    "ArchivedDataKey",
+    "DataKey",
+    "DestroyedKey",
+    "KeyStore",
+    "KeyStoreBase",
+    "SigningKey",
+    "WorkspaceKey",
+    "key_id_for",
+]
 
 
 class KeyStore:
@@ -154,6 +121,8 @@ class KeyStore:
         Raises ``KeyErased`` when the id was destroyed (tombstoned) before."""
         if await self.is_destroyed(key_id):
             raise KeyErased("This person's data was erased; nothing more is stored for them.")
+        if await self.archived_data_key(key_id) is not None:
+            raise KeyUnavailable("This data is archived; nothing new is stored under its key.")
         try:
             async with self.db.transaction() as session:
                 session.add(
@@ -209,14 +178,18 @@ class KeyStore:
     async def destroy_data_keys(self, key_ids: list[str]) -> int:
         """Tombstone and delete many data keys in one transaction, then purge once (one
         ``secure_delete`` checkpoint or one VACUUM for the whole batch). Returns how many keys
-        existed. Raises KeyStillPresent if a trace of any survives (SQLite file check)."""
+        existed, archived ones included. Raises KeyStillPresent if a trace of any survives
+        (SQLite file check)."""
         ids = sorted(set(key_ids))
         if not ids:
             return 0
         async with self.db.session() as session:
-            existing = list(
+            existing: list[DataKey | ArchivedDataKey] = list(
                 (await session.scalars(select(DataKey).where(DataKey.id.in_(ids)))).all()
             )
+            existing += (
+                await session.scalars(select(ArchivedDataKey).where(ArchivedDataKey.id.in_(ids)))
+            ).all()
             known = set(
                 (
                     await session.scalars(select(DestroyedKey.id).where(DestroyedKey.id.in_(ids)))
@@ -225,6 +198,7 @@ class KeyStore:
         async with self.db.transaction() as session:
             session.add_all(DestroyedKey(id=key_id) for key_id in ids if key_id not in known)
             await session.execute(delete(DataKey).where(DataKey.id.in_(ids)))
+            await session.execute(delete(ArchivedDataKey).where(ArchivedDataKey.id.in_(ids)))
         await self._purge()
         if self._traces(existing):
             # secure_delete zeroes deleted cells, but a large delete rebalances the b-tree and
@@ -235,7 +209,7 @@ class KeyStore:
             raise KeyStillPresent(f"Data key {survivors[0]} survived its destruction.")
         return len(existing)
 
-    def _traces(self, rows: list[DataKey]) -> list[str]:
+    def _traces(self, rows: list[DataKey | ArchivedDataKey]) -> list[str]:
         """Ids of ``rows`` whose wrapped bytes are still in the store's files (read once)."""
         files = self._file_bytes()
         return [row.id for row in rows if any(row.wrapped in blob for blob in files)]
@@ -246,6 +220,152 @@ class KeyStore:
             if self.db.is_sqlite:
                 await conn.execute(text("VACUUM"))
                 await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+    # -- the restricted archive ---------------------------------------------------------
+
+    async def archive_keys_of(self, workspace_id: str) -> dict[int, ArchiveKey]:
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                select(ArchiveKey).where(ArchiveKey.workspace_id == workspace_id)
+            )
+            return {row.version: row for row in rows.all()}
+
+    async def add_archive_key(
+        self, workspace_id: str, version: int, master_key_id: str, wrapped: bytes
+    ) -> bool:
+        """Store an archive KEK version unless one exists (compare-and-set)."""
+        try:
+            async with self.db.transaction() as session:
+                session.add(
+                    ArchiveKey(
+                        workspace_id=workspace_id,
+                        version=version,
+                        master_key_id=master_key_id,
+                        wrapped=wrapped,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def replace_archive_key_wrapping(
+        self, workspace_id: str, version: int, master_key_id: str, wrapped: bytes
+    ) -> None:
+        async with self.db.transaction() as session:
+            row = await session.get(ArchiveKey, (workspace_id, version))
+            if row is not None:
+                row.master_key_id = master_key_id
+                row.wrapped = wrapped
+
+    async def delete_archive_key(self, workspace_id: str, version: int) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                delete(ArchiveKey).where(
+                    ArchiveKey.workspace_id == workspace_id, ArchiveKey.version == version
+                )
+            )
+        await self._purge()
+
+    async def data_keys_in(self, workspace_id: str, key_ids: list[str]) -> list[DataKey]:
+        """The live data keys among ``key_ids`` that belong to ``workspace_id``."""
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                select(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.id.in_(key_ids))
+            )
+            return list(rows.all())
+
+    async def archived_data_key(self, key_id: str) -> ArchivedDataKey | None:
+        async with self.db.session() as session:
+            return await session.get(ArchivedDataKey, key_id)
+
+    async def archived_data_keys_in(
+        self, workspace_id: str, key_ids: list[str]
+    ) -> list[ArchivedDataKey]:
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                select(ArchivedDataKey).where(
+                    ArchivedDataKey.workspace_id == workspace_id, ArchivedDataKey.id.in_(key_ids)
+                )
+            )
+            return list(rows.all())
+
+    async def archived_data_keys_of(
+        self, workspace_id: str, archive_version: int
+    ) -> list[ArchivedDataKey]:
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                select(ArchivedDataKey).where(
+                    ArchivedDataKey.workspace_id == workspace_id,
+                    ArchivedDataKey.archive_version == archive_version,
+                )
+            )
+            return list(rows.all())
+
+    async def move_to_archive(
+        self, workspace_id: str, archive_version: int, moves: list[tuple[str, int, bytes]]
+    ) -> int:
+        """Move data keys into the archive in one transaction: each ``(key id, KEK version it
+        was read under, wrapped under the archive KEK)``. A key that was destroyed, moved or
+        re-wrapped meanwhile is left alone. Returns how many keys moved."""
+        moved = 0
+        async with self.db.transaction() as session:
+            for key_id, kek_version, wrapped in moves:
+                gone = await session.execute(
+                    delete(DataKey).where(
+                        DataKey.id == key_id,
+                        DataKey.workspace_id == workspace_id,
+                        DataKey.kek_version == kek_version,
+                    )
+                )
+                if gone.rowcount == 1:  # type: ignore[attr-defined]
+                    session.add(
+                        ArchivedDataKey(
+                            id=key_id,
+                            workspace_id=workspace_id,
+                            archive_version=archive_version,
+                            wrapped=wrapped,
+                        )
+                    )
+                    moved += 1
+        await self._purge()
+        return moved
+
+    async def move_from_archive(
+        self, workspace_id: str, kek_version: int, moves: list[tuple[str, int, bytes]]
+    ) -> int:
+        """The reverse of :meth:`move_to_archive`: each ``(key id, archive version it was read
+        under, wrapped under the workspace KEK kek_version)``. Returns how many keys moved."""
+        moved = 0
+        async with self.db.transaction() as session:
+            for key_id, archive_version, wrapped in moves:
+                gone = await session.execute(
+                    delete(ArchivedDataKey).where(
+                        ArchivedDataKey.id == key_id,
+                        ArchivedDataKey.workspace_id == workspace_id,
+                        ArchivedDataKey.archive_version == archive_version,
+                    )
+                )
+                if gone.rowcount == 1:  # type: ignore[attr-defined]
+                    session.add(
+                        DataKey(
+                            id=key_id,
+                            workspace_id=workspace_id,
+                            kek_version=kek_version,
+                            wrapped=wrapped,
+                        )
+                    )
+                    moved += 1
+        await self._purge()
+        return moved
+
+    async def rewrap_archived_data_key(
+        self, key_id: str, old_version: int, new_version: int, wrapped: bytes
+    ) -> None:
+        async with self.db.transaction() as session:
+            row = await session.get(ArchivedDataKey, key_id)
+            if row is not None and row.archive_version == old_version:
+                row.archive_version = new_version
+                row.wrapped = wrapped
 
     # -- signing keys -------------------------------------------------------------------
 
@@ -278,8 +398,8 @@ class KeyStore:
                 await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
             else:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text("VACUUM data_keys"))
-                await conn.execute(text("VACUUM workspace_keys"))
+                for table in ("data_keys", "workspace_keys", "archived_data_keys", "archive_keys"):
+                    await conn.execute(text(f"VACUUM {table}"))
 
     def _file_bytes(self) -> list[bytes]:
         """The SQLite key store's file and WAL as bytes (nothing for PostgreSQL)."""
