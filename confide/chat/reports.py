@@ -36,7 +36,9 @@ def percentile(values: Sequence[int], p: int) -> int | None:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def summarise(rows: Sequence[ConversationStatistics], group_names: dict[Any, str]) -> dict[str, Any]:
+def summarise(
+    rows: Sequence[ConversationStatistics], group_names: dict[Any, str]
+) -> dict[str, Any]:
     """The report of ``rows``: conversations per day, channel and group; first-response and
     handling-time percentiles (seconds); CSAT distribution and average."""
     per_day: Counter[tuple[str, str, str]] = Counter()

@@ -85,7 +85,10 @@ def lane_rule(stage: str, policy: ChannelPolicy, as_of: datetime) -> Any:
 
 async def _lanes(session: UnitOfWork) -> list[Lane]:
     workspaces = (await session.scalars(select(Workspace.id).order_by(Workspace.id))).all()
-    return [(str(w), c.value, s) for w in workspaces for c in Channel for s in STAGES]
+    # Sorted, so a cursor's lane (or, if its workspace is gone, the next one) is found by
+    # comparison; stages sort as archive, end_of_life, statistics (end of life writes the
+    # statistics rows it needs itself).
+    return sorted((str(w), c.value, s) for w in workspaces for c in Channel for s in STAGES)
 
 
 async def start_run(rt: Runtime, tx: UnitOfWork, as_of: datetime) -> RetentionRun:
@@ -163,7 +166,7 @@ async def _do_lane(
                 .where(Conversation.id.in_(todo))
                 .values(lifecycle=ConversationLifecycle.ARCHIVED)
             )
-            await archive_data_keys(rt, tx, uuid.UUID(lane[0]), todo)
+            await archive_data_keys(rt, uuid.UUID(lane[0]), todo)
         await _add_counts(tx, run.id, lane, archived=len(todo), held=len(held))
         return
     written = await record_statistics(tx, todo)  # never closed, or closed today
