@@ -119,6 +119,7 @@ CLI_AUDITED = {
     ("keys", "rotate"): "keys.rotate",
     ("purge-connection-logs",): "connection_logs.purge",
     ("subjects", "erase"): "subject.erase",
+    ("retention", "run"): "retention.run",
 }
 
 
@@ -462,6 +463,7 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("keys", "rotate"): [],
         ("purge-connection-logs",): [],
         ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
+        ("retention", "run"): [],
     }[command]
     if command == ("purge-connection-logs",):
         await new_visitor(client)  # writes a connection log, which is then a year old
