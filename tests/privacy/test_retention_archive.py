@@ -76,4 +76,4 @@ async def test_archived_conversation_is_invisible_to_every_normal_role_and_chann
         assert await rt.vault.read_message_texts(session, [message.id]) == {}
         with rt.keyring.archive_access():  # only the custodian's context opens it
             opened = await rt.vault.read_message_texts(session, [message.id])
-    assert list(opened.values())[0].startswith("Question 0")
+    assert next(iter(opened.values())).startswith("Question 0")
