@@ -37,6 +37,7 @@ from confide.api.routes import (
     workspace,
 )
 from confide.api.routes import health as health_routes
+from confide.api.routes import retention as retention_routes
 from confide.chat import channels as chat_channels
 from confide.core.config import Settings
 from confide.core.logging import scrub_server_logs
@@ -73,6 +74,7 @@ def build_api_router() -> APIRouter:
     router.include_router(consent.router)
     router.include_router(group_hours.router)
     router.include_router(erasure.router)
+    router.include_router(retention_routes.router)
     return router
 
 

@@ -8,6 +8,8 @@ analysts their groups pseudonymised (a group is named by a keyed pseudonym, not 
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import uuid
 from collections import Counter
@@ -92,3 +94,25 @@ async def read_report(
 
 def _pseudonym(rt: Runtime, group_id: uuid.UUID) -> str:
     return "group-" + rt.secret.keyed_hash("report-group", str(group_id))[:8]
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run: text starting with ``= + - @`` (or a tab or
+    carriage return) gets a leading apostrophe (OWASP CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    """The report's per-day rows as CSV: day, channel, group, conversations."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["day", "channel", "group", "conversations"])
+    for row in report["per_day"]:
+        writer.writerow(
+            [csv_cell(row[k]) for k in ("day", "channel", "group")] + [row["conversations"]]
+        )
+    return buffer.getvalue()

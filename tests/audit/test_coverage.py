@@ -66,6 +66,7 @@ AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/visitors/{visitor_id}/erase"): "subject.erase",
     ("POST", "/api/v1/operators/{operator_id}/erase"): "subject.erase",
     ("POST", "/api/v1/subjects/erase"): "subject.erase",
+    ("POST", "/api/v1/retention/bulk-delete"): "conversations.bulk_delete",
     ("POST", "/api/v1/labels"): "label.create",
     ("DELETE", "/api/v1/labels/{label_id}"): "label.delete",
     ("PUT", "/api/v1/conversations/{conversation_id}/labels"): "conversation.label",
@@ -120,6 +121,7 @@ CLI_AUDITED = {
     ("purge-connection-logs",): "connection_logs.purge",
     ("subjects", "erase"): "subject.erase",
     ("retention", "run"): "retention.run",
+    ("retention", "delete"): "conversations.bulk_delete",
 }
 
 
@@ -414,7 +416,12 @@ async def test_every_audited_route_appends_its_record(
     await drive(
         "DELETE", "/api/v1/api-keys/{key_id}", call("DELETE", f"/api-keys/{key['id']}", admin)
     )
-    # Erasure (GDPR Art. 17).
+    # Erasure (GDPR Art. 17) and bulk delete by filter.
+    await drive(
+        "POST",
+        "/api/v1/retention/bulk-delete",
+        call("POST", "/retention/bulk-delete", admin, json={"channel": "video"}),
+    )
     await drive(
         "POST",
         "/api/v1/visitors/{visitor_id}/erase",
@@ -464,6 +471,7 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
         ("purge-connection-logs",): [],
         ("subjects", "erase"): ["--operator", str((await world.operator("eve")).id)],
         ("retention", "run"): [],
+        ("retention", "delete"): ["--workspace", "acme", "--channel", "sms"],
     }[command]
     if command == ("purge-connection-logs",):
         await new_visitor(client)  # writes a connection log, which is then a year old
