@@ -25,6 +25,7 @@ from confide.web.console import (
     inbox,
     password_pages,
     replies_page,
+    reports_page,
     search_page,
 )
 from confide.web.console.session import WEB_DIR
@@ -48,6 +49,7 @@ def mount_console(app: FastAPI) -> None:
         password_pages,
         replies_page,
         search_page,
+        reports_page,
         inbox,
         admin_people,
         admin_workspace,

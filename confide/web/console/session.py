@@ -78,6 +78,7 @@ def render(
     if visit is not None:
         shared["nav_settings"] = bool(visit.allowed & _SETTINGS_ACTIONS)
         shared["nav_replies"] = Action.CONVERSATIONS_WORK in visit.allowed
+        shared["nav_reports"] = Action.REPORTS_READ in visit.allowed
     response = templates.TemplateResponse(
         request, template, {**shared, **context}, status_code=status_code
     )
