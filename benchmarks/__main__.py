@@ -30,6 +30,7 @@ BENCHMARKS = [
     "recovery",
     "search",
     "erasure",
+    "retention",
 ]
 
 
