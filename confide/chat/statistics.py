@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.chat.models import AuthorKind, Conversation, Message
@@ -82,8 +82,21 @@ async def record_statistics(session: AsyncSession, conversation_ids: list[uuid.U
     todo = [cid for cid in conversation_ids if cid not in done]
     if not todo:
         return 0
-    conversations = (
-        await session.scalars(select(Conversation).where(Conversation.id.in_(todo)))
+    c = Conversation
+    facts = (
+        await session.execute(
+            select(
+                c.id,
+                c.workspace_id,
+                c.group_id,
+                c.channel,
+                c.created_at,
+                c.first_response_at,
+                c.assigned_at,
+                c.closed_at,
+                c.csat_score,
+            ).where(c.id.in_(todo))
+        )
     ).all()
     counts: Counter[tuple[uuid.UUID, AuthorKind]] = Counter()
     # uq_messages_seq leads with conversation_id: the counts come from the index.
@@ -95,39 +108,38 @@ async def record_statistics(session: AsyncSession, conversation_ids: list[uuid.U
     for conversation_id, author_kind, n in rows.all():
         counts[(conversation_id, author_kind)] = n
     k_counts: dict[tuple[uuid.UUID, uuid.UUID | None, date], int] = {}
-    for conversation in conversations:
-        day = conversation.created_at.astimezone(UTC).date()
-        key = (conversation.workspace_id, conversation.group_id, day)
+    values: list[dict[str, object]] = []
+    for cid, workspace_id, group_id, channel, created, first, assigned, closed, csat in facts:
+        day = created.astimezone(UTC).date()
+        key = (workspace_id, group_id, day)
         if key not in k_counts:
             k_counts[key] = await _conversations_that_day(session, *key)
         period = "day"
         if k_counts[key] < K_ANONYMITY:
             period, day = "week", day - timedelta(days=day.weekday())
-        session.add(
-            ConversationStatistics(
-                workspace_id=conversation.workspace_id,
-                conversation_id=conversation.id,
-                day=day,
-                period=period,
-                channel=conversation.channel.value,
-                group_id=conversation.group_id,
-                visitor_messages=counts[(conversation.id, AuthorKind.VISITOR)],
-                operator_messages=counts[(conversation.id, AuthorKind.OPERATOR)],
-                bot_messages=counts[(conversation.id, AuthorKind.BOT)],
-                system_messages=counts[(conversation.id, AuthorKind.SYSTEM)],
-                first_response_seconds=_seconds(
-                    conversation.created_at, conversation.first_response_at
-                ),
-                handling_seconds=_seconds(
-                    conversation.assigned_at or conversation.created_at, conversation.closed_at
-                ),
-                duration_seconds=_seconds(conversation.created_at, conversation.closed_at),
-                csat_score=conversation.csat_score,
-                outcome="answered" if conversation.first_response_at else "unanswered",
-            )
+        values.append(
+            {
+                "id": uuid.uuid4(),
+                "workspace_id": workspace_id,
+                "conversation_id": cid,
+                "day": day,
+                "period": period,
+                "channel": channel.value,
+                "group_id": group_id,
+                "visitor_messages": counts[(cid, AuthorKind.VISITOR)],
+                "operator_messages": counts[(cid, AuthorKind.OPERATOR)],
+                "bot_messages": counts[(cid, AuthorKind.BOT)],
+                "system_messages": counts[(cid, AuthorKind.SYSTEM)],
+                "first_response_seconds": _seconds(created, first),
+                "handling_seconds": _seconds(assigned or created, closed),
+                "duration_seconds": _seconds(created, closed),
+                "csat_score": csat,
+                "outcome": "answered" if first else "unanswered",
+            }
         )
-    await session.flush()
-    return len(conversations)
+    if values:
+        await session.execute(insert(ConversationStatistics), values)
+    return len(values)
 
 
 def statistics_pending_rule(as_of: datetime) -> object:

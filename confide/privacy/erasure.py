@@ -323,11 +323,17 @@ async def do_erase_subjects_by(
 
 
 async def erase_conversations_in(
-    rt: Runtime, tx: UnitOfWork, conversation_ids: list[uuid.UUID], report: ErasureReport
+    rt: Runtime,
+    tx: UnitOfWork,
+    conversation_ids: list[uuid.UUID],
+    report: ErasureReport,
+    *,
+    keys_out: list[uuid.UUID] | None = None,
 ) -> None:
     """Destroy ``conversation_ids`` inside the caller's unit of work (retention's end of life,
-    bulk delete): every row the map reaches from them, then the rows themselves; their data
-    keys are destroyed after commit. The caller has checked :func:`held_conversation_ids`."""
+    bulk delete): every row the map reaches from them, then the rows themselves. Their data
+    keys are destroyed after commit, or, with ``keys_out``, added to it for the caller to
+    destroy in one purge. The caller has checked :func:`held_conversation_ids`."""
     if not conversation_ids:
         return
     owners: dict[Owner, Any] = {
@@ -340,28 +346,45 @@ async def erase_conversations_in(
     report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
     report.conversations += len(conversation_ids)
     report.keys += len(conversation_ids)
-    tx.on_commit(destroy_keys, rt, list(conversation_ids))
+    if keys_out is None:
+        tx.on_commit(destroy_keys, rt, list(conversation_ids))
+    else:
+        keys_out.extend(conversation_ids)
 
 
-async def erase_visitor_in(
-    rt: Runtime, tx: UnitOfWork, actor: Principal | None, visitor_id: uuid.UUID
-) -> ErasureReport | None:
-    """Erase a visitor with no conversation left, inside the caller's unit of work: identity
-    fields, attributes, tokens, connection logs and consent rows (GDPR Art. 5(1)(e): nothing
-    of theirs is kept longer than its purpose). Returns None, doing nothing, while the visitor
-    still has a conversation (one kept under a longer retention or a legal hold)."""
-    conversations = _table("conversations")
-    left = await tx.scalar(
-        select(conversations.c.id).where(conversations.c.visitor_id == visitor_id).limit(1)
-    )
-    if left is not None:
-        return None
-    subject_id, _ = await _find(tx, "visitor", visitor_id)
+async def erase_visitors_in(
+    tx: UnitOfWork,
+    visitor_ids: list[uuid.UUID],
+    report: ErasureReport,
+    keys_out: list[uuid.UUID],
+) -> list[uuid.UUID]:
+    """Erase, inside the caller's unit of work, those of ``visitor_ids`` that have no
+    conversation left (one kept under a longer retention or a legal hold keeps its visitor):
+    identity fields, attributes, tokens (``subjects.erased_at``), connection logs, consent rows
+    (GDPR Art. 5(1)(e): nothing of theirs is kept longer than its purpose). Their subjects'
+    keys are added to ``keys_out`` for the caller to destroy after commit, and the caller
+    records the act naming the returned subject ids."""
+    if not visitor_ids:
+        return []
+    visitors, conversations = _table("visitors"), _table("conversations")
+    kept = select(conversations.c.visitor_id).where(conversations.c.visitor_id.in_(visitor_ids))
+    rows = (
+        await tx.execute(
+            select(visitors.c.id, visitors.c.subject_id).where(
+                visitors.c.id.in_(visitor_ids), visitors.c.id.not_in(kept)
+            )
+        )
+    ).all()
+    if not rows:
+        return []
+    freed, subject_ids = [r[0] for r in rows], [r[1] for r in rows]
     await tx.execute(
         update(Subject)
-        .where(Subject.id == subject_id, Subject.erased_at.is_(None))
+        .where(Subject.id.in_(subject_ids), Subject.erased_at.is_(None))
         .values(erased_at=utcnow())
     )
-    report = ErasureReport("visitor", subject_id)
-    await _erase_share(rt, tx, actor, "visitor", visitor_id, subject_id, report, 1)
-    return report
+    owners: dict[Owner, Any] = {"subject": subject_ids, "visitor": freed}
+    await _apply(tx, owners, ("visitor", "subject"), report)
+    report.keys += len(subject_ids)
+    keys_out.extend(subject_ids)
+    return subject_ids

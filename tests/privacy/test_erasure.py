@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from confide.chat.statistics import record_statistics
 from confide.core.errors import KeyErased
 from confide.models import metadata
 from confide.privacy import erasure
@@ -143,6 +144,9 @@ async def _touch_every_visitor_table(
     detail = await client.get(f"/api/v1/conversations/{sms_conversation}", headers=admin)
     listed = await client.get("/api/v1/conversations", headers=admin)  # audit_event_subjects
     assert len(listed.json()["conversations"]) == 2
+    async with world.rt.db.transaction() as tx:  # conversation_statistics (the retention job's)
+        ids = [uuid.UUID(chat["conversation"]["id"]), uuid.UUID(sms_conversation)]
+        assert await record_statistics(tx, ids) == 2
     return visitor, key, chat["conversation"]["visitor_id"], detail.json()["visitor_id"]
 
 

@@ -22,9 +22,10 @@ from confide.core.errors import ValidationFailed
 from confide.privacy.erasure import (
     ErasureReport,
     erase_conversations_in,
-    erase_visitor_in,
+    erase_visitors_in,
     held_conversation_ids,
 )
+from confide.privacy.key_cache import destroy_keys
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -145,13 +146,17 @@ async def do_bulk_delete(
             )
             await record_statistics(tx, todo)
             erased = ErasureReport("bulk_delete", workspace_id)
-            await erase_conversations_in(rt, tx, todo, erased)
-            freed = [v for v in sorted(visitors) if await erase_visitor_in(rt, tx, actor, v)]
+            keys: list[uuid.UUID] = []
+            await erase_conversations_in(rt, tx, todo, erased, keys_out=keys)
+            freed = await erase_visitors_in(tx, sorted(visitors), erased, keys)
+            if keys:
+                tx.on_commit(destroy_keys, rt, keys)
             await append(
                 tx,
                 rt,
                 actor if actor is not None else Actor("system", None, workspace_id),
                 "conversations.bulk_delete",
+                subjects=freed,
                 resource=f"workspace:{workspace_id}",
                 details={
                     "dry_run": False,

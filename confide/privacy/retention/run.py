@@ -42,9 +42,10 @@ from confide.privacy import settings as privacy_settings
 from confide.privacy.erasure import (
     ErasureReport,
     erase_conversations_in,
-    erase_visitor_in,
+    erase_visitors_in,
     held_conversation_ids,
 )
+from confide.privacy.key_cache import destroy_keys
 from confide.privacy.retention.archive import archive_data_keys
 from confide.privacy.retention.models import RetentionRun, RetentionRunCount
 from confide.privacy.retention.policy import ChannelPolicy, policies_of
@@ -53,7 +54,7 @@ from confide.privacy.retention.report import build_report, count_due
 if TYPE_CHECKING:
     from confide.runtime import Runtime
 
-BATCH_SIZE = 200
+BATCH_SIZE = 500
 STAGES = ("statistics", "archive", "end_of_life")
 Lane = tuple[str, str, str]  # (workspace id, channel, stage)
 
@@ -178,14 +179,16 @@ async def _do_lane(
         )
     )
     report = ErasureReport("retention", uuid.UUID(lane[0]))
-    await erase_conversations_in(rt, tx, todo, report)
-    erased = [v for v in visitors if await erase_visitor_in(rt, tx, None, v) is not None]
+    keys: list[uuid.UUID] = []
+    await erase_conversations_in(rt, tx, todo, report, keys_out=keys)
+    erased = await erase_visitors_in(tx, visitors, report, keys)
     if todo or held:
         await append(
             tx,
             rt,
             Actor("system", None, uuid.UUID(lane[0])),
             "retention.end_of_life",
+            subjects=erased,
             resource=f"workspace:{lane[0]}",
             details={
                 "run": str(run.id),
@@ -196,6 +199,9 @@ async def _do_lane(
                 "rows": dict(sorted(report.rows.items())),
             },
         )
+    # One purge of the key store for the whole batch: conversations' and freed subjects' keys.
+    if keys:
+        tx.on_commit(destroy_keys, rt, keys)
     await _add_counts(
         tx,
         run.id,
