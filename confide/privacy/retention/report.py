@@ -20,9 +20,11 @@ from confide.access.models import Workspace
 from confide.chat.models import Channel, Conversation, ConversationLifecycle
 from confide.core.db import UnitOfWork
 from confide.privacy import settings as privacy_settings
+from confide.privacy.erasure import held_conversation_ids
 from confide.privacy.retention.models import RetentionRunCount
 from confide.privacy.retention.policy import OVERDUE_GRACE, ChannelPolicy, policies_of
 
+HOLD_LOOKAHEAD = 50  # oldest conversations checked against the legal-hold hook
 COUNTS = ("statistics", "archived", "destroyed", "held", "visitors_erased")
 
 
@@ -51,14 +53,22 @@ async def next_steps(
     for channel, policy in policies.items():
         oldest: dict[str, datetime | None] = {}
         for lifecycle in ConversationLifecycle:
-            oldest[lifecycle.value] = await session.scalar(
-                select(func.min(_ended())).where(
-                    Conversation.workspace_id == workspace_id,
-                    Conversation.channel == Channel(channel),
-                    Conversation.lifecycle == lifecycle,
-                    Conversation.held.is_(False),
+            rows = (
+                await session.execute(
+                    select(Conversation.id, _ended())
+                    .where(
+                        Conversation.workspace_id == workspace_id,
+                        Conversation.channel == Channel(channel),
+                        Conversation.lifecycle == lifecycle,
+                        Conversation.held.is_(False),
+                    )
+                    .order_by(_ended())
+                    .limit(HOLD_LOOKAHEAD)
                 )
-            )
+            ).all()
+            # Held data is not late: the legal-hold hook is asked about the oldest ones too.
+            held = await held_conversation_ids(session, [row[0] for row in rows])
+            oldest[lifecycle.value] = next((e for cid, e in rows if cid not in held), None)
         candidates: list[tuple[datetime, str, datetime]] = []
         active, archived = oldest["active"], oldest["archived"]
         if active is not None:
