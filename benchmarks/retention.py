@@ -48,6 +48,8 @@ def _filler_sql(dialect: str, conversations: int, workspace_hex: str, side: str)
     total = conversations * MESSAGES_PER_CONVERSATION
     visitors = conversations // 2
     owner = f"(i - 1) / {MESSAGES_PER_CONVERSATION} + 1"  # the message's conversation number
+    # A's conversations are closed (due for statistics and end of life); B's stay open, so
+    # the retention run has nothing to do in B and B is only the baseline's.
     if dialect == "sqlite":
         ids = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {m}) "
 
@@ -64,6 +66,7 @@ def _filler_sql(dialect: str, conversations: int, workspace_hex: str, side: str)
 
         then = "'2020-01-06 10:00:00+00'::timestamptz"
         ws = f"'{workspace_hex}'::uuid"
+    status, closed = ("'closed'", then) if side == "a" else ("'open'", "NULL")
     return [
         ids.format(m=visitors)
         + f"INSERT INTO subjects (id, workspace_id, kind, created_at) SELECT "
@@ -75,8 +78,8 @@ def _filler_sql(dialect: str, conversations: int, workspace_hex: str, side: str)
         ids.format(m=conversations)
         + "INSERT INTO conversations (id, workspace_id, visitor_id, channel, status, last_seq, "
         "created_at, closed_at, first_response_at, lifecycle, restricted, held) SELECT "
-        f"{uid(conversation, 'i')}, {ws}, {uid(visitor, '(i - 1) / 2 + 1')}, 'web', 'closed', "
-        f"{MESSAGES_PER_CONVERSATION}, {then}, {then}, {then}, 'active', false, false FROM n",
+        f"{uid(conversation, 'i')}, {ws}, {uid(visitor, '(i - 1) / 2 + 1')}, 'web', {status}, "
+        f"{MESSAGES_PER_CONVERSATION}, {then}, {closed}, {then}, 'active', false, false FROM n",
         ids.format(m=total)
         + "INSERT INTO messages (id, conversation_id, seq, author_kind, kind, created_at) "
         f"SELECT {uid(message, 'i')}, {uid(conversation, owner)}, "
@@ -106,6 +109,10 @@ async def _measure(rt: Runtime, conversations: int) -> dict[str, Any]:
     async with rt.db.transaction() as tx:
         await privacy_settings.apply(
             tx, a.id, {"retention_days": {"web": 30}, "archive_days": {"web": 0}}
+        )
+        # B is only the baseline's: nothing of it is due, so the run does no work there.
+        await privacy_settings.apply(
+            tx, b.id, {"retention_days": {"web": 3650}, "archive_days": {"web": 3650}}
         )
     started = time.perf_counter()
     dialect = "sqlite" if rt.db.is_sqlite else "postgresql"
