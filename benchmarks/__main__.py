@@ -33,6 +33,7 @@ BENCHMARKS = [
     "attachments",
     "subject_export",
     "backup",
+    "retention",
 ]
 
 

@@ -13,6 +13,7 @@ from confide.privacy import hold_models
 from confide.privacy import models as privacy_models
 from confide.privacy.accountability import models as accountability_models
 from confide.privacy.requests import models as requests_models
+from confide.privacy.retention import models as retention_models
 
 __all__ = [
     "Base",
@@ -26,6 +27,7 @@ __all__ = [
     "jobs_models",
     "privacy_models",
     "requests_models",
+    "retention_models",
 ]
 
 metadata = Base.metadata

@@ -49,6 +49,7 @@ from confide.api.routes import (
     workspace,
 )
 from confide.api.routes import health as health_routes
+from confide.api.routes import retention as retention_routes
 from confide.chat import channels as chat_channels
 from confide.core.config import Settings
 from confide.core.logging import scrub_server_logs
@@ -94,6 +95,7 @@ def build_api_router() -> APIRouter:
     router.include_router(records.router)
     router.include_router(exports.router)
     router.include_router(custody.router)
+    router.include_router(retention_routes.router)
     return router
 
 

@@ -169,8 +169,19 @@ class WorkspaceUpdate(RequestModel):
         default=None,
         max_length=10,
         description="Days conversations stay active, per channel (web, social, call, sms, "
-        "video; 1-3650, default 365). Partial: channels not sent keep their value. Stored now; "
-        "the retention job of a later release acts on it.",
+        "video; 1-3650; defaults web and social 1095, others 365). Partial: channels not sent "
+        "keep their value. The daily retention job acts on it.",
+    )
+    archive_days: dict[str, int] | None = Field(
+        default=None,
+        max_length=10,
+        description="Days in the restricted archive after active retention, per channel "
+        "(0-3650, default 1825; 0 = no archive). Partial, like retention_days.",
+    )
+    delete_after_months: int | None = Field(
+        default=None,
+        description="The simple form: delete transcripts N months after the conversation "
+        "ended (1-36), no archive; 0 turns it off.",
     )
 
 

@@ -12,13 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 
 # Imported for the job kinds they register: reply e-mails, attribute expiry, export purge, grant
-# expiries; key epochs and destruction retries; the daily backup.
+# expiries, retention; key epochs and destruction retries; the daily backup.
 import confide.access.support_access
 import confide.backup.actions
 import confide.chat.attributes
 import confide.chat.offline
 import confide.privacy.export_store
-import confide.privacy.keys  # noqa: F401
+import confide.privacy.keys
+import confide.privacy.retention.job  # noqa: F401
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.core.logging import configure_logging
 from confide.jobs.kinds import KINDS

@@ -18,6 +18,7 @@ from confide.cli import dsr as dsr_cli
 from confide.cli import jobs as jobs_cli  # also registers `confide worker`
 from confide.cli import keys as keys_cli
 from confide.cli import privacy as privacy_cli  # noqa: F401  (registers its commands)
+from confide.cli import retention as retention_cli  # noqa: F401  (registers its commands)
 from confide.cli import subjects as subjects_cli
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
 from confide.core.config import Settings

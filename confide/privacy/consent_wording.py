@@ -11,8 +11,8 @@ The check reads the claims a text can make in the shipped languages (en, de, fr,
 a storage period written with digits ("90 days", "12 Monate", "3 ans") and a statement that
 nothing is recorded ("not recorded", "nicht gespeichert", ...). A period or any storage
 wording is refused when transcripts are off, and "not recorded" is refused when they are on.
-(Whether a named period matches the retention is left to the retention release: nothing
-deletes on ``retention_days`` yet.)
+(Whether a named period matches the retention policy, which the retention job enforces, is
+not checked here.)
 """
 
 from __future__ import annotations

@@ -34,11 +34,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import confide.models  # noqa: F401  (every table the subject map names is in the metadata)
-from confide.access.models import Operator, OperatorStatus, Role
 from confide.access.operators import notify_principal_changed
 from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
 from confide.audit.ledger import append
@@ -47,6 +46,7 @@ from confide.core.clock import utcnow
 from confide.core.db import Base, UnitOfWork
 from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
 from confide.privacy import holds
+from confide.privacy.erasure_operators import keep_an_admin, pseudonymise_operator
 from confide.privacy.journal import record_erasure
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.models import Subject
@@ -56,8 +56,6 @@ if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 CONVERSATION_BATCH_SIZE = 500
-# Not a hash of anything (no Argon2 prefix): no password ever verifies against it.
-ERASED_PASSWORD_HASH = "!erased"
 _CONVERSATION_OWNERS: tuple[Owner, ...] = ("message", "conversation")
 _PERSON_OWNERS: tuple[Owner, ...] = ("auth_session", "operator", "visitor", "subject")
 
@@ -193,7 +191,7 @@ async def do_erase_subject(
                 raise Conflict("You cannot erase your own account; ask another admin.")
         report = ErasureReport(kind, subject_id)
         if kind == "operator":
-            await _keep_an_admin(tx, person_id)
+            await keep_an_admin(tx, person_id)
         if kind == "visitor":
             ids = list((await tx.scalars(_conversations_of(person_id, 1_000_000))).all())
             held = await held_conversation_ids(tx, ids)
@@ -261,7 +259,7 @@ async def _erase_share(
     if kind == "operator":
         sessions = _table("auth_sessions")
         person["auth_session"] = select(sessions.c.id).where(sessions.c.operator_id == person_id)
-        await _pseudonymise_operator(tx, person_id)
+        await pseudonymise_operator(tx, person_id)
     tx.on_commit(delete_blobs, rt.settings, await _apply(tx, person, _PERSON_OWNERS, report))
     keys.append(subject_id)
     report.keys += len(keys)
@@ -314,49 +312,6 @@ async def erase_conversation_rows(
     return deleted
 
 
-async def _keep_an_admin(session: AsyncSession, operator_id: uuid.UUID) -> None:
-    """Refuse (409) to erase the last active admin of a workspace: it would be left with
-    nobody to manage it."""
-    operator = await session.get(Operator, operator_id)
-    if operator is None or operator.workspace_id is None:
-        return
-    if operator.role is not Role.ADMIN or operator.status is not OperatorStatus.ACTIVE:
-        return
-    admins = await session.scalar(
-        select(func.count())
-        .select_from(Operator)
-        .where(
-            Operator.workspace_id == operator.workspace_id,
-            Operator.role == Role.ADMIN,
-            Operator.status == OperatorStatus.ACTIVE,
-        )
-    )
-    if (admins or 0) <= 1:
-        raise Conflict("A workspace keeps at least one admin; appoint another admin first.")
-
-
-async def _pseudonymise_operator(session: AsyncSession, operator_id: uuid.UUID) -> None:
-    """The operator row becomes a stub (see the map's ``keep_reason``): no username, no
-    password, no login facts; status removed."""
-    operators = _table("operators")
-    now = utcnow()
-    await session.execute(
-        update(operators)
-        .where(operators.c.id == operator_id)
-        .values(
-            username=f"erased.{operator_id.hex[:16]}",
-            status=OperatorStatus.REMOVED,
-            password_hash=ERASED_PASSWORD_HASH,
-            password_changed_at=now,
-            failed_login_count=0,
-            first_failed_login_at=None,
-            locked_until=None,
-            last_login_at=None,
-            removed_at=func.coalesce(operators.c.removed_at, now),
-        )
-    )
-
-
 async def do_erase_subjects_by(
     rt: Runtime, actor: Principal | None, workspace_id: uuid.UUID, field_name: str, value: str
 ) -> list[ErasureReport]:
@@ -382,3 +337,71 @@ async def do_erase_subjects_by(
     if not people:
         raise NotFound("Nobody in this workspace has that e-mail address or phone number.")
     return [await do_erase_subject(rt, actor, kind, person_id) for kind, person_id in people]
+
+
+async def erase_conversations_in(
+    rt: Runtime,
+    tx: UnitOfWork,
+    conversation_ids: list[uuid.UUID],
+    report: ErasureReport,
+    *,
+    keys_out: list[uuid.UUID] | None = None,
+) -> None:
+    """Destroy ``conversation_ids`` inside the caller's unit of work (retention's end of life,
+    bulk delete): every row the map reaches from them, then the rows themselves. Their data
+    keys are destroyed after commit, or, with ``keys_out``, added to it for the caller to
+    destroy in one purge. The caller has checked :func:`held_conversation_ids`."""
+    if not conversation_ids:
+        return
+    owners: dict[Owner, Any] = {
+        "conversation": conversation_ids,
+        "message": _messages_of(conversation_ids),
+    }
+    tx.on_commit(delete_blobs, rt.settings, await _apply(tx, owners, _CONVERSATION_OWNERS, report))
+    conversations = _table("conversations")
+    result = await tx.execute(delete(conversations).where(conversations.c.id.in_(conversation_ids)))
+    report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
+    report.conversations += len(conversation_ids)
+    report.keys += len(conversation_ids)
+    if keys_out is None:
+        tx.on_commit(destroy_keys, rt, list(conversation_ids))
+    else:
+        keys_out.extend(conversation_ids)
+
+
+async def erase_visitors_in(
+    tx: UnitOfWork,
+    visitor_ids: list[uuid.UUID],
+    report: ErasureReport,
+    keys_out: list[uuid.UUID],
+) -> list[uuid.UUID]:
+    """Erase, inside the caller's unit of work, those of ``visitor_ids`` that have no
+    conversation left (one kept under a longer retention or a legal hold keeps its visitor):
+    identity fields, attributes, tokens (``subjects.erased_at``), connection logs, consent rows
+    (GDPR Art. 5(1)(e): nothing of theirs is kept longer than its purpose). Their subjects'
+    keys are added to ``keys_out`` for the caller to destroy after commit, and the caller
+    records the act naming the returned subject ids."""
+    if not visitor_ids:
+        return []
+    visitors, conversations = _table("visitors"), _table("conversations")
+    kept = select(conversations.c.visitor_id).where(conversations.c.visitor_id.in_(visitor_ids))
+    rows = (
+        await tx.execute(
+            select(visitors.c.id, visitors.c.subject_id).where(
+                visitors.c.id.in_(visitor_ids), visitors.c.id.not_in(kept)
+            )
+        )
+    ).all()
+    if not rows:
+        return []
+    freed, subject_ids = [r[0] for r in rows], [r[1] for r in rows]
+    await tx.execute(
+        update(Subject)
+        .where(Subject.id.in_(subject_ids), Subject.erased_at.is_(None))
+        .values(erased_at=utcnow())
+    )
+    owners: dict[Owner, Any] = {"subject": subject_ids, "visitor": freed}
+    await _apply(tx, owners, ("visitor", "subject"), report)
+    report.keys += len(subject_ids)
+    keys_out.extend(subject_ids)
+    return subject_ids

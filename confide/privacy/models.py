@@ -96,9 +96,12 @@ class WorkspacePrivacySettings(Base):
     store_transcripts: Mapped[bool] = mapped_column(Boolean, default=True)
     connection_log_retention_days: Mapped[int] = mapped_column(Integer, default=7)
     consent_required: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Days a conversation of each channel stays active ({"web": 365, ...}); the retention job
-    # of a later release acts on it.
+    # Retention per channel ({"web": 1095, ...}): days active, then days in the restricted
+    # archive (0: none); or, when delete_after_months is 1-36, that many months and no archive.
+    # Interpreted by confide.privacy.retention.policy, acted on by the retention job.
     retention_days: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    archive_days: Mapped[dict[str, int] | None] = mapped_column(JSON, default=dict)
+    delete_after_months: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

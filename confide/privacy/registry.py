@@ -9,7 +9,8 @@ and the record of processing are generated from here.
 The vocabulary (categories, ``Column``, ``Table``) lives in ``confide.privacy.datamap``; the
 tables are classified by area in ``registry_access``, ``registry_chat``, ``registry_records``,
 ``registry_hardening``, ``registry_attachments``, ``registry_requests``,
-``registry_accountability`` and ``registry_custody``, and collected here.
+``registry_accountability``, ``registry_custody`` and ``registry_retention``, and collected
+here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from confide.privacy.registry_custody import CUSTODY_TABLES
 from confide.privacy.registry_hardening import TABLES as HARDENING_TABLES
 from confide.privacy.registry_records import RECORD_TABLES
 from confide.privacy.registry_requests import REQUEST_TABLES
+from confide.privacy.registry_retention import RETENTION_TABLES
 
 __all__ = [
     "REGISTRY",
@@ -42,6 +44,7 @@ REGISTRY: dict[str, Table] = {
     **REQUEST_TABLES,
     **ACCOUNTABILITY_TABLES,
     **CUSTODY_TABLES,
+    **RETENTION_TABLES,
 }
 
 

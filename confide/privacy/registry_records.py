@@ -147,9 +147,9 @@ RECORD_TABLES.update(
     {
         "workspace_privacy_settings": Table(
             about="A workspace's privacy policy: redaction, IP handling, transcript storage, "
-            "connection-log retention, whether chat needs consent, and the active retention of "
-            "conversations per channel (retention_days: stored and validated now; the "
-            "retention job of a later release acts on it).",
+            "connection-log retention, whether chat needs consent, and the retention of "
+            "conversations per channel (retention_days active, archive_days restricted "
+            "archive, or delete_after_months), acted on by the daily retention job.",
             retention="Until the workspace is closed.",
             protection="Changed only by admins, through PATCH /api/v1/workspace (audited).",
             readers="Admins of the workspace.",
@@ -169,6 +169,8 @@ RECORD_TABLES.update(
                     "connection_log_retention_days",
                     "consent_required",
                     "retention_days",
+                    "archive_days",
+                    "delete_after_months",
                     "updated_at",
                 )
             },

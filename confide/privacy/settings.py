@@ -17,12 +17,19 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide.chat.models import Channel
 from confide.core.clock import utcnow
 from confide.core.errors import ValidationFailed
 from confide.privacy import consent_wording
 from confide.privacy.models import ConsentRequest, WorkspacePrivacySettings
 from confide.privacy.redaction import check_custom_pattern
+from confide.privacy.retention.policy import (
+    DEFAULT_ARCHIVE_DAYS,
+    DEFAULT_RETENTION_DAYS,
+    MAX_ARCHIVE_DAYS,
+    MAX_RETENTION_DAYS,
+    check_channel_days,
+    check_delete_after_months,
+)
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -31,10 +38,9 @@ IP_HANDLING = ("none", "truncated", "full")
 MAX_CONNECTION_LOG_RETENTION_DAYS = 365  # seed 001: connection logs are kept at most a year
 MAX_REDACTION_PATTERNS = 20
 MAX_PHONE_REGIONS = 20
-# Active retention of conversations per channel. Stored and validated now; nothing deletes on
-# it yet (the retention job of a later release does).
-DEFAULT_RETENTION_DAYS = 365
-MAX_RETENTION_DAYS = 3650
+# Retention of conversations per channel (active, then archive; or the simple
+# delete_after_months): interpreted by confide.privacy.retention.policy, acted on by its job.
+_CHANNEL_DAYS = {"retention_days": (1, MAX_RETENTION_DAYS), "archive_days": (0, MAX_ARCHIVE_DAYS)}
 
 DEFAULTS: dict[str, Any] = {
     "redact_cards": True,
@@ -48,7 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "store_transcripts": True,
     "connection_log_retention_days": 7,
     "consent_required": False,
-    "retention_days": {channel.value: DEFAULT_RETENTION_DAYS for channel in Channel},
+    "retention_days": dict(DEFAULT_RETENTION_DAYS),
+    "archive_days": dict(DEFAULT_ARCHIVE_DAYS),
+    "delete_after_months": 0,
 }
 SETTING_NAMES = tuple(DEFAULTS)
 
@@ -69,7 +77,9 @@ def _default_row(workspace_id: uuid.UUID) -> WorkspacePrivacySettings:
 def render(row: WorkspacePrivacySettings) -> dict[str, Any]:
     values = {name: getattr(row, name) for name in SETTING_NAMES}
     # A channel added after the row was written keeps the default.
-    values["retention_days"] = {**DEFAULTS["retention_days"], **(row.retention_days or {})}
+    for name in _CHANNEL_DAYS:
+        values[name] = {**DEFAULTS[name], **(getattr(row, name) or {})}
+    values["delete_after_months"] = row.delete_after_months or 0
     values["phone_regions"] = _regions_of(row)
     return values
 
@@ -109,8 +119,10 @@ def _check(name: str, value: Any) -> Any:
         for index, pattern in enumerate(value):
             check_custom_pattern(pattern, field=f"{name}.{index}")
         value = list(value)
-    if name == "retention_days":
-        value = _check_retention_days(value)
+    if name in _CHANNEL_DAYS:
+        value = check_channel_days(name, value, *_CHANNEL_DAYS[name])
+    if name == "delete_after_months":
+        value = check_delete_after_months(value)
     return value
 
 
@@ -123,26 +135,6 @@ def _check_region(value: Any, field: str) -> str:
             field=field,
         )
     return region
-
-
-def _check_retention_days(value: Any) -> dict[str, int]:
-    if not isinstance(value, dict):
-        raise ValidationFailed(
-            "Send retention_days as an object of channel to days.", field="retention_days"
-        )
-    checked: dict[str, int] = {}
-    for channel, days in value.items():
-        field = f"retention_days.{channel}"
-        if channel not in DEFAULTS["retention_days"]:
-            raise ValidationFailed(
-                f"Unknown channel; use one of {', '.join(DEFAULTS['retention_days'])}.",
-                field=field,
-            )
-        in_range = isinstance(days, int) and 1 <= days <= MAX_RETENTION_DAYS
-        if isinstance(days, bool) or not in_range:
-            raise ValidationFailed(f"Keep conversations 1-{MAX_RETENTION_DAYS} days.", field=field)
-        checked[channel] = days
-    return checked
 
 
 async def apply(session: AsyncSession, workspace_id: uuid.UUID, changes: Mapping[str, Any]) -> None:
@@ -161,9 +153,9 @@ async def apply(session: AsyncSession, workspace_id: uuid.UUID, changes: Mapping
         row = _default_row(workspace_id)
         session.add(row)
     for name, value in checked.items():
-        if name == "retention_days":
+        if name in _CHANNEL_DAYS:
             # A partial update: channels not sent keep their current value.
-            value = {**render(row)["retention_days"], **value}
+            value = {**render(row)[name], **value}
         setattr(row, name, value)
     # phone_region is the older one-region form of phone_regions: keep the two in step.
     if "phone_regions" in checked:

@@ -262,7 +262,6 @@ SUBJECT_MAP: dict[str, TableMap] = {
         "exclude",
         (Reach("operator", "operator_id", "delete_row"),),
     ),
-    # -- attachments and purpose-bound attributes (issue 20) ------------------------------
     "audit_events": TableMap(
         "Hash-chained record of who did what to whose data.",
         "legal_obligation",

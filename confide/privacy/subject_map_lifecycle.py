@@ -121,4 +121,15 @@ LIFECYCLE_TABLES: dict[str, TableMap] = {
         "none",
         "exclude",
     ),
+    # Retention (issue 13).
+    "conversation_statistics": TableMap(
+        "Anonymised figures of a conversation, kept for reports after its end of life.",
+        "legitimate_interest",
+        "none",
+        "exclude",
+        (Reach("conversation", "conversation_id", "null_columns", ("conversation_id",)),),
+    ),
+    "retention_runs": not_personal("Reports of retention runs: counts per channel, no ids."),
+    "retention_run_counts": not_personal("Counts of a retention run per workspace and channel."),
+    "retention_alerts": not_personal("When admins were last told retention is overdue."),
 }

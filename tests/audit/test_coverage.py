@@ -72,6 +72,7 @@ AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/visitors/{visitor_id}/export"): "subject.export",
     ("POST", "/api/v1/operators/{operator_id}/export"): "subject.export",
     ("POST", "/api/v1/subjects/export"): "subject.export",
+    ("POST", "/api/v1/retention/bulk-delete"): "conversations.bulk_delete",
     ("POST", "/api/v1/labels"): "label.create",
     ("DELETE", "/api/v1/labels/{label_id}"): "label.delete",
     ("PUT", "/api/v1/conversations/{conversation_id}/labels"): "conversation.label",
@@ -177,6 +178,8 @@ CLI_AUDITED = {
     ("subprocessor", "add"): "subprocessor.add",
     ("subprocessor", "remove"): "subprocessor.remove",
     ("subjects", "export"): "subject.export",
+    ("retention", "run"): "retention.run",
+    ("retention", "delete"): "conversations.bulk_delete",
 }
 
 
@@ -550,6 +553,12 @@ async def test_every_audited_route_appends_its_record(
     )
     await drive_custody_routes(world, drive, call, admin, ada, chat)
     # Erasure (GDPR Art. 17).
+    # Erasure (GDPR Art. 17) and bulk delete by filter.
+    await drive(
+        "POST",
+        "/api/v1/retention/bulk-delete",
+        call("POST", "/retention/bulk-delete", admin, json={"channel": "video"}),
+    )
     await drive(
         "POST",
         "/api/v1/visitors/{visitor_id}/erase",
@@ -735,6 +744,8 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
             "--output",
             str(data_dir.parent / "eve-export.zip"),
         ],
+        ("retention", "run"): [],
+        ("retention", "delete"): ["--workspace", "acme", "--channel", "sms"],
     }[command]
     if command == ("backup", "restore"):
         args = [(await do_create_backup(rt))["id"]]

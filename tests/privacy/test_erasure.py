@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from confide.chat.statistics import record_statistics
 from confide.core.errors import KeyErased
 from confide.models import metadata
 from confide.privacy import erasure
@@ -180,6 +181,9 @@ async def _touch_every_visitor_table(
         f"/api/v1/dsr/cases/{objection.json()['id']}/carry-out", json={}, headers=admin
     )
     assert carried.status_code == 200, carried.text
+    async with world.rt.db.transaction() as tx:  # conversation_statistics (the retention job's)
+        ids = [uuid.UUID(chat["conversation"]["id"]), uuid.UUID(sms_conversation)]
+        assert await record_statistics(tx, ids) == 2
     return visitor, key, chat["conversation"]["visitor_id"], detail.json()["visitor_id"]
 
 

@@ -181,7 +181,7 @@ async def test_retention_days_are_stored_per_channel(world: World) -> None:
     await sign_in(world, admin)
     path = "/console/settings/retention"
     page = await world.client.get(path)
-    assert "later release" in page.text
+    assert "retention job" in page.text and 'id="retention-next"' in page.text
     days = {"web": "1095", "social": "1095", "call": "365", "sms": "365", "video": "30"}
     bad = await post_form(
         world.client,
@@ -193,7 +193,7 @@ async def test_retention_days_are_stored_per_channel(world: World) -> None:
     assert 'id="err-retention_days.sms"' in bad.text
     assert (await privacy_settings.read(world.rt, await world.workspace()))["retention_days"][
         "web"
-    ] == 365
+    ] == 1095
     good = await post_form(
         world.client, path, path, {f"retention_days.{k}": v for k, v in days.items()}
     )

@@ -3,7 +3,7 @@ access and archive custodians' openings), ``operator_permissions`` (who is an ar
 custodian) and ``legal_holds``.
 
 Revision ID: 0011_13c
-Revises: 0010_11
+Revises: 0011_18
 """
 
 from __future__ import annotations

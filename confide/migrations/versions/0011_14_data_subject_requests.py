@@ -2,7 +2,7 @@
 limits (restriction, objection), request settings, and the sealed mail outbox
 
 Revision ID: 0011_14
-Revises: 0010_11
+Revises: 0011_20
 """
 
 from __future__ import annotations

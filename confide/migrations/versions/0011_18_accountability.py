@@ -1,7 +1,7 @@
 """accountability (issue 18): breach register, subprocessors, controller details
 
 Revision ID: 0011_18
-Revises: 0010_11
+Revises: 0011_14
 Create Date: 2026-11-30 13:49:30
 
 - ``breaches`` and ``breach_notifications``: the register of Art. 33(5) and each notification

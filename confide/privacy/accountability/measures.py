@@ -2,9 +2,9 @@
 the retention of conversations per channel, for the record of processing.
 
 Each measure is read from a setting, so the record says what is enabled, not what could be.
-Two readers are deliberately single functions so a later change has one place to switch:
-:func:`retention_days_by_channel` (today the ``retention_days`` privacy setting; per-channel
-retention policies replace it) and :func:`backup_schedule` (no scheduled backups exist yet).
+:func:`retention_days_by_channel` reads the active period of the retention policy
+(``confide.privacy.retention``) and :func:`backup_schedule` the worker's daily backup job
+(``confide.backup``).
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ def retention_days_by_channel(privacy: Mapping[str, Any]) -> dict[str, int]:
 
 
 def backup_schedule(settings: Settings) -> str:
-    """What Confide backs up, and when, in this deployment."""
+    """What Confide backs up, and when, in this deployment (the worker's ``backup`` job)."""
     return (
-        "No scheduled backup is run by Confide in this deployment; data keys live in a "
-        "separate key store, so a database copy without it cannot be read."
+        "A daily backup of the database by the worker, compressed and encrypted "
+        "(AES-256-GCM in authenticated chunks) under a key that is never stored beside it, "
+        f"kept at most {settings.backup_keep_days} days (never longer than the shortest "
+        "retention of a workspace), then pruned with its key destroyed. The key store is "
+        "backed up separately, as wrapped keys only. A restore re-applies every erasure and "
+        "retention deletion recorded after the backup (erasure journal)."
     )
 
 

@@ -45,6 +45,7 @@ from confide.privacy.accountability.subprocessors import visible_subprocessors
 from confide.privacy.models import ConsentRequest
 from confide.privacy.registry import REGISTRY
 from confide.privacy.subject_map import SUBJECT_MAP
+from confide.privacy.vault import TEXTS_TABLE
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -170,7 +171,7 @@ def _purposes(facts: dict[str, Any], settings: Settings) -> list[dict[str, str]]
     for table, entry in SUBJECT_MAP.items():
         if entry.legal_basis == "not_personal":
             continue
-        if table in ("message_texts", "search_terms") and not privacy["store_transcripts"]:
+        if table in (TEXTS_TABLE, "search_terms") and not privacy["store_transcripts"]:
             continue  # transcripts off: these tables stay empty for this workspace
         items.append(_item(entry.purpose, f"{LEGAL_BASES[entry.legal_basis]} ({table})"))
     if facts["consent_purposes"]:

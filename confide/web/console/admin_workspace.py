@@ -22,6 +22,7 @@ from confide.api.schemas import ConsentPurpose, ConsentRequestWrite, WorkspaceUp
 from confide.chat.models import Channel
 from confide.privacy import consent, redaction_accuracy
 from confide.privacy.redaction import RedactionPolicy
+from confide.privacy.retention.overview import retention_overview
 from confide.web.console import forms
 from confide.web.console.admin_people import settings_page
 from confide.web.console.session import Visit, page_visit, post_visit, redirect, runtime
@@ -52,7 +53,7 @@ WORKSPACE_SECTIONS: dict[str, tuple[str, ...]] = {
         "phone_regions",
         "redaction_patterns",
     ),
-    "retention": ("retention_days",),
+    "retention": ("delete_after_months", "retention_days", "archive_days"),
 }
 _BOOLEANS = frozenset(
     {"mfa_required_for_admins", "store_transcripts", "consent_required"}
@@ -79,6 +80,11 @@ async def _workspace_section(
         "redaction_toggles": REDACTION_TOGGLES,
         "channels": [c.value for c in Channel],
         "accuracy": _measured_accuracy(current) if section == "privacy" else None,
+        "retention": (
+            await retention_overview(runtime(request), visit.principal)
+            if section == "retention"
+            else None
+        ),
     }
     status = outcome.status_code if outcome else 200
     return await settings_page(request, visit, section, context, status)
@@ -115,8 +121,11 @@ def _changes(section: str, form: dict[str, Any]) -> dict[str, Any]:
             changes[name] = forms.checked(form, name)
         elif name == "redaction_patterns":
             changes[name] = forms.lines(form, name)
-        elif name == "retention_days":
-            changes[name] = {c.value: forms.text(form, f"{name}.{c.value}") for c in Channel}
+        elif name in ("retention_days", "archive_days"):
+            typed = {c.value: forms.text(form, f"{name}.{c.value}") for c in Channel}
+            changes[name] = {channel: days for channel, days in typed.items() if days != ""}
+        elif name == "delete_after_months":
+            changes[name] = forms.text(form, name) or None
         elif name == "phone_regions":
             changes[name] = [r.upper() for r in forms.text(form, name).replace(",", " ").split()]
         else:

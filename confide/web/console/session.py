@@ -79,6 +79,7 @@ def render(
         shared["nav_settings"] = bool(visit.allowed & _SETTINGS_ACTIONS)
         shared["nav_requests"] = Action.SUBJECTS_ERASE in visit.allowed
         shared["nav_replies"] = Action.CONVERSATIONS_WORK in visit.allowed
+        shared["nav_reports"] = Action.REPORTS_READ in visit.allowed
     response = templates.TemplateResponse(
         request, template, {**shared, **context}, status_code=status_code
     )

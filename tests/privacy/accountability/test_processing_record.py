@@ -68,7 +68,7 @@ async def test_every_art_30_field_is_filled_from_live_settings(
             assert item["value"].strip() and "Not recorded" not in item["value"], item
     assert section(record, "1a")["Data protection officer (Art. 37)"] == "dpo@acme.example"
     assert section(record, "1e")["Where the data is stored"] == "FR (inside the EEA)"
-    assert section(record, "1f")["Conversations on web"] == "365 days"
+    assert section(record, "1f")["Conversations on web"] == "1095 days"
     assert section(record, "2a")["Processor"] == "Example Hosting SAS"
     measures = section(record, "1g")
     assert measures["Multi-factor authentication"] == "Optional for admins"

@@ -1,0 +1,198 @@
+"""Bulk delete by filter: the conversations an admin names by date range, channel, group,
+visitor or label go through the same end of life as retention (statistics row kept, rows and
+keys destroyed by the erasure engine, a visitor left with nothing erased, legal holds skipped
+and reported), in bounded batches of one transaction each. A dry run counts and changes
+nothing. Each batch appends ``conversations.bulk_delete`` to the workspace's chain.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
+from confide.audit.ledger import Actor, append
+from confide.chat.models import Channel, Conversation, ConversationLabel
+from confide.chat.statistics import record_statistics
+from confide.core.errors import ValidationFailed
+from confide.privacy.erasure import (
+    ErasureReport,
+    erase_conversations_in,
+    erase_visitors_in,
+    held_conversation_ids,
+)
+from confide.privacy.journal import record_erasure
+from confide.privacy.key_cache import destroy_keys
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
+
+BULK_BATCH_SIZE = 200
+
+
+@dataclass(frozen=True)
+class BulkFilter:
+    """Which conversations: all given conditions hold (``since``/``until`` on the start)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    channel: Channel | None = None
+    group_id: uuid.UUID | None = None
+    visitor_id: uuid.UUID | None = None
+    label_id: uuid.UUID | None = None
+
+    def where(self, workspace_id: uuid.UUID) -> list[Any]:
+        if self.since and self.until and self.since > self.until:
+            raise ValidationFailed("'since' is after 'until'.", field="since")
+        rule: list[Any] = [Conversation.workspace_id == workspace_id]
+        if self.since is not None:
+            rule.append(Conversation.created_at >= self.since)
+        if self.until is not None:
+            rule.append(Conversation.created_at < self.until)
+        if self.channel is not None:
+            rule.append(Conversation.channel == self.channel)
+        if self.group_id is not None:
+            rule.append(Conversation.group_id == self.group_id)
+        if self.visitor_id is not None:
+            rule.append(Conversation.visitor_id == self.visitor_id)
+        if self.label_id is not None:
+            rule.append(
+                select(ConversationLabel.conversation_id)
+                .where(
+                    ConversationLabel.conversation_id == Conversation.id,
+                    ConversationLabel.label_id == self.label_id,
+                )
+                .exists()
+            )
+        return rule
+
+
+@dataclass
+class BulkDeleteReport:
+    matched: int = 0
+    destroyed: int = 0
+    held: int = 0
+    visitors_erased: int = 0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def do_bulk_delete(
+    rt: Runtime,
+    actor: Principal | None,
+    workspace_id: uuid.UUID,
+    where: BulkFilter,
+    *,
+    dry_run: bool = False,
+    batch_size: int = BULK_BATCH_SIZE,
+) -> BulkDeleteReport:
+    """Destroy (or, with ``dry_run``, count) the workspace's conversations matching ``where``.
+    ``actor``: an admin of the workspace (``None``: the command line). Raises ``Forbidden``
+    (403) for anyone else, ``ValidationFailed`` (422) for an empty or inverted filter."""
+    if actor is not None:
+        authorize(actor, Action.SUBJECTS_ERASE)
+        ensure_same_workspace(actor, workspace_id)
+    if where == BulkFilter():
+        raise ValidationFailed(
+            "Give at least one condition (dates, channel, group, visitor or label).",
+            field="filter",
+        )
+    rule = where.where(workspace_id)
+    report = BulkDeleteReport(dry_run=dry_run)
+    if dry_run:
+        async with rt.db.session() as session:
+            rows = await session.execute(
+                select(Conversation.held, func.count()).where(*rule).group_by(Conversation.held)
+            )
+            for is_held, n in rows.all():
+                report.matched += n
+                report.held += n if is_held else 0
+        await _record(rt, actor, workspace_id, report)
+        return report
+    after: uuid.UUID | None = None
+    while True:
+        async with rt.db.transaction() as tx:
+            query = select(Conversation.id).where(*rule)
+            if after is not None:
+                query = query.where(Conversation.id > after)
+            ids = list(
+                (
+                    await tx.scalars(
+                        query.order_by(Conversation.id)
+                        .limit(batch_size)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
+            )
+            if not ids:
+                break
+            after = ids[-1]
+            flagged = await tx.scalars(
+                select(Conversation.id).where(Conversation.id.in_(ids), Conversation.held)
+            )
+            held = set(flagged.all()) | await held_conversation_ids(tx, ids)
+            todo = [cid for cid in ids if cid not in held]
+            visitors = set(
+                (
+                    await tx.scalars(
+                        select(Conversation.visitor_id).where(Conversation.id.in_(todo))
+                    )
+                ).all()
+            )
+            await record_statistics(tx, todo)
+            erased = ErasureReport("bulk_delete", workspace_id)
+            keys: list[uuid.UUID] = []
+            await erase_conversations_in(rt, tx, todo, erased, keys_out=keys)
+            freed = await erase_visitors_in(tx, sorted(visitors), erased, keys)
+            if keys:
+                # Journaled before commit (kept outside backups): a restore deletes these again.
+                await record_erasure(
+                    rt, kind="retention", workspace_id=workspace_id, subject_ids=freed, key_ids=keys
+                )
+                tx.on_commit(destroy_keys, rt, keys)
+            await append(
+                tx,
+                rt,
+                actor if actor is not None else Actor("system", None, workspace_id),
+                "conversations.bulk_delete",
+                subjects=freed,
+                resource=f"workspace:{workspace_id}",
+                details={
+                    "dry_run": False,
+                    "conversations": len(todo),
+                    "held": len(held),
+                    "visitors_erased": len(freed),
+                },
+            )
+            report.matched += len(ids)
+            report.destroyed += len(todo)
+            report.held += len(held)
+            report.visitors_erased += len(freed)
+    if report.matched == 0:  # nothing matched: the request is still on record
+        await _record(rt, actor, workspace_id, report)
+    return report
+
+
+async def _record(
+    rt: Runtime, actor: Principal | None, workspace_id: uuid.UUID, report: BulkDeleteReport
+) -> None:
+    async with rt.db.transaction() as tx:
+        await append(
+            tx,
+            rt,
+            actor if actor is not None else Actor("system", None, workspace_id),
+            "conversations.bulk_delete",
+            resource=f"workspace:{workspace_id}",
+            details={
+                "dry_run": report.dry_run,
+                "conversations": report.destroyed if not report.dry_run else report.matched,
+                "held": report.held,
+                "visitors_erased": report.visitors_erased,
+            },
+        )
