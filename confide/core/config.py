@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=4, ge=1)
     max_request_body_bytes: int = Field(default=1_048_576, ge=1024)
     message_max_chars: int = Field(default=4000, ge=1, le=100_000)
+    # SQLite: how many units of work (messages and other small writes) that arrive together
+    # share one write transaction and its COMMIT; 1 turns group commit off
+    # (confide/core/group_commit.py).
+    sqlite_group_commit_max_units: int = Field(default=64, ge=1, le=1000)
     visitor_messages_per_minute: int = Field(default=30, ge=1)
     conversations_per_ip_per_hour: int = Field(default=20, ge=1)
     typing_events_per_minute: int = Field(default=120, ge=1)

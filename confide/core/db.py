@@ -9,9 +9,12 @@ only after COMMIT; a rolled-back unit runs none of it. The audit record of an ac
 in the act's own unit (``confide.audit.ledger.append``), so both commit or neither does.
 
 On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` (it takes the write lock up front
-instead of failing half-way with "database is locked") and write transactions of one process
-queue on an asyncio lock; WAL mode lets readers continue meanwhile. After-commit work runs once
-the lock is released, so a slow subscriber never holds up the next writer.
+instead of failing half-way with "database is locked") and one process has one write
+transaction open at a time; WAL mode lets readers continue meanwhile. Units of work that arrive
+while one is writing share its transaction, each in its own savepoint, and its COMMIT (group
+commit, ``confide.core.group_commit``): a unit's block returns only after that COMMIT, and one
+unit's failure rolls back that unit alone. After-commit work runs once the write lock is
+released, so a slow subscriber never holds up the next writer.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from confide.core.group_commit import GroupCommit
 from confide.core.sqlite_driver import OneTripDbapi
 
 log = logging.getLogger("confide.db")
@@ -117,7 +121,17 @@ class UnitOfWork(AsyncSession):
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False, secure_delete: bool = False) -> None:
+    """The engine and its units of work. ``group_commit_max_units`` (SQLite only) bounds how
+    many units share one write transaction; 1 gives each unit its own (no savepoints)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        secure_delete: bool = False,
+        group_commit_max_units: int = 64,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -135,6 +149,9 @@ class Database:
             _create_private_file(url.split("///", 1)[1])
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.group_commit: GroupCommit | None = None
+        if self.is_sqlite and group_commit_max_units > 1:
+            self.group_commit = GroupCommit(self.engine, UnitOfWork, group_commit_max_units)
         if self.is_sqlite:
             _configure_sqlite(self.engine, secure_delete=secure_delete)
 
@@ -153,6 +170,10 @@ class Database:
                 async with unit.begin():
                     yield unit
             await unit.run_after_commit()
+            return
+        if self.group_commit is not None:
+            async with self.group_commit.unit() as unit:
+                yield unit
             return
         async with self._write_lock, self.engine.connect() as conn:
             conn = await conn.execution_options(confide_begin="BEGIN IMMEDIATE")
