@@ -205,20 +205,24 @@ def confide_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def confide_server(settings: Settings) -> Iterator[Server]:
-    """``confide serve`` on a free port (migrations already ran in :func:`populate`)."""
+def confide_server(settings: Settings, **env: str) -> Iterator[Server]:
+    """``confide serve`` on a free port (migrations already ran in :func:`populate`); ``env``
+    adds settings (``CONFIDE_...``) for this server only."""
     port = free_port()
     args = [sys.executable, "-m", "confide", "serve", "--port", str(port), "--no-migrate"]
     ready = f"http://127.0.0.1:{port}/api/v1/health"
-    with _process(args, confide_env(settings), ready) as process:
+    with _process(args, {**confide_env(settings), **env}, ready) as process:
         yield Server(process, port)
 
 
 @contextmanager
-def relay_server(database_url: str) -> Iterator[Server]:
+def relay_server(database_url: str, *, group_commit: bool = False) -> Iterator[Server]:
+    """The relay (``benchmarks/relay.py``); ``group_commit``: the limit baseline."""
     port = free_port()
     args = [sys.executable, "-m", "benchmarks.relay", "--port", str(port)]
     args += ["--database-url", database_url]
+    if group_commit:
+        args.append("--group-commit")
     with _process(args, {}, f"http://127.0.0.1:{port}/") as process:
         yield Server(process, port)
 

@@ -62,8 +62,12 @@ class Holder:
             await self.release.wait()
 
 
-async def _create(db: Database, slug: str, log: list[str], *, fail: bool = False) -> None:
+async def _create(
+    db: Database, slug: str, log: list[str], *, fail: bool = False, at_once: bool = False
+) -> None:
     async with db.transaction() as tx:
+        if at_once:  # before any statement: its SAVEPOINT has not reached SQLite yet
+            raise RuntimeError("injected failure before the unit wrote anything")
         tx.add(Workspace(slug=slug, name=slug.title()))
         await tx.flush()
         tx.on_commit(log.append, slug)
@@ -113,8 +117,9 @@ async def test_a_failing_unit_rolls_back_alone_and_its_batch_mates_commit(db: Da
         asyncio.create_task(_create(db, "failed", log, fail=True)),
         asyncio.create_task(_create(db, "kept-1", log)),  # duplicate slug: IntegrityError
         asyncio.create_task(_create(db, "kept-2", log)),
+        asyncio.create_task(_create(db, "never", log, at_once=True)),
     ]
-    await _until(lambda: _joined(db) == 5)
+    await _until(lambda: _joined(db) == 6)
     before = db.group_commit.batches_committed
     holder.release.set()
     outcomes = await asyncio.gather(holder.task, *units, return_exceptions=True)
@@ -122,6 +127,7 @@ async def test_a_failing_unit_rolls_back_alone_and_its_batch_mates_commit(db: Da
     assert isinstance(outcomes[2], RuntimeError)
     assert type(outcomes[3]).__name__ == "IntegrityError"
     assert outcomes[1] is None and outcomes[4] is None
+    assert isinstance(outcomes[5], RuntimeError)
     assert db.group_commit.batches_committed == before + 1
     assert await _slugs(db) == {"kept-1", "kept-2"}
     assert sorted(log) == ["kept-1", "kept-2"]  # the failed units ran no after-commit work
