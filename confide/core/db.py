@@ -24,6 +24,7 @@ import enum
 import inspect
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -32,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Enum, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
@@ -142,7 +144,11 @@ class Database:
             # or rollback on close), so the pool's extra ROLLBACK is a wasted round trip.
             kwargs["pool_reset_on_return"] = None
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # No pool_pre_ping: a ping before every checkout is a round trip on every message.
+            # Only a connection idle for a while is pinged (_ping_idle_connections); one that
+            # died meanwhile fails its statement, the pool drops it (and every connection
+            # older than the failure), and the send path retries once on a fresh one.
+            kwargs.update(pool_size=10, max_overflow=20)
         if self.is_sqlite and ":memory:" in url:
             kwargs["poolclass"] = NullPool
         if self.is_sqlite and ":memory:" not in url:
@@ -154,6 +160,8 @@ class Database:
             self.group_commit = GroupCommit(self.engine, UnitOfWork, group_commit_max_units)
         if self.is_sqlite:
             _configure_sqlite(self.engine, secure_delete=secure_delete)
+        else:
+            _ping_idle_connections(self.engine)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -195,6 +203,28 @@ def _create_private_file(path: str) -> None:
     except (FileExistsError, FileNotFoundError):
         return  # exists already; or its directory does not, and SQLite will say so
     os.close(fd)
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out: it may
+# have died with a restart of the server (or a proxy's idle timeout) while it slept.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["confide_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("confide_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or busy a moment ago: no round trip
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (SQLAlchemy retries).
+            raise DisconnectionError("idle connection died") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine, *, secure_delete: bool) -> None:
