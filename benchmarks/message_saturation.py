@@ -8,10 +8,15 @@ generator: the bare relay (``benchmarks/relay.py``: same insert, same driver, on
 per message, no Confide logic) and the *limit* relay (``--group-commit``: every frame of one
 loop turn in one transaction on the loop thread). Confide also runs with group commit off
 (``CONFIDE_SQLITE_GROUP_COMMIT_MAX_UNITS=1``, one transaction per unit of work as before issue
-15), so the effect of group commit is measured in the same run.
+15), so the effect of group commit is measured in the same run. With
+``CONFIDE_BENCH_BEFORE_TREE=/path/to/checkout`` it also runs that checkout's Confide (the code
+before a change) on the same database and load.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from benchmarks import loadgen
 from benchmarks.common import Result, sized
@@ -34,11 +39,15 @@ async def run(quick: bool = False) -> Result:
     seconds, warmup_seconds = sized(10, 6, quick), sized(2, 1, quick)
     settings, population = await shared_sqlite_population(visitors)
     runs = {}
-    for name, env in (
-        ("confide", {}),
-        ("confide_one_transaction_per_unit", {"CONFIDE_SQLITE_GROUP_COMMIT_MAX_UNITS": "1"}),
-    ):
-        with confide_server(settings, **env) as server:
+    before = os.environ.get("CONFIDE_BENCH_BEFORE_TREE")
+    variants: list[tuple[str, Path | None, dict[str, str]]] = [
+        ("confide", None, {}),
+        ("confide_one_transaction_per_unit", None, {"CONFIDE_SQLITE_GROUP_COMMIT_MAX_UNITS": "1"}),
+    ]
+    if before:
+        variants.append(("confide_before", Path(before), {}))
+    for name, tree, env in variants:
+        with confide_server(settings, tree=tree, **env) as server:
             target = await confide_target(server, population)
             runs[name] = loadgen.run_in_process(loadgen.saturation, target, seconds, warmup_seconds)
     for name, grouped in (("relay", False), ("relay_group_commit", True)):
@@ -75,7 +84,14 @@ async def run(quick: bool = False) -> Result:
             f"counted), one agent subscribed to every conversation; group-commit relay "
             f"{limit['messages_per_second']:.0f} messages/s (ratio {limit_ratio:.3f}x); "
             f"Confide with group commit off {off['messages_per_second']:.0f} messages/s; "
-            f"server CPU per message {cpu_ms:.2f} ms (group commit off "
+            + (
+                f"the code before (CONFIDE_BENCH_BEFORE_TREE) "
+                f"{runs['confide_before']['messages_per_second']:.0f} messages/s at "
+                f"{runs['confide_before']['server_cpu_ms_per_message']:.2f} ms CPU; "
+                if before
+                else ""
+            )
+            + f"server CPU per message {cpu_ms:.2f} ms (group commit off "
             f"{off['server_cpu_ms_per_message']:.2f} ms, relay "
             f"{base['server_cpu_ms_per_message']:.2f} ms, group-commit relay "
             f"{limit['server_cpu_ms_per_message']:.2f} ms); SQLite; {LIMITS_NOTE}"
