@@ -10,7 +10,9 @@ process's write lock). A unit of work that starts while a batch is open joins it
 turns on the batch's connection, each inside its own ``SAVEPOINT`` (SQLAlchemy's
 ``join_transaction_mode="create_savepoint"``). A member whose block raises rolls back to its
 savepoint and raises alone: its batch-mates' writes stand (a duplicate client id, a withdrawn
-consent or a closed conversation fails that one message, never the others). The batch commits
+consent or a closed conversation fails that one message, never the others). It raises once
+the batch has ended, so what made it fail (a batch-mate's row under a unique key) is committed
+by then, as it would be had the two written one after the other. The batch commits
 when no unit is waiting to join it, or once ``max_units`` have joined; every member's
 ``transaction()`` block returns only after that COMMIT, and only then runs its ``on_commit``
 work, so no event or acknowledgement leaves before its write is durable. If the COMMIT fails,
@@ -71,6 +73,7 @@ class GroupCommit:
         and the unit's after-commit work. Raises what its block raised (its savepoint rolled
         back, batch-mates unaffected) or what the COMMIT raised (the whole batch failed)."""
         batch = self._join()
+        failure: BaseException | None = None
         try:
             connection = await asyncio.shield(batch.ready)
             async with batch.turn:
@@ -82,8 +85,18 @@ class GroupCommit:
                 async with unit, unit.begin():  # SAVEPOINT ... RELEASE, or ROLLBACK TO
                     yield unit
                 batch.kept += 1
+        except BaseException as exc:
+            failure = exc
         finally:
             self._leave(batch)
+        if failure is not None:
+            if not isinstance(failure, asyncio.CancelledError) and batch.ready.done():
+                # Raise only once the batch has ended: a unit may have failed on a batch-mate's
+                # row (a unique key, a compare-and-set), and its caller then reads that row
+                # from another connection, as it would after one writer after another.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(batch.done)
+            raise failure
         await asyncio.shield(batch.done)
         await unit.run_after_commit()
 

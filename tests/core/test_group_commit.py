@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 
 from confide.access.models import Workspace
 from confide.core.db import Database, UnitOfWork
@@ -175,3 +176,23 @@ async def test_group_commit_can_be_turned_off(tmp_path: Path) -> None:
             assert isinstance(tx, UnitOfWork)
     finally:
         await database.dispose()
+
+
+async def test_a_unit_that_failed_on_a_batch_mates_row_raises_once_that_row_is_committed(
+    db: Database,
+) -> None:
+    seen_after_failure: list[set[str]] = []
+
+    async def compare_and_set() -> None:
+        try:
+            await _create(db, "same", [])
+        except IntegrityError:
+            seen_after_failure.append(await _slugs(db))  # read from another connection
+
+    holder = Holder(db)
+    await holder.entered.wait()
+    units = [asyncio.create_task(compare_and_set()) for _ in range(2)]
+    await _until(lambda: _joined(db) == 3)
+    holder.release.set()
+    await asyncio.gather(holder.task, *units)
+    assert seen_after_failure == [{"same"}]
