@@ -97,7 +97,20 @@ class GroupCommit:
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(batch.done)
             raise failure
-        await asyncio.shield(batch.done)
+        try:
+            await asyncio.shield(batch.done)
+        except asyncio.CancelledError:
+            # Its writes commit with the batch all the same, so their events must still go out.
+            self._spawn(self._after_commit_of(batch, unit))
+            raise
+        await unit.run_after_commit()
+
+    async def _after_commit_of(self, batch: _Batch, unit: UnitOfWork) -> None:
+        """The after-commit work of a unit whose caller was cancelled while it waited."""
+        try:
+            await batch.done
+        except BaseException:
+            return  # the COMMIT failed: nothing of the unit happened
         await unit.run_after_commit()
 
     def _join(self) -> _Batch:

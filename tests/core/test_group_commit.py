@@ -196,3 +196,25 @@ async def test_a_unit_that_failed_on_a_batch_mates_row_raises_once_that_row_is_c
     holder.release.set()
     await asyncio.gather(holder.task, *units)
     assert seen_after_failure == [{"same"}]
+
+
+async def test_a_unit_cancelled_while_its_batch_commits_still_runs_its_after_commit_work(
+    db: Database,
+) -> None:
+    log: list[str] = []
+    first = Holder(db)
+    await first.entered.wait()
+    unit = asyncio.create_task(_create(db, "cancelled-caller", log))
+    await _until(lambda: _joined(db) == 2)
+    last = Holder(db)
+    await _until(lambda: _joined(db) == 3)
+    first.release.set()
+    await last.entered.wait()  # the unit has written and waits for the COMMIT
+    unit.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await unit
+    waiting = set(db.group_commit._tasks) if db.group_commit else set()
+    last.release.set()
+    await asyncio.gather(first.task, last.task, *waiting)
+    assert await _slugs(db) == {"cancelled-caller"}
+    assert log == ["cancelled-caller"]  # its event still went out after the COMMIT
