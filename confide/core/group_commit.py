@@ -16,7 +16,9 @@ by then, as it would be had the two written one after the other. The batch commi
 when no unit is waiting to join it, or once ``max_units`` have joined; every member's
 ``transaction()`` block returns only after that COMMIT, and only then runs its ``on_commit``
 work, so no event or acknowledgement leaves before its write is durable. If the COMMIT fails,
-every member of the batch raises and none runs its after-commit work.
+every member of the batch raises and none runs its after-commit work. A member whose caller
+is cancelled while it waits for the COMMIT still has its after-commit work run once the batch
+commits (its writes are part of the batch).
 
 Within a batch a member sees the uncommitted writes of the members before it (one
 connection), which is what one writer after another would have seen. Sequence numbers stay
