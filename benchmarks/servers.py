@@ -170,10 +170,10 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, timeout_seconds: flo
 
 @contextmanager
 def _process(
-    args: list[str], env: dict[str, str], ready_url: str
+    args: list[str], env: dict[str, str], ready_url: str, cwd: Path = ROOT
 ) -> Iterator[subprocess.Popen[bytes]]:
     # Our own interpreter and modules, arguments built here.
-    process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env})  # noqa: S603
+    process = subprocess.Popen(args, cwd=cwd, env={**os.environ, **env})  # noqa: S603
     try:
         _wait_ready(process, ready_url)
         yield process
@@ -205,20 +205,28 @@ def confide_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def confide_server(settings: Settings) -> Iterator[Server]:
-    """``confide serve`` on a free port (migrations already ran in :func:`populate`)."""
+def confide_server(settings: Settings, *, tree: Path | None = None, **env: str) -> Iterator[Server]:
+    """``confide serve`` on a free port (migrations already ran in :func:`populate`); ``env``
+    adds settings (``CONFIDE_...``) for this server only; ``tree``: run the code of another
+    checkout (a *before* measured in the same run), which must share the migrations."""
     port = free_port()
     args = [sys.executable, "-m", "confide", "serve", "--port", str(port), "--no-migrate"]
     ready = f"http://127.0.0.1:{port}/api/v1/health"
-    with _process(args, confide_env(settings), ready) as process:
+    if tree is not None:
+        env = {**env, "PYTHONPATH": str(tree)}
+    environment = {**confide_env(settings), **env}
+    with _process(args, environment, ready, cwd=tree or ROOT) as process:
         yield Server(process, port)
 
 
 @contextmanager
-def relay_server(database_url: str) -> Iterator[Server]:
+def relay_server(database_url: str, *, group_commit: bool = False) -> Iterator[Server]:
+    """The relay (``benchmarks/relay.py``); ``group_commit``: the limit baseline."""
     port = free_port()
     args = [sys.executable, "-m", "benchmarks.relay", "--port", str(port)]
     args += ["--database-url", database_url]
+    if group_commit:
+        args.append("--group-commit")
     with _process(args, {}, f"http://127.0.0.1:{port}/") as process:
         yield Server(process, port)
 

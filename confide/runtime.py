@@ -89,7 +89,10 @@ class Runtime:
         broker = create_broker(settings.redis_url)
         runtime = cls(
             settings=settings,
-            db=Database(settings.resolved_database_url),
+            db=Database(
+                settings.resolved_database_url,
+                group_commit_max_units=settings.sqlite_group_commit_max_units,
+            ),
             secret=secret,
             vault=Vault(secret, keyring),
             tokens=TokenService(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.models import Role
@@ -279,6 +279,13 @@ async def do_send_message(
                         await offline.queue_reply_email(rt, session, conversation, message)
         except IntegrityError:
             continue  # the same client id raced in from another node: return the stored one
+        except DBAPIError as exc:
+            # A pooled connection that died (a database restart) fails once and is dropped
+            # (there is no ping before each checkout, core/db.py): try again on a fresh one,
+            # looking the client id up first in case the COMMIT got through.
+            if attempt or not exc.connection_invalidated:
+                raise
+            continue
         return SendResult(result, False)
     async with rt.db.session() as session:
         conversation = await load_for(session, principal, conversation_id)

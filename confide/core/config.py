@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     attachment_link_seconds: int = Field(default=300, ge=10, le=86_400)
     visitor_files_per_minute: int = Field(default=10, ge=1)
     message_max_chars: int = Field(default=4000, ge=1, le=100_000)
+    # SQLite: how many units of work (messages and other small writes) that arrive together
+    # share one write transaction and its COMMIT; 1 turns group commit off
+    # (confide/core/group_commit.py).
+    sqlite_group_commit_max_units: int = Field(default=64, ge=1, le=1000)
     visitor_messages_per_minute: int = Field(default=30, ge=1)
     conversations_per_ip_per_hour: int = Field(default=20, ge=1)
     typing_events_per_minute: int = Field(default=120, ge=1)

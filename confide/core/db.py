@@ -9,9 +9,12 @@ only after COMMIT; a rolled-back unit runs none of it. The audit record of an ac
 in the act's own unit (``confide.audit.ledger.append``), so both commit or neither does.
 
 On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` (it takes the write lock up front
-instead of failing half-way with "database is locked") and write transactions of one process
-queue on an asyncio lock; WAL mode lets readers continue meanwhile. After-commit work runs once
-the lock is released, so a slow subscriber never holds up the next writer.
+instead of failing half-way with "database is locked") and one process has one write
+transaction open at a time; WAL mode lets readers continue meanwhile. Units of work that arrive
+while one is writing share its transaction, each in its own savepoint, and its COMMIT (group
+commit, ``confide.core.group_commit``): a unit's block returns only after that COMMIT, and one
+unit's failure rolls back that unit alone. After-commit work runs once the write lock is
+released, so a slow subscriber never holds up the next writer.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import enum
 import inspect
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,11 +33,13 @@ from typing import Any
 
 from sqlalchemy import DateTime, Enum, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from confide.core.group_commit import GroupCommit
 from confide.core.sqlite_driver import OneTripDbapi
 
 log = logging.getLogger("confide.db")
@@ -118,7 +124,17 @@ class UnitOfWork(AsyncSession):
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False, secure_delete: bool = False) -> None:
+    """The engine and its units of work. ``group_commit_max_units`` (SQLite only) bounds how
+    many units share one write transaction; 1 gives each unit its own (no savepoints)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        secure_delete: bool = False,
+        group_commit_max_units: int = 64,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -129,15 +145,24 @@ class Database:
             # or rollback on close), so the pool's extra ROLLBACK is a wasted round trip.
             kwargs["pool_reset_on_return"] = None
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # No pool_pre_ping: a ping before every checkout is a round trip on every message.
+            # Only a connection idle for a while is pinged (_ping_idle_connections); one that
+            # died meanwhile fails its statement, the pool drops it (and every connection
+            # older than the failure), and the send path retries once on a fresh one.
+            kwargs.update(pool_size=10, max_overflow=20)
         if self.is_sqlite and ":memory:" in url:
             kwargs["poolclass"] = NullPool
         if self.is_sqlite and ":memory:" not in url:
             _create_private_file(url.split("///", 1)[1])
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.group_commit: GroupCommit | None = None
+        if self.is_sqlite and group_commit_max_units > 1:
+            self.group_commit = GroupCommit(self.engine, UnitOfWork, group_commit_max_units)
         if self.is_sqlite:
             _configure_sqlite(self.engine, secure_delete=secure_delete)
+        else:
+            _ping_idle_connections(self.engine)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -154,6 +179,10 @@ class Database:
                 async with unit.begin():
                     yield unit
             await unit.run_after_commit()
+            return
+        if self.group_commit is not None:
+            async with self.group_commit.unit() as unit:
+                yield unit
             return
         async with self._write_lock, self.engine.connect() as conn:
             conn = await conn.execution_options(confide_begin="BEGIN IMMEDIATE")
@@ -175,6 +204,28 @@ def _create_private_file(path: str) -> None:
     except (FileExistsError, FileNotFoundError):
         return  # exists already; or its directory does not, and SQLite will say so
     os.close(fd)
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out: it may
+# have died with a restart of the server (or a proxy's idle timeout) while it slept.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["confide_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("confide_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or busy a moment ago: no round trip
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (SQLAlchemy retries).
+            raise DisconnectionError("idle connection died") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine, *, secure_delete: bool) -> None:

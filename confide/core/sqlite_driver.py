@@ -9,6 +9,12 @@ set the pace of every write (the message path measured 19 hand-overs per message
 thread. It keeps the adapter's mutex and error translation, so behaviour is unchanged; it is
 coupled to SQLAlchemy's asyncio adapter (``sqlalchemy.connectors.asyncio``), which the tests
 exercise on every query.
+
+Savepoint statements (``SAVEPOINT``, ``RELEASE``) do not make a trip of their own: they ride
+along with the connection's next statement, in order, on the same trip. Group commit gives
+every unit of work a savepoint (``confide.core.group_commit``), and two extra trips per unit
+inside the write lock would cost more than the COMMIT it saves. A ``COMMIT`` or ``ROLLBACK``
+drops what is still waiting: both end every savepoint anyway.
 """
 
 from __future__ import annotations
@@ -29,8 +35,22 @@ from sqlalchemy.util.concurrency import await_
 Outcome = tuple[Any, list[Any], int, int | None]
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
-    """On the worker thread: execute, fetch everything, close."""
+# Statements that can wait for the next trip: they return nothing and, on a healthy
+# connection, cannot fail.
+_RIDES_ALONG = ("SAVEPOINT ", "RELEASE SAVEPOINT ")
+
+
+def _run(
+    connection: sqlite3.Connection,
+    before: list[str],
+    operation: str,
+    parameters: Any,
+    many: bool,
+) -> Outcome:
+    """On the worker thread: the waiting savepoint statements, then execute, fetch
+    everything, close."""
+    for statement in before:
+        connection.execute(statement)
     cursor = connection.cursor()
     try:
         if many:
@@ -78,9 +98,17 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
     async def _one_trip(self, operation: Any, parameters: Any, many: bool) -> None:
+        waiting: list[str] = self._adapt_connection._waiting  # type: ignore[attr-defined]
+        if not many and not parameters and operation.startswith(_RIDES_ALONG):
+            waiting.append(operation)
+            self._description, self._rowcount, self._lastrowid = None, -1, None
+            self._rows = collections.deque()
+            return
         async with self._adapt_connection._execute_mutex:
+            before = waiting[:]
+            waiting.clear()
             outcome: Outcome = await self._connection._execute(
-                _run, self._connection._conn, operation, parameters, many
+                _run, self._connection._conn, before, operation, parameters, many
             )
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
@@ -93,8 +121,20 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_waiting",)
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._waiting: list[str] = []  # savepoint statements for the next trip
+
+    def commit(self) -> None:
+        self._waiting.clear()  # COMMIT releases every savepoint
+        super().commit()
+
+    def rollback(self) -> None:
+        self._waiting.clear()  # ROLLBACK ends every savepoint
+        super().rollback()
 
 
 class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):

@@ -108,6 +108,9 @@ class Redacted:
         return bool(self.counts) and any(self.counts.values())  # type: ignore[union-attr]
 
 
+_ANY_DIGIT = re.compile(r"\d")  # a decimal digit of any script
+
+
 def mask(kind: str) -> str:
     return f"[redacted {kind}]"
 
@@ -118,13 +121,17 @@ def find(policy: RedactionPolicy, text: str) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     view = text
     detectors: list[tuple[str, Callable[[str], Iterable[tuple[int, int]]]]] = []
-    if policy.emails:
+    # Most chat lines hold no digit and no "@": then no IBAN, card or phone number (each needs
+    # digits; phonenumbers reads digits of every script, hence Unicode \d) and no address can
+    # be in them, and their detectors (libphonenumber above all) are skipped.
+    digits = (policy.ibans or policy.cards or policy.phones) and _ANY_DIGIT.search(text)
+    if policy.emails and "@" in text:
         detectors.append(("email", detectors_.email_spans))
-    if policy.ibans:
+    if policy.ibans and digits:
         detectors.append(("iban", detectors_.iban_spans))
-    if policy.cards:
+    if policy.cards and digits:
         detectors.append(("card", detectors_.card_spans))
-    if policy.phones:
+    if policy.phones and digits:
         regions = policy.regions()
         detectors.append(("phone", lambda t: detectors_.phone_spans(t, regions)))
     for pattern in policy._compiled:

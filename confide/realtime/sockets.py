@@ -51,7 +51,7 @@ from confide.chat import conversations, messages
 from confide.chat.models import Availability
 from confide.core import outages
 from confide.core.errors import ConfideError, InvalidToken, SocketClosed, ValidationFailed
-from confide.realtime import failures
+from confide.realtime import failures, frames
 from confide.realtime.consented import PREVIEW_MAX_CHARS, ConsentedFrames
 from confide.realtime.fanout.channels import (
     conversation_channel,
@@ -108,7 +108,11 @@ class SocketSession(ConsentedFrames):
         return self.principal.kind == "operator"
 
     async def send(self, payload: dict[str, Any]) -> None:
-        await self.ws.send_text(json.dumps(payload, separators=(",", ":")))
+        await self.ws.send_text(frames.encode(payload))
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        """A broker event as it was published: its encoding is shared with other sockets."""
+        await self.ws.send_text(frames.encode_event(event))
 
     async def run(self) -> None:
         if self.is_console:
@@ -320,9 +324,9 @@ class SocketSession(ConsentedFrames):
             await self.on_conversation(channel, event)
         elif kind in RELAYED:
             if event.get("author") != self._author():
-                await self.send(event)
+                await self.send_event(event)
         elif kind == "presence" and self.is_console:
-            await self.send(event)
+            await self.send_event(event)
 
     async def deliver_message(self, event: dict[str, Any]) -> None:
         conversation_id = uuid.UUID(event["conversation_id"])
@@ -334,7 +338,7 @@ class SocketSession(ConsentedFrames):
             if event["seq"] <= self.delivered.get(conversation_id, 0):
                 return
             # Nothing stored fills the gap (the workspace keeps no transcripts): deliver live.
-        await self.send(event)
+        await self.send_event(event)
         self.delivered[conversation_id] = event["seq"]
 
     async def send_backlog(self, conversation_id: uuid.UUID) -> int:
@@ -373,7 +377,7 @@ class SocketSession(ConsentedFrames):
             return  # consoles take lifecycle events from the workspace channel only
         if policy.can_work_conversation(self.principal, _facts(data)):
             self.seen.add(conversation_id)
-            await self.send(event)
+            await self.send_event(event)
         else:
             await self.drop(conversation_id, notify_removed=conversation_id in self.seen)
 

@@ -221,3 +221,14 @@ async def test_a_workspace_serving_several_regions_masks_each_national_format(
     )
     assert refused.status_code == 422
     assert refused.json()["error"]["field"] == "phone_regions"
+
+
+def test_text_without_digits_or_at_sign_skips_detection_yet_digits_of_any_script_count() -> None:
+    policy = RedactionPolicy(phones=True, emails=True, phone_region="GB")
+    plain = redact(policy, "Hello, where is my order? Thanks!")
+    assert plain.text == "Hello, where is my order? Thanks!"
+    assert plain.counts == {"email": 0, "iban": 0, "card": 0, "phone": 0}
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in PHONE)
+    masked = redact(policy, f"call {fullwidth} today")  # no ASCII digit at all
+    assert masked.text == "call [redacted phone] today"
+    assert redact(policy, f"write to {EMAIL}").text == "write to [redacted email]"
