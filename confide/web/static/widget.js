@@ -103,7 +103,7 @@
   var timeFormat = null;
   function formatTime(iso) {
     try {
-      if (!timeFormat) timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+      if (!timeFormat) timeFormat = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
       return timeFormat.format(iso ? new Date(iso) : new Date());
     } catch (e) { return ""; }
   }
