@@ -6,7 +6,7 @@ messages. Baseline, in the same run on the same database: SQLite ``sqlite3 db ".
 then ``gzip out``; PostgreSQL ``pg_dump -Fc -Z0 | gzip``. Ratio: baseline seconds / ours (speed;
 goal at least 0.5x). ``verify_backup`` (restore into a temporary database, row counts, audit
 chains) is measured too and compared with the same baseline in the details. Filler messages are
-generated in the database with SQL (``benchmarks.erasure``); their texts are opaque stand-ins.
+generated in the database with SQL (``benchmarks.seeding``); their texts are opaque stand-ins.
 """
 
 # The baselines run the standard tools (sqlite3, gzip, pg_dump) on paths of our own making.
@@ -24,10 +24,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from benchmarks.common import Result, sized, temporary_runtime
-from benchmarks.erasure import PG_URL, _filler_sql
+from benchmarks.seeding import (
+    MESSAGES_PER_CONVERSATION,
+    PG_URL,
+    dialect_of,
+    fill,
+    filler_sql,
+)
 from confide.access.workspaces import do_create_workspace
 from confide.backup.actions import do_create_backup
 from confide.backup.restore import verify_backup
@@ -57,11 +61,9 @@ def _baseline(rt: Runtime, out: Path) -> tuple[float, int]:
 
 async def _measure(rt: Runtime, total_messages: int) -> dict[str, Any]:
     workspace = await do_create_workspace(rt, slug="bench", name="Bench")
-    dialect = "sqlite" if rt.db.is_sqlite else "postgresql"
     started = time.perf_counter()
-    async with rt.db.engine.begin() as conn:
-        for statement in _filler_sql(dialect, total_messages, workspace.id.hex):
-            await conn.execute(text(statement))
+    conversations = total_messages // MESSAGES_PER_CONVERSATION
+    await fill(rt, filler_sql(dialect_of(rt), workspace.id.hex, conversations), analyze=False)
     build_seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
         baseline, baseline_bytes = await asyncio.to_thread(_baseline, rt, Path(tmp))

@@ -10,140 +10,37 @@ Baseline: an identical visitor in the same database deleted with hand-written in
 measured in the same run, alternating with the erasures; median of ``PAIRS``. Run on SQLite and
 on PostgreSQL (``CONFIDE_BENCH_POSTGRES_URL``, default the local server) when reachable.
 
-The filler (other people's conversations) is generated inside the database with SQL, so the
-build takes seconds, not hours; its texts are opaque stand-ins (never decrypted).
+The filler (other people's conversations) and the subjects are built by ``benchmarks.seeding``:
+the filler inside the database with SQL, so the build takes seconds, not hours.
 """
-
-# The filler SQL is built from integers and a UUID of our own making, never from input.
-# ruff: noqa: S608
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, select, text
 
 from benchmarks.common import Result, sized, temporary_runtime
+from benchmarks.seeding import (
+    CONVERSATIONS,
+    MESSAGES_PER_CONVERSATION,
+    dialect_of,
+    fill,
+    filler_sql,
+    on_postgres,
+    seed_subject,
+)
 from confide.access.workspaces import do_create_workspace
-from confide.chat.visitors import do_create_visitor
 from confide.models import metadata
 from confide.privacy.erasure import do_erase_subject
 from confide.runtime import Runtime
 
-CONVERSATIONS = 200
-MESSAGES_PER_CONVERSATION = 10
 PAIRS = 3
 GOAL_SECONDS = 0.2
-PG_URL = os.environ.get(
-    "CONFIDE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 T = metadata.tables
-
-
-def _filler_sql(dialect: str, total_messages: int, workspace_hex: str) -> list[str]:
-    """Statements that add ``total_messages`` messages (10 per conversation, 2 conversations
-    per visitor) of other people, generated in the database."""
-    conversations = total_messages // 10
-    visitors = conversations // 2
-    if dialect == "sqlite":
-        ids = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {m}) "
-
-        def uid(prefix: str, expr: str) -> str:
-            return f"printf('{prefix}%031x', {expr})"
-
-        now = "'2026-01-01 00:00:00.000000'"
-        ws = f"'{workspace_hex}'"
-    else:
-        ids = "WITH n(i) AS (SELECT generate_series(1, {m})) "
-
-        def uid(prefix: str, expr: str) -> str:
-            return f"('{prefix}' || lpad(to_hex({expr}), 31, '0'))::uuid"
-
-        now = "now()"
-        ws = f"'{workspace_hex}'::uuid"
-    return [
-        ids.format(m=visitors)
-        + f"INSERT INTO subjects (id, workspace_id, kind, created_at) SELECT {uid('a', 'i')}, "
-        f"{ws}, 'visitor', {now} FROM n",
-        ids.format(m=visitors)
-        + "INSERT INTO visitors (id, workspace_id, vuid, subject_id, created_at, last_seen_at) "
-        f"SELECT {uid('b', 'i')}, {ws}, 'v_filler_' || i, {uid('a', 'i')}, {now}, {now} FROM n",
-        ids.format(m=conversations)
-        + "INSERT INTO conversations (id, workspace_id, visitor_id, channel, status, last_seq, "
-        f"created_at) SELECT {uid('c', 'i')}, {ws}, {uid('b', '(i - 1) / 2 + 1')}, 'web', "
-        f"'closed', 10, {now} FROM n",
-        ids.format(m=total_messages)
-        + "INSERT INTO messages (id, conversation_id, seq, author_kind, kind, created_at) "
-        f"SELECT {uid('d', 'i')}, {uid('c', '(i - 1) / 10 + 1')}, (i - 1) % 10 + 1, 'visitor', "
-        f"'text', {now} FROM n",
-        ids.format(m=total_messages)
-        + "INSERT INTO message_texts (message_id, conversation_id, body, created_at) "
-        f"SELECT {uid('d', 'i')}, {uid('c', '(i - 1) / 10 + 1')}, "
-        f"'ck1:opaque-stand-in-for-a-sealed-text-of-someone-else', {now} FROM n",
-    ]
-
-
-async def _subject(rt: Runtime, slug: str, n: int) -> uuid.UUID:
-    """A visitor with name, e-mail, phone and CONVERSATIONS sealed conversations."""
-    created = await do_create_visitor(rt, slug)
-    visitor_id = created.visitor_id
-    async with rt.db.transaction() as tx:
-        subject_id = await tx.scalar(
-            select(T["visitors"].c.subject_id).where(T["visitors"].c.id == visitor_id)
-        )
-        workspace_id = created.workspace_id
-        await rt.vault.write_fields(
-            tx,
-            subject_id,
-            {
-                "name": f"Bench Person {n}",
-                "email": f"bench.{n}@example.invalid",
-                "phone": f"+44 20 7946 {n:04d}",
-            },
-        )
-        conversations: list[dict[str, Any]] = []
-        messages: list[dict[str, Any]] = []
-        texts: list[dict[str, Any]] = []
-        for _ in range(CONVERSATIONS):
-            conversation_id = uuid.uuid4()
-            conversations.append(
-                {
-                    "id": conversation_id,
-                    "workspace_id": workspace_id,
-                    "visitor_id": visitor_id,
-                    "channel": "web",
-                    "status": "closed",
-                    "last_seq": MESSAGES_PER_CONVERSATION,
-                }
-            )
-            for seq in range(1, MESSAGES_PER_CONVERSATION + 1):
-                message_id = uuid.uuid4()
-                messages.append(
-                    {
-                        "id": message_id,
-                        "conversation_id": conversation_id,
-                        "seq": seq,
-                        "author_kind": "visitor",
-                        "kind": "text",
-                    }
-                )
-                body = await rt.keyring.encrypt(
-                    workspace_id,
-                    conversation_id,
-                    f"Message {seq} of a long story",
-                    f"message_texts:{message_id}",
-                )
-                texts.append(
-                    {"message_id": message_id, "conversation_id": conversation_id, "body": body}
-                )
-        await tx.execute(insert(T["conversations"]), conversations)
-        await tx.execute(insert(T["messages"]), messages)
-        await tx.execute(insert(T["message_texts"]), texts)
-    return visitor_id
 
 
 async def _plain_delete(rt: Runtime, visitor_id: uuid.UUID) -> None:
@@ -173,17 +70,13 @@ async def _plain_delete(rt: Runtime, visitor_id: uuid.UUID) -> None:
 async def _measure(rt: Runtime, total_messages: int) -> dict[str, Any]:
     workspace = await do_create_workspace(rt, slug="bench", name="Bench")
     started = time.perf_counter()
-    dialect = "sqlite" if rt.db.is_sqlite else "postgresql"
-    async with rt.db.engine.begin() as conn:
-        for statement in _filler_sql(dialect, total_messages, workspace.id.hex):
-            await conn.execute(text(statement))
-        if dialect == "postgresql":
-            await conn.execute(text("ANALYZE"))
+    conversations = total_messages // MESSAGES_PER_CONVERSATION
+    await fill(rt, filler_sql(dialect_of(rt), workspace.id.hex, conversations))
     build_seconds = time.perf_counter() - started
     erase, plain = [], []
     for n in range(PAIRS):
-        a = await _subject(rt, "bench", 2 * n)
-        b = await _subject(rt, "bench", 2 * n + 1)
+        a = await seed_subject(rt, "bench", 2 * n)
+        b = await seed_subject(rt, "bench", 2 * n + 1)
         t0 = time.perf_counter()
         report = await do_erase_subject(rt, None, "visitor", a)
         erase.append(time.perf_counter() - t0)
@@ -202,29 +95,6 @@ async def _measure(rt: Runtime, total_messages: int) -> dict[str, Any]:
         "build_seconds": round(build_seconds, 1),
         "keys_destroyed_per_erasure": report.keys,
     }
-
-
-async def _on_postgres(total_messages: int) -> dict[str, Any] | None:
-    from confide.core.db import Database
-
-    name = f"confide_bench_{uuid.uuid4().hex[:8]}"
-    admin = Database(PG_URL)
-    try:
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OSError:
-        await admin.dispose()
-        return None  # no PostgreSQL here: reported as not measured
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        async with temporary_runtime(database_url=url) as rt:
-            return await _measure(rt, total_messages)
-    finally:
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 def _result(backend: str, m: dict[str, Any]) -> Result:
@@ -249,7 +119,7 @@ async def run(quick: bool = False) -> list[Result]:
     results = []
     async with temporary_runtime() as rt:
         results.append(_result("sqlite", await _measure(rt, total)))
-    measured = await _on_postgres(total)
+    measured = await on_postgres(lambda rt: _measure(rt, total))
     if measured is not None:
         results.append(_result("postgres", measured))
     return results

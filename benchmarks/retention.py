@@ -13,82 +13,29 @@ is per conversation, so it compares across sizes. Run on SQLite and on PostgreSQ
 (``CONFIDE_BENCH_POSTGRES_URL``) when reachable.
 """
 
-# The filler SQL is built from integers and UUIDs of our own making, never from input.
+# The baseline's SQL is built from UUIDs of our own making, never from input.
 # ruff: noqa: S608
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 
 from benchmarks.common import Result, sized, temporary_runtime
+from benchmarks.seeding import MESSAGES_PER_CONVERSATION, dialect_of, fill, filler_sql, on_postgres
 from confide.access.workspaces import do_create_workspace
 from confide.core.clock import utcnow
 from confide.privacy import settings as privacy_settings
 from confide.privacy.retention.run import do_run_retention
 from confide.runtime import Runtime
 
-MESSAGES_PER_CONVERSATION = 10
 GOAL_RATIO = 0.3
-PG_URL = os.environ.get(
-    "CONFIDE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
-# Workspace A goes through retention, B through the plain delete: distinct id prefixes.
-PREFIXES = {"a": ("a", "b", "c", "d"), "b": ("e", "f", "1", "2")}
-
-
-def _filler_sql(dialect: str, conversations: int, workspace_hex: str, side: str) -> list[str]:
-    """Subjects, visitors (2 conversations each), closed 2020 conversations, their messages
-    and sealed-text stand-ins, generated inside the database."""
-    subject, visitor, conversation, message = PREFIXES[side]
-    total = conversations * MESSAGES_PER_CONVERSATION
-    visitors = conversations // 2
-    owner = f"(i - 1) / {MESSAGES_PER_CONVERSATION} + 1"  # the message's conversation number
-    # A's conversations are closed (due for statistics and end of life); B's stay open, so
-    # the retention run has nothing to do in B and B is only the baseline's.
-    if dialect == "sqlite":
-        ids = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {m}) "
-
-        def uid(prefix: str, expr: str) -> str:
-            return f"printf('{prefix}%031x', {expr})"
-
-        then = "'2020-01-06 10:00:00.000000'"
-        ws = f"'{workspace_hex}'"
-    else:
-        ids = "WITH n(i) AS (SELECT generate_series(1, {m})) "
-
-        def uid(prefix: str, expr: str) -> str:
-            return f"('{prefix}' || lpad(to_hex({expr}), 31, '0'))::uuid"
-
-        then = "'2020-01-06 10:00:00+00'::timestamptz"
-        ws = f"'{workspace_hex}'::uuid"
-    status, closed = ("'closed'", then) if side == "a" else ("'open'", "NULL")
-    return [
-        ids.format(m=visitors)
-        + f"INSERT INTO subjects (id, workspace_id, kind, created_at) SELECT "
-        f"{uid(subject, 'i')}, {ws}, 'visitor', {then} FROM n",
-        ids.format(m=visitors)
-        + "INSERT INTO visitors (id, workspace_id, vuid, subject_id, created_at, last_seen_at) "
-        f"SELECT {uid(visitor, 'i')}, {ws}, 'v_{side}_' || i, {uid(subject, 'i')}, {then}, "
-        f"{then} FROM n",
-        ids.format(m=conversations)
-        + "INSERT INTO conversations (id, workspace_id, visitor_id, channel, status, last_seq, "
-        "created_at, closed_at, first_response_at, lifecycle, restricted, held) SELECT "
-        f"{uid(conversation, 'i')}, {ws}, {uid(visitor, '(i - 1) / 2 + 1')}, 'web', {status}, "
-        f"{MESSAGES_PER_CONVERSATION}, {then}, {closed}, {then}, 'active', false, false FROM n",
-        ids.format(m=total)
-        + "INSERT INTO messages (id, conversation_id, seq, author_kind, kind, created_at) "
-        f"SELECT {uid(message, 'i')}, {uid(conversation, owner)}, "
-        f"(i - 1) % {MESSAGES_PER_CONVERSATION} + 1, 'visitor', 'text', {then} FROM n",
-        ids.format(m=total)
-        + "INSERT INTO message_texts (message_id, conversation_id, body, created_at) "
-        f"SELECT {uid(message, 'i')}, {uid(conversation, owner)}, "
-        f"'ck1:opaque-stand-in-for-a-sealed-text', {then} FROM n",
-    ]
+# Closed 2020 conversations: due for statistics and end of life under a 30-day retention.
+THEN = datetime(2020, 1, 6, 10, tzinfo=UTC)
 
 
 async def _plain_delete(rt: Runtime, workspace_id: uuid.UUID) -> None:
@@ -115,13 +62,23 @@ async def _measure(rt: Runtime, conversations: int) -> dict[str, Any]:
             tx, b.id, {"retention_days": {"web": 3650}, "archive_days": {"web": 3650}}
         )
     started = time.perf_counter()
-    dialect = "sqlite" if rt.db.is_sqlite else "postgresql"
-    async with rt.db.engine.begin() as conn:
-        for side, ws in (("a", a.id), ("b", b.id)):
-            for statement in _filler_sql(dialect, conversations, ws.hex, side):
-                await conn.execute(text(statement))
-        if dialect == "postgresql":
-            await conn.execute(text("ANALYZE"))
+    dialect = dialect_of(rt)
+    # Workspace A goes through retention, B through the plain delete: distinct id prefixes.
+    # A's conversations are closed (due for statistics and end of life); B's stay open, so
+    # the retention run has nothing to do in B and B is only the baseline's.
+    await fill(
+        rt,
+        filler_sql(dialect, a.id.hex, conversations, tag="a", at=THEN)
+        + filler_sql(
+            dialect,
+            b.id.hex,
+            conversations,
+            prefixes=("e", "f", "1", "2"),
+            tag="b",
+            at=THEN,
+            closed=False,
+        ),
+    )
     # Every conversation of A has a real data key in the key store, as in production.
     for i in range(1, conversations + 1):
         key_id = uuid.UUID(f"c{i:031x}")
@@ -149,29 +106,6 @@ async def _measure(rt: Runtime, conversations: int) -> dict[str, Any]:
     }
 
 
-async def _on_postgres(conversations: int) -> dict[str, Any] | None:
-    from confide.core.db import Database
-
-    name = f"confide_bench_{uuid.uuid4().hex[:8]}"
-    admin = Database(PG_URL)
-    try:
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OSError:
-        await admin.dispose()
-        return None  # no PostgreSQL here: reported as not measured
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        async with temporary_runtime(database_url=url) as rt:
-            return await _measure(rt, conversations)
-    finally:
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
 def _result(backend: str, m: dict[str, Any]) -> Result:
     ratio = m["retention_per_second"] / m["plain_per_second"]
     return Result(
@@ -194,7 +128,7 @@ def _result(backend: str, m: dict[str, Any]) -> Result:
 async def run(quick: bool = False) -> list[Result]:
     conversations = sized(10_000, 1_000, quick)
     results = [_result("sqlite", await _sqlite(conversations))]
-    measured = await _on_postgres(conversations)
+    measured = await on_postgres(lambda rt: _measure(rt, conversations))
     if measured is not None:
         results.append(_result("postgres", measured))
     return results

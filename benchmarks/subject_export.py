@@ -2,19 +2,19 @@
 
 Value: seconds for ``build_subject_export`` on a visitor with 200 conversations and 2,000
 messages (texts sealed under real conversation keys; name, e-mail and phone in the vault; the
-same subject as ``benchmarks.erasure`` builds) among ``TOTAL_MESSAGES`` messages of other
-people: the whole act, i.e. the walk over the subject data map, every sealed value decrypted,
-``data.json``, one CSV per record type, 200 HTML transcripts, the signed consent proof,
-``manifest.json``, the ZIP sealed frame by frame and written to the blob store with fsync, and
-the ``subject.export`` audit record. Baseline: the same rows (fields, visitor,
-conversations, messages, texts, connection logs, consent records) read with hand-written
-indexed ``SELECT`` statements, no decryption and no file, measured in the same run,
-alternating with the exports; median of ``RUNS``. Details also give the time to stream the
-sealed ZIP back out decrypted (a download). SQLite, and PostgreSQL
+same subject as ``benchmarks.erasure`` erases, built by ``benchmarks.seeding``) among
+``TOTAL_MESSAGES`` messages of other people: the whole act, i.e. the walk over the subject data
+map, every sealed value decrypted, ``data.json``, one CSV per record type, 200 HTML
+transcripts, the signed consent proof, ``manifest.json``, the ZIP sealed chunk by chunk and
+written to the blob store with fsync, and the ``subject.export`` audit record. Baseline: the
+same rows (fields, visitor, conversations, messages, texts, connection logs, consent records)
+read with hand-written indexed ``SELECT`` statements, no decryption and no file, measured in
+the same run, alternating with the exports; median of ``RUNS``. Details also give the time to
+stream the sealed ZIP back out decrypted (a download). SQLite, and PostgreSQL
 (``CONFIDE_BENCH_POSTGRES_URL``) when reachable.
 
 Scale: 1,000,000 messages in the database as issue 14 asks (``--quick``: 20,000); the filler
-is generated inside the database with SQL (``benchmarks.erasure``), so a full run takes a few
+is generated inside the database with SQL (``benchmarks.seeding``), so a full run takes a few
 minutes on the reference machine (2 cores), most of it building the filler.
 """
 
@@ -29,12 +29,14 @@ from typing import Any
 from sqlalchemy import select, text
 
 from benchmarks.common import Result, sized, temporary_runtime
-from benchmarks.erasure import (
+from benchmarks.seeding import (
     CONVERSATIONS,
     MESSAGES_PER_CONVERSATION,
-    PG_URL,
-    _filler_sql,
-    _subject,
+    dialect_of,
+    fill,
+    filler_sql,
+    on_postgres,
+    seed_subject,
 )
 from confide.access.workspaces import do_create_workspace
 from confide.models import metadata
@@ -75,14 +77,10 @@ async def _plain_read(rt: Runtime, visitor_id: uuid.UUID) -> int:
 async def _measure(rt: Runtime, total_messages: int) -> dict[str, Any]:
     workspace = await do_create_workspace(rt, slug="bench", name="Bench")
     started = time.perf_counter()
-    dialect = "sqlite" if rt.db.is_sqlite else "postgresql"
-    async with rt.db.engine.begin() as conn:
-        for statement in _filler_sql(dialect, total_messages, workspace.id.hex):
-            await conn.execute(text(statement))
-        if dialect == "postgresql":
-            await conn.execute(text("ANALYZE"))
+    conversations = total_messages // MESSAGES_PER_CONVERSATION
+    await fill(rt, filler_sql(dialect_of(rt), workspace.id.hex, conversations))
     build_seconds = time.perf_counter() - started
-    subject = SubjectRef("visitor", await _subject(rt, "bench", 0))
+    subject = SubjectRef("visitor", await seed_subject(rt, "bench", 0))
     exports, plain, downloads, cpu = [], [], [], []
     rows = 0
     for _ in range(RUNS):
@@ -120,29 +118,6 @@ async def _measure(rt: Runtime, total_messages: int) -> dict[str, Any]:
     }
 
 
-async def _on_postgres(total_messages: int) -> dict[str, Any] | None:
-    from confide.core.db import Database
-
-    name = f"confide_bench_{uuid.uuid4().hex[:8]}"
-    admin = Database(PG_URL)
-    try:
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OSError:
-        await admin.dispose()
-        return None  # no PostgreSQL here: reported as not measured
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        async with temporary_runtime(database_url=url) as rt:
-            return await _measure(rt, total_messages)
-    finally:
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
 def _result(backend: str, m: dict[str, Any]) -> Result:
     return Result(
         name=f"subject_export_{backend}",
@@ -165,7 +140,7 @@ async def run(quick: bool = False) -> list[Result]:
     results = []
     async with temporary_runtime() as rt:
         results.append(_result("sqlite", await _measure(rt, total)))
-    measured = await _on_postgres(total)
+    measured = await on_postgres(lambda rt: _measure(rt, total))
     if measured is not None:
         results.append(_result("postgres", measured))
     return results

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from confide.core.db import Database
 from confide.core.errors import KeyErased, KeyStillPresent, KeyUnavailable
 from confide.crypto.keystore_archive import ArchiveRecords
+from confide.crypto.keystore_keks import add_kek, keks_of, replace_kek_wrapping
 from confide.crypto.keystore_records import KeyRecords
 from confide.crypto.keystore_schema import (
     ArchivedDataKey,
@@ -65,38 +66,20 @@ class KeyStore(ArchiveRecords, KeyRecords):
     # -- workspace KEKs -----------------------------------------------------------------
 
     async def workspace_keys(self, workspace_id: str) -> dict[int, WorkspaceKey]:
-        async with self.db.session() as session:
-            rows = await session.scalars(
-                select(WorkspaceKey).where(WorkspaceKey.workspace_id == workspace_id)
-            )
-            return {row.version: row for row in rows.all()}
+        return await keks_of(self.db, WorkspaceKey, workspace_id)
 
     async def add_workspace_key(
         self, workspace_id: str, version: int, master_key_id: str, wrapped: bytes
     ) -> bool:
         """Store a KEK version unless one exists (compare-and-set); True if ours was stored."""
-        try:
-            async with self.db.transaction() as session:
-                session.add(
-                    WorkspaceKey(
-                        workspace_id=workspace_id,
-                        version=version,
-                        master_key_id=master_key_id,
-                        wrapped=wrapped,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        return await add_kek(self.db, WorkspaceKey, workspace_id, version, master_key_id, wrapped)
 
     async def replace_workspace_key_wrapping(
         self, workspace_id: str, version: int, master_key_id: str, wrapped: bytes
     ) -> None:
-        async with self.db.transaction() as session:
-            row = await session.get(WorkspaceKey, (workspace_id, version))
-            if row is not None:
-                row.master_key_id = master_key_id
-                row.wrapped = wrapped
+        await replace_kek_wrapping(
+            self.db, WorkspaceKey, workspace_id, version, master_key_id, wrapped
+        )
 
     async def delete_workspace_key(self, workspace_id: str, version: int) -> bool:
         """Delete a KEK version unless a data key still names it (a node that created a key

@@ -4,12 +4,13 @@ Decisions (see docs/architecture.md, "Subject exports"):
 
 - **Sealed at rest, streamed out decrypted.** A subject export is the most concentrated copy
   of a person's data Confide ever makes, so the ZIP is never on disk in the clear. Each export
-  gets a random 256-bit file key; the ZIP stream is cut into frames of at most
-  ``FRAME_BYTES``, each sealed with AES-256-GCM under that key, bound to the blob's key, the
-  frame's index and whether it is the last (so frames cannot be reordered, dropped or the file
-  cut short unnoticed). The file key itself is sealed under the **data subject's** data key
-  in the blob's header: erasing the person destroys that key, and every export of them
-  becomes unreadable at once, wherever a copy went (backups of the data directory too).
+  gets a random 256-bit file key; the ZIP stream is sealed under it as a sealed stream
+  (``confide.crypto.streams``: AES-256-GCM chunks of ``CHUNK_BYTES`` whose nonces carry the
+  chunk index and a last-chunk flag, so chunks cannot be reordered, dropped or the file cut
+  short unnoticed), bound to the blob's key. The file key itself is sealed under the **data
+  subject's** data key in the blob's header: erasing the person destroys that key, and every
+  export of them becomes unreadable at once, wherever a copy went (backups of the data
+  directory too).
 - **Short-lived.** The blob is kept ``EXPORT_TTL_SECONDS`` (the expiry is bound into the
   sealed header, so editing it breaks the file) and deleted by the hourly
   ``purge_subject_exports`` job; a download link lives ``LINK_TTL_SECONDS``. A link is
@@ -19,7 +20,7 @@ Decisions (see docs/architecture.md, "Subject exports"):
 - **Audited downloads.** Each download appends ``subject.export_download`` naming the subject
   before the first byte leaves (``open_export_download``).
 
-Blob layout: ``CONFIDE-EXPORT/1 <header JSON>\\n`` then frames ``flag(1) length(4) sealed``.
+Blob layout: ``CONFIDE-EXPORT/2 <header JSON>\\n`` then the sealed stream (``CFS1`` ...).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import struct
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 from confide.audit.ledger import Actor
 from confide.core.clock import utcnow
-from confide.core.errors import Gone, KeyUnavailable, NotFound
+from confide.core.errors import Gone, KeyUnavailable, NotFound, SealedStreamCorrupt
 from confide.core.storage import BlobStore, LocalDirectoryStore
-from confide.crypto.providers import KEY_BYTES, open_sealed, seal
+from confide.crypto import streams
+from confide.crypto.providers import KEY_BYTES
 from confide.jobs.kinds import Batch, BatchResult, JobKind, register
 from confide.privacy.access import record_subject_export
 
@@ -50,10 +51,9 @@ if TYPE_CHECKING:
 
 EXPORT_TTL_SECONDS = 24 * 3600
 LINK_TTL_SECONDS = 15 * 60
-FRAME_BYTES = 256 * 1024
-MAGIC = b"CONFIDE-EXPORT/1 "
+CHUNK_BYTES = 256 * 1024
+MAGIC = b"CONFIDE-EXPORT/2 "
 _MAX_HEADER_BYTES = 4096
-_FRAME_HEAD = struct.Struct(">BI")
 _LINK_PURPOSE = "subject-export-link"
 
 
@@ -66,8 +66,8 @@ def _key_aad(key: str, subject_id: uuid.UUID, expires_at: str) -> str:
     return f"subject_exports:{key}:{subject_id}:{expires_at}"
 
 
-def _frame_aad(key: str, index: int, final: bool) -> bytes:
-    return f"{key}:{index}:{int(final)}".encode()
+def _stream_aad(key: str) -> bytes:
+    return f"subject_exports:{key}".encode()
 
 
 async def seal_stream(
@@ -78,8 +78,9 @@ async def seal_stream(
     expires_at: datetime,
     chunks: AsyncIterable[bytes],
 ) -> AsyncIterator[bytes]:
-    """The sealed blob of the plaintext ``chunks``: header, then frames of at most
-    ``FRAME_BYTES``. Raises ``KeyErased`` (410) when the subject's key was destroyed."""
+    """The sealed blob of the plaintext ``chunks``: header, then a sealed stream
+    (confide.crypto.streams) in chunks of ``CHUNK_BYTES``. Raises ``KeyErased`` (410) when the
+    subject's key was destroyed."""
     file_key = secrets.token_bytes(KEY_BYTES)
     expiry = expires_at.isoformat()
     wrapped = await rt.keyring.encrypt(
@@ -91,20 +92,8 @@ async def seal_stream(
     header = {"wrapped_key": wrapped, "subject_id": str(subject_id), "expires_at": expiry}
     header.update(workspace_id=str(workspace_id))
     yield MAGIC + json.dumps(header, separators=(",", ":")).encode() + b"\n"
-    index = 0
-    pending = bytearray()
-    async for chunk in chunks:
-        pending += chunk
-        while len(pending) > FRAME_BYTES:
-            yield _frame(file_key, key, index, bytes(pending[:FRAME_BYTES]), final=False)
-            del pending[:FRAME_BYTES]
-            index += 1
-    yield _frame(file_key, key, index, bytes(pending), final=True)
-
-
-def _frame(file_key: bytes, key: str, index: int, data: bytes, *, final: bool) -> bytes:
-    sealed = seal(file_key, data, _frame_aad(key, index, final))
-    return _FRAME_HEAD.pack(int(final), len(sealed)) + sealed
+    async for sealed in streams.seal_stream(file_key, chunks, _stream_aad(key), CHUNK_BYTES):
+        yield sealed
 
 
 @dataclass(frozen=True)
@@ -139,34 +128,33 @@ async def _open_header(rt: Runtime, key: str, first: bytes) -> tuple[SealedHeade
     return opened, rest
 
 
+async def _after_header(rest: bytes, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield rest
+    async for chunk in chunks:
+        yield chunk
+
+
 async def read_sealed(rt: Runtime, store: BlobStore, key: str) -> AsyncIterator[bytes]:
-    """The plaintext ZIP of the sealed blob ``key``, frame by frame. Raises
+    """The plaintext ZIP of the sealed blob ``key``, chunk by chunk. Raises
     ``FileNotFoundError`` for a missing blob, ``KeyUnavailable`` when the subject's key is gone
-    or a frame was altered, reordered, dropped or cut short."""
+    or a chunk was altered, reordered, dropped or cut short."""
+    chunks = aiter(store.read(key))
     buffer = bytearray()
-    header: SealedHeader | None = None
-    index, finished = 0, False
-    async for chunk in store.read(key):
+    async for chunk in chunks:
         buffer += chunk
-        if header is None:
-            if b"\n" not in buffer:
-                if len(buffer) > _MAX_HEADER_BYTES:
-                    raise KeyUnavailable("Not a sealed subject export.")
-                continue
-            header, rest = await _open_header(rt, key, bytes(buffer))
-            buffer = bytearray(rest)
-        while len(buffer) >= _FRAME_HEAD.size:
-            final, length = _FRAME_HEAD.unpack_from(buffer)
-            if len(buffer) < _FRAME_HEAD.size + length:
-                break
-            if finished:
-                raise KeyUnavailable("Data after the last frame of a subject export.")
-            sealed = bytes(buffer[_FRAME_HEAD.size : _FRAME_HEAD.size + length])
-            del buffer[: _FRAME_HEAD.size + length]
-            yield open_sealed(header.file_key, sealed, _frame_aad(key, index, bool(final)))
-            index, finished = index + 1, bool(final)
-    if header is None or not finished or buffer:
+        if b"\n" in buffer:
+            break
+        if len(buffer) > _MAX_HEADER_BYTES:
+            raise KeyUnavailable("Not a sealed subject export.")
+    else:
         raise KeyUnavailable("The subject export is cut short.")
+    header, rest = await _open_header(rt, key, bytes(buffer))
+    sealed = _after_header(rest, chunks)
+    try:
+        async for plain in streams.open_stream(header.file_key, sealed, _stream_aad(key)):
+            yield plain
+    except SealedStreamCorrupt as exc:
+        raise KeyUnavailable(f"The subject export does not open: {exc}") from exc
 
 
 async def sealed_header(rt: Runtime, store: BlobStore, key: str) -> SealedHeader:

@@ -24,6 +24,7 @@ from confide.access.models import Role
 from confide.audit.models import AuditEvent
 from confide.chat.models import Conversation, ConversationLifecycle
 from confide.core import clock
+from confide.core.errors import KeyUnavailable
 from confide.jobs.kinds import Batch
 from confide.privacy import export, export_walk
 from confide.privacy.consent_proof import verify_proof
@@ -307,6 +308,22 @@ async def test_operator_and_phone_exports(
 async def _open(rt: Runtime, key: str) -> zipfile.ZipFile:
     data = b"".join([chunk async for chunk in read_sealed(rt, export_store(rt), key)])
     return zipfile.ZipFile(io.BytesIO(data))
+
+
+async def test_an_altered_or_cut_short_export_does_not_open(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    await world.workspace()
+    chat = await start_chat(client, await new_visitor(client), "Sealed in chunks")
+    ref = SubjectRef("visitor", uuid.UUID(chat["conversation"]["visitor_id"]))
+    key = (await build_subject_export(rt, None, ref)).key
+    blob = next(p for p in (Path(rt.settings.data_dir) / "exports").rglob("*") if p.is_file())
+    sealed = blob.read_bytes()
+    assert (await _open(rt, key)).testzip() is None
+    for broken in (sealed[:-1] + bytes([sealed[-1] ^ 1]), sealed[:-20]):
+        blob.write_bytes(broken)
+        with pytest.raises(KeyUnavailable):
+            await _open(rt, key)
 
 
 @pytest.mark.parametrize("batch", [1, 2])

@@ -17,16 +17,8 @@ from sqlalchemy import func, select
 from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
 from confide.audit.ledger import Actor, append
 from confide.chat.models import Channel, Conversation, ConversationLabel
-from confide.chat.statistics import record_statistics
 from confide.core.errors import ValidationFailed
-from confide.privacy.erasure import (
-    ErasureReport,
-    erase_conversations_in,
-    erase_visitors_in,
-    held_conversation_ids,
-)
-from confide.privacy.journal import record_erasure
-from confide.privacy.key_cache import destroy_keys
+from confide.privacy.retention.end_of_life import destroy_conversations, held_of
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -133,29 +125,10 @@ async def do_bulk_delete(
             if not ids:
                 break
             after = ids[-1]
-            flagged = await tx.scalars(
-                select(Conversation.id).where(Conversation.id.in_(ids), Conversation.held)
-            )
-            held = set(flagged.all()) | await held_conversation_ids(tx, ids)
+            held = await held_of(tx, ids)
             todo = [cid for cid in ids if cid not in held]
-            visitors = set(
-                (
-                    await tx.scalars(
-                        select(Conversation.visitor_id).where(Conversation.id.in_(todo))
-                    )
-                ).all()
-            )
-            await record_statistics(tx, todo)
-            erased = ErasureReport("bulk_delete", workspace_id)
-            keys: list[uuid.UUID] = []
-            await erase_conversations_in(rt, tx, todo, erased, keys_out=keys)
-            freed = await erase_visitors_in(tx, sorted(visitors), erased, keys)
-            if keys:
-                # Journaled before commit (kept outside backups): a restore deletes these again.
-                await record_erasure(
-                    rt, kind="retention", workspace_id=workspace_id, subject_ids=freed, key_ids=keys
-                )
-                tx.on_commit(destroy_keys, rt, keys)
+            done = await destroy_conversations(rt, tx, workspace_id, todo, kind="bulk_delete")
+            freed = done.visitors_erased
             await append(
                 tx,
                 rt,

@@ -39,15 +39,8 @@ from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import NotFound
 from confide.privacy import settings as privacy_settings
-from confide.privacy.erasure import (
-    ErasureReport,
-    erase_conversations_in,
-    erase_visitors_in,
-    held_conversation_ids,
-)
-from confide.privacy.journal import record_erasure
-from confide.privacy.key_cache import destroy_keys
 from confide.privacy.retention.archive import archive_data_keys
+from confide.privacy.retention.end_of_life import destroy_conversations, held_of
 from confide.privacy.retention.models import RetentionRun, RetentionRunCount
 from confide.privacy.retention.policy import ChannelPolicy, policies_of
 from confide.privacy.retention.report import build_report, count_due
@@ -145,13 +138,6 @@ async def _add_counts(tx: UnitOfWork, run_id: uuid.UUID, lane: Lane, **counts: i
         )
 
 
-async def _held(tx: UnitOfWork, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    flagged = await tx.scalars(
-        select(Conversation.id).where(Conversation.id.in_(ids), Conversation.held.is_(True))
-    )
-    return set(flagged.all()) | await held_conversation_ids(tx, ids)
-
-
 async def _do_lane(
     rt: Runtime, tx: UnitOfWork, run: RetentionRun, lane: Lane, ids: list[uuid.UUID]
 ) -> None:
@@ -159,7 +145,7 @@ async def _do_lane(
     if stage == "statistics":
         await _add_counts(tx, run.id, lane, statistics=await record_statistics(tx, ids))
         return
-    held = await _held(tx, ids)
+    held = await held_of(tx, ids)
     todo = [cid for cid in ids if cid not in held]
     if stage == "archive":
         if todo:
@@ -171,18 +157,8 @@ async def _do_lane(
             await archive_data_keys(rt, uuid.UUID(lane[0]), todo)
         await _add_counts(tx, run.id, lane, archived=len(todo), held=len(held))
         return
-    written = await record_statistics(tx, todo)  # never closed, or closed today
-    visitors = sorted(
-        set(
-            (
-                await tx.scalars(select(Conversation.visitor_id).where(Conversation.id.in_(todo)))
-            ).all()
-        )
-    )
-    report = ErasureReport("retention", uuid.UUID(lane[0]))
-    keys: list[uuid.UUID] = []
-    await erase_conversations_in(rt, tx, todo, report, keys_out=keys)
-    erased = await erase_visitors_in(tx, visitors, report, keys)
+    done = await destroy_conversations(rt, tx, uuid.UUID(lane[0]), todo, kind="retention")
+    erased = done.visitors_erased
     if todo or held:
         await append(
             tx,
@@ -197,21 +173,14 @@ async def _do_lane(
                 "conversations": len(todo),
                 "held": len(held),
                 "visitors_erased": len(erased),
-                "rows": dict(sorted(report.rows.items())),
+                "rows": dict(sorted(done.erasure.rows.items())),
             },
         )
-    # One purge of the key store for the whole batch: conversations' and freed subjects' keys.
-    if keys:
-        # Journaled before commit (kept outside backups): a restore deletes these again.
-        await record_erasure(
-            rt, kind="retention", workspace_id=uuid.UUID(lane[0]), subject_ids=erased, key_ids=keys
-        )
-        tx.on_commit(destroy_keys, rt, keys)
     await _add_counts(
         tx,
         run.id,
         lane,
-        statistics=written,
+        statistics=done.statistics,
         destroyed=len(todo),
         held=len(held),
         visitors_erased=len(erased),
