@@ -133,7 +133,8 @@ class UnsupportedFileType(BadRequest):
     )
 
     def __init__(self, message: str | None = None, **kwargs: object) -> None:
-        super().__init__(message, field="file", **kwargs)  # type: ignore[arg-type]
+        kwargs.setdefault("field", "file")
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
 class Unauthenticated(ConfideError):

@@ -102,6 +102,13 @@ async def test_a_file_named_png_holding_a_program_is_refused_and_nothing_is_kept
     fake = b"\x89PNG\r\n\x1a\n" + b"not really a picture " * 50
     damaged = await widget_upload(world.client, visitor, conversation_id, fake, "x.png")
     assert damaged.status_code == 415 and "damaged" in damaged.json()["error"]["message"]
+    # A form upload would store the form itself as a text file: refused before reading.
+    form = await world.client.post(
+        f"/api/v1/widget/conversations/{conversation_id}/attachments",
+        headers=visitor.headers,
+        files={"file": ("note.txt", b"hello", "text/plain")},
+    )
+    assert form.status_code == 415 and form.json()["error"]["field"] == "content-type"
     assert _blob_files(data_dir) == []
     async with world.rt.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(Attachment)) == 0

@@ -408,3 +408,12 @@ async def test_privacy_page_shows_the_measured_redaction_accuracy_of_the_saved_s
     rows = re.findall(r'<th scope="row">(\w+)</th><td>([\d.]+)</td><td>([\d.]+)</td>', page.text)
     phone = measure(RedactionPolicy(phones=True, phone_regions=("GB",)))["phone"]
     assert ("phone", f"{phone.precision:.2f}", f"{phone.recall:.2f}") in rows
+
+
+async def test_form_fields_carry_their_browser_hints_as_attributes_not_text(world: World) -> None:
+    agent = await world.operator("agent", Role.AGENT)
+    await sign_in(world, agent)
+    page = (await world.client.get("/console/account")).text
+    # Password managers and length limits need real attributes, not escaped text.
+    assert 'autocomplete="current-password" maxlength="256"' in page
+    assert "&#34;" not in page

@@ -22,15 +22,26 @@ from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep, VisitorDep
 from confide.api.schemas import RequestModel
 from confide.chat import attachment_links, attachment_settings, attachments
 from confide.chat.attachment_settings import load_settings, render_settings
+from confide.core.errors import UnsupportedFileType
 
 router = APIRouter(tags=["attachments"])
 widget_router = APIRouter(prefix="/widget", tags=["widget"])
 UPLOAD_PATHS = re.compile(r"^/api/v1/(widget/)?conversations/[0-9a-fA-F-]{32,36}/attachments$")
 FILENAME_HEADER = "x-confide-filename"
+FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 ClientIdParam = Annotated[str | None, Query(max_length=64)]
 
 
 def _name(request: Request) -> str | None:
+    """The file's name from its header; a form upload is refused (415) before any byte is
+    read, since its body is a form, not the file, and would be stored as one."""
+    declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if declared in FORM_TYPES:
+        raise UnsupportedFileType(
+            "Send the file itself as the request body (not a form), with its name in the "
+            "X-Confide-Filename header.",
+            field="content-type",
+        )
     raw = request.headers.get(FILENAME_HEADER)
     return unquote(raw[:1000]) if raw else None
 
