@@ -10,19 +10,18 @@ import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from confide.access import custody, support_access
 from confide.access.grant_notices import list_workspace_grants
 from confide.api.deps import OperatorDep, RuntimeDep
+from confide.api.schemas import RequestModel
 from confide.privacy import holds
 
 router = APIRouter(tags=["custody"])
 
 
-class SupportGrantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SupportGrantCreate(RequestModel):
     support_username: str = Field(min_length=1, max_length=64)
     scope: Literal["settings", "conversation", "conversations_read"]
     hours: int = Field(description="1 to 168 (7 days).")
@@ -30,23 +29,17 @@ class SupportGrantCreate(BaseModel):
     conversation_id: uuid.UUID | None = None
 
 
-class CustodianUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CustodianUpdate(RequestModel):
     archive_custodian: bool
 
 
-class ArchiveOpening(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ArchiveOpening(RequestModel):
     reason: str = Field(description="incident-restore or legal-requisition", max_length=32)
     reference: str | None = Field(default=None, max_length=200)
     hours: int = custody.DEFAULT_OPENING_HOURS
 
 
-class LegalHoldCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LegalHoldCreate(RequestModel):
     target: Literal["conversation", "subject", "filter"]
     reason: str = Field(max_length=500)
     owner_id: uuid.UUID | None = None
@@ -55,9 +48,7 @@ class LegalHoldCreate(BaseModel):
     filter: dict[str, str | None] | None = None
 
 
-class HoldLift(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HoldLift(RequestModel):
     reason: str = Field(max_length=500)
 
 

@@ -10,9 +10,10 @@ import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from confide.api.deps import OperatorDep, RuntimeDep, VisitorDep
+from confide.api.schemas import RequestModel
 from confide.core.errors import NotFound, ValidationFailed
 from confide.privacy.requests.acts import (
     do_carry_out_case,
@@ -34,9 +35,7 @@ Kind = Literal["access", "portability", "rectification", "erasure", "restriction
 Processing = Literal["engagement_rules", "enrichment", "surveys"]
 
 
-class CaseOpen(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CaseOpen(RequestModel):
     kind: Kind
     channel: Literal["console", "api", "email", "letter", "phone"] = "console"
     email: str | None = Field(default=None, max_length=320)
@@ -46,41 +45,29 @@ class CaseOpen(BaseModel):
     processing: Processing | None = None
 
 
-class CaseStatus(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CaseStatus(RequestModel):
     status: Literal["awaiting_verification", "verified", "in_progress", "extended"]
     reason: str | None = Field(default=None, max_length=1000)
 
 
-class CaseAssign(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CaseAssign(RequestModel):
     assignee_id: uuid.UUID | None
 
 
-class CaseCarryOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CaseCarryOut(RequestModel):
     fields: dict[Literal["name", "email", "phone"], str | None] | None = None
 
 
-class CaseReject(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CaseReject(RequestModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class RequestSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RequestSettings(RequestModel):
     target_days: int = Field(ge=1, le=30)
     instant_download: bool = False
 
 
-class WidgetRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WidgetRequest(RequestModel):
     kind: Kind
     processing: Processing | None = None
 

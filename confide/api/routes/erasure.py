@@ -8,18 +8,17 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from confide.api.deps import OperatorDep, RuntimeDep
+from confide.api.schemas import RequestModel
 from confide.core.errors import ValidationFailed
 from confide.privacy.erasure import ErasureReport, do_erase_subject, do_erase_subjects_by
 
 router = APIRouter(tags=["erasure"])
 
 
-class SubjectErase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SubjectErase(RequestModel):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=64)
 

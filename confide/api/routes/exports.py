@@ -14,10 +14,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from confide.access.policy import Principal
 from confide.api.deps import OperatorDep, RuntimeDep
+from confide.api.schemas import RequestModel
 from confide.core.errors import ValidationFailed
 from confide.privacy.export import (
     SCHEMA_PATH,
@@ -33,9 +34,7 @@ from confide.runtime import Runtime
 router = APIRouter(tags=["exports"])
 
 
-class SubjectExport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SubjectExport(RequestModel):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=64)
 

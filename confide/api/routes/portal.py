@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from confide.access.workspaces import find_workspace_by_slug
 from confide.api.deps import RuntimeDep, client_ip_key
+from confide.api.schemas import RequestModel
 from confide.core.errors import NotFound
 from confide.privacy.requests.portal import (
     LINK_TTL_SECONDS,
@@ -28,21 +29,15 @@ LINK_SENT = (
 )
 
 
-class LinkAsk(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LinkAsk(RequestModel):
     email: str = Field(min_length=3, max_length=320)
 
 
-class LinkVerify(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LinkVerify(RequestModel):
     token: str = Field(min_length=10, max_length=200)
 
 
-class PortalRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PortalRequest(RequestModel):
     kind: Literal["access", "portability", "rectification", "erasure", "restriction", "objection"]
     processing: Literal["engagement_rules", "enrichment", "surveys"] | None = None
 

@@ -10,10 +10,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime
 
 import confide.privacy.retention.job  # noqa: F401  (the in-process worker runs its kinds)
 from confide.api.deps import OperatorDep, RuntimeDep
+from confide.api.schemas import RequestModel
 from confide.chat.models import Channel
 from confide.chat.reports import read_report, report_csv
 from confide.core.clock import utcnow
@@ -25,9 +26,7 @@ router = APIRouter(tags=["retention"])
 MAX_REPORT_DAYS = 3660
 
 
-class BulkDeleteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BulkDeleteRequest(RequestModel):
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     channel: Literal["web", "social", "call", "sms", "video"] | None = None
