@@ -15,11 +15,9 @@ from confide.chat.models import Message
 from tests.browser.conftest import NewPage, Site, save_screenshot
 
 CONSENT_TEXT = "We keep this conversation for one year to answer you. Do you agree?"
-SUBMIT_IN_SHADOW = (
-    "document.getElementById('confide-widget').shadowRoot"
-    ".querySelector('form.composer').requestSubmit()"
-)
-PENDING_IN_SHADOW = "document.getElementById('confide-widget').shadowRoot.querySelectorAll('.msg.me.pending').length"
+SHADOW = "document.getElementById('confide-widget').shadowRoot"
+SUBMIT_IN_SHADOW = SHADOW + ".querySelector('form.composer').requestSubmit()"
+PENDING_IN_SHADOW = SHADOW + ".querySelectorAll('.msg.me.pending').length"
 
 
 async def _api(site: Site, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -90,10 +88,7 @@ async def test_withdrawing_consent_pauses_the_chat_until_the_visitor_consents_ag
 
     # Submitting the composer anyway (a script, a stale key press) sends nothing: a send would
     # show a pending message at once, before any network call.
-    await page.evaluate(
-        "document.getElementById('confide-widget').shadowRoot"
-        ".querySelector('textarea').value = 'Typed after withdrawing'"
-    )
+    await page.evaluate(SHADOW + ".querySelector('textarea').value = 'Typed after withdrawing'")
     await page.evaluate(SUBMIT_IN_SHADOW)
     assert await page.evaluate(PENDING_IN_SHADOW) == 0
     await expect(log.get_by_text("Typed after withdrawing")).to_have_count(0)
@@ -161,3 +156,16 @@ async def test_access_and_erasure_requests_filed_from_the_widget_become_cases(
     assert by_id[erasure_id]["kind"] == "erasure"
     assert by_id[access_id]["channel"] == "widget"
     assert by_id[access_id]["visitor_id"] == by_id[erasure_id]["visitor_id"] is not None
+
+
+async def test_the_privacy_menu_speaks_the_visitors_language(site: Site, new_page: NewPage) -> None:
+    page = await new_page()
+    await page.goto(f"{site.url}/demo/{site.workspace}?lang=de")
+    await page.get_by_role("button", name="Chat", exact=False).first.click()
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_role("button", name="Datenschutz", exact=True).click()
+    await dialog.get_by_role("button", name="Meine Daten anfordern").click()
+    filed = dialog.locator("[data-confide=privacy-request]")
+    await expect(filed).to_contain_text("Antrag eingereicht (Aktenzeichen")
+    await expect(filed).to_contain_text("Wir antworten bis")
+    await save_screenshot(page, "widget-privacy-request-de")
