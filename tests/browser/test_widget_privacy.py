@@ -102,6 +102,13 @@ async def test_withdrawing_consent_pauses_the_chat_until_the_visitor_consents_ag
     assert chat == ["granted", "withdrawn"]
     assert proof["current_grants"]["chat"] is False
 
+    # A reload keeps the chat paused: the history is shown, the composer stays disabled.
+    await page.reload()
+    await page.get_by_role("button", name="Chat", exact=False).first.click()
+    await expect(log.get_by_text("Before withdrawing")).to_be_visible()
+    await expect(dialog.get_by_text("You withdrew your consent")).to_be_visible()
+    await expect(box).to_be_disabled()
+
     # Consenting again resumes the same conversation, its history shown again.
     await dialog.get_by_role("button", name="Consent again").click()
     await expect(dialog.get_by_text(CONSENT_TEXT)).to_be_visible()

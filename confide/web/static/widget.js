@@ -470,6 +470,7 @@
         });
       }).then(function () {
         saved.chat_consent = decision === "granted" ? req.version : null;
+        if (decision === "granted") delete saved.consent_withdrawn;
         save();
         if (decision === "granted") afterConsent(); else showRefused();
       }).catch(function (error) {
@@ -933,6 +934,7 @@
         conversation_id: saved.conversation || undefined
       }).then(function () {
         saved.chat_consent = null;
+        saved.consent_withdrawn = true;  // a reload shows the paused chat, not a live composer
         save();
         ui.privacy.hidden = true;
         ui.privacyButton.setAttribute("aria-expanded", "false");
@@ -1648,6 +1650,12 @@
       }
       resuming = true;
       showChat();
+      // Consent withdrawn before a reload: the history is read once over REST, no socket,
+      // and the composer stays paused.
+      if (saved.consent_withdrawn) {
+        var paused = function () { resuming = false; showWithdrawn(); };
+        return catchUp(saved.conversation).then(paused, paused);
+      }
       connect();
     }).catch(function () { resetConversation(); });
   }
