@@ -271,6 +271,10 @@
     ".typing{font-size:12.5px;color:var(--muted);min-height:18px;padding:0 16px 4px;background:var(--soft)}",
     ".composer,.confirm{display:flex;gap:8px;align-items:flex-end;padding:10px 12px;border-top:1px solid var(--line);background:var(--bg)}",
     ".confirm{flex-direction:column;align-items:stretch}.confirm p{margin:0;font-weight:600}",
+    ".privacy{display:flex;flex-direction:column;gap:8px;padding:12px;border-top:1px solid var(--line);background:var(--bg)}",
+    ".privacy[hidden]{display:none}.privacy h3{margin:0;font-size:15px}.privacy p{margin:0}",
+    ".privacy .btn{align-self:flex-start;text-align:start}.privacy [role=status]{display:flex;flex-direction:column;gap:4px}",
+    ".composer textarea:disabled,.composer button:disabled{opacity:.55;cursor:not-allowed}",
     ".composer[hidden]{display:none}",
     ".composer textarea{flex:1;resize:none;border:1px solid var(--field);border-radius:12px;padding:9px 12px;max-height:120px;min-height:42px;background:var(--bg)}",
     ".attach{border:1px solid var(--field);border-radius:12px;width:44px;height:42px;background:var(--bg);color:var(--fg);display:flex;align-items:center;justify-content:center}",
@@ -368,6 +372,10 @@
     u.subtitle = el("p", { className: "subtitle", text: "" });
     u.end = el("button", { className: "hbtn text", type: "button", hidden: true, text: t("endChat"),
       onclick: confirmEnd });
+    u.privacyButton = el("button", { className: "hbtn text", type: "button", text: t("privacy"),
+      "aria-expanded": "false", "aria-controls": "confide-privacy", onclick: togglePrivacy });
+    u.privacy = el("div", { className: "privacy", id: "confide-privacy", role: "group",
+      "aria-labelledby": "confide-privacy-title", hidden: true });
     u.minimize = el("button", { className: "hbtn", type: "button", "aria-label": t("closeWindow"),
       onclick: function () { close(); } }, [icon("close")]);
     u.body = el("div", { className: "body" });
@@ -393,9 +401,9 @@
       }
     }, [
       el("div", { className: "header" }, [
-        el("div", { className: "titles" }, [u.title, u.subtitle]), u.end, u.minimize
+        el("div", { className: "titles" }, [u.title, u.subtitle]), u.end, u.privacyButton, u.minimize
       ]),
-      u.body, u.typing, u.composer
+      u.body, u.privacy, u.typing, u.composer
     ]);
     u.panel.addEventListener("dragover", onDragFiles);
     u.panel.addEventListener("dragleave", function () { u.panel.classList.remove("dropping"); });
@@ -424,6 +432,7 @@
     clearBody();
     content.forEach(function (node) { ui.body.appendChild(node); });
     ui.composer.hidden = !composer;
+    setComposerEnabled(true);
     ui.end.hidden = !(name === "chat" && saved.conversation);
     ui.typing.textContent = "";
     if (isOpen) {
@@ -461,6 +470,7 @@
         });
       }).then(function () {
         saved.chat_consent = decision === "granted" ? req.version : null;
+        if (decision === "granted") delete saved.consent_withdrawn;
         save();
         if (decision === "granted") afterConsent(); else showRefused();
       }).catch(function (error) {
@@ -831,9 +841,156 @@
   }
 
   function afterConsent() {
-    if (saved.conversation) { showChat(); connect(); return; }
+    if (saved.conversation) {
+      // The consent card replaced the log: replay the conversation's history from the start.
+      disconnect();
+      seen = {};
+      byClientId = {};
+      resumeSaved();
+      return;
+    }
     if (config.prechat.enabled && !saved.prechat && (config.prechat.ask_name || config.prechat.ask_email)) showPrechat();
     else showChat();
+  }
+
+  // -- privacy: withdraw the chat consent, file a data-subject request ------------------------
+  // The "Privacy" button in the header opens a small menu between the messages and the
+  // composer. A withdrawal is recorded like any decision (POST /widget/consent, "withdrawn");
+  // the chat then pauses: the composer stays in view but disabled, and nothing typed is sent
+  // until the visitor consents again. Requests go to POST /widget/privacy-requests (GDPR
+  // Art. 15 access, Art. 17 erasure) and the answer says what happens next.
+
+  function setComposerEnabled(enabled) {
+    ui.textarea.disabled = ui.send.disabled = ui.attach.disabled = !enabled;
+    ui.textarea.placeholder = enabled ? t("write") + "…" : t("withdrawnComposer");
+    if (enabled) ui.textarea.removeAttribute("aria-describedby");
+    else ui.textarea.setAttribute("aria-describedby", "confide-withdrawn-text");
+  }
+
+  function canWithdraw() {
+    var req = consentRequest();
+    return !!(req && saved.token && saved.chat_consent &&
+      view !== "consent" && view !== "refused" && view !== "withdrawn");
+  }
+
+  function togglePrivacy() {
+    if (ui.privacy.hidden) showPrivacyMenu(); else hidePrivacy();
+  }
+
+  function hidePrivacy() {
+    ui.privacy.hidden = true;
+    ui.privacyButton.setAttribute("aria-expanded", "false");
+    if (isOpen) ui.privacyButton.focus();
+  }
+
+  function privacyBox(heading, nodes) {
+    while (ui.privacy.firstChild) ui.privacy.removeChild(ui.privacy.firstChild);
+    ui.privacy.appendChild(el("h3", { id: "confide-privacy-title", tabindex: "-1", text: heading }));
+    nodes.forEach(function (node) { ui.privacy.appendChild(node); });
+    ui.privacy.hidden = false;
+    ui.privacyButton.setAttribute("aria-expanded", "true");
+  }
+
+  function closeButton(text) {
+    return el("button", { className: "btn", type: "button", text: text || t("privacyClose"), onclick: hidePrivacy });
+  }
+
+  function showPrivacyMenu() {
+    var entries = [];
+    if (canWithdraw()) {
+      entries.push(el("button", { className: "btn", type: "button", "data-confide": "withdraw",
+        text: t("privacyWithdraw"), onclick: confirmWithdraw }));
+    }
+    entries.push(el("button", { className: "btn", type: "button", text: t("privacyAccess"),
+      onclick: function () { filePrivacyRequest("access"); } }));
+    entries.push(el("button", { className: "btn", type: "button", text: t("privacyErasure"),
+      onclick: confirmErasure }));
+    entries.push(closeButton());
+    privacyBox(t("privacyTitle"), entries);
+    ui.privacy.querySelector("button").focus();
+  }
+
+  function confirmStep(question, yesText, onYes) {
+    var yes = el("button", { className: "btn primary", type: "button", text: yesText });
+    var alert = el("p", { className: "alert", role: "alert" });
+    yes.addEventListener("click", function () {
+      yes.disabled = true;
+      onYes().catch(function (error) { yes.disabled = false; alert.textContent = error.message; });
+    });
+    privacyBox(t("privacyTitle"), [
+      el("p", { text: question }),
+      el("div", { className: "row" }, [yes, el("button", { className: "btn", type: "button",
+        text: t("cancel"), onclick: showPrivacyMenu })]),
+      alert
+    ]);
+    yes.focus();
+  }
+
+  function confirmWithdraw() {
+    confirmStep(t("withdrawQuestion"), t("withdrawYes"), function () {
+      var req = consentRequest();
+      return request("POST", "/widget/consent", {
+        purpose: "chat", version: req.version, text_hash: req.text_hash, decision: "withdrawn",
+        conversation_id: saved.conversation || undefined
+      }).then(function () {
+        saved.chat_consent = null;
+        saved.consent_withdrawn = true;  // a reload shows the paused chat, not a live composer
+        save();
+        ui.privacy.hidden = true;
+        ui.privacyButton.setAttribute("aria-expanded", "false");
+        showWithdrawn();
+      });
+    });
+  }
+
+  function confirmErasure() {
+    confirmStep(t("erasureQuestion"), t("erasureYes"), function () {
+      return filePrivacyRequest("erasure");
+    });
+  }
+
+  // The chat pauses: what was said stays on screen, the composer is disabled and says why.
+  function showWithdrawn() {
+    stopTyping();
+    disconnect();
+    unacked.slice().forEach(function (item) { failOwn(item.client_id); });
+    var card = el("div", { className: "card", "data-confide": "withdrawn", role: "status" }, [
+      el("h3", { tabindex: "-1", text: t("withdrawnTitle") }),
+      el("p", { id: "confide-withdrawn-text", text: t("withdrawnText") }),
+      el("div", { className: "row" }, [el("button", { className: "btn primary", type: "button",
+        text: t("consentAgain"), onclick: showConsent })])
+    ]);
+    if (view === "chat") {
+      view = "withdrawn";
+      if (ui.confirm) ui.confirm.hidden = true;
+      ui.end.hidden = true;
+      ui.typing.textContent = "";
+      ui.body.appendChild(card);
+    } else setView("withdrawn", [card], false);
+    ui.composer.hidden = false;
+    setComposerEnabled(false);
+    if (isOpen) card.querySelector("h3").focus();
+    scrollDown();
+  }
+
+  function filePrivacyRequest(kind) {
+    return ensureVisitor().then(function () {
+      return request("POST", "/widget/privacy-requests", { kind: kind });
+    }).then(function (filed) {
+      var due = filed.due_at;
+      try {
+        due = new Intl.DateTimeFormat(config.language, { dateStyle: "long" }).format(new Date(filed.due_at));
+      } catch (e) { /* the ISO date */ }
+      var box = el("div", { role: "status", "data-confide": "privacy-request", "data-case": filed.case_id }, [
+        el("p", { text: t("requestFiled", filed.case_id.slice(0, 8)) }),
+        el("p", { text: t(kind === "erasure" ? "requestErasureNext" : "requestAccessNext") }),
+        el("p", { text: t("requestDue", due) })
+      ]);
+      privacyBox(t("privacyTitle"), [box, closeButton()]);
+      ui.privacy.querySelector("h3").focus();
+    }, function (error) {
+      privacyBox(t("privacyTitle"), [el("p", { className: "alert", role: "alert", text: error.message }), closeButton()]);
+    });
   }
 
   // -- messages -----------------------------------------------------------------------------
@@ -967,7 +1124,7 @@
   }
 
   function uploadFiles(files) {
-    if (!files || !files.length) return;
+    if (!files || !files.length || view === "withdrawn") return;
     if (!saved.conversation) { showAlert(t("attachFirst")); return; }
     Array.prototype.forEach.call(files, uploadFile);
   }
@@ -1045,7 +1202,7 @@
 
   function sendFromComposer() {
     var body = ui.textarea.value.trim();
-    if (!body) return;
+    if (!body || view === "withdrawn" || ui.textarea.disabled) return;
     var clientId = newClientId();
     ui.textarea.value = "";
     ui.textarea.style.height = "";  // back to one line after a long message
@@ -1104,6 +1261,7 @@
   }
 
   function flushUnacked() {
+    if (view === "withdrawn") return;
     if (!wsReady) { connect(); return; }
     unacked.forEach(function (item) {
       sendFrame({ type: "message", conversation_id: saved.conversation, client_id: item.client_id, body: item.body });
@@ -1492,6 +1650,12 @@
       }
       resuming = true;
       showChat();
+      // Consent withdrawn before a reload: the history is read once over REST, no socket,
+      // and the composer stays paused.
+      if (saved.consent_withdrawn) {
+        var paused = function () { resuming = false; showWithdrawn(); };
+        return catchUp(saved.conversation).then(paused, paused);
+      }
       connect();
     }).catch(function () { resetConversation(); });
   }
