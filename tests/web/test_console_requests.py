@@ -4,8 +4,10 @@ flagged, and one request's history; other roles are refused and get no link to i
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import func, select
 
 from confide.access.models import Role
+from confide.audit.models import AuditEvent
 from confide.core import clock
 from tests.chat.helpers import VisitorClient, new_visitor, start_chat
 from tests.conftest import World
@@ -112,6 +114,13 @@ async def test_a_completed_access_request_offers_its_export_and_receipt(
     assert link.status_code == 303 and link.headers["location"].startswith("/api/v1/exports/")
     zipped = await client.get(link.headers["location"])
     assert zipped.status_code == 200 and zipped.content[:2] == b"PK"
+    async with world.rt.db.session() as session:
+        recorded = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "subject.export_download")
+        )
+    assert recorded == 1
     receipt = await client.get(f"{path}/receipt")
     assert receipt.status_code == 200
     assert "attachment" in receipt.headers["content-disposition"]
