@@ -8,13 +8,17 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from confide.audit.models import AuditEvent
+from confide.core.config import Settings
 from confide.runtime import Runtime
 from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
-from tests.privacy.requests.helpers import admin, identified_visitor
+from tests.mailbox import MailBox, mailbox_fixture, with_smtp  # noqa: F401 (fixture)
+from tests.privacy.requests.helpers import EMAIL, admin, identified_visitor, run_jobs
+from tests.web.helpers import sign_in
 
 CASES = "/api/v1/dsr/cases"
 WIDGET = "/api/v1/widget/privacy-requests"
@@ -113,3 +117,29 @@ async def test_download_of_an_open_request_says_to_carry_it_out(
     assert (
         await client.get(f"{WIDGET}/{uuid.uuid4()}", headers=person.visitor.headers)
     ).status_code == 404
+
+
+@pytest.mark.smtp
+async def test_a_requester_with_an_address_is_mailed_the_receipt_and_no_handover_is_asked(
+    world: World, client: httpx.AsyncClient, rt: Runtime, settings: Settings, mailbox: MailBox
+) -> None:
+    rt.settings = with_smtp(settings, mailbox)
+    headers = await admin(world)
+    person = await identified_visitor(client, headers)
+    case = (
+        await client.post(
+            CASES, json={"kind": "access", "email": EMAIL, "verified": True}, headers=headers
+        )
+    ).json()
+    done = await client.post(f"{CASES}/{case['id']}/carry-out", json={}, headers=headers)
+    assert done.status_code == 200 and done.json()["has_export"] is True, done.text
+    shown = (await client.get(f"{CASES}/{case['id']}", headers=headers)).json()
+    [completed] = [h for h in shown["history"] if h["action"] == "completed"]
+    assert completed["details"]["receipt_mailed_to_requester"] is True
+    await run_jobs(rt)
+    mails = await mailbox.wait_for(2)  # the requester and the admin
+    assert EMAIL in {m["To"] for m in mails}
+    await sign_in(world, world.ada)  # type: ignore[attr-defined]
+    page = await client.get(f"/console/requests/{case['id']}")
+    assert "Download the export" in page.text and "hand it over" not in page.text
+    assert person.visitor_id  # the person the address found
