@@ -4,9 +4,12 @@ flagged, and one request's history; other roles are refused and get no link to i
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import func, select
 
 from confide.access.models import Role
+from confide.audit.models import AuditEvent
 from confide.core import clock
+from tests.chat.helpers import VisitorClient, new_visitor, start_chat
 from tests.conftest import World
 from tests.web.helpers import post_form, sign_in
 
@@ -80,3 +83,79 @@ async def test_admin_verifies_extends_and_carries_out_a_request_from_the_console
     page = await client.get(path)
     assert "completed" in page.text and "Records in three systems." in page.text
     assert 'name="step"' not in page.text  # nothing left to do
+
+
+async def _widget_access_case(client: httpx.AsyncClient) -> tuple[VisitorClient, str]:
+    visitor = await new_visitor(client)
+    await start_chat(client, visitor, "Hello, what do you keep about me?")
+    filed = await client.post(
+        "/api/v1/widget/privacy-requests", json={"kind": "access"}, headers=visitor.headers
+    )
+    assert filed.status_code == 201, filed.text
+    return visitor, filed.json()["case_id"]
+
+
+async def test_a_completed_access_request_offers_its_export_and_receipt(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    ada = await world.operator("ada", Role.ADMIN)
+    _, case_id = await _widget_access_case(client)
+    await sign_in(world, ada)
+    path = f"/console/requests/{case_id}"
+    before = await client.get(path)
+    assert "/export" not in before.text  # nothing to download before it is carried out
+    done = await post_form(client, path, path, {"step": "carry_out"})
+    assert done.status_code == 303, done.text
+    page = await client.get(path)
+    assert f'href="{path}/export"' in page.text and f'href="{path}/receipt"' in page.text
+    assert "hand it over to them yourself" in page.text  # no address: nobody was sent it
+    assert "exported" in page.text
+    link = await client.get(f"{path}/export")
+    assert link.status_code == 303 and link.headers["location"].startswith("/api/v1/exports/")
+    zipped = await client.get(link.headers["location"])
+    assert zipped.status_code == 200 and zipped.content[:2] == b"PK"
+    async with world.rt.db.session() as session:
+        recorded = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "subject.export_download")
+        )
+    assert recorded == 1
+    receipt = await client.get(f"{path}/receipt")
+    assert receipt.status_code == 200
+    assert "attachment" in receipt.headers["content-disposition"]
+    assert receipt.json()["receipt"]["case_id"] == case_id and receipt.json()["signature"]
+
+
+async def test_an_access_request_after_erasure_says_nothing_is_held_in_the_console(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    ada = await world.operator("ada", Role.ADMIN)
+    headers = await world.headers(ada)
+    visitor, case_id = await _widget_access_case(client)
+    mine = (
+        await client.get("/api/v1/widget/privacy-requests/" + case_id, headers=visitor.headers)
+    ).json()
+    assert mine["answer"] == "pending"
+    shown = (await client.get(f"/api/v1/dsr/cases/{case_id}", headers=headers)).json()
+    erasure = (
+        await client.post(
+            "/api/v1/dsr/cases",
+            json={"kind": "erasure", "visitor_id": shown["visitor_id"], "verified": True},
+            headers=headers,
+        )
+    ).json()["id"]
+    await sign_in(world, ada)
+    erase_path = f"/console/requests/{erasure}"
+    assert (
+        await post_form(client, erase_path, erase_path, {"step": "carry_out"})
+    ).status_code == 303
+    path = f"/console/requests/{case_id}"
+    assert (await post_form(client, path, path, {"step": "carry_out"})).status_code == 303
+    page = await client.get(path)
+    assert "No personal data about this person is held any more" in page.text
+    assert f'href="{path}/export"' not in page.text
+    assert f'href="{path}/receipt"' in page.text
+    missing = await client.get(f"{path}/export")
+    assert missing.status_code == 404
+    assert "held any more" in missing.text and "carry out an access request" not in missing.text

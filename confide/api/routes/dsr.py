@@ -19,8 +19,8 @@ from confide.privacy.requests.acts import (
     do_carry_out_case,
     do_lift_restriction,
     do_reject_case,
-    export_download_link,
 )
+from confide.privacy.requests.answers import case_download_link, visitor_case
 from confide.privacy.requests.cases import (
     do_assign_case,
     do_change_case,
@@ -121,13 +121,10 @@ async def receipt(case_id: uuid.UUID, principal: OperatorDep, rt: RuntimeDep) ->
 async def download_link(
     case_id: uuid.UUID, principal: OperatorDep, rt: RuntimeDep
 ) -> dict[str, Any]:
-    """A signed, short-lived link to the case's export ZIP (access and portability)."""
+    """A signed, short-lived link to the case's export ZIP (access and portability); 404
+    saying why there is none (e.g. nothing held any more: the person was erased)."""
     issued_by = f"operator:{principal.operator_id}"
-    found = await export_download_link(rt, principal, case_id, issued_by=issued_by)
-    if found is None:
-        raise NotFound("This request has no export: carry out an access request first.")
-    url, expires = found
-    return {"url": url, "expires_at": expires.isoformat()}
+    return await case_download_link(rt, principal, case_id, issued_by=issued_by)
 
 
 @router.post("/dsr/cases/{case_id}/status")
@@ -190,3 +187,13 @@ async def widget_request(
         "status": case.status,
         "due_at": case.due_at.isoformat(),
     }
+
+
+@router.get("/widget/privacy-requests/{case_id}")
+async def widget_request_status(
+    case_id: uuid.UUID, visitor: VisitorDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    """The visitor's own request: status, receipt once completed, and for an access request
+    with an export a fresh short-lived link (each download recorded); ``answer`` says
+    ``nothing_held`` when no personal data is held any more."""
+    return await visitor_case(rt, visitor, case_id)

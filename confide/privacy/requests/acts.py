@@ -49,6 +49,7 @@ from confide.privacy.erasure import do_erase_subject
 from confide.privacy.export import build_subject_export
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.outbox import queue_mail
+from confide.privacy.requests.answers import NOTHING_HELD, NOTHING_KNOWN
 from confide.privacy.requests.cases import load_case, log_event, move
 from confide.privacy.requests.limits import is_restricted
 from confide.privacy.requests.models import DsrCase, ProcessingLimit
@@ -178,15 +179,13 @@ async def complete_in(
         reason=reason,
     )
     case.receipt = document
+    requester = await _contact(rt, case)
     if mail_enabled(rt.settings):
         workspace = await tx.get(Workspace, case.workspace_id)
         name = workspace.name if workspace else "The controller"
         text = receipt_text(name, document)
         subject = f"Your {case.kind} request to {name}: receipt"
-        for address in [
-            await _contact(rt, case),
-            *await admin_addresses(rt, tx, case.workspace_id),
-        ]:
+        for address in [requester, *await admin_addresses(rt, tx, case.workspace_id)]:
             if address:
                 await queue_mail(rt, tx, case.workspace_id, Mail(address, subject, text))
     if case.contact_sealed is not None:
@@ -199,7 +198,12 @@ async def complete_in(
         case,
         case.status,
         reason=reason,
-        details={"counts": document["receipt"]["counts"]},
+        details={
+            "counts": document["receipt"]["counts"],
+            # No address (a widget visitor who gave none): the console tells the admin to
+            # hand the answer over (``answers.requester_mailed``).
+            "receipt_mailed_to_requester": bool(requester and mail_enabled(rt.settings)),
+        },
     )
     return document
 
@@ -288,8 +292,10 @@ async def do_carry_out_case(
             actions, categories = [f"rectified:{name}" for name in sorted(changes)], ["identity"]
         elif export_key is not None:
             case.export_key = export_key
-        if not actions:
-            actions = ["none: no data about this person is held"] if not people else actions
+        if not actions and not people:
+            # Erased before (the subject was known): no export to pretend, the receipt says
+            # nothing is held any more, the truthful Art. 15 answer.
+            actions = [NOTHING_HELD if case.subject_id is not None else NOTHING_KNOWN]
         await complete_in(
             tx,
             rt,

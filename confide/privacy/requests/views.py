@@ -37,6 +37,7 @@ class CaseView:
     rejection_reason: str | None
     overdue: bool
     target_missed: bool
+    has_export: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +73,7 @@ def view(case: DsrCase, now: datetime | None = None) -> CaseView:
         rejection_reason=case.rejection_reason,
         overdue=open_ and now > case.due_at,
         target_missed=open_ and now > case.target_at,
+        has_export=case.export_key is not None and case.subject_id is not None,
     )
 
 

@@ -1,8 +1,10 @@
 """The console's Requests page (admins): data-subject requests by urgency, overdue ones flagged,
 and one request with its full history and the next steps (verify, start, extend with a reason,
-carry out, refuse with a reason). Reads go through the same queries as the API and the CLI
-(``confide.privacy.requests.queries``); steps through the API's own handlers, so validation,
-policy and audit are the API's."""
+carry out, refuse with a reason). A completed access or portability request offers its
+export (a fresh short-lived signed link per click; each download recorded) and its signed
+receipt, or says that no personal data is held any more. Reads go through the same queries as
+the API and the CLI (``confide.privacy.requests.queries``, ``answers``); steps through the
+API's own handlers, so validation, policy and audit are the API's."""
 
 from __future__ import annotations
 
@@ -10,13 +12,14 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from confide.access import operator_views
 from confide.access.policy import Action
 from confide.api.routes import dsr as dsr_api
 from confide.core.errors import NotFound
-from confide.privacy.requests.queries import case_history, list_cases
+from confide.privacy.requests.answers import case_download_link, requester_mailed
+from confide.privacy.requests.queries import case_history, case_receipt, list_cases
 from confide.web.console import forms
 from confide.web.console.session import Visit, page_visit, post_visit, redirect, render, runtime
 
@@ -78,8 +81,53 @@ async def _case_page(
         "steps": steps,
         "errors": errors or {},
         "done": request.query_params.get("done"),
+        "answer": _answer(case.kind, case.status, case.has_export),
+        "requester_mailed": requester_mailed(history),
+        "receipt": (await case_receipt(rt, visit.principal, case.id) or {}).get("receipt"),
     }
     return render(request, "request_case.html", context, status_code, visit)
+
+
+def _answer(kind: str, status: str, has_export: bool) -> str | None:
+    if kind not in ("access", "portability") or status != "completed":
+        return None
+    return "export" if has_export else "nothing_held"
+
+
+@router.get("/console/requests/{case_id}/export")
+async def request_export(request: Request, case_id: uuid.UUID) -> Response:
+    """A fresh signed link to the case's export, followed at once (the download is recorded
+    by the exports route); the case page with the reason when there is none."""
+    visit = await page_visit(request, Action.SUBJECTS_ERASE)
+    if isinstance(visit, Response):
+        return visit
+    issued_by = f"operator:{visit.principal.operator_id}"
+    try:
+        link = await case_download_link(
+            runtime(request), visit.principal, case_id, issued_by=issued_by
+        )
+    except NotFound as exc:
+        return await _case_page(request, visit, str(case_id), {"": exc.message}, 404)
+    return redirect(link["url"], visit)
+
+
+@router.get("/console/requests/{case_id}/receipt")
+async def request_receipt(request: Request, case_id: uuid.UUID) -> Response:
+    """The case's signed receipt as a JSON file (``confide dsr verify-receipt`` checks it)."""
+    visit = await page_visit(request, Action.SUBJECTS_ERASE)
+    if isinstance(visit, Response):
+        return visit
+    try:
+        document = await case_receipt(runtime(request), visit.principal, case_id)
+    except NotFound:
+        document = None
+    if document is None:
+        errors = {"": "This request has no receipt yet: it is still open."}
+        return await _case_page(request, visit, str(case_id), errors, 404)
+    return JSONResponse(
+        document,
+        headers={"Content-Disposition": f'attachment; filename="receipt-{case_id}.json"'},
+    )
 
 
 @router.get("/console/requests/{case_id}")
