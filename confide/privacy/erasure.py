@@ -51,6 +51,7 @@ from confide.privacy.journal import record_erasure
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.models import Subject
 from confide.privacy.subject_map import SUBJECT_MAP, Owner, reaches_of
+from confide.privacy.vault import check_lookup
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -321,8 +322,7 @@ async def do_erase_subjects_by(
     if actor is not None:
         authorize(actor, Action.SUBJECTS_ERASE)
         ensure_same_workspace(actor, workspace_id)
-    if field_name not in ("email", "phone") or not value.strip():
-        raise ValidationFailed("Give an e-mail address or a phone number.", field=field_name)
+    check_lookup(field_name, value)
     async with rt.db.session() as session:
         subject_ids = await rt.vault.find_subjects(
             session, workspace_id=workspace_id, field=field_name, value=value

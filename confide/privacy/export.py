@@ -43,7 +43,7 @@ from confide.audit.ledger import Actor
 from confide.chat.models import Visitor
 from confide.core.clock import utcnow
 from confide.core.db import Base
-from confide.core.errors import Gone, NotFound, ValidationFailed
+from confide.core.errors import Gone, NotFound
 from confide.privacy import export_files as files
 from confide.privacy.access import SubjectDataReader, record_subject_export
 from confide.privacy.consent_proof import signed_proof
@@ -68,7 +68,7 @@ from confide.privacy.export_walk import (
 )
 from confide.privacy.models import Subject
 from confide.privacy.subject_map import SubjectRef
-from confide.privacy.vault import TEXTS_TABLE
+from confide.privacy.vault import TEXTS_TABLE, check_lookup
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -196,8 +196,7 @@ async def subjects_by(
     if principal is not None:
         authorize(principal, Action.SUBJECTS_EXPORT)
         ensure_same_workspace(principal, workspace_id)
-    if field_name not in ("email", "phone") or not value.strip():
-        raise ValidationFailed("Give an e-mail address or a phone number.", field=field_name)
+    check_lookup(field_name, value)
     async with rt.db.session() as session:
         subject_ids = await rt.vault.find_subjects(
             session, workspace_id=workspace_id, field=field_name, value=value

@@ -14,6 +14,7 @@ Field names are declared below per subject kind; an undeclared field is a progra
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -43,6 +44,17 @@ SEALED_COLUMNS = frozenset(
     {(PersonalField.__tablename__, "value"), (MessageText.__tablename__, "body")}
 )
 TEXTS_TABLE = MessageText.__tablename__
+
+
+def check_lookup(field: str, value: str) -> None:
+    """Refuse (422, naming ``field``) what cannot be an e-mail address or a phone number before
+    the blind index is asked: a malformed value is the caller's mistake, not "nobody found"."""
+    if field not in ("email", "phone") or not value.strip():
+        raise ValidationFailed("Give an e-mail address or a phone number.", field=field)
+    if field == "email" and not re.fullmatch(r"[^@\s]+@[^@\s]+", value.strip()):
+        raise ValidationFailed("This is not an e-mail address.", field=field)
+    if field == "phone" and sum(ch.isdigit() for ch in value) < 5:
+        raise ValidationFailed("This is not a phone number.", field=field)
 
 
 def normalise_for_lookup(field: str, value: str) -> str:

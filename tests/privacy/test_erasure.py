@@ -234,6 +234,10 @@ async def test_erased_visitors_leave_nothing_but_what_the_map_keeps(
     assert (await client.post(f"/api/v1/visitors/{web_id}/erase", headers=admin)).status_code == 404
     again = await client.post("/api/v1/subjects/erase", json={"email": EMAIL}, headers=admin)
     assert again.status_code == 404
+    # A malformed address is the caller's mistake (422 naming the field), not "nobody found".
+    for body, field in (({"email": "not-an-email"}, "email"), ({"phone": "12"}, "phone")):
+        wrong = await client.post("/api/v1/subjects/erase", json=body, headers=admin)
+        assert wrong.status_code == 422 and wrong.json()["error"]["field"] == field, wrong.text
     identify = await client.post(
         "/api/v1/visitors/identify",
         json={"vuid": visitor.vuid, "email": EMAIL},
