@@ -4,12 +4,17 @@ plus the listing and id conveniences of ``dsr`` and ``backup verify``."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import make_transient
 
 from confide.core.config import Settings
+from confide.privacy.requests.models import DsrCase
 from confide.runtime import Runtime, storage_warnings
 from tests.cli.test_cli import _confide
 from tests.conftest import PASSWORD
@@ -158,3 +163,36 @@ def test_key_storage_warnings_only_from_long_running_commands_once_each(
     for warning in expected:
         assert [line for line in worker.stderr.splitlines() if warning in line] != []
         assert worker.stderr.count(warning) == 1
+
+
+async def test_an_ambiguous_case_prefix_asks_for_more_digits(
+    data_dir: Path, rt: Runtime, database_url: str
+) -> None:
+    await asyncio.to_thread(_workspace, data_dir, database_url)
+    erased = await asyncio.to_thread(
+        _confide,
+        data_dir,
+        *("dsr", "erase", "--workspace", "acme", "--email", "nobody@example.invalid"),
+        database_url=database_url,
+    )
+    assert erased.returncode == 0, erased.stderr
+    first = uuid.UUID(erased.stdout.split()[1].rstrip(":"))
+    # A second case whose id shares the first 12 hex digits with the first one's.
+    twin = uuid.UUID(first.hex[:12] + uuid.uuid4().hex[12:])
+    async with rt.db.transaction() as tx:
+        case = await tx.scalar(select(DsrCase).where(DsrCase.id == first))
+        assert case is not None
+        tx.expunge(case)
+        make_transient(case)
+        case.id = twin
+        tx.add(case)
+    ambiguous = await asyncio.to_thread(
+        _confide, data_dir, "dsr", "show", first.hex[:8], database_url=database_url
+    )
+    assert ambiguous.returncode == 1
+    line = _one_error_line(ambiguous.stderr)
+    assert f"2 case ids start with {first.hex[:8]}: give more digits" in line
+    exact = await asyncio.to_thread(
+        _confide, data_dir, "dsr", "show", str(twin), database_url=database_url
+    )
+    assert exact.returncode == 0, exact.stderr
