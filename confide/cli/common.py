@@ -164,8 +164,12 @@ def run_app() -> None:
             raise SystemExit(1) from None
         if debug_enabled():
             raise
+        kind = type(exc)
+        name = kind.__qualname__
+        if kind.__module__ != "builtins":
+            name = f"{kind.__module__}.{name}"
         err_console.print(
-            f"[red]Internal error ({type(exc).__name__}):[/red] this is a bug; run again with "
-            f"--debug (or {DEBUG_ENV}=1) for the traceback."
+            f"[red]Unexpected error ({escape(name)}):[/red] run again with --debug "
+            f"(or {DEBUG_ENV}=1) for the traceback, and report it if it is not your setup."
         )
         raise SystemExit(1) from None

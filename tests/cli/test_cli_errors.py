@@ -196,3 +196,16 @@ async def test_an_ambiguous_case_prefix_asks_for_more_digits(
         _confide, data_dir, "dsr", "show", str(twin), database_url=database_url
     )
     assert exact.returncode == 0, exact.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_needs_debug(tmp_path: Path) -> None:
+    assert _confide(tmp_path, "migrate").returncode == 0
+    (tmp_path / "master.key").write_text("not a key\n")  # a damaged key file
+    plain = _confide(tmp_path, "jobs", "list")
+    assert plain.returncode == 1
+    line = _one_error_line(plain.stderr)
+    assert line.startswith("Unexpected error (binascii.Error)") and "--debug" in line
+    debug = _confide(tmp_path, "--debug", "jobs", "list")
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "binascii" in debug.stderr
+    assert "locals" not in debug.stderr  # local variables may hold keys: never printed
