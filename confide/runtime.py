@@ -121,6 +121,10 @@ class Runtime:
         key-destruction notices from other nodes (``confide.privacy.key_cache``)."""
         await self.keyring.store.create_schema()
         await self.key_cache.start()
+
+    def warn_about_key_storage(self) -> None:
+        """Log each of :func:`storage_warnings` once, one line each. Long-running processes
+        (the server, the worker) call it at start; one-shot commands stay quiet."""
         for warning in storage_warnings(self.settings):
             log.warning(warning)
 

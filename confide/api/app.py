@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await rt.prepare()
+        rt.warn_about_key_storage()
         await rt.broker.start()
         async with background_worker(rt):  # the job loop, on SQLite (run_jobs_in_process)
             yield

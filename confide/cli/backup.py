@@ -28,6 +28,7 @@ from confide.backup.actions import (
 from confide.backup.keystore_copy import do_restore_key_store
 from confide.backup.restore import VerifyResult, do_restore_backup, verify_backup
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
+from confide.core.errors import NotFound
 from confide.privacy.reapply import ReapplyReport
 
 if TYPE_CHECKING:
@@ -98,15 +99,28 @@ def list_(data_dir: DataDirOption = None) -> None:
 
 
 @backup_app.command("verify")
-def verify(backup_id: str, data_dir: DataDirOption = None) -> None:
+def verify(
+    backup_id: Annotated[
+        str | None, typer.Argument(help="The backup to verify (default: the latest).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
     """Restore into a temporary database and check the manifest, the row counts and the audit
     chains; prints the first failure in one line (exit code 1)."""
 
-    async def job(rt: Runtime) -> VerifyResult:
+    async def job(rt: Runtime) -> tuple[str, VerifyResult]:
+        chosen = backup_id
+        if chosen is None:
+            backups = await list_backups(rt)  # oldest first
+            if not backups:
+                where = rt.settings.resolved_backups_dir
+                raise NotFound(f"No backups in {where}: run `confide backup create`.")
+            chosen = backups[-1].backup_id
+            console.print(f"Verifying the latest backup, {chosen}.")
         with _bars() as report:
-            return await verify_backup(rt, backup_id, report)
+            return chosen, await verify_backup(rt, chosen, report)
 
-    result = run_with_runtime(settings_from(data_dir), job)
+    backup_id, result = run_with_runtime(settings_from(data_dir), job)
     if result.problem is not None:
         console.print(f"[red]FAILED[/red] {result.problem}", soft_wrap=True)
         raise typer.Exit(code=1)

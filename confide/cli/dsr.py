@@ -26,7 +26,12 @@ from confide.privacy.requests.acts import (
     save_case_export,
 )
 from confide.privacy.requests.cases import do_open_case
-from confide.privacy.requests.queries import case_history, case_receipt, list_cases
+from confide.privacy.requests.queries import (
+    case_history,
+    case_ids_starting_with,
+    case_receipt,
+    list_cases,
+)
 from confide.privacy.requests.receipts import verify_receipt
 
 if TYPE_CHECKING:
@@ -55,6 +60,29 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError as exc:
         raise ValidationFailed("Not an id.", field=field) from exc
+
+
+MIN_PREFIX = 8
+
+
+async def _case_id(rt: Runtime, value: str) -> uuid.UUID:
+    """A full case id, or the first :data:`MIN_PREFIX` or more hex digits of exactly one."""
+    prefix = value.strip().lower().replace("-", "")
+    if len(prefix) >= 32:
+        return _uuid(value, "case_id")
+    if len(prefix) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in prefix):
+        raise ValidationFailed(
+            f"Not a case id: give the full id or at least {MIN_PREFIX} of its hex digits.",
+            field="case_id",
+        )
+    found = await case_ids_starting_with(rt, prefix)
+    if not found:
+        raise NotFound(f"No case id starts with {prefix}.", field="case_id")
+    if len(found) > 1:
+        raise ValidationFailed(
+            f"{len(found)} case ids start with {prefix}: give more digits.", field="case_id"
+        )
+    return found[0]
 
 
 def _act(
@@ -114,26 +142,37 @@ def list_command(
     async def job(rt: Runtime) -> list[Any]:
         return await list_cases(rt, None, await _workspace_id(rt, workspace), open_only=open_only)
 
-    table = Table("id", "kind", "status", "received", "due", "flag")
-    for case in run_with_runtime(settings_from(data_dir), job):
-        flag = "OVERDUE" if case.overdue else "target missed" if case.target_missed else ""
-        table.add_row(
+    header = ("id", "kind", "status", "received", "due", "flag")
+    rows = [
+        (
             str(case.id),
             case.kind,
             case.status,
             f"{case.received_at:%Y-%m-%d}",
             f"{case.due_at:%Y-%m-%d}",
-            flag,
+            "OVERDUE" if case.overdue else "target missed" if case.target_missed else "",
         )
+        for case in run_with_runtime(settings_from(data_dir), job)
+    ]
+    if not console.is_terminal:  # piped: tab-separated, whole ids, for scripts
+        for row in (header, *rows):
+            typer.echo("\t".join(row))
+        return
+    table = Table(*header)
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = 36  # a whole id, never cut
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
 @app.command("show")
 def show(case_id: str, data_dir: DataDirOption = None) -> None:
-    """One case with its full history (and its receipt once completed), as JSON."""
+    """One case with its full history (and its receipt once completed), as JSON. CASE_ID may
+    be the first 8 or more hex digits of one case's id."""
 
     async def job(rt: Runtime) -> dict[str, Any]:
-        case, history = await case_history(rt, None, _uuid(case_id, "case_id"))
+        case, history = await case_history(rt, None, await _case_id(rt, case_id))
         receipt = await case_receipt(rt, None, case.id)
         return {**case.as_dict(), "history": history, "receipt": receipt}
 

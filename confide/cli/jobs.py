@@ -56,6 +56,7 @@ def worker_command(
 
     async def job(rt: Runtime) -> int:
         await rt.prepare()
+        rt.warn_about_key_storage()
         worker = Worker(rt, concurrency=concurrency)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

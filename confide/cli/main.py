@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from pathlib import Path
@@ -20,7 +21,16 @@ from confide.cli import keys as keys_cli
 from confide.cli import privacy as privacy_cli  # noqa: F401  (registers its commands)
 from confide.cli import retention as retention_cli  # noqa: F401  (registers its commands)
 from confide.cli import subjects as subjects_cli
-from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
+from confide.cli.common import (
+    DEBUG_ENV,
+    DataDirOption,
+    app,
+    check_installation,
+    console,
+    run_app,
+    run_with_runtime,
+    settings_from,
+)
 from confide.core.config import Settings
 from confide.core.logging import configure_logging
 from confide.runtime import Runtime
@@ -51,8 +61,16 @@ def _root(
             help="Print the version and exit.",
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help=f"Show the full traceback of an unexpected error (or {DEBUG_ENV}=1)."
+        ),
+    ] = False,
 ) -> None:
     """Confide: self-hosted live chat, GDPR-compliant by design."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 async def _migrate(rt: Runtime) -> None:
@@ -66,7 +84,7 @@ async def _migrate(rt: Runtime) -> None:
 def migrate(data_dir: DataDirOption = None) -> None:
     """Create or upgrade the database schema to the latest version."""
     settings = settings_from(data_dir)
-    run_with_runtime(settings, _migrate)
+    run_with_runtime(settings, _migrate, creates_installation=True)
     console.print("Database is up to date.")
 
 
@@ -79,8 +97,10 @@ def serve(
 ) -> None:
     """Run the web server: REST API, WebSockets and the console."""
     settings = settings_from(data_dir, host=host, port=port)
-    if not no_migrate:
-        run_with_runtime(settings, _migrate)
+    if no_migrate:
+        check_installation(settings)
+    else:
+        run_with_runtime(settings, _migrate, creates_installation=True)
     _serve(settings)
 
 
@@ -145,7 +165,8 @@ def operator_create(
             profile={"name": name, "email": email},
         )
 
-    operator_id = run_with_runtime(settings, job)
+    # It migrates first, so it may set up an installation (README: migrate, then this).
+    operator_id = run_with_runtime(settings, job, creates_installation=True)
     stored = username.lower()
     # Login names are stored in lowercase; say so rather than echo a name that was not stored.
     note = f" (login names are lowercase; sign in as {stored})" if stored != username else ""
@@ -205,7 +226,7 @@ def demo(
     Passwords are random and printed once; running demo again sets new ones.
     """
     settings = settings_from(data_dir, host=host, port=port)
-    logins = run_with_runtime(settings, _prepare_demo)
+    logins = run_with_runtime(settings, _prepare_demo, creates_installation=True)
     table = Table(title="Demo logins (workspace: demo)")
     for column in ("role", "username", "password"):
         table.add_column(column)
@@ -296,7 +317,7 @@ app.add_typer(accountability_cli.records_app, name="records")
 
 
 def main() -> None:
-    app()
+    run_app()
 
 
 if __name__ == "__main__":

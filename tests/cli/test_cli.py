@@ -128,7 +128,7 @@ def test_operator_create_makes_an_operator_and_refuses_a_duplicate(
     assert "Created admin" in first.stdout
     second = _confide(tmp_path, *args, database_url=database_url)
     assert second.returncode == 1
-    assert "already taken" in second.stdout
+    assert "already taken" in second.stderr
 
 
 def test_operator_create_refuses_a_weak_password(tmp_path: Path) -> None:
@@ -146,7 +146,7 @@ def test_operator_create_refuses_a_weak_password(tmp_path: Path) -> None:
         "short",
     )
     assert result.returncode == 1
-    assert "at least 12 characters" in result.stdout
+    assert "at least 12 characters" in result.stderr
 
 
 def test_migrate_is_idempotent(tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ async def test_databases_and_key_files_are_created_mode_0600(
     try:
         caplog.set_level(logging.WARNING, logger="confide.runtime")
         await rt.prepare()
+        assert caplog.text == ""  # one-shot commands prepare too: they stay quiet
+        rt.warn_about_key_storage()  # what the server and the worker do at start
         async with rt.db.engine.begin() as conn:  # create the file and its WAL
             await conn.exec_driver_sql("CREATE TABLE probe (x INTEGER)")
     finally:

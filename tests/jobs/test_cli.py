@@ -49,7 +49,7 @@ async def test_jobs_are_queued_run_once_and_listed_from_the_command_line(
     assert "Queued purge_connection_logs" in queued.stdout
     unknown = await asyncio.to_thread(confide, env, "jobs", "enqueue", "send_newsletter")
     assert unknown.returncode == 1
-    assert "No job kind 'send_newsletter'" in unknown.stdout
+    assert "No job kind 'send_newsletter'" in unknown.stderr
 
     ran = await asyncio.to_thread(confide, env, "worker", "--once")
     assert ran.returncode == 0, ran.stderr

@@ -71,3 +71,11 @@ async def case_receipt(
     async with rt.db.session() as session:
         case = await load_case(session, actor, case_id)
     return case.receipt
+
+
+async def case_ids_starting_with(rt: Runtime, prefix: str) -> list[uuid.UUID]:
+    """The ids of every case (any workspace) whose hex form starts with ``prefix`` (lowercase
+    hex, no dashes), so an operator can name a case by the first characters of its id."""
+    async with rt.db.session() as session:
+        ids = (await session.scalars(select(DsrCase.id))).all()
+    return [case_id for case_id in ids if case_id.hex.startswith(prefix)]

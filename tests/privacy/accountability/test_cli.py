@@ -66,4 +66,4 @@ async def test_an_operator_exports_a_workspace_record_and_lists_platform_breache
         _confide, data_dir, database_url, "records", "export", "--workspace", "nowhere",
         "--output", str(tmp_path / "x.pdf"),
     )  # fmt: skip
-    assert unknown.returncode == 1 and "field: workspace" in unknown.stdout
+    assert unknown.returncode == 1 and "field: workspace" in unknown.stderr
