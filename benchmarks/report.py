@@ -19,6 +19,14 @@ _RESULT_NAMES = {
 }
 
 
+BACKENDS = ("sqlite", "postgres")
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell (a shell pipe in a baseline's name splits the row)."""
+    return text.replace("|", "\\|")
+
+
 def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
 
@@ -26,8 +34,11 @@ def _number(value: float) -> str:
 def table() -> str:
     results: list[dict[str, Any]] = []
     for benchmark in BENCHMARKS:
-        for name in _RESULT_NAMES.get(benchmark, [benchmark]):
-            path = RESULTS_DIR / f"{name}.json"
+        paths = [RESULTS_DIR / f"{name}.json" for name in _RESULT_NAMES.get(benchmark, [benchmark])]
+        if not any(path.exists() for path in paths):
+            # One file per backend: <name>_sqlite.json, <name>_postgres.json.
+            paths = [RESULTS_DIR / f"{benchmark}_{backend}.json" for backend in BACKENDS]
+        for path in paths:
             if path.exists():
                 results.append(json.loads(path.read_text()))
     if not results:
@@ -42,10 +53,11 @@ def table() -> str:
     ]
     for r in results:
         quick = " (quick)" if r.get("details", {}).get("quick") else ""
+        baseline_name, goal = _cell(r["baseline_name"]), _cell(r["goal"])
         lines.append(
             f"| `{r['name']}`{quick} | {_number(r['value'])} {r['unit']} "
-            f"| {_number(r['baseline'])} ({r['baseline_name']}) | {r['ratio']}x "
-            f"| {r['goal']} | {'yes' if r['goal_met'] else '**no**'} |"
+            f"| {_number(r['baseline'])} ({baseline_name}) | {r['ratio']}x "
+            f"| {goal} | {'yes' if r['goal_met'] else '**no**'} |"
         )
     lines += ["", "Notes from the same files:", ""]
     lines += [f"- `{r['name']}`: {r['notes']}" for r in results if r.get("notes")]
