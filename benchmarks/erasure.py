@@ -23,14 +23,14 @@ from typing import Any
 
 from sqlalchemy import delete, select, text
 
-from benchmarks.common import Result, sized, temporary_runtime
+from benchmarks.common import Result, sized
 from benchmarks.seeding import (
     CONVERSATIONS,
     MESSAGES_PER_CONVERSATION,
     dialect_of,
     fill,
     filler_sql,
-    on_postgres,
+    on_both_backends,
     seed_subject,
 )
 from confide.access.workspaces import do_create_workspace
@@ -116,10 +116,5 @@ def _result(backend: str, m: dict[str, Any]) -> Result:
 
 async def run(quick: bool = False) -> list[Result]:
     total = sized(1_000_000, 20_000, quick)
-    results = []
-    async with temporary_runtime() as rt:
-        results.append(_result("sqlite", await _measure(rt, total)))
-    measured = await on_postgres(lambda rt: _measure(rt, total))
-    if measured is not None:
-        results.append(_result("postgres", measured))
-    return results
+    measured = await on_both_backends(lambda rt: _measure(rt, total))
+    return [_result(backend, m) for backend, m in measured]

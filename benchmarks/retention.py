@@ -25,8 +25,14 @@ from typing import Any
 
 from sqlalchemy import text
 
-from benchmarks.common import Result, sized, temporary_runtime
-from benchmarks.seeding import MESSAGES_PER_CONVERSATION, dialect_of, fill, filler_sql, on_postgres
+from benchmarks.common import Result, sized
+from benchmarks.seeding import (
+    MESSAGES_PER_CONVERSATION,
+    dialect_of,
+    fill,
+    filler_sql,
+    on_both_backends,
+)
 from confide.access.workspaces import do_create_workspace
 from confide.core.clock import utcnow
 from confide.privacy import settings as privacy_settings
@@ -127,13 +133,5 @@ def _result(backend: str, m: dict[str, Any]) -> Result:
 
 async def run(quick: bool = False) -> list[Result]:
     conversations = sized(10_000, 1_000, quick)
-    results = [_result("sqlite", await _sqlite(conversations))]
-    measured = await on_postgres(lambda rt: _measure(rt, conversations))
-    if measured is not None:
-        results.append(_result("postgres", measured))
-    return results
-
-
-async def _sqlite(conversations: int) -> dict[str, Any]:
-    async with temporary_runtime() as rt:
-        return await _measure(rt, conversations)
+    measured = await on_both_backends(lambda rt: _measure(rt, conversations))
+    return [_result(backend, m) for backend, m in measured]

@@ -196,3 +196,16 @@ async def on_postgres(measure: Callable[[Runtime], Awaitable[Measured]]) -> Meas
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+async def on_both_backends(
+    measure: Callable[[Runtime], Awaitable[Measured]],
+) -> list[tuple[str, Measured]]:
+    """``measure`` on a throwaway SQLite runtime, then on PostgreSQL when one is reachable:
+    ``[("sqlite", ...), ("postgres", ...)]`` (the second only when measured)."""
+    async with temporary_runtime() as rt:
+        measured = [("sqlite", await measure(rt))]
+    on_pg = await on_postgres(measure)
+    if on_pg is not None:
+        measured.append(("postgres", on_pg))
+    return measured
