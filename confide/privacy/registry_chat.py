@@ -21,7 +21,8 @@ CONVERSATION_READERS = (
 CHAT_TABLES: dict[str, Table] = {
     "visitors": Table(
         about="People chatting through the widget or a channel, known by a random VUID.",
-        retention="With their conversations (retention policies follow in the retention issue).",
+        retention="Erased (identity, attributes, tokens, connection logs) by the retention job "
+        "once their last conversation reached end of life and nothing else of theirs is kept.",
         protection="The VUID is random, issued by the server; identity is in the vault.",
         readers=CONVERSATION_READERS,
         columns={
@@ -35,8 +36,8 @@ CHAT_TABLES: dict[str, Table] = {
     ),
     "conversations": Table(
         about="One conversation on a channel: routing and timing facts, no text.",
-        retention="Active retention per channel, then archive, then anonymised statistics "
-        "(retention issue).",
+        retention="Active retention per channel (the workspace's policy), then the restricted "
+        "archive, then end of life: destroyed, one anonymised statistics row kept.",
         protection="No identifier; access decided by the policy module for every read.",
         readers=CONVERSATION_READERS,
         columns={

@@ -4,9 +4,10 @@ Why generated: a record written by hand drifts from what the software does the d
 changes. Here every entry is read from what the deployment actually does: the workspace's
 privacy settings (transcripts, IP handling, redaction, retention), its controller details, its
 channels and API keys, the subprocessor list, the deployment's settings (region, processor,
-SMTP relay, key store), and the subject data map (``confide.privacy.subject_map``: purpose and
-legal basis of every table holding personal data). Turn transcripts off and the record says
-so; add a subprocessor and it is a recipient (and a transfer, outside the EEA).
+SMTP relay, key store), and the processing activities (``activities``: the tables of the
+subject data map grouped as a controller describes them, each with its legal basis). Turn
+transcripts off and the record says so; add a subprocessor and it is a recipient (and a
+transfer, outside the EEA).
 
 Both halves of Art. 30 are produced: (1) the controller's record, kept by the workspace, and
 (2) the processor's record, kept by whoever runs this deployment for that controller. An entry
@@ -34,6 +35,7 @@ from confide.core.clock import utcnow
 from confide.core.config import Settings
 from confide.core.residency import in_eea
 from confide.privacy import settings as privacy_settings
+from confide.privacy.accountability.activities import ACTIVITIES, CHAT, basis_of
 from confide.privacy.accountability.measures import (
     backup_schedule,
     controller_measures,
@@ -44,8 +46,6 @@ from confide.privacy.accountability.models import ControllerProfile, Subprocesso
 from confide.privacy.accountability.subprocessors import visible_subprocessors
 from confide.privacy.models import ConsentRequest
 from confide.privacy.registry import REGISTRY
-from confide.privacy.subject_map import SUBJECT_MAP
-from confide.privacy.vault import TEXTS_TABLE
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -166,25 +166,26 @@ def _controller(facts: dict[str, Any], missing: list[str]) -> list[dict[str, str
 
 
 def _purposes(facts: dict[str, Any], settings: Settings) -> list[dict[str, str]]:
+    """One item per processing activity (``activities``), with the basis this workspace uses."""
     privacy = facts["privacy"]
     items = []
-    for table, entry in SUBJECT_MAP.items():
-        if entry.legal_basis == "not_personal":
-            continue
-        if table in (TEXTS_TABLE, "search_terms") and not privacy["store_transcripts"]:
-            continue  # transcripts off: these tables stay empty for this workspace
-        items.append(_item(entry.purpose, f"{LEGAL_BASES[entry.legal_basis]} ({table})"))
+    for activity in ACTIVITIES:
+        if activity.key == "mail" and not settings.smtp_host:
+            continue  # no SMTP relay: no mail leaves, the outbox stays empty
+        data = activity.data
+        if not privacy["store_transcripts"]:
+            if activity.key == "notes":
+                data = "notes about a conversation (transcripts are off: nothing to search)"
+            elif activity.key == CHAT:
+                data = data.replace("message texts", "message texts (relayed, not stored)")
+        basis = LEGAL_BASES[basis_of(activity, privacy["consent_required"])]
+        if activity.key == CHAT and privacy["consent_required"]:
+            basis += " of the visitor, asked before chatting"
+        items.append(_item(activity.name, f"{basis}. Data: {data}."))
     if facts["consent_purposes"]:
         asked = ", ".join(facts["consent_purposes"])
         required = "required before chatting" if privacy["consent_required"] else "offered"
         items.append(_item(f"Consent asked for: {asked}", f"Art. 6(1)(a), {required}"))
-    if settings.smtp_host:
-        items.append(
-            _item(
-                "E-mailing answers and transcripts visitors ask for",
-                "Art. 6(1)(a) consent of the visitor, per mail",
-            )
-        )
     return items
 
 
@@ -308,10 +309,16 @@ def _retention(facts: dict[str, Any]) -> list[dict[str, str]]:
         ),
         _item("Erasure on request (Art. 17)", "Deletes rows and destroys the subject's keys."),
     ]
-    # Per category of data: every table holding personal data, as the registry classifies it.
-    for table, entry in REGISTRY.items():
-        if any(c.category != "operational" for c in entry.columns.values()):
-            items.append(_item(f"Data category {table}", entry.retention))
+    # Per activity: the registry's retention rule of each of its tables, said once each.
+    for activity in ACTIVITIES:
+        rules = dict.fromkeys(
+            REGISTRY[table].retention
+            for table in activity.tables
+            if table in REGISTRY
+            and any(c.category != "operational" for c in REGISTRY[table].columns.values())
+        )
+        if rules:
+            items.append(_item(activity.name, " ".join(rules)))
     return items
 
 

@@ -13,9 +13,11 @@ import httpx
 import pytest
 
 from confide.core.config import Settings
+from confide.privacy.accountability.activities import ACTIVITIES
 from confide.privacy.accountability.processing_record import HEADINGS
+from confide.privacy.subject_map import SUBJECT_MAP
 from tests.conftest import World
-from tests.privacy.helpers import admin_headers, set_privacy
+from tests.privacy.helpers import admin_headers, publish, set_privacy
 
 PROFILE = {
     "controller_name": "Acme Ltd",
@@ -34,6 +36,9 @@ def settings(settings: Settings) -> Settings:
         processor_name="Example Hosting SAS",
         processor_contact="ops@hosting.example",
     )
+
+
+TABLES = [t for a in ACTIVITIES for t in a.tables]
 
 
 def section(record: dict[str, Any], key: str) -> dict[str, str]:
@@ -81,13 +86,14 @@ async def test_the_record_changes_when_transcripts_are_turned_off(
     admin = await admin_headers(world)
     before = await record_of(client, admin)
     assert section(before, "1g")["Transcripts"] == "Stored, encrypted per conversation"
-    assert "Sealed message words." in section(before, "1b")
+    chat = "Answering visitors in live chat and on connected channels"
+    assert "message texts," in section(before, "1b")[chat]
     await set_privacy(
         client, admin, store_transcripts=False, ip_handling="none", retention_days={"web": 30}
     )
     after = await record_of(client, admin)
     assert section(after, "1g")["Transcripts"].startswith("Off: message texts are never")
-    assert "Sealed message words." not in section(after, "1b")
+    assert "message texts (relayed, not stored)" in section(after, "1b")[chat]
     assert section(after, "1f")["Message texts"] == "Not stored (transcripts off)."
     assert section(after, "1f")["Conversations on web"] == "30 days"
     assert section(after, "1g")["IP addresses of visitors"].startswith("not stored")
@@ -224,3 +230,29 @@ async def test_rendering_a_pdf_fetches_nothing() -> None:
     async with server:
         pdf = await asyncio.to_thread(render._render_pdf, html)
     assert pdf.startswith(b"%PDF-") and connections == []
+
+
+async def test_the_chat_is_processed_on_consent_when_the_workspace_asks_it_first(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    admin = await admin_headers(world)
+    chat = "Answering visitors in live chat and on connected channels"
+    before = section(await record_of(client, admin), "1b")
+    assert before[chat].startswith("Art. 6(1)(b) contract.")
+    assert not any("(" + table + ")" in value for value in before.values() for table in TABLES)
+    await publish(client, admin, "chat", "We keep this chat for 3 years to answer you. OK?")
+    await set_privacy(client, admin, consent_required=True)
+    after = section(await record_of(client, admin), "1b")
+    assert after[chat].startswith("Art. 6(1)(a) consent of the visitor, asked before chatting.")
+    assert after["Security of the service"].startswith("Art. 6(1)(f) legitimate interest.")
+
+
+def test_every_table_holding_personal_data_belongs_to_one_activity_of_its_basis() -> None:
+    for table, entry in SUBJECT_MAP.items():
+        if entry.legal_basis == "not_personal":
+            continue
+        owners = [a for a in ACTIVITIES if table in a.tables]
+        assert len(owners) == 1, f"{table} belongs to {len(owners)} activities"
+        assert owners[0].legal_basis == entry.legal_basis, table
+    listed = [t for a in ACTIVITIES for t in a.tables]
+    assert sorted(set(listed) - set(SUBJECT_MAP)) == []  # no activity names a gone table
