@@ -69,6 +69,22 @@ def plain_message(error: dict[str, Any]) -> str:
         return "This is not a valid identifier."
     if kind.startswith("bool"):
         return "Use true or false."
+    if kind == "timezone_aware":
+        return "Give the time with its UTC offset, like 2026-11-30T14:05:00+01:00 or ...Z."
+    if kind.startswith("datetime"):
+        return "Write a date and time in ISO 8601, like 2026-11-30T14:05:00Z."
+    if kind.startswith("date"):
+        return "Write a date in ISO 8601, like 2026-11-30."
+    if kind.startswith("time"):
+        return "Write a time like 14:05."
+    if kind.startswith("url"):
+        return "Write a full address like https://example.com/path."
+    if kind == "string_type":
+        return "Write text (a JSON string)."
+    if kind in ("list_type", "tuple_type", "set_type"):
+        return "Give a list (a JSON array)."
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "Give an object (a JSON object with named fields)."
     if kind == "value_error":
         return str(error.get("msg", "This value is not valid.")).removeprefix("Value error, ")
     message = str(error.get("msg", "This value is not valid.")).rstrip(".")
