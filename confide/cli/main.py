@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +30,7 @@ from confide.cli.common import (
     run_with_runtime,
     settings_from,
 )
+from confide.cli.demo import DEMO_WORKSPACE, prepare_demo
 from confide.core.config import Settings
 from confide.core.logging import configure_logging
 from confide.runtime import Runtime
@@ -39,7 +39,6 @@ operator_app = typer.Typer(help="Create and manage operators.", no_args_is_help=
 app.add_typer(operator_app, name="operator")
 docs_app = typer.Typer(help="Generate documents from the live code.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
-DEMO_WORKSPACE = "demo"
 
 
 def _print_version(value: bool) -> None:
@@ -226,7 +225,7 @@ def demo(
     Passwords are random and printed once; running demo again sets new ones.
     """
     settings = settings_from(data_dir, host=host, port=port)
-    logins = run_with_runtime(settings, _prepare_demo, creates_installation=True)
+    logins = run_with_runtime(settings, _demo, creates_installation=True)
     table = Table(title="Demo logins (workspace: demo)")
     for column in ("role", "username", "password"):
         table.add_column(column)
@@ -243,48 +242,9 @@ def demo(
         _serve(settings)
 
 
-async def _prepare_demo(rt: Runtime) -> list[tuple[str, str, str]]:
-    from confide.access.groups import do_create_group
-    from confide.access.operators import do_create_operator
-    from confide.access.workspaces import do_create_workspace, find_workspace_by_slug
-
+async def _demo(rt: Runtime) -> list[tuple[str, str, str]]:
     await _migrate(rt)
-    workspace = await find_workspace_by_slug(rt, DEMO_WORKSPACE)
-    accounts = [
-        ("admin", "demo-admin", Role.ADMIN, "Ada Admin (demo)"),
-        ("agent", "demo-agent", Role.AGENT, "Alex Agent (demo)"),
-    ]
-    logins = []
-    if workspace is None:
-        # Two-factor is optional in the demo so it can be tried in one step; real workspaces
-        # start with it required for admins.
-        workspace = await do_create_workspace(
-            rt, slug=DEMO_WORKSPACE, name="Demo Company", mfa_required_for_admins=False
-        )
-        support = await do_create_group(rt, None, workspace.id, "Support")
-        for label, username, role, name in accounts:
-            password = secrets.token_urlsafe(12)
-            await do_create_operator(
-                rt,
-                None,
-                workspace_id=workspace.id,
-                username=username,
-                password=password,
-                role=role,
-                profile={
-                    "name": name,
-                    "alias": name.split()[0],
-                    "email": f"{username}@example.invalid",
-                },
-                group_ids=[support.id],
-            )
-            logins.append((label, username, password))
-        return logins
-    for label, username, _role, _name in accounts:
-        password = secrets.token_urlsafe(12)
-        await _set_password(rt, DEMO_WORKSPACE, username, password)
-        logins.append((label, username, password))
-    return logins
+    return await prepare_demo(rt)
 
 
 @docs_app.command("privacy")

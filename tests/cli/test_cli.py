@@ -94,6 +94,23 @@ def test_demo_creates_a_workspace_whose_printed_logins_work(
                 shop = await http.get(demo_path)
             assert shop.status_code == 200
             assert 'data-workspace="demo"' in shop.text and "/widget.js" in shop.text
+            # The demo shows the privacy features on: consent asked before chatting (with every
+            # request the widget offers), e-mail and phone masking, a complete Art. 30 record.
+            async with httpx.AsyncClient(transport=transport, base_url=base) as http:
+                headers = {"Authorization": f"Bearer {outcome.tokens.access_token}"}
+                privacy = (await http.get("/api/v1/workspace", headers=headers)).json()
+                record = (await http.get("/api/v1/records/processing", headers=headers)).json()
+                widget = (await http.get("/api/v1/widget/demo/config")).json()
+            assert privacy["settings"]["consent_required"] is True
+            assert privacy["settings"]["redact_emails"] and privacy["settings"]["redact_phones"]
+            assert set(widget["consent"]["requests"]) == {
+                "chat",
+                "preview",
+                "mirroring",
+                "cobrowsing",
+            }
+            # Only the deployment's own facts are left to set (not the demo's to invent).
+            assert record["missing"] == ["deployment_region", "processor_name"]
         finally:
             await rt.close()
 
