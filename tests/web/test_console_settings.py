@@ -194,6 +194,9 @@ async def test_retention_days_are_stored_per_channel(world: World) -> None:
     assert (await privacy_settings.read(world.rt, await world.workspace()))["retention_days"][
         "web"
     ] == 1095
+    empty = await post_form(world.client, path, path, {f"retention_days.{k}": "" for k in days})
+    assert empty.status_code == 422 and "nothing was changed" in empty.text
+    assert 'id="err-retention_days.web"' in empty.text
     good = await post_form(
         world.client, path, path, {f"retention_days.{k}": v for k, v in days.items()}
     )

@@ -150,6 +150,17 @@ def _register(section: str) -> None:
             return checked
         visit, form = checked
         changes = _changes(section, form)
+        if section == "retention" and not any(changes.values()):
+            # Empty boxes keep their values; a form with every box empty would change nothing
+            # and still say "Saved.", so say what happened instead.
+            empty = forms.Outcome[None](
+                errors={
+                    "retention_days.web": "Every box is empty, so nothing was changed. Fill in the "
+                    "periods (in days) or the months to delete after, then save."
+                },
+                status_code=422,
+            )
+            return await _workspace_section(request, visit, section, empty, changes)
         outcome = await forms.attempt(
             lambda: workspace_api.update_workspace(
                 body=WorkspaceUpdate.model_validate(changes),
