@@ -40,6 +40,12 @@ class BreachNotify(RequestModel):
         description="A notification made elsewhere (the authority's case number, how the "
         "data subjects were told); omit to e-mail it.",
     )
+    subject_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="audience subjects, by e-mail: the data subjects to tell (Art. 34), from "
+        "the exposure listing; those without an e-mail address are not counted.",
+    )
 
 
 class SubprocessorWrite(RequestModel):

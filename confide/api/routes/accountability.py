@@ -41,9 +41,15 @@ async def read_breach(
 async def notify_breach(
     breach_id: uuid.UUID, body: BreachNotify, principal: OperatorDep, rt: RuntimeDep
 ) -> dict[str, Any]:
-    """E-mail the supervisory authority, or record a notification made elsewhere."""
+    """E-mail the supervisory authority or the data subjects, or record a notification made
+    elsewhere."""
     await breach_notices.do_notify_breach(
-        rt, principal, breach_id, body.audience, reference=body.reference
+        rt,
+        principal,
+        breach_id,
+        body.audience,
+        reference=body.reference,
+        subject_ids=body.subject_ids,
     )
     return await breaches.get_breach(rt, principal, breach_id)
 

@@ -1,5 +1,11 @@
-"""Breach notifications: e-mail the affected workspaces' admins or the supervisory
-authority, or record a notification made by other means, and keep the outcome of each.
+"""Breach notifications: e-mail the affected workspaces' admins, the supervisory authority
+or the data subjects, or record a notification made by other means, and keep the outcome of each.
+
+The data subjects (Art. 34) are told through the sealed mail outbox (``confide.privacy.outbox``),
+queued inside the transaction that records the notification, so a crash cannot lose or double
+them and thousands of mails never hold up the request. Their addresses are read from the vault
+in that transaction and the read is recorded in the same ledger event (``breach.notify``,
+naming the subjects told).
 
 Mails go after the notification is recorded and committed (``tx.on_commit``); each
 notification row then says whether it was sent, and to how many recipients, never their
@@ -10,6 +16,7 @@ ledger (``breach.notification_sent``, naming the admins as subjects).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -28,11 +35,13 @@ from confide.privacy.accountability.breaches import (
     render_breach,
 )
 from confide.privacy.accountability.models import Breach, BreachNotification, ControllerProfile
+from confide.privacy.models import Subject
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 AUDIENCES = ("admins", "authority", "subjects")
+MAX_SUBJECTS = 10_000  # as many as the exposure listing returns
 
 
 async def do_notify_breach(
@@ -42,6 +51,7 @@ async def do_notify_breach(
     audience: str,
     *,
     reference: str | None = None,
+    subject_ids: Sequence[uuid.UUID] = (),
 ) -> dict[str, Any]:
     """Notify ``audience`` of a breach and record it.
 
@@ -49,7 +59,9 @@ async def do_notify_breach(
     record with ``reference`` that they were told by other means.
     ``authority`` (workspace breaches): e-mail the authority of the controller details, or,
     with a ``reference`` (a case number of the authority's own portal), record a notification
-    made there. ``subjects``: record how the data subjects were told (``reference`` required).
+    made there. ``subjects``: e-mail the data subjects ``subject_ids`` of the workspace (from
+    the exposure listing; at most :data:`MAX_SUBJECTS`) in plain language (Art. 34(2)), queued
+    in the mail outbox, or record with ``reference`` how they were told.
     Mails go after commit, before this returns; the breach returned shows the notifications
     as recorded, :func:`~confide.privacy.accountability.breaches.get_breach` their outcome.
     Raises :class:`ValidationFailed` naming the missing field."""
@@ -64,13 +76,22 @@ async def do_notify_breach(
         )
     reference = (reference or "").strip()[:200] or None
     by_mail = reference is None
-    if audience == "subjects" and by_mail:
-        raise ValidationFailed("Say how and when the data subjects were told.", field="reference")
+    if audience == "subjects" and by_mail and not subject_ids:
+        raise ValidationFailed(
+            "Give the data subjects to e-mail (subject_ids, from the exposure listing), or say "
+            "how and when they were told (reference).",
+            field="subject_ids",
+        )
+    if len(subject_ids) > MAX_SUBJECTS:
+        raise ValidationFailed(
+            f"E-mail at most {MAX_SUBJECTS} data subjects at a time.", field="subject_ids"
+        )
     if by_mail and not mail_enabled(rt.settings):
         raise ValidationFailed(
             "No SMTP server is configured: notify by other means and record a reference.",
             field="reference",
         )
+    told: list[uuid.UUID] = []
     async with rt.db.transaction() as tx:
         breach = await own_breach(tx, breach_id, scope)
         created: list[BreachNotification] = []
@@ -81,6 +102,9 @@ async def do_notify_breach(
                     note.method, note.status, note.reference = "recorded", "recorded", reference
                     note.sent_at = utcnow()
                 created.append(note)
+        elif audience == "subjects" and by_mail:
+            note, told = await _queue_subject_notices(rt, tx, breach, subject_ids)
+            created.append(note)
         elif by_mail:
             profile = await tx.get(ControllerProfile, breach.workspace_id)
             if profile is None or not profile.authority_email:
@@ -103,11 +127,81 @@ async def do_notify_breach(
             "breach.notify",
             resource=f"breach:{breach.id}",
             details={"audience": audience, "method": "email" if by_mail else "recorded"},
+            subjects=told,  # their addresses were read from the vault to tell them
         )
         for note in created:
-            if note.method == "email":
+            if note.method == "email" and note.status == "pending":
                 tx.on_commit(send_notification, rt, note.id)
         return render_breach(breach, await notes_of(tx, breach.id))
+
+
+async def _queue_subject_notices(
+    rt: Runtime,
+    tx: AsyncSession,
+    breach: Breach,
+    subject_ids: Sequence[uuid.UUID],
+) -> tuple[BreachNotification, list[uuid.UUID]]:
+    """Queue one Art. 34 mail per subject of the breach's workspace with an e-mail address;
+    the notification records how many were queued (subjects without an address, or of
+    another workspace, are not counted). Returns it and the subjects told."""
+    # Imported here: the outbox imports the requests package, whose job modules import the
+    # outbox back; imported first from this module, that cycle would meet it half-initialised.
+    from confide.privacy.outbox import queue_mail
+
+    assert breach.workspace_id is not None
+    ids = list(dict.fromkeys(subject_ids))
+    own = (
+        await tx.scalars(
+            select(Subject.id).where(
+                Subject.id.in_(ids),
+                Subject.workspace_id == breach.workspace_id,
+                Subject.erased_at.is_(None),
+            )
+        )
+    ).all()
+    fields = await rt.vault.read_fields(tx, own, ["email"])
+    workspace = await tx.get(Workspace, breach.workspace_id)
+    profile = await tx.get(ControllerProfile, breach.workspace_id)
+    assert workspace is not None
+    subject, text = _subject_message(breach, workspace, profile)
+    told = []
+    for subject_id in own:
+        address = fields.get(subject_id, {}).get("email")
+        if address:
+            mail = Mail(to=address, subject=subject, text=text)
+            await queue_mail(rt, tx, breach.workspace_id, mail)
+            told.append(subject_id)
+    queued = len(told)
+    note = _note(breach, "subjects", breach.workspace_id, "email", None)
+    note.status = "queued" if queued else "failed"
+    note.recipients = queued
+    note.sent_at = utcnow() if queued else None
+    return note, told
+
+
+def _subject_message(
+    breach: Breach, workspace: Workspace, profile: ControllerProfile | None
+) -> tuple[str, str]:
+    """An Art. 34(2) communication: in clear and plain language, the nature of the breach, a
+    contact point and the information of Art. 33(3)(b)-(d); nothing about the recipient."""
+    contact = (profile.dpo_contact or profile.controller_contact) if profile else None
+    lines = [
+        f"We are writing to tell you about a personal data breach at {workspace.name} that "
+        "may affect your data.",
+        "",
+        f"What happened: {breach.nature}",
+        f"When we became aware of it: {breach.aware_at.date().isoformat()}",
+        f"What data was involved: {', '.join(breach.data_categories)}",
+        f"What may happen as a result: {breach.consequences}",
+        f"What we have done and propose to do: {breach.measures}",
+        "",
+        f"Who to contact for more information: {contact or workspace.name}",
+        "",
+        f"Reference of this breach: {breach.id}",
+    ]
+    return f"Important: a data breach that may affect you ({workspace.name})", "\n".join(
+        lines
+    ) + "\n"
 
 
 def _note(

@@ -136,7 +136,11 @@ def _met_at(breach: Breach, notes: Sequence[BreachNotification], audience: str) 
     affected workspace was (each must be told, Art. 33(2))."""
     first: dict[str, datetime] = {}
     for note in notes:
-        if note.audience == audience and note.status in ("sent", "recorded") and note.sent_at:
+        if (
+            note.audience == audience
+            and note.status in ("sent", "queued", "recorded")
+            and note.sent_at
+        ):
             key = str(note.workspace_id) if audience == "admins" else audience
             first[key] = min(first.get(key, note.sent_at), note.sent_at)
     if audience == "admins":

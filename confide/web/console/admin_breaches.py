@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from confide.access.policy import Action
 from confide.api.routes import accountability as breaches_api
 from confide.api.schemas_accountability import BreachNotify, BreachWrite, ExposureQuery
+from confide.core.mail import mail_enabled
 from confide.web.console import forms
 from confide.web.console.admin_people import settings_page
 from confide.web.console.session import Visit, page_visit, post_visit, redirect, runtime
@@ -50,6 +51,7 @@ async def _page(
         "errors": outcome.errors if outcome else {},
         "values": values or {},
         "exposure": exposure,
+        "mail_enabled": mail_enabled(runtime(request).settings),
     }
     status = outcome.status_code if outcome else 200
     return await settings_page(request, visit, "breaches", context, status)
@@ -106,6 +108,7 @@ async def notify(request: Request, breach_id: uuid.UUID) -> Response:
     body = {
         "audience": forms.text(form, "audience"),
         "reference": forms.optional(form, "reference"),
+        "subject_ids": forms.many(form, "subject_ids"),  # e-mail the people listed (Art. 34)
     }
     outcome = await forms.attempt(
         lambda: breaches_api.notify_breach(

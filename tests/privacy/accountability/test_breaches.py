@@ -323,3 +323,60 @@ def test_a_platform_breach_is_notified_only_once_every_affected_workspace_is() -
     assert (half["state"], half["met_at"]) == ("open", None)
     [late] = breaches.deadlines(breach, [told(first, 2), told(second, 30)])
     assert late["state"] == "late" and late["met_at"] == (aware + timedelta(hours=30)).isoformat()
+
+
+async def test_the_exposed_people_are_told_by_mail_in_plain_language(
+    world: World, client: httpx.AsyncClient, rt: Runtime, mailbox: MailBox
+) -> None:
+    from tests.privacy.requests.helpers import run_jobs
+
+    ada = await world.operator("ada", Role.ADMIN)
+    admin = await world.headers(ada)
+    key = (await client.post("/api/v1/api-keys", json={"name": "b"}, headers=admin)).json()
+    mallory = await world.operator("mallory", Role.ADMIN)
+    stolen = await world.headers(mallory)
+    since = clock.utcnow() - timedelta(seconds=1)
+    with_address = await new_visitor(client)
+    identified = await client.post(
+        "/api/v1/visitors/identify",
+        json={"vuid": with_address.vuid, "email": "vera.visitor@example.test"},
+        headers={"Authorization": f"Bearer {key['key']}"},
+    )
+    assert identified.status_code in (200, 201), identified.text
+    await start_chat(client, with_address, "Where is my parcel?")
+    await start_chat(client, await new_visitor(client), "No address given")
+    assert (await client.get("/api/v1/conversations", headers=stolen)).status_code == 200
+    until = clock.utcnow() + timedelta(seconds=1)
+    breach = (await client.post("/api/v1/breaches", json=breach_body(), headers=admin)).json()
+    window = {"actor_id": str(mallory.id), "since": since.isoformat(), "until": until.isoformat()}
+    exposed = await client.post(
+        f"/api/v1/breaches/{breach['id']}/exposed-subjects", json=window, headers=admin
+    )
+    ids = [s["subject_id"] for s in exposed.json()["subjects"]]
+    assert len(ids) == 2
+
+    no_one = await client.post(
+        f"/api/v1/breaches/{breach['id']}/notifications",
+        json={"audience": "subjects"},
+        headers=admin,
+    )
+    assert no_one.status_code == 422 and no_one.json()["error"]["field"] == "subject_ids"
+    told = await client.post(
+        f"/api/v1/breaches/{breach['id']}/notifications",
+        json={"audience": "subjects", "subject_ids": ids},
+        headers=admin,
+    )
+    assert told.status_code == 200, told.text
+    [note] = told.json()["notifications"]
+    # One of the two has an address: one mail, queued in the outbox with the notification.
+    assert (note["audience"], note["status"], note["recipients"]) == ("subjects", "queued", 1)
+    assert deadline(told.json(), "subjects")["state"] == "met"
+    await run_jobs(rt)
+    assert mailbox.recipients == [["vera.visitor@example.test"]]
+    body = mailbox.body(0)
+    assert "What happened: A laptop with a signed-in console session" in body
+    assert "What we have done and propose to do: Sessions revoked" in body
+    assert "vera" not in body.lower()  # nothing about the recipient in the notice
+    async with rt.db.session() as session:
+        event = await session.scalar(select(AuditEvent).where(AuditEvent.action == "breach.notify"))
+    assert event is not None  # the read of their addresses is recorded, naming who was told
