@@ -93,7 +93,7 @@ async def do_notify_breach(
         )
     told: list[uuid.UUID] = []
     async with rt.db.transaction() as tx:
-        breach = await own_breach(tx, breach_id, scope)
+        breach = await own_breach(tx, breach_id, scope, affected=True)
         created: list[BreachNotification] = []
         if audience == "admins":
             for workspace in breach.affected_workspace_ids:
@@ -103,19 +103,20 @@ async def do_notify_breach(
                     note.sent_at = utcnow()
                 created.append(note)
         elif audience == "subjects" and by_mail:
-            note, told = await _queue_subject_notices(rt, tx, breach, subject_ids)
+            assert scope is not None
+            note, told = await _queue_subject_notices(rt, tx, breach, scope, subject_ids)
             created.append(note)
         elif by_mail:
-            profile = await tx.get(ControllerProfile, breach.workspace_id)
+            profile = await tx.get(ControllerProfile, scope)
             if profile is None or not profile.authority_email:
                 raise ValidationFailed(
                     "Record the supervisory authority's e-mail address in the controller "
                     "details first, or give the reference of a notification made elsewhere.",
                     field="authority_email",
                 )
-            created.append(_note(breach, "authority", breach.workspace_id, "email", None))
+            created.append(_note(breach, "authority", scope, "email", None))
         else:
-            note = _note(breach, audience, breach.workspace_id, "recorded", reference)
+            note = _note(breach, audience, scope, "recorded", reference)
             note.status, note.sent_at = "recorded", utcnow()
             created.append(note)
         tx.add_all(created)
@@ -132,13 +133,14 @@ async def do_notify_breach(
         for note in created:
             if note.method == "email" and note.status == "pending":
                 tx.on_commit(send_notification, rt, note.id)
-        return render_breach(breach, await notes_of(tx, breach.id))
+        return render_breach(breach, await notes_of(tx, breach.id), scope)
 
 
 async def _queue_subject_notices(
     rt: Runtime,
     tx: AsyncSession,
     breach: Breach,
+    workspace_id: uuid.UUID,
     subject_ids: Sequence[uuid.UUID],
 ) -> tuple[BreachNotification, list[uuid.UUID]]:
     """Queue one Art. 34 mail per subject of the breach's workspace with an e-mail address;
@@ -148,20 +150,19 @@ async def _queue_subject_notices(
     # outbox back; imported first from this module, that cycle would meet it half-initialised.
     from confide.privacy.outbox import queue_mail
 
-    assert breach.workspace_id is not None
     ids = list(dict.fromkeys(subject_ids))
     own = (
         await tx.scalars(
             select(Subject.id).where(
                 Subject.id.in_(ids),
-                Subject.workspace_id == breach.workspace_id,
+                Subject.workspace_id == workspace_id,
                 Subject.erased_at.is_(None),
             )
         )
     ).all()
     fields = await rt.vault.read_fields(tx, own, ["email"])
-    workspace = await tx.get(Workspace, breach.workspace_id)
-    profile = await tx.get(ControllerProfile, breach.workspace_id)
+    workspace = await tx.get(Workspace, workspace_id)
+    profile = await tx.get(ControllerProfile, workspace_id)
     assert workspace is not None
     subject, text = _subject_message(breach, workspace, profile)
     told = []
@@ -169,10 +170,10 @@ async def _queue_subject_notices(
         address = fields.get(subject_id, {}).get("email")
         if address:
             mail = Mail(to=address, subject=subject, text=text)
-            await queue_mail(rt, tx, breach.workspace_id, mail)
+            await queue_mail(rt, tx, workspace_id, mail)
             told.append(subject_id)
     queued = len(told)
-    note = _note(breach, "subjects", breach.workspace_id, "email", None)
+    note = _note(breach, "subjects", workspace_id, "email", None)
     note.status = "queued" if queued else "failed"
     note.recipients = queued
     note.sent_at = utcnow() if queued else None

@@ -79,14 +79,23 @@ def _check(facts: BreachFacts) -> None:
         raise ValidationFailed("The breach cannot be detected in the future.", field="detected_at")
 
 
-def deadlines(breach: Breach, notes: Sequence[BreachNotification]) -> list[dict[str, Any]]:
+def deadlines(
+    breach: Breach, notes: Sequence[BreachNotification], viewer: uuid.UUID | None = None
+) -> list[dict[str, Any]]:
     """The breach's deadlines with their state: ``open``, ``overdue``, ``met`` or ``late``.
 
     Platform breach: the affected workspaces' admins within 24 hours. Workspace breach: the
     supervisory authority within 72 hours (Art. 33(1)); the data subjects without undue delay
-    when the risk is high (Art. 34(1); no fixed hours, so ``due_at`` is awareness itself)."""
+    when the risk is high (Art. 34(1); no fixed hours, so ``due_at`` is awareness itself).
+    A platform breach seen by an affected workspace (``viewer``) carries that controller's own
+    deadlines: its clock starts when the platform told its admins (Art. 33(2) then 33(1)), or
+    at the platform's awareness while they have not been told (the earlier, safer start)."""
     rules: list[tuple[Audience, str, datetime]] = []
-    if breach.workspace_id is None:
+    if breach.workspace_id is None and viewer is not None:
+        told = _met_at(breach, notes, "admins", viewer)
+        _controller_rules(rules, breach, told or breach.aware_at)
+        notes = [n for n in notes if n.workspace_id == viewer]
+    elif breach.workspace_id is None:
         rules.append(
             (
                 "admins",
@@ -95,21 +104,7 @@ def deadlines(breach: Breach, notes: Sequence[BreachNotification]) -> list[dict[
             )
         )
     else:
-        rules.append(
-            (
-                "authority",
-                "Art. 33(1): notify the supervisory authority within 72 hours",
-                breach.aware_at + timedelta(hours=AUTHORITY_DEADLINE_HOURS),
-            )
-        )
-        if breach.high_risk:
-            rules.append(
-                (
-                    "subjects",
-                    "Art. 34(1): high risk, tell the data subjects without undue delay",
-                    breach.aware_at,
-                )
-            )
+        _controller_rules(rules, breach, breach.aware_at)
     now = utcnow()
     result = []
     for audience, rule, due_at in rules:
@@ -131,9 +126,34 @@ def deadlines(breach: Breach, notes: Sequence[BreachNotification]) -> list[dict[
     return result
 
 
-def _met_at(breach: Breach, notes: Sequence[BreachNotification], audience: str) -> datetime | None:
+def _controller_rules(
+    rules: list[tuple[Audience, str, datetime]], breach: Breach, aware_at: datetime
+) -> None:
+    rules.append(
+        (
+            "authority",
+            "Art. 33(1): notify the supervisory authority within 72 hours",
+            aware_at + timedelta(hours=AUTHORITY_DEADLINE_HOURS),
+        )
+    )
+    if breach.high_risk:
+        rules.append(
+            (
+                "subjects",
+                "Art. 34(1): high risk, tell the data subjects without undue delay",
+                aware_at,
+            )
+        )
+
+
+def _met_at(
+    breach: Breach,
+    notes: Sequence[BreachNotification],
+    audience: str,
+    workspace_id: uuid.UUID | None = None,
+) -> datetime | None:
     """When ``audience`` was first told; for the admins of a platform breach, when the last
-    affected workspace was (each must be told, Art. 33(2))."""
+    affected workspace was (each must be told, Art. 33(2)), or ``workspace_id``'s were."""
     first: dict[str, datetime] = {}
     for note in notes:
         if (
@@ -143,6 +163,8 @@ def _met_at(breach: Breach, notes: Sequence[BreachNotification], audience: str) 
         ):
             key = str(note.workspace_id) if audience == "admins" else audience
             first[key] = min(first.get(key, note.sent_at), note.sent_at)
+    if audience == "admins" and workspace_id is not None:
+        return first.get(str(workspace_id))
     if audience == "admins":
         if not breach.affected_workspace_ids or set(breach.affected_workspace_ids) - set(first):
             return None
@@ -163,7 +185,21 @@ def render_notification(note: BreachNotification) -> dict[str, Any]:
     }
 
 
-def render_breach(breach: Breach, notes: Sequence[BreachNotification]) -> dict[str, Any]:
+def render_breach(
+    breach: Breach, notes: Sequence[BreachNotification], viewer: uuid.UUID | None = None
+) -> dict[str, Any]:
+    """The breach as its register shows it. An affected workspace (``viewer``) sees a platform
+    breach with its own deadlines and notifications only, never the other workspaces'."""
+    shown = (
+        [n for n in notes if n.workspace_id == viewer]
+        if viewer is not None and breach.workspace_id is None
+        else list(notes)
+    )
+    affected = (
+        [str(viewer)]
+        if viewer is not None and breach.workspace_id is None
+        else list(breach.affected_workspace_ids)
+    )
     return {
         "id": str(breach.id),
         "scope": "platform" if breach.workspace_id is None else "workspace",
@@ -178,10 +214,10 @@ def render_breach(breach: Breach, notes: Sequence[BreachNotification]) -> dict[s
         "consequences": breach.consequences,
         "measures": breach.measures,
         "high_risk": breach.high_risk,
-        "affected_workspace_ids": list(breach.affected_workspace_ids),
+        "affected_workspace_ids": affected,
         "closed_at": breach.closed_at.isoformat() if breach.closed_at else None,
-        "deadlines": deadlines(breach, notes),
-        "notifications": [render_notification(n) for n in notes],
+        "deadlines": deadlines(breach, notes, viewer),
+        "notifications": [render_notification(n) for n in shown],
     }
 
 
@@ -275,7 +311,7 @@ async def list_breaches(rt: Runtime, principal: Principal | None) -> list[dict[s
                 select(Breach).where(Breach.workspace_id.is_(None)).order_by(Breach.aware_at.desc())
             )
             rows = [*rows, *(b for b in platform if str(workspace_id) in b.affected_workspace_ids)]
-        return [render_breach(b, await notes_of(session, b.id)) for b in rows]
+        return [render_breach(b, await notes_of(session, b.id), workspace_id) for b in rows]
 
 
 async def get_breach(
@@ -290,12 +326,26 @@ async def get_breach(
         )
         if not visible or breach is None:
             raise NotFound("No such breach in this register.", field="breach_id")
-        return render_breach(breach, await notes_of(session, breach.id))
+        return render_breach(breach, await notes_of(session, breach.id), workspace_id)
 
 
-async def own_breach(tx: AsyncSession, breach_id: uuid.UUID, scope: uuid.UUID | None) -> Breach:
+async def own_breach(
+    tx: AsyncSession, breach_id: uuid.UUID, scope: uuid.UUID | None, *, affected: bool = False
+) -> Breach:
+    """The breach of register ``scope``, locked; with ``affected``, also a platform breach
+    that affected workspace ``scope`` (its controller notifies its own authority and people).
+    Raises :class:`NotFound`."""
     breach = await tx.get(Breach, breach_id, with_for_update=True)
-    if breach is None or breach.workspace_id != scope:
+    mine = breach is not None and (
+        breach.workspace_id == scope
+        or (
+            affected
+            and scope is not None
+            and breach.workspace_id is None
+            and str(scope) in breach.affected_workspace_ids
+        )
+    )
+    if breach is None or not mine:
         raise NotFound("No such breach in this register.", field="breach_id")
     return breach
 

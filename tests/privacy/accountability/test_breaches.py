@@ -202,6 +202,25 @@ async def test_platform_breach_mails_the_admins_of_affected_workspaces_within_24
         "breaches"
     ]
     assert [b["id"] for b in seen] == [breach["id"]] and seen[0]["scope"] == "platform"
+    # ... as its own controller's breach: told 5 h after the platform knew, its 72 hours to
+    # notify its authority start then; it sees its own notifications, never bolt's.
+    mine = seen[0]
+    assert mine["affected_workspace_ids"] == [str(acme)]
+    assert {n["workspace_id"] for n in mine["notifications"]} == {str(acme)}
+    authority = deadline(mine, "authority")
+    assert authority["state"] == "open"
+    assert 72 * HOUR - 60 <= authority["remaining_seconds"] <= 72 * HOUR
+    recorded = await client.post(
+        f"/api/v1/breaches/{breach['id']}/notifications",
+        json={"audience": "authority", "reference": "Authority portal case 12"},
+        headers=await world.headers(ada),
+    )
+    assert recorded.status_code == 200, recorded.text
+    assert deadline(recorded.json(), "authority")["state"] == "met"
+    bob = await world.headers(await world.operator("bea", Role.ADMIN, slug="bolt"))
+    theirs = (await client.get(f"/api/v1/breaches/{breach['id']}", headers=bob)).json()
+    assert deadline(theirs, "authority")["state"] == "open"  # acme's notice is not bolt's
+    assert all(n["audience"] == "admins" for n in theirs["notifications"])
     carl = await world.headers(await world.operator("carl", Role.ADMIN, slug="calm"))
     assert (await client.get("/api/v1/breaches", headers=carl)).json()["breaches"] == []
     assert (await client.get(f"/api/v1/breaches/{breach['id']}", headers=carl)).status_code == 404
