@@ -316,13 +316,19 @@ async def _record(
             resource=f"conversation:{conversation.id}",
             details={"attachment_id": str(attachment_id), "file_type": stored.file_type},
         )
-    return {"attachment": render(rt, attachment, display), "message": event}
+    return {"attachment": render(rt, attachment, display, principal), "message": event}
 
 
-def render(rt: Runtime, attachment: Attachment, name: str | None) -> dict[str, Any]:
-    """The wire form of an attachment, with signed links valid ``attachment_link_seconds``."""
+def render(
+    rt: Runtime, attachment: Attachment, name: str | None, reader: Principal
+) -> dict[str, Any]:
+    """The wire form of an attachment, with links signed for ``reader`` valid
+    ``attachment_link_seconds``."""
     links = attachment_links.links_for(
-        rt, attachment.id, has_thumbnail=bool(attachment.thumbnail_key)
+        rt,
+        attachment.id,
+        has_thumbnail=bool(attachment.thumbnail_key),
+        reader=attachment_links.reader_of(reader),
     )
     return {
         "id": str(attachment.id),
@@ -365,7 +371,7 @@ async def list_attachments(
         out = []
         for row in rows:
             name = await attachment_links.open_name(rt, row)
-            out.append(render(rt, row, name))
+            out.append(render(rt, row, name, principal))
     return out
 
 

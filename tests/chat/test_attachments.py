@@ -162,6 +162,53 @@ async def test_links_are_signed_and_short_lived(world: World) -> None:
     assert (await world.client.get(fresh["url"])).status_code == 200
 
 
+async def test_each_opening_of_a_file_by_an_operator_is_recorded_naming_the_reader(
+    world: World,
+) -> None:
+    await world.workspace()
+    agent = await world.operator("ada", Role.ADMIN)
+    visitor = await new_visitor(world.client)
+    conversation_id = (await start_chat(world.client, visitor, "Hi"))["conversation"]["id"]
+    await widget_upload(world.client, visitor, conversation_id, png(), "p.png")
+    [own] = await listed(
+        world.client, f"/api/v1/widget/conversations/{conversation_id}/attachments", visitor.headers
+    )
+    assert (await world.client.get(own["url"])).status_code == 200  # the visitor's own file
+    [file] = await listed(
+        world.client,
+        f"/api/v1/conversations/{conversation_id}/attachments",
+        await world.headers(agent),
+    )
+    assert f"by=operator%3A{agent.id}" in file["url"]
+    assert (await world.client.get(file["thumbnail_url"])).status_code == 200  # the preview
+    assert (await world.client.get(file["url"])).status_code == 200
+    assert (await world.client.get(file["download_url"])).status_code == 200
+    # Handing the admin's link on as someone else's is a forgery: the reader is signed.
+    relabelled = file["url"].replace(str(agent.id), str(uuid.uuid4()))
+    assert (await world.client.get(relabelled)).status_code == 401
+    async with world.rt.db.session() as session:
+        rows = (
+            await session.execute(
+                select(AuditEvent.actor_kind, AuditEvent.actor_id).where(
+                    AuditEvent.action == "attachment.download"
+                )
+            )
+        ).all()
+    # The file and the download, not the thumbnail and not the visitor's own opening.
+    assert sorted(rows) == [("operator", agent.id), ("operator", agent.id)]
+    async with world.rt.db.session() as session:
+        conversation = await session.get(Conversation, uuid.UUID(conversation_id))
+        assert conversation is not None
+        subjects = set(
+            (
+                await session.scalars(
+                    select(AuditEvent.subject_id).where(AuditEvent.action == "attachment.download")
+                )
+            ).all()
+        )
+    assert len(subjects) == 1 and None not in subjects  # the visitor whose file it is
+
+
 async def test_policy_other_group_agent_is_refused_and_archived_files_are_hidden(
     world: World,
 ) -> None:

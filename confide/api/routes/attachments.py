@@ -111,10 +111,11 @@ async def download(
     rt: RuntimeDep,
     expires: Annotated[int, Query()] = 0,
     sig: Annotated[str, Query(max_length=128)] = "",
+    by: Annotated[str, Query(max_length=64)] = "",
 ) -> StreamingResponse:
     """A signed link's bytes (no credentials: the link was handed out after the policy
-    check and the audit record)."""
-    found = await attachment_links.open_download(rt, attachment_id, variant, expires, sig)
+    check and the audit record, signed for its reader ``by``; opening it is recorded)."""
+    found = await attachment_links.open_download(rt, attachment_id, variant, expires, sig, by)
     return StreamingResponse(found.body, media_type=found.media_type, headers=found.headers)
 
 
