@@ -186,6 +186,7 @@ async def public_config(
             },
         },
         "transcripts_stored": privacy.store_transcripts,
+        "mirroring_enabled": privacy.mirroring_enabled,
         # Answers by e-mail need a mail server, stored texts (sent later) and an 'email' text.
         "email_replies": bool(
             mail_enabled(rt.settings)

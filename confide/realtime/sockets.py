@@ -6,8 +6,8 @@ Protocol (JSON text frames). Client to server:
     {"type": "message", "conversation_id": ..., "client_id": ..., "body": ...}
     {"type": "typing", "conversation_id": ..., "state": true|false, "preview": "..."}
     {"type": "read", "conversation_id": ..., "seq": <seq>}
-    {"type": "mirror", "conversation_id": ..., "url": ..., "title": ...}   (widget only)
-    {"type": "cobrowse", "conversation_id": ..., "action": ..., "data": {...}}
+    {"type": "mirror", "conversation_id": ..., "kind": ..., ...}   (widget; see ``mirroring``)
+    {"type": "cobrowse", "conversation_id": ..., "action": ..., "data": {...}}   (console only)
     {"type": "cobrowse_end", "conversation_id": ...}
     {"type": "presence", "availability": "available"|"away"}        (console only)
     {"type": "ping"}
@@ -19,9 +19,9 @@ the body as stored, i.e. redacted), "typing", "read", "mirror", "cobrowse", "cob
 Consent (``confide.privacy.consent``), checked against the database on every frame so a
 withdrawal takes effect at once: a visitor's typing ``preview`` reaches agents only with a
 current ``preview`` grant (otherwise it is stripped, and the typing hint still goes), and is
-redacted like a message; ``mirror`` frames need ``mirroring``; ``cobrowse`` frames, from either
-side, need the visitor's ``cobrowsing`` grant; ``cobrowse_end`` needs nothing: either side may
-end co-browsing at any time.
+redacted like a message; ``mirror`` frames need ``mirroring``; ``cobrowse`` frames (an agent's)
+need the visitor's ``cobrowsing`` grant, except the request that asks for it; ``cobrowse_end``
+needs nothing: either side may end co-browsing at any time.
 
 One loop per socket handles client frames and broker events in turn, so the backlog sent on
 subscribe and the live events after it can never interleave out of order. Per conversation the
@@ -323,7 +323,7 @@ class SocketSession(ConsentedFrames):
         elif kind == "conversation":
             await self.on_conversation(channel, event)
         elif kind in RELAYED:
-            if event.get("author") != self._author():
+            if event.get("author") != self._author() and self._relay_allowed(event):
                 await self.send_event(event)
         elif kind == "presence" and self.is_console:
             await self.send_event(event)
