@@ -15,7 +15,7 @@ Wire shapes (``kind`` of a ``mirror`` frame):
     snapshot  {"url", "title", "tree", "css", "viewport": {"w", "h"}}
     diff      {"ops": [{"op": "add", "parent", "before", "node"} | {"op": "remove", "id"}
                       | {"op": "text", "id", "text"} | {"op": "attr", "id", "name", "value"}]}
-    scroll    {"x", "y", "w", "h"}                         pixels
+    scroll    {"x", "y", "w", "h", "page_h"}               pixels (viewport, page height)
 A tree node is an element ``{"i": id, "t": tag, "a": {name: value}, "c": [nodes]}``, a text
 ``{"i": id, "x": text}`` or a placeholder ``{"i": id, "p": kind, "w": px, "h": px}``.
 """
@@ -183,7 +183,7 @@ def clean_frame(policy: redaction.RedactionPolicy, frame: dict[str, Any]) -> dic
     if kind == "scroll":
         return {
             "kind": kind,
-            **{k: _count(frame.get(k, 0), k) for k in ("x", "y", "w", "h")},
+            **{k: _count(frame.get(k, 0), k) for k in ("x", "y", "w", "h", "page_h")},
         }
     if kind == "diff":
         ops = frame.get("ops")
