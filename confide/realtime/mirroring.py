@@ -1,18 +1,19 @@
 """Page mirroring frames: what of a visitor's page may pass through the server, and in what shape.
 
-Why a relay that rebuilds every frame: the widget sanitises the page in the browser (``cobrowse.js``
-drops scripts, event handlers, frames and form values, and puts placeholders where a field is
-marked ``data-confide-hide``, is a password or a card field, or is an image), so a hidden value
-never reaches the server. The server trusts none of that: it rebuilds each tree from an
-allow-list (tags, attributes, node shapes), strips anything that could make the console fetch
-(``href``, ``src``, ``url(...)`` in styles), and redacts every text by the workspace's policy,
-as it would a message. Frames are relayed to the conversation's channel and never stored; each
-is size-limited (the socket's 256 KiB frame limit, ``MAX_NODES``, ``MAX_TEXT_CHARS``,
-``MAX_CSS_CHARS``) and rate-limited per visitor (``MIRROR_FRAMES_PER_MINUTE``).
+Why a relay that rebuilds every frame: the widget sanitises the page in the browser
+(``cobrowse.js`` drops scripts, styles, event handlers, frames and form values, and puts
+placeholders where a field is marked ``data-confide-hide``, is a password or a card field, or is
+an image), so a hidden value never reaches the server. The server trusts none of that: it
+rebuilds each tree from an allow-list (tags, attributes, node shapes), strips anything that
+could make the console fetch or run something (``href``, ``src``, styles, ``on*`` handlers), and
+redacts every text by the workspace's policy, as it would a message. Frames are relayed to the
+conversation's channel and never stored; each is size-limited (the socket's 256 KiB frame
+limit, ``MAX_NODES``, ``MAX_TEXT_CHARS``) and rate-limited per visitor
+(``MIRROR_FRAMES_PER_MINUTE``).
 
 Wire shapes (``kind`` of a ``mirror`` frame):
     page      {"url", "title"}                             the address and title (no query)
-    snapshot  {"url", "title", "tree", "css", "viewport": {"w", "h"}}
+    snapshot  {"url", "title", "tree", "viewport": {"w", "h"}}
     diff      {"ops": [{"op": "add", "parent", "before", "node"} | {"op": "remove", "id"}
                       | {"op": "text", "id", "text"} | {"op": "attr", "id", "name", "value"}]}
     scroll    {"x", "y", "w", "h", "page_h"}               pixels (viewport, page height)
@@ -29,13 +30,12 @@ from urllib.parse import urlsplit
 from confide.core.errors import ValidationFailed
 from confide.privacy import redaction
 
-MIRROR_FRAMES_PER_MINUTE = 600  # snapshots, diffs and scrolls together, per visitor
+MIRROR_FRAMES_PER_MINUTE = 1200  # snapshots, diffs and scrolls together, per visitor
 MAX_NODES = 20_000
 MAX_DEPTH = 120
 MAX_OPS = 500
 MAX_TEXT_CHARS = 10_000
 MAX_ATTR_CHARS = 2_000
-MAX_CSS_CHARS = 100_000
 MAX_COORDINATE = 10_000_000
 MIRROR_KINDS = ("page", "snapshot", "diff", "scroll")
 PLACEHOLDERS = ("hidden", "password", "card", "image", "media", "frame", "field")
@@ -48,11 +48,10 @@ DROPPED_TAGS = frozenset(
 )  # fmt: skip
 ALLOWED_ATTRIBUTES = frozenset(
     {"class", "id", "role", "dir", "lang", "title", "alt", "width", "height", "colspan",
-     "rowspan", "type", "placeholder", "aria-label", "aria-hidden", "style", "for", "disabled",
-     "hidden", "viewbox", "d", "fill", "stroke", "cx", "cy", "r", "x", "y", "points", "span"}
+     "rowspan", "type", "placeholder", "aria-label", "aria-hidden", "for", "disabled", "hidden",
+     "span"}
 )  # fmt: skip
 _TEXT_ATTRIBUTES = ("title", "alt", "placeholder", "aria-label")
-_CSS_FETCH = re.compile(r"url\s*\([^)]*\)|@import[^;]*;?|expression\s*\(|image-set\s*\(", re.I)
 
 
 def _text(policy: redaction.RedactionPolicy, value: Any, field: str, limit: int) -> str:
@@ -71,15 +70,6 @@ def _count(value: Any, field: str) -> int:
     return value
 
 
-def clean_css(css: Any) -> str:
-    """Stylesheet text without anything that would fetch (``url()``, ``@import``)."""
-    if not isinstance(css, str) or len(css) > MAX_CSS_CHARS:
-        raise ValidationFailed(
-            f"css must be a string of at most {MAX_CSS_CHARS} characters.", field="css"
-        )
-    return _CSS_FETCH.sub("none", css).replace("</", "<\\/")
-
-
 def _attributes(policy: redaction.RedactionPolicy, attrs: Any) -> dict[str, str]:
     if attrs is None:
         return {}
@@ -91,9 +81,7 @@ def _attributes(policy: redaction.RedactionPolicy, attrs: Any) -> dict[str, str]
             continue  # on*, href, src, value, data-*, ...: dropped, not reported
         if len(value) > MAX_ATTR_CHARS:
             raise ValidationFailed("An attribute value is too long.", field="tree")
-        if name == "style":
-            value = _CSS_FETCH.sub("none", value)
-        elif name in _TEXT_ATTRIBUTES:
+        if name in _TEXT_ATTRIBUTES:
             value = _text(policy, value, "tree", MAX_ATTR_CHARS)
         kept[name] = value
     return kept
@@ -204,7 +192,6 @@ def clean_frame(policy: redaction.RedactionPolicy, frame: dict[str, Any]) -> dic
         if not isinstance(viewport, dict):
             raise ValidationFailed("viewport must be an object with w and h.", field="viewport")
         body["tree"] = tree
-        body["css"] = clean_css(frame.get("css", ""))
         body["viewport"] = {k: _count(viewport.get(k, 0), "viewport") for k in ("w", "h")}
     return body
 

@@ -6,8 +6,8 @@
  * What leaves the browser, and only while the visitor's grant stands (docs/widget.md):
  * - mirroring: a JSON tree of the page's body (tags, a short list of attributes, text), then
  *   its changes (MutationObserver), scroll position and viewport size, and a new snapshot on
- *   pushState navigation. Never: scripts, styles with addresses, event handlers, frames, links'
- *   targets, images (sized placeholders), form values (input values, textarea text, select
+ *   pushState navigation. Never: scripts, styles (the console draws the copy with its own),
+ *   event handlers, frames, links' targets, images (sized placeholders), form values (input values, textarea text, select
  *   state are properties, never serialised). Elements marked data-confide-hide, password
  *   fields and payment card fields (autocomplete="cc-*") become placeholders with their size
  *   only: nothing inside them is read, and changes inside them are not observed. Text is
@@ -26,13 +26,12 @@
   var PLACED = { img: "image", picture: "image", svg: "image", canvas: "media", video: "media",
     audio: "media", iframe: "frame", frame: "frame", select: "field", textarea: "field" };
   var ATTRIBUTES = ["class", "id", "role", "dir", "lang", "title", "alt", "width", "height",
-    "colspan", "rowspan", "type", "placeholder", "aria-label", "aria-hidden", "style", "for",
-    "disabled", "hidden", "span"];
+    "colspan", "rowspan", "type", "placeholder", "aria-label", "aria-hidden", "for", "disabled",
+    "hidden", "span"];
   var SNAPSHOT_MAX_CHARS = 180000; // the server closes a socket on a frame over 256 KiB
-  var CSS_MAX_CHARS = 60000;
   var TEXT_MAX_CHARS = 10000;
-  var DIFF_DELAY_MS = 120;
-  var SCROLL_DELAY_MS = 100;
+  var DIFF_DELAY_MS = 150;   // with the scroll delay: well under the server's 1200 frames a minute
+  var SCROLL_DELAY_MS = 200;
   var MAX_OPS = 400;
   var HIGHLIGHT_MS = 6000;
 
@@ -151,22 +150,6 @@
     return out;
   };
 
-  function pageCss() {
-    var parts = [], size = 0;
-    for (var i = 0; i < document.styleSheets.length && size < CSS_MAX_CHARS; i++) {
-      var rules;
-      try { rules = document.styleSheets[i].cssRules; } catch (e) { continue; } // cross-origin
-      for (var j = 0; rules && j < rules.length && size < CSS_MAX_CHARS; j++) {
-        // Addresses would make the console fetch from the visitor's site: dropped here and
-        // again by the server.
-        var text = rules[j].cssText.replace(/url\([^)]*\)/gi, "none").replace(/@import[^;]*;?/gi, "");
-        parts.push(text);
-        size += text.length;
-      }
-    }
-    return parts.join("\n").slice(0, CSS_MAX_CHARS);
-  }
-
   function pageUrl() { return (location.origin + location.pathname).slice(0, 2000); }
 
   Mirror.prototype.snapshot = function () {
@@ -174,7 +157,7 @@
     this.ops = [];
     var tree = this.serialize(document.body, { left: SNAPSHOT_MAX_CHARS });
     this.host.send({ type: "mirror", kind: "snapshot", url: pageUrl(), title: document.title.slice(0, 300),
-      tree: tree, css: pageCss(), viewport: { w: window.innerWidth, h: window.innerHeight } });
+      tree: tree, viewport: { w: window.innerWidth, h: window.innerHeight } });
     this.scroll();
   };
 

@@ -121,7 +121,6 @@ export class MirrorView {
     }
     if (frame.kind === "snapshot") {
       this.tree = frame.tree;
-      this.css = frame.css || "";
       this.scroll.w = frame.viewport.w;
       this.scroll.h = frame.viewport.h;
       this.reindex();
@@ -200,13 +199,12 @@ export class MirrorView {
   render() {
     if (!this.tree) return;
     const origin = new URL(this.cssUrl).origin;
-    // No script, no frame, no fetch but Confide's own stylesheet; the page's own CSS (its
-    // addresses removed) applies only where the console's policy lets inline styles through.
-    const policy = `default-src 'none'; style-src ${origin} 'unsafe-inline'; img-src data:; font-src 'none'`;
-    const css = (this.css || "").replace(/<\/(style)/gi, "<\\/$1");
+    // No script, no frame, no fetch but Confide's own stylesheet (the page's own styles are
+    // not mirrored: the copy shows text and structure, drawn by Confide).
+    const policy = `default-src 'none'; style-src ${origin}; img-src data:; font-src 'none'`;
     this.frame.srcdoc = `<!doctype html><html><head><meta charset="utf-8">` +
       `<meta http-equiv="Content-Security-Policy" content="${escapeAttr(policy)}">` +
-      `<link rel="stylesheet" href="${escapeAttr(this.cssUrl)}"><style>${css}</style></head>` +
+      `<link rel="stylesheet" href="${escapeAttr(this.cssUrl)}"></head>` +
       `<body>${this.html(this.tree)}</body></html>`;
     this.place();
     this.listPoints();
