@@ -1,11 +1,14 @@
-"""Page mirroring and co-browsing in two real browser contexts, a visitor and an agent.
+"""Page mirroring, co-browsing and the typing preview in two real browser contexts, a visitor
+and an agent.
 
 The visitor's page is a shop checkout with a field marked ``data-confide-hide``, a password, a
 card number field and a hidden block: whatever is typed or shown there must never reach the
 agent, which every frame the console received (and every frame the widget sent) is checked
-for. Without consent no mirroring frame leaves the browser. Co-browsing is asked for by the
-agent, refused (no control), then accepted: the agent points at the Pay button and the
-visitor's page outlines it; the visitor's Stop ends it within one second on the console.
+for. Without consent no mirroring frame leaves the browser, and nothing typed before it is
+sent; with the preview grant the agent sees the draft, redacted in the browser. Co-browsing is
+asked for by the agent, refused (no control), then accepted: the agent points at the Pay button
+and the visitor's page outlines it, opens another page of the shop, and the visitor's Stop ends
+it within one second on the console.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from tests.browser.conftest import NewPage, Site, save_screenshot
 from tests.browser.test_console import TIMEOUT_MS, sign_in
 
 MIRROR_TEXT = "Let our agents see the page you are on? Passwords and hidden fields never are."
+PREVIEW_TEXT = "Let our agents see what you type before you send it?"
 COBROWSE_TEXT = "Let an agent guide you on this page? You can stop at any time."
 SECRETS = ("TOPSECRET-HIDE-123", "hunter2-PASSWORD", "4111", "HIDDEN-LOYALTY-7731", "CHANGED-8842")
 SHOP_PATH = "/shop/checkout"
@@ -43,14 +47,14 @@ PNG = base64.b64decode(
 )
 
 
-def _shop_html(site: Site) -> str:
+def _shop_html(site: Site, heading: str = "Checkout") -> str:
     # The customer's page embedding the widget; the image is the shop's own, which the console
     # must never fetch.
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Checkout — Test shop</title>
+<title>{heading} — Test shop</title>
 <style>body {{ font-family: sans-serif; margin: 2rem; }} .total {{ color: #0a6640; }}
 form {{ display: grid; gap: .5rem; max-width: 24rem; }}</style></head>
-<body><h1>Checkout</h1><img src="/shop/logo.png" width="64" height="32" alt="Shop logo">
+<body><h1>{heading}</h1><img src="/shop/logo.png" width="64" height="32" alt="Shop logo">
 <p class="total">Total due: 42 EUR</p>
 <form>
 <label>Secret note <input id="secret" data-confide-hide></label>
@@ -92,13 +96,16 @@ async def shop_url(site: Site) -> AsyncIterator[str]:
     async def checkout(_request: Request) -> HTMLResponse:
         return HTMLResponse(_shop_html(site))
 
+    async def delivery(_request: Request) -> HTMLResponse:
+        return HTMLResponse(_shop_html(site, "Delivery options"))
+
     async def logo(_request: Request) -> Response:
         return Response(PNG, media_type="image/png")
 
     app = Starlette(
         routes=[
             Route(SHOP_PATH, checkout),
-            Route("/shop/delivery", checkout),
+            Route("/shop/delivery", delivery),
             Route("/shop/logo.png", logo),
         ]
     )
@@ -273,6 +280,8 @@ async def test_cobrowsing_refused_gives_no_control_accepted_highlights_and_stop_
     banner = shop.locator("#confide-cobrowse-banner")
     await expect(banner).to_contain_text("An agent is guiding you on this page.")
     await expect(controls).to_be_visible(timeout=TIMEOUT_MS)
+    cobrowsing_consent = console.locator(".consent-list li", has_text="cobrowsing")
+    await expect(cobrowsing_consent).to_have_text(re.compile(r"^cobrowsing\s+granted$"))
     await console.get_by_label("Point at").select_option(label="button: Pay now")
     await console.get_by_role("button", name="Highlight").click()
     outline = shop.locator("#confide-cobrowse-highlight")
@@ -284,6 +293,16 @@ async def test_cobrowsing_refused_gives_no_control_accepted_highlights_and_stop_
     assert box["y"] + box["height"] >= pay["y"] + pay["height"]
     await save_screenshot(shop, "cobrowse-visitor")
     await save_screenshot(console, "cobrowse-agent")
+
+    # The agent opens another page of the same site: the visitor's page goes there, and
+    # co-browsing and the mirror follow.
+    await console.get_by_label("Open an address on the visitor's site").fill("/shop/delivery")
+    await console.get_by_role("button", name="Open", exact=True).click()
+    await expect(shop).to_have_url(f"{shop_url}/shop/delivery", timeout=TIMEOUT_MS)
+    await expect(banner).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(mirrored.get_by_role("heading", name="Delivery options")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
 
     # One click on the banner ends it; the console shows it within a second.
     await banner.get_by_role("button", name="Stop").click()
@@ -311,3 +330,31 @@ async def test_cobrowsing_refused_gives_no_control_accepted_highlights_and_stop_
         ).all()
     assert decisions == ["refused", "granted", "withdrawn"]
     assert sorted(audited) == ["cobrowse.refuse", "cobrowse.start", "cobrowse.stop"]
+
+
+async def test_the_typing_preview_goes_only_with_its_grant_and_redacted_in_the_browser(
+    site: Site, new_page: NewPage, shop_url: str
+) -> None:
+    await _publish(site, "preview", PREVIEW_TEXT)
+    received: list[dict[str, Any]] = []
+    sent: list[dict[str, Any]] = []
+    console = await _console(new_page, site, received)
+    shop = await _shop(new_page, shop_url, sent)
+    widget = await _start_chat(shop)
+    await _open_conversation(console)
+    composer = shop.get_by_role("textbox", name="Write a message")
+    typing = console.locator("#typing")
+
+    # Without the grant the agent sees that the visitor types, not what.
+    await composer.fill("draft before the grant 5500")
+    await expect(typing).to_have_text(re.compile(r"is typing…$"), timeout=TIMEOUT_MS)
+    await composer.fill("")
+
+    await widget.get_by_role("button", name="Let them see what I type").click()
+    await expect(widget.get_by_text("Our team sees what you type")).to_be_visible()
+    await composer.press_sequentially("my card is 4111 1111 1111 1111 thanks")
+    await expect(typing).to_have_text(
+        re.compile(r"is typing: my card is \[redacted card\] thanks$"), timeout=TIMEOUT_MS
+    )
+    previews = [f["preview"] for f in sent if f.get("type") == "typing" and "preview" in f]
+    assert previews and not [p for p in previews if "4111" in p or "5500" in p]

@@ -176,9 +176,21 @@ function onFrame(frame) {
     case "conversation_removed": remove(frame.conversation_id); break;
     case "unsubscribed": if (frame.conversation_id === selected && pane) pane.onRevoked(); break;
     case "typing": if (pane && frame.conversation_id === selected) pane.onTyping(frame); break;
-    case "mirror": case "consent": case "cobrowse_end": if (mirror) mirror.onFrame(frame); break;
+    case "consent": if (frame.conversation_id === selected) showConsent(frame); if (mirror) mirror.onFrame(frame); break;
+    case "mirror": case "cobrowse_end": if (mirror) mirror.onFrame(frame); break;
     case "presence": if (frame.operator_id === me) presence.show(frame.availability); break;
     default: break;
+  }
+}
+
+// The visitor pane's consent list follows the visitor's decisions live.
+function showConsent(frame) {
+  for (const item of document.querySelectorAll(".consent-list li")) {
+    if (item.firstElementChild?.textContent !== frame.purpose) continue;
+    const granted = frame.decision === "granted";
+    const pill = item.querySelector(".pill");
+    pill.textContent = granted ? "granted" : "not granted";
+    pill.className = `pill ${granted ? "pill--ok" : "pill--no"}`;
   }
 }
 
