@@ -153,7 +153,9 @@ RECORD_TABLES.update(
             "visitors may be offered page mirroring and co-browsing (mirroring_enabled).",
             retention="Until the workspace is closed.",
             protection="Changed only by admins, through PATCH /api/v1/workspace (audited).",
-            readers="Admins of the workspace.",
+            readers="Admins of the workspace. The redaction switches and patterns and "
+            "mirroring_enabled are also served with the widget's public config: the browser "
+            "redacts the typing preview and the mirrored page before they leave it.",
             columns={
                 c: OPERATIONAL
                 for c in (

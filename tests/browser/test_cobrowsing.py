@@ -303,6 +303,8 @@ async def test_cobrowsing_refused_gives_no_control_accepted_highlights_and_stop_
     await expect(mirrored.get_by_role("heading", name="Delivery options")).to_be_visible(
         timeout=TIMEOUT_MS
     )
+    carried = f"sessionStorage.getItem('confide.{site.workspace}.cobrowse')"
+    assert await shop.evaluate(carried) is None  # read and removed as the page loaded
 
     # One click on the banner ends it; the console shows it within a second.
     await banner.get_by_role("button", name="Stop").click()

@@ -665,7 +665,8 @@
           send: function (frame) { frame.conversation_id = saved.conversation; sendFrame(frame); },
           onStop: function () { stopCobrowse(); },
           beforeNavigate: function () {
-            navigating = true;
+            navigating = true;  // this page's end is not the end of co-browsing
+            setTimeout(function () { navigating = false; }, COBROWSE_CARRY_MS);
             writeStore(session, KEY + ".cobrowse", { id: saved.conversation, at: Date.now() });
           } });
         resolve(share);
