@@ -54,14 +54,12 @@ ALLOWED_ATTRIBUTES = frozenset(
 _TEXT_ATTRIBUTES = ("title", "alt", "placeholder", "aria-label")
 
 
-def _text(policy: redaction.RedactionPolicy, value: Any, field: str, limit: int) -> str:
+def _text(value: Any, field: str, limit: int) -> str:
     if not isinstance(value, str) or len(value) > limit:
         raise ValidationFailed(
             f"{field} must be a string of at most {limit} characters.", field=field
         )
-    if not value.strip():
-        return value
-    return redaction.redact(policy, value).text
+    return value
 
 
 def _count(value: Any, field: str) -> int:
@@ -70,7 +68,7 @@ def _count(value: Any, field: str) -> int:
     return value
 
 
-def _attributes(policy: redaction.RedactionPolicy, attrs: Any) -> dict[str, str]:
+def _attributes(attrs: Any) -> dict[str, str]:
     if attrs is None:
         return {}
     if not isinstance(attrs, dict) or len(attrs) > 64:
@@ -81,8 +79,6 @@ def _attributes(policy: redaction.RedactionPolicy, attrs: Any) -> dict[str, str]
             continue  # on*, href, src, value, data-*, ...: dropped, not reported
         if len(value) > MAX_ATTR_CHARS:
             raise ValidationFailed("An attribute value is too long.", field="tree")
-        if name in _TEXT_ATTRIBUTES:
-            value = _text(policy, value, "tree", MAX_ATTR_CHARS)
         kept[name] = value
     return kept
 
@@ -94,11 +90,25 @@ def _node_id(value: Any) -> int:
 
 
 class _TreeCleaner:
-    """Rebuilds one tree (or several, for a diff) from the allow-list, counting nodes."""
+    """Rebuilds one tree (or several, for a diff) from the allow-list, counting nodes; the
+    texts it kept are redacted together by :meth:`redact` (one pass for the whole page)."""
 
     def __init__(self, policy: redaction.RedactionPolicy) -> None:
         self.policy = policy
         self.nodes = 0
+        self.pending: list[tuple[dict[str, Any], str]] = []
+
+    def to_redact(self, holder: dict[str, Any], key: str) -> None:
+        if holder[key].strip():
+            self.pending.append((holder, key))
+
+    def redact(self) -> None:
+        texts = [holder[key] for holder, key in self.pending]
+        for (holder, key), text in zip(
+            self.pending, redaction.redact_many(self.policy, texts), strict=True
+        ):
+            holder[key] = text
+        self.pending = []
 
     def clean(self, node: Any) -> dict[str, Any] | None:
         # Iterative, so a deep page cannot exhaust the interpreter's stack.
@@ -127,7 +137,9 @@ class _TreeCleaner:
             raise ValidationFailed("Tree nodes must be objects.", field="tree")
         node_id = _node_id(raw.get("i"))
         if "x" in raw:
-            return {"i": node_id, "x": _text(self.policy, raw["x"], "tree", MAX_TEXT_CHARS)}, []
+            text = {"i": node_id, "x": _text(raw["x"], "tree", MAX_TEXT_CHARS)}
+            self.to_redact(text, "x")
+            return text, []
         if "p" in raw:
             if raw["p"] not in PLACEHOLDERS:
                 raise ValidationFailed("Unknown placeholder kind.", field="tree")
@@ -145,9 +157,11 @@ class _TreeCleaner:
         children = raw.get("c", [])
         if not isinstance(children, list):
             raise ValidationFailed("c must be a list of nodes.", field="tree")
-        return {"i": node_id, "t": tag, "a": _attributes(self.policy, raw.get("a")), "c": []}, (
-            children
-        )
+        attributes = _attributes(raw.get("a"))
+        for name in _TEXT_ATTRIBUTES:
+            if name in attributes:
+                self.to_redact(attributes, name)
+        return {"i": node_id, "t": tag, "a": attributes, "c": []}, children
 
 
 def page_url(value: Any) -> str:
@@ -178,14 +192,18 @@ def clean_frame(policy: redaction.RedactionPolicy, frame: dict[str, Any]) -> dic
         if not isinstance(ops, list) or not 0 < len(ops) <= MAX_OPS:
             raise ValidationFailed(f"ops must be a list of 1-{MAX_OPS} changes.", field="ops")
         cleaner = _TreeCleaner(policy)
-        return {"kind": kind, "ops": [_op(cleaner, op) for op in ops]}
+        changes = [_op(cleaner, op) for op in ops]
+        cleaner.redact()
+        return {"kind": kind, "ops": changes}
+    cleaner = _TreeCleaner(policy)
     body: dict[str, Any] = {
         "kind": kind,
         "url": page_url(frame.get("url")),
-        "title": _text(policy, frame.get("title", ""), "title", 300),
+        "title": _text(frame.get("title", ""), "title", 300),
     }
+    cleaner.to_redact(body, "title")
     if kind == "snapshot":
-        tree = _TreeCleaner(policy).clean(frame.get("tree"))
+        tree = cleaner.clean(frame.get("tree"))
         if tree is None or "t" not in tree:
             raise ValidationFailed("tree must be the page's body element.", field="tree")
         viewport = frame.get("viewport")
@@ -193,6 +211,7 @@ def clean_frame(policy: redaction.RedactionPolicy, frame: dict[str, Any]) -> dic
             raise ValidationFailed("viewport must be an object with w and h.", field="viewport")
         body["tree"] = tree
         body["viewport"] = {k: _count(viewport.get(k, 0), "viewport") for k in ("w", "h")}
+    cleaner.redact()
     return body
 
 
@@ -203,15 +222,23 @@ def _op(cleaner: _TreeCleaner, op: Any) -> dict[str, Any]:
     if name == "remove":
         return {"op": name, "id": _node_id(op.get("id"))}
     if name == "text":
-        text = _text(cleaner.policy, op.get("text"), "ops", MAX_TEXT_CHARS)
-        return {"op": name, "id": _node_id(op.get("id")), "text": text}
+        change = {
+            "op": name,
+            "id": _node_id(op.get("id")),
+            "text": _text(op.get("text"), "ops", MAX_TEXT_CHARS),
+        }
+        cleaner.to_redact(change, "text")
+        return change
     if name == "attr":
         attr = op.get("name")
         value = op.get("value")
         if not isinstance(attr, str) or attr not in ALLOWED_ATTRIBUTES:
             return {"op": "noop"}
-        kept = _attributes(cleaner.policy, {attr: value}) if value is not None else {}
-        return {"op": name, "id": _node_id(op.get("id")), "name": attr, "value": kept.get(attr)}
+        kept = _attributes({attr: value}) if value is not None else {}
+        change = {"op": name, "id": _node_id(op.get("id")), "name": attr, "value": kept.get(attr)}
+        if attr in _TEXT_ATTRIBUTES and change["value"] is not None:
+            cleaner.to_redact(change, "value")
+        return change
     if name == "add":
         before = op.get("before")
         node = cleaner.clean(op.get("node"))

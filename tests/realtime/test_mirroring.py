@@ -7,6 +7,7 @@ and the workspace's setting on every frame, size- and rate-limited, and never st
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from confide.access.models import Role
 from confide.core.errors import ValidationFailed
 from confide.models import metadata
 from confide.privacy import redaction
+from confide.privacy.redaction_accuracy import load_corpus
 from confide.realtime import mirroring
 from confide.runtime import Runtime
 from tests.chat.helpers import Socket, agent_token, new_visitor, open_socket, start_chat
@@ -104,6 +106,37 @@ def test_a_snapshot_keeps_only_allowed_tags_and_attributes_and_redacts_text() ->
         },
         {"i": 6, "t": "input", "a": {"type": "text"}, "c": []},
         {"i": 7, "p": "password", "w": 120, "h": 24},
+    ]
+
+
+def test_diffs_are_redacted_like_snapshots() -> None:
+    ops = [
+        {"op": "text", "id": 3, "text": "IBAN DE89370400440532013000"},
+        {"op": "attr", "id": 4, "name": "title", "value": "Card 4111 1111 1111 1111"},
+        {"op": "attr", "id": 4, "name": "onclick", "value": "steal()"},
+        {"op": "add", "parent": 1, "before": None, "node": {"i": 9, "x": "4111111111111111"}},
+    ]
+    cleaned = mirroring.clean_frame(redaction.RedactionPolicy(), {"kind": "diff", "ops": ops})
+    assert cleaned["ops"] == [
+        {"op": "text", "id": 3, "text": "IBAN [redacted iban]"},
+        {"op": "attr", "id": 4, "name": "title", "value": "Card [redacted card]"},
+        {"op": "noop"},
+        {"op": "add", "parent": 1, "before": None, "node": {"i": 9, "x": "[redacted card]"}},
+    ]
+
+
+def test_texts_redacted_together_are_masked_as_one_by_one() -> None:
+    corpus = [line.text for line in load_corpus().lines]
+    policy = redaction.RedactionPolicy(phones=True, emails=True, phone_regions=("GB", "FR"))
+    assert redaction.redact_many(policy, corpus) == [
+        redaction.redact(policy, text).text for text in corpus
+    ]
+    # A custom pattern that spans texts: each is then redacted on its own.
+    pattern = r"secret[\s\S]*"
+    spanning = redaction.RedactionPolicy(patterns=(pattern,), _compiled=(re.compile(pattern),))
+    assert redaction.redact_many(spanning, ["a secret", "plain"]) == [
+        "a [redacted custom]",
+        "plain",
     ]
 
 
