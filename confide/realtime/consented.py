@@ -76,7 +76,8 @@ class ConsentedFrames:
         the workspace's redaction policy, read in the same session."""
         async with self.rt.db.session() as session:
             conversation = await conversations.load_for(session, self.principal, conversation_id)
-            privacy = await privacy_settings.load(session, conversation.workspace_id)
+            # The per-process cache is dropped on every node when an admin changes a setting.
+            privacy = await self.rt.privacy_cache.load(session, conversation.workspace_id)
             if not privacy.mirroring_enabled:
                 raise MirroringDisabled(field="mirroring_enabled")
             if purpose is not None and not await consent.has_grant(
@@ -109,6 +110,15 @@ class ConsentedFrames:
         # very next one. Then the frame is rebuilt and redacted; nothing of it is stored.
         policy = await self._require_visitor_grant(conversation_id, "mirroring")
         await self._publish(conversation_id, "mirror", **mirroring.clean_frame(policy, frame))
+
+    async def do_mirror_resync(self, frame: dict[str, Any]) -> None:
+        """An agent who opens the conversation mid-way asks the widget for a whole snapshot
+        (diffs alone mean nothing without one); only while mirroring is granted."""
+        if not self.is_console:
+            raise ValidationFailed("Only an agent asks for a fresh copy.", field="type")
+        conversation_id = await self._subscribed(frame)
+        await self._require_visitor_grant(conversation_id, "mirroring")
+        await self._publish(conversation_id, "mirror_resync")
 
     async def do_cobrowse(self, frame: dict[str, Any]) -> None:
         if not self.is_console:

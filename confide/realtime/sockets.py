@@ -9,6 +9,7 @@ Protocol (JSON text frames). Client to server:
     {"type": "mirror", "conversation_id": ..., "kind": ..., ...}   (widget; see ``mirroring``)
     {"type": "cobrowse", "conversation_id": ..., "action": ..., "data": {...}}   (console only)
     {"type": "cobrowse_end", "conversation_id": ...}
+    {"type": "mirror_resync", "conversation_id": ...}   (console: ask for a fresh snapshot)
     {"type": "presence", "availability": "available"|"away"}        (console only)
     {"type": "ping"}
 Server to client: "ready", "subscribed", "message" (with seq), "ack" (client_id -> seq, and
@@ -71,7 +72,9 @@ CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
 READ = policy.ConversationAccess.READ
 # Frames relayed to the other side of a conversation (never back to their author).
-RELAYED = frozenset({"typing", "read", "mirror", "cobrowse", "cobrowse_end", "consent"})
+RELAYED = frozenset(
+    {"typing", "read", "mirror", "mirror_resync", "cobrowse", "cobrowse_end", "consent"}
+)
 
 
 def _uuid(value: Any, field: str = "conversation_id") -> uuid.UUID:

@@ -258,8 +258,10 @@ async def test_cobrowsing_refused_gives_no_control_accepted_highlights_and_stop_
     console = await _console(new_page, site, received)
     shop = await _shop(new_page, shop_url, sent)
     widget = await _start_chat(shop)
-    await _open_conversation(console)
     await widget.get_by_role("button", name="Share the page I am on").click()
+    await expect(widget.get_by_text("Our team sees the page you are on")).to_be_visible()
+    # The agent opens the chat after the page was shared: the console asks for a whole copy.
+    await _open_conversation(console)
     mirrored = console.frame_locator("iframe.mirror-frame")
     await expect(mirrored.get_by_text("Total due: 42 EUR")).to_be_visible(timeout=TIMEOUT_MS)
     ask = console.get_by_role("button", name="Ask for control")

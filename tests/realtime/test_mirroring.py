@@ -317,3 +317,20 @@ async def test_an_agent_asks_without_a_grant_acts_only_with_one_and_navigates_on
     assert json.dumps(audit).count(f"conversation:{conversation_id}") >= 2
     await agent.close()
     await guest.close()
+
+
+async def test_an_agent_who_arrives_late_asks_for_a_whole_copy_only_while_it_is_shared(
+    world: World, client: httpx.AsyncClient, live_server: LiveServer
+) -> None:
+    agent, guest, visitor, conversation_id, _ = await _pair(world, client, live_server)
+    await agent.send(type="mirror_resync", conversation_id=conversation_id)
+    refused = await agent.recv_until(lambda f: f["type"] == "error")
+    assert (refused["code"], refused["field"]) == ("consent_required", "mirroring")
+    await decide(client, visitor, "mirroring", MIRROR_TEXT)
+    await agent.send(type="mirror_resync", conversation_id=conversation_id)
+    asked = await guest.recv_until(lambda f: f["type"] == "mirror_resync")
+    assert asked["author"]["kind"] == "operator"
+    await guest.send(type="mirror_resync", conversation_id=conversation_id)
+    assert (await guest.recv_until(lambda f: f["type"] == "error"))["field"] == "type"
+    await agent.close()
+    await guest.close()

@@ -1547,6 +1547,9 @@
       case "cobrowse_end":
         stopCobrowse(false);
         break;
+      case "mirror_resync":
+        sendMirror();
+        break;
       case "conversation":
         onConversation(frame);
         break;

@@ -174,6 +174,7 @@ function onFrame(frame) {
       break;
     case "conversation": upsert(frame); break;
     case "conversation_removed": remove(frame.conversation_id); break;
+    case "subscribed": if (mirror && frame.conversation_id === selected) mirror.resync(); break;
     case "unsubscribed": if (frame.conversation_id === selected && pane) pane.onRevoked(); break;
     case "typing": if (pane && frame.conversation_id === selected) pane.onTyping(frame); break;
     case "consent": if (frame.conversation_id === selected) showConsent(frame); if (mirror) mirror.onFrame(frame); break;

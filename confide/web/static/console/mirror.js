@@ -63,6 +63,12 @@ export class MirrorView {
     });
   }
 
+  // After (re)subscribing: a whole copy, if the visitor shares their page (else refused quietly).
+  resync() {
+    this.quiet = true;
+    this.socket.send({ type: "mirror_resync", conversation_id: this.id });
+  }
+
   send(action, data) {
     this.socket.send({ type: "cobrowse", conversation_id: this.id, action, data });
   }
@@ -91,7 +97,8 @@ export class MirrorView {
     else if (frame.type === "cobrowse_end") this.endCobrowse("The visitor stopped co-browsing.");
     else if (frame.type === "consent") this.onConsent(frame);
     else if (frame.type === "error" && ["consent_required", "mirroring_disabled"].includes(frame.code)) {
-      this.setStatus(frame.message);
+      if (this.quiet) this.quiet = false; // the answer to resync(): nothing is shared yet
+      else this.setStatus(frame.message);
     }
   }
 
@@ -114,6 +121,7 @@ export class MirrorView {
   }
 
   onMirror(frame) {
+    this.quiet = false;
     if (frame.kind === "page" || frame.kind === "snapshot") {
       this.page = frame.url;
       this.where.textContent = frame.title ? `${frame.title} — ${frame.url}` : frame.url;
