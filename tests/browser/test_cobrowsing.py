@@ -206,6 +206,16 @@ async def test_the_agent_sees_the_page_but_never_hidden_or_password_values(
     await expect(mirrored.get_by_text("Step 2 of 3")).to_be_visible(timeout=TIMEOUT_MS)
     await save_screenshot(console, "mirroring-agent")
 
+    # pushState navigation (a single-page shop): a new copy under the new address.
+    await shop.evaluate(
+        "history.pushState({}, '', '/shop/checkout/review');"
+        "document.querySelector('h1').textContent = 'Review your order'"
+    )
+    await expect(console.locator("#mirror-panel .mirror-where")).to_contain_text(
+        "/shop/checkout/review", timeout=TIMEOUT_MS
+    )
+    await expect(mirrored.get_by_role("heading", name="Review your order")).to_be_visible()
+
     relayed = _mirror_frames(received)
     assert {f["kind"] for f in relayed} >= {"snapshot", "diff", "scroll"}
     for frame in relayed + _mirror_frames(sent):
@@ -314,9 +324,19 @@ async def test_cobrowsing_refused_gives_no_control_accepted_highlights_and_stop_
     await expect(controls).to_be_hidden()
     await expect(banner).to_have_count(0)
 
+    # Closing the widget ends it as well.
+    await ask.click()
+    await widget.get_by_role("button", name="Allow").click()
+    await expect(banner).to_be_visible()
+    await expect(controls).to_be_visible(timeout=TIMEOUT_MS)
+    await widget.get_by_role("button", name="Close chat window").click()
+    await expect(status).to_have_text("The visitor stopped co-browsing.", timeout=TIMEOUT_MS)
+    await expect(controls).to_be_hidden()
+    await expect(banner).to_have_count(0)
+
     # Every start, refusal and stop is in the consent ledger and in the audit ledger (the
     # console hears of the withdrawal once it is committed).
-    await _until(lambda: any(f.get("decision") == "withdrawn" for f in received))
+    await _until(lambda: sum(f.get("decision") == "withdrawn" for f in received) == 2)
     async with site.rt.db.session() as session:
         decisions = (
             await session.scalars(
@@ -332,8 +352,14 @@ async def test_cobrowsing_refused_gives_no_control_accepted_highlights_and_stop_
                 .order_by(AuditEvent.at)
             )
         ).all()
-    assert decisions == ["refused", "granted", "withdrawn"]
-    assert sorted(audited) == ["cobrowse.refuse", "cobrowse.start", "cobrowse.stop"]
+    assert decisions == ["refused", "granted", "withdrawn", "granted", "withdrawn"]
+    assert sorted(audited) == [
+        "cobrowse.refuse",
+        "cobrowse.start",
+        "cobrowse.start",
+        "cobrowse.stop",
+        "cobrowse.stop",
+    ]
 
 
 async def test_the_typing_preview_goes_only_with_its_grant_and_redacted_in_the_browser(
