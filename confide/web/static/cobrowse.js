@@ -155,6 +155,7 @@
   Mirror.prototype.snapshot = function () {
     if (!this.active || !document.body) return;
     this.ops = [];
+    this.nodes = {}; // ids stay (a WeakMap); nodes no longer on the page are let go
     var tree = this.serialize(document.body, { left: SNAPSHOT_MAX_CHARS });
     this.host.send({ type: "mirror", kind: "snapshot", url: pageUrl(), title: document.title.slice(0, 300),
       tree: tree, viewport: { w: window.innerWidth, h: window.innerHeight } });
@@ -195,7 +196,9 @@
       } else if (r.type === "childList") {
         if (!self.mirrored(target)) return;
         Array.prototype.forEach.call(r.removedNodes, function (node) {
-          if (self.ids.has(node)) self.ops.push({ op: "remove", id: self.ids.get(node) });
+          if (!self.ids.has(node)) return;
+          self.ops.push({ op: "remove", id: self.ids.get(node) });
+          delete self.nodes[self.ids.get(node)];
         });
         Array.prototype.forEach.call(r.addedNodes, function (node) {
           if (node.parentNode !== target) return; // moved again since: a later record adds it
