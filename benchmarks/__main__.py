@@ -34,6 +34,7 @@ BENCHMARKS = [
     "subject_export",
     "backup",
     "retention",
+    "mirroring",
 ]
 
 

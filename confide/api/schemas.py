@@ -183,6 +183,11 @@ class WorkspaceUpdate(RequestModel):
         description="The simple form: delete transcripts N months after the conversation "
         "ended (1-36), no archive; 0 turns it off.",
     )
+    mirroring_enabled: bool | None = Field(
+        default=None,
+        description="Off: visitors are never offered page mirroring or co-browsing, and the "
+        "relay refuses both (on by default; each still needs the visitor's own consent).",
+    )
 
 
 # -- the widget's settings (admins) -----------------------------------------------------------

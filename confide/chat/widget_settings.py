@@ -186,6 +186,16 @@ async def public_config(
             },
         },
         "transcripts_stored": privacy.store_transcripts,
+        "mirroring_enabled": privacy.mirroring_enabled,
+        # The typing preview and mirrored text are redacted in the browser before they leave
+        # it (and again by the server): the widget needs the policy, custom patterns included.
+        "redaction": {
+            "cards": privacy.redact_cards,
+            "ibans": privacy.redact_ibans,
+            "phones": privacy.redact_phones,
+            "emails": privacy.redact_emails,
+            "patterns": list(privacy.redaction_patterns or []),
+        },
         # Answers by e-mail need a mail server, stored texts (sent later) and an 'email' text.
         "email_replies": bool(
             mail_enabled(rt.settings)

@@ -21,7 +21,8 @@ say what to do, and never contain personal data.
     ├── Forbidden                     403 forbidden
     │   ├── CsrfFailed                403 csrf_failed
     │   ├── MfaEnrolmentRequired      403 mfa_enrolment_required
-    │   └── ConsentRequired           403 consent_required
+    │   ├── ConsentRequired           403 consent_required
+    │   └── MirroringDisabled         403 mirroring_disabled  (workspace turned sharing off)
     ├── NotFound                      404 not_found
     │   └── Gone                      410 gone                (erased subject, expired export)
     │       └── KeyErased             410 subject_erased      (key id tombstoned)
@@ -204,6 +205,13 @@ class ConsentRequired(Forbidden):
         "The visitor has not given (or has withdrawn) the consent this needs; ask for it with "
         "the workspace's current consent request first."
     )
+
+
+class MirroringDisabled(Forbidden):
+    """The workspace turned page mirroring and co-browsing off (its privacy settings)."""
+
+    code = "mirroring_disabled"
+    default_message = "Page mirroring and co-browsing are turned off in this workspace."
 
 
 class NotFound(ConfideError):

@@ -35,7 +35,7 @@ from confide.access.policy import Principal
 from confide.audit.chain import iso_time
 from confide.audit.ledger import append
 from confide.chat import events
-from confide.chat.models import Conversation
+from confide.chat.models import Conversation, Visitor
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, ConsentRequired, ValidationFailed
 from confide.privacy import consent_wording
@@ -48,6 +48,12 @@ if TYPE_CHECKING:
 
 PURPOSES = ("chat", "preview", "mirroring", "cobrowsing", "email")
 DECISIONS = ("granted", "refused", "withdrawn")
+# Co-browsing hands the page to an agent: each start, refusal and stop is also audited.
+COBROWSE_AUDIT_ACTIONS = {
+    "granted": "cobrowse.start",
+    "refused": "cobrowse.refuse",
+    "withdrawn": "cobrowse.stop",
+}
 
 
 def for_language(requests: list[dict[str, Any]], language: str) -> dict[str, dict[str, Any]]:
@@ -316,7 +322,9 @@ async def do_record_decision(
     conversation_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Append one decision of the visitor to the ledger. The version and text hash must name a
-    request the workspace published: a decision about a text nobody was shown proves nothing."""
+    request the workspace published: a decision about a text nobody was shown proves nothing.
+    A ``cobrowsing`` decision is also audited (``COBROWSE_AUDIT_ACTIONS``), in the same
+    transaction: no start or stop of co-browsing without its record."""
     assert principal.workspace_id is not None and principal.visitor_id is not None
     _check_purpose(purpose)
     if decision not in DECISIONS:
@@ -367,6 +375,20 @@ async def do_record_decision(
         )
         session.add(record)
         await session.flush()
+        if purpose == "cobrowsing":
+            await append(
+                session,
+                rt,
+                principal,
+                COBROWSE_AUDIT_ACTIONS[decision],
+                subject_id=await session.scalar(
+                    select(Visitor.subject_id).where(Visitor.id == principal.visitor_id)
+                ),
+                resource=f"conversation:{conversation_id}"
+                if conversation_id
+                else f"visitor:{principal.visitor_id}",
+                details={"version": version},
+            )
         rendered = render_record(record, request)
         if conversation_id is not None:
             # Consoles learn at once that, e.g., co-browsing consent was withdrawn.

@@ -14,7 +14,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from confide.core.clock import utcnow
@@ -102,6 +112,8 @@ class WorkspacePrivacySettings(Base):
     retention_days: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     archive_days: Mapped[dict[str, int] | None] = mapped_column(JSON, default=dict)
     delete_after_months: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Off: the widget never offers page mirroring or co-browsing, and the relay refuses both.
+    mirroring_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -167,6 +167,25 @@ def redact(policy: RedactionPolicy, text: str) -> Redacted:
     return Redacted("".join(pieces), counts)
 
 
+# Joins many short texts for one pass (a mirrored page's text nodes): line breaks around a
+# Unicode noncharacter, which no detector takes as part of a value. (Not _BLANK: a match that
+# reaches into it would be skipped, not noticed.)
+_BATCH_SEPARATOR = "\n\ufdd0\n"
+
+
+def redact_many(policy: RedactionPolicy, texts: list[str]) -> list[str]:
+    """``redact(policy, t).text`` for each of ``texts``, in one pass over them joined: a page of
+    thousands of short texts costs one scan, not thousands. If a match crossed a separator (a
+    custom pattern that spans lines), each text is redacted on its own instead, so the result
+    is never less masked than one by one."""
+    if not texts or not policy.kinds():
+        return list(texts)
+    joined = redact(policy, _BATCH_SEPARATOR.join(texts)).text.split(_BATCH_SEPARATOR)
+    if len(joined) == len(texts):
+        return joined
+    return [redact(policy, text).text for text in texts]
+
+
 def _regex_spans(pattern: re.Pattern[str], text: str) -> Iterator[tuple[int, int]]:
     for match in pattern.finditer(text):
         yield match.span()

@@ -74,4 +74,11 @@ BROWSER_STORAGE: tuple[tuple[str, str, str, str], ...] = (
         "That a proactive greeting was shown this visit",
         "When an engagement rule shows its greeting",
     ),
+    (
+        "sessionStorage",
+        "confide.<workspace>.cobrowse",
+        "The conversation id and time of an agent's co-browsing navigation, so the next page "
+        "of the same site carries co-browsing on; removed as that page loads",
+        "When an agent the visitor let co-browse opens another page of the site",
+    ),
 )

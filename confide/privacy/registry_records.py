@@ -149,10 +149,13 @@ RECORD_TABLES.update(
             about="A workspace's privacy policy: redaction, IP handling, transcript storage, "
             "connection-log retention, whether chat needs consent, and the retention of "
             "conversations per channel (retention_days active, archive_days restricted "
-            "archive, or delete_after_months), acted on by the daily retention job.",
+            "archive, or delete_after_months), acted on by the daily retention job, and whether "
+            "visitors may be offered page mirroring and co-browsing (mirroring_enabled).",
             retention="Until the workspace is closed.",
             protection="Changed only by admins, through PATCH /api/v1/workspace (audited).",
-            readers="Admins of the workspace.",
+            readers="Admins of the workspace. The redaction switches and patterns and "
+            "mirroring_enabled are also served with the widget's public config: the browser "
+            "redacts the typing preview and the mirrored page before they leave it.",
             columns={
                 c: OPERATIONAL
                 for c in (
@@ -171,6 +174,7 @@ RECORD_TABLES.update(
                     "retention_days",
                     "archive_days",
                     "delete_after_months",
+                    "mirroring_enabled",
                     "updated_at",
                 )
             },

@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "retention_days": dict(DEFAULT_RETENTION_DAYS),
     "archive_days": dict(DEFAULT_ARCHIVE_DAYS),
     "delete_after_months": 0,
+    "mirroring_enabled": True,
 }
 SETTING_NAMES = tuple(DEFAULTS)
 

@@ -6,9 +6,10 @@ Protocol (JSON text frames). Client to server:
     {"type": "message", "conversation_id": ..., "client_id": ..., "body": ...}
     {"type": "typing", "conversation_id": ..., "state": true|false, "preview": "..."}
     {"type": "read", "conversation_id": ..., "seq": <seq>}
-    {"type": "mirror", "conversation_id": ..., "url": ..., "title": ...}   (widget only)
-    {"type": "cobrowse", "conversation_id": ..., "action": ..., "data": {...}}
+    {"type": "mirror", "conversation_id": ..., "kind": ..., ...}   (widget; see ``mirroring``)
+    {"type": "cobrowse", "conversation_id": ..., "action": ..., "data": {...}}   (console only)
     {"type": "cobrowse_end", "conversation_id": ...}
+    {"type": "mirror_resync", "conversation_id": ...}   (console: ask for a fresh snapshot)
     {"type": "presence", "availability": "available"|"away"}        (console only)
     {"type": "ping"}
 Server to client: "ready", "subscribed", "message" (with seq), "ack" (client_id -> seq, and
@@ -19,9 +20,9 @@ the body as stored, i.e. redacted), "typing", "read", "mirror", "cobrowse", "cob
 Consent (``confide.privacy.consent``), checked against the database on every frame so a
 withdrawal takes effect at once: a visitor's typing ``preview`` reaches agents only with a
 current ``preview`` grant (otherwise it is stripped, and the typing hint still goes), and is
-redacted like a message; ``mirror`` frames need ``mirroring``; ``cobrowse`` frames, from either
-side, need the visitor's ``cobrowsing`` grant; ``cobrowse_end`` needs nothing: either side may
-end co-browsing at any time.
+redacted like a message; ``mirror`` frames need ``mirroring``; ``cobrowse`` frames (an agent's)
+need the visitor's ``cobrowsing`` grant, except the request that asks for it; ``cobrowse_end``
+needs nothing: either side may end co-browsing at any time.
 
 One loop per socket handles client frames and broker events in turn, so the backlog sent on
 subscribe and the live events after it can never interleave out of order. Per conversation the
@@ -71,7 +72,9 @@ CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
 READ = policy.ConversationAccess.READ
 # Frames relayed to the other side of a conversation (never back to their author).
-RELAYED = frozenset({"typing", "read", "mirror", "cobrowse", "cobrowse_end", "consent"})
+RELAYED = frozenset(
+    {"typing", "read", "mirror", "mirror_resync", "cobrowse", "cobrowse_end", "consent"}
+)
 
 
 def _uuid(value: Any, field: str = "conversation_id") -> uuid.UUID:
@@ -323,7 +326,7 @@ class SocketSession(ConsentedFrames):
         elif kind == "conversation":
             await self.on_conversation(channel, event)
         elif kind in RELAYED:
-            if event.get("author") != self._author():
+            if event.get("author") != self._author() and self._relay_allowed(event):
                 await self.send_event(event)
         elif kind == "presence" and self.is_console:
             await self.send_event(event)

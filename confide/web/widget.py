@@ -1,10 +1,11 @@
 """The embeddable widget's script (``/widget.js``) and the demo host page (``/demo/{workspace}``).
 
 The script is one static file of vanilla JavaScript (``static/widget.js``): it finds Confide's
-origin from its own ``src`` and talks only to it. The demo page is a small fake shop that
-embeds the widget exactly as a customer would, with the snippet from the widget settings; it
-runs under Confide's own CSP (no inline script), which is also the proof that the widget works
-under a strict ``style-src 'self'``.
+origin from its own ``src`` and talks only to it. ``/cobrowse.js`` (typing preview redaction,
+page mirroring, co-browsing) is loaded by it only once the visitor grants one of those. The demo
+page is a small fake shop that embeds the widget exactly as a customer would, with the snippet
+from the widget settings; it runs under Confide's own CSP (no inline script), which is also the
+proof that the widget works under a strict ``style-src 'self'``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from confide.runtime import Runtime
 
 WEB_DIR = Path(__file__).resolve().parent
 WIDGET_SCRIPT = WEB_DIR / "static" / "widget.js"
+# Loaded by the widget only once a visitor grants the typing preview, mirroring or co-browsing.
+SHARE_SCRIPT = WEB_DIR / "static" / "cobrowse.js"
 # Host pages load the script on every view; an hour of caching, revalidated by ETag after.
 WIDGET_CACHE_CONTROL = "public, max-age=3600"
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
@@ -35,6 +38,18 @@ async def widget_script() -> Response:
         WIDGET_SCRIPT,
         media_type="application/javascript",
         # Host pages that isolate themselves (Cross-Origin-Embedder-Policy) may still load it.
+        headers={
+            "Cache-Control": WIDGET_CACHE_CONTROL,
+            "Cross-Origin-Resource-Policy": "cross-origin",
+        },
+    )
+
+
+@router.get("/cobrowse.js")
+async def share_script() -> Response:
+    return FileResponse(
+        SHARE_SCRIPT,
+        media_type="application/javascript",
         headers={
             "Cache-Control": WIDGET_CACHE_CONTROL,
             "Cross-Origin-Resource-Policy": "cross-origin",

@@ -145,7 +145,7 @@ NOT_RECORDED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/widget/conversations/{conversation_id}/csat"): "the visitor's rating of "
     "their own conversation, kept on the conversation",
     ("POST", "/api/v1/widget/consent"): "the consent ledger is the record of a decision "
-    "(signed proof with the exact text)",
+    "(signed proof with the exact text); co-browsing decisions are audited as well",
     ("POST", "/api/v1/widget/{workspace}/visitors"): "creates an anonymous visitor id, about "
     "no known person",
     ("POST", "/api/v1/widget/{workspace}/reopen"): "exchanges a signed link for a visitor token; "

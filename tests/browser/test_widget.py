@@ -404,7 +404,7 @@ async def test_reconnect_resumes_and_resends_what_was_not_acknowledged(
     assert list(seqs) == [1, 2, 3]  # each message stored once, in order
 
 
-async def test_mirroring_needs_the_visitors_grant_and_sends_only_address_and_title(
+async def test_mirroring_needs_the_visitors_grant_and_never_sends_the_query_or_fragment(
     site: Site, new_page: NewPage
 ) -> None:
     mirror_text = "Let our team see the address of the page you are on?"
@@ -427,8 +427,10 @@ async def test_mirroring_needs_the_visitors_grant_and_sends_only_address_and_tit
         await expect(page.get_by_text(mirror_text)).to_be_visible()
         await page.get_by_role("button", name="Share the page I am on").click()
         mirror = await console.recv_until(lambda f: f["type"] == "mirror")
+        assert mirror["kind"] == "snapshot"  # the page itself: tests/browser/test_cobrowsing.py
         assert mirror["url"] == f"{site.url}/demo/{site.workspace}"  # no query, no fragment
         assert mirror["title"].endswith("demo shop")
+        assert "vera@example.org" not in json.dumps(mirror)
         await page.get_by_role("button", name="Stop sharing").click()
         await expect(page.get_by_role("button", name="Share the page I am on")).to_be_visible()
     finally:

@@ -282,7 +282,7 @@ async def test_cobrowsing_needs_its_own_consent_and_the_visitor_can_end_it(
     await publish(client, admin, "mirroring", MIRROR_TEXT)
     await publish(client, admin, "cobrowsing", COBROWSE_TEXT)
     await decide(client, visitor, "mirroring", MIRROR_TEXT)  # not enough for co-browsing
-    pointer = {"action": "highlight", "data": {"selector": "#checkout"}}
+    pointer = {"action": "highlight", "data": {"node": 42}}
     await agent.send(type="cobrowse", conversation_id=conversation_id, **pointer)
     error = await agent.recv_until(lambda f: f["type"] == "error")
     assert (error["code"], error["field"]) == ("consent_required", "cobrowsing")
@@ -292,7 +292,7 @@ async def test_cobrowsing_needs_its_own_consent_and_the_visitor_can_end_it(
     assert (notice["purpose"], notice["decision"]) == ("cobrowsing", "granted")
     await agent.send(type="cobrowse", conversation_id=conversation_id, **pointer)
     guided = await guest.recv_until(lambda f: f["type"] == "cobrowse")
-    assert guided["data"] == {"selector": "#checkout"}
+    assert guided["data"] == {"node": 42}
 
     await guest.send(type="cobrowse_end", conversation_id=conversation_id)
     ended = await agent.recv_until(lambda f: f["type"] == "cobrowse_end")

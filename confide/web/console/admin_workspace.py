@@ -49,6 +49,7 @@ WORKSPACE_SECTIONS: dict[str, tuple[str, ...]] = {
         "store_transcripts",
         "connection_log_retention_days",
         "consent_required",
+        "mirroring_enabled",
         *(name for name, _ in REDACTION_TOGGLES),
         "phone_regions",
         "redaction_patterns",
@@ -56,7 +57,7 @@ WORKSPACE_SECTIONS: dict[str, tuple[str, ...]] = {
     "retention": ("delete_after_months", "retention_days", "archive_days"),
 }
 _BOOLEANS = frozenset(
-    {"mfa_required_for_admins", "store_transcripts", "consent_required"}
+    {"mfa_required_for_admins", "store_transcripts", "consent_required", "mirroring_enabled"}
     | {name for name, _ in REDACTION_TOGGLES}
 )
 

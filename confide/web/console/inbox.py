@@ -199,9 +199,16 @@ async def _conversation(
             if op["id"] != str(principal.operator_id) and op["role"] != "analyst"
         ]
     messages = page["messages"]
-    transcripts_off = not (await privacy_settings.read(rt, principal.workspace_id))[
-        "store_transcripts"
-    ]
+    privacy = await privacy_settings.read(rt, principal.workspace_id)
+    transcripts_off = not privacy["store_transcripts"]
+    # The visitor's page (mirrored with their consent) and co-browsing: web chats only.
+    requests = await consent.list_requests(rt, principal.workspace_id)
+    sharing = {
+        "enabled": bool(grants) and privacy["mirroring_enabled"],
+        "cobrowse_offered": any(
+            r["purpose"] == "cobrowsing" and r["superseded_at"] is None for r in requests
+        ),
+    }
     first_seq = messages[0]["seq"] if messages else int(detail["last_seq"]) + 1
     if transcripts_off:
         # Nothing was recorded: show what the live relay still holds of this chat (read after
@@ -224,6 +231,7 @@ async def _conversation(
         "first_seq": first_seq,
         "past": [c for c in past if c["id"] != str(conversation_id)][:PAST_CONVERSATIONS],
         "grants": grants,
+        "sharing": sharing,
         "can_proof": Action.CONSENT_PROOF_READ in visit.allowed,
         "team": team,
     }

@@ -35,6 +35,8 @@
   var BACKOFF_BASE_MS = 500;
   var BACKOFF_CAP_MS = 30000;
   var UNAVAILABLE_RETRY_MS = 2000; // a message refused during an outage goes again after this
+  var PREVIEW_DEBOUNCE_MS = 400;    // the typing preview goes once typing pauses this long
+  var COBROWSE_CARRY_MS = 20000;    // an agent's navigation keeps co-browsing if the page loads by then
   // The language: the snippet's data-lang, else the page's lang, else the browser's. The server
   // answers with the closest language it has (shipped or defined by the workspace's admins).
   var LANG = (script.getAttribute("data-lang") || document.documentElement.lang ||
@@ -122,7 +124,7 @@
 
   // -- network ------------------------------------------------------------------------------
 
-  function request(method, path, body) {
+  function request(method, path, body, keepalive) {
     var headers = {};
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (saved.token) headers.Authorization = "Bearer " + saved.token;
@@ -131,7 +133,8 @@
       headers: headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "omit",
-      mode: "cors"
+      mode: "cors",
+      keepalive: !!keepalive  // a decision sent as the page goes away still arrives
     }).then(readResponse);
   }
 
@@ -627,61 +630,176 @@
     return form;
   }
 
-  // -- page mirroring: only with the visitor's own "mirroring" grant ---------------------------
-  // Only the page's address (without query string or fragment, which can hold personal data)
-  // and its title are sent, never page content: form fields, those marked data-confide-hide and
-  // password fields included, cannot leave the browser this way.
+  // -- sharing: typing preview, page mirroring, co-browsing, each with its own grant ----------
+  // The code that reads the page lives in cobrowse.js, loaded from Confide only once the
+  // visitor grants one of them. Without a grant nothing typed and nothing of the page is sent.
 
-  var mirrorDismissed = false;
+  var SHARES = [
+    { purpose: "preview", on: "previewOn", share: "previewShare" },
+    { purpose: "mirroring", on: "mirrorOn", share: "mirrorShare" }
+  ];
+  var shareDismissed = {};
+  var share = null, shareLoading = null;
+  var cobrowsing = false, navigating = false, previewTimer = null;
 
-  function mirrorRequest() { return config.consent.requests.mirroring || null; }
+  function shareOffered(purpose) {
+    return !!config.consent.requests[purpose] &&
+      (purpose === "preview" || config.mirroring_enabled !== false);
+  }
 
-  function mirroring() {
-    var req = mirrorRequest();
-    return !!(req && saved.conversation && saved.mirroring === req.version);
+  function granted(purpose) {
+    var req = config.consent.requests[purpose];
+    return !!(req && saved.conversation && shareOffered(purpose) && saved[purpose] === req.version);
+  }
+
+  function mirroring() { return granted("mirroring"); }
+
+  function loadShare() {
+    if (share) return Promise.resolve(share);
+    if (!shareLoading) shareLoading = new Promise(function (resolve, reject) {
+      var tag = document.createElement("script");
+      tag.src = ORIGIN + "/cobrowse.js";
+      tag.async = true;
+      tag.onload = function () {
+        share = window.__confideShare({ root: ui.host, redaction: config.redaction, t: t,
+          send: function (frame) { frame.conversation_id = saved.conversation; sendFrame(frame); },
+          onStop: function () { stopCobrowse(); },
+          beforeNavigate: function () {
+            navigating = true;  // this page's end is not the end of co-browsing
+            setTimeout(function () { navigating = false; }, COBROWSE_CARRY_MS);
+            writeStore(session, KEY + ".cobrowse", { id: saved.conversation, at: Date.now() });
+          } });
+        resolve(share);
+      };
+      tag.onerror = function () { shareLoading = null; reject(new Error("cobrowse.js did not load")); };
+      document.head.appendChild(tag);
+    });
+    return shareLoading;
   }
 
   function sendMirror() {
-    if (!mirroring()) return;
-    sendFrame({ type: "mirror", conversation_id: saved.conversation,
-      url: (location.origin + location.pathname).slice(0, 2000), title: document.title.slice(0, 300) });
+    if (!mirroring() || !wsReady) { if (share) share.mirror.stop(); return; }
+    loadShare().then(function (s) {
+      if (!mirroring() || !wsReady) return;
+      if (s.mirror.active) s.mirror.snapshot(); else s.mirror.start();
+    }, function () {});
   }
 
-  function decideMirroring(decision) {
-    var req = mirrorRequest();
+  function decideShare(purpose, decision) {
+    var req = config.consent.requests[purpose];
     return request("POST", "/widget/consent", {
-      purpose: "mirroring", version: req.version, text_hash: req.text_hash, decision: decision,
+      purpose: purpose, version: req.version, text_hash: req.text_hash, decision: decision,
       conversation_id: saved.conversation
     }).then(function () {
-      saved.mirroring = decision === "granted" ? req.version : null;
+      saved[purpose] = decision === "granted" ? req.version : null;
       save();
       updateMirror();
-      sendMirror();
+      if (purpose === "mirroring") sendMirror();
+      else if (decision === "granted") loadShare().catch(function () {});
     }).catch(function (error) { showAlert(error.message); });
   }
 
   function updateMirror() {
     if (!ui.mirror) return;
     while (ui.mirror.firstChild) ui.mirror.removeChild(ui.mirror.firstChild);
-    var req = mirrorRequest();
-    if (!req || !saved.conversation) return;
-    if (mirroring()) {
-      ui.mirror.appendChild(el("p", { className: "notice" }, [
-        document.createTextNode(t("mirrorOn") + " "),
-        el("button", { className: "link", type: "button", text: t("mirrorStop"),
-          onclick: function () { decideMirroring("withdrawn"); } })
-      ]));
-    } else if (!mirrorDismissed) {
-      ui.mirror.appendChild(el("div", { className: "card compact" }, [
-        el("p", { text: req.text }),
-        el("div", { className: "row" }, [
-          el("button", { className: "btn primary", type: "button", text: t("mirrorShare"),
-            onclick: function () { decideMirroring("granted"); } }),
-          el("button", { className: "btn", type: "button", text: t("notNow"),
-            onclick: function () { mirrorDismissed = true; updateMirror(); } })
-        ])
-      ]));
-    }
+    if (!saved.conversation) return;
+    SHARES.forEach(function (item) {
+      var req = config.consent.requests[item.purpose];
+      if (!shareOffered(item.purpose)) return;
+      if (granted(item.purpose)) {
+        ui.mirror.appendChild(el("p", { className: "notice", "data-share": item.purpose }, [
+          document.createTextNode(t(item.on) + " "),
+          el("button", { className: "link", type: "button", text: t("mirrorStop"),
+            onclick: function () { decideShare(item.purpose, "withdrawn"); } })
+        ]));
+      } else if (!shareDismissed[item.purpose]) {
+        ui.mirror.appendChild(el("div", { className: "card compact", "data-share": item.purpose }, [
+          el("p", { text: req.text }),
+          el("div", { className: "row" }, [
+            el("button", { className: "btn primary", type: "button", text: t(item.share),
+              onclick: function () { decideShare(item.purpose, "granted"); } }),
+            el("button", { className: "btn", type: "button", text: t("notNow"),
+              onclick: function () { shareDismissed[item.purpose] = true; updateMirror(); } })
+          ])
+        ]));
+      }
+    });
+    if (ui.cobrowseAsk) ui.mirror.appendChild(ui.cobrowseAsk);
+  }
+
+  // The preview: what the visitor is typing, debounced, redacted here by the workspace's
+  // policy (and again by the server), sent only while the "preview" grant stands.
+  function sendPreview() {
+    clearTimeout(previewTimer);
+    if (!granted("preview")) return;
+    previewTimer = setTimeout(function () {
+      var text = ui.textarea.value;
+      loadShare().then(function (s) {
+        if (!granted("preview") || !text) return;
+        sendFrame({ type: "typing", conversation_id: saved.conversation, state: true,
+          preview: s.redact(text.slice(0, 1000)) });
+      }, function () {});
+    }, PREVIEW_DEBOUNCE_MS);
+  }
+
+  // Co-browsing: an agent asks, the visitor decides in the chat; while it lasts a banner on
+  // the page stops it in one click, as does closing the widget or leaving the page. Every
+  // start, refusal and stop goes to the consent ledger (and the server audits it).
+  function decideCobrowse(decision, keepalive) {
+    var req = config.consent.requests.cobrowsing;
+    return request("POST", "/widget/consent", { purpose: "cobrowsing", version: req.version,
+      text_hash: req.text_hash, decision: decision, conversation_id: saved.conversation }, keepalive);
+  }
+
+  function askCobrowse() {
+    var req = config.consent.requests.cobrowsing;
+    if (!req || cobrowsing || config.mirroring_enabled === false || !ui) return;
+    var answer = function (decision) {
+      ui.cobrowseAsk = null;
+      updateMirror();
+      decideCobrowse(decision).then(function () {
+        if (decision === "granted") return loadShare().then(startCobrowse);
+      }).catch(function (error) { showAlert(error.message); });
+    };
+    ui.cobrowseAsk = el("div", { className: "card compact", "data-share": "cobrowsing", role: "alertdialog",
+      "aria-label": t("cobrowseTitle") }, [
+      el("p", { text: req.text }),
+      el("div", { className: "row" }, [
+        el("button", { className: "btn primary", type: "button", text: t("cobrowseAllow"),
+          onclick: function () { answer("granted"); } }),
+        el("button", { className: "btn", type: "button", text: t("cobrowseRefuse"),
+          onclick: function () { answer("refused"); } })
+      ])
+    ]);
+    if (!isOpen) open();
+    updateMirror();
+  }
+
+  function startCobrowse() {
+    cobrowsing = true;
+    share.control.start();
+  }
+
+  function stopCobrowse(leaving) {
+    if (!cobrowsing) return;
+    cobrowsing = false;
+    if (share) share.control.stop();
+    sendFrame({ type: "cobrowse_end", conversation_id: saved.conversation });
+    decideCobrowse("withdrawn", leaving).catch(function () {});
+  }
+
+  function onCobrowse(frame) {
+    if (frame.action === "request") askCobrowse();
+    else if (cobrowsing && share) share.control.act(frame.action, frame.data);
+  }
+
+  // After a navigation the agent started, co-browsing goes on on the new page (same visit).
+  function resumeCobrowse() {
+    var carried = readStore(session, KEY + ".cobrowse");
+    writeStore(session, KEY + ".cobrowse", null);
+    if (!carried || carried.id !== saved.conversation || Date.now() - carried.at > COBROWSE_CARRY_MS) return;
+    if (!config.consent.requests.cobrowsing || cobrowsing) return;
+    loadShare().then(startCobrowse, function () {});
   }
 
   // -- the end of a chat: the log stays, the notice and the survey come below it ---------------
@@ -1302,6 +1420,7 @@
     delete saved.conversation;
     delete saved.read;
     delete saved.mirroring;
+    delete saved.preview;
     save();
     seen = {};
     byClientId = {};
@@ -1334,6 +1453,7 @@
     }
     clearTimeout(typingTimer);
     typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+    sendPreview();
   }
 
   function stopTyping() {
@@ -1409,6 +1529,7 @@
         resuming = false;
         flushUnacked();
         sendMirror();
+        resumeCobrowse();
         checkEnded();
         break;
       case "message":
@@ -1419,6 +1540,15 @@
         break;
       case "typing":
         onTyping(frame);
+        break;
+      case "cobrowse":
+        onCobrowse(frame);
+        break;
+      case "cobrowse_end":
+        stopCobrowse(false);
+        break;
+      case "mirror_resync":
+        sendMirror();
         break;
       case "conversation":
         onConversation(frame);
@@ -1529,6 +1659,7 @@
     // Give focus back to the launcher only if it was in the widget (not when the host page
     // closes the panel from its own code while the visitor is elsewhere).
     if (ui.shadow.activeElement) ui.launcher.focus();
+    stopCobrowse(false);
     emit("close");
   }
 
@@ -1660,8 +1791,7 @@
     }).catch(function () { resetConversation(); });
   }
 
-  window.addEventListener("popstate", function () { if (ready) sendMirror(); });
-  window.addEventListener("hashchange", function () { if (ready) sendMirror(); });
+  window.addEventListener("pagehide", function () { if (ready && !navigating) stopCobrowse(true); });
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden && isOpen) { unread = 0; updateBadge(); markRead(); }
   });

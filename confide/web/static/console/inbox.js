@@ -4,6 +4,7 @@
 import { api, el, timeElement } from "./common.js";
 import { ConsoleSocket } from "./socket.js";
 import { ConversationPane } from "./conversation.js";
+import { MirrorView } from "./mirror.js";
 import { Alerts } from "./alerts.js";
 
 const main = document.getElementById("main");
@@ -18,6 +19,7 @@ const PREVIEW_CHARS = 80;
 const alerts = new Alerts(document.getElementById("notify-enable"));
 const live = document.getElementById("inbox-live");
 let pane = null;
+let mirror = null; // the visitor's page and co-browsing (mirror.js), when the workspace allows it
 
 function loadUnread() {
   try { return JSON.parse(sessionStorage.getItem(UNREAD_KEY) || "{}"); } catch { return {}; }
@@ -166,13 +168,30 @@ function onFrame(frame) {
   switch (frame.type) {
     case "message": onMessage(frame); break;
     case "ack": if (pane && frame.conversation_id === selected) pane.onAck(frame); break;
-    case "error": if (pane && frame.client_id) pane.onSendError(frame); break;
+    case "error":
+      if (pane && frame.client_id) pane.onSendError(frame);
+      else if (mirror) mirror.onFrame({ ...frame, conversation_id: selected });
+      break;
     case "conversation": upsert(frame); break;
     case "conversation_removed": remove(frame.conversation_id); break;
+    case "subscribed": if (mirror && frame.conversation_id === selected) mirror.resync(); break;
     case "unsubscribed": if (frame.conversation_id === selected && pane) pane.onRevoked(); break;
     case "typing": if (pane && frame.conversation_id === selected) pane.onTyping(frame); break;
+    case "consent": if (frame.conversation_id === selected) showConsent(frame); if (mirror) mirror.onFrame(frame); break;
+    case "mirror": case "cobrowse_end": if (mirror) mirror.onFrame(frame); break;
     case "presence": if (frame.operator_id === me) presence.show(frame.availability); break;
     default: break;
+  }
+}
+
+// The visitor pane's consent list follows the visitor's decisions live.
+function showConsent(frame) {
+  for (const item of document.querySelectorAll(".consent-list li")) {
+    if (item.firstElementChild?.textContent !== frame.purpose) continue;
+    const granted = frame.decision === "granted";
+    const pill = item.querySelector(".pill");
+    pill.textContent = granted ? "granted" : "not granted";
+    pill.className = `pill ${granted ? "pill--ok" : "pill--no"}`;
   }
 }
 
@@ -212,6 +231,8 @@ for (const item of document.querySelectorAll(".conv-item")) {
   }
 }
 refreshCounts();
+const mirrorPanel = document.getElementById("mirror-panel");
+if (selected && mirrorPanel) mirror = new MirrorView(mirrorPanel, socket, selected);
 if (selected) {
   pane = new ConversationPane(main, socket);
   pane.onLeave = () => refreshCounts();
