@@ -26,10 +26,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from confide.access.models import Workspace
 from confide.audit.ledger import Actor, append
@@ -244,11 +244,45 @@ async def run_batch(
     return 0, True
 
 
+async def prune_runs(rt: Runtime, tx: UnitOfWork, keep: uuid.UUID) -> int:
+    """Delete the runs (and their counts) started more than ``retention_run_keep_days`` ago,
+    finished or abandoned, except ``keep``, in the caller's unit, and record
+    ``retention.runs_pruned`` on the platform chain when any went. Returns how many went.
+    The stored reports hold counts and workspace ids only, but are kept for a bounded time
+    like everything else (GDPR Art. 5(1)(e))."""
+    cutoff = utcnow() - timedelta(days=rt.settings.retention_run_keep_days)
+    # No index needed: about one row a day, at most retention_run_keep_days of them.
+    old = list(
+        (
+            await tx.scalars(
+                select(RetentionRun.id).where(
+                    RetentionRun.started_at < cutoff, RetentionRun.id != keep
+                )
+            )
+        ).all()
+    )
+    if not old:
+        return 0
+    await tx.execute(delete(RetentionRunCount).where(RetentionRunCount.run_id.in_(old)))
+    await tx.execute(delete(RetentionRun).where(RetentionRun.id.in_(old)))
+    await append(
+        tx,
+        rt,
+        None,
+        "retention.runs_pruned",
+        resource="retention_runs",
+        details={"runs": len(old), "before": cutoff.isoformat()},
+    )
+    return len(old)
+
+
 async def _finish(rt: Runtime, tx: UnitOfWork, run: RetentionRun) -> None:
     run.report = await build_report(tx, run.id, run.as_of)
     run.status = "finished"
     run.finished_at = utcnow()
     run.cursor = None
+    if not run.dry_run:
+        await prune_runs(rt, tx, run.id)
     for workspace_id, channels in run.report["workspaces"].items():
         await append(
             tx,
