@@ -197,7 +197,7 @@ async def test_purge_command_deletes_expired_logs(
     async with rt.db.transaction() as session:
         oldest = await session.scalar(select(ConnectionLog).limit(1))
         assert oldest is not None
-        oldest.created_at = clock.utcnow() - timedelta(days=30)
+        oldest.created_at = clock.utcnow() - timedelta(days=366)  # past the default year
     result = await asyncio.to_thread(
         _confide, tmp_path, "purge-connection-logs", database_url=database_url
     )
