@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, or_
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -200,10 +201,14 @@ async def _append(
     )
     event.hash = event_hash(event)
     tx.add(event)
-    if len(named) > 1:
-        tx.add_all(AuditEventSubject(event_id=event_id, subject_id=s) for s in named)
     head.seq, head.hash = event.seq, event.hash
     await tx.flush()
+    if len(named) > 1:
+        # One multi-row INSERT, not an ORM object per subject (retention names hundreds).
+        await tx.execute(
+            sa_insert(AuditEventSubject),
+            [{"event_id": event_id, "subject_id": s} for s in named],
+        )
     if event.seq % CHECKPOINT_EVERY_EVENTS == 0:
         tx.on_commit(_checkpoint_quietly, rt, who.workspace_id)
     return event

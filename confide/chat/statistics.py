@@ -13,10 +13,10 @@ group had fewer than ``K_ANONYMITY`` conversations that day, the row is kept per
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import and_, case, func, insert, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.chat.models import AuthorKind, Conversation, Message
@@ -34,35 +34,47 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-async def _conversations_that_day(
-    session: AsyncSession, workspace_id: uuid.UUID, group_id: uuid.UUID | None, day: date
-) -> int:
-    """Conversations of a group's day: those still here plus those already reduced to a
-    statistics row (their link is gone) that kept the day."""
-    start, end = _day_bounds(day)
-    live = await session.scalar(
-        select(func.count())
-        .select_from(Conversation)
-        .where(
-            Conversation.workspace_id == workspace_id,
-            Conversation.group_id.is_not_distinct_from(group_id),
-            Conversation.created_at >= start,
-            Conversation.created_at < end,
-        )
-    )
-    # ix_conversation_statistics_k
-    ended = await session.scalar(
-        select(func.count())
-        .select_from(ConversationStatistics)
-        .where(
-            ConversationStatistics.workspace_id == workspace_id,
-            ConversationStatistics.group_id.is_not_distinct_from(group_id),
-            ConversationStatistics.day == day,
-            ConversationStatistics.period == "day",
-            ConversationStatistics.conversation_id.is_(None),
-        )
-    )
-    return (live or 0) + (ended or 0)
+DayKey = tuple[uuid.UUID, uuid.UUID | None, date]  # (workspace, group, UTC day)
+# SQLite allows 500 terms in a compound SELECT; two per day counted.
+_DAYS_PER_QUERY = 200
+
+
+async def _conversations_those_days(session: AsyncSession, keys: list[DayKey]) -> dict[DayKey, int]:
+    """Conversations of each group's day in ``keys``: those still here plus those already
+    reduced to a statistics row (their link is gone) that kept the day. One query (a UNION ALL
+    of two counts per day) for up to ``_DAYS_PER_QUERY`` days, so a batch costs one round trip
+    however many days and groups it spans."""
+    totals: dict[DayKey, int] = dict.fromkeys(keys, 0)
+    for first in range(0, len(keys), _DAYS_PER_QUERY):
+        chunk = keys[first : first + _DAYS_PER_QUERY]
+        parts: list[Any] = []
+        for i, (workspace_id, group_id, day) in enumerate(chunk, start=first):
+            start, end = _day_bounds(day)
+            parts.append(
+                select(literal(i).label("k"), func.count().label("n"))
+                .select_from(Conversation)
+                .where(
+                    Conversation.workspace_id == workspace_id,
+                    Conversation.group_id.is_not_distinct_from(group_id),
+                    Conversation.created_at >= start,
+                    Conversation.created_at < end,
+                )
+            )
+            # ix_conversation_statistics_k
+            parts.append(
+                select(literal(i).label("k"), func.count().label("n"))
+                .select_from(ConversationStatistics)
+                .where(
+                    ConversationStatistics.workspace_id == workspace_id,
+                    ConversationStatistics.group_id.is_not_distinct_from(group_id),
+                    ConversationStatistics.day == day,
+                    ConversationStatistics.period == "day",
+                    ConversationStatistics.conversation_id.is_(None),
+                )
+            )
+        for k, n in (await session.execute(union_all(*parts))).all():
+            totals[keys[k]] += n
+    return totals
 
 
 async def record_statistics(session: AsyncSession, conversation_ids: list[uuid.UUID]) -> int:
@@ -83,6 +95,9 @@ async def record_statistics(session: AsyncSession, conversation_ids: list[uuid.U
     if not todo:
         return 0
     c = Conversation
+    kinds = list(AuthorKind)
+    # The conversations' facts and their messages counted by author kind, in one query:
+    # uq_messages_seq leads with conversation_id, so the join reads the index.
     facts = (
         await session.execute(
             select(
@@ -95,25 +110,22 @@ async def record_statistics(session: AsyncSession, conversation_ids: list[uuid.U
                 c.assigned_at,
                 c.closed_at,
                 c.csat_score,
-            ).where(c.id.in_(todo))
+                *(func.sum(case((Message.author_kind == kind, 1), else_=0)) for kind in kinds),
+            )
+            .select_from(c)
+            .outerjoin(Message, Message.conversation_id == c.id)
+            .where(c.id.in_(todo))
+            .group_by(c.id)
         )
     ).all()
-    counts: Counter[tuple[uuid.UUID, AuthorKind]] = Counter()
-    # uq_messages_seq leads with conversation_id: the counts come from the index.
-    rows = await session.execute(
-        select(Message.conversation_id, Message.author_kind, func.count())
-        .where(Message.conversation_id.in_(todo))
-        .group_by(Message.conversation_id, Message.author_kind)
+    counts = {(row[0], kind): int(row[9 + i] or 0) for row in facts for i, kind in enumerate(kinds)}
+    k_counts = await _conversations_those_days(
+        session, sorted({(f[1], f[2], f[4].astimezone(UTC).date()) for f in facts}, key=str)
     )
-    for conversation_id, author_kind, n in rows.all():
-        counts[(conversation_id, author_kind)] = n
-    k_counts: dict[tuple[uuid.UUID, uuid.UUID | None, date], int] = {}
     values: list[dict[str, object]] = []
-    for cid, workspace_id, group_id, channel, created, first, assigned, closed, csat in facts:
+    for cid, workspace_id, group_id, channel, created, first, assigned, closed, csat, *_ in facts:
         day = created.astimezone(UTC).date()
         key = (workspace_id, group_id, day)
-        if key not in k_counts:
-            k_counts[key] = await _conversations_that_day(session, *key)
         period = "day"
         if k_counts[key] < K_ANONYMITY:
             period, day = "week", day - timedelta(days=day.weekday())

@@ -152,5 +152,5 @@ def delete_command(
     console.print(
         f"{verb} {report.matched - report.held if dry_run else report.destroyed} "
         f"conversation(s); {report.held} under legal hold skipped; "
-        f"{report.visitors_erased} visitor(s) erased."
+        f"{report.visitors_erased} visitor(s) {'would be ' if dry_run else ''}erased."
     )

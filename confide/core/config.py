@@ -207,6 +207,13 @@ class Settings(BaseSettings):
     job_history_days: int = Field(
         default=30, ge=1, description="Days finished jobs stay listed before they are pruned."
     )
+    retention_run_keep_days: int = Field(
+        default=400,
+        ge=1,
+        le=3650,
+        description="Days a retention run's stored report is kept (from its start) before the "
+        "retention run itself prunes it; the default covers a year of daily runs and more.",
+    )
     backups_dir: Path | None = Field(
         default=None,
         description="Where `confide backup` writes encrypted backups; default: a directory "

@@ -24,7 +24,7 @@ from confide.core.db import Database
 from confide.core.errors import KeyErased, KeyStillPresent, KeyUnavailable
 from confide.crypto.keystore_archive import ArchiveRecords
 from confide.crypto.keystore_keks import add_kek, keks_of, replace_kek_wrapping
-from confide.crypto.keystore_records import KeyRecords
+from confide.crypto.keystore_records import KeyRecords, tombstone_keys
 from confide.crypto.keystore_schema import (
     ArchivedDataKey,
     ArchiveKey,
@@ -36,6 +36,7 @@ from confide.crypto.keystore_schema import (
     SigningKey,
     WorkspaceKey,
 )
+from confide.crypto.traces import find_traces
 
 __all__ = [
     "ArchiveKey",
@@ -186,21 +187,20 @@ class KeyStore(ArchiveRecords, KeyRecords):
         if not ids:
             return 0
         async with self.db.session() as session:
-            existing: list[DataKey | ArchivedDataKey] = list(
-                (await session.scalars(select(DataKey).where(DataKey.id.in_(ids)))).all()
-            )
-            existing += (
-                await session.scalars(select(ArchivedDataKey).where(ArchivedDataKey.id.in_(ids)))
-            ).all()
-            known = set(
-                (
-                    await session.scalars(select(DestroyedKey.id).where(DestroyedKey.id.in_(ids)))
+            # Plain rows, not ORM objects: (id, workspace id, wrapped bytes) per existing key.
+            existing = {
+                key_id: (workspace_id, wrapped)
+                for table in (DataKey, ArchivedDataKey)
+                for key_id, workspace_id, wrapped in (
+                    await session.execute(
+                        select(table.id, table.workspace_id, table.wrapped).where(table.id.in_(ids))
+                    )
                 ).all()
-            )
+            }
         async with self.db.transaction() as session:
-            session.add_all(DestroyedKey(id=key_id) for key_id in ids if key_id not in known)
+            await tombstone_keys(session, ids)
             # The next key epoch rotates the KEK of every workspace that lost a key here.
-            workspaces = sorted({row.workspace_id for row in existing})
+            workspaces = sorted({workspace_id for workspace_id, _ in existing.values()})
             await session.execute(
                 delete(PendingEpoch).where(PendingEpoch.workspace_id.in_(workspaces))
             )
@@ -208,19 +208,22 @@ class KeyStore(ArchiveRecords, KeyRecords):
             await session.execute(delete(DataKey).where(DataKey.id.in_(ids)))
             await session.execute(delete(ArchivedDataKey).where(ArchivedDataKey.id.in_(ids)))
         await self._purge()
-        if self._traces(existing):
+        # One scan of the file for the whole batch (``confide.crypto.traces``).
+        survivors = self._traces(existing)
+        if survivors:
             # secure_delete zeroes deleted cells, but a large delete rebalances the b-tree and
             # can leave copies of moved cells in unused page space: rebuild the file.
             await self._vacuum()
-        survivors = self._traces(existing)
+            survivors = self._traces(existing)
         if survivors:
             raise KeyStillPresent(f"Data key {survivors[0]} survived its destruction.")
         return len(existing)
 
-    def _traces(self, rows: list[DataKey | ArchivedDataKey]) -> list[str]:
-        """Ids of ``rows`` whose wrapped bytes are still in the store's files (read once)."""
-        files = self._file_bytes()
-        return [row.id for row in rows if any(row.wrapped in blob for blob in files)]
+    def _traces(self, rows: dict[str, tuple[str, bytes]]) -> list[str]:
+        """Ids of ``rows`` (id: (workspace id, wrapped bytes)) whose wrapped bytes are still in
+        the store's files (read once, and scanned once for the whole batch:
+        ``confide.crypto.traces``)."""
+        return find_traces({key: wrapped for key, (_, wrapped) in rows.items()}, self._file_bytes())
 
     async def _vacuum(self) -> None:
         async with self.db.engine.connect() as conn:

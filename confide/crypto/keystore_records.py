@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, union_all
+from sqlalchemy import delete, func, insert, select, union_all
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.core.clock import utcnow
 from confide.core.db import Database
@@ -33,6 +35,23 @@ from confide.crypto.keystore_schema import (
 
 GENESIS_HASH = "0" * 64
 _APPEND_ATTEMPTS = 20
+
+
+async def tombstone_keys(session: AsyncSession, key_ids: Iterable[str]) -> int:
+    """Tombstone the ids not tombstoned yet, in the caller's key-store transaction: one
+    SELECT of the known ones and one multi-row INSERT, whatever the batch size (ORM objects
+    per key cost more than the whole key destruction). Returns how many were new."""
+    ids = sorted(set(key_ids))
+    if not ids:
+        return 0
+    known = set(
+        (await session.scalars(select(DestroyedKey.id).where(DestroyedKey.id.in_(ids)))).all()
+    )
+    now = utcnow()
+    fresh = [{"id": key_id, "destroyed_at": now} for key_id in ids if key_id not in known]
+    if fresh:
+        await session.execute(insert(DestroyedKey), fresh)
+    return len(fresh)
 
 
 def entry_hash(prev_hash: str, entry: ErasureJournalEntry) -> str:
@@ -132,17 +151,7 @@ class KeyRecords:
                     )
                     entry.hash = entry_hash(prev, entry)
                     session.add(entry)
-                    ids = sorted(set(key_ids))
-                    known = set(
-                        (
-                            await session.scalars(
-                                select(DestroyedKey.id).where(DestroyedKey.id.in_(ids))
-                            )
-                        ).all()
-                    )
-                    session.add_all(
-                        DestroyedKey(id=key_id) for key_id in ids if key_id not in known
-                    )
+                    await tombstone_keys(session, key_ids)
                 return entry
             except IntegrityError:
                 continue

@@ -3,9 +3,9 @@
 Why: a security log (a visitor created, a widget or console socket opened) is legitimate
 interest, but an IP address is personal data, so each workspace decides how much of it to keep
 (``ip_handling``: ``none``; ``truncated`` to its /24 (IPv4) or /48 (IPv6) network, the
-default; or ``full``) and for how long (``connection_log_retention_days``: 7 by default, at
-most 365; seeds 001 and 002). Whatever is kept of the address is encrypted under the person's
-own data key (the visitor's or operator's subject), so erasing the person shreds their
+default; or ``full``) and for how long (``connection_log_retention_days``: a year (365) by
+default, at most 365; seeds 001 and 002). Whatever is kept of the address is encrypted under
+the person's own data key (the visitor's or operator's subject), so erasing the person shreds their
 addresses too, and no address is ever written to a log line. :func:`purge_connection_logs`
 deletes expired rows in bounded batches, one transaction each, and can run again at any time;
 workers run the same batches daily as the ``purge_connection_logs`` job (``confide.jobs``).

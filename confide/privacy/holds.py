@@ -64,7 +64,7 @@ def hold_rule(hold: LegalHoldRecord) -> ColumnElement[bool]:
     return and_(*clauses)
 
 
-async def _active_holds(
+async def active_holds(
     session: AsyncSession, workspace_ids: Iterable[uuid.UUID]
 ) -> list[LegalHoldRecord]:
     # ix_legal_holds_active
@@ -90,7 +90,7 @@ async def held_conversation_ids(
         )
     ).all()
     held = {row.id for row in rows if row.held}
-    holds = await _active_holds(session, {row.workspace_id for row in rows})
+    holds = await active_holds(session, {row.workspace_id for row in rows})
     rest = [row.id for row in rows if row.id not in held]
     if holds and rest:
         matched = await session.scalars(
@@ -263,7 +263,7 @@ async def do_lift_legal_hold(
         hold.lifted_by = admin.operator_id
         hold.lift_reason = reason
         await tx.flush()
-        others = [h for h in await _active_holds(tx, [workspace_id]) if h.id != hold.id]
+        others = [h for h in await active_holds(tx, [workspace_id]) if h.id != hold.id]
         still = or_(*(hold_rule(h) for h in others)) if others else false()
         result = await tx.execute(
             update(Conversation).where(hold_rule(hold), ~still).values(held=False)

@@ -104,7 +104,7 @@ class WorkspacePrivacySettings(Base):
     redaction_patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
     ip_handling: Mapped[str] = mapped_column(String(16), default="truncated")
     store_transcripts: Mapped[bool] = mapped_column(Boolean, default=True)
-    connection_log_retention_days: Mapped[int] = mapped_column(Integer, default=7)
+    connection_log_retention_days: Mapped[int] = mapped_column(Integer, default=365)
     consent_required: Mapped[bool] = mapped_column(Boolean, default=False)
     # Retention per channel ({"web": 1095, ...}): days active, then days in the restricted
     # archive (0: none); or, when delete_after_months is 1-36, that many months and no archive.

@@ -229,7 +229,7 @@ RECORD_TABLES.update(
         "connection_logs": Table(
             about="Security log of connections: a visitor created, a widget or console socket "
             "opened (legitimate interest: abuse and incident investigation).",
-            retention="connection_log_retention_days of the workspace (default 7, at most 365), "
+            retention="connection_log_retention_days of the workspace (default 365, at most 365), "
             "then deleted by the daily purge_connection_logs job (or `confide "
             "purge-connection-logs`).",
             protection="The address only as the workspace's ip_handling allows (none, /24 or /48 "

@@ -42,7 +42,8 @@ RETENTION_TABLES: dict[str, Table] = {
     "retention_runs": Table(
         about="Each retention run: its date, cursor, batches and stored report (counts per "
         "workspace and channel, oldest item kept and its due date). Ids of workspaces only.",
-        retention="Until the workspace is closed.",
+        retention="retention_run_keep_days from the run's start (default 400), then deleted "
+        "with its counts by the retention run itself (recorded as retention.runs_pruned).",
         protection="Holds no personal data.",
         readers="Admins (the retention page), the platform operator.",
         columns={

@@ -24,6 +24,7 @@ from confide.privacy.models import ConsentRequest, WorkspacePrivacySettings
 from confide.privacy.redaction import check_custom_pattern
 from confide.privacy.retention.policy import (
     DEFAULT_ARCHIVE_DAYS,
+    DEFAULT_CONNECTION_LOG_RETENTION_DAYS,
     DEFAULT_RETENTION_DAYS,
     MAX_ARCHIVE_DAYS,
     MAX_RETENTION_DAYS,
@@ -52,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "redaction_patterns": [],
     "ip_handling": "truncated",
     "store_transcripts": True,
-    "connection_log_retention_days": 7,
+    "connection_log_retention_days": DEFAULT_CONNECTION_LOG_RETENTION_DAYS,
     "consent_required": False,
     "retention_days": dict(DEFAULT_RETENTION_DAYS),
     "archive_days": dict(DEFAULT_ARCHIVE_DAYS),

@@ -14,7 +14,7 @@ from confide.jobs.queue import sync_schedules
 from confide.privacy.models import ConnectionLog
 from confide.runtime import Runtime
 
-EXPIRED_AGE = timedelta(days=30)  # past the default retention of a week
+EXPIRED_AGE = timedelta(days=400)  # past the default retention of a year (365 days)
 FRESH_AGE = timedelta(hours=1)
 
 

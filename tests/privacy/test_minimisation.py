@@ -155,7 +155,7 @@ async def test_purge_removes_logs_past_each_workspaces_retention_and_is_idempote
 ) -> None:
     admin = await admin_headers(world)
     await set_privacy(client, admin, connection_log_retention_days=1)
-    await world.workspace("globex")  # keeps the default week
+    await world.workspace("globex")  # keeps the default year
     for slug in ("acme", "acme", "acme", "globex"):
         await new_visitor(client, slug)
     clock.advance(2 * DAY_SECONDS)
@@ -169,7 +169,13 @@ async def test_purge_removes_logs_past_each_workspaces_retention_and_is_idempote
     assert await count_rows(rt, "connection_logs") == 2
 
     clock.advance(6 * DAY_SECONDS)
-    assert await purge_connection_logs(rt) == 2  # globex's after a week, acme's fresh one too
+    assert await purge_connection_logs(rt) == 1  # acme's fresh one; globex's is kept a year
+    assert await count_rows(rt, "connection_logs") == 1
+
+    clock.advance(356 * DAY_SECONDS)  # 364 days after globex's visitor connected
+    assert await purge_connection_logs(rt) == 0
+    clock.advance(2 * DAY_SECONDS)
+    assert await purge_connection_logs(rt) == 1
     assert await count_rows(rt, "connection_logs") == 0
 
 
@@ -191,7 +197,7 @@ async def test_purge_command_deletes_expired_logs(
     async with rt.db.transaction() as session:
         oldest = await session.scalar(select(ConnectionLog).limit(1))
         assert oldest is not None
-        oldest.created_at = clock.utcnow() - timedelta(days=30)
+        oldest.created_at = clock.utcnow() - timedelta(days=366)  # past the default year
     result = await asyncio.to_thread(
         _confide, tmp_path, "purge-connection-logs", database_url=database_url
     )

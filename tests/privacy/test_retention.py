@@ -171,6 +171,31 @@ async def test_dry_run_counts_what_a_run_then_does_and_both_are_audited(
     assert await count(rt, RetentionRun) == 2
 
 
+async def test_dry_run_counts_the_visitors_end_of_life_would_erase(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    from confide.chat.conversations import do_start_conversation
+    from confide.chat.visitors import authenticate_visitor_token
+
+    admin = await admin_headers(world)
+    seeded = [await seed_conversation(rt, client, admin, Channel.CALL) for _ in range(3)]
+    # The third visitor also has a web conversation, kept longer: they are not erased.
+    principal = await authenticate_visitor_token(rt, seeded[2].token)
+    await do_start_conversation(rt, principal, visitor_id=seeded[2].visitor_id)
+    # Past a call's year of active retention and five years of archive, within web's.
+    as_of = await ended_at(rt, seeded[-1].conversation_id) + timedelta(days=365 + 1825 + 2)
+    workspace = str(await world.workspace())
+    dry = await do_dry_run_retention(rt, as_of=as_of)
+    assert dry.report is not None
+    counted = dry.report["workspaces"][workspace]["call"]
+    assert (counted["destroyed"], counted["visitors_erased"]) == (3, 2)
+    assert {await conversation_state(rt, s.conversation_id) for s in seeded} == {"active"}
+    run = await do_run_retention(rt, as_of=as_of)
+    assert run.report is not None
+    done = run.report["workspaces"][workspace]["call"]
+    assert (done["destroyed"], done["visitors_erased"]) == (3, 2)
+
+
 async def test_statistics_are_coarsened_to_the_week_below_five_conversations_a_day(
     world: World, client: httpx.AsyncClient, rt: Runtime
 ) -> None:

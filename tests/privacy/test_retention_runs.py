@@ -196,3 +196,30 @@ async def test_overdue_alert_fires_when_the_job_stopped_for_two_days(
 
 def _unused(_: date) -> None:
     return None
+
+
+async def test_old_run_reports_are_pruned_by_the_next_run_and_the_pruning_is_audited(
+    world: World, rt: Runtime
+) -> None:
+    from confide.audit.models import AuditEvent
+
+    await world.workspace()
+    old_run = await do_run_retention(rt)
+    old_dry = await do_dry_run_retention(rt)
+    clock.advance((rt.settings.retention_run_keep_days - 1) * 86_400)
+    recent = await do_run_retention(rt)
+    assert await count(rt, RetentionRun) == 3  # nothing is old enough yet
+    clock.advance(2 * 86_400)  # the first two are now past retention_run_keep_days
+    latest = await do_dry_run_retention(rt)
+    assert await count(rt, RetentionRun) == 4  # a dry run prunes nothing
+    newest = await do_run_retention(rt)
+    async with rt.db.session() as session:
+        left = set((await session.scalars(select(RetentionRun.id))).all())
+        pruned = (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "retention.runs_pruned")
+            )
+        ).all()
+    assert left == {recent.id, latest.id, newest.id}
+    assert old_run.id not in left and old_dry.id not in left
+    assert len(pruned) == 1 and pruned[0].workspace_id is None

@@ -12,13 +12,18 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
 from confide.audit.ledger import Actor, append
 from confide.chat.models import Channel, Conversation, ConversationLabel
 from confide.core.errors import ValidationFailed
-from confide.privacy.retention.end_of_life import destroy_conversations, held_of
+from confide.privacy.retention.end_of_life import (
+    destroy_conversations,
+    freed_visitors,
+    held_of,
+    held_rule,
+)
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -99,12 +104,11 @@ async def do_bulk_delete(
     report = BulkDeleteReport(dry_run=dry_run)
     if dry_run:
         async with rt.db.session() as session:
-            rows = await session.execute(
-                select(Conversation.held, func.count()).where(*rule).group_by(Conversation.held)
-            )
-            for is_held, n in rows.all():
-                report.matched += n
-                report.held += n if is_held else 0
+            held = await held_rule(session, workspace_id)
+            report.matched = await session.scalar(select(func.count()).where(*rule)) or 0
+            report.held = await session.scalar(select(func.count()).where(*rule, held)) or 0
+            counted = await freed_visitors(session, workspace_id, and_(*rule) & ~held)
+            report.visitors_erased = sum(counted.values())
         await _record(rt, actor, workspace_id, report)
         return report
     after: uuid.UUID | None = None

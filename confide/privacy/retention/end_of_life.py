@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide.chat.models import Conversation
+from confide.chat.models import Channel, Conversation
 from confide.chat.statistics import record_statistics
 from confide.core.db import UnitOfWork
+from confide.privacy import holds
 from confide.privacy.erasure import (
     ErasureReport,
     erase_conversations_in,
@@ -37,6 +39,39 @@ async def held_of(tx: UnitOfWork, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         select(Conversation.id).where(Conversation.id.in_(ids), Conversation.held.is_(True))
     )
     return set(flagged.all()) | await held_conversation_ids(tx, ids)
+
+
+async def held_rule(session: AsyncSession, workspace_id: uuid.UUID) -> Any:
+    """For counting (dry runs): a WHERE clause over ``conversations`` matching those of the
+    workspace under a legal hold now, flagged ``held`` or covered by an active hold record.
+    The destroying unit asks :func:`held_of` instead, which also locks the rows."""
+    active = await holds.active_holds(session, [workspace_id])
+    rule = or_(Conversation.held.is_(True), *(holds.hold_rule(h) for h in active))
+    # Never NULL (a hold on a group does not match a conversation without one), so that
+    # ``~held_rule`` means "not held".
+    return case((rule, True), else_=False)
+
+
+async def freed_visitors(
+    session: AsyncSession, workspace_id: uuid.UUID, destroyed: Any
+) -> dict[Channel, int]:
+    """For counting (dry runs): how many of the workspace's visitors would be erased because
+    every conversation they have matches ``destroyed`` (a WHERE clause: due and not held), per
+    channel of the lane that would erase them (the last of their channels in lane order, as
+    the run walks lanes sorted by channel). One grouped query over the workspace."""
+    gone = case((destroyed, 1), else_=0)
+    # ix_conversations_visitor_id groups the workspace's conversations by visitor.
+    per_visitor = (
+        select(Conversation.visitor_id, func.max(Conversation.channel).label("channel"))
+        .where(Conversation.workspace_id == workspace_id)
+        .group_by(Conversation.visitor_id)
+        .having(func.min(gone) == 1)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(per_visitor.c.channel, func.count()).group_by(per_visitor.c.channel)
+    )
+    return {Channel(channel): n for channel, n in rows.all()}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ of life) and must agree. The clock of a conversation starts when it ended
   0 = no archive: end of life as soon as active retention ends).
 - ``delete_after_months``: the simple form (1-36; 0 = off). When set it wins: every channel is
   kept that many calendar months, with no archive (GDPR Art. 5(1)(e), storage limitation).
+- Connection logs are not conversations: ``connection_log_retention_days`` (default a year,
+  ``DEFAULT_CONNECTION_LOG_RETENTION_DAYS``; 1-365) is purged by ``confide.privacy.connections``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ DEFAULT_RETENTION_DAYS: dict[str, int] = {
     Channel.VIDEO.value: ONE_YEAR_DAYS,
 }
 DEFAULT_ARCHIVE_DAYS: dict[str, int] = {channel.value: FIVE_YEARS_DAYS for channel in Channel}
+# Connection logs (``confide.privacy.connections``): a year by default, as the issue's defaults say.
+DEFAULT_CONNECTION_LOG_RETENTION_DAYS = ONE_YEAR_DAYS
 OVERDUE_GRACE = timedelta(days=1)  # overdue by more than this: the alert fires
 
 

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from confide.access.models import Workspace
 from confide.chat.models import Channel, Conversation, ConversationLifecycle
@@ -33,14 +33,17 @@ def _ended() -> Any:
 
 
 async def count_due(
-    session: UnitOfWork, workspace_id: uuid.UUID, channel: Channel, rule: Any
+    session: UnitOfWork, workspace_id: uuid.UUID, channel: Channel, rule: Any, held: Any
 ) -> tuple[int, int]:
-    """``(due, held)``: conversations of the lane matching ``rule``, split by the hold flag."""
-    rows = await session.execute(
-        select(Conversation.held, func.count())
+    """``(due, held)``: conversations of the lane matching ``rule``, split by ``held`` (a
+    WHERE clause: under a legal hold, ``end_of_life.held_rule``)."""
+    # Grouped over a subquery: PostgreSQL cannot match a GROUP BY expression with parameters.
+    flags = (
+        select(case((held, 1), else_=0).label("is_held"))
         .where(Conversation.workspace_id == workspace_id, Conversation.channel == channel, rule)
-        .group_by(Conversation.held)
+        .subquery()
     )
+    rows = await session.execute(select(flags.c.is_held, func.count()).group_by(flags.c.is_held))
     found = {bool(held): n for held, n in rows.all()}
     return found.get(False, 0), found.get(True, 0)
 

@@ -26,10 +26,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from confide.access.models import Workspace
 from confide.audit.ledger import Actor, append
@@ -40,7 +40,12 @@ from confide.core.db import UnitOfWork
 from confide.core.errors import NotFound
 from confide.privacy import settings as privacy_settings
 from confide.privacy.retention.archive import archive_data_keys
-from confide.privacy.retention.end_of_life import destroy_conversations, held_of
+from confide.privacy.retention.end_of_life import (
+    destroy_conversations,
+    freed_visitors,
+    held_of,
+    held_rule,
+)
 from confide.privacy.retention.models import RetentionRun, RetentionRunCount
 from confide.privacy.retention.policy import ChannelPolicy, policies_of
 from confide.privacy.retention.report import build_report, count_due
@@ -239,11 +244,45 @@ async def run_batch(
     return 0, True
 
 
+async def prune_runs(rt: Runtime, tx: UnitOfWork, keep: uuid.UUID) -> int:
+    """Delete the runs (and their counts) started more than ``retention_run_keep_days`` ago,
+    finished or abandoned, except ``keep``, in the caller's unit, and record
+    ``retention.runs_pruned`` on the platform chain when any went. Returns how many went.
+    The stored reports hold counts and workspace ids only, but are kept for a bounded time
+    like everything else (GDPR Art. 5(1)(e))."""
+    cutoff = utcnow() - timedelta(days=rt.settings.retention_run_keep_days)
+    # No index needed: about one row a day, at most retention_run_keep_days of them.
+    old = list(
+        (
+            await tx.scalars(
+                select(RetentionRun.id).where(
+                    RetentionRun.started_at < cutoff, RetentionRun.id != keep
+                )
+            )
+        ).all()
+    )
+    if not old:
+        return 0
+    await tx.execute(delete(RetentionRunCount).where(RetentionRunCount.run_id.in_(old)))
+    await tx.execute(delete(RetentionRun).where(RetentionRun.id.in_(old)))
+    await append(
+        tx,
+        rt,
+        None,
+        "retention.runs_pruned",
+        resource="retention_runs",
+        details={"runs": len(old), "before": cutoff.isoformat()},
+    )
+    return len(old)
+
+
 async def _finish(rt: Runtime, tx: UnitOfWork, run: RetentionRun) -> None:
     run.report = await build_report(tx, run.id, run.as_of)
     run.status = "finished"
     run.finished_at = utcnow()
     run.cursor = None
+    if not run.dry_run:
+        await prune_runs(rt, tx, run.id)
     for workspace_id, channels in run.report["workspaces"].items():
         await append(
             tx,
@@ -289,14 +328,30 @@ async def do_dry_run_retention(rt: Runtime, *, as_of: datetime | None = None) ->
         run = RetentionRun(id=uuid.uuid4(), as_of=as_of, dry_run=True, status="running", batches=0)
         tx.add(run)
         await tx.flush()
-        for lane in await _lanes(tx):
-            policy = (await policies_for(tx, uuid.UUID(lane[0])))[lane[1]]
-            rule = lane_rule(lane[2], policy, as_of)
-            if rule is False:
-                continue
-            due, held = await count_due(tx, uuid.UUID(lane[0]), Channel(lane[1]), rule)
-            name = {"statistics": "statistics", "archive": "archived"}.get(lane[2], "destroyed")
-            if due or held:
-                await _add_counts(tx, run.id, lane, **{name: due}, held=held)
+        lanes = await _lanes(tx)
+        for workspace in sorted({lane[0] for lane in lanes}):
+            workspace_id = uuid.UUID(workspace)
+            policies = await policies_for(tx, workspace_id)
+            held = await held_rule(tx, workspace_id)
+            for lane in (lane for lane in lanes if lane[0] == workspace):
+                rule = lane_rule(lane[2], policies[lane[1]], as_of)
+                if rule is False:
+                    continue
+                due, n_held = await count_due(tx, workspace_id, Channel(lane[1]), rule, held)
+                name = {"statistics": "statistics", "archive": "archived"}.get(lane[2], "destroyed")
+                if due or n_held:
+                    await _add_counts(tx, run.id, lane, **{name: due}, held=n_held)
+            # The visitors end of life would erase: all their conversations due and not held.
+            destroyed = or_(
+                *(
+                    (Conversation.channel == Channel(channel)) & lane_rule("end_of_life", p, as_of)
+                    for channel, p in policies.items()
+                )
+            )
+            freed = await freed_visitors(tx, workspace_id, destroyed & ~held)
+            for channel, n in freed.items():
+                await _add_counts(
+                    tx, run.id, (workspace, channel.value, "end_of_life"), visitors_erased=n
+                )
         await _finish(rt, tx, run)
         return run

@@ -1,0 +1,63 @@
+"""Forensic check after shredding: do any of a batch's destroyed key bytes survive in a file?
+
+Why a module of its own: the key store checks, after every destruction, that no wrapped key it
+just deleted can still be read from its SQLite file (``confide.crypto.keystore``). Asking
+``needle in blob`` once per key costs one full read of the file per key, so a batch of
+``n`` keys in a store of ``m`` bytes costs ``n * m``: at retention's scale (a thousand keys per
+batch, megabytes of store) that was most of end of life's time. :func:`find_traces` answers
+for the whole batch in one pass over each file.
+
+How: every occurrence of a needle of length ``L`` covers ``L - K + 1`` consecutive offsets, so
+it contains exactly one offset that is a multiple of the stride ``L - K + 1``, and the ``K``
+bytes read there are one of the needle's ``K``-byte windows. The file's windows at every
+stride-th offset are cut out in C (``struct.iter_unpack``) into a set, intersected with the
+needles' windows, and only needles with a window in common (those present, and the rare chance
+collision) are searched for in full: exact, in about one pass per file per needle length.
+Needles shorter than ``2 * K`` (none in practice: a wrapped key is at least 44 bytes) are
+searched for one by one.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from operator import itemgetter
+
+WINDOW_BYTES = 8
+
+
+def find_traces(needles: Mapping[str, bytes], blobs: Iterable[bytes]) -> list[str]:
+    """The ids (keys of ``needles``, in their order) whose bytes occur anywhere in any of
+    ``blobs``. Exact: a needle is reported if and only if ``needle in blob`` for some blob."""
+    files = list(blobs)
+    found: set[str] = set()
+    by_length: dict[int, dict[str, bytes]] = defaultdict(dict)
+    for key, needle in needles.items():
+        if len(needle) < 2 * WINDOW_BYTES:
+            if any(needle in blob for blob in files):
+                found.add(key)
+        else:
+            by_length[len(needle)][key] = needle
+    for length, group in by_length.items():
+        found |= _scan(group, length, files)
+    return [key for key in needles if key in found]
+
+
+def _scan(needles: dict[str, bytes], length: int, files: list[bytes]) -> set[str]:
+    """Needles all of ``length`` bytes found in ``files``, by the strided window scan."""
+    stride = length - WINDOW_BYTES + 1
+    record = struct.Struct(f"{WINDOW_BYTES}s{stride - WINDOW_BYTES}x")
+    owners: dict[bytes, list[str]] = defaultdict(list)
+    for key, needle in needles.items():
+        for offset in range(stride):
+            owners[needle[offset : offset + WINDOW_BYTES]].append(key)
+    found: set[str] = set()
+    for blob in files:
+        # Zero padding makes whole records of the tail; a padded window can only add a
+        # candidate, never hide one, and every candidate is checked in full below.
+        padded = blob + bytes(-len(blob) % stride)
+        seen = set(map(itemgetter(0), record.iter_unpack(padded)))
+        candidates = {key for window in seen & owners.keys() for key in owners[window]}
+        found |= {key for key in candidates if needles[key] in blob}
+    return found
