@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confide.access.passwords import Passwords
+from confide.access.principal_cache import PrincipalCache
 from confide.access.tokens import TokenService
 from confide.core.config import Settings
 from confide.core.db import Database
@@ -15,7 +16,6 @@ from confide.crypto.keyring import Keyring
 from confide.crypto.keystore import KeyStore
 from confide.crypto.providers import MASTER_KEY_FILE, LocalKeyProvider
 from confide.privacy.key_cache import KeyCacheWatcher
-from confide.access.principal_cache import PrincipalCache
 from confide.privacy.settings_cache import PrivacySettingsCache
 from confide.privacy.vault import Vault
 from confide.realtime.fanout.broker import Broker, MemoryBroker

@@ -30,8 +30,8 @@ from confide.access.models import (
     Workspace,
 )
 from confide.access.passwords import password_problem
-from confide.access.principal_cache import principals_changed
 from confide.access.policy import OperatorFacts, Principal
+from confide.access.principal_cache import principals_changed
 from confide.audit.ledger import Actor, append
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork

@@ -8,8 +8,8 @@ import asyncio
 import os
 import time
 import uuid
-from datetime import datetime, timedelta
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
