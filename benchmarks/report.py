@@ -82,6 +82,8 @@ def _load(name: str) -> dict[str, Any] | None:
 
 
 def _capacity_row(label: str, nodes: int, run: dict[str, Any], command: str) -> str:
+    if "error" in run:
+        return f"| {label} | failed: {_cell(run['error'])} | | | | | | `{command}` |"
     rate, cpu_ms = run["messages_per_second"], run["server_cpu_ms_per_message"]
     per_core = 1000 / cpu_ms if cpu_ms else 0.0
     return (
