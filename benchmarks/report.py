@@ -121,7 +121,8 @@ def capacity_table() -> str:
         "",
         f"Runs from {min(dates, default='-')} to {max(dates, default='-')}"
         + (f" (quick runs: {', '.join(quick)})" if quick else "")
-        + ". Messages/s measured: every visitor sending back to back (1,000 visitors, 10 s), "
+        + ". Messages/s measured: every visitor sending back to back (sizes in each result's "
+        "notes), "
         "on the 2 shared cores, which also run the load generator, PostgreSQL and Redis. "
         "Per core: 1,000 ms / server CPU per message, i.e. what one `confide serve` process "
         "with a core of its own would carry (Confide's processes only: PostgreSQL's and "
@@ -137,8 +138,13 @@ def capacity_table() -> str:
             f"Measured whole (`python -m benchmarks realistic_day`, SQLite, 1 node): "
             f"{confide['visitors']:,} visitors connected, {confide['chatting']:,} chatting and "
             f"{confide['agents']} agents replying: p99 {confide['to_agent']['p99_ms']:.1f} ms "
-            f"visitor to agent, {confide['to_visitor']['p99_ms']:.1f} ms agent to visitor, "
-            f"{confide['lost_to_agent'] + confide['lost_to_visitor']} lost, "
+            f"visitor to agent, "
+            + (
+                "no reply delivered within the drain, "
+                if confide["lost_to_visitor"] == confide["replies"]
+                else f"{confide['to_visitor']['p99_ms']:.1f} ms agent to visitor, "
+            )
+            + f"{confide['lost_to_agent'] + confide['lost_to_visitor']} lost, "
             f"{confide['unsent']} never sent; the server used "
             f"{confide['server_cpu_cores']:.2f} cores, the load generator "
             f"{confide['loadgen_cpu_cores']:.2f}"
