@@ -26,6 +26,7 @@ BENCHMARKS = [
     "message_steady",
     "connections",
     "multi_node",
+    "realistic_day",
     "redaction",
     "recovery",
     "search",

@@ -144,11 +144,11 @@ class Server:
         # The token travels as a subprotocol, never in the URL (confide.realtime.endpoints).
         return [(f"{self.ws}/api/v1/ws/widget", token) for token in tokens]
 
-    async def agent_console_url(self) -> SocketAddress:
+    async def agent_console_url(self, username: str = AGENT) -> SocketAddress:
         async with httpx.AsyncClient(base_url=self.http) as client:
             response = await client.post(
                 "/api/v1/auth/login",
-                json={"workspace": WORKSPACE, "username": AGENT, "password": AGENT_PASSWORD},
+                json={"workspace": WORKSPACE, "username": username, "password": AGENT_PASSWORD},
             )
             response.raise_for_status()
             token = response.json()["access_token"]
@@ -229,6 +229,55 @@ def relay_server(database_url: str, *, group_commit: bool = False) -> Iterator[S
         args.append("--group-commit")
     with _process(args, {}, f"http://127.0.0.1:{port}/") as process:
         yield Server(process, port)
+
+
+@contextmanager
+def day_relay_server(database_url: str) -> Iterator[Server]:
+    """The relay routing both ways (``benchmarks/day_relay.py``), for ``realistic_day``."""
+    port = free_port()
+    args = [sys.executable, "-m", "benchmarks.day_relay", "--port", str(port)]
+    args += ["--database-url", database_url]
+    with _process(args, {}, f"http://127.0.0.1:{port}/") as process:
+        yield Server(process, port)
+
+
+async def add_agents(
+    settings: Settings, population: Population, agents: int, per_agent: int
+) -> None:
+    """``agents`` more agents (``bench-agent-<n>``, password ``AGENT_PASSWORD``) in the
+    group; agent n is assigned the conversations ``n * per_agent ...`` (by an admin)."""
+    from sqlalchemy import select
+
+    from confide.access.models import Group
+    from confide.access.policy import Principal
+    from confide.chat.conversations import do_assign
+
+    rt = Runtime.from_settings(settings)
+    try:
+        async with rt.db.session() as session:
+            group = (await session.scalars(select(Group))).one()
+        admin = Principal(kind="operator", workspace_id=group.workspace_id, role=Role.ADMIN)
+        for n in range(agents):
+            operator_id = await do_create_operator(
+                rt,
+                None,
+                workspace_id=group.workspace_id,
+                username=f"{AGENT}-{n}",
+                password=AGENT_PASSWORD,
+                role=Role.AGENT,
+                profile={"name": f"Bench Agent {n}", "alias": f"Bench {n}"},
+                group_ids=[group.id],
+            )
+            mine = population.conversation_ids[n * per_agent : (n + 1) * per_agent]
+            for start in range(0, len(mine), 10):
+                await asyncio.gather(
+                    *(
+                        do_assign(rt, admin, uuid.UUID(c), operator_id)
+                        for c in mine[start : start + 10]
+                    )
+                )
+    finally:
+        await rt.close()
 
 
 @asynccontextmanager

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confide.access.passwords import Passwords
+from confide.access.principal_cache import PrincipalCache
 from confide.access.tokens import TokenService
 from confide.core.config import Settings
 from confide.core.db import Database
@@ -74,6 +75,7 @@ class Runtime:
     limiter: RateLimiter
     keyring: Keyring
     privacy_cache: PrivacySettingsCache
+    principal_cache: PrincipalCache
     relay: LiveRelay
     key_cache: KeyCacheWatcher
 
@@ -106,6 +108,7 @@ class Runtime:
             limiter=create_rate_limiter(settings.redis_url, settings.rate_limit_when_redis_down),
             keyring=keyring,
             privacy_cache=PrivacySettingsCache(broker),
+            principal_cache=PrincipalCache(broker),
             relay=create_live_relay(
                 settings.redis_url, settings.live_relay_seconds, settings.live_relay_max_messages
             ),
@@ -131,6 +134,7 @@ class Runtime:
     async def close(self) -> None:
         await self.key_cache.close()
         await self.privacy_cache.close()
+        await self.principal_cache.close()
         await self.broker.close()
         await self.limiter.close()
         await self.relay.close()

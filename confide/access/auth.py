@@ -306,8 +306,19 @@ async def logout(rt: Runtime, session_id: uuid.UUID, *, everywhere: bool = False
 async def authenticate_access_token(
     rt: Runtime, token: str, workspace_hint: uuid.UUID | None = None
 ) -> Principal:
+    """The principal a REST request or a new socket acts as. Served from this node's
+    :class:`~confide.access.principal_cache.PrincipalCache` when it holds the session: every
+    change to a principal invalidates it on every node (``principals_changed``)."""
     claims = rt.tokens.read_access_token(token)
-    return await authenticate_session(rt, claims.session_id, claims.operator_id, workspace_hint)
+    cached = rt.principal_cache.get(claims.session_id, workspace_hint)
+    if cached is not None and cached.operator_id == claims.operator_id:
+        return cached
+    snapshot = rt.principal_cache.snapshot()
+    principal, session_expires_at = await _load_principal(
+        rt, claims.session_id, claims.operator_id, workspace_hint
+    )
+    rt.principal_cache.store(snapshot, workspace_hint, principal, session_expires_at)
+    return principal
 
 
 async def authenticate_session(
@@ -318,7 +329,17 @@ async def authenticate_session(
 ) -> Principal:
     """The principal of a live session, with its live grants (``confide.access.grant_store``;
     ``workspace_hint``: the workspace a support account enters); open sockets call this again
-    when rights change or a grant lapses."""
+    when rights change or a grant lapses, and read the database, never the cache."""
+    return (await _load_principal(rt, session_id, operator_id, workspace_hint))[0]
+
+
+async def _load_principal(
+    rt: Runtime,
+    session_id: uuid.UUID,
+    operator_id: uuid.UUID,
+    workspace_hint: uuid.UUID | None,
+) -> tuple[Principal, datetime]:
+    """The principal and its session's expiry, read from the database."""
     # One round trip on every authenticated request: the session, its operator, the facts that
     # decide whether MFA enrolment is pending, and (one row per group, via
     # ix_group_members_operator_id) the operator's groups.
@@ -345,7 +366,7 @@ async def authenticate_session(
         if not rows:
             raise InvalidToken()
         principal = _principal_of(rows, session_id, operator_id)
-        return await attach_grants(session, principal, workspace_hint)
+        return await attach_grants(session, principal, workspace_hint), rows[0].expires_at
 
 
 def _principal_of(rows: Sequence[Any], session_id: uuid.UUID, operator_id: uuid.UUID) -> Principal:

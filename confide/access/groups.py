@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from confide.access import policy
 from confide.access.models import Group, GroupMember, Role
 from confide.access.policy import Action, Principal
+from confide.access.principal_cache import principals_changed
 from confide.audit.ledger import Actor, append
 from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, NotFound, ValidationFailed
@@ -88,6 +89,8 @@ async def do_delete_group(rt: Runtime, actor: Principal, group_id: uuid.UUID) ->
         group = await _load(session, actor, group_id)
         await _record(session, rt, actor, "group.delete", group)
         await session.delete(group)
+        # Its members' principals named it: every node reloads them.
+        session.on_commit(principals_changed, rt, None)
 
 
 async def list_groups(rt: Runtime, actor: Principal) -> list[dict[str, Any]]:

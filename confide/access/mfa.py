@@ -25,6 +25,7 @@ from confide.access.models import (
     Workspace,
 )
 from confide.access.policy import Principal
+from confide.access.principal_cache import principals_changed
 from confide.audit.ledger import append
 from confide.core.clock import utcnow
 from confide.core.errors import (
@@ -208,6 +209,8 @@ async def confirm_enrolment(rt: Runtime, principal: Principal, code: str) -> lis
         credential.last_used_step = step
         codes = await _replace_recovery_codes(rt, session, principal.operator_id)
         await append(session, rt, principal, "auth.mfa_enabled")
+        # Whether MFA enrolment is pending is part of the principal.
+        session.on_commit(principals_changed, rt, principal.operator_id)
     return codes
 
 
@@ -266,6 +269,7 @@ async def _disable(rt: Runtime, principal: Principal, *, password: str, code: st
         )
         await session.execute(delete(RecoveryCode).where(RecoveryCode.operator_id == operator.id))
         await append(session, rt, principal, "auth.mfa_disabled")
+        session.on_commit(principals_changed, rt, principal.operator_id)
 
 
 async def status(rt: Runtime, operator_id: uuid.UUID) -> dict[str, object]:

@@ -22,6 +22,7 @@ from confide.access.operators import PUBLIC_PROFILE_FIELDS, _facts, _load_active
 from confide.access.policy import OperatorFacts, Principal, ProfileView
 from confide.audit.ledger import append
 from confide.core.clock import utcnow
+from confide.core.errors import NotFound
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -40,20 +41,23 @@ async def _render(
     operators: list[Operator],
     views: dict[uuid.UUID, ProfileView],
     groups: dict[uuid.UUID, frozenset[uuid.UUID]],
+    mfa_ids: set[uuid.UUID] | None = None,
 ) -> list[OperatorView]:
+    """``mfa_ids``: the operators with confirmed MFA, when the caller read them already."""
     profiles = await rt.vault.read_fields(
         session, [o.subject_id for o in operators if views[o.id] is not ProfileView.PSEUDONYMOUS]
     )
-    mfa_ids = set(
-        (
-            await session.scalars(
-                select(TotpCredential.operator_id).where(
-                    TotpCredential.operator_id.in_([o.id for o in operators]),
-                    TotpCredential.confirmed_at.is_not(None),
+    if mfa_ids is None:
+        mfa_ids = set(
+            (
+                await session.scalars(
+                    select(TotpCredential.operator_id).where(
+                        TotpCredential.operator_id.in_([o.id for o in operators]),
+                        TotpCredential.confirmed_at.is_not(None),
+                    )
                 )
-            )
-        ).all()
-    )
+            ).all()
+        )
     rendered = []
     for operator in operators:
         view = views[operator.id]
@@ -83,7 +87,30 @@ def _iso(value: datetime | None) -> str | None:
 
 async def get_operator_view(rt: Runtime, actor: Principal, operator_id: uuid.UUID) -> OperatorView:
     """One operator as ``actor`` may see them; raises :class:`NotFound` if not visible.
-    Someone else's full profile (with e-mail) is recorded as ``operator.read``."""
+    Someone else's full profile (with e-mail) is recorded as ``operator.read``; one's own
+    is read in a read session (nothing to record, so no write transaction)."""
+    if operator_id == actor.operator_id:
+        async with rt.db.session() as session:
+            # The operator and whether their MFA is on, in one query.
+            query = (
+                select(Operator, TotpCredential.confirmed_at)
+                .outerjoin(TotpCredential, TotpCredential.operator_id == Operator.id)
+                .where(Operator.id == operator_id, Operator.status == OperatorStatus.ACTIVE)
+            )
+            found = (await session.execute(query)).first()
+            if found is None:
+                raise NotFound()
+            operator, mfa_confirmed_at = found
+            mfa_ids = {operator.id} if mfa_confirmed_at is not None else set()
+            # The principal's groups were read with its session (and are dropped from the
+            # principal cache whenever they change).
+            facts = OperatorFacts(
+                operator.id, operator.workspace_id, operator.role, actor.group_ids
+            )
+            view = policy.operator_view(actor, facts)
+            groups = {operator.id: facts.group_ids}
+            views = {operator.id: view}
+            return (await _render(rt, session, [operator], views, groups, mfa_ids))[0]
     async with rt.db.transaction() as tx:
         operator = await _load_active(tx, operator_id)
         facts = await _facts(tx, operator)

@@ -31,6 +31,7 @@ from confide.access.models import (
 )
 from confide.access.passwords import password_problem
 from confide.access.policy import OperatorFacts, Principal
+from confide.access.principal_cache import principals_changed
 from confide.audit.ledger import Actor, append
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
@@ -47,7 +48,9 @@ PROFILE_FIELDS = (*PUBLIC_PROFILE_FIELDS, "email")
 
 async def notify_principal_changed(rt: Runtime, operator_id: uuid.UUID) -> None:
     """Tell the operator's open sockets (on every node) to re-check their rights now.
-    Called after commit by every action that changes a role, groups or sessions."""
+    Called after commit by every action that changes a role, groups or sessions; drops the
+    operator's cached principals on every node first (``confide.access.principal_cache``)."""
+    await principals_changed(rt, operator_id)
     await rt.broker.publish(operator_channel(operator_id), PRINCIPAL_CHANGED)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from confide.access.models import Workspace
 from confide.access.policy import Principal
+from confide.access.principal_cache import principals_changed
 from confide.audit.ledger import Actor, append
 from confide.core.errors import Conflict, NotFound, ValidationFailed
 
@@ -68,6 +69,8 @@ async def do_update_workspace_settings(
             workspace.name = name
         if mfa_required_for_admins is not None:
             workspace.mfa_required_for_admins = mfa_required_for_admins
+            # Decides whether its admins' sessions may only enrol: every node reloads them.
+            session.on_commit(principals_changed, rt, None)
         if privacy:
             await privacy_settings.apply(session, workspace_id, privacy)
             session.on_commit(settings_changed, rt, workspace_id)

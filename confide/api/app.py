@@ -20,6 +20,7 @@ from confide.api.middleware import (
     BodyLimitMiddleware,
     ClientAddressMiddleware,
     SecurityHeadersMiddleware,
+    SocketRoutes,
 )
 from confide.api.routes import (
     accountability,
@@ -127,8 +128,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = rt
     install_error_handlers(app)
     app.include_router(build_api_router())
-    app.add_api_websocket_route(f"{API_PREFIX}/ws/console", socket_endpoints.console_socket)
-    app.add_api_websocket_route(f"{API_PREFIX}/ws/widget", socket_endpoints.widget_socket)
 
     from confide.web.console import mount_console
     from confide.web.portal import mount_portal
@@ -165,4 +164,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(WidgetCorsMiddleware, runtime=rt)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ClientAddressMiddleware)
+    # Outermost: the WebSockets skip every HTTP layer (SocketRoutes says why).
+    sockets = {
+        f"{API_PREFIX}/ws/console": socket_endpoints.console_socket,
+        f"{API_PREFIX}/ws/widget": socket_endpoints.widget_socket,
+    }
+    app.add_middleware(SocketRoutes, routes=sockets, app_ref=app)
     return app

@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from confide.core.client import set_client_address
 from confide.core.errors import BodyTooLarge, PayloadTooLarge
@@ -40,6 +42,43 @@ class ClientAddressMiddleware:
             client = scope.get("client")
             set_client_address(client[0] if client else "unknown")
         await self.app(scope, receive, send)
+
+
+class SocketRoutes:
+    """The app's WebSockets, straight from the outermost middleware to their endpoints.
+
+    Why: a socket lives for hours, and every layer it passes through stays suspended on its
+    stack for as long: the HTTP-only middleware (security headers, body limit, widget CORS,
+    the request log), FastAPI's exception middleware and dependency exit stacks, the router.
+    Measured with ``tracemalloc`` on 300 idle widget sockets, those frames held about 9 KiB per
+    socket (docs/performance.md, ``connections_memory``). The endpoints need none of it: they
+    authenticate, check the origin and close with their own codes
+    (``confide.realtime.endpoints``). This layer names the client for the audit ledger, as
+    :class:`ClientAddressMiddleware` does, and lets every other scope through.
+
+    ``routes``: path -> endpoint taking a Starlette ``WebSocket``; ``app_ref``: the application
+    whose ``state`` the endpoints read (``websocket.app``).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Mapping[str, Callable[[WebSocket], Awaitable[None]]],
+        app_ref: object,
+    ) -> None:
+        self.app = app
+        self.routes = dict(routes)
+        self.app_ref = app_ref
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.routes.get(scope["path"]) if scope["type"] == "websocket" else None
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        set_client_address(client[0] if client else "unknown")
+        scope["app"] = self.app_ref
+        await endpoint(WebSocket(scope, receive, send))
 
 
 class SecurityHeadersMiddleware:

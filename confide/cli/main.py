@@ -33,6 +33,7 @@ from confide.cli.common import (
 from confide.cli.demo import DEMO_WORKSPACE, prepare_demo
 from confide.core.config import Settings
 from confide.core.logging import configure_logging
+from confide.core.memory import limit_malloc_arenas
 from confide.runtime import Runtime
 
 operator_app = typer.Typer(help="Create and manage operators.", no_args_is_help=True)
@@ -96,6 +97,8 @@ def serve(
 ) -> None:
     """Run the web server: REST API, WebSockets and the console."""
     settings = settings_from(data_dir, host=host, port=port)
+    # Before any thread starts (migrations included): see confide.core.memory.
+    limit_malloc_arenas(settings.malloc_arena_max)
     if no_migrate:
         check_installation(settings)
     else:

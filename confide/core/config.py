@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         "node's memory (a cluster of N nodes then admits up to N times a limit), 'refuse' "
         "answers HTTP 503 with Retry-After (and an error frame on sockets).",
     )
+    malloc_arena_max: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="At most this many glibc malloc arenas in `confide serve` (0: glibc's "
+        "default, 8 per core). Fewer arenas keep idle sockets small (confide.core.memory).",
+    )
     ws_ping_interval_seconds: float = Field(
         default=20.0,
         gt=0,

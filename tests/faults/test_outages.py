@@ -219,8 +219,13 @@ async def test_redis_and_postgres_outages_lose_nothing_and_fail_politely(
     client: aioredis.Redis = aioredis.from_url(cluster.redis.url)
     try:
         expected_channels = {f"confide:conv:{c}" for c in last_seqs}
-        # The invalidation channels every node keeps: privacy settings and destroyed keys.
-        expected_channels |= {"confide:privacy-settings", "confide:keys-destroyed"}
+        # The invalidation channels every node keeps: privacy settings, destroyed keys and
+        # changed principals (the consoles' requests cached theirs).
+        expected_channels |= {
+            "confide:privacy-settings",
+            "confide:keys-destroyed",
+            "confide:principals-changed",
+        }
 
         async def settled() -> bool:
             listed = {c.decode() for c in await client.pubsub_channels("confide:*")}

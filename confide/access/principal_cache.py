@@ -1,0 +1,144 @@
+"""Operators' principals cached per process, so an API request does not reload them.
+
+Why: every authenticated request turned its access token into a principal with two queries
+(the session, operator, groups and MFA facts in one; the live grants in another), which cost
+more than the rest of a simple read. A principal changes rarely, and a change must still take
+effect at once, on every node:
+
+- :func:`principals_changed` runs after the change has committed (every action that changes a
+  session, role, status, groups, grants or MFA facts calls it, through
+  ``confide.access.operators.notify_principal_changed`` or directly). It bumps the generation
+  here, so a load that started before the commit cannot store the old principal after it, and
+  publishes an invalidation through the broker (``PRINCIPALS_CHANNEL``), so every node drops
+  its copies as soon as Redis delivers it.
+- As with ``confide.privacy.settings_cache``: on a node with a Redis broker the cache is used
+  only while its watcher is subscribed and the broker is connected; each entry records the
+  broker's ``epoch``, which moves when the connection is lost and again when it is back, so
+  everything cached before a possible loss of invalidations is ignored.
+- An entry is never used after ``TTL_SECONDS``, after its session expires, or after the
+  earliest of its grants expires (a support account's entered workspace depends on them).
+- Open console sockets re-check with :func:`confide.access.auth.authenticate_session`, which
+  never reads this cache: they re-check *because* something changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from confide.access.policy import Principal
+from confide.core.clock import utcnow
+from confide.realtime.fanout.broker import Broker, MemoryBroker, Subscription
+
+if TYPE_CHECKING:
+    from confide.runtime import Runtime
+
+TTL_SECONDS = 10.0
+MAX_ENTRIES = 50_000
+# Node-level: every node drops its cached principals of the operator named (or all).
+PRINCIPALS_CHANNEL = "principals-changed"
+# (session id, workspace hint) -> principal
+_Key = tuple[uuid.UUID, uuid.UUID | None]
+
+
+class PrincipalCache:
+    """Principals of live sessions, keyed by session and workspace hint (see module doc)."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        # key -> (valid until, confide clock; broker epoch; principal)
+        self._entries: dict[_Key, tuple[datetime, int, Principal]] = {}
+        self.generation = 0
+        # One process: every change is made here and invalidated directly.
+        self._watching = isinstance(broker, MemoryBroker)
+        self._watcher: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+        broker.on_reconnect(self.invalidate)
+
+    @property
+    def usable(self) -> bool:
+        """Whether invalidations can reach this node now; starts the watcher if not yet."""
+        if self._watching and self._broker.connected:
+            return True
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(
+                self._watch(), name="confide-principal-cache"
+            )
+        return False
+
+    def get(self, session_id: uuid.UUID, hint: uuid.UUID | None) -> Principal | None:
+        """The cached principal of the session, or ``None``."""
+        if not self.usable:
+            return None
+        hit = self._entries.get((session_id, hint))
+        if hit is None or hit[1] != self._broker.epoch or hit[0] <= utcnow():
+            return None
+        return hit[2]
+
+    def snapshot(self) -> tuple[int, int]:
+        """Taken before loading: :meth:`store` refuses a load older than an invalidation."""
+        return self.generation, self._broker.epoch
+
+    def store(
+        self,
+        snapshot: tuple[int, int],
+        hint: uuid.UUID | None,
+        principal: Principal,
+        session_expires_at: datetime,
+    ) -> None:
+        """Keep ``principal`` (loaded after ``snapshot``) until the earliest of the TTL, its
+        session's expiry and its grants' expiry, unless something changed meanwhile."""
+        generation, epoch = snapshot
+        if generation != self.generation or epoch != self._broker.epoch or not self.usable:
+            return
+        assert principal.session_id is not None
+        until = min(
+            [utcnow() + timedelta(seconds=TTL_SECONDS), session_expires_at]
+            + [grant.expires_at for grant in principal.grants]
+        )
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[(principal.session_id, hint)] = (until, epoch, principal)
+
+    def invalidate(self, operator_id: uuid.UUID | None = None) -> None:
+        """Drop the operator's cached principals (``None``: everyone's)."""
+        self.generation += 1
+        if operator_id is None:
+            self._entries.clear()
+            return
+        for key in [k for k, v in self._entries.items() if v[2].operator_id == operator_id]:
+            del self._entries[key]
+
+    async def _watch(self) -> None:
+        self._subscription = self._broker.subscription()
+        await self._broker.start()
+        await self._subscription.add(PRINCIPALS_CHANNEL)
+        self._watching = True
+        while True:
+            _channel, event = await self._subscription.get()
+            if self._subscription.lagged:
+                self._subscription.lagged = False
+                self.invalidate()
+            operator_id = event.get("operator_id")
+            self.invalidate(uuid.UUID(operator_id) if isinstance(operator_id, str) else None)
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watcher
+            self._watcher = None
+        if self._subscription is not None:
+            await self._subscription.close()
+            self._subscription = None
+
+
+async def principals_changed(rt: Runtime, operator_id: uuid.UUID | None) -> None:
+    """Call after a change to an operator's principal has committed (``None``: a change that
+    may touch any operator's, such as a workspace's MFA rule or a deleted group)."""
+    rt.principal_cache.invalidate(operator_id)
+    event = {"type": "principals_changed", "operator_id": str(operator_id) if operator_id else None}
+    await rt.broker.publish(PRINCIPALS_CHANNEL, event)
