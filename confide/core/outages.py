@@ -27,6 +27,9 @@ _ASYNCPG_OUTAGES = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.InterfaceError,  # "connection is closed"
+    # Class 53 (too many connections, out of memory, disk full): the server is up but cannot
+    # take this work now; a client should come back later, as for any outage.
+    asyncpg.exceptions.InsufficientResourcesError,
 )
 _SQLALCHEMY_OUTAGES = (
     sqlalchemy.exc.OperationalError,  # connect refused, server gone, SQLite busy
