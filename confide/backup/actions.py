@@ -4,9 +4,11 @@ Layout under ``backups_dir`` (a ``LocalDirectoryStore``; default beside ``data_d
 
     <id>/data.cfs          the snapshot (SQLite file or pg_dump -Fc), gzip, sealed in chunks
     <id>/manifest.cfs      sealed JSON: time, backend, schema version, row counts per table,
-                           SHA-256 per sealed chunk, the erasure journal's head at backup time
-    keystore/<id>.cfs      the key store's rows (wrapped keys, tombstones; never a clear key),
-                           sealed under a random key that the master key wraps (header line)
+                           SHA-256 per sealed chunk, the erasure journal's head at backup time,
+                           the key-store copy's SHA-256 and row counts per table
+    keystore/<id>.cfs      the key store's rows (wrapped keys, tombstones, the erasure journal;
+                           never a clear key), sealed under a random key that the master key
+                           wraps (header line); written before the manifest, which records it
 
 ``<id>`` is the UTC time and a random suffix (``20261130T141500Z-3fa9c1``), so names sort by age.
 The data's key is a platform data key in the key store (``confide.backup.sealing``), never
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import secrets
 import tempfile
@@ -38,6 +41,7 @@ from confide.crypto.keystore import (
     ArchiveKey,
     DataKey,
     DestroyedKey,
+    ErasureJournalEntry,
     SigningKey,
     WorkspaceKey,
 )
@@ -51,7 +55,15 @@ if TYPE_CHECKING:
 FORMAT = "confide-backup/1"
 # Reports progress: (step, bytes or pages done, total when known).
 ProgressReport = Callable[[str, int, int | None], None]
-KEY_TABLES = (WorkspaceKey, ArchiveKey, DataKey, ArchivedDataKey, DestroyedKey, SigningKey)
+KEY_TABLES = (
+    WorkspaceKey,
+    ArchiveKey,
+    DataKey,
+    ArchivedDataKey,
+    DestroyedKey,
+    SigningKey,
+    ErasureJournalEntry,
+)
 
 
 @dataclass(frozen=True)
@@ -122,9 +134,10 @@ async def do_create_backup(rt: Runtime, progress: ProgressReport = no_progress) 
         )
         manifest["sealed_bytes"] = await store.put(f"{backup_id}/data.cfs", sealed)
     manifest.update(schema_version=facts.schema_version, row_counts=facts.row_counts, chunks=hashes)
+    progress("keystore", 0, None)
+    manifest["keystore"] = await _put_key_store_copy(rt, store, backup_id)
     sealed_manifest = await sealing.seal_manifest(rt.keyring, backup_id, manifest)
     await store.put(f"{backup_id}/manifest.cfs", _one(sealed_manifest))
-    await store.put(f"keystore/{backup_id}.cfs", _export_key_store(rt))
     details = {"backup": backup_id, "sealed_bytes": manifest["sealed_bytes"], "chunks": len(hashes)}
     await record(rt, None, "backup.create", resource=f"backup:{backup_id}", details=details)
     return manifest
@@ -134,7 +147,24 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def _export_key_store(rt: Runtime) -> AsyncIterator[bytes]:
+async def _put_key_store_copy(
+    rt: Runtime, store: LocalDirectoryStore, backup_id: str
+) -> dict[str, Any]:
+    """Store ``keystore/<id>.cfs``; returns what the manifest records of it: ``sha256`` of
+    the blob, ``sealed_bytes`` and ``rows`` per table (``confide backup verify`` checks all)."""
+    rows: dict[str, int] = {}
+    digest = hashlib.sha256()
+
+    async def hashed() -> AsyncIterator[bytes]:
+        async for piece in _export_key_store(rt, rows):
+            digest.update(piece)
+            yield piece
+
+    size = await store.put(f"keystore/{backup_id}.cfs", hashed())
+    return {"sha256": digest.hexdigest(), "sealed_bytes": size, "rows": rows}
+
+
+async def _export_key_store(rt: Runtime, counts: dict[str, int]) -> AsyncIterator[bytes]:
     """The key store as JSON lines of its rows (bytes as base64), sealed under a fresh key that
     the master key wraps; the first line is that wrapping. Wrapped keys only: nothing in it
     opens without the master key, and after the next key epoch not even with it."""
@@ -149,7 +179,9 @@ async def _export_key_store(rt: Runtime) -> AsyncIterator[bytes]:
     async def rows() -> AsyncIterator[bytes]:
         async with rt.keyring.store.db.session() as session:
             for table in KEY_TABLES:
+                counts.setdefault(table.__tablename__, 0)
                 for row in (await session.scalars(select(table))).all():
+                    counts[table.__tablename__] += 1
                     values = {c.name: getattr(row, c.key) for c in table.__table__.columns}
                     yield (
                         json.dumps({"table": table.__tablename__, **_plain(values)}) + "\n"

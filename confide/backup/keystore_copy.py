@@ -5,20 +5,30 @@ clear) sealed under a key that the master key wraps (``confide.backup.actions``)
 while the master-key epoch it was made under still exists: after the next key epoch (which
 follows any erasure, ``confide.crypto.epochs``) it cannot be opened, which is what keeps an old
 key-store copy from undoing an erasure.
+
+``confide backup verify`` checks the copy too (:func:`check_key_store_copy`): its SHA-256 and
+row counts against the manifest, that it opens, and that every key the backup's sealed rows
+need is in it or accounted for as destroyed.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from confide.audit.ledger import record
 from confide.backup import sealing
 from confide.backup.actions import KEY_TABLES, store_of
-from confide.core.errors import BackupInvalid, KeyUnavailable, SealedStreamCorrupt
+from confide.core.errors import (
+    BackupInvalid,
+    KeyStoreCopyRetired,
+    KeyUnavailable,
+    SealedStreamCorrupt,
+)
 from confide.crypto import streams
 from confide.crypto.keystore import KeyStore
 
@@ -26,6 +36,8 @@ if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 KEYSTORE_BACKUP_CONTEXT = b"keystore-backup"
+LIVE_KEY_TABLES = ("data_keys", "archived_data_keys")
+RETIRED = "retired by a key epoch since (by design it no longer opens)"
 
 
 async def _rows(rt: Runtime, backup_id: str) -> AsyncIterator[dict[str, Any]]:
@@ -46,7 +58,7 @@ async def _rows(rt: Runtime, backup_id: str) -> AsyncIterator[dict[str, Any]]:
             base64.b64decode(header["key"]), KEYSTORE_BACKUP_CONTEXT, header["master_key_id"]
         )
     except KeyUnavailable as exc:
-        raise BackupInvalid(
+        raise KeyStoreCopyRetired(
             f"Backup {backup_id}: its key-store copy was made under a master key that has been "
             "destroyed since (a key epoch followed an erasure); by design it cannot be opened."
         ) from exc
@@ -101,3 +113,72 @@ async def do_restore_key_store(rt: Runtime, backup_id: str, target_url: str) -> 
     details = {"backup": backup_id, "rows": counts}
     await record(rt, None, "backup.restore_keys", resource=f"backup:{backup_id}", details=details)
     return counts
+
+
+async def check_key_store_copy(
+    rt: Runtime, backup_id: str, manifest: dict[str, Any], needed: Iterable[str]
+) -> str:
+    """Check ``keystore/<id>.cfs`` for ``confide backup verify``: its SHA-256 and its row
+    counts per table match the manifest, every chunk authenticates, it holds the backup's own
+    key, and every key id in ``needed`` (the keys the backup's sealed rows are under) is in it,
+    live or archived, or tombstoned in it or in the live erasure journal. A copy made under a
+    master-key epoch destroyed since cannot be opened by design: then only its SHA-256 is
+    checked. Returns what was checked, for the report; raises ``BackupInvalid`` naming the
+    first failure."""
+    recorded = manifest.get("keystore")
+    if not isinstance(recorded, dict):
+        raise BackupInvalid(
+            f"Backup {backup_id}: its manifest records no key-store copy (an older format); "
+            "take a new backup."
+        )
+    digest = hashlib.sha256()
+    try:
+        async for piece in store_of(rt).read(f"keystore/{backup_id}.cfs"):
+            digest.update(piece)
+    except FileNotFoundError as exc:
+        raise BackupInvalid(f"Backup {backup_id}: its key-store copy is missing.") from exc
+    if digest.hexdigest() != recorded["sha256"]:
+        raise BackupInvalid(
+            f"Backup {backup_id}: the key-store copy does not match its SHA-256 in the manifest "
+            "(altered, cut short or replaced)."
+        )
+    counts: dict[str, int] = {}
+    live: set[str] = set()
+    tombstoned: set[str] = set()
+    try:
+        async for row in _rows(rt, backup_id):
+            table = row["table"]
+            counts[table] = counts.get(table, 0) + 1
+            if table in LIVE_KEY_TABLES:
+                live.add(row["id"])
+            elif table == "destroyed_keys":
+                tombstoned.add(row["id"])
+    except SealedStreamCorrupt as exc:
+        raise BackupInvalid(
+            f"Backup {backup_id}: the key-store copy is corrupt at chunk {exc.chunk_index}."
+        ) from exc
+    except KeyStoreCopyRetired:
+        return f"key-store copy {RETIRED}"
+    for table in sorted(set(counts) | set(recorded["rows"])):
+        found, wanted = counts.get(table, 0), recorded["rows"].get(table, 0)
+        if found != wanted:
+            raise BackupInvalid(
+                f"Backup {backup_id}: the key-store copy has {found} {table} rows, "
+                f"{wanted} in the manifest."
+            )
+    if str(sealing.backup_key_id(backup_id)) not in live:
+        raise BackupInvalid(f"Backup {backup_id}: the key-store copy lacks the backup's own key.")
+    missing = [key for key in needed if key not in live and key not in tombstoned]
+    if missing:
+        journaled = {
+            key
+            for entry in await rt.keyring.store.journal_entries()
+            for key in json.loads(entry.key_ids)
+        }
+        missing = sorted(key for key in missing if key not in journaled)
+    if missing:
+        raise BackupInvalid(
+            f"Backup {backup_id}: the key-store copy has no key {missing[0]} that the backup's "
+            f"data is sealed under, and no erasure accounts for it ({len(missing)} such key(s))."
+        )
+    return f"key-store copy: {sum(counts.values())} rows, {len(live)} data keys"

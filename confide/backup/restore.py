@@ -11,8 +11,10 @@ and running it again completes it.
 ``restore`` then re-applies the erasure journal from the backup's journal head on
 (``confide.privacy.reapply``), so nothing erased or deleted by retention after the backup comes
 back, and records ``backup.restore`` in the restored database. ``verify`` restores into a
-temporary database and checks the manifest, the row counts and every audit chain, and reports
-the first failure in one line.
+temporary database (on PostgreSQL tables and rows only: no indexes or constraints, which is
+most of a full restore's time and not what is checked) and checks the manifest, the erasure
+journal against its anchor, the row counts, the key-store copy (``keystore_copy``) and every
+audit chain, and reports the first failure in one line.
 """
 
 from __future__ import annotations
@@ -27,12 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from confide.audit.ledger import record
 from confide.audit.verify import all_chains, verify_chain
 from confide.backup import sealing, snapshot
 from confide.backup.actions import ProgressReport, no_progress, store_of
+from confide.backup.keystore_copy import check_key_store_copy
 from confide.core.db import Database
 from confide.core.errors import BackupInvalid, KeyUnavailable, SealedStreamCorrupt
+from confide.privacy.journal import anchored_head
+from confide.privacy.models import MessageText, PersonalField
 from confide.privacy.reapply import ReapplyReport, reapply_journal
 
 if TYPE_CHECKING:
@@ -48,6 +55,7 @@ class VerifyResult:
     tables: int = 0
     rows: int = 0
     chains: int = 0
+    keystore: str = ""  # what was checked of the key-store copy
 
 
 async def open_manifest(rt: Runtime, backup_id: str) -> dict[str, Any]:
@@ -71,9 +79,10 @@ async def open_manifest(rt: Runtime, backup_id: str) -> dict[str, Any]:
 
 
 async def check_journal(rt: Runtime, backup_id: str, manifest: dict[str, Any]) -> None:
-    """The live erasure journal must hold, and still contain the entry the backup was taken
-    at (same hash): otherwise erasures since could be missing and a restore would resurrect
-    them. Raises ``BackupInvalid``."""
+    """The live erasure journal must hold, still contain the entry the backup was taken at
+    (same hash), and reach the newest entry anchored in the live database's audit ledger
+    (``confide.privacy.journal.anchored_head``): otherwise erasures since could be missing
+    and a restore would resurrect them. Raises ``BackupInvalid``."""
     store = rt.keyring.store
     broken = await store.verify_journal()
     if broken is not None:
@@ -88,6 +97,17 @@ async def check_journal(rt: Runtime, backup_id: str, manifest: dict[str, Any]) -
             raise BackupInvalid(
                 f"Backup {backup_id}: the erasure journal no longer holds entry {seq} as it was "
                 "when the backup was taken (another key store, or the journal was rewritten)."
+            )
+    anchor = await anchored_head(rt)
+    if anchor is not None:
+        head_seq, _ = await store.journal_head()
+        held = await store.journal_entries(anchor[0] - 1) if head_seq >= anchor[0] else []
+        if not held or held[0].seq != anchor[0] or held[0].hash != anchor[1]:
+            raise BackupInvalid(
+                f"Backup {backup_id}: the erasure journal ends at entry {head_seq} but the audit "
+                f"ledger anchors entry {anchor[0]} (its newest entries were removed, or the key "
+                "store is an older copy); restoring could bring erased people back, so nothing "
+                "was restored."
             )
 
 
@@ -106,9 +126,16 @@ async def _plain(
 
 
 async def _load(
-    rt: Runtime, backup_id: str, manifest: dict[str, Any], target_url: str, progress: ProgressReport
+    rt: Runtime,
+    backup_id: str,
+    manifest: dict[str, Any],
+    target_url: str,
+    progress: ProgressReport,
+    *,
+    verifying: bool = False,
 ) -> snapshot.SnapshotFacts:
-    """Put the backup's snapshot into ``target_url`` and read its facts back."""
+    """Put the backup's snapshot into ``target_url`` and read its facts back. ``verifying``:
+    a throw-away PostgreSQL database gets tables and rows only (``snapshot.pg_restore``)."""
     if manifest["backend"] != ("sqlite" if target_url.startswith("sqlite") else "postgres"):
         raise BackupInvalid(
             f"Backup {backup_id} is a {manifest['backend']} backup; restore it into a "
@@ -125,7 +152,8 @@ async def _load(
                     os.unlink(f"{target}{suffix}")
             os.replace(partial, target)
             return facts
-        await snapshot.pg_restore(target_url, _plain(rt, backup_id, manifest, progress))
+        plain = _plain(rt, backup_id, manifest, progress)
+        await snapshot.pg_restore(target_url, plain, data_only=verifying)
         return await snapshot.pg_facts(target_url)
     except SealedStreamCorrupt as exc:
         where = f"chunk {exc.chunk_index}" if exc.chunk_index >= 0 else "the end"
@@ -174,10 +202,13 @@ async def verify_backup(
 async def _verify_into(
     rt: Runtime, backup_id: str, manifest: dict[str, Any], url: str, progress: ProgressReport
 ) -> VerifyResult:
-    facts = await _load(rt, backup_id, manifest, url, progress)
+    facts = await _load(rt, backup_id, manifest, url, progress, verifying=True)
     _compare(backup_id, manifest, facts)
     restored = dataclasses.replace(rt, db=Database(url))
     try:
+        progress("keystore", 0, None)
+        needed = await sealed_under(restored)
+        keystore = await check_key_store_copy(rt, backup_id, manifest, needed)
         chains = await all_chains(restored)
         for index, chain in enumerate(chains):
             progress("audit", index, len(chains))
@@ -193,7 +224,16 @@ async def _verify_into(
     finally:
         await restored.db.dispose()
     rows = sum(facts.row_counts.values())
-    return VerifyResult(backup_id, None, len(facts.row_counts), rows, len(chains))
+    return VerifyResult(backup_id, None, len(facts.row_counts), rows, len(chains), keystore)
+
+
+async def sealed_under(rt: Runtime) -> set[str]:
+    """The data keys that ``rt``'s message texts (their conversation's key) and personal
+    fields (their subject's key) are sealed under, as key-store ids."""
+    async with rt.db.session() as session:
+        conversations = await session.scalars(select(MessageText.conversation_id).distinct())
+        subjects = await session.scalars(select(PersonalField.subject_id).distinct())
+        return {str(key) for key in [*conversations.all(), *subjects.all()]}
 
 
 async def do_restore_backup(

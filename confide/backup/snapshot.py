@@ -161,20 +161,32 @@ async def pg_facts_and_dump(db: Database) -> tuple[SnapshotFacts, AsyncIterator[
     return facts, stream()
 
 
-async def pg_restore(url: str, dump: AsyncIterable[bytes]) -> None:
+# What ``verify`` restores: tables and their rows, not the indexes and constraints that
+# ``post-data`` rebuilds (most of a full restore's time). ``restore`` puts everything back.
+VERIFY_SECTIONS = ("--section=pre-data", "--section=data")
+
+
+async def pg_restore(url: str, dump: AsyncIterable[bytes], *, data_only: bool = False) -> None:
     """Restore a custom-format dump into the database at ``url`` (dropping what it replaces,
-    so a run that was killed can simply be run again)."""
+    so a run that was killed can simply be run again). ``data_only``: for ``verify``, into a
+    new, throw-away database: the schema and every row, without the ``post-data`` section
+    (indexes, primary keys, foreign keys), ownership or grants, and without waiting for each
+    commit to reach the disk. Raises ``RuntimeError`` with pg_restore's last line."""
+    if data_only:
+        options = [*VERIFY_SECTIONS, "--no-owner", "--no-privileges", "--exit-on-error"]
+        env = {**os.environ, "PGOPTIONS": "-c synchronous_commit=off"}
+    else:
+        options = ["--clean", "--if-exists", "--no-owner", "--single-transaction"]
+        env = None
     process = await asyncio.create_subprocess_exec(
         "pg_restore",
-        "--clean",
-        "--if-exists",
-        "--no-owner",
-        "--single-transaction",
+        *options,
         "-d",
         libpq_url(url),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     assert process.stdin is not None and process.stderr is not None
     try:
@@ -193,17 +205,24 @@ async def pg_restore(url: str, dump: AsyncIterable[bytes]) -> None:
 
 
 async def pg_facts(url: str) -> SnapshotFacts:
+    """Row counts of every table in ``public`` (one query) and the schema version."""
     db = Database(url)
     try:
         async with db.engine.connect() as conn:
             facts = SnapshotFacts()
-            names = (
-                await conn.execute(
-                    text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            names = sorted(
+                (
+                    await conn.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                    )
+                ).scalars()
+            )
+            if names:
+                counts = " UNION ALL ".join(
+                    f"SELECT {index}, ({count_sql(name)})" for index, name in enumerate(names)
                 )
-            ).scalars()
-            for name in sorted(names):
-                facts.row_counts[name] = (await conn.execute(text(count_sql(name)))).scalar_one()
+                for index, count in (await conn.execute(text(counts))).all():
+                    facts.row_counts[names[index]] = count
             if "alembic_version" in facts.row_counts:
                 facts.schema_version = (
                     await conn.execute(text("SELECT version_num FROM alembic_version"))
