@@ -5,8 +5,10 @@ manifest with row counts, key-store export, audit record) of a database of ``TOT
 messages. Baseline, in the same run on the same database: SQLite ``sqlite3 db ".backup out"``
 then ``gzip out``; PostgreSQL ``pg_dump -Fc -Z0 | gzip``. Ratio: baseline seconds / ours (speed;
 goal at least 0.5x). ``verify_backup`` (restore into a temporary database, row counts, audit
-chains) is measured too and compared with the same baseline in the details. Filler messages are
-generated in the database with SQL (``benchmarks.seeding``); their texts are opaque stand-ins.
+chains, the key-store copy) is measured too and compared with the same baseline in the details.
+Filler messages are generated in the database with SQL (``benchmarks.seeding``); their texts
+are opaque stand-ins, but every filler conversation gets a real data key in the key store (as
+its sealed texts would have), so the key-store copy and verify's key check are full-sized.
 """
 
 # The baselines run the standard tools (sqlite3, gzip, pg_dump) on paths of our own making.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +26,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import insert, select
 
 from benchmarks.common import Result, sized, temporary_runtime
 from benchmarks.seeding import (
@@ -36,9 +41,33 @@ from confide.access.workspaces import do_create_workspace
 from confide.backup.actions import do_create_backup
 from confide.backup.restore import verify_backup
 from confide.backup.snapshot import libpq_url, pg_admin, sqlite_path
+from confide.chat.models import Conversation
+from confide.crypto.keystore import DataKey
+from confide.crypto.providers import KEY_BYTES, seal
 from confide.runtime import Runtime
 
 GOAL_RATIO = 0.5
+
+
+async def _conversation_keys(rt: Runtime, workspace_id: uuid.UUID) -> int:
+    """A wrapped data key for every conversation of the workspace, inserted in bulk (the
+    keyring makes them one at a time, as messages arrive). Returns how many."""
+    # The workspace KEK, to wrap keys in bulk (seeding only).
+    _, kek = await rt.keyring._kek(str(workspace_id))
+    async with rt.db.session() as session:
+        ids = (await session.scalars(select(Conversation.id))).all()
+    rows = [
+        {
+            "id": str(key_id),
+            "workspace_id": str(workspace_id),
+            "kek_version": 1,
+            "wrapped": seal(kek, secrets.token_bytes(KEY_BYTES), f"dek:{key_id}".encode()),
+        }
+        for key_id in ids
+    ]
+    async with rt.keyring.store.db.transaction() as session:
+        await session.execute(insert(DataKey), rows)
+    return len(rows)
 
 
 def _baseline(rt: Runtime, out: Path) -> tuple[float, int]:
@@ -64,6 +93,7 @@ async def _measure(rt: Runtime, total_messages: int) -> dict[str, Any]:
     started = time.perf_counter()
     conversations = total_messages // MESSAGES_PER_CONVERSATION
     await fill(rt, filler_sql(dialect_of(rt), workspace.id.hex, conversations), analyze=False)
+    keys = await _conversation_keys(rt, workspace.id)
     build_seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
         baseline, baseline_bytes = await asyncio.to_thread(_baseline, rt, Path(tmp))
@@ -83,6 +113,8 @@ async def _measure(rt: Runtime, total_messages: int) -> dict[str, Any]:
         "sealed_bytes": manifest["sealed_bytes"],
         "baseline_bytes": baseline_bytes,
         "messages_in_db": manifest["row_counts"]["messages"],
+        "data_keys": keys,
+        "keystore_sealed_bytes": manifest["keystore"]["sealed_bytes"],
         "chunks": len(manifest["chunks"]),
         "build_seconds": round(build_seconds, 1),
     }

@@ -23,7 +23,8 @@ import hashlib
 import json
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 FORMAT = "confide-backup/1"
+EXPORT_LINES_PER_PIECE = 2000
 # Reports progress: (step, bytes or pages done, total when known).
 ProgressReport = Callable[[str, int, int | None], None]
 KEY_TABLES = (
@@ -77,6 +79,16 @@ class BackupSummary:
 
 def store_of(rt: Runtime) -> LocalDirectoryStore:
     return LocalDirectoryStore(rt.settings.resolved_backups_dir)
+
+
+@contextmanager
+def private_tmp(rt: Runtime) -> Iterator[str]:
+    """A temporary directory (0700) under ``backups_dir/.tmp`` (0700), removed on exit: where a
+    SQLite snapshot is copied (create) or restored (verify), never the shared ``/tmp``."""
+    root = rt.settings.resolved_backups_dir / ".tmp"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        yield tmp
 
 
 def _new_id() -> str:
@@ -112,9 +124,7 @@ async def do_create_backup(rt: Runtime, progress: ProgressReport = no_progress) 
     }
     sealed_progress = lambda done: progress("seal", done, None)  # noqa: E731
     if rt.db.is_sqlite:
-        tmp_root = rt.settings.resolved_backups_dir / ".tmp"
-        tmp_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with tempfile.TemporaryDirectory(dir=tmp_root) as tmp:
+        with private_tmp(rt) as tmp:
             copy = Path(tmp) / "snapshot.db"
             source = snapshot.sqlite_path(rt.db.url)
             await asyncio.to_thread(
@@ -177,15 +187,20 @@ async def _export_key_store(rt: Runtime, counts: dict[str, int]) -> AsyncIterato
     yield json.dumps(header).encode() + b"\n"
 
     async def rows() -> AsyncIterator[bytes]:
-        async with rt.keyring.store.db.session() as session:
+        lines: list[str] = []
+        async with rt.keyring.store.db.session() as session:  # one read snapshot
             for table in KEY_TABLES:
-                counts.setdefault(table.__tablename__, 0)
-                for row in (await session.scalars(select(table))).all():
-                    counts[table.__tablename__] += 1
-                    values = {c.name: getattr(row, c.key) for c in table.__table__.columns}
-                    yield (
-                        json.dumps({"table": table.__tablename__, **_plain(values)}) + "\n"
-                    ).encode()
+                name = table.__tablename__
+                counts[name] = 0
+                result = await session.execute(select(table.__table__))
+                for values in result.mappings():
+                    counts[name] += 1
+                    lines.append(json.dumps({"table": name, **_plain(dict(values))}))
+                    if len(lines) >= EXPORT_LINES_PER_PIECE:
+                        yield ("\n".join(lines) + "\n").encode()
+                        lines.clear()
+        if lines:
+            yield ("\n".join(lines) + "\n").encode()
 
     async for piece in streams.seal_stream(backup_key, sealing.compress(rows()), b"keystore"):
         yield piece

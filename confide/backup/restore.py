@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from sqlalchemy import select
 from confide.audit.ledger import record
 from confide.audit.verify import all_chains, verify_chain
 from confide.backup import sealing, snapshot
-from confide.backup.actions import ProgressReport, no_progress, store_of
+from confide.backup.actions import ProgressReport, no_progress, private_tmp, store_of
 from confide.backup.keystore_copy import check_key_store_copy
 from confide.core.db import Database
 from confide.core.errors import BackupInvalid, KeyUnavailable, SealedStreamCorrupt
@@ -185,7 +184,7 @@ async def verify_backup(
         manifest = await open_manifest(rt, backup_id)
         await check_journal(rt, backup_id, manifest)
         if rt.db.is_sqlite:
-            with tempfile.TemporaryDirectory() as tmp:
+            with private_tmp(rt) as tmp:
                 url = f"sqlite+aiosqlite:///{Path(tmp) / 'verify.db'}"
                 return await _verify_into(rt, backup_id, manifest, url, progress)
         name = f"confide_verify_{uuid.uuid4().hex[:12]}"
