@@ -175,8 +175,9 @@ async def _put_key_store_copy(
 
 
 async def _export_key_store(rt: Runtime, counts: dict[str, int]) -> AsyncIterator[bytes]:
-    """The key store as JSON lines of its rows (bytes as base64), sealed under a fresh key that
-    the master key wraps; the first line is that wrapping. Wrapped keys only: nothing in it
+    """The key store as JSON lines, sealed under a fresh key that the master key wraps; the
+    first line (in clear) is that wrapping. Inside, each table is a line ``{"table", "columns"}``
+    followed by one JSON array per row (bytes as ``{"b64": ...}``). Wrapped keys only: nothing in it
     opens without the master key, and after the next key epoch not even with it."""
     backup_key = secrets.token_bytes(KEY_BYTES)
     wrapped = rt.keyring.provider.wrap(backup_key, b"keystore-backup")  # keystore_copy reads it
@@ -191,14 +192,17 @@ async def _export_key_store(rt: Runtime, counts: dict[str, int]) -> AsyncIterato
         async with rt.keyring.store.db.session() as session:  # one read snapshot
             for table in KEY_TABLES:
                 name = table.__tablename__
-                counts[name] = 0
-                result = await session.execute(select(table.__table__))
-                for values in result.mappings():
-                    counts[name] += 1
-                    lines.append(json.dumps({"table": name, **_plain(dict(values))}))
+                columns = [column.name for column in table.__table__.columns]
+                lines.append(json.dumps({"table": name, "columns": columns}))
+                result = await session.execute(select(*table.__table__.columns))
+                count = 0
+                for row in result:
+                    count += 1
+                    lines.append(json.dumps([_plain(value) for value in row]))
                     if len(lines) >= EXPORT_LINES_PER_PIECE:
                         yield ("\n".join(lines) + "\n").encode()
                         lines.clear()
+                counts[name] = count
         if lines:
             yield ("\n".join(lines) + "\n").encode()
 
@@ -206,16 +210,13 @@ async def _export_key_store(rt: Runtime, counts: dict[str, int]) -> AsyncIterato
         yield piece
 
 
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if isinstance(value, bytes):
-            out[name] = {"b64": base64.b64encode(value).decode()}
-        elif isinstance(value, datetime):
-            out[name] = value.isoformat()
-        else:
-            out[name] = value
-    return out
+def _plain(value: Any) -> Any:
+    """A column value as JSON: bytes as ``{"b64": ...}``, times in ISO 8601."""
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 async def list_backups(rt: Runtime) -> list[BackupSummary]:

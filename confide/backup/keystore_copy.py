@@ -69,11 +69,19 @@ async def _rows(rt: Runtime, backup_id: str) -> AsyncIterator[dict[str, Any]]:
             yield more
 
     pending = b""
+    table: str | None = None
+    columns: list[str] = []
     async for plain in sealing.decompress(streams.open_stream(key, sealed(), b"keystore")):
         pending += plain
         *lines, pending = pending.split(b"\n")
         for line in lines:
-            yield json.loads(line)
+            item = json.loads(line)
+            if isinstance(item, dict):  # a table's header line
+                table, columns = item["table"], item["columns"]
+            elif table is not None and len(item) == len(columns):
+                yield {"table": table, **dict(zip(columns, item, strict=True))}
+            else:
+                raise BackupInvalid(f"Backup {backup_id}: the key-store copy is malformed.")
 
 
 def _value(raw: Any) -> Any:
