@@ -31,6 +31,7 @@ from sqlalchemy import insert, select
 
 from benchmarks.common import Result, sized, temporary_runtime
 from benchmarks.seeding import (
+    FILLER_AT,
     MESSAGES_PER_CONVERSATION,
     PG_URL,
     dialect_of,
@@ -38,6 +39,8 @@ from benchmarks.seeding import (
     filler_sql,
 )
 from confide.access.workspaces import do_create_workspace
+from confide.audit.chain import GENESIS_HASH, chain_id, event_hash
+from confide.audit.models import AuditEvent, AuditHead
 from confide.backup.actions import do_create_backup
 from confide.backup.restore import verify_backup
 from confide.backup.snapshot import libpq_url, pg_admin, sqlite_path
@@ -49,13 +52,11 @@ from confide.runtime import Runtime
 GOAL_RATIO = 0.5
 
 
-async def _conversation_keys(rt: Runtime, workspace_id: uuid.UUID) -> int:
+async def _conversation_keys(rt: Runtime, workspace_id: uuid.UUID, ids: list[uuid.UUID]) -> int:
     """A wrapped data key for every conversation of the workspace, inserted in bulk (the
     keyring makes them one at a time, as messages arrive). Returns how many."""
     # The workspace KEK, to wrap keys in bulk (seeding only).
     _, kek = await rt.keyring._kek(str(workspace_id))
-    async with rt.db.session() as session:
-        ids = (await session.scalars(select(Conversation.id))).all()
     rows = [
         {
             "id": str(key_id),
@@ -67,6 +68,37 @@ async def _conversation_keys(rt: Runtime, workspace_id: uuid.UUID) -> int:
     ]
     async with rt.keyring.store.db.transaction() as session:
         await session.execute(insert(DataKey), rows)
+    return len(rows)
+
+
+async def _audit_reads(rt: Runtime, workspace_id: uuid.UUID, ids: list[uuid.UUID]) -> int:
+    """One ``conversation.read`` audit record per conversation in the workspace's chain, hashed
+    and chained as the ledger does, inserted in bulk, so verify walks a chain of that length.
+    Returns how many."""
+    prev, rows = GENESIS_HASH, []
+    operator = uuid.uuid4()
+    for seq, conversation in enumerate(ids, start=1):
+        event = AuditEvent(
+            id=uuid.uuid4(),
+            workspace_id=workspace_id,
+            seq=seq,
+            at=FILLER_AT,
+            actor_kind="operator",
+            actor_id=operator,
+            action="conversation.read",
+            resource=f"conversation:{conversation}",
+            source="local@bench",
+            prev_hash=prev,
+        )
+        event.hash = prev = event_hash(event)
+        rows.append({c.key: getattr(event, c.key) for c in AuditEvent.__table__.columns})
+    async with rt.db.transaction() as tx:
+        await tx.execute(insert(AuditEvent), rows)
+        head = await tx.get(AuditHead, chain_id(workspace_id))
+        if head is None:
+            tx.add(AuditHead(chain_id=chain_id(workspace_id), seq=len(rows), hash=prev))
+        else:
+            head.seq, head.hash = len(rows), prev
     return len(rows)
 
 
@@ -93,7 +125,10 @@ async def _measure(rt: Runtime, total_messages: int) -> dict[str, Any]:
     started = time.perf_counter()
     conversations = total_messages // MESSAGES_PER_CONVERSATION
     await fill(rt, filler_sql(dialect_of(rt), workspace.id.hex, conversations), analyze=False)
-    keys = await _conversation_keys(rt, workspace.id)
+    async with rt.db.session() as session:
+        ids = list((await session.scalars(select(Conversation.id))).all())
+    keys = await _conversation_keys(rt, workspace.id, ids)
+    audit_records = await _audit_reads(rt, workspace.id, ids)
     build_seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
         baseline, baseline_bytes = await asyncio.to_thread(_baseline, rt, Path(tmp))
@@ -114,6 +149,8 @@ async def _measure(rt: Runtime, total_messages: int) -> dict[str, Any]:
         "baseline_bytes": baseline_bytes,
         "messages_in_db": manifest["row_counts"]["messages"],
         "data_keys": keys,
+        "audit_records": audit_records,
+        "audit_chains": result.chains,
         "keystore_sealed_bytes": manifest["keystore"]["sealed_bytes"],
         "chunks": len(manifest["chunks"]),
         "build_seconds": round(build_seconds, 1),

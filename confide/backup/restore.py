@@ -45,6 +45,11 @@ if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 
+# Records per read while walking a restored audit chain: few reads, as the temporary
+# PostgreSQL database has no index to page by (verify skips post-data).
+AUDIT_BATCH_SIZE = 10_000
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     """``problem``: the first failure in one line (None when the backup is sound)."""
@@ -211,7 +216,7 @@ async def _verify_into(
         chains = await all_chains(restored)
         for index, chain in enumerate(chains):
             progress("audit", index, len(chains))
-            report = await verify_chain(restored, chain)
+            report = await verify_chain(restored, chain, batch_size=AUDIT_BATCH_SIZE)
             if report.problem is not None:
                 name = "platform" if chain is None else f"workspace {chain}"
                 raise BackupInvalid(
