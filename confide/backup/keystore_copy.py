@@ -6,9 +6,10 @@ while the master-key epoch it was made under still exists: after the next key ep
 follows any erasure, ``confide.crypto.epochs``) it cannot be opened, which is what keeps an old
 key-store copy from undoing an erasure.
 
-``confide backup verify`` checks the copy too (:func:`check_key_store_copy`): its SHA-256 and
-row counts against the manifest, that it opens, and that every key the backup's sealed rows
-need is in it or accounted for as destroyed.
+``confide backup verify`` checks the copy too (:func:`open_key_store_copy`, while the data is
+being restored, then :func:`check_keys_needed`): its SHA-256 and row counts against the
+manifest, that it opens, and that every key the backup's sealed rows need is in it or
+accounted for as destroyed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import base64
 import hashlib
 import json
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -123,16 +125,25 @@ async def do_restore_key_store(rt: Runtime, backup_id: str, target_url: str) -> 
     return counts
 
 
-async def check_key_store_copy(
-    rt: Runtime, backup_id: str, manifest: dict[str, Any], needed: Iterable[str]
-) -> str:
-    """Check ``keystore/<id>.cfs`` for ``confide backup verify``: its SHA-256 and its row
-    counts per table match the manifest, every chunk authenticates, it holds the backup's own
-    key, and every key id in ``needed`` (the keys the backup's sealed rows are under) is in it,
-    live or archived, or tombstoned in it or in the live erasure journal. A copy made under a
-    master-key epoch destroyed since cannot be opened by design: then only its SHA-256 is
-    checked. Returns what was checked, for the report; raises ``BackupInvalid`` naming the
-    first failure."""
+@dataclass
+class KeyStoreCopy:
+    """What :func:`open_key_store_copy` read: rows per table, the ids of the data keys in it
+    (live or archived) and of its tombstones; ``retired`` when it no longer opens by design."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    live: set[str] = field(default_factory=set)
+    tombstoned: set[str] = field(default_factory=set)
+    retired: bool = False
+
+
+async def open_key_store_copy(
+    rt: Runtime, backup_id: str, manifest: dict[str, Any]
+) -> KeyStoreCopy:
+    """Read ``keystore/<id>.cfs`` for ``confide backup verify``: its SHA-256 and its row counts
+    per table must match the manifest, every chunk authenticate, and it must hold the
+    backup's own key. A copy made under a master-key epoch destroyed since cannot be opened
+    by design: then only its SHA-256 is checked (``retired``). Raises ``BackupInvalid``
+    naming the first failure."""
     recorded = manifest.get("keystore")
     if not isinstance(recorded, dict):
         raise BackupInvalid(
@@ -150,33 +161,42 @@ async def check_key_store_copy(
             f"Backup {backup_id}: the key-store copy does not match its SHA-256 in the manifest "
             "(altered, cut short or replaced)."
         )
-    counts: dict[str, int] = {}
-    live: set[str] = set()
-    tombstoned: set[str] = set()
+    copy = KeyStoreCopy()
     try:
         async for row in _rows(rt, backup_id):
             table = row["table"]
-            counts[table] = counts.get(table, 0) + 1
+            copy.rows[table] = copy.rows.get(table, 0) + 1
             if table in LIVE_KEY_TABLES:
-                live.add(row["id"])
+                copy.live.add(row["id"])
             elif table == "destroyed_keys":
-                tombstoned.add(row["id"])
+                copy.tombstoned.add(row["id"])
     except SealedStreamCorrupt as exc:
         raise BackupInvalid(
             f"Backup {backup_id}: the key-store copy is corrupt at chunk {exc.chunk_index}."
         ) from exc
     except KeyStoreCopyRetired:
-        return f"key-store copy {RETIRED}"
-    for table in sorted(set(counts) | set(recorded["rows"])):
-        found, wanted = counts.get(table, 0), recorded["rows"].get(table, 0)
+        return KeyStoreCopy(retired=True)
+    for table in sorted(set(copy.rows) | set(recorded["rows"])):
+        found, wanted = copy.rows.get(table, 0), recorded["rows"].get(table, 0)
         if found != wanted:
             raise BackupInvalid(
                 f"Backup {backup_id}: the key-store copy has {found} {table} rows, "
                 f"{wanted} in the manifest."
             )
-    if str(sealing.backup_key_id(backup_id)) not in live:
+    if str(sealing.backup_key_id(backup_id)) not in copy.live:
         raise BackupInvalid(f"Backup {backup_id}: the key-store copy lacks the backup's own key.")
-    missing = [key for key in needed if key not in live and key not in tombstoned]
+    return copy
+
+
+async def check_keys_needed(
+    rt: Runtime, backup_id: str, copy: KeyStoreCopy, needed: Iterable[str]
+) -> str:
+    """Every key id in ``needed`` (the keys the backup's sealed rows are under) must be in the
+    copy, live or archived, or tombstoned in it or in the live erasure journal (skipped for a
+    retired copy). Returns what was checked, for the report; raises ``BackupInvalid``."""
+    if copy.retired:
+        return f"key-store copy {RETIRED}"
+    missing = [key for key in needed if key not in copy.live and key not in copy.tombstoned]
     if missing:
         journaled = {
             key
@@ -189,4 +209,4 @@ async def check_key_store_copy(
             f"Backup {backup_id}: the key-store copy has no key {missing[0]} that the backup's "
             f"data is sealed under, and no erasure accounts for it ({len(missing)} such key(s))."
         )
-    return f"key-store copy: {sum(counts.values())} rows, {len(live)} data keys"
+    return f"key-store copy: {sum(copy.rows.values())} rows, {len(copy.live)} data keys"
