@@ -43,7 +43,7 @@ from confide.audit.chain import GENESIS_HASH, chain_id, event_hash
 from confide.audit.models import AuditEvent, AuditHead
 from confide.backup.actions import do_create_backup
 from confide.backup.restore import verify_backup
-from confide.backup.snapshot import libpq_url, pg_admin, sqlite_path
+from confide.backup.snapshot import libpq_url, pg_admin, sqlite_path, verify_database_url
 from confide.chat.models import Conversation
 from confide.crypto.keystore import DataKey
 from confide.crypto.providers import KEY_BYTES, seal
@@ -168,6 +168,8 @@ async def _on_postgres(total_messages: int) -> dict[str, Any] | None:
             return await _measure(rt, total_messages)
     finally:
         await pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        scratch = verify_database_url(f"{PG_URL.rsplit('/', 1)[0]}/{name}").rsplit("/", 1)[1]
+        await pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
 
 
 def _result(backend: str, m: dict[str, Any]) -> Result:

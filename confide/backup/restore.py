@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,13 +192,8 @@ async def verify_backup(
             with private_tmp(rt) as tmp:
                 url = f"sqlite+aiosqlite:///{Path(tmp) / 'verify.db'}"
                 return await _verify_into(rt, backup_id, manifest, url, progress)
-        name = f"confide_verify_{uuid.uuid4().hex[:12]}"
-        url = rt.db.url.rsplit("/", 1)[0] + f"/{name}"
-        await snapshot.pg_admin(rt.db.url, f'CREATE DATABASE "{name}"')
-        try:
+        async with snapshot.pg_scratch(rt.db.url) as url:
             return await _verify_into(rt, backup_id, manifest, url, progress)
-        finally:
-            await snapshot.pg_admin(rt.db.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     except BackupInvalid as exc:
         return VerifyResult(backup_id, str(exc))
 
