@@ -18,7 +18,7 @@ checked like the stored ones, which catches a rewrite of the checkpoints table a
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -155,6 +155,7 @@ async def _event_rows(
         type_coerce(column, String) if column.name in _ID_COLUMNS else column
         for column in AuditEvent.__table__.columns
     ]
+    names = [column.name for column in AuditEvent.__table__.columns]
     last: tuple[int, uuid.UUID] | None = None
     while True:
         query = chain_query(workspace_id).with_only_columns(*columns)
@@ -167,7 +168,8 @@ async def _event_rows(
             )
         query = query.order_by(AuditEvent.seq, AuditEvent.id).limit(batch_size)
         async with rt.db.engine.connect() as conn:
-            batch = [_as_event(row._asdict()) for row in (await conn.execute(query)).all()]
+            rows = (await conn.execute(query)).all()
+        batch = [_as_event(dict(zip(names, row, strict=True))) for row in rows]
         for event in batch:
             yield event
         if len(batch) < batch_size:
@@ -178,18 +180,17 @@ async def _event_rows(
 _ID_COLUMNS = frozenset({"id", "workspace_id", "actor_id", "subject_id"})
 
 
-def _as_event(values: Mapping[str, Any]) -> AuditEvent:
+def _as_event(values: dict[str, Any]) -> AuditEvent:
     """A read-only stand-in with the event's attributes, ids as dashed text (SQLite stores a
     UUID as 32 hex digits, PostgreSQL returns its own UUID type)."""
-    event = SimpleNamespace(**values)
     for name in _ID_COLUMNS:
         raw = values[name]
         if raw is not None:
             text = str(raw)
             if len(text) == 32:
                 text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-            setattr(event, name, text)
-    return cast(AuditEvent, event)
+            values[name] = text
+    return cast(AuditEvent, SimpleNamespace(**values))
 
 
 def _check_event(

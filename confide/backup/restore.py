@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from confide.audit.ledger import record
 from confide.audit.verify import all_chains, verify_chain
 from confide.backup import sealing, snapshot
@@ -38,8 +36,8 @@ from confide.backup.keystore_copy import KeyStoreCopy, check_keys_needed, open_k
 from confide.core.db import Database
 from confide.core.errors import BackupInvalid, KeyUnavailable, SealedStreamCorrupt
 from confide.privacy.journal import anchored_head
-from confide.privacy.models import MessageText, PersonalField
 from confide.privacy.reapply import ReapplyReport, reapply_journal
+from confide.privacy.vault import sealed_key_ids
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -235,7 +233,9 @@ async def _verify_into(
 
 
 async def _keys_needed(restored: Runtime, rt: Runtime, backup_id: str, copy: KeyStoreCopy) -> str:
-    return await check_keys_needed(rt, backup_id, copy, await sealed_under(restored))
+    async with restored.db.session() as session:
+        needed = await sealed_key_ids(session)
+    return await check_keys_needed(rt, backup_id, copy, needed)
 
 
 async def _audit_chains(restored: Runtime, backup_id: str, progress: ProgressReport) -> int:
@@ -251,15 +251,6 @@ async def _audit_chains(restored: Runtime, backup_id: str, progress: ProgressRep
             )
     progress("audit", len(chains), len(chains))
     return len(chains)
-
-
-async def sealed_under(rt: Runtime) -> set[str]:
-    """The data keys that ``rt``'s message texts (their conversation's key) and personal
-    fields (their subject's key) are sealed under, as key-store ids."""
-    async with rt.db.session() as session:
-        conversations = await session.scalars(select(MessageText.conversation_id).distinct())
-        subjects = await session.scalars(select(PersonalField.subject_id).distinct())
-        return {str(key) for key in [*conversations.all(), *subjects.all()]}
 
 
 async def do_restore_backup(
