@@ -182,10 +182,11 @@ def _result(backend: str, m: dict[str, Any]) -> Result:
         baseline=round(m["baseline_seconds"], 2),
         baseline_name=f"{tool} of the same database, same run",
         ratio=round(ratio, 3),
-        goal=f"at least {GOAL_RATIO}x the speed of {tool}",
-        goal_met=ratio >= GOAL_RATIO,
-        notes=f"{backend}, {m['messages_in_db']} messages; verify (temporary restore, row "
-        f"counts, audit chains) {m['verify_seconds']:.2f} s = {m['verify_ratio']}x the baseline",
+        goal=f"create and verify each at least {GOAL_RATIO}x the speed of {tool}",
+        goal_met=ratio >= GOAL_RATIO and m["verify_ratio"] >= GOAL_RATIO,
+        notes=f"{backend}, {m['messages_in_db']} messages; the ratio is create's; verify "
+        "(restore into a temporary database, row counts, key-store copy, audit chains) "
+        f"{m['verify_seconds']:.2f} s = {m['verify_ratio']}x the baseline",
         details={k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()},
     )
 
