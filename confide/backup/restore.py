@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 # Records per read while walking a restored audit chain: few reads, as the temporary
 # PostgreSQL database has no index to page by (verify skips post-data).
 AUDIT_BATCH_SIZE = 10_000
+# Restored first on PostgreSQL, so the chains are walked while the other tables load.
+AUDIT_TABLES = ("audit_events", "audit_heads", "audit_checkpoints")
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,11 @@ async def _load(
     progress: ProgressReport,
     *,
     verifying: bool = False,
+    audit_loaded: Callable[[], None] = lambda: None,
 ) -> snapshot.SnapshotFacts:
     """Put the backup's snapshot into ``target_url`` and read its facts back. ``verifying``:
-    a throw-away PostgreSQL database gets tables and rows only (``snapshot.pg_restore``)."""
+    the PostgreSQL scratch database gets tables and rows only, the audit tables first, then
+    ``audit_loaded`` is called (``snapshot.pg_restore_for_verify``)."""
     if manifest["backend"] != ("sqlite" if target_url.startswith("sqlite") else "postgres"):
         raise BackupInvalid(
             f"Backup {backup_id} is a {manifest['backend']} backup; restore it into a "
@@ -154,8 +158,15 @@ async def _load(
                     os.unlink(f"{target}{suffix}")
             os.replace(partial, target)
             return facts
-        plain = _plain(rt, backup_id, manifest, progress)
-        await snapshot.pg_restore(target_url, plain, data_only=verifying)
+        if verifying:
+            await snapshot.pg_restore_for_verify(
+                target_url,
+                lambda whole: _plain(rt, backup_id, manifest, progress if whole else no_progress),
+                AUDIT_TABLES,
+                audit_loaded,
+            )
+        else:
+            await snapshot.pg_restore(target_url, _plain(rt, backup_id, manifest, progress))
         return await snapshot.pg_facts(target_url)
     except SealedStreamCorrupt as exc:
         where = f"chunk {exc.chunk_index}" if exc.chunk_index >= 0 else "the end"
@@ -199,35 +210,33 @@ async def verify_backup(
 async def _verify_into(
     rt: Runtime, backup_id: str, manifest: dict[str, Any], url: str, progress: ProgressReport
 ) -> VerifyResult:
-    # The key-store copy is read while the data is restored (a spare core), the keys the data
-    # needs and the audit chains are checked side by side; failures are reported in the
-    # order the checks are listed in docs/operations.md.
-    copy_read = asyncio.create_task(open_key_store_copy(rt, backup_id, manifest))
-    try:
-        facts = await _load(rt, backup_id, manifest, url, progress, verifying=True)
-        _compare(backup_id, manifest, facts)
-        progress("keystore", 0, None)
-        copy = await copy_read
-    finally:
-        if not copy_read.done():
-            copy_read.cancel()
-        with contextlib.suppress(asyncio.CancelledError, BackupInvalid):
-            await copy_read
+    # The key-store copy is read while the data is restored, and on PostgreSQL the audit
+    # chains are walked as soon as their tables are in (while the rest loads); the keys the
+    # data needs are checked at the end. Failures are reported in the order the checks are
+    # listed in docs/operations.md, whatever finished first.
     restored = dataclasses.replace(rt, db=Database(url))
+    audit_in = asyncio.Event()
+    copy_read = asyncio.create_task(open_key_store_copy(rt, backup_id, manifest))
+    chains_walked = asyncio.create_task(_audit_chains(restored, backup_id, progress, audit_in))
     try:
-        keys, chains = await asyncio.gather(
-            _keys_needed(restored, rt, backup_id, copy),
-            _audit_chains(restored, backup_id, progress),
-            return_exceptions=True,
-        )
+        try:
+            facts = await _load(
+                rt, backup_id, manifest, url, progress, verifying=True, audit_loaded=audit_in.set
+            )
+            audit_in.set()  # SQLite: the whole file is in
+            _compare(backup_id, manifest, facts)
+            progress("keystore", 0, None)
+            copy = await copy_read
+            keys = await _keys_needed(restored, rt, backup_id, copy)
+            chains = await chains_walked
+        finally:
+            for task in (copy_read, chains_walked):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, BackupInvalid):
+                    await task
     finally:
         await restored.db.dispose()
-    for outcome in (keys, chains):
-        if isinstance(outcome, BackupInvalid):
-            return VerifyResult(backup_id, str(outcome))
-        if isinstance(outcome, BaseException):
-            raise outcome
-    assert isinstance(keys, str) and isinstance(chains, int)
     rows = sum(facts.row_counts.values())
     return VerifyResult(backup_id, None, len(facts.row_counts), rows, chains, keys)
 
@@ -238,8 +247,12 @@ async def _keys_needed(restored: Runtime, rt: Runtime, backup_id: str, copy: Key
     return await check_keys_needed(rt, backup_id, copy, needed)
 
 
-async def _audit_chains(restored: Runtime, backup_id: str, progress: ProgressReport) -> int:
-    """Walk every audit chain of the restored database; returns how many."""
+async def _audit_chains(
+    restored: Runtime, backup_id: str, progress: ProgressReport, loaded: asyncio.Event
+) -> int:
+    """Walk every audit chain of the restored database once ``loaded`` is set; returns how
+    many. Raises ``BackupInvalid`` naming the first chain that fails."""
+    await loaded.wait()
     chains = await all_chains(restored)
     for index, chain in enumerate(chains):
         progress("audit", index, len(chains))

@@ -16,7 +16,8 @@ import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,42 +165,80 @@ async def pg_facts_and_dump(db: Database) -> tuple[SnapshotFacts, AsyncIterator[
 
 
 # What ``verify`` restores: tables and their rows, not the indexes and constraints that
-# ``post-data`` rebuilds (most of a full restore's time). ``restore`` puts everything back.
-VERIFY_SECTIONS = ("--section=pre-data", "--section=data")
+# ``post-data`` rebuilds (a large part of a full restore). ``restore`` puts everything back.
+VERIFY_OPTIONS = ("--no-owner", "--no-privileges", "--exit-on-error")
+# A throw-away target need not wait for each commit to reach the disk.
+_NO_SYNC = {"PGOPTIONS": "-c synchronous_commit=off"}
 
 
-async def pg_restore(url: str, dump: AsyncIterable[bytes], *, data_only: bool = False) -> None:
+async def pg_restore(url: str, dump: AsyncIterable[bytes]) -> None:
     """Restore a custom-format dump into the database at ``url`` (dropping what it replaces,
-    so a run that was killed can simply be run again). ``data_only``: for ``verify``, into a
-    new, throw-away database: the schema and every row, without the ``post-data`` section
-    (indexes, primary keys, foreign keys), ownership or grants, and without waiting for each
-    commit to reach the disk. Raises ``RuntimeError`` with pg_restore's last line."""
-    if data_only:
-        options = [*VERIFY_SECTIONS, "--no-owner", "--no-privileges", "--exit-on-error"]
-        env = {**os.environ, "PGOPTIONS": "-c synchronous_commit=off"}
-    else:
-        options = ["--clean", "--if-exists", "--no-owner", "--single-transaction"]
-        env = None
+    so a run that was killed can simply be run again). Raises ``RuntimeError`` with
+    pg_restore's last line."""
+    options = ("--clean", "--if-exists", "--no-owner", "--single-transaction")
+    await _pg_restore_pass(("-d", libpq_url(url), *options), dump)
+
+
+async def pg_restore_for_verify(
+    url: str,
+    open_dump: Callable[[bool], AsyncIterable[bytes]],
+    first_tables: Sequence[str],
+    first_loaded: Callable[[], None],
+) -> None:
+    """Restore the schema and every row (no ``post-data``) into the scratch database at
+    ``url``, ``first_tables`` first so that checking them (the audit chains) can run while
+    the rest loads; ``first_loaded`` is called in between. ``open_dump(whole)`` opens the
+    sealed dump again for each pass: the listing, ``pre-data`` and the first tables read only
+    the start of the stream (pg_restore stops reading, the stream is closed), the last pass
+    (``whole``, the one to show progress for) reads it all. Raises ``RuntimeError`` with
+    pg_restore's last line."""
+    listing = (await _pg_restore_pass(("-l",), open_dump(False))).decode()
+    target = ("-d", libpq_url(url), *VERIFY_OPTIONS)
+    await _pg_restore_pass((*target, "--section=pre-data"), open_dump(False))
+    tables = [f"--table={name}" for name in first_tables]
+    await _pg_restore_pass((*target, "--section=data", *tables), open_dump(False))
+    first_loaded()
+    first = {f" TABLE DATA public {name} " for name in first_tables}
+    rest = [line for line in listing.splitlines() if not any(f in f"{line} " for f in first)]
+    with tempfile.TemporaryDirectory() as tmp:  # the list names tables, no data
+        list_file = Path(tmp) / "rest.list"
+        list_file.write_text("\n".join(rest) + "\n")
+        rest_only = (*target, "--section=data", f"--use-list={list_file}")
+        await _pg_restore_pass(rest_only, open_dump(True))
+
+
+async def _pg_restore_pass(options: Sequence[str], dump: AsyncIterable[bytes]) -> bytes:
+    """Run pg_restore once, feeding it ``dump``; returns what it printed. It may stop reading
+    before the end (a listing, one section): the rest of the stream is then not opened."""
     process = await asyncio.create_subprocess_exec(
         "pg_restore",
         *options,
-        "-d",
-        libpq_url(url),
         stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=env,
+        env={**os.environ, **_NO_SYNC},
     )
-    assert process.stdin is not None and process.stderr is not None
+    assert process.stdin and process.stdout and process.stderr
+    output = asyncio.create_task(process.stdout.read())
+    errors = asyncio.create_task(process.stderr.read())
     try:
-        async for chunk in dump:
-            process.stdin.write(chunk)
-            await process.stdin.drain()
-        process.stdin.close()
-        error = (await process.stderr.read()).decode(errors="replace").strip()
+        try:
+            async for chunk in dump:
+                process.stdin.write(chunk)
+                await process.stdin.drain()
+            process.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # pg_restore had read all it needed; its exit code says how it went
+        finally:
+            if isinstance(dump, AsyncGenerator):
+                await dump.aclose()
+        printed, error = await output, (await errors).decode(errors="replace").strip()
         if await process.wait() != 0:
             raise RuntimeError(f"pg_restore failed: {error.splitlines()[-1] if error else '?'}")
+        return printed
     finally:
+        for task in (output, errors):
+            task.cancel()
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
