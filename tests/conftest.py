@@ -27,6 +27,7 @@ from confide.access.models import Role
 from confide.access.operators import do_create_operator
 from confide.access.workspaces import do_create_workspace
 from confide.api.app import create_app
+from confide.backup.snapshot import verify_database_url
 from confide.core import clock
 from confide.core.config import Settings
 from confide.core.db import Database
@@ -141,6 +142,8 @@ def database_template(
     url = asyncio.run(_create_pg_database(admin_url, name))
     yield DatabaseTemplate("postgres", url)
     asyncio.run(_drop_pg_database(admin_url, name))
+    # The scratch database `confide backup verify` keeps beside it (confide.backup.snapshot).
+    asyncio.run(_drop_pg_database(admin_url, verify_database_url(url).rsplit("/", 1)[1]))
 
 
 @pytest.fixture

@@ -18,15 +18,16 @@ checked like the stored ones, which catches a rewrite of the checkpoints table a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import select
+from sqlalchemy import String, and_, or_, select, type_coerce
 
-from confide.audit.chain import GENESIS_HASH, PLATFORM_CHAIN, chain_id, event_hash
+from confide.audit.chain import GENESIS_HASH, PLATFORM_CHAIN, chain_id, chain_query, event_hash
 from confide.audit.checkpoints import SignedHead, stored_checkpoints, trusted_public_key
-from confide.audit.ledger import READ_BATCH_SIZE, iter_events
+from confide.audit.ledger import READ_BATCH_SIZE
 from confide.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ async def verify_chain(
 
     expected, prev_hash, records = 1, GENESIS_HASH, 0
     problem: Problem | None = None
-    async for event in iter_events(rt, workspace_id, batch_size=batch_size):
+    async for event in _event_rows(rt, workspace_id, batch_size):
         problem = _check_event(event, expected, prev_hash, head)
         if problem is None:
             for signed in by_seq.pop(event.seq, []):
@@ -141,6 +142,55 @@ async def verify_chain(
         head_hash=prev_hash,
         problem=problem,
     )
+
+
+async def _event_rows(
+    rt: Runtime, workspace_id: uuid.UUID | None, batch_size: int
+) -> AsyncIterator[AuditEvent]:
+    """The chain as :func:`confide.audit.ledger.iter_events` reads it (same order and keyset),
+    but as plain rows rather than ORM objects, with the ids as the text hashing uses instead of
+    ``uuid.UUID`` objects: all hashing reads, at a fraction of the cost per record (a verify
+    of a backup walks every record)."""
+    columns = [
+        type_coerce(column, String) if column.name in _ID_COLUMNS else column
+        for column in AuditEvent.__table__.columns
+    ]
+    names = [column.name for column in AuditEvent.__table__.columns]
+    last: tuple[int, uuid.UUID] | None = None
+    while True:
+        query = chain_query(workspace_id).with_only_columns(*columns)
+        if last is not None:
+            query = query.where(
+                or_(
+                    AuditEvent.seq > last[0],
+                    and_(AuditEvent.seq == last[0], AuditEvent.id > last[1]),
+                )
+            )
+        query = query.order_by(AuditEvent.seq, AuditEvent.id).limit(batch_size)
+        async with rt.db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        batch = [_as_event(dict(zip(names, row, strict=True))) for row in rows]
+        for event in batch:
+            yield event
+        if len(batch) < batch_size:
+            return
+        last = (batch[-1].seq, uuid.UUID(str(batch[-1].id)))
+
+
+_ID_COLUMNS = frozenset({"id", "workspace_id", "actor_id", "subject_id"})
+
+
+def _as_event(values: dict[str, Any]) -> AuditEvent:
+    """A read-only stand-in with the event's attributes, ids as dashed text (SQLite stores a
+    UUID as 32 hex digits, PostgreSQL returns its own UUID type)."""
+    for name in _ID_COLUMNS:
+        raw = values[name]
+        if raw is not None:
+            text = str(raw)
+            if len(text) == 32:
+                text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+            values[name] = text
+    return cast(AuditEvent, SimpleNamespace(**values))
 
 
 def _check_event(

@@ -4,9 +4,11 @@ Layout under ``backups_dir`` (a ``LocalDirectoryStore``; default beside ``data_d
 
     <id>/data.cfs          the snapshot (SQLite file or pg_dump -Fc), gzip, sealed in chunks
     <id>/manifest.cfs      sealed JSON: time, backend, schema version, row counts per table,
-                           SHA-256 per sealed chunk, the erasure journal's head at backup time
-    keystore/<id>.cfs      the key store's rows (wrapped keys, tombstones; never a clear key),
-                           sealed under a random key that the master key wraps (header line)
+                           SHA-256 per sealed chunk, the erasure journal's head at backup time,
+                           the key-store copy's SHA-256 and row counts per table
+    keystore/<id>.cfs      the key store's rows (wrapped keys, tombstones, the erasure journal;
+                           never a clear key), sealed under a random key that the master key
+                           wraps (header line); written before the manifest, which records it
 
 ``<id>`` is the UTC time and a random suffix (``20261130T141500Z-3fa9c1``), so names sort by age.
 The data's key is a platform data key in the key store (``confide.backup.sealing``), never
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +42,7 @@ from confide.crypto.keystore import (
     ArchiveKey,
     DataKey,
     DestroyedKey,
+    ErasureJournalEntry,
     SigningKey,
     WorkspaceKey,
 )
@@ -49,9 +54,18 @@ if TYPE_CHECKING:
     from confide.runtime import Runtime
 
 FORMAT = "confide-backup/1"
+EXPORT_LINES_PER_PIECE = 2000
 # Reports progress: (step, bytes or pages done, total when known).
 ProgressReport = Callable[[str, int, int | None], None]
-KEY_TABLES = (WorkspaceKey, ArchiveKey, DataKey, ArchivedDataKey, DestroyedKey, SigningKey)
+KEY_TABLES = (
+    WorkspaceKey,
+    ArchiveKey,
+    DataKey,
+    ArchivedDataKey,
+    DestroyedKey,
+    SigningKey,
+    ErasureJournalEntry,
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,16 @@ class BackupSummary:
 
 def store_of(rt: Runtime) -> LocalDirectoryStore:
     return LocalDirectoryStore(rt.settings.resolved_backups_dir)
+
+
+@contextmanager
+def private_tmp(rt: Runtime) -> Iterator[str]:
+    """A temporary directory (0700) under ``backups_dir/.tmp`` (0700), removed on exit: where a
+    SQLite snapshot is copied (create) or restored (verify), never the shared ``/tmp``."""
+    root = rt.settings.resolved_backups_dir / ".tmp"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        yield tmp
 
 
 def _new_id() -> str:
@@ -100,9 +124,7 @@ async def do_create_backup(rt: Runtime, progress: ProgressReport = no_progress) 
     }
     sealed_progress = lambda done: progress("seal", done, None)  # noqa: E731
     if rt.db.is_sqlite:
-        tmp_root = rt.settings.resolved_backups_dir / ".tmp"
-        tmp_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with tempfile.TemporaryDirectory(dir=tmp_root) as tmp:
+        with private_tmp(rt) as tmp:
             copy = Path(tmp) / "snapshot.db"
             source = snapshot.sqlite_path(rt.db.url)
             await asyncio.to_thread(
@@ -122,9 +144,10 @@ async def do_create_backup(rt: Runtime, progress: ProgressReport = no_progress) 
         )
         manifest["sealed_bytes"] = await store.put(f"{backup_id}/data.cfs", sealed)
     manifest.update(schema_version=facts.schema_version, row_counts=facts.row_counts, chunks=hashes)
+    progress("keystore", 0, None)
+    manifest["keystore"] = await _put_key_store_copy(rt, store, backup_id)
     sealed_manifest = await sealing.seal_manifest(rt.keyring, backup_id, manifest)
     await store.put(f"{backup_id}/manifest.cfs", _one(sealed_manifest))
-    await store.put(f"keystore/{backup_id}.cfs", _export_key_store(rt))
     details = {"backup": backup_id, "sealed_bytes": manifest["sealed_bytes"], "chunks": len(hashes)}
     await record(rt, None, "backup.create", resource=f"backup:{backup_id}", details=details)
     return manifest
@@ -134,9 +157,27 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def _export_key_store(rt: Runtime) -> AsyncIterator[bytes]:
-    """The key store as JSON lines of its rows (bytes as base64), sealed under a fresh key that
-    the master key wraps; the first line is that wrapping. Wrapped keys only: nothing in it
+async def _put_key_store_copy(
+    rt: Runtime, store: LocalDirectoryStore, backup_id: str
+) -> dict[str, Any]:
+    """Store ``keystore/<id>.cfs``; returns what the manifest records of it: ``sha256`` of
+    the blob, ``sealed_bytes`` and ``rows`` per table (``confide backup verify`` checks all)."""
+    rows: dict[str, int] = {}
+    digest = hashlib.sha256()
+
+    async def hashed() -> AsyncIterator[bytes]:
+        async for piece in _export_key_store(rt, rows):
+            digest.update(piece)
+            yield piece
+
+    size = await store.put(f"keystore/{backup_id}.cfs", hashed())
+    return {"sha256": digest.hexdigest(), "sealed_bytes": size, "rows": rows}
+
+
+async def _export_key_store(rt: Runtime, counts: dict[str, int]) -> AsyncIterator[bytes]:
+    """The key store as JSON lines, sealed under a fresh key that the master key wraps; the
+    first line (in clear) is that wrapping. Inside, each table is a line ``{"table", "columns"}``
+    followed by one JSON array per row (bytes as ``{"b64": ...}``). Wrapped keys only: nothing in it
     opens without the master key, and after the next key epoch not even with it."""
     backup_key = secrets.token_bytes(KEY_BYTES)
     wrapped = rt.keyring.provider.wrap(backup_key, b"keystore-backup")  # keystore_copy reads it
@@ -147,28 +188,35 @@ async def _export_key_store(rt: Runtime) -> AsyncIterator[bytes]:
     yield json.dumps(header).encode() + b"\n"
 
     async def rows() -> AsyncIterator[bytes]:
-        async with rt.keyring.store.db.session() as session:
+        lines: list[str] = []
+        async with rt.keyring.store.db.session() as session:  # one read snapshot
             for table in KEY_TABLES:
-                for row in (await session.scalars(select(table))).all():
-                    values = {c.name: getattr(row, c.key) for c in table.__table__.columns}
-                    yield (
-                        json.dumps({"table": table.__tablename__, **_plain(values)}) + "\n"
-                    ).encode()
+                name = table.__tablename__
+                columns = [column.name for column in table.__table__.columns]
+                lines.append(json.dumps({"table": name, "columns": columns}))
+                result = await session.execute(select(*table.__table__.columns))
+                count = 0
+                for row in result:
+                    count += 1
+                    lines.append(json.dumps([_plain(value) for value in row]))
+                    if len(lines) >= EXPORT_LINES_PER_PIECE:
+                        yield ("\n".join(lines) + "\n").encode()
+                        lines.clear()
+                counts[name] = count
+        if lines:
+            yield ("\n".join(lines) + "\n").encode()
 
     async for piece in streams.seal_stream(backup_key, sealing.compress(rows()), b"keystore"):
         yield piece
 
 
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if isinstance(value, bytes):
-            out[name] = {"b64": base64.b64encode(value).decode()}
-        elif isinstance(value, datetime):
-            out[name] = value.isoformat()
-        else:
-            out[name] = value
-    return out
+def _plain(value: Any) -> Any:
+    """A column value as JSON: bytes as ``{"b64": ...}``, times in ISO 8601."""
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 async def list_backups(rt: Runtime) -> list[BackupSummary]:

@@ -16,13 +16,16 @@ import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from confide.core.db import Database
+from confide.core.errors import Conflict
 
 PAGES_PER_STEP = 4096
 PIPE_CHUNK_BYTES = 256 * 1024
@@ -161,31 +164,81 @@ async def pg_facts_and_dump(db: Database) -> tuple[SnapshotFacts, AsyncIterator[
     return facts, stream()
 
 
+# What ``verify`` restores: tables and their rows, not the indexes and constraints that
+# ``post-data`` rebuilds (a large part of a full restore). ``restore`` puts everything back.
+VERIFY_OPTIONS = ("--no-owner", "--no-privileges", "--exit-on-error")
+# A throw-away target need not wait for each commit to reach the disk.
+_NO_SYNC = {"PGOPTIONS": "-c synchronous_commit=off"}
+
+
 async def pg_restore(url: str, dump: AsyncIterable[bytes]) -> None:
     """Restore a custom-format dump into the database at ``url`` (dropping what it replaces,
-    so a run that was killed can simply be run again)."""
+    so a run that was killed can simply be run again). Raises ``RuntimeError`` with
+    pg_restore's last line."""
+    options = ("--clean", "--if-exists", "--no-owner", "--single-transaction")
+    await _pg_restore_pass(("-d", libpq_url(url), *options), dump)
+
+
+async def pg_restore_for_verify(
+    url: str,
+    open_dump: Callable[[bool], AsyncIterable[bytes]],
+    first_tables: Sequence[str],
+    first_loaded: Callable[[], None],
+) -> None:
+    """Restore the schema and every row (no ``post-data``) into the scratch database at
+    ``url``, ``first_tables`` first so that checking them (the audit chains) can run while
+    the rest loads; ``first_loaded`` is called in between. ``open_dump(whole)`` opens the
+    sealed dump again for each pass: the listing, ``pre-data`` and the first tables read only
+    the start of the stream (pg_restore stops reading, the stream is closed), the last pass
+    (``whole``, the one to show progress for) reads it all. Raises ``RuntimeError`` with
+    pg_restore's last line."""
+    listing = (await _pg_restore_pass(("-l",), open_dump(False))).decode()
+    target = ("-d", libpq_url(url), *VERIFY_OPTIONS)
+    await _pg_restore_pass((*target, "--section=pre-data"), open_dump(False))
+    tables = [f"--table={name}" for name in first_tables]
+    await _pg_restore_pass((*target, "--section=data", *tables), open_dump(False))
+    first_loaded()
+    first = {f" TABLE DATA public {name} " for name in first_tables}
+    rest = [line for line in listing.splitlines() if not any(f in f"{line} " for f in first)]
+    with tempfile.TemporaryDirectory() as tmp:  # the list names tables, no data
+        list_file = Path(tmp) / "rest.list"
+        list_file.write_text("\n".join(rest) + "\n")
+        rest_only = (*target, "--section=data", f"--use-list={list_file}")
+        await _pg_restore_pass(rest_only, open_dump(True))
+
+
+async def _pg_restore_pass(options: Sequence[str], dump: AsyncIterable[bytes]) -> bytes:
+    """Run pg_restore once, feeding it ``dump``; returns what it printed. It may stop reading
+    before the end (a listing, one section): the rest of the stream is then not opened."""
     process = await asyncio.create_subprocess_exec(
         "pg_restore",
-        "--clean",
-        "--if-exists",
-        "--no-owner",
-        "--single-transaction",
-        "-d",
-        libpq_url(url),
+        *options,
         stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **_NO_SYNC},
     )
-    assert process.stdin is not None and process.stderr is not None
+    assert process.stdin and process.stdout and process.stderr
+    output = asyncio.create_task(process.stdout.read())
+    errors = asyncio.create_task(process.stderr.read())
     try:
-        async for chunk in dump:
-            process.stdin.write(chunk)
-            await process.stdin.drain()
-        process.stdin.close()
-        error = (await process.stderr.read()).decode(errors="replace").strip()
+        try:
+            async for chunk in dump:
+                process.stdin.write(chunk)
+                await process.stdin.drain()
+            process.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # pg_restore had read all it needed; its exit code says how it went
+        finally:
+            if isinstance(dump, AsyncGenerator):
+                await dump.aclose()
+        printed, error = await output, (await errors).decode(errors="replace").strip()
         if await process.wait() != 0:
             raise RuntimeError(f"pg_restore failed: {error.splitlines()[-1] if error else '?'}")
+        return printed
     finally:
+        for task in (output, errors):
+            task.cancel()
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
@@ -193,22 +246,85 @@ async def pg_restore(url: str, dump: AsyncIterable[bytes]) -> None:
 
 
 async def pg_facts(url: str) -> SnapshotFacts:
+    """Row counts of every table in ``public`` (one query) and the schema version."""
     db = Database(url)
     try:
         async with db.engine.connect() as conn:
             facts = SnapshotFacts()
-            names = (
-                await conn.execute(
-                    text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            names = sorted(
+                (
+                    await conn.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                    )
+                ).scalars()
+            )
+            if names:
+                counts = " UNION ALL ".join(
+                    f"SELECT {index}, ({count_sql(name)})" for index, name in enumerate(names)
                 )
-            ).scalars()
-            for name in sorted(names):
-                facts.row_counts[name] = (await conn.execute(text(count_sql(name)))).scalar_one()
+                for index, count in (await conn.execute(text(counts))).all():
+                    facts.row_counts[names[index]] = count
             if "alembic_version" in facts.row_counts:
                 facts.schema_version = (
                     await conn.execute(text("SELECT version_num FROM alembic_version"))
                 ).scalar_one_or_none()
             return facts
+    finally:
+        await db.dispose()
+
+
+VERIFY_DATABASE_SUFFIX = "_verify"
+_VERIFY_LOCK = "SELECT pg_try_advisory_lock(hashtext('confide-backup-verify'))"
+_EMPTY_SCHEMA = ("DROP SCHEMA IF EXISTS public CASCADE", "CREATE SCHEMA public")
+
+
+def verify_database_url(url: str) -> str:
+    """The scratch database beside ``url`` that ``verify`` restores into: ``<name>_verify``."""
+    base, name = url.rsplit("/", 1)
+    return f"{base}/{(name + VERIFY_DATABASE_SUFFIX)[-63:]}"
+
+
+@contextlib.asynccontextmanager
+async def pg_scratch(url: str) -> AsyncIterator[str]:
+    """An empty database for ``verify`` beside the database at ``url``; yields its URL.
+
+    Why not a new database each time: ``DROP DATABASE`` makes the whole server checkpoint
+    immediately (PostgreSQL flushes every dirty page of every database and waits), which on a
+    busy server took longer than the verify itself. So ``<name>_verify`` is created once and
+    kept; its ``public`` schema is emptied before and after each use (``DROP SCHEMA ...
+    CASCADE`` only unlinks files). An advisory lock held for the duration keeps two verifies
+    apart. A verify killed midway leaves the restored copy there until the next verify
+    starts. Raises ``Conflict`` when another verify holds the lock."""
+    scratch = verify_database_url(url)
+    name = scratch.rsplit("/", 1)[1]
+    admin = Database(url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        async with admin.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            found = await conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if found.first() is None:
+                with contextlib.suppress(DBAPIError):  # another verify created it meanwhile
+                    await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+    db = Database(scratch)
+    try:
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not (await conn.execute(text(_VERIFY_LOCK))).scalar_one():
+                raise Conflict(
+                    "Another `confide backup verify` is running on this server; try again "
+                    "when it has finished."
+                )
+            for statement in _EMPTY_SCHEMA:
+                await conn.execute(text(statement))
+            try:
+                yield scratch
+            finally:
+                for statement in _EMPTY_SCHEMA:
+                    await conn.execute(text(statement))
     finally:
         await db.dispose()
 

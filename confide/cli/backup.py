@@ -41,6 +41,7 @@ _STEPS = {
     "snapshot": "Snapshot (pages)",
     "read": "Reading",
     "seal": "Compressed and sealed",
+    "keystore": "Key-store copy",
     "audit": "Audit chains",
     "journal": "Re-applying erasures",
 }
@@ -105,8 +106,9 @@ def verify(
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Restore into a temporary database and check the manifest, the row counts and the audit
-    chains; prints the first failure in one line (exit code 1)."""
+    """Restore into a temporary database and check the manifest, the erasure journal, the row
+    counts, the key-store copy and the audit chains; prints the first failure in one line
+    (exit code 1)."""
 
     async def job(rt: Runtime) -> tuple[str, VerifyResult]:
         chosen = backup_id
@@ -126,7 +128,7 @@ def verify(
         raise typer.Exit(code=1)
     console.print(
         f"Backup {backup_id} is sound: {result.tables} tables, {result.rows} rows, "
-        f"{result.chains} audit chain(s) verified."
+        f"{result.chains} audit chain(s) verified; {result.keystore}."
     )
 
 

@@ -31,6 +31,7 @@ say what to do, and never contain personal data.
     │   └── LegalHold                 409 legal_hold          (erasure blocked by a hold)
     ├── MailNotConfigured             409 mail_not_configured
     ├── BackupInvalid                 422 backup_invalid      (one line: what is wrong)
+    │   └── KeyStoreCopyRetired       422 keystore_copy_retired (its master-key epoch is gone)
     ├── TooManyRequests               429 rate_limited
     │   └── AccountLocked             429 account_locked
     └── ServiceUnavailable            503 service_unavailable   (with Retry-After)
@@ -255,6 +256,13 @@ class BackupInvalid(ConfideError):
     status_code = 422
     code = "backup_invalid"
     default_message = "The backup cannot be used; run `confide backup verify` for the reason."
+
+
+class KeyStoreCopyRetired(BackupInvalid):
+    """A backup's key-store copy was sealed under a master-key epoch destroyed since (a key
+    epoch followed an erasure): by design it no longer opens (``confide.crypto.epochs``)."""
+
+    code = "keystore_copy_retired"
 
 
 class MailNotConfigured(ConfideError):

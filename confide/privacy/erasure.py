@@ -248,6 +248,7 @@ async def _erase_share(
         if len(batch) == batch_size:
             await record_erasure(
                 rt,
+                tx,
                 kind="erasure",
                 workspace_id=workspace_id,
                 subject_ids=[subject_id],
@@ -277,7 +278,7 @@ async def _erase_share(
         },
     )
     await record_erasure(
-        rt, kind="erasure", workspace_id=workspace_id, subject_ids=[subject_id], key_ids=keys
+        rt, tx, kind="erasure", workspace_id=workspace_id, subject_ids=[subject_id], key_ids=keys
     )
     tx.on_commit(destroy_keys, rt, keys)
     return True

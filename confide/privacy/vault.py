@@ -379,3 +379,12 @@ class Vault:
             except KeyUnavailable:
                 continue  # erased: the conversation's key is gone
         return texts
+
+
+async def sealed_key_ids(session: AsyncSession) -> set[str]:
+    """The data keys the vault's rows in this database are sealed under, as key-store ids:
+    each conversation with message texts (its key) and each subject with personal fields (its
+    key). ``confide backup verify`` checks that a backup's key-store copy holds them all."""
+    conversations = await session.scalars(select(MessageText.conversation_id).distinct())
+    subjects = await session.scalars(select(PersonalField.subject_id).distinct())
+    return {str(key) for key in [*conversations.all(), *subjects.all()]}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, inspect, select
 
 from confide.access.models import Operator, Role
 from confide.audit.models import AuditEvent
@@ -22,7 +22,7 @@ from confide.core.clock import utcnow
 from confide.core.db import Database
 from confide.core.errors import BackupInvalid
 from confide.crypto.keyring import Keyring
-from confide.crypto.keystore import ErasureJournalEntry, KeyStore
+from confide.crypto.keystore import DataKey, ErasureJournalEntry, KeyStore
 from confide.crypto.providers import LocalKeyProvider
 from confide.crypto.streams import HEADER_BYTES
 from confide.jobs.kinds import KINDS
@@ -31,6 +31,7 @@ from confide.privacy import settings as privacy_settings
 from confide.privacy.erasure import do_erase_subject, erase_conversation_rows
 from confide.privacy.journal import record_erasure
 from confide.privacy.key_cache import destroy_keys
+from confide.privacy.keys import do_advance_key_epoch
 from confide.runtime import Runtime
 from tests.backup.helpers import restore_target
 from tests.chat.helpers import new_visitor, start_chat
@@ -45,9 +46,9 @@ async def _expire_by_retention(
 ) -> None:
     """Retention's end of life, simulated with the erasure engine (the retention job is another
     issue's): journal the deletion, delete the rows the map reaches, destroy the key."""
-    async with rt.db.transaction():
+    async with rt.db.transaction() as tx:
         await record_erasure(
-            rt, kind="retention", workspace_id=workspace_id, key_ids=[conversation]
+            rt, tx, kind="retention", workspace_id=workspace_id, key_ids=[conversation]
         )
     assert await erase_conversation_rows(rt, [conversation]) == 1
     await destroy_keys(rt, [conversation])
@@ -125,6 +126,8 @@ async def test_a_sound_backup_verifies(world: World, rt: Runtime) -> None:
     assert result.problem is None, result.problem
     assert result.chains >= 1 and result.rows == sum(manifest["row_counts"].values())
     assert manifest["row_counts"]["operators"] == 1 and manifest["schema_version"]
+    assert manifest["keystore"]["rows"]["data_keys"] >= 2  # ada's and the backup's own
+    assert result.keystore.startswith("key-store copy: ") and "data keys" in result.keystore
 
 
 def _chunk_offsets(blob: bytes) -> list[int]:
@@ -206,6 +209,79 @@ async def test_a_rewritten_erasure_journal_stops_the_restore(
     async with restore_target(rt, tmp_path) as target:
         with pytest.raises(BackupInvalid, match="erasure journal"):
             await do_restore_backup(rt, manifest["id"], target)
+
+
+async def test_a_journal_cut_at_its_newest_entry_stops_the_restore(
+    world: World, rt: Runtime, tmp_path: Path
+) -> None:
+    await world.operator("ada", Role.ADMIN)
+    eve = await world.operator("eve")
+    manifest = await do_create_backup(rt)
+    await do_erase_subject(rt, None, "operator", eve.id)
+    head, _ = await rt.keyring.store.journal_head()
+    async with rt.keyring.store.db.transaction() as session:
+        # The newest entry goes: what is left is still a valid chain.
+        await session.execute(delete(ErasureJournalEntry).where(ErasureJournalEntry.seq == head))
+    assert await rt.keyring.store.verify_journal() is None
+    result = await verify_backup(rt, manifest["id"])
+    assert result.problem is not None and "\n" not in result.problem
+    assert f"the audit ledger anchors entry {head}" in result.problem
+    async with restore_target(rt, tmp_path) as target:
+        with pytest.raises(BackupInvalid, match=f"journal ends at entry {head - 1} but"):
+            await do_restore_backup(rt, manifest["id"], target)
+        fresh = Database(target)
+        try:
+            assert "operators" not in await _table_names(fresh)  # nothing was restored
+        finally:
+            await fresh.dispose()
+
+
+async def _table_names(db: Database) -> set[str]:
+    async with db.engine.connect() as conn:
+        return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+
+
+async def test_a_corrupt_key_store_copy_fails_verify(world: World, rt: Runtime) -> None:
+    await world.operator("ada", Role.ADMIN)
+    manifest = await do_create_backup(rt)
+    path = rt.settings.resolved_backups_dir / "keystore" / f"{manifest['id']}.cfs"
+    blob = bytearray(path.read_bytes())
+    blob[-40] ^= 0x01
+    path.write_bytes(bytes(blob))
+    result = await verify_backup(rt, manifest["id"])
+    assert result.problem is not None and "\n" not in result.problem
+    assert "the key-store copy does not match its SHA-256 in the manifest" in result.problem
+    path.unlink()
+    result = await verify_backup(rt, manifest["id"])
+    assert result.problem is not None and "key-store copy is missing" in result.problem
+
+
+async def test_verify_fails_when_a_key_the_data_needs_is_lost_without_an_erasure(
+    world: World, rt: Runtime
+) -> None:
+    ada = await world.operator("ada", Role.ADMIN, name="Ada Example")
+    async with rt.db.session() as session:
+        subject = await session.scalar(select(Operator.subject_id).where(Operator.id == ada.id))
+    async with rt.keyring.store.db.transaction() as session:
+        # A key gone without a tombstone or a journal entry: the copy cannot open her fields.
+        await session.execute(delete(DataKey).where(DataKey.id == str(subject)))
+    manifest = await do_create_backup(rt)
+    result = await verify_backup(rt, manifest["id"])
+    assert result.problem is not None and "\n" not in result.problem
+    assert f"the key-store copy has no key {subject}" in result.problem
+
+
+async def test_a_key_store_copy_retired_by_a_key_epoch_still_verifies(
+    world: World, rt: Runtime
+) -> None:
+    await world.operator("ada", Role.ADMIN)
+    eve = await world.operator("eve")
+    manifest = await do_create_backup(rt)
+    await do_erase_subject(rt, None, "operator", eve.id)
+    await do_advance_key_epoch(rt)
+    result = await verify_backup(rt, manifest["id"])
+    assert result.problem is None, result.problem
+    assert "retired by a key epoch" in result.keystore
 
 
 def test_the_worker_backs_up_daily() -> None:

@@ -25,6 +25,8 @@ async def test_the_key_store_copy_restores_a_lost_key_store(
     world: World, rt: Runtime, tmp_path: Path
 ) -> None:
     ada = await world.operator("ada", Role.ADMIN, name="Ada Example")
+    eve = await world.operator("eve")
+    await do_erase_subject(rt, None, "operator", eve.id)
     manifest = await do_create_backup(rt)
     copy = (rt.settings.resolved_backups_dir / "keystore" / f"{manifest['id']}.cfs").read_bytes()
     wrapped = (await rt.keyring.store.workspace_keys(str(world.workspaces["acme"])))[1].wrapped
@@ -35,6 +37,9 @@ async def test_the_key_store_copy_restores_a_lost_key_store(
     assert counts["data_keys"] >= 1 and counts["workspace_keys"] >= 1
     store = KeyStore(url)
     try:
+        # The erasure journal comes back with the keys, chain intact, up to the backup.
+        assert await store.journal_head() == await rt.keyring.store.journal_head() != (0, "0" * 64)
+        assert await store.verify_journal() is None
         vault = Vault(rt.secret, Keyring(rt.keyring.provider, store))
         async with rt.db.session() as session:
             subject = await session.scalar(select(Operator.subject_id).where(Operator.id == ada.id))

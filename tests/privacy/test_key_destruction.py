@@ -51,9 +51,10 @@ async def test_a_destruction_that_never_ran_is_retried_from_the_tombstones(
     eve = await world.operator("eve")
     subject_id = await _subject_of(rt, eve.id)
     # As if the process died right after COMMIT: recorded and tombstoned, never destroyed.
-    async with rt.db.transaction():
+    async with rt.db.transaction() as tx:
         await record_erasure(
             rt,
+            tx,
             kind="erasure",
             workspace_id=world.workspaces["acme"],
             subject_ids=[subject_id],

@@ -101,7 +101,7 @@ async def destroy_conversations(
     if keys:
         # Journaled before commit (kept outside backups): a restore deletes these again.
         await record_erasure(
-            rt, kind="retention", workspace_id=workspace_id, subject_ids=erased, key_ids=keys
+            rt, tx, kind="retention", workspace_id=workspace_id, subject_ids=erased, key_ids=keys
         )
         tx.on_commit(destroy_keys, rt, keys)
     return EndOfLife(written, erased, report)
