@@ -4,8 +4,9 @@ Why a module of its own: this is the hot path of every channel (the widget, soci
 threads, recorded calls, files), and it is written with SQLAlchemy Core statements compiled
 once, not the ORM's unit of work: the ORM's flush, identity map and attribute events cost more
 CPU than the statements themselves (``docs/performance.md``). On SQLite the message row and
-its search terms ride along with the text's INSERT, so the three take one trip to the
-driver's thread (``confide.core.sqlite_driver``).
+its search terms ride along with the text's INSERT, so the three run together, and the claim
+and that INSERT run on the event loop's thread, not the driver's (``ON_LOOP``,
+``confide.core.sqlite_driver``): no hand-over between threads on the message path.
 
 - The sequence number comes from an atomic ``UPDATE conversations SET last_seq = last_seq + 1
   ... RETURNING`` inside the transaction that inserts the message: the row lock orders
@@ -30,7 +31,7 @@ from confide.chat import events, exactly_once, routing
 from confide.chat.models import AuthorKind, Conversation, Message
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork, new_id
-from confide.core.sqlite_driver import RIDES_ALONG
+from confide.core.sqlite_driver import ON_LOOP, RIDES_ALONG
 from confide.privacy import consent, redaction
 from confide.privacy.models import WorkspacePrivacySettings
 from confide.privacy.redaction import RedactionPolicy
@@ -103,6 +104,7 @@ class ConversationKeys(Protocol):
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 NEXT_SEQ = (
     update(_CONVERSATIONS)
+    .prefix_with(ON_LOOP)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
     .values(last_seq=_CONVERSATIONS.c.last_seq + 1)
     .returning(_CONVERSATIONS.c.last_seq)
@@ -111,6 +113,7 @@ NEXT_SEQ = (
 # under the row lock the UPDATE takes (the conversations primary key).
 CLAIM_SEQ = (
     update(_CONVERSATIONS)
+    .prefix_with(ON_LOOP)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
     .values(last_seq=_CONVERSATIONS.c.last_seq + 1)
     .returning(_CONVERSATIONS.c.last_seq, *(_CONVERSATIONS.c[name] for name in COLUMN_NAMES))
@@ -152,8 +155,10 @@ async def store_message(
     if privacy.store_transcripts:
         from confide.chat import search  # search builds on the inbox queries
 
-        await search.index_message(rt, session, conversation.workspace_id, conversation.id, body)
-        await session.execute(
+        # On the unit's connection: the session's execute costs more than the statement.
+        connection = await session.connection()
+        await search.index_message(rt, connection, conversation.workspace_id, conversation.id, body)
+        await connection.execute(
             _INSERT_MESSAGE,
             {
                 "id": message.id,
@@ -168,7 +173,7 @@ async def store_message(
             },
         )
         await rt.vault.write_message_text(  # the statement the two writes above ride along with
-            session,
+            connection,
             workspace_id=conversation.workspace_id,
             message_id=message.id,
             conversation_id=conversation.id,

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from confide.access import policy
 from confide.access.models import Role
@@ -69,7 +69,7 @@ _INSERT_TERM = {
 
 async def index_message(
     rt: Runtime,
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     workspace_id: uuid.UUID,
     conversation_id: uuid.UUID,
     body: str,

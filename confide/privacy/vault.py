@@ -20,17 +20,19 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import Gone, KeyUnavailable, ValidationFailed
 from confide.core.secrets import InstanceSecret
+from confide.core.sqlite_driver import ON_LOOP
 from confide.crypto.keyring import Keyring
 from confide.privacy.models import MessageText, PersonalField, Subject
 
 _MESSAGE_TEXTS: Table = MessageText.__table__  # type: ignore[assignment]
-_INSERT_TEXT = insert(_MESSAGE_TEXTS)
+# By primary key and short: on SQLite it runs on the loop's thread (core/sqlite_driver.py).
+_INSERT_TEXT = insert(_MESSAGE_TEXTS).prefix_with(ON_LOOP)
 
 OPERATOR_FIELDS = frozenset({"name", "alias", "email", "job_title", "avatar_url"})
 # Visitors: what identify may attach; custom attributes are one JSON-encoded field.
@@ -335,7 +337,7 @@ class Vault:
 
     async def write_message_text(
         self,
-        session: AsyncSession,
+        session: AsyncSession | AsyncConnection,
         *,
         workspace_id: uuid.UUID,
         message_id: uuid.UUID,
