@@ -4,9 +4,8 @@ Why a module of its own: this is the hot path of every channel (the widget, soci
 threads, recorded calls, files), and it is written with SQLAlchemy Core statements compiled
 once, not the ORM's unit of work: the ORM's flush, identity map and attribute events cost more
 CPU than the statements themselves (``docs/performance.md``). On SQLite the message row and
-its search terms ride along with the text's INSERT, so the three run together, and the claim
-and that INSERT run on the event loop's thread, not the driver's (``ON_LOOP``,
-``confide.core.sqlite_driver``): no hand-over between threads on the message path.
+its search terms ride along with the text's INSERT, so the three take one trip to the
+driver's thread (``confide.core.sqlite_driver``).
 
 - The sequence number comes from an atomic ``UPDATE conversations SET last_seq = last_seq + 1
   ... RETURNING`` inside the transaction that inserts the message: the row lock orders
@@ -31,7 +30,7 @@ from confide.chat import events, exactly_once, routing
 from confide.chat.models import AuthorKind, Conversation, Message
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork, new_id
-from confide.core.sqlite_driver import ON_LOOP, RIDES_ALONG
+from confide.core.sqlite_driver import RIDES_ALONG
 from confide.privacy import consent, redaction
 from confide.privacy.models import WorkspacePrivacySettings
 from confide.privacy.redaction import RedactionPolicy
@@ -104,7 +103,6 @@ class ConversationKeys(Protocol):
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 NEXT_SEQ = (
     update(_CONVERSATIONS)
-    .prefix_with(ON_LOOP)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
     .values(last_seq=_CONVERSATIONS.c.last_seq + 1)
     .returning(_CONVERSATIONS.c.last_seq)
@@ -113,7 +111,6 @@ NEXT_SEQ = (
 # under the row lock the UPDATE takes (the conversations primary key).
 CLAIM_SEQ = (
     update(_CONVERSATIONS)
-    .prefix_with(ON_LOOP)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
     .values(last_seq=_CONVERSATIONS.c.last_seq + 1)
     .returning(_CONVERSATIONS.c.last_seq, *(_CONVERSATIONS.c[name] for name in COLUMN_NAMES))

@@ -27,15 +27,6 @@ not wait while writes do (the unit's own savepoint raises their error), ``COMMIT
 first, and a ``ROLLBACK`` (to a savepoint or whole) drops or ignores them, as it would undo
 them anyway.
 
-Statements marked :data:`ON_LOOP` (short ones by primary key: the message path's claim of a
-sequence number and its inserts) run on the event loop's thread instead, with what waits to
-ride along, when the connection holds the write lock (its transaction began with ``BEGIN
-IMMEDIATE``, as every Confide write does). Why: a trip to the worker thread costs more CPU than
-such a statement (the loop and the thread hand the GIL to each other twice, and on a busy
-machine the woken thread pre-empts the loop), while the statement itself takes tens of
-microseconds and, holding the write lock, never waits for a lock (WAL readers do not block a
-writer). Anything else, and every BEGIN and COMMIT (which may wait for the lock or
-checkpoint), still goes to the worker thread.
 """
 
 from __future__ import annotations
@@ -63,8 +54,6 @@ RIDES_ALONG = "/* rides along */"
 # healthy connection, cannot fail) and writes marked with RIDES_ALONG.
 _SAVEPOINTS = ("SAVEPOINT ", "RELEASE SAVEPOINT ")
 _MARKED = f"INSERT {RIDES_ALONG}"
-ON_LOOP = "/* on loop */"
-_ON_LOOP = (f"INSERT {ON_LOOP}", f"UPDATE {ON_LOOP}")
 
 
 def _run_waiting(connection: sqlite3.Connection, before: list[Waiting], undone: bool) -> None:
@@ -160,15 +149,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             before = waiting[:]
             waiting.clear()
             connection._writes_waiting = False
-            sqlite = self._connection._conn
-            if connection._write_locked and operation.startswith(_ON_LOOP):
-                outcome = _run(sqlite, before, operation, parameters, many)
-            else:
-                outcome = await self._connection._execute(
-                    _run, sqlite, before, operation, parameters, many
-                )
-                if operation.startswith("BEGIN"):
-                    connection._write_locked = operation.startswith("BEGIN IMMEDIATE")
+            outcome: Outcome = await self._connection._execute(
+                _run, self._connection._conn, before, operation, parameters, many
+            )
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
@@ -180,14 +163,13 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_waiting", "_write_locked", "_writes_waiting")
+    __slots__ = ("_waiting", "_writes_waiting")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self._waiting: list[Waiting] = []  # statements for the next trip
         self._writes_waiting = False  # any RIDES_ALONG write among them
-        self._write_locked = False  # in a transaction begun with BEGIN IMMEDIATE
 
     def commit(self) -> None:
         if self._writes_waiting:  # never drop a write: run them (in one trip) first
@@ -201,13 +183,11 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             except Exception as error:
                 self._handle_exception(error)
         self._waiting.clear()  # COMMIT releases every savepoint
-        self._write_locked = False
         super().commit()
 
     def rollback(self) -> None:
         self._waiting.clear()  # ROLLBACK ends every savepoint and undoes every write
         self._writes_waiting = False
-        self._write_locked = False
         super().rollback()
 
 
@@ -218,9 +198,6 @@ class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
         super().__init__(aiosqlite, sqlite3)
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
-        # ON_LOOP statements use the connection from the loop's thread, one at a time (the
-        # adapter's mutex), never while the worker thread uses it.
-        kw.setdefault("check_same_thread", False)
         connection = self.aiosqlite.connect(*arg, **kw)
         connection._thread.daemon = True  # as SQLAlchemy's adapter does
         return OneTripConnection(self, await_(connection))

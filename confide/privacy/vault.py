@@ -26,13 +26,11 @@ from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import Gone, KeyUnavailable, ValidationFailed
 from confide.core.secrets import InstanceSecret
-from confide.core.sqlite_driver import ON_LOOP
 from confide.crypto.keyring import Keyring
 from confide.privacy.models import MessageText, PersonalField, Subject
 
 _MESSAGE_TEXTS: Table = MessageText.__table__  # type: ignore[assignment]
-# By primary key and short: on SQLite it runs on the loop's thread (core/sqlite_driver.py).
-_INSERT_TEXT = insert(_MESSAGE_TEXTS).prefix_with(ON_LOOP)
+_INSERT_TEXT = insert(_MESSAGE_TEXTS)
 
 OPERATOR_FIELDS = frozenset({"name", "alias", "email", "job_title", "avatar_url"})
 # Visitors: what identify may attach; custom attributes are one JSON-encoded field.
