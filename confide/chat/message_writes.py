@@ -115,6 +115,12 @@ CLAIM_SEQ = (
     .values(last_seq=_CONVERSATIONS.c.last_seq + 1)
     .returning(_CONVERSATIONS.c.last_seq, *(_CONVERSATIONS.c[name] for name in COLUMN_NAMES))
 )
+# The claim undone when the lean path hands a closed conversation to the full path.
+GIVE_BACK_SEQ = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(last_seq=_CONVERSATIONS.c.last_seq - 1)
+)
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 _INSERT_MESSAGE = insert(_MESSAGES).prefix_with(RIDES_ALONG)
 

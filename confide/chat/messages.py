@@ -166,16 +166,13 @@ async def do_send_message(
     while attempt < 2:
         try:
             async with rt.db.transaction() as session:
-                if lean:
+                if lean and not attempt:
                     return await _send_lean(
                         rt, session, principal, conversation_id, client_id, body
                     )
                 return await _send_full(
                     rt, session, principal, conversation_id, client_id, body, author_kind, attempt
                 )
-        except _NotLean:
-            lean = False  # its savepoint rolled back, the sequence number with it
-            continue
         except IntegrityError:
             pass  # the same client id raced in from another node: return the stored one
         except DBAPIError as exc:
@@ -185,17 +182,12 @@ async def do_send_message(
             if attempt or not exc.connection_invalidated:
                 raise
         attempt += 1
-        lean = False
     async with rt.db.session() as session:
         conversation = await load_for(session, principal, conversation_id)
         stored = await _existing(rt, session, conversation, client_id, (principal, body))
     if stored is None:
         raise Conflict("The message could not be stored; send it again.")
     return SendResult(stored, True)
-
-
-class _NotLean(Exception):
-    """The lean path found a case for the full one (a closed conversation)."""
 
 
 async def _send_lean(
@@ -211,14 +203,16 @@ async def _send_lean(
     path's ``SELECT ... FOR UPDATE`` takes), then the rows (``_store``). Every check of the
     full path stays: the policy (on the returned facts), the status, consent. The first attempt
     never looks the client id up: ``uq_messages_client_id`` finds a retry (see ``_send_full``).
-    Raises ``_NotLean`` for a closed conversation (the caller's full path answers it)."""
-    facts = (
-        await session.execute(message_writes.CLAIM_SEQ, {"conversation_id": conversation_id})
-    ).one_or_none()
+    A closed conversation (rare) gives its number back and is answered by the full path in the
+    same unit: a retry's stored message, or ``Conflict``."""
+    connection = await session.connection()  # Core on the unit's connection, no ORM
+    keys = {"conversation_id": conversation_id}
+    facts = (await connection.execute(message_writes.CLAIM_SEQ, keys)).one_or_none()
     if facts is None or not policy.can_work_conversation(principal, facts):
         raise NotFound("No such conversation, or you may not see it.")
     if facts.status is ConversationStatus.CLOSED:
-        raise _NotLean
+        await connection.execute(message_writes.GIVE_BACK_SEQ, keys)
+        return await _send_full(rt, session, principal, conversation_id, client_id, body, None, 0)
     privacy = await rt.privacy_cache.load(session, facts.workspace_id)
     if privacy.consent_required:  # require_for_storage's check, once (GDPR Art. 6(1)(a), 7(3))
         await consent.require(session, principal, "chat")
