@@ -21,7 +21,7 @@ from benchmarks.servers import (
     shared_sqlite_population,
 )
 
-GOAL_P99_MS = 20.0
+GOAL_P99_MS = 50.0  # issue 15
 
 
 async def run(quick: bool = False) -> Result:
@@ -41,7 +41,7 @@ async def run(quick: bool = False) -> Result:
         baseline=round(baseline, 1),
         baseline_name="bare ASGI WebSocket relay, same load, same run (p99)",
         ratio=round(value / baseline, 2) if baseline else 0.0,
-        goal=f"p99 under {GOAL_P99_MS:g} ms, nothing lost",
+        goal=f"p99 under {GOAL_P99_MS:g} ms, nothing lost, nothing never sent",
         goal_met=value < GOAL_P99_MS and confide["lost"] == 0 and confide["unsent"] == 0,
         notes=(
             f"{visitors} visitors x 1 message/s, random phase, {seconds} s; "

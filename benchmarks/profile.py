@@ -54,7 +54,7 @@ def summarise(stacks: Path, rows: int = 40) -> str:
     return "\n".join(lines)
 
 
-async def _profile(visitors: int) -> Path:
+async def _profile(visitors: int, warmup_seconds: float = WARMUP_SECONDS) -> Path:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     out = Path(tempfile.gettempdir()) / "confide-message-path.stacks.txt"
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,10 +68,10 @@ async def _profile(visitors: int) -> Path:
             def sample() -> None:
                 subprocess.run(command, check=True, capture_output=True)  # noqa: S603
 
-            sampler = threading.Timer(WARMUP_SECONDS, sample)
+            sampler = threading.Timer(warmup_seconds, sample)
             sampler.start()
-            seconds = WARMUP_SECONDS + SAMPLE_SECONDS + 2
-            result = loadgen.run_in_process(loadgen.saturation, target, seconds, WARMUP_SECONDS)
+            seconds = warmup_seconds + SAMPLE_SECONDS + 2
+            result = loadgen.run_in_process(loadgen.saturation, target, seconds, warmup_seconds)
             sampler.join()
     print(f"{result['messages_per_second']:.0f} messages/s while sampling")
     return out
@@ -80,8 +80,15 @@ async def _profile(visitors: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
     parser.add_argument("--visitors", type=int, default=200)
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=WARMUP_SECONDS,
+        help="wait this long before sampling (longer on a loaded machine: the sockets connect "
+        "and each conversation's first message creates its data key during the warm-up)",
+    )
     args = parser.parse_args()
-    stacks = asyncio.run(_profile(args.visitors))
+    stacks = asyncio.run(_profile(args.visitors, args.warmup_seconds))
     print(summarise(stacks))
 
 

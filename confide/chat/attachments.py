@@ -42,7 +42,7 @@ from confide.chat.attachment_models import Attachment
 from confide.chat.attachment_settings import load_settings
 from confide.chat.conversations import load_for
 from confide.chat.filetypes import FILE_TYPES, SNIFF_BYTES, reencode_image, sniff
-from confide.chat.messages import append_message
+from confide.chat.message_writes import append_message
 from confide.chat.models import Channel, Conversation, ConversationStatus
 from confide.chat.visitors import subject_of
 from confide.core.blobs import blob_store, delete_blobs

@@ -2,7 +2,14 @@
 
 - Every message gets the next per-conversation sequence number, allocated by an atomic
   ``UPDATE conversations SET last_seq = last_seq + 1 ... RETURNING`` inside the transaction that
-  inserts it; the row lock orders concurrent senders, so numbers are gap-free and unique.
+  inserts it; the row lock orders concurrent senders, so numbers are gap-free and unique
+  (``confide.chat.message_writes`` writes the rows).
+- A visitor's message to an open conversation takes the *lean* path: that UPDATE also returns
+  the conversation's policy facts, so the send is two statements (the claim, then the rows in
+  one trip on SQLite) with no ORM object loaded; every check of the full path still runs on
+  fresh facts read under the row lock (policy, closed, consent), so a closed conversation or a
+  withdrawn consent fails the next message on every node. Operators, closed conversations and
+  retries take the full path (ORM, ``load_for``).
 - A send carries a client id; a retry with the same id returns the stored message and stores
   nothing (``uq_messages_client_id`` settles races between nodes).
 - The event is published only after commit. A client that misses it resumes with
@@ -16,13 +23,14 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from confide.access import policy
 from confide.access.models import Role
 from confide.access.policy import ConversationAccess, Principal
-from confide.chat import events, exactly_once, offline, routing
+from confide.chat import events, exactly_once, message_writes, offline, routing
 from confide.chat.archive_reads import archive_opened
 from confide.chat.channels import outbound
 from confide.chat.conversations import load_for
@@ -35,11 +43,16 @@ from confide.chat.models import (
 )
 from confide.chat.visitors import subject_of
 from confide.core.clock import utcnow
-from confide.core.db import UnitOfWork, new_id
-from confide.core.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
+from confide.core.db import UnitOfWork
+from confide.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+)
 from confide.privacy import consent, redaction
 from confide.privacy.access import read_transcript
-from confide.privacy.models import WorkspacePrivacySettings
 from confide.privacy.redaction import RedactionPolicy
 
 if TYPE_CHECKING:
@@ -55,10 +68,6 @@ _THREADED = frozenset({Channel.SOCIAL, Channel.SMS})
 class SendResult:
     message: dict[str, Any]
     duplicate: bool
-
-
-def _author_kind(principal: Principal) -> AuthorKind:
-    return AuthorKind.VISITOR if principal.kind == "visitor" else AuthorKind.OPERATOR
 
 
 # Characters that render as nothing: format characters (Unicode category Cf: zero-width space,
@@ -96,88 +105,6 @@ def check_client_id(client_id: str) -> str:
     return client_id
 
 
-async def _author_payload(
-    rt: Runtime, session: AsyncSession, message: Message, conversation: Conversation
-) -> dict[str, Any]:
-    if message.author_kind is AuthorKind.OPERATOR and message.author_operator_id:
-        card = await routing.agent_card(rt, session, message.author_operator_id)
-        return {"kind": "operator", **(card or {"id": str(message.author_operator_id)})}
-    if message.author_kind is AuthorKind.VISITOR:
-        return {"kind": "visitor", "id": str(conversation.visitor_id)}
-    return {"kind": message.author_kind.value}
-
-
-async def append_message(
-    rt: Runtime,
-    session: UnitOfWork,
-    conversation: Conversation,
-    principal: Principal,
-    *,
-    client_id: str | None,
-    body: str,
-    kind: str = "text",
-    author_kind: AuthorKind | None = None,
-    privacy: WorkspacePrivacySettings | None = None,
-) -> tuple[Message, dict[str, Any]]:
-    """Insert one message inside the caller's unit of work and publish its event after the
-    commit; returns the message and that event.
-
-    The body is redacted by the workspace's policy first: the original goes no further than
-    this function. With transcripts off the message gets its sequence number and is relayed,
-    but no row is written (the returned ``Message`` is transient)."""
-    if privacy is None:
-        privacy = await rt.privacy_cache.load(session, conversation.workspace_id)
-    author = author_kind or _author_kind(principal)
-    if author is AuthorKind.VISITOR:  # every channel stores visitor words through here
-        await consent.require_for_storage(
-            rt, session, conversation.workspace_id, conversation.visitor_id
-        )
-    redacted = redaction.redact(RedactionPolicy.of(privacy), body)
-    body = redacted.text
-    seq = await session.scalar(
-        update(Conversation)
-        .where(Conversation.id == conversation.id)
-        .values(last_seq=Conversation.last_seq + 1)
-        .returning(Conversation.last_seq)
-    )
-    assert seq is not None
-    conversation.last_seq = seq
-    message = Message(
-        id=new_id(),
-        conversation_id=conversation.id,
-        seq=seq,
-        client_id=client_id,
-        author_kind=author,
-        author_operator_id=principal.operator_id if author is AuthorKind.OPERATOR else None,
-        kind=kind,
-        created_at=utcnow(),
-        redactions=redacted.counts,
-    )
-    if not privacy.store_transcripts and client_id is not None:
-        await exactly_once.remember_relayed(session, message)
-    if privacy.store_transcripts:
-        session.add(message)
-        await session.flush()
-        await rt.vault.write_message_text(
-            session,
-            workspace_id=conversation.workspace_id,
-            message_id=message.id,
-            conversation_id=conversation.id,
-            body=body,
-        )
-        from confide.chat import search  # search builds on the inbox queries
-
-        await search.index_message(rt, session, conversation, body)
-    event = events.message_event(
-        message, body, await _author_payload(rt, session, message, conversation)
-    )
-    if not privacy.store_transcripts:
-        # Transcripts off: consoles that open the chat later read it from the live relay.
-        session.on_commit(rt.relay.remember, conversation.id, event)
-    events.publish(session, rt.broker, events.conversation_channel(conversation.id), event)
-    return message, event
-
-
 async def _existing(
     rt: Runtime,
     session: AsyncSession,
@@ -199,16 +126,16 @@ async def _existing(
             return None
         principal, retried_body = retry
         redacted = redaction.redact(RedactionPolicy.of(privacy), retried_body)
-        relayed.author_kind = _author_kind(principal)
+        relayed.author_kind = message_writes.author_kind_of(principal)
         relayed.author_operator_id = principal.operator_id
         relayed.redactions = redacted.counts
-        author = await _author_payload(rt, session, relayed, conversation)
+        author = await message_writes.author_payload(rt, session, relayed, conversation)
         return events.message_event(relayed, redacted.text, author)
     if message is None:
         return None
     stored = (await rt.vault.read_message_texts(session, [message.id])).get(message.id)
     return events.message_event(
-        message, stored, await _author_payload(rt, session, message, conversation)
+        message, stored, await message_writes.author_payload(rt, session, message, conversation)
     )
 
 
@@ -232,67 +159,127 @@ async def do_send_message(
                 "You are sending messages too fast; wait a moment.",
                 headers={"Retry-After": str(wait)},
             )
-    for attempt in range(2):
+    # A visitor's message to an open conversation takes the lean path; anything else (an
+    # operator, a closed conversation, a retry) the full one, on the ORM.
+    lean = principal.kind == "visitor" and author_kind in (None, AuthorKind.VISITOR)
+    attempt = 0
+    while attempt < 2:
         try:
             async with rt.db.transaction() as session:
-                conversation = await load_for(session, principal, conversation_id, lock=True)
-                # A retry is rare: the first attempt lets uq_messages_client_id find it (the
-                # insert fails, all rolls back, and the second attempt returns the stored one)
-                # instead of a lookup inside every sender's transaction.
-                closed = conversation.status is ConversationStatus.CLOSED
-                if attempt or closed:
-                    duplicate = await _existing(
-                        rt, session, conversation, client_id, (principal, body)
+                if lean and not attempt:
+                    return await _send_lean(
+                        rt, session, principal, conversation_id, client_id, body
                     )
-                    if duplicate is not None:
-                        return SendResult(duplicate, True)
-                if closed:
-                    raise Conflict(
-                        "This conversation is closed; start a new one (visitors) or reopen it."
-                    )
-                privacy = await rt.privacy_cache.load(session, conversation.workspace_id)
-                if principal.kind == "visitor" and privacy.consent_required:
-                    await consent.require(session, principal, "chat")
-                if principal.kind == "operator":
-                    await _operator_takes_part(rt, session, conversation, principal)
-                    if not privacy.store_transcripts and conversation.channel in _THREADED:
-                        raise Conflict(
-                            "Replies to social/SMS threads are delivered from the stored "
-                            "message; turn on store_transcripts to reply on this channel."
-                        )
-                message, result = await append_message(
-                    rt,
-                    session,
-                    conversation,
-                    principal,
-                    client_id=client_id,
-                    body=body,
-                    author_kind=author_kind,
-                    privacy=privacy,
+                return await _send_full(
+                    rt, session, principal, conversation_id, client_id, body, author_kind, attempt
                 )
-                if privacy.store_transcripts:
-                    delivery_id = await outbound.queue_outbound(rt, session, conversation, message)
-                    if delivery_id is not None:
-                        # A reply to a social/SMS thread: POST it to the endpoint after commit.
-                        session.on_commit(outbound.start_delivery, rt, delivery_id)
-                    if principal.kind == "operator":  # an answer the visitor asked to e-mail
-                        await offline.queue_reply_email(rt, session, conversation, message)
         except IntegrityError:
-            continue  # the same client id raced in from another node: return the stored one
+            pass  # the same client id raced in from another node: return the stored one
         except DBAPIError as exc:
             # A pooled connection that died (a database restart) fails once and is dropped
             # (there is no ping before each checkout, core/db.py): try again on a fresh one,
             # looking the client id up first in case the COMMIT got through.
             if attempt or not exc.connection_invalidated:
                 raise
-            continue
-        return SendResult(result, False)
+        attempt += 1
     async with rt.db.session() as session:
         conversation = await load_for(session, principal, conversation_id)
         stored = await _existing(rt, session, conversation, client_id, (principal, body))
     if stored is None:
         raise Conflict("The message could not be stored; send it again.")
     return SendResult(stored, True)
+
+
+async def _send_lean(
+    rt: Runtime,
+    session: UnitOfWork,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    client_id: str,
+    body: str,
+) -> SendResult:
+    """A visitor's message in two statements and one more trip: the sequence number and the
+    conversation's facts in one ``UPDATE ... RETURNING`` (which takes the row lock the full
+    path's ``SELECT ... FOR UPDATE`` takes), then the rows (``_store``). Every check of the
+    full path stays: the policy (on the returned facts), the status, consent. The first attempt
+    never looks the client id up: ``uq_messages_client_id`` finds a retry (see ``_send_full``).
+    A closed conversation (rare) gives its number back and is answered by the full path in the
+    same unit: a retry's stored message, or ``Conflict``."""
+    connection = await session.connection()  # Core on the unit's connection, no ORM
+    keys = {"conversation_id": conversation_id}
+    facts = (await connection.execute(message_writes.CLAIM_SEQ, keys)).one_or_none()
+    if facts is None or not policy.can_work_conversation(principal, facts):
+        raise NotFound("No such conversation, or you may not see it.")
+    if facts.status is ConversationStatus.CLOSED:
+        await connection.execute(message_writes.GIVE_BACK_SEQ, keys)
+        return await _send_full(rt, session, principal, conversation_id, client_id, body, None, 0)
+    privacy = await rt.privacy_cache.load(session, facts.workspace_id)
+    if privacy.consent_required:  # require_for_storage's check, once (GDPR Art. 6(1)(a), 7(3))
+        await consent.require(session, principal, "chat")
+    _message, event = await message_writes.store_message(
+        rt,
+        session,
+        facts,
+        principal,
+        facts.last_seq,
+        client_id,
+        body,
+        "text",
+        AuthorKind.VISITOR,
+        privacy,
+    )
+    return SendResult(event, False)
+
+
+async def _send_full(
+    rt: Runtime,
+    session: UnitOfWork,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    client_id: str,
+    body: str,
+    author_kind: AuthorKind | None,
+    attempt: int,
+) -> SendResult:
+    conversation = await load_for(session, principal, conversation_id, lock=True)
+    # A retry is rare: the first attempt lets uq_messages_client_id find it (the insert
+    # fails, all rolls back, and the second attempt returns the stored one) instead of a
+    # lookup inside every sender's transaction.
+    closed = conversation.status is ConversationStatus.CLOSED
+    if attempt or closed:
+        duplicate = await _existing(rt, session, conversation, client_id, (principal, body))
+        if duplicate is not None:
+            return SendResult(duplicate, True)
+    if closed:
+        raise Conflict("This conversation is closed; start a new one (visitors) or reopen it.")
+    privacy = await rt.privacy_cache.load(session, conversation.workspace_id)
+    if principal.kind == "visitor" and privacy.consent_required:
+        await consent.require(session, principal, "chat")
+    if principal.kind == "operator":
+        await _operator_takes_part(rt, session, conversation, principal)
+        if not privacy.store_transcripts and conversation.channel in _THREADED:
+            raise Conflict(
+                "Replies to social/SMS threads are delivered from the stored "
+                "message; turn on store_transcripts to reply on this channel."
+            )
+    message, result = await message_writes.append_message(
+        rt,
+        session,
+        conversation,
+        principal,
+        client_id=client_id,
+        body=body,
+        author_kind=author_kind,
+        privacy=privacy,
+    )
+    if privacy.store_transcripts:
+        delivery_id = await outbound.queue_outbound(rt, session, conversation, message)
+        if delivery_id is not None:
+            # A reply to a social/SMS thread: POST it to the endpoint after commit.
+            session.on_commit(outbound.start_delivery, rt, delivery_id)
+        if principal.kind == "operator":  # an answer the visitor asked to e-mail
+            await offline.queue_reply_email(rt, session, conversation, message)
+    return SendResult(result, False)
 
 
 async def _operator_takes_part(
@@ -402,7 +389,7 @@ async def do_rate(
             raise Conflict("This conversation has already been rated.")
         conversation.csat_score = score
         if comment:
-            await append_message(
+            await message_writes.append_message(
                 rt, tx, conversation, principal, client_id=None, body=comment, kind="csat"
             )
         await tx.flush()

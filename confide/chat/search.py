@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from confide.access import policy
 from confide.access.models import Role
@@ -42,6 +42,7 @@ from confide.chat.models import Channel, Conversation, ConversationStatus, Searc
 from confide.chat.queries import scoped
 from confide.chat.visitors import visitor_profiles
 from confide.core.errors import Forbidden, ValidationFailed
+from confide.core.sqlite_driver import RIDES_ALONG
 from confide.runtime import Runtime
 
 WORD = re.compile(r"\w{2,64}")
@@ -59,22 +60,29 @@ def term_hash(rt: Runtime, workspace_id: uuid.UUID, word: str) -> str:
 
 
 _TERMS: Table = SearchTerm.__table__  # type: ignore[assignment]
+# Rides along with the caller's next statement on SQLite (core/sqlite_driver.py).
 _INSERT_TERM = {
-    False: sqlite.insert(_TERMS).on_conflict_do_nothing(),
-    True: postgresql.insert(_TERMS).on_conflict_do_nothing(),
+    False: sqlite.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing(),
+    True: postgresql.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing(),
 }
 
 
 async def index_message(
-    rt: Runtime, session: AsyncSession, conversation: Conversation, body: str
+    rt: Runtime,
+    session: AsyncSession | AsyncConnection,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    body: str,
 ) -> None:
     """Add the words of a stored (already redacted) message to the index, in the caller's
-    transaction; words the conversation already has are skipped by the primary key."""
+    transaction; words the conversation already has are skipped by the primary key. On SQLite
+    the insert waits for the caller's next statement (which the caller must run in the same
+    unit of work; it raises the insert's error, if any)."""
     rows = [
         {
-            "workspace_id": conversation.workspace_id,
-            "term_hash": term_hash(rt, conversation.workspace_id, word),
-            "conversation_id": conversation.id,
+            "workspace_id": workspace_id,
+            "term_hash": term_hash(rt, workspace_id, word),
+            "conversation_id": conversation_id,
         }
         for word in words_of(body)
     ]

@@ -40,7 +40,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from confide.core.group_commit import GroupCommit
-from confide.core.sqlite_driver import OneTripDbapi
+from confide.core.sqlite_driver import OneTripDbapi, plain_savepoints
 
 log = logging.getLogger("confide.db")
 
@@ -161,6 +161,7 @@ class Database:
             self.group_commit = GroupCommit(self.engine, UnitOfWork, group_commit_max_units)
         if self.is_sqlite:
             _configure_sqlite(self.engine, secure_delete=secure_delete)
+            plain_savepoints(self.engine.dialect)
         else:
             _ping_idle_connections(self.engine)
 

@@ -21,6 +21,9 @@ from confide.core.config import Settings
 
 INSTANCE_KEY_FILE = "instance.key"
 INSTANCE_KEY_BYTES = 32
+# Keyed hashes prepared per purpose (the message path hashes every word of every message
+# under its workspace's search purpose); beyond this many purposes the memo starts again.
+PREPARED_PURPOSES = 4096
 
 
 class InstanceSecret:
@@ -28,14 +31,23 @@ class InstanceSecret:
         if len(key) < INSTANCE_KEY_BYTES:
             raise ValueError("The instance secret must be at least 32 bytes long.")
         self._key = key
+        self._prepared: dict[str, hmac.HMAC] = {}
 
     def derive(self, purpose: str) -> bytes:
         """A sub-key for one purpose (HMAC-SHA256 of the purpose under the instance key)."""
         return hmac.new(self._key, b"confide:" + purpose.encode(), hashlib.sha256).digest()
 
     def keyed_hash(self, purpose: str, value: str | bytes) -> str:
+        """HMAC-SHA256 of ``value`` under the purpose's sub-key, hex (64 characters)."""
         data = value.encode() if isinstance(value, str) else value
-        return hmac.new(self.derive(purpose), data, hashlib.sha256).hexdigest()
+        prepared = self._prepared.get(purpose)
+        if prepared is None:
+            if len(self._prepared) >= PREPARED_PURPOSES:
+                self._prepared.clear()
+            prepared = self._prepared[purpose] = hmac.new(self.derive(purpose), None, "sha256")
+        keyed = prepared.copy()  # the key's inner and outer pads are already absorbed
+        keyed.update(data)
+        return keyed.hexdigest()
 
 
 def load_instance_secret(settings: Settings) -> InstanceSecret:

@@ -15,11 +15,24 @@ along with the connection's next statement, in order, on the same trip. Group co
 every unit of work a savepoint (``confide.core.group_commit``), and two extra trips per unit
 inside the write lock would cost more than the COMMIT it saves. A ``COMMIT`` or ``ROLLBACK``
 drops what is still waiting: both end every savepoint anyway.
+
+Writes whose outcome nobody reads (an INSERT without RETURNING) may ride along too, when their
+statement says so: :data:`RIDES_ALONG` as its prefix (``insert(t).prefix_with(RIDES_ALONG)``;
+a comment, so PostgreSQL runs it as usual). The message path stores a message, its text and
+its search terms in one trip this way (``confide.chat.messages``). Such a write runs, in
+order, before the connection's next statement, and an error it raises (a unique key) is raised
+by that statement: the caller must run one more statement in the same unit of work (the
+message path's last INSERT does not ride along). As a safety net a ``RELEASE SAVEPOINT`` does
+not wait while writes do (the unit's own savepoint raises their error), ``COMMIT`` runs them
+first, and a ``ROLLBACK`` (to a savepoint or whole) drops or ignores them, as it would undo
+them anyway.
+
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import sqlite3
 from typing import Any
 
@@ -33,24 +46,44 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 Outcome = tuple[Any, list[Any], int, int | None]
+# A statement waiting for the next trip: (SQL, parameters or None, executemany).
+Waiting = tuple[str, Any, bool]
+
+RIDES_ALONG = "/* rides along */"
+# Statements that can wait for the next trip: savepoints (they return nothing and, on a
+# healthy connection, cannot fail) and writes marked with RIDES_ALONG.
+_SAVEPOINTS = ("SAVEPOINT ", "RELEASE SAVEPOINT ")
+_MARKED = f"INSERT {RIDES_ALONG}"
 
 
-# Statements that can wait for the next trip: they return nothing and, on a healthy
-# connection, cannot fail.
-_RIDES_ALONG = ("SAVEPOINT ", "RELEASE SAVEPOINT ")
+def _run_waiting(connection: sqlite3.Connection, before: list[Waiting], undone: bool) -> None:
+    for statement, parameters, many in before:
+        if undone and parameters is not None:
+            # A write the coming ROLLBACK undoes: its error would not matter.
+            with contextlib.suppress(sqlite3.Error):
+                _execute(connection, statement, parameters, many)
+            continue
+        _execute(connection, statement, parameters, many)
+
+
+def _execute(connection: sqlite3.Connection, statement: str, parameters: Any, many: bool) -> None:
+    if many:
+        connection.executemany(statement, parameters)
+    elif parameters is None:
+        connection.execute(statement)
+    else:
+        connection.execute(statement, parameters)
 
 
 def _run(
     connection: sqlite3.Connection,
-    before: list[str],
+    before: list[Waiting],
     operation: str,
     parameters: Any,
     many: bool,
 ) -> Outcome:
-    """On the worker thread: the waiting savepoint statements, then execute, fetch
-    everything, close."""
-    for statement in before:
-        connection.execute(statement)
+    """On the worker thread: the waiting statements, then execute, fetch everything, close."""
+    _run_waiting(connection, before, operation.startswith("ROLLBACK"))
     cursor = connection.cursor()
     try:
         if many:
@@ -98,15 +131,24 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
     async def _one_trip(self, operation: Any, parameters: Any, many: bool) -> None:
-        waiting: list[str] = self._adapt_connection._waiting  # type: ignore[attr-defined]
-        if not many and not parameters and operation.startswith(_RIDES_ALONG):
-            waiting.append(operation)
+        connection: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
+        waiting = connection._waiting
+        if operation.startswith(_MARKED) or (
+            not many
+            and not parameters
+            and operation.startswith(_SAVEPOINTS)
+            and not (connection._writes_waiting and operation.startswith("RELEASE"))
+        ):
+            marked = operation.startswith(_MARKED)
+            waiting.append((operation, parameters if marked else None, many))
+            connection._writes_waiting |= marked
             self._description, self._rowcount, self._lastrowid = None, -1, None
             self._rows = collections.deque()
             return
-        async with self._adapt_connection._execute_mutex:
+        async with connection._execute_mutex:
             before = waiting[:]
             waiting.clear()
+            connection._writes_waiting = False
             outcome: Outcome = await self._connection._execute(
                 _run, self._connection._conn, before, operation, parameters, many
             )
@@ -121,19 +163,31 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_waiting",)
+    __slots__ = ("_waiting", "_writes_waiting")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
-        self._waiting: list[str] = []  # savepoint statements for the next trip
+        self._waiting: list[Waiting] = []  # statements for the next trip
+        self._writes_waiting = False  # any RIDES_ALONG write among them
 
     def commit(self) -> None:
+        if self._writes_waiting:  # never drop a write: run them (in one trip) first
+            before = [w for w in self._waiting if w[1] is not None]
+            self._waiting.clear()
+            self._writes_waiting = False
+            try:
+                await_(
+                    self._connection._execute(_run_waiting, self._connection._conn, before, False)
+                )
+            except Exception as error:
+                self._handle_exception(error)
         self._waiting.clear()  # COMMIT releases every savepoint
         super().commit()
 
     def rollback(self) -> None:
-        self._waiting.clear()  # ROLLBACK ends every savepoint
+        self._waiting.clear()  # ROLLBACK ends every savepoint and undoes every write
+        self._writes_waiting = False
         super().rollback()
 
 
@@ -147,3 +201,19 @@ class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
         connection = self.aiosqlite.connect(*arg, **kw)
         connection._thread.daemon = True  # as SQLAlchemy's adapter does
         return OneTripConnection(self, await_(connection))
+
+
+def plain_savepoints(dialect: Any) -> None:
+    """Make ``dialect`` issue ``SAVEPOINT``/``RELEASE``/``ROLLBACK TO`` as plain SQL. SQLAlchemy
+    compiles a fresh clause for each (a savepoint's name is not cached), which was two
+    compilations per unit of work under group commit; the SQL is the same."""
+    quote = dialect.identifier_preparer.quote
+
+    def run(connection: Any, sql: str) -> None:
+        connection.exec_driver_sql(sql)
+
+    dialect.do_savepoint = lambda c, name: run(c, f"SAVEPOINT {quote(name)}")
+    dialect.do_release_savepoint = lambda c, name: run(c, f"RELEASE SAVEPOINT {quote(name)}")
+    dialect.do_rollback_to_savepoint = lambda c, name: run(
+        c, f"ROLLBACK TO SAVEPOINT {quote(name)}"
+    )

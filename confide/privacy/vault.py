@@ -19,8 +19,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
@@ -28,6 +28,9 @@ from confide.core.errors import Gone, KeyUnavailable, ValidationFailed
 from confide.core.secrets import InstanceSecret
 from confide.crypto.keyring import Keyring
 from confide.privacy.models import MessageText, PersonalField, Subject
+
+_MESSAGE_TEXTS: Table = MessageText.__table__  # type: ignore[assignment]
+_INSERT_TEXT = insert(_MESSAGE_TEXTS)
 
 OPERATOR_FIELDS = frozenset({"name", "alias", "email", "job_title", "avatar_url"})
 # Visitors: what identify may attach; custom attributes are one JSON-encoded field.
@@ -332,20 +335,27 @@ class Vault:
 
     async def write_message_text(
         self,
-        session: AsyncSession,
+        session: AsyncSession | AsyncConnection,
         *,
         workspace_id: uuid.UUID,
         message_id: uuid.UUID,
         conversation_id: uuid.UUID,
         body: str,
     ) -> None:
+        """Seal ``body`` under the conversation's key and insert it (one Core statement, which
+        also carries the writes waiting to ride along on SQLite, ``core/sqlite_driver.py``)."""
         sealed = await self._keyring.encrypt(
             workspace_id, conversation_id, body, _text_aad(message_id)
         )
-        session.add(
-            MessageText(message_id=message_id, conversation_id=conversation_id, body=sealed)
+        await session.execute(
+            _INSERT_TEXT,
+            {
+                "message_id": message_id,
+                "conversation_id": conversation_id,
+                "body": sealed,
+                "created_at": utcnow(),
+            },
         )
-        await session.flush()
 
     async def open_message_text(
         self, conversation_id: uuid.UUID, message_id: uuid.UUID, sealed: str

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from confide.access.policy import Principal
 from confide.chat.messages import SendResult, do_send_message
-from confide.chat.models import Message
+from confide.chat.models import Conversation, Message
 from confide.chat.visitors import authenticate_visitor_token
 from confide.core.errors import Conflict, ConsentRequired
 from confide.runtime import Runtime
@@ -186,3 +186,25 @@ async def test_no_send_returns_before_the_commit_of_its_batch(
         await asyncio.gather(first.task, last.task)
     assert sorted(r.message["seq"] for r in results) == [2, 3, 4, 5]
     assert await _seqs(rt, ok_id) == [1, 2, 3, 4, 5]
+
+
+async def test_a_retry_to_a_closed_conversation_returns_the_stored_message_and_no_number(
+    rt: Runtime, client: httpx.AsyncClient, chats: dict[str, tuple[VisitorClient, Principal, str]]
+) -> None:
+    # The lean path claims a number before it sees the status; a closed conversation gives it
+    # back and is answered as before: a retry with the stored message, a new send with 409.
+    visitor, principal, conversation_id = chats["ok"]
+    cid = uuid.UUID(conversation_id)
+    stored = await do_send_message(rt, principal, cid, client_id="k", body="Before closing")
+    closed = await client.post(
+        f"/api/v1/widget/conversations/{conversation_id}/close", headers=visitor.headers
+    )
+    assert closed.status_code == 200, closed.text
+    retried = await do_send_message(rt, principal, cid, client_id="k", body="Before closing")
+    assert retried.duplicate and retried.message["id"] == stored.message["id"]
+    with pytest.raises(Conflict):
+        await do_send_message(rt, principal, cid, client_id="n", body="After closing")
+    async with rt.db.session() as session:
+        last_seq = await session.scalar(select(Conversation.last_seq).where(Conversation.id == cid))
+    assert last_seq == 2
+    assert await _seqs(rt, conversation_id) == [1, 2]

@@ -23,7 +23,8 @@ from confide.chat.channels.endpoints import (
     verify_signature,
 )
 from confide.chat.conversations import open_conversation
-from confide.chat.messages import append_message, check_body
+from confide.chat.message_writes import append_message
+from confide.chat.messages import check_body
 from confide.chat.models import (
     AuthorKind,
     ChannelEndpoint,
