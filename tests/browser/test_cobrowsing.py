@@ -39,7 +39,15 @@ from tests.browser.test_console import TIMEOUT_MS, sign_in
 MIRROR_TEXT = "Let our agents see the page you are on? Passwords and hidden fields never are."
 PREVIEW_TEXT = "Let our agents see what you type before you send it?"
 COBROWSE_TEXT = "Let an agent guide you on this page? You can stop at any time."
-SECRETS = ("TOPSECRET-HIDE-123", "hunter2-PASSWORD", "4111", "HIDDEN-LOYALTY-7731", "CHANGED-8842")
+SECRETS = (
+    "TOPSECRET-HIDE-123",
+    "hunter2-PASSWORD",
+    "4111",
+    "HIDDEN-LOYALTY-7731",
+    "CHANGED-8842",
+    "GIFT-NOTE-6615",
+    "RICHTEXT-3391",
+)
 SHOP_PATH = "/shop/checkout"
 # A 1x1 transparent PNG: the shop's logo.
 PNG = base64.b64decode(
@@ -61,6 +69,7 @@ form {{ display: grid; gap: .5rem; max-width: 24rem; }}</style></head>
 <label>Password <input id="password" type="password"></label>
 <label>Card number <input id="card" autocomplete="cc-number"></label>
 <div data-confide-hide><p id="hidden-text">Loyalty code HIDDEN-LOYALTY-7731</p></div>
+<div id="gift" contenteditable="true" role="textbox" aria-label="Gift message"></div>
 <button type="button" id="pay" onclick="this.textContent='Paid'">Pay now</button>
 </form>
 <p id="step">Step 1 of 3</p><p><a href="/shop/delivery">Delivery options</a></p>
@@ -185,6 +194,7 @@ async def test_the_agent_sees_the_page_but_never_hidden_or_password_values(
     await shop.locator("#secret").fill("TOPSECRET-HIDE-123")
     await shop.locator("#password").fill("hunter2-PASSWORD")
     await shop.locator("#card").fill("4111 1111 1111 1111")
+    await shop.locator("#gift").fill("GIFT-NOTE-6615")  # a rich-text box: typed, never shown
     widget = await _start_chat(shop)
     await _open_conversation(console)
 
@@ -195,12 +205,13 @@ async def test_the_agent_sees_the_page_but_never_hidden_or_password_values(
         "Checkout — Test shop"
     )
     # The private fields are placeholders in the agent's copy; the image a sized box.
-    for kind in ("hidden", "password", "card", "image"):
+    for kind in ("hidden", "password", "card", "image", "field"):
         await expect(mirrored.locator(f'svg[data-ph="{kind}"]').first).to_be_attached()
 
     # Changes follow (MutationObserver): visible text does, a change inside a hidden block and
     # what the visitor types next do not.
     await shop.locator("#secret").fill("TOPSECRET-HIDE-123 and more")
+    await shop.locator("#gift").press_sequentially(" RICHTEXT-3391")
     await shop.evaluate("document.getElementById('hidden-text').textContent = 'CHANGED-8842'")
     await shop.evaluate("document.getElementById('step').textContent = 'Step 2 of 3'")
     await expect(mirrored.get_by_text("Step 2 of 3")).to_be_visible(timeout=TIMEOUT_MS)

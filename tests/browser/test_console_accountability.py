@@ -31,7 +31,9 @@ async def test_an_admin_completes_the_record_of_processing_and_downloads_it(
     await sign_in(page, site, site.admin)
     await expect(page.get_by_role("heading", name="Inbox")).to_be_visible(timeout=TIMEOUT_MS)
     await page.goto(f"{site.url}/console/settings/accountability")
-    await expect(page.locator("#record-missing")).to_contain_text("controller_name")
+    await expect(page.locator("#record-missing")).to_contain_text(
+        "the controller's name and contact"
+    )
 
     await page.get_by_label("Controller (organisation)").fill("Acme Ltd")
     await page.get_by_label("Contact (address, e-mail)").fill("privacy@acme.example")

@@ -55,6 +55,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "completed": frozenset(),
     "rejected": frozenset(),
 }
+OPEN_STATUSES = tuple(status for status, onward in TRANSITIONS.items() if onward)
 DEFAULT_TARGET_DAYS = 7
 LEGAL_MONTHS = 1
 EXTENSION_MONTHS = 2
@@ -332,11 +333,31 @@ async def do_file_widget_request(
 ) -> CaseView:
     """A widget visitor files a request about themself: their visitor token identifies them
     (the case is verified for that visitor id); the answer goes to the address they gave, if
-    any. Raises ValidationFailed, NotFound."""
+    any. The same request still open is answered with that case (no second deadline).
+    Raises ValidationFailed, NotFound."""
     if visitor.kind != "visitor" or visitor.visitor_id is None or visitor.workspace_id is None:
         raise NotFound()
     async with rt.db.transaction() as tx:
         subject_id = await subject_of_visitor(tx, visitor.workspace_id, visitor.visitor_id)
+        # The same request still open (a double click, a second tab) is that request, not a
+        # second case with a deadline of its own.
+        pending = await tx.scalar(
+            select(DsrCase)
+            .where(
+                DsrCase.workspace_id == visitor.workspace_id,
+                DsrCase.visitor_id == visitor.visitor_id,
+                DsrCase.channel == "widget",
+                DsrCase.kind == kind,
+                DsrCase.processing.is_(None)
+                if processing is None
+                else DsrCase.processing == processing,
+                DsrCase.status.in_(OPEN_STATUSES),
+            )
+            .order_by(DsrCase.received_at)
+            .limit(1)
+        )
+        if pending is not None:
+            return view(pending)
         fields = await rt.vault.read_fields(tx, [subject_id], ["email"])
         case = await open_case_in(
             tx,

@@ -111,6 +111,9 @@
     if (node.hasAttribute(HIDE)) return "hidden";
     if (tag === "input" && String(node.type).toLowerCase() === "password") return "password";
     if (/^cc-/i.test(node.getAttribute("autocomplete") || "")) return "card";
+    // A rich-text box (contenteditable, or inside a designMode document) holds what the visitor
+    // types, like a textarea: its whole subtree becomes one placeholder.
+    if (node.isContentEditable) return "field";
     return PLACED[tag] || null;
   }
 
@@ -185,7 +188,7 @@
       } else if (r.type === "attributes") {
         if (!self.ids.has(target) || self.excluded(target)) return;
         var name = r.attributeName;
-        if (name === HIDE || name === "type" || name === "autocomplete") {
+        if (name === HIDE || name === "type" || name === "autocomplete" || name === "contenteditable") {
           self.replace(target); // it may have become (or stopped being) private
         } else if (ATTRIBUTES.indexOf(name) >= 0 && self.mirrored(target)) {
           var value = target.getAttribute(name);
@@ -316,12 +319,21 @@
     this.banner.appendChild(text);
     this.banner.appendChild(stop);
     document.body.appendChild(this.banner);
+    // Push the page down by the banner's height, so it covers nothing the agent may point at.
+    var root = document.documentElement.style;
+    this.savedPadding = [root.getPropertyValue("padding-top"), root.getPropertyPriority("padding-top")];
+    var current = parseFloat(getComputedStyle(document.documentElement).paddingTop) || 0;
+    root.setProperty("padding-top", (current + this.banner.offsetHeight) + "px", "important");
   };
 
   Control.prototype.stop = function () {
     if (!this.active) return;
     this.active = false;
     if (this.banner && this.banner.parentNode) this.banner.parentNode.removeChild(this.banner);
+    if (this.savedPadding) {
+      document.documentElement.style.setProperty("padding-top", this.savedPadding[0], this.savedPadding[1]);
+      this.savedPadding = null;
+    }
     this.clearHighlight();
   };
 
@@ -337,6 +349,11 @@
     this.clearHighlight();
     node.scrollIntoView({ block: "center", behavior: "auto" });
     var box = node.getBoundingClientRect();
+    var under = this.banner ? this.banner.offsetHeight + 8 : 0;
+    if (box.top < under) { // still under the banner (a fixed header): bring it below
+      window.scrollBy(0, box.top - under);
+      box = node.getBoundingClientRect();
+    }
     this.outline = styled("div", { position: "fixed", top: (box.top - 4) + "px", left: (box.left - 4) + "px",
       width: (box.width + 8) + "px", height: (box.height + 8) + "px", outline: "3px solid #e63946",
       "border-radius": "4px", "box-shadow": "0 0 0 6px rgba(230,57,70,.25)", "pointer-events": "none",

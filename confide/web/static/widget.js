@@ -702,7 +702,7 @@
   function updateMirror() {
     if (!ui.mirror) return;
     while (ui.mirror.firstChild) ui.mirror.removeChild(ui.mirror.firstChild);
-    if (!saved.conversation) return;
+    if (!saved.conversation || saved.consent_withdrawn) return; // paused: nothing is offered
     SHARES.forEach(function (item) {
       var req = config.consent.requests[item.purpose];
       if (!shareOffered(item.purpose)) return;
@@ -1020,7 +1020,10 @@
         text: t("privacyWithdraw"), onclick: confirmWithdraw }));
     }
     entries.push(el("button", { className: "btn", type: "button", text: t("privacyAccess"),
-      onclick: function () { filePrivacyRequest("access"); } }));
+      onclick: function (event) {
+        event.currentTarget.disabled = true; // a double click files one request, not two
+        filePrivacyRequest("access");
+      } }));
     entries.push(el("button", { className: "btn", type: "button", text: t("privacyErasure"),
       onclick: confirmErasure }));
     entries.push(closeButton());
@@ -1054,6 +1057,10 @@
         saved.chat_consent = null;
         saved.consent_withdrawn = true;  // a reload shows the paused chat, not a live composer
         save();
+        // Withdrawing from the chat ends what rides on it: the typing preview and page sharing.
+        SHARES.forEach(function (item) {
+          if (granted(item.purpose)) decideShare(item.purpose, "withdrawn");
+        });
         ui.privacy.hidden = true;
         ui.privacyButton.setAttribute("aria-expanded", "false");
         showWithdrawn();

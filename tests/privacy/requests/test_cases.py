@@ -204,6 +204,16 @@ async def test_a_widget_visitor_files_a_request_about_themself(
         "verified",
         person.visitor_id,
     )
+    # Filed again while open (a double click, a second tab): the same case, one deadline.
+    again = await client.post(
+        "/api/v1/widget/privacy-requests", json={"kind": "access"}, headers=person.visitor.headers
+    )
+    assert again.status_code == 201 and again.json()["case_id"] == case["id"]
+    other = await client.post(
+        "/api/v1/widget/privacy-requests", json={"kind": "erasure"}, headers=person.visitor.headers
+    )
+    assert other.json()["case_id"] != case["id"]  # another kind is another request
+    assert len((await client.get(CASES, headers=headers)).json()["cases"]) == 2
 
 
 async def test_a_legal_hold_blocks_an_erasure_request_with_the_reason_on_the_case(
