@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
+import phonenumbers
+
 Safeguard = Literal["adequacy", "scc"]
 SAFEGUARDS: tuple[Safeguard, ...] = ("adequacy", "scc")
 
@@ -59,11 +61,29 @@ ADEQUACY_COUNTRIES = frozenset(
 )
 
 
+# ISO 3166-1 alpha-2 codes in use: every region with a telephone numbering plan (the list
+# phonenumbers keeps current) and the few territories without one.
+COUNTRY_CODES = frozenset(phonenumbers.SUPPORTED_REGIONS) | {
+    "AQ",
+    "BV",
+    "GS",
+    "HM",
+    "PN",
+    "TF",
+    "UM",
+}
+
+
 def normalise_country(value: str) -> str:
-    """``value`` as an upper-case ISO 3166-1 alpha-2 code; raises ``ValueError`` otherwise."""
+    """``value`` as an upper-case ISO 3166-1 alpha-2 code of a real country or territory;
+    raises ``ValueError`` otherwise (``ZZ`` is a code, but of no country)."""
     code = value.strip().upper()
     if len(code) != 2 or not code.isalpha():
         raise ValueError(f"'{code[:8]}' is not a two-letter country code such as DE or US.")
+    if code not in COUNTRY_CODES:
+        raise ValueError(
+            f"'{code}' is not the code of a country; use its ISO code, such as DE or US."
+        )
     return code
 
 

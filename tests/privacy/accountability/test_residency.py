@@ -104,6 +104,7 @@ async def test_a_subprocessor_outside_the_eea_needs_a_safeguard(
         ({"country": "CN", "safeguard": "adequacy"}, "country", "transfer_not_safeguarded"),
         ({"country": "IN", "safeguard": "scc"}, "country", "transfer_not_safeguarded"),
         ({"country": "XX1"}, "country", "validation_failed"),
+        ({"country": "ZZ", "safeguard": "scc"}, "country", "validation_failed"),  # no country
     ]
     for extra, field_name, code in cases:
         response = await client.post("/api/v1/subprocessors", json={**base, **extra}, headers=admin)
