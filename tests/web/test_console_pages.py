@@ -95,6 +95,9 @@ async def test_unknown_conversation_is_a_404_page(world: World) -> None:
     page = await world.client.get(f"/console/conversations/{uuid.uuid4()}")
     assert page.status_code == 404
     assert "does not exist" in page.text
+    mistyped = await world.client.get("/console/conversations/not-a-uuid")
+    assert mistyped.status_code == 404 and mistyped.headers["content-type"].startswith("text/html")
+    assert "does not exist" in mistyped.text
 
 
 async def test_group_filter_shows_only_that_groups_conversations(world: World) -> None:

@@ -56,11 +56,17 @@ async def inbox_page(
 @router.get("/console/conversations/{conversation_id}")
 async def conversation_page(
     request: Request,
-    conversation_id: uuid.UUID,
+    conversation_id: str,
     group: str | None = None,
     label: str | None = None,
 ) -> Response:
-    return await _inbox(request, conversation_id, group, label)
+    try:
+        wanted = uuid.UUID(conversation_id)
+    except ValueError:
+        # A mistyped address gets the console's "no such conversation" page, not JSON: the
+        # nil id is never a conversation's, so it takes the same path as a missing one.
+        wanted = uuid.UUID(int=0)
+    return await _inbox(request, wanted, group, label)
 
 
 def _group_filter(value: str | None, known: list[dict[str, Any]]) -> uuid.UUID | None:
