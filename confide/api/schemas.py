@@ -36,7 +36,7 @@ RecoveryCodeText = Annotated[
 def _no_nul(value: Any) -> None:
     if isinstance(value, str):
         if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
+            raise ValueError("Remove the invisible NUL character (\\0) from the text.")
     elif isinstance(value, dict):
         for key, item in value.items():
             _no_nul(key)
