@@ -317,6 +317,12 @@ async def test_cobrowsing_refused_gives_no_control_accepted_highlights_and_stop_
     await save_screenshot(shop, "cobrowse-visitor")
     await save_screenshot(console, "cobrowse-agent")
 
+    # Another site is refused in the console itself, with a reason; the visitor stays put.
+    await console.get_by_label("Open an address on the visitor's site").fill("https://x.test/")
+    await console.get_by_role("button", name="Open", exact=True).click()
+    await expect(console.locator("#mirror-panel .mirror-status")).to_contain_text(
+        "Only addresses on the visitor's site"
+    )
     # The agent opens another page of the same site: the visitor's page goes there, and
     # co-browsing and the mirror follow.
     await console.get_by_label("Open an address on the visitor's site").fill("/shop/delivery")

@@ -55,7 +55,18 @@ export class MirrorView {
     this.panel.querySelector("#cobrowse-navigate").addEventListener("submit", (event) => {
       event.preventDefault();
       const input = event.target.querySelector("input");
-      if (input.value.trim()) this.send("navigate", { url: new URL(input.value.trim(), this.page || undefined).href });
+      const typed = input.value.trim();
+      if (!typed) return;
+      let url = null;
+      try { url = new URL(typed, this.page || undefined); } catch (error) { url = null; }
+      const site = this.page ? new URL(this.page).origin : null;
+      if (!url || !site || url.origin !== site || !/^https?:$/.test(url.protocol)) {
+        // The widget and the server would refuse it too: say so instead of nothing happening.
+        this.setStatus(`Only addresses on the visitor's site${site ? ` (${site})` : ""} can be opened.`);
+        return;
+      }
+      this.setStatus(`Opening ${url.pathname} on the visitor's page.`);
+      this.send("navigate", { url: url.href });
     });
     this.panel.querySelector('[data-cobrowse="end"]').addEventListener("click", () => {
       this.socket.send({ type: "cobrowse_end", conversation_id: this.id });
