@@ -47,6 +47,7 @@ SEALED_COLUMNS = frozenset(
     {(PersonalField.__tablename__, "value"), (MessageText.__tablename__, "body")}
 )
 TEXTS_TABLE = MessageText.__tablename__
+FIELDS_TABLE = PersonalField.__tablename__
 
 
 def check_lookup(field: str, value: str) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confide.privacy.vault import TEXTS_TABLE
+from confide.privacy.vault import FIELDS_TABLE, TEXTS_TABLE
 
 CHAT = "chat"
 
@@ -42,7 +42,7 @@ ACTIVITIES: tuple[Activity, ...] = (
         "host's site sends",
         (
             "subjects",
-            "personal_fields",
+            FIELDS_TABLE,
             "visitors",
             "conversations",
             "messages",
