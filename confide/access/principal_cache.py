@@ -23,15 +23,14 @@ effect at once, on every node:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from confide.access.policy import Principal
 from confide.core.clock import utcnow
-from confide.realtime.fanout.broker import Broker, MemoryBroker, Subscription
+from confide.realtime.fanout.broker import Broker
+from confide.realtime.fanout.invalidation import InvalidationWatcher
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -52,22 +51,15 @@ class PrincipalCache:
         # key -> (valid until, confide clock; broker epoch; principal)
         self._entries: dict[_Key, tuple[datetime, int, Principal]] = {}
         self.generation = 0
-        # One process: every change is made here and invalidated directly.
-        self._watching = isinstance(broker, MemoryBroker)
-        self._watcher: asyncio.Task[None] | None = None
-        self._subscription: Subscription | None = None
+        self._watcher = InvalidationWatcher(
+            broker, PRINCIPALS_CHANNEL, "confide-principal-cache", self._on_event, self.invalidate
+        )
         broker.on_reconnect(self.invalidate)
 
     @property
     def usable(self) -> bool:
         """Whether invalidations can reach this node now; starts the watcher if not yet."""
-        if self._watching and self._broker.connected:
-            return True
-        if self._watcher is None:
-            self._watcher = asyncio.get_running_loop().create_task(
-                self._watch(), name="confide-principal-cache"
-            )
-        return False
+        return self._watcher.live
 
     def get(self, session_id: uuid.UUID, hint: uuid.UUID | None) -> Principal | None:
         """The cached principal of the session, or ``None``."""
@@ -112,28 +104,12 @@ class PrincipalCache:
         for key in [k for k, v in self._entries.items() if v[2].operator_id == operator_id]:
             del self._entries[key]
 
-    async def _watch(self) -> None:
-        self._subscription = self._broker.subscription()
-        await self._broker.start()
-        await self._subscription.add(PRINCIPALS_CHANNEL)
-        self._watching = True
-        while True:
-            _channel, event = await self._subscription.get()
-            if self._subscription.lagged:
-                self._subscription.lagged = False
-                self.invalidate()
-            operator_id = event.get("operator_id")
-            self.invalidate(uuid.UUID(operator_id) if isinstance(operator_id, str) else None)
+    def _on_event(self, event: dict[str, object]) -> None:
+        operator_id = event.get("operator_id")
+        self.invalidate(uuid.UUID(operator_id) if isinstance(operator_id, str) else None)
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._watcher
-            self._watcher = None
-        if self._subscription is not None:
-            await self._subscription.close()
-            self._subscription = None
+        await self._watcher.close()
 
 
 async def principals_changed(rt: Runtime, operator_id: uuid.UUID | None) -> None:

@@ -19,8 +19,6 @@ settings change rarely, and a change must still take effect at once, everywhere:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import time
 import uuid
@@ -29,8 +27,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.privacy.models import WorkspacePrivacySettings
-from confide.realtime.fanout.broker import Broker, MemoryBroker, Subscription
+from confide.realtime.fanout.broker import Broker
 from confide.realtime.fanout.channels import PRIVACY_SETTINGS_CHANNEL
+from confide.realtime.fanout.invalidation import InvalidationWatcher
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -45,11 +44,19 @@ class PrivacySettingsCache:
         # workspace -> (expires at, monotonic seconds; broker epoch; detached row)
         self._entries: dict[uuid.UUID, tuple[float, int, WorkspacePrivacySettings]] = {}
         self._generations: dict[uuid.UUID, int] = {}
-        # One process: every change is made here and invalidated directly.
-        self._watching = isinstance(broker, MemoryBroker)
-        self._watcher: asyncio.Task[None] | None = None
-        self._subscription: Subscription | None = None
+        self._watcher = InvalidationWatcher(
+            broker,
+            PRIVACY_SETTINGS_CHANNEL,
+            "confide-privacy-settings-cache",
+            self._on_event,
+            self.invalidate,
+        )
         broker.on_reconnect(self.invalidate)
+
+    @property
+    def watching(self) -> bool:
+        """Whether this node receives every node's invalidations (its watcher subscribed)."""
+        return self._watcher.subscribed
 
     async def load(
         self, session: AsyncSession, workspace_id: uuid.UUID
@@ -57,8 +64,7 @@ class PrivacySettingsCache:
         """The workspace's settings, from the cache or read through ``session``."""
         from confide.privacy import settings as privacy_settings
 
-        if not self._watching or not self._broker.connected:
-            self._start_watcher()
+        if not self._watcher.live:
             return await privacy_settings.load(session, workspace_id)
         epoch = self._broker.epoch
         hit = self._entries.get(workspace_id)
@@ -81,35 +87,13 @@ class PrivacySettingsCache:
         self._generations[workspace_id] = self._generations.get(workspace_id, 0) + 1
         self._entries.pop(workspace_id, None)
 
-    def _start_watcher(self) -> None:
-        if self._watcher is None:
-            self._watcher = asyncio.get_running_loop().create_task(
-                self._watch(), name="confide-privacy-settings-cache"
-            )
-
-    async def _watch(self) -> None:
-        self._subscription = self._broker.subscription()
-        await self._broker.start()
-        await self._subscription.add(PRIVACY_SETTINGS_CHANNEL)
-        self._watching = True
-        while True:
-            _channel, event = await self._subscription.get()
-            if self._subscription.lagged:
-                self._subscription.lagged = False
-                self.invalidate()
-            workspace_id = event.get("workspace_id")
-            if isinstance(workspace_id, str):
-                self.invalidate(uuid.UUID(workspace_id))
+    def _on_event(self, event: dict[str, object]) -> None:
+        workspace_id = event.get("workspace_id")
+        if isinstance(workspace_id, str):
+            self.invalidate(uuid.UUID(workspace_id))
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._watcher
-            self._watcher = None
-        if self._subscription is not None:
-            await self._subscription.close()
-            self._subscription = None
+        await self._watcher.close()
 
 
 def _detached_copy(row: WorkspacePrivacySettings) -> WorkspacePrivacySettings:

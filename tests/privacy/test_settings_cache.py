@@ -87,7 +87,7 @@ async def test_a_change_on_one_node_reaches_the_cache_of_another(
     workspace_id, principal, conversation_id = await _chat(node_a, "cache-two")
     deadline = time.monotonic() + 5
     # The first reads start node A's watcher; from then on A serves the settings from memory.
-    while not node_a.privacy_cache._watching and time.monotonic() < deadline:
+    while not node_a.privacy_cache.watching and time.monotonic() < deadline:
         assert await _sent_body(node_a, principal, conversation_id) == PHONE_TEXT
     assert await _sent_body(node_a, principal, conversation_id) == PHONE_TEXT
     assert workspace_id in node_a.privacy_cache._entries
