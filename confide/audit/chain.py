@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, or_, select
 
 from confide.audit.models import AuditEvent
 from confide.crypto.signing import canonical_json
@@ -88,6 +88,17 @@ def event_hash(event: AuditEvent) -> str:
 
 def details_aad(event_id: uuid.UUID) -> str:
     return f"audit_events:{event_id}:details"
+
+
+def after_position(query: Select[Any], last: tuple[int, uuid.UUID] | None) -> Select[Any]:
+    """``query`` limited to the events after ``last`` (seq, id) in chain order. Keyset on
+    (seq, id), not seq alone: a tampered chain may hold a seq twice, and a verifier must see
+    both copies."""
+    if last is None:
+        return query
+    return query.where(
+        or_(AuditEvent.seq > last[0], and_(AuditEvent.seq == last[0], AuditEvent.id > last[1]))
+    )
 
 
 def chain_query(workspace_id: uuid.UUID | None) -> Select[AuditEvent]:

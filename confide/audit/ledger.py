@@ -32,7 +32,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, or_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -42,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from confide.audit.chain import (
     GENESIS_HASH,
     PLATFORM_CHAIN,
+    after_position,
     canonical_json,
     chain_id,
     chain_key_id,
@@ -323,18 +323,9 @@ async def iter_events(
     rt: Runtime, workspace_id: uuid.UUID | None, *, batch_size: int = READ_BATCH_SIZE
 ) -> AsyncIterator[AuditEvent]:
     """The whole chain, oldest first, in bounded batches (one short read each)."""
-    # Keyset on (seq, id), not seq alone: a tampered chain may hold a seq twice, and the
-    # verifier must see both copies.
     last: tuple[int, uuid.UUID] | None = None
     while True:
-        query = chain_query(workspace_id)
-        if last is not None:
-            query = query.where(
-                or_(
-                    AuditEvent.seq > last[0],
-                    and_(AuditEvent.seq == last[0], AuditEvent.id > last[1]),
-                )
-            )
+        query = after_position(chain_query(workspace_id), last)
         query = query.order_by(AuditEvent.seq, AuditEvent.id).limit(batch_size)
         async with rt.db.session() as session:
             batch = list((await session.scalars(query)).all())

@@ -23,9 +23,16 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import String, and_, or_, select, type_coerce
+from sqlalchemy import String, select, type_coerce
 
-from confide.audit.chain import GENESIS_HASH, PLATFORM_CHAIN, chain_id, chain_query, event_hash
+from confide.audit.chain import (
+    GENESIS_HASH,
+    PLATFORM_CHAIN,
+    after_position,
+    chain_id,
+    chain_query,
+    event_hash,
+)
 from confide.audit.checkpoints import SignedHead, stored_checkpoints, trusted_public_key
 from confide.audit.ledger import READ_BATCH_SIZE
 from confide.audit.models import AuditCheckpoint, AuditEvent, AuditHead
@@ -158,14 +165,7 @@ async def _event_rows(
     names = [column.name for column in AuditEvent.__table__.columns]
     last: tuple[int, uuid.UUID] | None = None
     while True:
-        query = chain_query(workspace_id).with_only_columns(*columns)
-        if last is not None:
-            query = query.where(
-                or_(
-                    AuditEvent.seq > last[0],
-                    and_(AuditEvent.seq == last[0], AuditEvent.id > last[1]),
-                )
-            )
+        query = after_position(chain_query(workspace_id).with_only_columns(*columns), last)
         query = query.order_by(AuditEvent.seq, AuditEvent.id).limit(batch_size)
         async with rt.db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
