@@ -29,7 +29,6 @@ from confide.core.errors import (
     ValidationFailed,
 )
 from confide.privacy import consent, redaction
-from confide.privacy import settings as privacy_settings
 from confide.realtime import mirroring
 from confide.realtime.fanout.channels import conversation_channel
 from confide.runtime import Runtime
@@ -65,7 +64,7 @@ class ConsentedFrames:
                 session, self.principal.workspace_id, self.principal.visitor_id, "preview"
             ):
                 return None
-            privacy = await privacy_settings.load(session, self.principal.workspace_id)
+            privacy = await self.rt.privacy_cache.load(session, self.principal.workspace_id)
         return redaction.redact(redaction.RedactionPolicy.of(privacy), text).text
 
     async def _require_visitor_grant(
