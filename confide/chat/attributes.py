@@ -42,6 +42,7 @@ from confide.core.db import new_id
 from confide.core.errors import Conflict, KeyUnavailable, NotFound, ValidationFailed
 from confide.jobs.kinds import Batch, BatchResult, JobKind, register
 from confide.privacy import consent
+from confide.privacy.requests import limits
 from confide.privacy.vault import attribute_value_aad
 from confide.runtime import Runtime
 
@@ -151,7 +152,8 @@ async def do_set_attribute(
     """Set a visitor's value of a declared attribute (operators who work conversations, API
     keys that identify visitors); its clock restarts. Raises ``NotFound`` (visitor or
     attribute), ``ValidationFailed`` (``value``: empty or over 500 characters),
-    ``ConsentRequired`` (the workspace requires consent and the visitor has not given it)."""
+    ``ConsentRequired`` (the workspace requires consent and the visitor has not given it),
+    ``Conflict`` (the visitor objected to enrichment or restricted processing)."""
     if principal.kind == "api_key":
         authorize(principal, Action.VISITORS_IDENTIFY)
     else:
@@ -170,6 +172,11 @@ async def do_set_attribute(
         if definition is None:
             raise NotFound("Declare the attribute (with its purpose) before setting it.")
         await consent.require_for_storage(rt, tx, visitor.workspace_id, visitor.id)
+        if await limits.objects_to(tx, visitor.subject_id, "enrichment"):
+            raise Conflict(
+                "This visitor objected to enrichment (GDPR Art. 21) or restricted processing "
+                "(Art. 18): their attributes cannot be set."
+            )
         row = await tx.scalar(
             select(AttributeValue).where(
                 AttributeValue.definition_id == definition.id,
@@ -290,3 +297,14 @@ EXPIRE_VISITOR_ATTRIBUTES = register(
         batch_size=EXPIRY_BATCH_SIZE,
     )
 )
+
+
+async def delete_values_of_subjects(session: AsyncSession, subject_ids: list[uuid.UUID]) -> int:
+    """Delete every attribute value held about the visitors of ``subject_ids``, in the caller's
+    transaction: carrying out an objection to enrichment (GDPR Art. 21, then Art. 17(1)(c)).
+    Returns the number of values deleted."""
+    visitors = select(Visitor.id).where(Visitor.subject_id.in_(subject_ids))
+    result = await session.execute(
+        delete(AttributeValue).where(AttributeValue.visitor_id.in_(visitors))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

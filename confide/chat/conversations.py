@@ -119,8 +119,14 @@ async def open_conversation(
             else None
         ),
     )
-    # A person who restricted processing (GDPR Art. 18) stays hidden in new conversations too.
+    # A person who restricted processing (GDPR Art. 18) stays hidden in new conversations too;
+    # one who objected to engagement rules (Art. 21) keeps their browsing counts to themself.
+    stopped = await limits.objections_of(tx, visitor.subject_id)
     conversation.restricted = await limits.is_restricted(tx, visitor.subject_id)
+    if visitor_context and "engagement_rules" in stopped:
+        visitor_context = {
+            k: v for k, v in visitor_context.items() if k not in limits.ENGAGEMENT_CONTEXT
+        }
     if started_at is not None:
         conversation.created_at = started_at
     if ended_at is not None:

@@ -54,6 +54,7 @@ from confide.core.errors import (
 from confide.privacy import consent, redaction
 from confide.privacy.access import read_transcript
 from confide.privacy.redaction import RedactionPolicy
+from confide.privacy.requests import limits
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -376,7 +377,8 @@ async def do_rate(
 ) -> Conversation:
     """The visitor rates a closed conversation (CSAT 1-5, optional comment stored as a
     ``csat`` message). Raises :class:`ValidationFailed` (``score``), :class:`Conflict`
-    (not closed, already rated), :class:`Forbidden` (not the visitor)."""
+    (not closed, already rated, the visitor objected to surveys: GDPR Art. 21),
+    :class:`Forbidden` (not the visitor)."""
     if principal.kind != "visitor":
         raise Forbidden("Only the visitor rates a conversation.")
     if not 1 <= score <= 5:
@@ -387,6 +389,10 @@ async def do_rate(
             raise Conflict("Rate the conversation after it is closed.")
         if conversation.csat_score is not None:
             raise Conflict("This conversation has already been rated.")
+        subject_id = await subject_of(tx, conversation.visitor_id)
+        if subject_id is not None and await limits.objects_to(tx, subject_id, "surveys"):
+            # GDPR Art. 21: the person objected to surveys; nothing of a rating is kept.
+            raise Conflict("You objected to satisfaction surveys, so no rating is recorded.")
         conversation.csat_score = score
         if comment:
             await message_writes.append_message(

@@ -201,6 +201,42 @@ async def test_keyboard_only_open_send_close_and_rate(site: Site, new_page: NewP
     assert conversation.status.value == "closed" and conversation.csat_score == 4
 
 
+async def test_a_visitor_who_objected_to_surveys_is_not_asked_to_rate(
+    site: Site, new_page: NewPage
+) -> None:
+    page = await new_page()
+    await _open_demo(page, site)
+    await _send(page, "Please never survey me")
+    await expect(_log(page).locator(".msg.me:not(.pending)")).to_have_count(1)
+    async with site.rt.db.session() as session:
+        conversation = (await session.scalars(select(Conversation))).one()
+    case = (
+        await _api(
+            site,
+            "POST",
+            "/dsr/cases",
+            json={
+                "kind": "objection",
+                "processing": "surveys",
+                "visitor_id": str(conversation.visitor_id),
+                "verified": True,
+            },
+        )
+    ).json()
+    await _api(site, "POST", f"/dsr/cases/{case['id']}/carry-out", json={})
+    # The next page load asks the visitor's objections (GDPR Art. 21) before any survey.
+    async with page.expect_response(lambda r: r.url.endswith("/api/v1/widget/consent")) as asked:
+        await page.reload()
+    assert (await (await asked.value).json())["objections"] == ["surveys"]
+    await page.get_by_role("button", name="Chat", exact=False).first.click()
+    dialog = page.get_by_role("dialog", name="Chat with us")
+    await dialog.get_by_role("button", name="End chat").click()
+    await dialog.get_by_role("button", name="Yes, end the chat").click()
+    await expect(dialog.get_by_role("heading", name="The chat has ended")).to_be_visible()
+    await expect(dialog.get_by_role("button", name="Start a new chat")).to_be_visible()
+    assert await dialog.locator("input[name=score]").count() == 0
+
+
 async def _until_true(page: Page, expression: str, timeout_seconds: float = 5.0) -> None:
     # Not page.wait_for_function: its polling evaluates strings in the page, which the page's
     # CSP (no 'unsafe-eval') rightly refuses; page.evaluate goes through the debugger instead.

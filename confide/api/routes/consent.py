@@ -11,6 +11,7 @@ from confide.access.policy import Action
 from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep, VisitorDep
 from confide.api.schemas import ConsentDecision, ConsentPurpose, ConsentRequestWrite
 from confide.privacy import consent, consent_proof
+from confide.privacy.requests import limits
 
 router = APIRouter(tags=["consent"])
 VuidParam = Annotated[str, Path(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -60,8 +61,12 @@ async def visitor_consent_proof(
 
 @router.get("/widget/consent")
 async def widget_consent(principal: VisitorDep, rt: RuntimeDep) -> dict[str, Any]:
-    """The active consent requests and the visitor's current decision on each."""
-    return await consent.widget_state(rt, principal)
+    """The active consent requests and the visitor's current decision on each, and the
+    processings the visitor objected to (``objections``: engagement rules, surveys,
+    enrichment; GDPR Art. 21), which the widget then neither runs nor shows."""
+    assert principal.visitor_id is not None
+    state = await consent.widget_state(rt, principal)
+    return {**state, "objections": await limits.visitor_objections(rt, principal.visitor_id)}
 
 
 @router.post("/widget/consent", status_code=201)

@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 from confide.access.models import Operator, OperatorStatus, Role, Workspace
 from confide.access.policy import Principal
 from confide.audit.ledger import Actor
+from confide.chat.attributes import delete_values_of_subjects
 from confide.chat.events import conversation_changed
 from confide.chat.models import Conversation, Visitor
 from confide.core.clock import utcnow
@@ -279,6 +280,12 @@ async def do_carry_out_case(
                     )
                 )
             actions, categories = [f"stopped:{case.processing}"], [case.processing]
+            if case.processing == "enrichment":
+                # Art. 17(1)(c): what enrichment added is erased once the person objects.
+                deleted = await delete_values_of_subjects(tx, subject_ids)
+                counts["attributes_deleted"] = deleted
+                if deleted:
+                    actions.append("erased:attributes")
         elif case.kind == "rectification" and subject_ids:
             changes = dict(fields or {})
             if not changes or set(changes) - RECTIFIABLE:

@@ -65,8 +65,10 @@
   var pageViews = (readStore(local, KEY + ".views") || 0) + 1;
   var sessionStart = readStore(session, KEY + ".start") || Date.now();
   var engagementStored = false;
+  var objected = [];  // processings the visitor objected to: see loadObjections
+  var objectionsAsked = null;
   function storeEngagement() {
-    if (engagementStored) return;
+    if (engagementStored || objected.indexOf("engagement_rules") >= 0) return;
     engagementStored = true;
     writeStore(local, KEY + ".views", pageViews);
     writeStore(session, KEY + ".start", sessionStart);
@@ -851,7 +853,7 @@
       resetConversation();
       route();
     } });
-    if (!done && config.csat_enabled) {
+    if (!done && config.csat_enabled && objected.indexOf("surveys") < 0) {
       heading.textContent = t("rateTitle");
       card.appendChild(surveyForm(newChat));
     } else {
@@ -1341,10 +1343,11 @@
   }
 
   function engagementContext() {
-    var context = {
-      page_views: Math.min(pageViews, 1000000),
-      seconds_on_site: Math.min(10000000, Math.max(0, Math.round((Date.now() - sessionStart) / 1000)))
-    };
+    var context = {};
+    if (objected.indexOf("engagement_rules") < 0) {
+      context.page_views = Math.min(pageViews, 1000000);
+      context.seconds_on_site = Math.min(10000000, Math.max(0, Math.round((Date.now() - sessionStart) / 1000)));
+    }
     var path = String(location.pathname || "");
     if (path.charAt(0) === "/") context.path = path.slice(0, 200);  // not "blank", "srcdoc", ...
     if (navigator.language) context.language = String(navigator.language).slice(0, 35);
@@ -1684,7 +1687,25 @@
     return true;
   }
 
+  // What the visitor objected to (GDPR Art. 21: engagement_rules, surveys, enrichment), asked
+  // once per page of a visitor who has a token; a new visitor has objected to nothing. When
+  // the answer cannot be had (network), neither engagement nor a survey runs on this page.
+  function loadObjections() {
+    if (!saved.token) return Promise.resolve(objected);
+    if (!objectionsAsked) {
+      objectionsAsked = request("GET", "/widget/consent").then(function (state) {
+        objected = state.objections || [];
+        return objected;
+      }, function (error) {
+        objected = error.status === 401 ? [] : ["engagement_rules", "surveys", "enrichment"];
+        return objected;
+      });
+    }
+    return objectionsAsked;
+  }
+
   function scheduleEngagement() {
+    if (objected.indexOf("engagement_rules") >= 0) return;
     var rules = config.engagement_rules || [];
     if (rules.some(function (r) { return r.min_page_views || r.after_seconds; })) storeEngagement();
     if (readStore(session, KEY + ".bubble") || saved.conversation) return;
@@ -1750,7 +1771,9 @@
       var link = /[#&]confide-reopen=([^&]+)/.exec(location.hash);
       if (link) reopenFromLink(decodeURIComponent(link[1]));
       else if (saved.conversation) resumeSaved();
-      scheduleEngagement();
+      // Engagement rules wait for the visitor's objections (none asked of a new visitor).
+      if ((config.engagement_rules || []).length) loadObjections().then(scheduleEngagement);
+      else if (saved.token && config.csat_enabled) loadObjections();
       emit("ready");
       if (openWhenReady) open();
     }).catch(function (error) {

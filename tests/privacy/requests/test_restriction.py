@@ -108,3 +108,102 @@ async def test_objection_stops_the_named_processing_only(
         CASES, json={"kind": "objection", "visitor_id": person.visitor_id}, headers=headers
     )
     assert unnamed.status_code == 422 and unnamed.json()["error"]["field"] == "processing"
+
+
+async def _object(
+    client: httpx.AsyncClient, headers: dict[str, str], visitor_id: str, processing: str
+) -> None:
+    """File and carry out a verified objection of the visitor to ``processing``."""
+    case = (
+        await client.post(
+            CASES,
+            json={
+                "kind": "objection",
+                "processing": processing,
+                "visitor_id": visitor_id,
+                "verified": True,
+            },
+            headers=headers,
+        )
+    ).json()
+    done = await client.post(f"{CASES}/{case['id']}/carry-out", json={}, headers=headers)
+    assert done.status_code == 200 and done.json()["status"] == "completed", done.text
+
+
+async def test_an_objection_to_surveys_refuses_the_rating_and_tells_the_widget(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    headers = await admin(world)
+    person = await identified_visitor(client, headers)
+    state = (await client.get("/api/v1/widget/consent", headers=person.visitor.headers)).json()
+    assert state["objections"] == []
+    await _object(client, headers, person.visitor_id, "surveys")
+    state = (await client.get("/api/v1/widget/consent", headers=person.visitor.headers)).json()
+    assert state["objections"] == ["surveys"]  # the widget no longer asks
+    chat = f"/api/v1/widget/conversations/{person.conversation_id}"
+    assert (await client.post(f"{chat}/close", headers=person.visitor.headers)).status_code == 200
+    rated = await client.post(
+        f"{chat}/csat", json={"score": 5, "comment": "kept?"}, headers=person.visitor.headers
+    )
+    assert rated.status_code == 409 and "objected" in rated.json()["error"]["message"]
+    detail = (
+        await client.get(f"/api/v1/conversations/{person.conversation_id}", headers=headers)
+    ).json()
+    assert detail["csat_score"] is None
+    messages = await client.get(
+        f"/api/v1/conversations/{person.conversation_id}/messages", headers=headers
+    )
+    assert "kept?" not in messages.text
+
+
+async def test_an_objection_to_engagement_rules_drops_the_browsing_counts(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    headers = await admin(world)
+    person = await identified_visitor(client, headers)
+    await _object(client, headers, person.visitor_id, "engagement_rules")
+    state = (await client.get("/api/v1/widget/consent", headers=person.visitor.headers)).json()
+    assert state["objections"] == ["engagement_rules"]
+    context = {"page_views": 7, "seconds_on_site": 42, "path": "/pricing", "rule": 0}
+    started = await client.post(
+        "/api/v1/widget/conversations",
+        json={"message": {"client_id": "again", "body": "Hello"}, "context": context},
+        headers=person.visitor.headers,
+    )
+    assert started.status_code == 201, started.text
+    detail = await client.get(
+        f"/api/v1/conversations/{started.json()['conversation']['id']}", headers=headers
+    )
+    assert detail.json()["visitor_context"] == {"path": "/pricing"}
+
+
+async def test_an_objection_to_enrichment_erases_the_attributes_and_refuses_new_ones(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    headers = await admin(world)
+    person = await identified_visitor(client, headers)
+    defined = await client.post(
+        "/api/v1/visitor-attributes",
+        json={"name": "shoe_size", "purpose": "Size advice", "retention_days": 90},
+        headers=headers,
+    )
+    assert defined.status_code == 201, defined.text
+    path = f"/api/v1/visitors/{person.visitor_id}/attributes"
+    put = await client.put(f"{path}/shoe_size", json={"value": "EU 42"}, headers=headers)
+    assert put.status_code == 200, put.text
+    await _object(client, headers, person.visitor_id, "enrichment")
+    assert (await client.get(path, headers=headers)).json()["attributes"] == []
+    again = await client.put(f"{path}/shoe_size", json={"value": "EU 43"}, headers=headers)
+    assert again.status_code == 409 and "enrichment" in again.json()["error"]["message"]
+    # A restriction (Art. 18) stops every processing the widget runs, but keeps the data.
+    other = await identified_visitor(client, headers, email="other.person@example.invalid")
+    case = (
+        await client.post(
+            CASES,
+            json={"kind": "restriction", "visitor_id": other.visitor_id, "verified": True},
+            headers=headers,
+        )
+    ).json()
+    await client.post(f"{CASES}/{case['id']}/carry-out", json={}, headers=headers)
+    state = (await client.get("/api/v1/widget/consent", headers=other.visitor.headers)).json()
+    assert state["objections"] == ["engagement_rules", "enrichment", "surveys"]
