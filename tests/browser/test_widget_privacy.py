@@ -176,3 +176,46 @@ async def test_the_privacy_menu_speaks_the_visitors_language(site: Site, new_pag
     await expect(filed).to_contain_text("Antrag eingereicht (Aktenzeichen")
     await expect(filed).to_contain_text("Wir antworten bis")
     await save_screenshot(page, "widget-privacy-request-de")
+
+
+async def test_a_visitor_without_an_address_gets_the_answer_in_the_widget(
+    site: Site, new_page: NewPage
+) -> None:
+    page = await new_page()
+    await _open_demo(page, site)
+    await _send(page, "My order is lamp-7731, what do you keep about me?")
+    dialog = page.get_by_role("dialog")
+    await expect(dialog.locator(".msg.me:not(.pending)")).to_have_count(1)
+    privacy = dialog.get_by_role("button", name="Privacy", exact=True)
+    await privacy.click()
+    await dialog.get_by_role("button", name="Request my data").click()
+    filed = dialog.locator("[data-confide=privacy-request]")
+    await expect(filed).to_contain_text("Request filed (reference")
+    case_id = await filed.get_attribute("data-case")
+    assert case_id is not None
+    await dialog.get_by_role("button", name="Close", exact=True).click()
+
+    # Open: the menu lists it as in progress, with its due date.
+    await privacy.click()
+    mine = dialog.locator("[data-confide=my-requests]")
+    await expect(mine.locator(f"li[data-case='{case_id}']")).to_contain_text(
+        f"Request {case_id[:8]}: in progress, answer by"
+    )
+    await dialog.get_by_role("button", name="Close", exact=True).click()
+
+    done = await _api(site, "POST", f"/dsr/cases/{case_id}/carry-out", json={})
+    assert done.json()["status"] == "completed"
+    # After a reload (the ids live in the widget's storage) the answer is there to download.
+    await page.reload()
+    await page.get_by_role("button", name="Chat", exact=False).first.click()
+    await privacy.click()
+    item = mine.locator(f"li[data-case='{case_id}']")
+    await expect(item).to_contain_text(f"Request {case_id[:8]}: answered.")
+    link = item.get_by_role("link", name="Download your data (link valid 15 minutes)")
+    await save_screenshot(page, "widget-privacy-answer")
+    href = await link.get_attribute("href")
+    assert href is not None and href.startswith(f"{site.url}/api/v1/exports/")
+    download = await page.request.get(href)
+    assert download.status == 200
+    assert download.headers["content-type"].startswith("application/zip")
+    assert (await download.body())[:2] == b"PK"

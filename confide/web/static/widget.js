@@ -98,9 +98,10 @@
   var ending = false;     // the end notice waits for the messages sent before the end
 
   // Strings come with the config, in the language it names (English where one is missing).
-  function t(key, arg) {
+  function t(key, arg, arg2) {
     var text = (config && config.strings && config.strings[key]) || key;
-    return arg === undefined ? text : text.split("{0}").join(String(arg));
+    if (arg !== undefined) text = text.split("{0}").join(String(arg));
+    return arg2 === undefined ? text : text.split("{1}").join(String(arg2));
   }
 
   // Times in the visitor's own time zone and clock convention (the browser's Intl does both).
@@ -278,6 +279,7 @@
     ".confirm{flex-direction:column;align-items:stretch}.confirm p{margin:0;font-weight:600}",
     ".privacy{display:flex;flex-direction:column;gap:8px;padding:12px;border-top:1px solid var(--line);background:var(--bg)}",
     ".privacy[hidden]{display:none}.privacy h3{margin:0;font-size:15px}.privacy p{margin:0}",
+    ".privacy h4{margin:4px 0 0;font-size:13.5px}.privacy ul{margin:0;padding-inline-start:18px;display:flex;flex-direction:column;gap:4px}",
     ".privacy .btn{align-self:flex-start;text-align:start}.privacy [role=status]{display:flex;flex-direction:column;gap:4px}",
     ".composer textarea:disabled,.composer button:disabled{opacity:.55;cursor:not-allowed}",
     ".composer[hidden]{display:none}",
@@ -1028,9 +1030,58 @@
       } }));
     entries.push(el("button", { className: "btn", type: "button", text: t("privacyErasure"),
       onclick: confirmErasure }));
+    var mine = myRequests();
+    if (mine) entries.push(mine);
     entries.push(closeButton());
     privacyBox(t("privacyTitle"), entries);
     ui.privacy.querySelector("button").focus();
+  }
+
+  // Requests filed from this browser (their ids, at most five) and their answers, fetched
+  // with the visitor's token (GET /widget/privacy-requests/{id}): a visitor who gave no
+  // e-mail address receives the answer here, an export as a fresh 15-minute link.
+  function rememberRequest(caseId) {
+    saved.requests = (saved.requests || []).filter(function (id) { return id !== caseId; })
+      .concat([caseId]).slice(-5);
+    save();
+  }
+
+  function forgetRequest(caseId) {
+    saved.requests = (saved.requests || []).filter(function (id) { return id !== caseId; });
+    save();
+  }
+
+  function longDate(iso) {
+    try {
+      return new Intl.DateTimeFormat(config.language, { dateStyle: "long" }).format(new Date(iso));
+    } catch (e) { return iso; }
+  }
+
+  function myRequests() {
+    var ids = saved.requests || [];
+    if (!ids.length || !saved.token) return null;
+    var list = el("ul", { className: "requests", "data-confide": "my-requests" });
+    ids.forEach(function (id) {
+      var ref = id.slice(0, 8);
+      var item = el("li", { "data-case": id, text: t("requestChecking", ref) });
+      list.appendChild(item);
+      request("GET", "/widget/privacy-requests/" + id).then(function (found) {
+        item.textContent = "";
+        if (found.status === "rejected") item.textContent = t("requestRejected", ref);
+        else if (found.status !== "completed") item.textContent = t("requestPending", ref, longDate(found.due_at));
+        else if (found.answer === "nothing_held") item.textContent = t("requestNothingHeld", ref);
+        else item.textContent = t("requestAnswered", ref);
+        if (found.download_url) {
+          item.appendChild(document.createTextNode(" "));
+          item.appendChild(el("a", { href: ORIGIN + found.download_url, rel: "noopener noreferrer",
+            "data-confide": "export-download", text: t("requestDownload") }));
+        }
+      }, function (error) {
+        if (error.status === 404) { forgetRequest(id); list.removeChild(item); }
+        else item.textContent = error.message;
+      });
+    });
+    return el("div", { className: "mine" }, [el("h4", { text: t("requestsTitle") }), list]);
   }
 
   function confirmStep(question, yesText, onYes) {
@@ -1104,10 +1155,8 @@
     return ensureVisitor().then(function () {
       return request("POST", "/widget/privacy-requests", { kind: kind });
     }).then(function (filed) {
-      var due = filed.due_at;
-      try {
-        due = new Intl.DateTimeFormat(config.language, { dateStyle: "long" }).format(new Date(filed.due_at));
-      } catch (e) { /* the ISO date */ }
+      rememberRequest(filed.case_id);
+      var due = longDate(filed.due_at);
       var box = el("div", { role: "status", "data-confide": "privacy-request", "data-case": filed.case_id }, [
         el("p", { text: t("requestFiled", filed.case_id.slice(0, 8)) }),
         el("p", { text: t(kind === "erasure" ? "requestErasureNext" : "requestAccessNext") }),
