@@ -87,13 +87,19 @@ class Runtime:
             settings.master_key.get_secret_value() if settings.master_key else None,
             settings.resolved_master_key_file,
         )
-        keyring = Keyring(provider, KeyStore(settings.resolved_keystore_url))
+        pool_size, max_overflow = settings.db_pool_size, settings.db_max_overflow
+        keystore = KeyStore(
+            settings.resolved_keystore_url, pool_size=pool_size, max_overflow=max_overflow
+        )
+        keyring = Keyring(provider, keystore)
         broker = create_broker(settings.redis_url)
         runtime = cls(
             settings=settings,
             db=Database(
                 settings.resolved_database_url,
                 group_commit_max_units=settings.sqlite_group_commit_max_units,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
             ),
             secret=secret,
             vault=Vault(secret, keyring),

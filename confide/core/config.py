@@ -168,6 +168,19 @@ class Settings(BaseSettings):
     # share one write transaction and its COMMIT; 1 turns group commit off
     # (confide/core/group_commit.py).
     sqlite_group_commit_max_units: int = Field(default=64, ge=1, le=1000)
+    # PostgreSQL connections per process, for the data and again for the key store: up to
+    # (pool size + overflow) x 2 per node or worker, which must fit the server's
+    # max_connections (docs/operations.md, "Connections to PostgreSQL").
+    db_pool_size: int = Field(
+        default=10, ge=1, le=500, description="PostgreSQL connections a process keeps open."
+    )
+    db_max_overflow: int = Field(
+        default=20,
+        ge=0,
+        le=500,
+        description="Extra PostgreSQL connections a process may open "
+        "at peak, closed again when idle.",
+    )
     visitor_messages_per_minute: int = Field(default=30, ge=1)
     conversations_per_ip_per_hour: int = Field(default=20, ge=1)
     typing_events_per_minute: int = Field(default=120, ge=1)

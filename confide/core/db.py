@@ -125,7 +125,9 @@ class UnitOfWork(AsyncSession):
 
 class Database:
     """The engine and its units of work. ``group_commit_max_units`` (SQLite only) bounds how
-    many units share one write transaction; 1 gives each unit its own (no savepoints)."""
+    many units share one write transaction; 1 gives each unit its own (no savepoints).
+    ``pool_size`` and ``max_overflow`` (PostgreSQL only): connections kept open, and opened
+    beyond them at peak."""
 
     def __init__(
         self,
@@ -134,6 +136,8 @@ class Database:
         echo: bool = False,
         secure_delete: bool = False,
         group_commit_max_units: int = 64,
+        pool_size: int = 10,
+        max_overflow: int = 20,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
@@ -149,7 +153,7 @@ class Database:
             # Only a connection idle for a while is pinged (_ping_idle_connections); one that
             # died meanwhile fails its statement, the pool drops it (and every connection
             # older than the failure), and the send path retries once on a fresh one.
-            kwargs.update(pool_size=10, max_overflow=20)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
         if self.is_sqlite and ":memory:" in url:
             kwargs["poolclass"] = NullPool
         if self.is_sqlite and ":memory:" not in url:

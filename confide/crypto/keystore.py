@@ -53,8 +53,8 @@ __all__ = [
 
 
 class KeyStore(ArchiveRecords, KeyRecords):
-    def __init__(self, url: str) -> None:
-        self.db = Database(url, secure_delete=True)
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+        self.db = Database(url, secure_delete=True, pool_size=pool_size, max_overflow=max_overflow)
         self.path = url.split("///", 1)[1] if self.db.is_sqlite else None
 
     async def create_schema(self) -> None:
