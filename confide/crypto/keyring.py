@@ -113,8 +113,10 @@ class Keyring:
 
     # -- data keys --------------------------------------------------------------------------
 
-    async def _dek(self, workspace_id: str | None, key_id: str, *, create: bool) -> bytes:
-        cached = self._cached(f"dek:{key_id}")
+    async def _dek(
+        self, workspace_id: str | None, key_id: str, *, create: bool, skip_cache: bool = False
+    ) -> bytes:
+        cached = None if skip_cache else self._cached(f"dek:{key_id}")
         if cached is not None:
             return cached
         row = await self.store.data_key(key_id)
@@ -153,15 +155,17 @@ class Keyring:
         aad: str,
         *,
         any_workspace: bool = False,
+        fresh: bool = False,
     ) -> str:
         """Raises ``KeyUnavailable`` if the key was destroyed or the ciphertext was moved.
         ``any_workspace`` skips the check that the key belongs to ``workspace_id`` (for callers
-        that know the record but not its workspace; the AAD still binds the record)."""
+        that know the record but not its workspace; the AAD still binds the record);
+        ``fresh`` reads the key from the key store, not this process's cache."""
         if not token.startswith(TOKEN_PREFIX):
             raise KeyUnavailable("Not a Confide ciphertext.")
         sealed = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
         expected = None if any_workspace else _ws(workspace_id)
-        dek = await self._dek(expected, str(key_id), create=False)
+        dek = await self._dek(expected, str(key_id), create=False, skip_cache=fresh)
         return open_sealed(dek, sealed, aad.encode()).decode()
 
     async def seal_stream(

@@ -47,6 +47,7 @@ from confide.core.db import Base, UnitOfWork
 from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
 from confide.privacy import holds
 from confide.privacy.erasure_operators import keep_an_admin, pseudonymise_operator
+from confide.privacy.export_store import delete_exports_of
 from confide.privacy.journal import record_erasure
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.models import Subject
@@ -265,6 +266,7 @@ async def _erase_share(
     tx.on_commit(delete_blobs, rt.settings, await _apply(tx, person, _PERSON_OWNERS, report))
     keys.append(subject_id)
     report.keys += len(keys)
+    tx.on_commit(delete_exports_of, rt, [subject_id])  # their sealed access exports too
     await append(
         tx,
         rt,

@@ -113,11 +113,14 @@ async def _open_header(rt: Runtime, key: str, first: bytes) -> tuple[SealedHeade
     header = json.loads(line[len(MAGIC) :])
     subject_id = uuid.UUID(header["subject_id"])
     workspace_id = uuid.UUID(header["workspace_id"])
+    # Fresh from the key store, never the process's cache: an erasure run by another process
+    # (the command line) may not have reached this one's cache yet.
     plain = await rt.keyring.decrypt(
         workspace_id,
         subject_id,
         header["wrapped_key"],
         _key_aad(key, subject_id, header["expires_at"]),
+        fresh=True,
     )
     opened = SealedHeader(
         base64.b64decode(plain),
@@ -278,6 +281,32 @@ async def purge_expired_exports(
         if limit is not None and removed >= limit:
             break
         if blob.modified_at <= cutoff and await store.delete(blob.key):
+            removed += 1
+    return removed
+
+
+async def delete_exports_of(rt: Runtime, subject_ids: list[uuid.UUID]) -> int:
+    """Delete every stored export of the data subjects ``subject_ids`` (their headers name
+    them); returns how many. Run after an erasure commits: destroying the subject's key
+    already makes the exports unreadable, and deleting them as well leaves nothing to open
+    for a process whose key cache has not heard of the erasure yet (GDPR Art. 17)."""
+    store, wanted, removed = export_store(rt), {str(s) for s in subject_ids}, 0
+    for blob in await store.list():
+        first = b""
+        try:
+            async for chunk in store.read(blob.key, chunk_bytes=_MAX_HEADER_BYTES):
+                first = chunk
+                break
+        except FileNotFoundError:
+            continue  # purged meanwhile
+        line = first.partition(b"\n")[0]
+        if not line.startswith(MAGIC):
+            continue
+        try:
+            subject = json.loads(line[len(MAGIC) :]).get("subject_id")
+        except ValueError:
+            continue
+        if subject in wanted and await store.delete(blob.key):
             removed += 1
     return removed
 

@@ -22,12 +22,14 @@ from sqlalchemy import select, update
 
 from confide.access.models import Role
 from confide.audit.models import AuditEvent
-from confide.chat.models import Conversation, ConversationLifecycle
+from confide.chat.models import Conversation, ConversationLifecycle, Visitor
 from confide.core import clock
+from confide.core.config import Settings
 from confide.core.errors import KeyUnavailable
 from confide.jobs.kinds import Batch
 from confide.privacy import export, export_walk
 from confide.privacy.consent_proof import verify_proof
+from confide.privacy.erasure import do_erase_subject
 from confide.privacy.export import SCHEMA_PATH, build_subject_export
 from confide.privacy.export_store import (
     EXPORT_TTL_SECONDS,
@@ -39,6 +41,7 @@ from confide.privacy.export_store import (
     sign_link,
 )
 from confide.privacy.export_walk import exported_tables
+from confide.privacy.key_cache import destroy_keys
 from confide.privacy.subject_map import SUBJECT_MAP, SubjectRef
 from confide.runtime import Runtime
 from tests.audit.test_coverage import _confide
@@ -205,6 +208,42 @@ async def test_export_is_sealed_at_rest_and_dies_with_the_subject(
     assert gone.status_code == 410, gone.text
     again = await client.post(f"/api/v1/visitors/{visitor_id}/export", headers=admin)
     assert again.status_code == 404
+
+
+async def test_an_erasure_by_another_process_leaves_no_export_to_download(
+    world: World, client: httpx.AsyncClient, rt: Runtime, settings: Settings
+) -> None:
+    """The command line erases in its own process: this server's key cache has not heard of
+    it (no Redis on one SQLite node), yet neither the file nor a cached key serves the ZIP."""
+    admin = await admin_headers(world)
+    people = []
+    for words in ("first-person-walrus-1180", "second-person-heron-2291"):
+        chat = await start_chat(client, await new_visitor(client), words)
+        made = await _export(
+            client, f"/visitors/{chat['conversation']['visitor_id']}/export", admin
+        )
+        await _download(client, made["download_url"])  # this process now caches the key
+        people.append((uuid.UUID(chat["conversation"]["visitor_id"]), made["download_url"]))
+    exports_dir = Path(rt.settings.data_dir) / "exports"
+    assert len([b for b in exports_dir.rglob("*") if b.is_file()]) == 2
+
+    other = Runtime.from_settings(settings)  # another process: its own caches and broker
+    await other.prepare()
+    try:
+        (first, first_url), (second, second_url) = people
+        await do_erase_subject(other, None, "visitor", first)
+        async with rt.db.session() as session:
+            subject = await session.scalar(select(Visitor.subject_id).where(Visitor.id == second))
+        assert subject is not None
+        # The erasure deleted the first person's export and kept the other's.
+        assert len([b for b in exports_dir.rglob("*") if b.is_file()]) == 1
+        assert (await client.get(first_url)).status_code == 410
+        # A key destroyed elsewhere while the file stays: still refused, not served from
+        # this process's cache.
+        await destroy_keys(other, [subject])
+        assert (await client.get(second_url)).status_code == 410
+    finally:
+        await other.close()
 
 
 async def test_links_expire_and_refuse_tampering(
