@@ -24,8 +24,9 @@ ACCOUNTS = (
     ("agent", "demo-agent", Role.AGENT, "Alex Agent (demo)"),
 )
 CONSENT_TEXTS = {
-    "chat": "We keep this conversation for 3 years to answer you, then delete it. You can ask "
-    "for a copy or its deletion at any time. Start the chat?",
+    "chat": "We keep this conversation for 3 years to answer you, then 5 more years in a "
+    "restricted archive opened only for legal claims, then delete it. You can ask for a copy "
+    "or its deletion at any time. Start the chat?",
     "preview": "Let our agents see what you type before you send it, so they can prepare "
     "an answer?",
     "mirroring": "Let our agents see the page you are on (what you type in forms is never shown)?",

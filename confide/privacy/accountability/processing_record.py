@@ -291,10 +291,25 @@ def _transfers(
     return items
 
 
+def _conversation_limit(active_days: int, archive_days: int) -> str:
+    """The whole life of a conversation: active, restricted archive, then end of life."""
+    end = "then destroyed (anonymised statistics kept)"
+    if not archive_days:
+        return f"{active_days} days, {end}"
+    return (
+        f"{active_days} days, then {archive_days} days in the restricted archive (archive "
+        f"custodians only, with a filed reason), {end}"
+    )
+
+
 def _retention(facts: dict[str, Any]) -> list[dict[str, str]]:
     privacy = facts["privacy"]
     days = retention_days_by_channel(privacy)
-    items = [_item(f"Conversations on {channel}", f"{d} days") for channel, d in days.items()]
+    archive = {str(c): int(d) for c, d in (privacy.get("archive_days") or {}).items()}
+    items = [
+        _item(f"Conversations on {channel}", _conversation_limit(d, archive.get(channel, 0)))
+        for channel, d in days.items()
+    ]
     items.append(
         _item("Connection logs", f"{privacy['connection_log_retention_days']} days, then deleted")
     )

@@ -73,7 +73,11 @@ async def test_every_art_30_field_is_filled_from_live_settings(
             assert item["value"].strip() and "Not recorded" not in item["value"], item
     assert section(record, "1a")["Data protection officer (Art. 37)"] == "dpo@acme.example"
     assert section(record, "1e")["Where the data is stored"] == "FR (inside the EEA)"
-    assert section(record, "1f")["Conversations on web"] == "1095 days"
+    # The whole life: active, then the restricted archive (default 5 years), then destroyed.
+    assert section(record, "1f")["Conversations on web"] == (
+        "1095 days, then 1825 days in the restricted archive (archive custodians only, with a "
+        "filed reason), then destroyed (anonymised statistics kept)"
+    )
     assert section(record, "2a")["Processor"] == "Example Hosting SAS"
     measures = section(record, "1g")
     assert measures["Multi-factor authentication"] == "Optional for admins"
@@ -95,7 +99,7 @@ async def test_the_record_changes_when_transcripts_are_turned_off(
     assert section(after, "1g")["Transcripts"].startswith("Off: message texts are never")
     assert "message texts (relayed, not stored)" in section(after, "1b")[chat]
     assert section(after, "1f")["Message texts"] == "Not stored (transcripts off)."
-    assert section(after, "1f")["Conversations on web"] == "30 days"
+    assert section(after, "1f")["Conversations on web"].startswith("30 days, then 1825 days")
     assert section(after, "1g")["IP addresses of visitors"].startswith("not stored")
 
 
