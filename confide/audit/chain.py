@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _encode_text
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
@@ -33,6 +34,7 @@ __all__ = [
     "hashed_fields",
     "id_text",
     "iso_time",
+    "quick_event_hash",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -84,6 +86,65 @@ def hashed_fields(event: AuditEvent) -> dict[str, Any]:
 
 def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical_json(hashed_fields(event))).hexdigest()
+
+
+class _Unusual(Exception):
+    """A value :func:`quick_event_hash` does not write itself (left to :func:`event_hash`)."""
+
+
+def _json_text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _encode_text(value)
+    raise _Unusual
+
+
+def quick_event_hash(event: AuditEvent) -> str:
+    """:func:`event_hash`, the same bytes hashed, written out field by field in sorted key
+    order instead of through a dict and ``json.dumps`` (a verify walks every record of every
+    chain; this is about 3x faster). Any value that is not text, None or (``seq``) an int is
+    left to :func:`event_hash`."""
+    try:
+        seq = event.seq
+        if type(seq) is not int:
+            raise _Unusual
+        subject_ids = event.subject_ids
+        text = "".join(
+            (
+                '{"action":',
+                _json_text(event.action),
+                ',"actor_id":',
+                _json_text(id_text(event.actor_id)),
+                ',"actor_kind":',
+                _json_text(event.actor_kind),
+                ',"at":',
+                _json_text(iso_time(event.at)),
+                ',"details_encrypted":',
+                _json_text(event.details_encrypted),
+                ',"id":',
+                _json_text(str(event.id)),
+                ',"prev_hash":',
+                _json_text(event.prev_hash),
+                ',"resource":',
+                _json_text(event.resource),
+                ',"seq":',
+                str(seq),
+                ',"source":',
+                _json_text(event.source),
+                ',"subject_id":',
+                _json_text(id_text(event.subject_id)),
+                "" if subject_ids is None else ',"subject_ids":' + _json_text(subject_ids),
+                ',"v":',
+                str(HASH_VERSION),
+                ',"workspace_id":',
+                _json_text(id_text(event.workspace_id)),
+                "}",
+            )
+        )
+    except _Unusual:
+        return event_hash(event)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def details_aad(event_id: uuid.UUID) -> str:

@@ -15,6 +15,7 @@ accounted for as destroyed.
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import json
 from collections.abc import AsyncIterator, Iterable
@@ -70,12 +71,13 @@ async def _rows(rt: Runtime, backup_id: str) -> AsyncIterator[dict[str, Any]]:
         async for more in blob:
             yield more
 
-    pending = b""
+    pending = ""
     table: str | None = None
     columns: list[str] = []
+    text = codecs.getincrementaldecoder("utf-8")()
     async for plain in sealing.decompress(streams.open_stream(key, sealed(), b"keystore")):
-        pending += plain
-        *lines, pending = pending.split(b"\n")
+        pending += text.decode(plain)
+        *lines, pending = pending.split("\n")
         for line in lines:
             item = json.loads(line)
             if isinstance(item, dict):  # a table's header line
