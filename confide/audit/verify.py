@@ -17,6 +17,7 @@ checked like the stored ones, which catches a rewrite of the checkpoints table a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -190,7 +191,7 @@ _NAMES = [column.name for column in AuditEvent.__table__.columns]
 # ``after_position``.
 _PG_COLUMNS = ", ".join(f"{n}::text" if n in _ID_COLUMNS else n for n in _NAMES)
 _PG_CHAIN = (
-    f"SELECT {_PG_COLUMNS} FROM audit_events WHERE {{chain}} AND (seq, id) > ($1, $2)"  # noqa: S608
+    f"SELECT {_PG_COLUMNS} FROM audit_events WHERE {{chain}} AND {{after}}"  # noqa: S608
     " ORDER BY seq, id LIMIT $3"
 )
 
@@ -199,18 +200,24 @@ async def _pg_event_rows(
     rt: Runtime, workspace_id: uuid.UUID | None, batch_size: int
 ) -> AsyncIterator[AuditEvent]:
     chain = "workspace_id IS NULL" if workspace_id is None else "workspace_id = $4"
-    query = _PG_CHAIN.format(chain=chain)
     extra = () if workspace_id is None else (workspace_id,)
-    last: tuple[int, uuid.UUID] = (-(2**63), uuid.UUID(int=0))
+    last: tuple[int, uuid.UUID] | None = None
     while True:
+        after = (
+            "$1::bigint IS NULL AND $2::uuid IS NULL" if last is None else "(seq, id) > ($1, $2)"
+        )
+        query = _PG_CHAIN.format(chain=chain, after=after)
         async with rt.db.engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
-            rows = await driver.fetch(query, *last, batch_size, *extra)
+            keyset = last or (None, None)  # unused by the first page's query
+            rows = await driver.fetch(query, *keyset, batch_size, *extra)
         batch = [
             cast(AuditEvent, SimpleNamespace(**dict(zip(_NAMES, r, strict=True)))) for r in rows
         ]
-        for event in batch:
+        for index, event in enumerate(batch):
+            if index % 1000 == 999:
+                await asyncio.sleep(0)  # a backup verify feeds pg_restore from the same loop
             yield event
         if len(batch) < batch_size:
             return

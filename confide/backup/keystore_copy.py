@@ -14,6 +14,7 @@ accounted for as destroyed.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import codecs
 import hashlib
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 KEYSTORE_BACKUP_CONTEXT = b"keystore-backup"
 LIVE_KEY_TABLES = ("data_keys", "archived_data_keys")
+YIELD_EVERY_ROWS = 1000
 RETIRED = "retired by a key epoch since (by design it no longer opens)"
 
 
@@ -166,6 +168,10 @@ async def open_key_store_copy(
     copy = KeyStoreCopy()
     try:
         async for row in _rows(rt, backup_id):
+            if sum(copy.rows.values()) % YIELD_EVERY_ROWS == 0:
+                # Verify reads the copy while it feeds pg_restore from the same event loop:
+                # parsing a whole decompressed piece at once would stall the feeding.
+                await asyncio.sleep(0)
             table = row["table"]
             copy.rows[table] = copy.rows.get(table, 0) + 1
             if table in LIVE_KEY_TABLES:

@@ -234,7 +234,10 @@ async def _verify_into(
             chains = await chains_walked
         finally:
             for task in (copy_read, chains_walked):
-                if not task.done():
+                # SQLite: a walk cancelled midway may still be closing its file (in its driver
+                # thread) while the temporary directory is removed; let it finish instead.
+                walking = task is chains_walked and audit_in.is_set()
+                if not task.done() and not (walking and restored.db.is_sqlite):
                     task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, BackupInvalid):
                     await task

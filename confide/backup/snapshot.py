@@ -196,31 +196,42 @@ async def pg_restore_for_verify(
     row_counts: Mapping[str, int] | None = None,
 ) -> None:
     """Restore the schema and every row (no ``post-data``) into the scratch database at
-    ``url``, ``first_tables`` first so that checking them (the audit chains) can run while
-    the rest loads; ``first_loaded`` is called in between. ``open_dump(whole)`` opens the
-    sealed dump again for each pass: the listing, ``pre-data`` and the first tables read only
-    the start of the stream (pg_restore stops reading, the stream is closed). The rest is
-    loaded by ``VERIFY_PROCESSES`` pg_restore processes at once, the tables shared out by
-    ``row_counts`` (the manifest's), each reading its own opening of the stream (a dump read
-    from a pipe cannot use ``--jobs``, and the opened dump is never written to disk); the
-    first of them (``whole``, the one to show progress for) reads the stream to its end even
-    when pg_restore needs no more, so every chunk is checked. The large scratch tables are made
+    ``url``; ``first_tables`` by a pass of their own, ``first_loaded`` called as soon as they
+    are in, so that checking them (the audit chains) runs while the rest loads.
+
+    ``open_dump(whole)`` opens the sealed dump again for each pass. The listing and
+    ``pre-data`` run at once and read only the start of the stream (pg_restore stops reading,
+    the stream is closed). Then the first tables' pass and ``VERIFY_PROCESSES`` passes for
+    the rest run at once, the rest's tables shared out by ``row_counts`` (the manifest's),
+    each pass reading its own opening of the stream: a dump read from a pipe cannot use
+    ``--jobs``, and the opened dump is never written to disk. The first of the rest's passes
+    (``whole``, the one to show progress for) reads the stream to its end even when
+    pg_restore needs no more, so every chunk is checked. The large scratch tables are made
     ``UNLOGGED`` before any row goes in: a throw-away copy needs no write-ahead log (not the
-    small ones: the change rewrites each table's catalog entries, 30 ms each). Raises
+    small ones: each change is a catalog transaction, for a few rows saved). Raises
     ``RuntimeError`` with pg_restore's last line."""
-    listing = (await _pg_restore_pass(("-l",), open_dump(False))).decode()
     target = ("-d", libpq_url(url), *VERIFY_OPTIONS)
-    await _pg_restore_pass((*target, "--section=pre-data"), open_dump(False))
+    printed, _ = await _all(
+        [
+            _pg_restore_pass(("-l",), open_dump(False)),
+            _pg_restore_pass((*target, "--section=pre-data"), open_dump(False)),
+        ]
+    )
+    listing = printed.decode()
     counts = row_counts or {}
     await _unlogged(url, [name for name, rows in counts.items() if rows >= UNLOGGED_FROM_ROWS])
-    tables = [f"--table={name}" for name in first_tables]
-    await _pg_restore_pass((*target, "--section=data", *tables), open_dump(False))
-    first_loaded()
+
+    async def first_pass() -> bytes:
+        tables = [f"--table={name}" for name in first_tables]
+        printed = await _pg_restore_pass((*target, "--section=data", *tables), open_dump(False))
+        first_loaded()
+        return printed
+
     first = {f" TABLE DATA public {name} " for name in first_tables}
     rest = [line for line in listing.splitlines() if not any(f in f"{line} " for f in first)]
     groups = share_out(rest, counts, VERIFY_PROCESSES)
     with tempfile.TemporaryDirectory() as tmp:  # the lists name tables, no data
-        passes = []
+        passes = [first_pass()]
         for index, lines in enumerate(groups):
             list_file = Path(tmp) / f"rest{index}.list"
             list_file.write_text("\n".join(lines) + "\n")
@@ -260,9 +271,10 @@ def share_out(
     return [share for n, share in enumerate(shares) if n == 0 or n in group_of]
 
 
-async def _all(passes: Sequence[Coroutine[Any, Any, bytes]]) -> None:
-    """Run the passes at once; on the first failure cancel the others and raise it (not an
-    ``ExceptionGroup``: callers tell a corrupt chunk from a pg_restore failure)."""
+async def _all(passes: Sequence[Coroutine[Any, Any, bytes]]) -> list[bytes]:
+    """Run the passes at once and return what each printed; on the first failure cancel the
+    others and raise it (not an ``ExceptionGroup``: callers tell a corrupt chunk from a
+    pg_restore failure)."""
     tasks = [asyncio.ensure_future(each) for each in passes]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -270,6 +282,7 @@ async def _all(passes: Sequence[Coroutine[Any, Any, bytes]]) -> None:
             error = task.exception() if task.done() else None
             if error is not None:
                 raise error
+        return [task.result() for task in tasks]
     finally:
         for task in tasks:
             task.cancel()
