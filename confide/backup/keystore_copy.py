@@ -80,8 +80,8 @@ async def _rows(rt: Runtime, backup_id: str) -> AsyncIterator[dict[str, Any]]:
     async for plain in sealing.decompress(streams.open_stream(key, sealed(), b"keystore")):
         pending += text.decode(plain)
         *lines, pending = pending.split("\n")
-        for line in lines:
-            item = json.loads(line)
+        for text_line in lines:
+            item = json.loads(text_line)
             if isinstance(item, dict):  # a table's header line
                 table, columns = item["table"], item["columns"]
             elif table is not None and len(item) == len(columns):
