@@ -88,62 +88,52 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical_json(hashed_fields(event))).hexdigest()
 
 
-class _Unusual(Exception):
-    """A value :func:`quick_event_hash` does not write itself (left to :func:`event_hash`)."""
-
-
-def _json_text(value: Any) -> str:
-    if value is None:
-        return "null"
-    if type(value) is str:
-        return _encode_text(value)
-    raise _Unusual
+_TEXT_OR_NONE = frozenset({str, type(None)})
 
 
 def quick_event_hash(event: AuditEvent) -> str:
     """:func:`event_hash`, the same bytes hashed, written out field by field in sorted key
     order instead of through a dict and ``json.dumps`` (a verify walks every record of every
-    chain; this is about 3x faster). Any value that is not text, None or (``seq``) an int is
-    left to :func:`event_hash`."""
-    try:
-        seq = event.seq
-        if type(seq) is not int:
-            raise _Unusual
-        subject_ids = event.subject_ids
-        text = "".join(
-            (
-                '{"action":',
-                _json_text(event.action),
-                ',"actor_id":',
-                _json_text(id_text(event.actor_id)),
-                ',"actor_kind":',
-                _json_text(event.actor_kind),
-                ',"at":',
-                _json_text(iso_time(event.at)),
-                ',"details_encrypted":',
-                _json_text(event.details_encrypted),
-                ',"id":',
-                _json_text(str(event.id)),
-                ',"prev_hash":',
-                _json_text(event.prev_hash),
-                ',"resource":',
-                _json_text(event.resource),
-                ',"seq":',
-                str(seq),
-                ',"source":',
-                _json_text(event.source),
-                ',"subject_id":',
-                _json_text(id_text(event.subject_id)),
-                "" if subject_ids is None else ',"subject_ids":' + _json_text(subject_ids),
-                ',"v":',
-                str(HASH_VERSION),
-                ',"workspace_id":',
-                _json_text(id_text(event.workspace_id)),
-                "}",
-            )
-        )
-    except _Unusual:
+    chain; this is 2 to 3x faster). Any value that is not text or None, or a ``seq`` that
+    is not an int, is left to :func:`event_hash`."""
+    values = (
+        event.action,
+        id_text(event.actor_id),
+        event.actor_kind,
+        iso_time(event.at),
+        event.details_encrypted,
+        str(event.id),
+        event.prev_hash,
+        event.resource,
+        event.source,
+        id_text(event.subject_id),
+        event.subject_ids,
+        id_text(event.workspace_id),
+    )
+    types = {type(v) for v in values}
+    if type(event.seq) is not int or not types <= _TEXT_OR_NONE:
         return event_hash(event)
+    (
+        action,
+        actor_id,
+        actor_kind,
+        at,
+        details,
+        event_id,
+        prev_hash,
+        resource,
+        source,
+        subject_id,
+        subject_ids,
+        workspace_id,
+    ) = ["null" if v is None else _encode_text(v) for v in values]
+    text = (
+        f'{{"action":{action},"actor_id":{actor_id},"actor_kind":{actor_kind},"at":{at},'
+        f'"details_encrypted":{details},"id":{event_id},"prev_hash":{prev_hash},'
+        f'"resource":{resource},"seq":{event.seq},"source":{source},"subject_id":{subject_id},'
+        + ("" if event.subject_ids is None else f'"subject_ids":{subject_ids},')
+        + f'"v":{HASH_VERSION},"workspace_id":{workspace_id}}}'
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -296,18 +296,14 @@ async def _unlogged(url: str, tables: Sequence[str]) -> None:
         async with db.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             for name in tables:
-                await conn.execute(text(f"ALTER TABLE {_quoted(name)} SET UNLOGGED"))
+                count_sql(name)  # checks the name
+                await conn.execute(text(f'ALTER TABLE public."{name}" SET UNLOGGED'))
     finally:
         await db.dispose()
 
 
 # Tables with at least this many rows (in the manifest) are loaded without write-ahead log.
 UNLOGGED_FROM_ROWS = 10_000
-
-
-def _quoted(table: str) -> str:
-    count_sql(table)  # checks the name
-    return f'public."{table}"'
 
 
 async def _pg_restore_pass(
