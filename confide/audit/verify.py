@@ -17,6 +17,7 @@ checked like the stored ones, which catches a rewrite of the checkpoints table a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from confide.audit.chain import (
     after_position,
     chain_id,
     chain_query,
-    event_hash,
+    quick_event_hash,
 )
 from confide.audit.checkpoints import SignedHead, stored_checkpoints, trusted_public_key
 from confide.audit.ledger import READ_BATCH_SIZE
@@ -157,7 +158,12 @@ async def _event_rows(
     """The chain as :func:`confide.audit.ledger.iter_events` reads it (same order and keyset),
     but as plain rows rather than ORM objects, with the ids as the text hashing uses instead of
     ``uuid.UUID`` objects: all hashing reads, at a fraction of the cost per record (a verify
-    of a backup walks every record)."""
+    of a backup walks every record). On PostgreSQL the rows are read through the driver
+    (``_pg_event_rows``)."""
+    if not rt.db.is_sqlite:
+        async for event in _pg_event_rows(rt, workspace_id, batch_size):
+            yield event
+        return
     columns = [
         type_coerce(column, String) if column.name in _ID_COLUMNS else column
         for column in AuditEvent.__table__.columns
@@ -178,6 +184,44 @@ async def _event_rows(
 
 
 _ID_COLUMNS = frozenset({"id", "workspace_id", "actor_id", "subject_id"})
+_NAMES = [column.name for column in AuditEvent.__table__.columns]
+# The same rows, order and keyset as the query above, as one prepared statement with the ids
+# cast to text by the server: about 3x less work per record than through SQLAlchemy's result
+# processing. Names from the model; (seq, id) > ($2, $3) is the row comparison of
+# ``after_position``.
+_PG_COLUMNS = ", ".join(f"{n}::text" if n in _ID_COLUMNS else n for n in _NAMES)
+_PG_CHAIN = (
+    f"SELECT {_PG_COLUMNS} FROM audit_events WHERE {{chain}} AND {{after}}"  # noqa: S608
+    " ORDER BY seq, id LIMIT $3"
+)
+
+
+async def _pg_event_rows(
+    rt: Runtime, workspace_id: uuid.UUID | None, batch_size: int
+) -> AsyncIterator[AuditEvent]:
+    chain = "workspace_id IS NULL" if workspace_id is None else "workspace_id = $4"
+    extra = () if workspace_id is None else (workspace_id,)
+    last: tuple[int, uuid.UUID] | None = None
+    while True:
+        after = (
+            "$1::bigint IS NULL AND $2::uuid IS NULL" if last is None else "(seq, id) > ($1, $2)"
+        )
+        query = _PG_CHAIN.format(chain=chain, after=after)
+        async with rt.db.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            keyset = last or (None, None)  # unused by the first page's query
+            rows = await driver.fetch(query, *keyset, batch_size, *extra)
+        batch = [
+            cast(AuditEvent, SimpleNamespace(**dict(zip(_NAMES, r, strict=True)))) for r in rows
+        ]
+        for index, event in enumerate(batch):
+            if index % 1000 == 999:
+                await asyncio.sleep(0)  # a backup verify feeds pg_restore from the same loop
+            yield event
+        if len(batch) < batch_size:
+            return
+        last = (batch[-1].seq, uuid.UUID(str(batch[-1].id)))
 
 
 def _as_event(values: dict[str, Any]) -> AuditEvent:
@@ -210,7 +254,7 @@ def _check_event(
             f"Record {event.seq} does not follow record {event.seq - 1}: records were "
             "reordered, or the one before it was replaced.",
         )
-    if event_hash(event) != event.hash or (
+    if quick_event_hash(event) != event.hash or (
         head is not None and head.seq == event.seq and head.hash != event.hash
     ):
         return Problem(

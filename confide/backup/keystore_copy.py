@@ -14,7 +14,9 @@ accounted for as destroyed.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import codecs
 import hashlib
 import json
 from collections.abc import AsyncIterator, Iterable
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 KEYSTORE_BACKUP_CONTEXT = b"keystore-backup"
 LIVE_KEY_TABLES = ("data_keys", "archived_data_keys")
+YIELD_EVERY_ROWS = 1000
 RETIRED = "retired by a key epoch since (by design it no longer opens)"
 
 
@@ -70,14 +73,15 @@ async def _rows(rt: Runtime, backup_id: str) -> AsyncIterator[dict[str, Any]]:
         async for more in blob:
             yield more
 
-    pending = b""
+    pending = ""
     table: str | None = None
     columns: list[str] = []
+    text = codecs.getincrementaldecoder("utf-8")()
     async for plain in sealing.decompress(streams.open_stream(key, sealed(), b"keystore")):
-        pending += plain
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            item = json.loads(line)
+        pending += text.decode(plain)
+        *lines, pending = pending.split("\n")
+        for text_line in lines:
+            item = json.loads(text_line)
             if isinstance(item, dict):  # a table's header line
                 table, columns = item["table"], item["columns"]
             elif table is not None and len(item) == len(columns):
@@ -164,6 +168,10 @@ async def open_key_store_copy(
     copy = KeyStoreCopy()
     try:
         async for row in _rows(rt, backup_id):
+            if sum(copy.rows.values()) % YIELD_EVERY_ROWS == 0:
+                # Verify reads the copy while it feeds pg_restore from the same event loop:
+                # parsing a whole decompressed piece at once would stall the feeding.
+                await asyncio.sleep(0)
             table = row["table"]
             copy.rows[table] = copy.rows.get(table, 0) + 1
             if table in LIVE_KEY_TABLES:

@@ -17,9 +17,18 @@ import os
 import re
 import sqlite3
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -184,32 +193,125 @@ async def pg_restore_for_verify(
     open_dump: Callable[[bool], AsyncIterable[bytes]],
     first_tables: Sequence[str],
     first_loaded: Callable[[], None],
+    row_counts: Mapping[str, int] | None = None,
 ) -> None:
     """Restore the schema and every row (no ``post-data``) into the scratch database at
-    ``url``, ``first_tables`` first so that checking them (the audit chains) can run while
-    the rest loads; ``first_loaded`` is called in between. ``open_dump(whole)`` opens the
-    sealed dump again for each pass: the listing, ``pre-data`` and the first tables read only
-    the start of the stream (pg_restore stops reading, the stream is closed), the last pass
-    (``whole``, the one to show progress for) reads it all. Raises ``RuntimeError`` with
-    pg_restore's last line."""
-    listing = (await _pg_restore_pass(("-l",), open_dump(False))).decode()
+    ``url``; ``first_tables`` by a pass of their own, ``first_loaded`` called as soon as they
+    are in, so that checking them (the audit chains) runs while the rest loads.
+
+    ``open_dump(whole)`` opens the sealed dump again for each pass. The listing and
+    ``pre-data`` run at once and read only the start of the stream (pg_restore stops reading,
+    the stream is closed). Then the first tables' pass and ``VERIFY_PROCESSES`` passes for
+    the rest run at once, the rest's tables shared out by ``row_counts`` (the manifest's),
+    each pass reading its own opening of the stream: a dump read from a pipe cannot use
+    ``--jobs``, and the opened dump is never written to disk. The first of the rest's passes
+    (``whole``, the one to show progress for) reads the stream to its end even when
+    pg_restore needs no more, so every chunk is checked. The large scratch tables are made
+    ``UNLOGGED`` before any row goes in: a throw-away copy needs no write-ahead log (not the
+    small ones: each change is a catalog transaction, for a few rows saved). Raises
+    ``RuntimeError`` with pg_restore's last line."""
     target = ("-d", libpq_url(url), *VERIFY_OPTIONS)
-    await _pg_restore_pass((*target, "--section=pre-data"), open_dump(False))
-    tables = [f"--table={name}" for name in first_tables]
-    await _pg_restore_pass((*target, "--section=data", *tables), open_dump(False))
-    first_loaded()
+    printed, _ = await _all(
+        [
+            _pg_restore_pass(("-l",), open_dump(False)),
+            _pg_restore_pass((*target, "--section=pre-data"), open_dump(False)),
+        ]
+    )
+    listing = printed.decode()
+    counts = row_counts or {}
+    await _unlogged(url, [name for name, rows in counts.items() if rows >= UNLOGGED_FROM_ROWS])
+
+    async def first_pass() -> bytes:
+        tables = [f"--table={name}" for name in first_tables]
+        printed = await _pg_restore_pass((*target, "--section=data", *tables), open_dump(False))
+        first_loaded()
+        return printed
+
     first = {f" TABLE DATA public {name} " for name in first_tables}
     rest = [line for line in listing.splitlines() if not any(f in f"{line} " for f in first)]
-    with tempfile.TemporaryDirectory() as tmp:  # the list names tables, no data
-        list_file = Path(tmp) / "rest.list"
-        list_file.write_text("\n".join(rest) + "\n")
-        rest_only = (*target, "--section=data", f"--use-list={list_file}")
-        await _pg_restore_pass(rest_only, open_dump(True))
+    groups = share_out(rest, counts, VERIFY_PROCESSES)
+    with tempfile.TemporaryDirectory() as tmp:  # the lists name tables, no data
+        passes = [first_pass()]
+        for index, lines in enumerate(groups):
+            list_file = Path(tmp) / f"rest{index}.list"
+            list_file.write_text("\n".join(lines) + "\n")
+            options = (*target, "--section=data", f"--use-list={list_file}")
+            whole = index == 0
+            passes.append(_pg_restore_pass(options, open_dump(whole), to_the_end=whole))
+        await _all(passes)
 
 
-async def _pg_restore_pass(options: Sequence[str], dump: AsyncIterable[bytes]) -> bytes:
+# pg_restore processes loading a verify's data at once: one PostgreSQL backend each parses
+# and inserts its tables' rows, which is most of a verify's time.
+VERIFY_PROCESSES = 2
+_TABLE_DATA = re.compile(r" TABLE DATA public (\S+) ")
+
+
+def share_out(
+    listing: Sequence[str], row_counts: Mapping[str, int], groups: int
+) -> list[list[str]]:
+    """Split a ``pg_restore -l`` listing into ``groups`` listings of about as many rows each
+    (largest table first, to the group with the fewest rows so far), each in the listing's
+    order (a dump read from a pipe is restored in its own order); every line that is not a
+    table's data (comments, sequence values) goes to the first. Empty groups are left out."""
+    group_of = [0] * len(listing)
+    loads = [0] * groups
+    tables = []
+    for index, line in enumerate(listing):
+        found = _TABLE_DATA.search(f"{line} ")
+        if found is not None:
+            tables.append((row_counts.get(found.group(1), 0), index))
+    for rows, index in sorted(tables, key=lambda item: -item[0]):
+        group_of[index] = least = loads.index(min(loads))
+        loads[least] += rows
+    shares = [
+        [line for line, group in zip(listing, group_of, strict=True) if group == n]
+        for n in range(groups)
+    ]
+    return [share for n, share in enumerate(shares) if n == 0 or n in group_of]
+
+
+async def _all(passes: Sequence[Coroutine[Any, Any, bytes]]) -> list[bytes]:
+    """Run the passes at once and return what each printed; on the first failure cancel the
+    others and raise it (not an ``ExceptionGroup``: callers tell a corrupt chunk from a
+    pg_restore failure)."""
+    tasks = [asyncio.ensure_future(each) for each in passes]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            error = task.exception() if task.done() else None
+            if error is not None:
+                raise error
+        return [task.result() for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _unlogged(url: str, tables: Sequence[str]) -> None:
+    """Make ``tables`` of the scratch database ``UNLOGGED`` (still empty: nothing to copy)."""
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for name in tables:
+                count_sql(name)  # checks the name
+                await conn.execute(text(f'ALTER TABLE public."{name}" SET UNLOGGED'))
+    finally:
+        await db.dispose()
+
+
+# Tables with at least this many rows (in the manifest) are loaded without write-ahead log.
+UNLOGGED_FROM_ROWS = 10_000
+
+
+async def _pg_restore_pass(
+    options: Sequence[str], dump: AsyncIterable[bytes], *, to_the_end: bool = False
+) -> bytes:
     """Run pg_restore once, feeding it ``dump``; returns what it printed. It may stop reading
-    before the end (a listing, one section): the rest of the stream is then not opened."""
+    before the end (a listing, one section): the rest of the stream is then not opened,
+    unless ``to_the_end``: then it is read (checked, authenticated) to its end anyway."""
     process = await asyncio.create_subprocess_exec(
         "pg_restore",
         *options,
@@ -223,12 +325,16 @@ async def _pg_restore_pass(options: Sequence[str], dump: AsyncIterable[bytes]) -
     errors = asyncio.create_task(process.stderr.read())
     try:
         try:
-            async for chunk in dump:
+            stream = aiter(dump)
+            async for chunk in stream:
                 process.stdin.write(chunk)
                 await process.stdin.drain()
             process.stdin.close()
         except (BrokenPipeError, ConnectionResetError):
-            pass  # pg_restore had read all it needed; its exit code says how it went
+            # pg_restore had read all it needed; its exit code says how it went
+            if to_the_end:
+                async for _ in stream:
+                    pass
         finally:
             if isinstance(dump, AsyncGenerator):
                 await dump.aclose()
