@@ -4,7 +4,9 @@ A note is personal data about the visitor, so it is treated like a message and m
 
 - only operators who may work the conversation (``load_for``) add or read notes; a visitor
   principal is refused outright, and notes never travel on the ``conv:`` channel the widget
-  listens to, nor appear in any widget route;
+  listens to, nor appear in any widget route; they are personal data about the visitor, so
+  the visitor's access export (GDPR Art. 15) includes them;
+- the workspace's redaction policy masks a note's text before it is stored, as a message's;
 - the text is sealed under the conversation's data key (``Vault.seal_note``): erasing the
   visitor (``Vault.erase_subject`` destroys their conversations' keys) makes every copy
   unreadable, backups included, and deleting the conversation deletes its notes (cascade);
@@ -28,6 +30,7 @@ from confide.chat.visitors import subject_of
 from confide.core.clock import utcnow
 from confide.core.db import new_id
 from confide.core.errors import Forbidden
+from confide.privacy.redaction import RedactionPolicy, redact
 from confide.runtime import Runtime
 
 ERASED = None  # a note whose key was destroyed reads as None
@@ -47,6 +50,10 @@ async def do_add_note(
     body = check_body(rt, body)
     async with rt.db.transaction() as session:
         conversation = await load_for(session, principal, conversation_id)
+        # The workspace's redaction masks a note as it masks a message (a card number an
+        # agent pastes in a note is not stored either).
+        privacy = await rt.privacy_cache.load(session, conversation.workspace_id)
+        body = redact(RedactionPolicy.of(privacy), body).text
         note_id = new_id()
         note = ConversationNote(
             id=note_id,

@@ -119,7 +119,8 @@ CHAT_TABLES: dict[str, Table] = {
         },
     ),
     "conversation_notes": Table(
-        about="Operators' internal notes on a conversation; never shown to the visitor.",
+        about="Operators' internal notes on a conversation, masked by the redaction policy; "
+        "never shown in the chat, included in the visitor's access export (Art. 15).",
         retention="With the conversation (deleted with it; unreadable once its key is "
         "destroyed by erasure).",
         protection="AES-256-GCM under the conversation's data key, bound to the note id; "

@@ -51,6 +51,13 @@ async def test_a_note_is_for_operators_only_sealed_and_audited(world: World) -> 
     assert sorted(actions) == ["conversation.note_added", "conversation.notes_read"]
     empty = await world.client.post(path, json={"body": "   "}, headers=headers)
     assert empty.status_code == 422 and empty.json()["error"]["field"] == "body"
+    # The workspace's redaction masks a note as it masks a message: the card is not stored.
+    card = await world.client.post(
+        path, json={"body": "VIP, card 4111 1111 1111 1111 on file"}, headers=headers
+    )
+    assert card.json()["body"] == "VIP, card [redacted card] on file"
+    listed = (await world.client.get(path, headers=headers)).json()["notes"]
+    assert "4111" not in str(listed) and "[redacted card]" in str(listed)
 
 
 async def test_erasing_the_visitor_makes_their_notes_unreadable(world: World) -> None:
