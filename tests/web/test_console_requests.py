@@ -147,9 +147,13 @@ async def test_an_access_request_after_erasure_says_nothing_is_held_in_the_conso
     ).json()["id"]
     await sign_in(world, ada)
     erase_path = f"/console/requests/{erasure}"
-    assert (
-        await post_form(client, erase_path, erase_path, {"step": "carry_out"})
-    ).status_code == 303
+    # Irreversible: not carried out until the admin ticks the confirmation.
+    unconfirmed = await post_form(client, erase_path, erase_path, {"step": "carry_out"})
+    assert unconfirmed.status_code == 422 and "cannot be undone" in unconfirmed.text
+    still = (await client.get(f"/api/v1/dsr/cases/{erasure}", headers=headers)).json()
+    assert still["status"] != "completed"
+    confirmed = {"step": "carry_out", "confirm_erasure": "1"}
+    assert (await post_form(client, erase_path, erase_path, confirmed)).status_code == 303
     path = f"/console/requests/{case_id}"
     assert (await post_form(client, path, path, {"step": "carry_out"})).status_code == 303
     page = await client.get(path)

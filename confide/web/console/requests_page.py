@@ -146,6 +146,18 @@ async def request_step(request: Request, case_id: uuid.UUID) -> Response:
     visit, form = checked
     rt, step, reason = runtime(request), forms.text(form, "step"), forms.optional(form, "reason")
     outcome: forms.Outcome[Any]
+    if step == "carry_out" and not forms.checked(form, "confirm_erasure"):
+        # Irreversible: an erasure case is carried out only with the box ticked.
+        try:
+            case, _ = await case_history(rt, visit.principal, case_id)
+        except NotFound:
+            return await _case_page(request, visit, str(case_id))
+        if case.kind == "erasure":
+            errors = {
+                "confirm_erasure": "Tick the box to confirm: erasure deletes this person's data "
+                "and destroys their keys, and cannot be undone."
+            }
+            return await _case_page(request, visit, str(case_id), errors, 422)
     if step == "carry_out":
         outcome = await forms.attempt(
             lambda: dsr_api.carry_out_case(
