@@ -215,8 +215,7 @@ class KeyStore(ArchiveRecords, KeyRecords):
             )
         await self._purge()
         # One scan of the file for the whole batch (``confide.crypto.traces``), in a thread:
-        # reading and cutting megabytes must not stall the event loop (a run of batches
-        # destroys one batch's keys while the next works, ``KeysOneBatchBehind``).
+        # reading and cutting megabytes must not stall the event loop's other work.
         survivors = await asyncio.to_thread(self._traces, existing)
         if survivors:
             # secure_delete zeroes deleted cells, but a large delete rebalances the b-tree and

@@ -44,46 +44,6 @@ async def destroy_keys(rt: Runtime, key_ids: Iterable[uuid.UUID]) -> int:
     return count
 
 
-class KeysOneBatchBehind:
-    """Key destruction of a run of batches, each batch's keys destroyed while the next batch
-    works (the key store's purge and trace scan are off the batches' critical path).
-
-    :meth:`destroy` is the batch's after-commit callback (``UnitOfWork.on_commit``): it waits
-    for the previous batch's destruction, so at most one purge is in flight and they run in
-    order, then starts this batch's and returns. :meth:`drain` waits for the last; the run
-    calls it before it returns, so a finished run has destroyed every key. The guarantees
-    are those of :func:`destroy_keys` run after commit: the keys were tombstoned and
-    journaled before the batch committed (``record_erasure``), so a destruction that fails,
-    or a process that dies before it ran, leaves tombstoned keys that the
-    ``retry_key_destruction`` job destroys. A failure is logged by type only, as
-    ``UnitOfWork.run_after_commit`` does, and counted in ``failures``."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
-        self._task: asyncio.Task[None] | None = None
-        self.failures = 0
-
-    async def destroy(self, key_ids: Iterable[uuid.UUID]) -> None:
-        await self.drain()
-        self._task = asyncio.get_running_loop().create_task(
-            self._destroy(list(key_ids)), name="confide-destroy-keys"
-        )
-
-    async def _destroy(self, key_ids: list[uuid.UUID]) -> None:
-        try:
-            await destroy_keys(self._rt, key_ids)
-        except Exception as exc:
-            self.failures += 1
-            log.error("key destruction failed (retried from tombstones): %s", type(exc).__name__)
-
-    async def drain(self) -> None:
-        """Wait for the destruction in flight, if any (never raises: failures are logged)."""
-        task, self._task = self._task, None
-        if task is not None:
-            # Shielded: a cancelled run still lets the started destruction finish.
-            await asyncio.shield(task)
-
-
 class KeyCacheWatcher:
     """Drops this node's cached copies of keys destroyed on any node (see module doc)."""
 

@@ -10,7 +10,6 @@ outside backups, so a restore deletes them again) and destroyed in one purge aft
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +32,6 @@ from confide.privacy.key_cache import destroy_keys
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
-
-# Destroys a committed batch's keys: (key ids) -> awaitable.
-KeysAfterCommit = Callable[[list[uuid.UUID]], Awaitable[None]]
 
 
 async def held_of(tx: UnitOfWork, ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -94,13 +90,10 @@ async def destroy_conversations(
     ids: list[uuid.UUID],
     *,
     kind: str,
-    keys_after_commit: KeysAfterCommit | None = None,
 ) -> EndOfLife:
     """Destroy the conversations ``ids`` (none of them held) in the caller's unit of work:
     statistics row, rows, visitors left with nothing, and their keys after commit. ``kind``
-    names the erasure report (``retention``, ``bulk_delete``). ``keys_after_commit`` is the
-    after-commit callback that destroys the batch's keys (default: :func:`destroy_keys` at
-    once; a run of batches passes ``KeysOneBatchBehind.destroy``). Raises whatever the
+    names the erasure report (``retention``, ``bulk_delete``). Raises whatever the
     erasure engine or the key store raises (the unit then rolls back)."""
     written = await record_statistics(tx, ids)  # never closed, or closed today
     visitors = await tx.scalars(
@@ -116,8 +109,5 @@ async def destroy_conversations(
         await record_erasure(
             rt, tx, kind="retention", workspace_id=workspace_id, subject_ids=erased, key_ids=keys
         )
-        if keys_after_commit is None:
-            tx.on_commit(destroy_keys, rt, keys)
-        else:
-            tx.on_commit(keys_after_commit, keys)
+        tx.on_commit(destroy_keys, rt, keys)
     return EndOfLife(written, erased, report)

@@ -12,12 +12,6 @@ Design (after Zulip's ``retention.py``):
   counts and moves the cursor, and commits all of it together. A run killed with SIGKILL loses
   its open batch whole; resuming it (the job's cursor, or ``confide retention run`` finding the
   unfinished run) starts from the last committed cursor, so nothing is counted twice.
-- **Keys one batch behind.** End of life journals and tombstones a batch's keys before it
-  commits and destroys them after; ``do_run_retention`` destroys them while the next batch
-  works (``confide.privacy.key_cache.KeysOneBatchBehind``: one purge in flight, in order, all
-  done before the run returns), so the key store's purge and trace scan are off the batches'
-  critical path. A destruction that fails or never ran is finished from the tombstones by
-  ``retry_key_destruction``.
 - **Legal hold** (GDPR Art. 17(3)(e)): every batch asks ``held_conversation_ids`` (and the
   ``held`` flag) inside its transaction; held conversations are skipped and counted, never
   archived or destroyed.
@@ -46,10 +40,8 @@ from confide.core.db import UnitOfWork
 from confide.core.errors import NotFound
 from confide.core.id_lists import id_in
 from confide.privacy import settings as privacy_settings
-from confide.privacy.key_cache import KeysOneBatchBehind
 from confide.privacy.retention.archive import archive_data_keys
 from confide.privacy.retention.end_of_life import (
-    KeysAfterCommit,
     destroy_conversations,
     freed_visitors,
     held_of,
@@ -158,7 +150,6 @@ async def _do_lane(
     run: RetentionRun,
     lane: Lane,
     ids: list[uuid.UUID],
-    keys_after_commit: KeysAfterCommit | None,
 ) -> None:
     stage = lane[2]
     if stage == "statistics":
@@ -176,9 +167,7 @@ async def _do_lane(
             await archive_data_keys(rt, uuid.UUID(lane[0]), todo)
         await _add_counts(tx, run.id, lane, archived=len(todo), held=len(held))
         return
-    done = await destroy_conversations(
-        rt, tx, uuid.UUID(lane[0]), todo, kind="retention", keys_after_commit=keys_after_commit
-    )
+    done = await destroy_conversations(rt, tx, uuid.UUID(lane[0]), todo, kind="retention")
     erased = done.visitors_erased
     if todo or held:
         await append(
@@ -214,12 +203,9 @@ async def run_batch(
     run_id: uuid.UUID,
     *,
     batch_size: int = BATCH_SIZE,
-    keys_after_commit: KeysAfterCommit | None = None,
 ) -> tuple[int, bool]:
     """One batch of the run, in the caller's unit of work: ``(conversations handled, done)``.
-    The run row is locked first, so two workers resuming one run take turns. End of life's
-    keys are destroyed after commit by ``keys_after_commit`` (default: at once, in the
-    unit's after-commit work; see ``destroy_conversations``)."""
+    The run row is locked first, so two workers resuming one run take turns."""
     run = await tx.get(RetentionRun, run_id, with_for_update=True, populate_existing=True)
     if run is None:
         raise NotFound("No such retention run.")
@@ -257,7 +243,7 @@ async def run_batch(
         if not ids:
             after = None
             continue
-        await _do_lane(rt, tx, run, lane, ids, keys_after_commit)
+        await _do_lane(rt, tx, run, lane, ids)
         run.cursor = {"lane": list(lane), "after": str(ids[-1])}
         run.batches += 1
         if rt.settings.job_batch_pause_seconds:  # lets tests kill a run inside a batch
@@ -325,26 +311,18 @@ async def do_run_retention(
     on_batch: Callable[[int], None] | None = None,
 ) -> RetentionRun:
     """Run retention as of ``as_of`` (default now) to the end, one transaction per batch;
-    resumes the same day's interrupted run if there is one. Returns the finished run.
-    Each batch's keys are destroyed while the next batch works (``KeysOneBatchBehind``),
-    all of them before this returns."""
+    resumes the same day's interrupted run if there is one. Returns the finished run."""
     as_of = as_of or utcnow()
     run_id = await unfinished_run(rt, as_of)
     if run_id is None:
         async with rt.db.transaction() as tx:
             run_id = (await start_run(rt, tx, as_of)).id
     done = False
-    keys = KeysOneBatchBehind(rt)
-    try:
-        while not done:
-            async with rt.db.transaction() as tx:
-                items, done = await run_batch(
-                    rt, tx, run_id, batch_size=batch_size, keys_after_commit=keys.destroy
-                )
-            if on_batch is not None:
-                on_batch(items)
-    finally:
-        await keys.drain()
+    while not done:
+        async with rt.db.transaction() as tx:
+            items, done = await run_batch(rt, tx, run_id, batch_size=batch_size)
+        if on_batch is not None:
+            on_batch(items)
     async with rt.db.session() as session:
         run = await session.get(RetentionRun, run_id)
         assert run is not None
