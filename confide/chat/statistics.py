@@ -20,6 +20,7 @@ from sqlalchemy import and_, case, func, insert, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.chat.models import AuthorKind, Conversation, Message
+from confide.core.id_lists import id_in
 from confide.privacy.retention.models import K_ANONYMITY, ConversationStatistics
 
 
@@ -86,7 +87,7 @@ async def record_statistics(session: AsyncSession, conversation_ids: list[uuid.U
         (
             await session.scalars(
                 select(ConversationStatistics.conversation_id).where(
-                    ConversationStatistics.conversation_id.in_(conversation_ids)
+                    id_in(session, ConversationStatistics.conversation_id, conversation_ids)
                 )
             )
         ).all()
@@ -114,7 +115,7 @@ async def record_statistics(session: AsyncSession, conversation_ids: list[uuid.U
             )
             .select_from(c)
             .outerjoin(Message, Message.conversation_id == c.id)
-            .where(c.id.in_(todo))
+            .where(id_in(session, c.id, todo))
             .group_by(c.id)
         )
     ).all()

@@ -14,6 +14,7 @@ cannot find, let alone unwrap, an archived key (``confide.crypto.keyring``).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from confide.core.db import Database
 from confide.core.errors import KeyErased, KeyStillPresent, KeyUnavailable
+from confide.core.id_lists import id_in
 from confide.crypto.keystore_archive import ArchiveRecords
 from confide.crypto.keystore_keks import add_kek, keks_of, replace_kek_wrapping
 from confide.crypto.keystore_records import KeyRecords, tombstone_keys
@@ -193,7 +195,9 @@ class KeyStore(ArchiveRecords, KeyRecords):
                 for table in (DataKey, ArchivedDataKey)
                 for key_id, workspace_id, wrapped in (
                     await session.execute(
-                        select(table.id, table.workspace_id, table.wrapped).where(table.id.in_(ids))
+                        select(table.id, table.workspace_id, table.wrapped).where(
+                            id_in(session, table.id, ids)
+                        )
                     )
                 ).all()
             }
@@ -205,16 +209,19 @@ class KeyStore(ArchiveRecords, KeyRecords):
                 delete(PendingEpoch).where(PendingEpoch.workspace_id.in_(workspaces))
             )
             session.add_all(PendingEpoch(workspace_id=ws) for ws in workspaces)
-            await session.execute(delete(DataKey).where(DataKey.id.in_(ids)))
-            await session.execute(delete(ArchivedDataKey).where(ArchivedDataKey.id.in_(ids)))
+            await session.execute(delete(DataKey).where(id_in(session, DataKey.id, ids)))
+            await session.execute(
+                delete(ArchivedDataKey).where(id_in(session, ArchivedDataKey.id, ids))
+            )
         await self._purge()
-        # One scan of the file for the whole batch (``confide.crypto.traces``).
-        survivors = self._traces(existing)
+        # One scan of the file for the whole batch (``confide.crypto.traces``), in a thread:
+        # reading and cutting megabytes must not stall the event loop's other work.
+        survivors = await asyncio.to_thread(self._traces, existing)
         if survivors:
             # secure_delete zeroes deleted cells, but a large delete rebalances the b-tree and
             # can leave copies of moved cells in unused page space: rebuild the file.
             await self._vacuum()
-            survivors = self._traces(existing)
+            survivors = await asyncio.to_thread(self._traces, existing)
         if survivors:
             raise KeyStillPresent(f"Data key {survivors[0]} survived its destruction.")
         return len(existing)

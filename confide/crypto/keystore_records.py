@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.core.clock import utcnow
 from confide.core.db import Database
+from confide.core.id_lists import id_in
 from confide.crypto.keystore_schema import (
     ArchivedDataKey,
     ArchiveKey,
@@ -45,7 +46,11 @@ async def tombstone_keys(session: AsyncSession, key_ids: Iterable[str]) -> int:
     if not ids:
         return 0
     known = set(
-        (await session.scalars(select(DestroyedKey.id).where(DestroyedKey.id.in_(ids)))).all()
+        (
+            await session.scalars(
+                select(DestroyedKey.id).where(id_in(session, DestroyedKey.id, ids))
+            )
+        ).all()
     )
     now = utcnow()
     fresh = [{"id": key_id, "destroyed_at": now} for key_id in ids if key_id not in known]

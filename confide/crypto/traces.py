@@ -48,10 +48,18 @@ def _scan(needles: dict[str, bytes], length: int, files: list[bytes]) -> set[str
     """Needles all of ``length`` bytes found in ``files``, by the strided window scan."""
     stride = length - WINDOW_BYTES + 1
     record = struct.Struct(f"{WINDOW_BYTES}s{stride - WINDOW_BYTES}x")
-    owners: dict[bytes, list[str]] = defaultdict(list)
-    for key, needle in needles.items():
-        for offset in range(stride):
-            owners[needle[offset : offset + WINDOW_BYTES]].append(key)
+    windows = {
+        key: [needle[o : o + WINDOW_BYTES] for o in range(stride)]
+        for key, needle in needles.items()
+    }
+    # One owner per window (a dict built in C) unless two windows are equal (a needle
+    # repeating itself, or two needles sharing 8 bytes: rare); then every owner is kept.
+    owners: dict[bytes, list[str]] = {w: [key] for key, ws in windows.items() for w in ws}
+    if len(owners) < stride * len(needles):
+        owners = defaultdict(list)
+        for key, ws in windows.items():
+            for window in ws:
+                owners[window].append(key)
     found: set[str] = set()
     for blob in files:
         # Zero padding makes whole records of the tail; a padded window can only add a

@@ -6,7 +6,8 @@ Design:
   which column and what erasure does to them. This module resolves the owners of one person and
   applies each reach; it names no table of its own, so a table added to the map is erased
   without touching this code. Tables are visited children first (the metadata's foreign-key
-  order, reversed), so no delete trips a foreign key.
+  order, reversed), so no delete trips a foreign key. A batch's id list is bound as one
+  parameter in every statement (``confide.core.id_lists.id_in``), not one per id.
 - **Bounded batches, resumable.** The first unit marks the subject erased (``subjects.erased_at``)
   which revokes the person's tokens at once (``authenticate_visitor_token`` checks it) and
   makes every later write refuse. Conversations go ``CONVERSATION_BATCH_SIZE`` per unit of
@@ -45,6 +46,7 @@ from confide.core.blobs import delete_blobs
 from confide.core.clock import utcnow
 from confide.core.db import Base, UnitOfWork
 from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
+from confide.core.id_lists import id_in
 from confide.privacy import holds
 from confide.privacy.erasure_operators import keep_an_admin, pseudonymise_operator
 from confide.privacy.export_store import delete_exports_of
@@ -112,7 +114,10 @@ async def _apply(
     blobs: list[str] = []
     for table_name, reach in work:
         table = _table(table_name)
-        where = table.c[reach.column].in_(owners[reach.owner])
+        ids = owners[reach.owner]
+        column = table.c[reach.column]
+        # A list of ids is bound once (``id_in``); a subquery (a batch's messages) as is.
+        where = id_in(session, column, ids) if isinstance(ids, list) else column.in_(ids)
         if reach.on_erase in ("delete_row", "shred_key"):
             blobs.extend(await _blob_keys(session, table, where))
             result = await session.execute(delete(table).where(where))
@@ -145,9 +150,9 @@ def _conversations_of(visitor_id: uuid.UUID, limit: int) -> Any:
     )
 
 
-def _messages_of(conversation_ids: list[uuid.UUID]) -> Any:
+def _messages_of(session: AsyncSession, conversation_ids: list[uuid.UUID]) -> Any:
     messages = _table("messages")
-    return select(messages.c.id).where(messages.c.conversation_id.in_(conversation_ids))
+    return select(messages.c.id).where(id_in(session, messages.c.conversation_id, conversation_ids))
 
 
 async def _find(
@@ -237,12 +242,17 @@ async def _erase_share(
     if kind == "visitor":
         batch = list((await tx.scalars(_conversations_of(person_id, batch_size))).all())
         if batch:
-            owners: dict[Owner, Any] = {"conversation": batch, "message": _messages_of(batch)}
+            owners: dict[Owner, Any] = {
+                "conversation": batch,
+                "message": _messages_of(tx, batch),
+            }
             blobs = await _apply(tx, owners, _CONVERSATION_OWNERS, report)
             # Blobs go after the commit (the destroyed key already makes them unreadable).
             tx.on_commit(delete_blobs, rt.settings, blobs)
             conversations = _table("conversations")
-            result = await tx.execute(delete(conversations).where(conversations.c.id.in_(batch)))
+            result = await tx.execute(
+                delete(conversations).where(id_in(tx, conversations.c.id, batch))
+            )
             report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
             report.conversations += len(batch)
             keys.extend(batch)
@@ -308,10 +318,13 @@ async def erase_conversation_rows(
             if not batch:
                 continue
             report = ErasureReport("conversation", batch[0])
-            owners: dict[Owner, Any] = {"conversation": batch, "message": _messages_of(batch)}
+            owners: dict[Owner, Any] = {
+                "conversation": batch,
+                "message": _messages_of(tx, batch),
+            }
             blobs = await _apply(tx, owners, _CONVERSATION_OWNERS, report)
             tx.on_commit(delete_blobs, rt.settings, blobs)  # attachment files and thumbnails
-            await tx.execute(delete(conversations).where(conversations.c.id.in_(batch)))
+            await tx.execute(delete(conversations).where(id_in(tx, conversations.c.id, batch)))
             deleted += len(batch)
     return deleted
 
@@ -358,11 +371,13 @@ async def erase_conversations_in(
         return
     owners: dict[Owner, Any] = {
         "conversation": conversation_ids,
-        "message": _messages_of(conversation_ids),
+        "message": _messages_of(tx, conversation_ids),
     }
     tx.on_commit(delete_blobs, rt.settings, await _apply(tx, owners, _CONVERSATION_OWNERS, report))
     conversations = _table("conversations")
-    result = await tx.execute(delete(conversations).where(conversations.c.id.in_(conversation_ids)))
+    result = await tx.execute(
+        delete(conversations).where(id_in(tx, conversations.c.id, conversation_ids))
+    )
     report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
     report.conversations += len(conversation_ids)
     report.keys += len(conversation_ids)
@@ -387,11 +402,13 @@ async def erase_visitors_in(
     if not visitor_ids:
         return []
     visitors, conversations = _table("visitors"), _table("conversations")
-    kept = select(conversations.c.visitor_id).where(conversations.c.visitor_id.in_(visitor_ids))
+    kept = select(conversations.c.visitor_id).where(
+        id_in(tx, conversations.c.visitor_id, visitor_ids)
+    )
     rows = (
         await tx.execute(
             select(visitors.c.id, visitors.c.subject_id).where(
-                visitors.c.id.in_(visitor_ids), visitors.c.id.not_in(kept)
+                id_in(tx, visitors.c.id, visitor_ids), visitors.c.id.not_in(kept)
             )
         )
     ).all()
@@ -400,7 +417,7 @@ async def erase_visitors_in(
     freed, subject_ids = [r[0] for r in rows], [r[1] for r in rows]
     await tx.execute(
         update(Subject)
-        .where(Subject.id.in_(subject_ids), Subject.erased_at.is_(None))
+        .where(id_in(tx, Subject.id, subject_ids), Subject.erased_at.is_(None))
         .values(erased_at=utcnow())
     )
     owners: dict[Owner, Any] = {"subject": subject_ids, "visitor": freed}

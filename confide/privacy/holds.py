@@ -30,6 +30,7 @@ from confide.audit.ledger import append
 from confide.chat.models import Channel, Conversation, Visitor
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from confide.core.id_lists import id_in
 from confide.privacy.hold_models import LegalHoldRecord
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ async def held_conversation_ids(
     rows = (
         await session.execute(
             select(Conversation.id, Conversation.workspace_id, Conversation.held)
-            .where(Conversation.id.in_(conversation_ids))
+            .where(id_in(session, Conversation.id, conversation_ids))
             .with_for_update()
         )
     ).all()
@@ -95,7 +96,7 @@ async def held_conversation_ids(
     if holds and rest:
         matched = await session.scalars(
             select(Conversation.id).where(
-                Conversation.id.in_(rest), or_(*(hold_rule(h) for h in holds))
+                id_in(session, Conversation.id, rest), or_(*(hold_rule(h) for h in holds))
             )
         )
         held.update(matched.all())

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from confide.chat.models import Channel, Conversation
 from confide.chat.statistics import record_statistics
 from confide.core.db import UnitOfWork
+from confide.core.id_lists import id_in
 from confide.privacy import holds
 from confide.privacy.erasure import (
     ErasureReport,
@@ -34,11 +35,9 @@ if TYPE_CHECKING:
 
 
 async def held_of(tx: UnitOfWork, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """The ids among ``ids`` under a legal hold: flagged ``held`` or held by a hold record."""
-    flagged = await tx.scalars(
-        select(Conversation.id).where(Conversation.id.in_(ids), Conversation.held.is_(True))
-    )
-    return set(flagged.all()) | await held_conversation_ids(tx, ids)
+    """The ids among ``ids`` under a legal hold: flagged ``held`` or held by a hold record
+    (one query answers both, and locks the rows on PostgreSQL)."""
+    return await held_conversation_ids(tx, ids)
 
 
 async def held_rule(session: AsyncSession, workspace_id: uuid.UUID) -> Any:
@@ -85,14 +84,21 @@ class EndOfLife:
 
 
 async def destroy_conversations(
-    rt: Runtime, tx: UnitOfWork, workspace_id: uuid.UUID, ids: list[uuid.UUID], *, kind: str
+    rt: Runtime,
+    tx: UnitOfWork,
+    workspace_id: uuid.UUID,
+    ids: list[uuid.UUID],
+    *,
+    kind: str,
 ) -> EndOfLife:
     """Destroy the conversations ``ids`` (none of them held) in the caller's unit of work:
     statistics row, rows, visitors left with nothing, and their keys after commit. ``kind``
-    names the erasure report (``retention``, ``bulk_delete``). Raises whatever the erasure
-    engine or the key store raises (the unit then rolls back)."""
+    names the erasure report (``retention``, ``bulk_delete``). Raises whatever the
+    erasure engine or the key store raises (the unit then rolls back)."""
     written = await record_statistics(tx, ids)  # never closed, or closed today
-    visitors = await tx.scalars(select(Conversation.visitor_id).where(Conversation.id.in_(ids)))
+    visitors = await tx.scalars(
+        select(Conversation.visitor_id).where(id_in(tx, Conversation.id, ids))
+    )
     report = ErasureReport(kind, workspace_id)
     keys: list[uuid.UUID] = []
     await erase_conversations_in(rt, tx, ids, report, keys_out=keys)

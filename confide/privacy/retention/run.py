@@ -38,6 +38,7 @@ from confide.chat.statistics import record_statistics, statistics_pending_rule
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import NotFound
+from confide.core.id_lists import id_in
 from confide.privacy import settings as privacy_settings
 from confide.privacy.retention.archive import archive_data_keys
 from confide.privacy.retention.end_of_life import (
@@ -144,7 +145,11 @@ async def _add_counts(tx: UnitOfWork, run_id: uuid.UUID, lane: Lane, **counts: i
 
 
 async def _do_lane(
-    rt: Runtime, tx: UnitOfWork, run: RetentionRun, lane: Lane, ids: list[uuid.UUID]
+    rt: Runtime,
+    tx: UnitOfWork,
+    run: RetentionRun,
+    lane: Lane,
+    ids: list[uuid.UUID],
 ) -> None:
     stage = lane[2]
     if stage == "statistics":
@@ -156,7 +161,7 @@ async def _do_lane(
         if todo:
             await tx.execute(
                 update(Conversation)
-                .where(Conversation.id.in_(todo))
+                .where(id_in(tx, Conversation.id, todo))
                 .values(lifecycle=ConversationLifecycle.ARCHIVED)
             )
             await archive_data_keys(rt, uuid.UUID(lane[0]), todo)
@@ -193,7 +198,11 @@ async def _do_lane(
 
 
 async def run_batch(
-    rt: Runtime, tx: UnitOfWork, run_id: uuid.UUID, *, batch_size: int = BATCH_SIZE
+    rt: Runtime,
+    tx: UnitOfWork,
+    run_id: uuid.UUID,
+    *,
+    batch_size: int = BATCH_SIZE,
 ) -> tuple[int, bool]:
     """One batch of the run, in the caller's unit of work: ``(conversations handled, done)``.
     The run row is locked first, so two workers resuming one run take turns."""
