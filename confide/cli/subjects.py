@@ -59,7 +59,11 @@ def erase(
             try:
                 person_id = uuid.UUID(visitor or operator or "")
             except ValueError as exc:
-                raise ValidationFailed("Not an id.", field=kind) from exc
+                raise ValidationFailed(
+                    "Not an id: give the visitor's or operator's id (the console's visitor "
+                    "panel shows it), not a VUID.",
+                    field=kind,
+                ) from exc
             return [await do_erase_subject(rt, None, kind, person_id)]
         found = await find_workspace_by_slug(rt, workspace or "")
         if found is None:
@@ -113,7 +117,11 @@ def export(
             try:
                 people = [SubjectRef(kind, uuid.UUID(visitor or operator or ""))]
             except ValueError as exc:
-                raise ValidationFailed("Not an id.", field=kind) from exc
+                raise ValidationFailed(
+                    "Not an id: give the visitor's or operator's id (the console's visitor "
+                    "panel shows it), not a VUID.",
+                    field=kind,
+                ) from exc
         else:
             found = await find_workspace_by_slug(rt, workspace or "")
             if found is None:
