@@ -42,6 +42,8 @@ from confide.chat.models import Channel, Conversation, ConversationStatus, Searc
 from confide.chat.queries import scoped
 from confide.chat.visitors import visitor_profiles
 from confide.core.errors import Forbidden, ValidationFailed
+from confide.core import hot_statements
+from confide.core.hot_statements import HotStatement
 from confide.core.sqlite_driver import RIDES_ALONG
 from confide.runtime import Runtime
 
@@ -62,8 +64,10 @@ def term_hash(rt: Runtime, workspace_id: uuid.UUID, word: str) -> str:
 _TERMS: Table = SearchTerm.__table__  # type: ignore[assignment]
 # Rides along with the caller's next statement on SQLite (core/sqlite_driver.py).
 _INSERT_TERM = {
-    False: sqlite.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing(),
-    True: postgresql.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing(),
+    False: HotStatement(sqlite.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing()),
+    True: HotStatement(
+        postgresql.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing()
+    ),
 }
 
 
@@ -91,7 +95,7 @@ async def index_message(
     # One cached statement run for every row (executemany): a multi-row VALUES would be
     # compiled afresh for each message, which cost about a tenth of the send path's CPU.
     insert = _INSERT_TERM[rt.db.engine.dialect.name == "postgresql"]
-    await session.execute(insert, rows)
+    await hot_statements.execute(session, insert, rows)
 
 
 async def forget_conversations(
