@@ -22,7 +22,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Table, bindparam, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from confide.access.policy import Principal
 from confide.access.rules import COLUMN_NAMES
@@ -138,10 +138,12 @@ async def store_message(
     kind: str,
     author: AuthorKind,
     privacy: WorkspacePrivacySettings,
+    connection: AsyncConnection | None = None,
 ) -> tuple[Message, dict[str, Any]]:
     """Write message ``seq`` (redacted, sealed, indexed) and publish its event after commit.
     On SQLite the search terms and the message row ride along with the text's INSERT: one
-    trip to the driver's thread for the three (core/sqlite_driver.py)."""
+    trip to the driver's thread for the three (core/sqlite_driver.py). ``connection``: the
+    unit's connection, when the caller has it already."""
     redacted = redaction.redact(RedactionPolicy.of(privacy), body)
     body = redacted.text
     message = Message(
@@ -161,7 +163,8 @@ async def store_message(
         from confide.chat import search  # search builds on the inbox queries
 
         # On the unit's connection: the session's execute costs more than the statement.
-        connection = await session.connection()
+        if connection is None:
+            connection = await session.connection()
         await search.index_message(rt, connection, conversation.workspace_id, conversation.id, body)
         await hot_statements.execute(
             connection,

@@ -229,6 +229,7 @@ async def _send_lean(
         "text",
         AuthorKind.VISITOR,
         privacy,
+        connection,
     )
     return SendResult(event, False)
 

@@ -82,10 +82,12 @@ async def index_message(
     transaction; words the conversation already has are skipped by the primary key. On SQLite
     the insert waits for the caller's next statement (which the caller must run in the same
     unit of work; it raises the insert's error, if any)."""
+    # term_hash's purpose built once per message; words_of has case-folded every word already.
+    purpose, keyed_hash = f"search-terms:{workspace_id}", rt.secret.keyed_hash
     rows = [
         {
             "workspace_id": workspace_id,
-            "term_hash": term_hash(rt, workspace_id, word),
+            "term_hash": keyed_hash(purpose, word)[:32],
             "conversation_id": conversation_id,
         }
         for word in words_of(body)

@@ -76,10 +76,13 @@ def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> 
 
 
 def _bind(compiled: _Compiled, parameters: Mapping[str, Any]) -> tuple[Any, ...]:
-    values = (parameters[name] if own is None else own for name, _, own in compiled.binds)
     return tuple(
-        value if processor is None else processor(value)
-        for value, (_, processor, _) in zip(values, compiled.binds, strict=True)
+        [
+            (parameters[name] if own is None else own)
+            if processor is None
+            else processor(parameters[name] if own is None else own)
+            for name, processor, own in compiled.binds
+        ]
     )
 
 
