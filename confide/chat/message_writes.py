@@ -28,8 +28,8 @@ from confide.access.policy import Principal
 from confide.access.rules import COLUMN_NAMES
 from confide.chat import events, exactly_once, routing
 from confide.chat.models import AuthorKind, Conversation, Message
-from confide.core.clock import utcnow
 from confide.core import hot_statements
+from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork, new_id
 from confide.core.hot_statements import HotStatement
 from confide.core.sqlite_driver import RIDES_ALONG

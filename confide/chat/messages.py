@@ -42,8 +42,8 @@ from confide.chat.models import (
     Message,
 )
 from confide.chat.visitors import subject_of
-from confide.core.clock import utcnow
 from confide.core import hot_statements
+from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import (
     Conflict,

@@ -41,8 +41,8 @@ from confide.chat.labels import label_filter
 from confide.chat.models import Channel, Conversation, ConversationStatus, SearchTerm, Visitor
 from confide.chat.queries import scoped
 from confide.chat.visitors import visitor_profiles
-from confide.core.errors import Forbidden, ValidationFailed
 from confide.core import hot_statements
+from confide.core.errors import Forbidden, ValidationFailed
 from confide.core.hot_statements import HotStatement
 from confide.core.sqlite_driver import RIDES_ALONG
 from confide.runtime import Runtime
@@ -65,9 +65,7 @@ _TERMS: Table = SearchTerm.__table__  # type: ignore[assignment]
 # Rides along with the caller's next statement on SQLite (core/sqlite_driver.py).
 _INSERT_TERM = {
     False: HotStatement(sqlite.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing()),
-    True: HotStatement(
-        postgresql.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing()
-    ),
+    True: HotStatement(postgresql.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing()),
 }
 
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
@@ -95,19 +95,17 @@ async def execute(
     connection's transaction; returns its rows (named tuples; empty without RETURNING).
     Raises what SQLAlchemy raises for the same failure (``IntegrityError``, ...)."""
     if not isinstance(connection, AsyncConnection) or connection.dialect.name != "sqlite":
-        result = await connection.execute(hot.statement, parameters)
+        result = cast("CursorResult[Any]", await connection.execute(hot.statement, parameters))
         return list(result) if result.returns_rows else []
     many = not isinstance(parameters, Mapping)
-    if many and not parameters:
-        return []
-    first: Mapping[str, Any] = parameters[0] if many else parameters  # type: ignore[assignment,index]
-    dialect = connection.dialect
-    compiled = hot.compiled(dialect, tuple(first))
-    bound: Any = (
-        [_bind(compiled, p) for p in parameters]  # type: ignore[union-attr]
-        if many
-        else _bind(compiled, first)
+    batch: list[Mapping[str, Any]] = (
+        [parameters] if isinstance(parameters, Mapping) else list(parameters)
     )
+    if not batch:
+        return []
+    dialect = connection.dialect
+    compiled = hot.compiled(dialect, tuple(batch[0]))
+    bound: Any = [_bind(compiled, p) for p in batch] if many else _bind(compiled, batch[0])
     # The unit's connection has begun its transaction: no I/O to reach the driver's connection.
     adapted: OneTripConnection = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr,assignment]
     cursor = OneTripCursor(adapted)

@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from confide.core.clock import utcnow
 from confide.core import hot_statements
+from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import Gone, KeyUnavailable, ValidationFailed
 from confide.core.hot_statements import HotStatement
