@@ -22,14 +22,16 @@ import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Table, bindparam, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from confide.access.policy import Principal
 from confide.access.rules import COLUMN_NAMES
 from confide.chat import events, exactly_once, routing
 from confide.chat.models import AuthorKind, Conversation, Message
+from confide.core import hot_statements
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork, new_id
+from confide.core.hot_statements import HotStatement
 from confide.core.sqlite_driver import RIDES_ALONG
 from confide.privacy import consent, redaction
 from confide.privacy.models import WorkspacePrivacySettings
@@ -109,7 +111,7 @@ NEXT_SEQ = (
 )
 # The lean path's one read: the next sequence number and what the policy and the send check,
 # under the row lock the UPDATE takes (the conversations primary key).
-CLAIM_SEQ = (
+CLAIM_SEQ = HotStatement(
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
     .values(last_seq=_CONVERSATIONS.c.last_seq + 1)
@@ -122,7 +124,7 @@ GIVE_BACK_SEQ = (
     .values(last_seq=_CONVERSATIONS.c.last_seq - 1)
 )
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-_INSERT_MESSAGE = insert(_MESSAGES).prefix_with(RIDES_ALONG)
+_INSERT_MESSAGE = HotStatement(insert(_MESSAGES).prefix_with(RIDES_ALONG))
 
 
 async def store_message(
@@ -136,10 +138,12 @@ async def store_message(
     kind: str,
     author: AuthorKind,
     privacy: WorkspacePrivacySettings,
+    connection: AsyncConnection | None = None,
 ) -> tuple[Message, dict[str, Any]]:
     """Write message ``seq`` (redacted, sealed, indexed) and publish its event after commit.
     On SQLite the search terms and the message row ride along with the text's INSERT: one
-    trip to the driver's thread for the three (core/sqlite_driver.py)."""
+    trip to the driver's thread for the three (core/sqlite_driver.py). ``connection``: the
+    unit's connection, when the caller has it already."""
     redacted = redaction.redact(RedactionPolicy.of(privacy), body)
     body = redacted.text
     message = Message(
@@ -159,9 +163,11 @@ async def store_message(
         from confide.chat import search  # search builds on the inbox queries
 
         # On the unit's connection: the session's execute costs more than the statement.
-        connection = await session.connection()
+        if connection is None:
+            connection = await session.connection()
         await search.index_message(rt, connection, conversation.workspace_id, conversation.id, body)
-        await connection.execute(
+        await hot_statements.execute(
+            connection,
             _INSERT_MESSAGE,
             {
                 "id": message.id,

@@ -42,6 +42,7 @@ from confide.chat.models import (
     Message,
 )
 from confide.chat.visitors import subject_of
+from confide.core import hot_statements
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import (
@@ -208,7 +209,8 @@ async def _send_lean(
     same unit: a retry's stored message, or ``Conflict``."""
     connection = await session.connection()  # Core on the unit's connection, no ORM
     keys = {"conversation_id": conversation_id}
-    facts = (await connection.execute(message_writes.CLAIM_SEQ, keys)).one_or_none()
+    claimed = await hot_statements.execute(connection, message_writes.CLAIM_SEQ, keys)
+    facts = claimed[0] if claimed else None
     if facts is None or not policy.can_work_conversation(principal, facts):
         raise NotFound("No such conversation, or you may not see it.")
     if facts.status is ConversationStatus.CLOSED:
@@ -228,6 +230,7 @@ async def _send_lean(
         "text",
         AuthorKind.VISITOR,
         privacy,
+        connection,
     )
     return SendResult(event, False)
 

@@ -41,7 +41,9 @@ from confide.chat.labels import label_filter
 from confide.chat.models import Channel, Conversation, ConversationStatus, SearchTerm, Visitor
 from confide.chat.queries import scoped
 from confide.chat.visitors import visitor_profiles
+from confide.core import hot_statements
 from confide.core.errors import Forbidden, ValidationFailed
+from confide.core.hot_statements import HotStatement
 from confide.core.sqlite_driver import RIDES_ALONG
 from confide.runtime import Runtime
 
@@ -62,8 +64,8 @@ def term_hash(rt: Runtime, workspace_id: uuid.UUID, word: str) -> str:
 _TERMS: Table = SearchTerm.__table__  # type: ignore[assignment]
 # Rides along with the caller's next statement on SQLite (core/sqlite_driver.py).
 _INSERT_TERM = {
-    False: sqlite.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing(),
-    True: postgresql.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing(),
+    False: HotStatement(sqlite.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing()),
+    True: HotStatement(postgresql.insert(_TERMS).prefix_with(RIDES_ALONG).on_conflict_do_nothing()),
 }
 
 
@@ -78,10 +80,12 @@ async def index_message(
     transaction; words the conversation already has are skipped by the primary key. On SQLite
     the insert waits for the caller's next statement (which the caller must run in the same
     unit of work; it raises the insert's error, if any)."""
+    # term_hash's purpose built once per message; words_of has case-folded every word already.
+    purpose, keyed_hash = f"search-terms:{workspace_id}", rt.secret.keyed_hash
     rows = [
         {
             "workspace_id": workspace_id,
-            "term_hash": term_hash(rt, workspace_id, word),
+            "term_hash": keyed_hash(purpose, word)[:32],
             "conversation_id": conversation_id,
         }
         for word in words_of(body)
@@ -91,7 +95,7 @@ async def index_message(
     # One cached statement run for every row (executemany): a multi-row VALUES would be
     # compiled afresh for each message, which cost about a tenth of the send path's CPU.
     insert = _INSERT_TERM[rt.db.engine.dialect.name == "postgresql"]
-    await session.execute(insert, rows)
+    await hot_statements.execute(session, insert, rows)
 
 
 async def forget_conversations(

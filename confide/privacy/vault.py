@@ -22,15 +22,17 @@ from typing import Any
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from confide.core import hot_statements
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import Gone, KeyUnavailable, ValidationFailed
+from confide.core.hot_statements import HotStatement
 from confide.core.secrets import InstanceSecret
 from confide.crypto.keyring import Keyring
 from confide.privacy.models import MessageText, PersonalField, Subject
 
 _MESSAGE_TEXTS: Table = MessageText.__table__  # type: ignore[assignment]
-_INSERT_TEXT = insert(_MESSAGE_TEXTS)
+_INSERT_TEXT = HotStatement(insert(_MESSAGE_TEXTS))
 
 OPERATOR_FIELDS = frozenset({"name", "alias", "email", "job_title", "avatar_url"})
 # Visitors: what identify may attach; custom attributes are one JSON-encoded field.
@@ -348,7 +350,8 @@ class Vault:
         sealed = await self._keyring.encrypt(
             workspace_id, conversation_id, body, _text_aad(message_id)
         )
-        await session.execute(
+        await hot_statements.execute(
+            session,
             _INSERT_TEXT,
             {
                 "message_id": message_id,
