@@ -87,11 +87,18 @@ def is_blank(text: str) -> bool:
     )
 
 
+# Bidirectional embedding, override and isolate controls (Unicode UAX #9): they reorder what
+# a reader sees ("\u202egnp.exe" shows as "exe.png"), a spoofing tool in a chat and never
+# needed to write right-to-left text. The marks (LRM, RLM, ALM) stay.
+_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
 def check_body(rt: Runtime, body: str) -> str:
-    """The body to store, stripped of surrounding whitespace; raises ``ValidationFailed``
-    (field ``body``) if it shows nothing (only whitespace or invisible characters, which a
-    visitor cannot see and an agent cannot answer) or is too long."""
-    body = body.strip()
+    """The body to store, stripped of surrounding whitespace and of bidirectional controls;
+    raises ``ValidationFailed`` (field ``body``) if it shows nothing (only whitespace or
+    invisible characters, which a visitor cannot see and an agent cannot answer) or is too
+    long."""
+    body = body.translate(_BIDI_CONTROLS).strip()
     if is_blank(body):
         raise ValidationFailed("Write something before sending.", field="body")
     if len(body) > rt.settings.message_max_chars:

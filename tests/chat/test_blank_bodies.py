@@ -82,3 +82,28 @@ def test_visible_text_with_joiners_inside_is_kept() -> None:
     assert not is_blank("\u05d0\u200f")  # Hebrew letter then a direction mark
     assert is_blank("")
     assert all(is_blank(body) for body in INVISIBLE_BODIES)
+
+
+async def test_bidirectional_controls_are_dropped_so_text_reads_as_sent(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    """A right-to-left override shows "invoice\u202egnp.exe" as "invoiceexe.png": the
+    controls are dropped before storage, the marks (LRM/RLM) and Arabic text stay."""
+    await world.group("Support")
+    visitor = await new_visitor(client)
+    chat = await start_chat(client, visitor, None)
+    conversation_id = chat["conversation"]["id"]
+    path = f"/api/v1/widget/conversations/{conversation_id}/messages"
+    hello = "\u0645\u0631\u062d\u0628\u0627"  # Arabic, right to left without any control
+    sent = await client.post(
+        path,
+        json={"client_id": "c-1", "body": f"invoice\u202egnp.exe \u2066x\u2069 \u200f{hello}"},
+        headers=visitor.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    listed = (await client.get(path, headers=visitor.headers)).json()["messages"]
+    assert [m["body"] for m in listed] == [f"invoicegnp.exe x \u200f{hello}"]
+    only = await client.post(
+        path, json={"client_id": "c-2", "body": "\u202e\u202c"}, headers=visitor.headers
+    )
+    assert only.status_code == 422 and only.json()["error"]["field"] == "body"

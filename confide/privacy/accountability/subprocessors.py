@@ -230,6 +230,14 @@ async def read_profile(rt: Runtime, principal: Principal) -> dict[str, Any]:
         return render_profile(await session.get(ControllerProfile, principal.workspace_id))
 
 
+async def public_contact(rt: Runtime, workspace_id: uuid.UUID) -> str | None:
+    """Whom a data subject may contact (the DPO, else the controller), as any privacy notice
+    names them (GDPR Art. 13(1)(a)-(b)): public, no permission needed. None if not recorded."""
+    async with rt.db.session() as session:
+        row = await session.get(ControllerProfile, workspace_id)
+    return (row.dpo_contact or row.controller_contact) if row else None
+
+
 async def do_update_controller_profile(
     rt: Runtime, principal: Principal, changes: Mapping[str, str | None]
 ) -> dict[str, Any]:

@@ -176,6 +176,14 @@
     resetConversation();
   }
 
+  // The server no longer knows this browser's token (erased, or expired): start afresh, but
+  // say under Privacy why earlier requests can no longer be looked up here.
+  function forgetIdentity() {
+    var hadRequests = !!(saved.requests && saved.requests.length);
+    forgetVisitor();
+    if (hadRequests) { saved.requests_gone = true; save(); }
+  }
+
   // -- DOM helpers --------------------------------------------------------------------------
 
   function el(tag, attrs, children) {
@@ -1059,6 +1067,11 @@
 
   function myRequests() {
     var ids = saved.requests || [];
+    if (saved.requests_gone && !ids.length) {
+      return el("div", { className: "mine", "data-confide": "my-requests" }, [
+        el("h4", { text: t("requestsTitle") }), el("p", { text: t("requestsGone") })
+      ]);
+    }
     if (!ids.length || !saved.token) return null;
     var list = el("ul", { className: "requests", "data-confide": "my-requests" });
     ids.forEach(function (id) {
@@ -1078,6 +1091,7 @@
         }
       }, function (error) {
         if (error.status === 404) { forgetRequest(id); list.removeChild(item); }
+        else if (error.status === 401) { forgetIdentity(); item.textContent = t("requestsGone"); }
         else item.textContent = error.message;
       });
     });
@@ -1746,6 +1760,7 @@
         objected = state.objections || [];
         return objected;
       }, function (error) {
+        if (error.status === 401) forgetIdentity();
         objected = error.status === 401 ? [] : ["engagement_rules", "surveys", "enrichment"];
         return objected;
       });
