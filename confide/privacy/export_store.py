@@ -292,13 +292,15 @@ async def delete_exports_of(rt: Runtime, subject_ids: list[uuid.UUID]) -> int:
     for a process whose key cache has not heard of the erasure yet (GDPR Art. 17)."""
     store, wanted, removed = export_store(rt), {str(s) for s in subject_ids}, 0
     for blob in await store.list():
-        first = b""
+        reader = store.read(blob.key, chunk_bytes=_MAX_HEADER_BYTES)
         try:
-            async for chunk in store.read(blob.key, chunk_bytes=_MAX_HEADER_BYTES):
-                first = chunk
-                break
+            first = await anext(reader, b"")
         except FileNotFoundError:
             continue  # purged meanwhile
+        finally:
+            aclose = getattr(reader, "aclose", None)
+            if aclose is not None:
+                await aclose()  # the file is closed now, not when collected
         line = first.partition(b"\n")[0]
         if not line.startswith(MAGIC):
             continue
