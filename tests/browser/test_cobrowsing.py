@@ -267,6 +267,11 @@ async def test_without_consent_no_mirroring_frame_leaves_the_browser(
     assert [f.get("preview") for f in sent if f.get("type") == "typing" and "preview" in f] == []
     assert not [url for url in shop_requests if url.endswith("/cobrowse.js")]
     await expect(console.locator("#mirror-panel")).to_be_hidden()
+    # An ended chat offers no more sharing: there is nobody to share with.
+    await widget.get_by_role("button", name="End chat").click()
+    await widget.get_by_role("button", name="Yes, end the chat").click()
+    await expect(widget.get_by_text("How was your chat?")).to_be_visible()
+    assert await widget.locator("[data-share]").count() == 0
 
 
 async def test_cobrowsing_refused_gives_no_control_accepted_highlights_and_stop_ends_it(

@@ -724,7 +724,7 @@
           el("button", { className: "link", type: "button", text: t("mirrorStop"),
             onclick: function () { decideShare(item.purpose, "withdrawn"); } })
         ]));
-      } else if (!shareDismissed[item.purpose]) {
+      } else if (!shareDismissed[item.purpose] && view !== "ended") {  // nothing to share with
         ui.mirror.appendChild(el("div", { className: "card compact", "data-share": item.purpose }, [
           el("p", { text: req.text }),
           el("div", { className: "row" }, [
@@ -874,6 +874,7 @@
     if (ui.alert && ui.alert.parentNode) ui.alert.parentNode.removeChild(ui.alert);
     ui.body.appendChild(ui.endBox);
     ui.body.appendChild(alertLine());
+    updateMirror();  // an ended chat offers no more sharing (a running share keeps its Stop)
     // Focus the heading, not the first star: a focused "1" looks pre-selected.
     if (isOpen) heading.focus();
     scrollDown();
