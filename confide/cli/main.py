@@ -33,7 +33,7 @@ from confide.cli.common import (
 from confide.cli.demo import DEMO_WORKSPACE, prepare_demo
 from confide.core.config import Settings
 from confide.core.logging import configure_logging
-from confide.core.memory import limit_malloc_arenas
+from confide.core.memory import limit_malloc_arenas, tune_collector
 from confide.runtime import Runtime
 
 operator_app = typer.Typer(help="Create and manage operators.", no_args_is_help=True)
@@ -112,8 +112,11 @@ def _serve(settings: Settings) -> None:
     from confide.api.app import create_app
 
     configure_logging(settings.log_level)
+    application = create_app(settings)
+    # Everything imported and built so far lives as long as the server: see confide.core.memory.
+    tune_collector(settings.gc_gen0_threshold)
     uvicorn.run(
-        create_app(settings),
+        application,
         host=settings.host,
         port=settings.port,
         access_log=False,  # it would log client IP addresses: personal data

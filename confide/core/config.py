@@ -67,6 +67,14 @@ class Settings(BaseSettings):
         description="At most this many glibc malloc arenas in `confide serve` (0: glibc's "
         "default, 8 per core). Fewer arenas keep idle sockets small (confide.core.memory).",
     )
+    gc_gen0_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        le=10_000_000,
+        description="Allocations between two young-generation collections in `confide serve`, "
+        "which also freezes its startup objects (0: Python's defaults). Keeps the collector's "
+        "full passes rare with thousands of sockets open (confide.core.memory).",
+    )
     ws_ping_interval_seconds: float = Field(
         default=20.0,
         gt=0,

@@ -52,3 +52,46 @@ def test_the_limit_keeps_threads_to_two_arenas() -> None:
 
 def test_zero_leaves_the_allocator_alone() -> None:
     assert limit_malloc_arenas(0) is False
+
+
+# The collector as `confide serve` tunes it: startup objects frozen, a high first threshold,
+# and reference cycles made afterwards still collected without an explicit gc.collect().
+_COLLECTOR = """
+import gc, sys, weakref
+from confide.core.memory import tune_collector
+before = gc.get_threshold()
+assert tune_collector(int(sys.argv[1])) is (int(sys.argv[1]) > 0)
+now = gc.get_threshold()
+print("unchanged" if now == before else now, gc.get_freeze_count() > 0)
+class Node:
+    pass
+freed = []
+a, b = Node(), Node()
+a.other, b.other = b, a
+weakref.finalize(a, freed.append, "cycle")
+del a, b
+keep = [[i] for i in range(3 * max(gc.get_threshold()[0], 700))]  # allocations only
+print(freed)
+"""
+
+
+def _collector(threshold: int) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", _COLLECTOR, str(threshold)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()
+
+
+def test_the_server_collector_freezes_startup_and_still_frees_cycles() -> None:
+    thresholds, freed = _collector(5000)
+    assert thresholds == "(5000, 10, 10) True"
+    assert freed == "['cycle']"
+
+
+def test_zero_leaves_the_collector_alone() -> None:
+    thresholds, freed = _collector(0)
+    assert thresholds == "unchanged False"
+    assert freed == "['cycle']"
