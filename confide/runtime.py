@@ -9,6 +9,7 @@ from pathlib import Path
 from confide.access.passwords import Passwords
 from confide.access.principal_cache import PrincipalCache
 from confide.access.tokens import TokenService
+from confide.chat.agent_cards import AgentCardCache
 from confide.core.config import Settings
 from confide.core.db import Database
 from confide.core.secrets import InstanceSecret, load_instance_secret
@@ -78,6 +79,7 @@ class Runtime:
     principal_cache: PrincipalCache
     relay: LiveRelay
     key_cache: KeyCacheWatcher
+    agent_cards: AgentCardCache
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -119,6 +121,7 @@ class Runtime:
                 settings.redis_url, settings.live_relay_seconds, settings.live_relay_max_messages
             ),
             key_cache=KeyCacheWatcher(broker, keyring),
+            agent_cards=AgentCardCache(broker),
         )
         # Invalidations may have been lost while Redis was away: after every reconnect the
         # broker makes each node drop its cached copies (docs/architecture.md).
@@ -141,6 +144,7 @@ class Runtime:
         await self.key_cache.close()
         await self.privacy_cache.close()
         await self.principal_cache.close()
+        await self.agent_cards.close()
         await self.broker.close()
         await self.limiter.close()
         await self.relay.close()

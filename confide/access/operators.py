@@ -285,6 +285,8 @@ async def do_update_operator(
         await _record(session, rt, actor, "operator.update", operator, details)
     if role is not None or groups is not None:
         await notify_principal_changed(rt, operator_id)
+    elif profile:  # the public card visitors see (confide.chat.agent_cards), on every node
+        await principals_changed(rt, operator_id)
 
 
 async def do_remove_operator(rt: Runtime, actor: Principal | None, operator_id: uuid.UUID) -> None:

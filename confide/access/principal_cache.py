@@ -116,5 +116,6 @@ async def principals_changed(rt: Runtime, operator_id: uuid.UUID | None) -> None
     """Call after a change to an operator's principal has committed (``None``: a change that
     may touch any operator's, such as a workspace's MFA rule or a deleted group)."""
     rt.principal_cache.invalidate(operator_id)
+    rt.agent_cards.invalidate(operator_id)  # confide.chat.agent_cards listens here too
     event = {"type": "principals_changed", "operator_id": str(operator_id) if operator_id else None}
     await rt.broker.publish(PRINCIPALS_CHANNEL, event)

@@ -150,18 +150,27 @@ async def check_group(session: AsyncSession, workspace_id: uuid.UUID, group_id: 
 async def agent_card(
     rt: Runtime, session: AsyncSession, operator_id: uuid.UUID | None
 ) -> dict[str, Any] | None:
-    """What a visitor may know of the agent: public profile only (id, alias, avatar, title)."""
+    """What a visitor may know of the agent: public profile only (id, alias, avatar, title);
+    ``None`` for no such operator. Served from the process's cache when it holds it
+    (``confide.chat.agent_cards``)."""
     if operator_id is None:
         return None
+    cached, card = rt.agent_cards.get(operator_id)
+    if cached:
+        return card
+    snapshot = rt.agent_cards.snapshot()
     operator = await session.get(Operator, operator_id)
     if operator is None:
-        return None
-    profile = (
-        await rt.vault.read_fields(
-            session, [operator.subject_id], ["alias", "avatar_url", "job_title"]
-        )
-    )[operator.subject_id]
-    return {"id": str(operator.id), **profile}
+        card = None
+    else:
+        profile = (
+            await rt.vault.read_fields(
+                session, [operator.subject_id], ["alias", "avatar_url", "job_title"]
+            )
+        )[operator.subject_id]
+        card = {"id": str(operator.id), **profile}
+    rt.agent_cards.store(snapshot, operator_id, card)
+    return card
 
 
 async def route(rt: Runtime, tx: UnitOfWork, conversation: Conversation) -> None:
