@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -28,25 +28,43 @@ LAGGED_EVENT: Event = {"type": "lagged"}
 
 
 class Subscription:
+    """One socket's inbox, bounded at ``SUBSCRIPTION_QUEUE_SIZE`` events.
+
+    A deque made on the first event and one waiter future while a reader waits, instead of an
+    ``asyncio.Queue`` (four deques and an event per socket, made even while empty): most
+    sockets sit idle, and every byte of an idle socket counts thousands of times
+    (docs/performance.md, "Idle socket memory"). One reader at a time (the socket's loop).
+    """
+
     def __init__(self, broker: Broker) -> None:
         self._broker = broker
-        self._queue: asyncio.Queue[tuple[str, Event]] = asyncio.Queue(SUBSCRIPTION_QUEUE_SIZE)
+        self._items: deque[tuple[str, Event]] | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self.channels: set[str] = set()
         self.lagged = False
         self._closed = False
 
+    def _put(self, item: tuple[str, Event]) -> bool:
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        elif len(items) >= SUBSCRIPTION_QUEUE_SIZE:
+            return False
+        items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return True
+
     def deliver(self, channel: str, event: Event) -> None:
-        try:
-            self._queue.put_nowait((channel, event))
-        except asyncio.QueueFull:
+        if not self._put((channel, event)):
             self.lagged = True
 
     def mark_lagged(self) -> None:
         """Events may have been lost: flag it and wake the reader so it resumes now, not at
         its next event (a full queue already has events waiting to wake it)."""
         self.lagged = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(("", LAGGED_EVENT))
+        self._put(("", LAGGED_EVENT))
 
     async def add(self, *channels: str) -> None:
         new = [c for c in channels if c not in self.channels]
@@ -59,14 +77,18 @@ class Subscription:
         await self._broker._detach(self, gone)
 
     async def get(self) -> tuple[str, Event]:
-        return await self._queue.get()
+        """The next event, waiting for one (events in the order delivered)."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
 
     def get_nowait(self) -> tuple[str, Event] | None:
         """The next queued event, or ``None`` when nothing is waiting."""
-        try:
-            return self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
+        return self._items.popleft() if self._items else None
 
     async def close(self) -> None:
         if not self._closed:
@@ -79,7 +101,7 @@ class Subscription:
 
     async def _iterate(self) -> AsyncIterator[tuple[str, Event]]:
         while True:
-            yield await self._queue.get()
+            yield await self.get()
 
 
 class Broker(ABC):
