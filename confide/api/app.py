@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.types import Receive, Scope, Send
 
 # Imported for the job kinds they register, so the in-process worker runs them too: the daily
 # backup; key epochs and retried key destructions.
@@ -100,6 +101,17 @@ def build_api_router() -> APIRouter:
     return router
 
 
+class ConfideApp(FastAPI):
+    """The FastAPI application, whose WebSockets are served before any of its layers."""
+
+    socket_routes: SocketRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.socket_routes is not None and await self.socket_routes.serve(scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     rt = runtime or Runtime.from_settings(settings or Settings())
     # Whatever server runs the app: uvicorn's own lines lose addresses, query strings and
@@ -117,7 +129,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         await chat_channels.drain(grace_seconds=5.0)
         await rt.close()
 
-    app = FastAPI(
+    app = ConfideApp(
         title="Confide",
         version=__version__,
         openapi_url=f"{API_PREFIX}/openapi.json",
@@ -164,10 +176,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(WidgetCorsMiddleware, runtime=rt)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ClientAddressMiddleware)
-    # Outermost: the WebSockets skip every HTTP layer (SocketRoutes says why).
+    # Before every layer: the WebSockets skip them all (SocketRoutes says why).
     sockets = {
         f"{API_PREFIX}/ws/console": socket_endpoints.console_socket,
         f"{API_PREFIX}/ws/widget": socket_endpoints.widget_socket,
     }
-    app.add_middleware(SocketRoutes, routes=sockets, app_ref=app)
+    app.socket_routes = SocketRoutes(sockets, app_ref=app)
     return app

@@ -45,16 +45,19 @@ class ClientAddressMiddleware:
 
 
 class SocketRoutes:
-    """The app's WebSockets, straight from the outermost middleware to their endpoints.
+    """The app's WebSockets, served before any layer of the application.
 
     Why: a socket lives for hours, and every layer it passes through stays suspended on its
     stack for as long: the HTTP-only middleware (security headers, body limit, widget CORS,
-    the request log), FastAPI's exception middleware and dependency exit stacks, the router.
-    Measured with ``tracemalloc`` on 300 idle widget sockets, those frames held about 9 KiB per
-    socket (docs/performance.md, ``connections_memory``). The endpoints need none of it: they
-    authenticate, check the origin and close with their own codes
-    (``confide.realtime.endpoints``). This layer names the client for the audit ledger, as
-    :class:`ClientAddressMiddleware` does, and lets every other scope through.
+    the request log), FastAPI's own outer layers (server errors, exception telemetry, the
+    app-wide body limit), its exception middleware and dependency exit stacks, the router.
+    Measured on idle widget sockets, those frames and their closures held about 9 KiB per
+    socket as middleware, and FastAPI's outer layers more once this ran as the outermost
+    middleware (docs/performance.md, ``connections_memory``). The endpoints need none of it:
+    they authenticate, check the origin and close with their own codes
+    (``confide.realtime.endpoints``). :meth:`serve` names the client for the audit ledger, as
+    :class:`ClientAddressMiddleware` does, and answers whether it took the scope; the
+    application calls it first thing (``confide.api.app.ConfideApp``).
 
     ``routes``: path -> endpoint taking a Starlette ``WebSocket``; ``app_ref``: the application
     whose ``state`` the endpoints read (``websocket.app``).
@@ -62,23 +65,22 @@ class SocketRoutes:
 
     def __init__(
         self,
-        app: ASGIApp,
         routes: Mapping[str, Callable[[WebSocket], Awaitable[None]]],
         app_ref: object,
     ) -> None:
-        self.app = app
         self.routes = dict(routes)
         self.app_ref = app_ref
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Serve ``scope`` if it is one of the sockets (True), else leave it (False)."""
         endpoint = self.routes.get(scope["path"]) if scope["type"] == "websocket" else None
         if endpoint is None:
-            await self.app(scope, receive, send)
-            return
+            return False
         client = scope.get("client")
         set_client_address(client[0] if client else "unknown")
         scope["app"] = self.app_ref
         await endpoint(WebSocket(scope, receive, send))
+        return True
 
 
 class SecurityHeadersMiddleware:

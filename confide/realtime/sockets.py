@@ -126,33 +126,30 @@ class SocketSession(ConsentedFrames):
             )
         await self.send({"type": "ready", "kind": self.principal.kind})
         receive: asyncio.Task[str] = asyncio.create_task(self.ws.receive_text())
-        event: asyncio.Task[tuple[str, dict[str, Any]]] = asyncio.create_task(
-            self.subscription.get()
-        )
         try:
             while True:
-                done, _ = await asyncio.wait(
-                    {receive, event},
-                    timeout=self._wake_after(),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if not done:
-                    await self.revalidate()
-                if receive in done:
+                # No task of its own for the broker's side: the subscription completes a future
+                # when an event is queued (one task per idle socket, not two).
+                events = self.subscription.waiter()
+                if not events.done():
+                    done, _ = await asyncio.wait(
+                        {receive, events},
+                        timeout=self._wake_after(),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if not done:
+                        await self.revalidate()
+                if receive.done():
                     await self.on_frame(receive.result())
                     receive = asyncio.create_task(self.ws.receive_text())
-                if event in done:
-                    channel, payload = event.result()
-                    await self.on_event(channel, payload)
-                    # Events already queued go out now, in order. One event per wake-up took
-                    # several turns of the event loop each, and a console following busy
-                    # conversations fell seconds behind (docs/performance.md).
-                    for _ in range(EVENT_BATCH - 1):
-                        queued = self.subscription.get_nowait()
-                        if queued is None:
-                            break
-                        await self.on_event(*queued)
-                    event = asyncio.create_task(self.subscription.get())
+                # Events already queued go out now, in order. One event per wake-up took
+                # several turns of the event loop each, and a console following busy
+                # conversations fell seconds behind (docs/performance.md).
+                for _ in range(EVENT_BATCH):
+                    queued = self.subscription.get_nowait()
+                    if queued is None:
+                        break
+                    await self.on_event(*queued)
                 if self.subscription.lagged:
                     self.subscription.lagged = False
                     await self.catch_up()
@@ -164,10 +161,9 @@ class SocketSession(ConsentedFrames):
         except Exception as exc:  # never a socket closed without a code
             await failures.close_after_failure(self.ws, exc)
         finally:
-            for task in (receive, event):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            receive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receive
             await self.subscription.close()
 
     # -- client frames -------------------------------------------------------------------

@@ -86,6 +86,16 @@ class Subscription:
                 self._waiter = None
         return self._items.popleft()
 
+    def waiter(self) -> asyncio.Future[None]:
+        """A future done once an event is queued (at once if one is): the socket's loop waits
+        on it beside its receive, and takes the events with :meth:`get_nowait`."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._items:
+            waiter.set_result(None)
+        else:
+            self._waiter = waiter
+        return waiter
+
     def get_nowait(self) -> tuple[str, Event] | None:
         """The next queued event, or ``None`` when nothing is waiting."""
         return self._items.popleft() if self._items else None
