@@ -7,6 +7,8 @@ its own, which cost more than the statements' own work (measured: 3.4 ms vs 0.9 
 statement for 500 ids on SQLite, 13.5 vs 6.1 ms on PostgreSQL). :func:`id_in` binds the whole
 list once: ``= ANY(:ids)`` with an array on PostgreSQL, ``IN (SELECT value FROM
 json_each(:ids))`` with a JSON array on SQLite. Both still use the column's index.
+:func:`id_rows` gives the list itself as rows (``unnest`` / ``json_each``), for an
+``INSERT ... SELECT`` of one row per id.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, any_, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,8 +30,24 @@ def id_in(session: AsyncSession, column: Any, ids: Iterable[Any]) -> ColumnEleme
     dialect = session.bind.dialect  # type: ignore[union-attr]
     if dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(id_rows(session, column.type, values))  # type: ignore[no-any-return]
+
+
+def id_rows(session: AsyncSession, type_: Any, ids: Iterable[Any]) -> Select[Any]:
+    """``SELECT value FROM`` the list ``ids`` (one row per id, column ``value``), bound as one
+    parameter: ``unnest`` of an array on PostgreSQL, ``json_each`` of a JSON array on SQLite.
+    ``type_``: the SQL type the ids are stored as (``String()``, ``Uuid()``)."""
+    values = list(ids)
+    dialect = session.bind.dialect  # type: ignore[union-attr]
+    if dialect.name == "postgresql":
+        rows = (
+            func.unnest(bindparam(None, values, type_=ARRAY(type_)))
+            .table_valued("value")
+            .render_derived()
+        )
+        return select(rows.c.value)
     # Each id stored the way the column stores it (a UUID as 32 hex digits on SQLite).
-    process = column.type.bind_processor(dialect)
+    process = type_.bind_processor(dialect)
     stored = [process(v) for v in values] if process is not None else values
     rows = func.json_each(bindparam(None, json.dumps(stored), type_=Text)).table_valued("value")
-    return column.in_(select(rows.c.value))  # type: ignore[no-any-return]
+    return select(rows.c.value)

@@ -10,9 +10,10 @@ for the whole batch in one pass over each file.
 How: every occurrence of a needle of length ``L`` covers ``L - K + 1`` consecutive offsets, so
 it contains exactly one offset that is a multiple of the stride ``L - K + 1``, and the ``K``
 bytes read there are one of the needle's ``K``-byte windows. The file's windows at every
-stride-th offset are cut out in C (``struct.iter_unpack``) into a set, intersected with the
-needles' windows, and only needles with a window in common (those present, and the rare chance
-collision) are searched for in full: exact, in about one pass per file per needle length.
+stride-th offset are cut out in C (``struct.iter_unpack``) into a set and intersected with the
+needles' windows (cut out in C too, one offset at a time across all needles laid end to end),
+and only needles with a window in common (those present, and the rare chance collision) are
+searched for in full: exact, in about one pass per file per needle length.
 Needles shorter than ``2 * K`` (none in practice: a wrapped key is at least 44 bytes) are
 searched for one by one.
 """
@@ -48,24 +49,33 @@ def _scan(needles: dict[str, bytes], length: int, files: list[bytes]) -> set[str
     """Needles all of ``length`` bytes found in ``files``, by the strided window scan."""
     stride = length - WINDOW_BYTES + 1
     record = struct.Struct(f"{WINDOW_BYTES}s{stride - WINDOW_BYTES}x")
-    windows = {
-        key: [needle[o : o + WINDOW_BYTES] for o in range(stride)]
-        for key, needle in needles.items()
-    }
-    # One owner per window (a dict built in C) unless two windows are equal (a needle
-    # repeating itself, or two needles sharing 8 bytes: rare); then every owner is kept.
-    owners: dict[bytes, list[str]] = {w: [key] for key, ws in windows.items() for w in ws}
-    if len(owners) < stride * len(needles):
-        owners = defaultdict(list)
-        for key, ws in windows.items():
-            for window in ws:
-                owners[window].append(key)
+    keys = list(needles)
+    # Every needle's window at offset ``o``, for each ``o`` below the stride: one unpack in C
+    # over the needles laid end to end (a Python loop of ``stride`` steps, not of
+    # ``stride * len(needles)``), paired with its owner in the same order.
+    joined = b"".join(needles.values())
+    windows: list[bytes] = []
+    for o in range(stride):
+        at = struct.Struct(f"{o}x{WINDOW_BYTES}s{length - WINDOW_BYTES - o}x")
+        windows.extend(map(itemgetter(0), at.iter_unpack(joined)))
+    owner_of = keys * stride
+    owners = dict(zip(windows, owner_of, strict=True))
+    # Two equal windows (a needle repeating itself, or two needles sharing 8 bytes: rare)
+    # keep one owner in ``owners``; then every owner of each window is listed.
+    shared: defaultdict[bytes, list[str]] | None = None
+    if len(owners) < len(windows):
+        shared = defaultdict(list)
+        for window, key in zip(windows, owner_of, strict=True):
+            shared[window].append(key)
     found: set[str] = set()
     for blob in files:
         # Zero padding makes whole records of the tail; a padded window can only add a
         # candidate, never hide one, and every candidate is checked in full below.
         padded = blob + bytes(-len(blob) % stride)
-        seen = set(map(itemgetter(0), record.iter_unpack(padded)))
-        candidates = {key for window in seen & owners.keys() for key in owners[window]}
+        common = set(map(itemgetter(0), record.iter_unpack(padded))) & owners.keys()
+        if shared is None:
+            candidates = set(map(owners.__getitem__, common))
+        else:
+            candidates = {key for window in common for key in shared[window]}
         found |= {key for key in candidates if needles[key] in blob}
     return found

@@ -29,10 +29,12 @@ from confide.realtime.fanout.broker import Broker, MemoryBroker, Subscription
 from confide.realtime.fanout.channels import KEYS_CHANNEL
 
 if TYPE_CHECKING:
+    from confide.core.db import UnitOfWork
     from confide.runtime import Runtime
 
 log = logging.getLogger("confide.privacy.keys")
 SUBSCRIBE_WAIT_SECONDS = 5.0
+KEYS_PER_PURGE = 5_000
 
 
 async def destroy_keys(rt: Runtime, key_ids: Iterable[uuid.UUID]) -> int:
@@ -42,6 +44,46 @@ async def destroy_keys(rt: Runtime, key_ids: Iterable[uuid.UUID]) -> int:
     count = await rt.keyring.destroy_many(ids)
     await rt.broker.publish(KEYS_CHANNEL, {"type": "keys_destroyed", "key_ids": ids})
     return count
+
+
+class KeyPurge:
+    """The data keys of several units of work (a run's batches), destroyed together by
+    :func:`destroy_keys` once ``keys_per_purge`` have gathered, and the rest by :meth:`flush`.
+
+    Why: every purge costs a key-store transaction, a ``secure_delete`` checkpoint and a scan
+    of the store's whole file for traces (``confide.crypto.traces``) however few its keys, so
+    a run of many batches (retention, bulk delete) pays that per few thousand keys instead of
+    per batch. Keys join only once their unit has committed (:meth:`add_on_commit`): a batch
+    rolled back destroys nothing. They were tombstoned and journaled before that commit
+    (``confide.privacy.journal.record_erasure``), so a process that dies before the purge
+    leaves them to the ``retry_key_destruction`` job, as a failed after-commit destruction
+    does. Call :meth:`flush` when the run ends, normally or by an error."""
+
+    def __init__(self, rt: Runtime, keys_per_purge: int = KEYS_PER_PURGE) -> None:
+        self._rt = rt
+        self._keys_per_purge = keys_per_purge
+        self._pending: list[uuid.UUID] = []
+
+    def add_on_commit(self, tx: UnitOfWork, key_ids: list[uuid.UUID]) -> None:
+        """Destroy ``key_ids`` with this purge once ``tx`` commits (not at all if it does not)."""
+        tx.on_commit(self._add, list(key_ids))
+
+    async def _add(self, key_ids: list[uuid.UUID]) -> None:
+        self._pending.extend(key_ids)
+        if len(self._pending) >= self._keys_per_purge:
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Destroy the keys gathered so far. Returns how many existed; a failure is logged by
+        its type (never its text) and left to the retry job, like any after-commit work."""
+        keys, self._pending = self._pending, []
+        if not keys:
+            return 0
+        try:
+            return await destroy_keys(self._rt, keys)
+        except Exception as exc:
+            log.error("key purge of %d keys failed: %s", len(keys), type(exc).__name__)
+            return 0
 
 
 class KeyCacheWatcher:

@@ -1,12 +1,14 @@
 """What an erasure leaves for the key store: a journal entry and tombstones written before its
-commit, destruction retried from the tombstones when it did not happen after the commit, and
-the next key epoch recorded in the audit chain (issue 11)."""
+commit, destruction retried from the tombstones when it did not happen after the commit, the
+next key epoch recorded in the audit chain (issue 11), and a run's keys destroyed in purges of
+several batches, only for the batches that committed."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from confide.access.models import Operator
@@ -14,6 +16,7 @@ from confide.audit.models import AuditEvent
 from confide.jobs.kinds import KINDS
 from confide.privacy.erasure import do_erase_subject
 from confide.privacy.journal import record_erasure
+from confide.privacy.key_cache import KeyPurge
 from confide.privacy.keys import do_advance_key_epoch, retry_key_destruction
 from confide.runtime import Runtime
 from tests.conftest import World
@@ -88,3 +91,27 @@ async def test_the_epoch_after_an_erasure_is_recorded(world: World, rt: Runtime)
 def test_the_worker_runs_epochs_and_retries_on_a_schedule() -> None:
     assert KINDS["advance_key_epoch"].every_seconds == 60
     assert KINDS["retry_key_destruction"].every_seconds == 300
+
+
+async def test_a_purge_destroys_the_keys_of_committed_units_only(rt: Runtime) -> None:
+    workspace_id = uuid.uuid4()
+    first, rolled_back, third = keys = [uuid.uuid4() for _ in range(3)]
+    for key_id in keys:
+        await rt.keyring.encrypt(workspace_id, key_id, "text", f"t:{key_id}")
+
+    async def exists(key_id: uuid.UUID) -> bool:
+        return await rt.keyring.store.data_key(str(key_id)) is not None
+
+    purge = KeyPurge(rt, keys_per_purge=2)
+    async with rt.db.transaction() as tx:
+        purge.add_on_commit(tx, [first])
+    assert await exists(first)  # one key gathered: below the purge size, kept for now
+    with pytest.raises(RuntimeError):
+        async with rt.db.transaction() as tx:
+            purge.add_on_commit(tx, [rolled_back])
+            raise RuntimeError("the batch fails")
+    async with rt.db.transaction() as tx:
+        purge.add_on_commit(tx, [third])
+    assert not await exists(first) and not await exists(third)  # two gathered: one purge
+    assert await purge.flush() == 0
+    assert await exists(rolled_back)  # its unit never committed

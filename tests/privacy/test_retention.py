@@ -196,6 +196,20 @@ async def test_dry_run_counts_the_visitors_end_of_life_would_erase(
     assert (done["destroyed"], done["visitors_erased"]) == (3, 2)
 
 
+async def test_a_run_of_many_batches_destroys_every_key_before_it_returns(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    admin = await admin_headers(world)
+    seeded = [await seed_conversation(rt, client, admin, Channel.CALL) for _ in range(3)]
+    as_of = await ended_at(rt, seeded[-1].conversation_id) + timedelta(days=365 + 1825 + 2)
+    run = await do_run_retention(rt, as_of=as_of, batch_size=1)
+    assert run.batches == 3  # one conversation each; their keys gathered into one purge
+    for s in seeded:
+        assert await rt.keyring.store.data_key(str(s.conversation_id)) is None
+        assert await rt.keyring.store.is_destroyed(str(s.conversation_id))
+    assert await rt.keyring.store.tombstoned_but_present(10) == []  # the visitors' keys too
+
+
 async def test_statistics_are_coarsened_to_the_week_below_five_conversations_a_day(
     world: World, client: httpx.AsyncClient, rt: Runtime
 ) -> None:

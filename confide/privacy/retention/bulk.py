@@ -18,6 +18,7 @@ from confide.access.policy import Action, Principal, authorize, ensure_same_work
 from confide.audit.ledger import Actor, append
 from confide.chat.models import Channel, Conversation, ConversationLabel
 from confide.core.errors import ValidationFailed
+from confide.privacy.key_cache import KeyPurge
 from confide.privacy.retention.end_of_life import (
     destroy_conversations,
     freed_visitors,
@@ -112,45 +113,51 @@ async def do_bulk_delete(
         await _record(rt, actor, workspace_id, report)
         return report
     after: uuid.UUID | None = None
-    while True:
-        async with rt.db.transaction() as tx:
-            query = select(Conversation.id).where(*rule)
-            if after is not None:
-                query = query.where(Conversation.id > after)
-            ids = list(
-                (
-                    await tx.scalars(
-                        query.order_by(Conversation.id)
-                        .limit(batch_size)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
-            )
-            if not ids:
-                break
-            after = ids[-1]
-            held = await held_of(tx, ids)
-            todo = [cid for cid in ids if cid not in held]
-            done = await destroy_conversations(rt, tx, workspace_id, todo, kind="bulk_delete")
-            freed = done.visitors_erased
-            await append(
-                tx,
-                rt,
-                actor if actor is not None else Actor("system", None, workspace_id),
-                "conversations.bulk_delete",
-                subjects=freed,
-                resource=f"workspace:{workspace_id}",
-                details={
-                    "dry_run": False,
-                    "conversations": len(todo),
-                    "held": len(held),
-                    "visitors_erased": len(freed),
-                },
-            )
-            report.matched += len(ids)
-            report.destroyed += len(todo)
-            report.held += len(held)
-            report.visitors_erased += len(freed)
+    purge = KeyPurge(rt)
+    try:
+        while True:
+            async with rt.db.transaction() as tx:
+                query = select(Conversation.id).where(*rule)
+                if after is not None:
+                    query = query.where(Conversation.id > after)
+                ids = list(
+                    (
+                        await tx.scalars(
+                            query.order_by(Conversation.id)
+                            .limit(batch_size)
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).all()
+                )
+                if not ids:
+                    break
+                after = ids[-1]
+                held = await held_of(tx, ids)
+                todo = [cid for cid in ids if cid not in held]
+                done = await destroy_conversations(
+                    rt, tx, workspace_id, todo, kind="bulk_delete", purge=purge
+                )
+                freed = done.visitors_erased
+                await append(
+                    tx,
+                    rt,
+                    actor if actor is not None else Actor("system", None, workspace_id),
+                    "conversations.bulk_delete",
+                    subjects=freed,
+                    resource=f"workspace:{workspace_id}",
+                    details={
+                        "dry_run": False,
+                        "conversations": len(todo),
+                        "held": len(held),
+                        "visitors_erased": len(freed),
+                    },
+                )
+                report.matched += len(ids)
+                report.destroyed += len(todo)
+                report.held += len(held)
+                report.visitors_erased += len(freed)
+    finally:
+        await purge.flush()
     if report.matched == 0:  # nothing matched: the request is still on record
         await _record(rt, actor, workspace_id, report)
     return report

@@ -4,7 +4,8 @@ run and bulk delete share, inside the caller's unit of work.
 Legal holds (GDPR Art. 17(3)(e)) are asked first and held conversations are left alone. The
 rest get their anonymised statistics row, then the erasure engine destroys their rows, erases
 each visitor left with nothing, and the keys of both are journaled before commit (kept
-outside backups, so a restore deletes them again) and destroyed in one purge after it.
+outside backups, so a restore deletes them again) and destroyed in one purge after it (a run
+of batches gathers several batches' keys into one purge: ``confide.privacy.key_cache``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from confide.privacy.erasure import (
     held_conversation_ids,
 )
 from confide.privacy.journal import record_erasure
-from confide.privacy.key_cache import destroy_keys
+from confide.privacy.key_cache import KeyPurge, destroy_keys
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -90,11 +91,13 @@ async def destroy_conversations(
     ids: list[uuid.UUID],
     *,
     kind: str,
+    purge: KeyPurge | None = None,
 ) -> EndOfLife:
     """Destroy the conversations ``ids`` (none of them held) in the caller's unit of work:
-    statistics row, rows, visitors left with nothing, and their keys after commit. ``kind``
-    names the erasure report (``retention``, ``bulk_delete``). Raises whatever the
-    erasure engine or the key store raises (the unit then rolls back)."""
+    statistics row, rows, visitors left with nothing, and their keys after commit (with
+    ``purge``, in the caller's purge of several batches). ``kind`` names the erasure report
+    (``retention``, ``bulk_delete``). Raises whatever the erasure engine or the key store
+    raises (the unit then rolls back)."""
     written = await record_statistics(tx, ids)  # never closed, or closed today
     visitors = await tx.scalars(
         select(Conversation.visitor_id).where(id_in(tx, Conversation.id, ids))
@@ -109,5 +112,8 @@ async def destroy_conversations(
         await record_erasure(
             rt, tx, kind="retention", workspace_id=workspace_id, subject_ids=erased, key_ids=keys
         )
-        tx.on_commit(destroy_keys, rt, keys)
+        if purge is None:
+            tx.on_commit(destroy_keys, rt, keys)
+        else:
+            purge.add_on_commit(tx, keys)
     return EndOfLife(written, erased, report)
