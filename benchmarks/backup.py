@@ -42,8 +42,9 @@ from confide.access.workspaces import do_create_workspace
 from confide.audit.chain import GENESIS_HASH, chain_id, event_hash
 from confide.audit.models import AuditEvent, AuditHead
 from confide.backup.actions import do_create_backup
+from confide.backup.pg_load import verify_database_url
 from confide.backup.restore import verify_backup
-from confide.backup.snapshot import libpq_url, pg_admin, sqlite_path, verify_database_url
+from confide.backup.snapshot import libpq_url, pg_admin, sqlite_path
 from confide.chat.models import Conversation
 from confide.crypto.keystore import DataKey
 from confide.crypto.providers import KEY_BYTES, seal

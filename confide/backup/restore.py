@@ -32,7 +32,7 @@ from sqlalchemy import text
 
 from confide.audit.ledger import record
 from confide.audit.verify import all_chains, verify_chain
-from confide.backup import sealing, snapshot
+from confide.backup import pg_load, sealing, snapshot
 from confide.backup.actions import ProgressReport, no_progress, private_tmp, store_of
 from confide.backup.keystore_copy import KeyStoreCopy, check_keys_needed, open_key_store_copy
 from confide.core.db import Database
@@ -143,7 +143,7 @@ async def _load(
 ) -> snapshot.SnapshotFacts:
     """Put the backup's snapshot into ``target_url`` and read its facts back. ``verifying``:
     the PostgreSQL scratch database gets tables and rows only, the audit tables first, then
-    ``audit_loaded`` is called (``snapshot.pg_restore_for_verify``)."""
+    ``audit_loaded`` is called (``pg_load.pg_restore_for_verify``)."""
     if manifest["backend"] != ("sqlite" if target_url.startswith("sqlite") else "postgres"):
         raise BackupInvalid(
             f"Backup {backup_id} is a {manifest['backend']} backup; restore it into a "
@@ -161,7 +161,7 @@ async def _load(
             os.replace(partial, target)
             return facts
         if verifying:
-            await snapshot.pg_restore_for_verify(
+            await pg_load.pg_restore_for_verify(
                 target_url,
                 lambda whole: _plain(rt, backup_id, manifest, progress if whole else no_progress),
                 AUDIT_TABLES,
@@ -169,8 +169,8 @@ async def _load(
                 manifest["row_counts"],
             )
         else:
-            await snapshot.pg_restore(target_url, _plain(rt, backup_id, manifest, progress))
-        return await snapshot.pg_facts(target_url)
+            await pg_load.pg_restore(target_url, _plain(rt, backup_id, manifest, progress))
+        return await pg_load.pg_facts(target_url)
     except SealedStreamCorrupt as exc:
         where = f"chunk {exc.chunk_index}" if exc.chunk_index >= 0 else "the end"
         raise BackupInvalid(f"Backup {backup_id}: {where} is corrupt: {exc}") from exc
@@ -204,7 +204,7 @@ async def verify_backup(
             with private_tmp(rt) as tmp:
                 url = f"sqlite+aiosqlite:///{Path(tmp) / 'verify.db'}"
                 return await _verify_into(rt, backup_id, manifest, url, progress)
-        async with snapshot.pg_scratch(rt.db.url) as url:
+        async with pg_load.pg_scratch(rt.db.url) as url:
             return await _verify_into(rt, backup_id, manifest, url, progress)
     except BackupInvalid as exc:
         return VerifyResult(backup_id, str(exc))

@@ -4,7 +4,7 @@ be restored out of order)."""
 
 from __future__ import annotations
 
-from confide.backup.snapshot import share_out
+from confide.backup.pg_load import share_out
 
 LISTING = [
     ";",
