@@ -11,6 +11,7 @@ tables (``share_out``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import os
@@ -191,27 +192,40 @@ async def _pg_restore_pass(
 ) -> bytes:
     """Run pg_restore once, feeding it ``dump``; returns what it printed. It may stop reading
     before the end (a listing, one section): the rest of the stream is then not opened,
-    unless ``to_the_end``: then it is read (checked, authenticated) to its end anyway."""
-    process = await asyncio.create_subprocess_exec(
-        "pg_restore",
-        *options,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **_NO_SYNC},
-    )
-    assert process.stdin and process.stdout and process.stderr
-    _widen(process.stdin)
+    unless ``to_the_end``: then it is read (checked, authenticated) to its end anyway.
+
+    The dump goes through a plain pipe written by a worker thread (a blocking write lets go
+    of the GIL): copying hundreds of MB into pipes is then off the event loop, which walks
+    the audit chains meanwhile."""
+    read_end, write_end = os.pipe()
+    _widen(write_end)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "pg_restore",
+            *options,
+            stdin=read_end,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **_NO_SYNC},
+        )
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    assert process.stdout and process.stderr
     output = asyncio.create_task(process.stdout.read())
     errors = asyncio.create_task(process.stderr.read())
+    writing: concurrent.futures.Future[None] | None = None
     try:
         try:
             stream = aiter(dump)
             async for chunk in stream:
-                process.stdin.write(chunk)
-                await process.stdin.drain()
-            process.stdin.close()
-        except (BrokenPipeError, ConnectionResetError):
+                writing = _WRITERS.submit(_write_all, write_end, chunk)
+                await asyncio.wrap_future(writing)
+            os.close(write_end)
+            write_end = -1
+        except BrokenPipeError:
             # pg_restore had read all it needed; its exit code says how it went
             if to_the_end:
                 async for _ in stream:
@@ -230,6 +244,23 @@ async def _pg_restore_pass(
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+        if writing is not None:  # pg_restore is gone: a write still under way fails at once
+            with contextlib.suppress(OSError):
+                await asyncio.wrap_future(writing)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+# Threads writing into pg_restore's pipes: one per pass of a verify at once, and a spare.
+_WRITERS = concurrent.futures.ThreadPoolExecutor(
+    max_workers=VERIFY_PROCESSES + 2, thread_name_prefix="pg-restore-pipe"
+)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 # The pipe into pg_restore, when the system allows (Linux's default limit): fewer, larger
@@ -237,11 +268,10 @@ async def _pg_restore_pass(
 PIPE_BYTES = 1024 * 1024
 
 
-def _widen(stdin: asyncio.StreamWriter) -> None:
-    pipe = stdin.transport.get_extra_info("pipe")
-    if pipe is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+def _widen(fd: int) -> None:
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
         with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep the default
-            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 async def pg_facts(db: Database, counted: Mapping[str, int] | None = None) -> SnapshotFacts:
