@@ -27,7 +27,7 @@ from confide.access.models import Role
 from confide.access.operators import do_create_operator
 from confide.access.workspaces import do_create_workspace
 from confide.api.app import create_app
-from confide.backup.snapshot import verify_database_url
+from confide.backup.pg_load import verify_database_url
 from confide.core import clock
 from confide.core.config import Settings
 from confide.core.db import Database

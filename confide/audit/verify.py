@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import namedtuple
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -120,15 +121,20 @@ async def verify_chain(
 
     expected, prev_hash, records = 1, GENESIS_HASH, 0
     problem: Problem | None = None
-    async for event in _event_rows(rt, workspace_id, batch_size):
-        problem = _check_event(event, expected, prev_hash, head)
-        if problem is None:
-            for signed in by_seq.pop(event.seq, []):
-                problem = problem or _check_checkpoint(signed, trusted_key, event.hash)
+    async for batch in _event_batches(rt, workspace_id, batch_size):
+        for event in batch:
+            if records % YIELD_EVERY_RECORDS == YIELD_EVERY_RECORDS - 1:
+                await asyncio.sleep(0)  # a backup verify feeds pg_restore from the same loop
+            problem = _check_event(event, expected, prev_hash, head)
+            if problem is None:
+                for signed in by_seq.pop(event.seq, []):
+                    problem = problem or _check_checkpoint(signed, trusted_key, event.hash)
+            if problem is not None:
+                break
+            records += 1
+            expected, prev_hash = expected + 1, event.hash
         if problem is not None:
             break
-        records += 1
-        expected, prev_hash = expected + 1, event.hash
 
     last_seq = expected - 1
     if problem is None and head is not None and head.seq > last_seq:
@@ -152,17 +158,21 @@ async def verify_chain(
     )
 
 
-async def _event_rows(
+# Records checked between two turns of the event loop.
+YIELD_EVERY_RECORDS = 1000
+
+
+async def _event_batches(
     rt: Runtime, workspace_id: uuid.UUID | None, batch_size: int
-) -> AsyncIterator[AuditEvent]:
+) -> AsyncIterator[list[AuditEvent]]:
     """The chain as :func:`confide.audit.ledger.iter_events` reads it (same order and keyset),
-    but as plain rows rather than ORM objects, with the ids as the text hashing uses instead of
-    ``uuid.UUID`` objects: all hashing reads, at a fraction of the cost per record (a verify
-    of a backup walks every record). On PostgreSQL the rows are read through the driver
-    (``_pg_event_rows``)."""
+    ``batch_size`` records at a time, but as plain rows rather than ORM objects, with the ids
+    as the text hashing uses instead of ``uuid.UUID`` objects: all hashing reads, at a
+    fraction of the cost per record (a verify of a backup walks every record). On PostgreSQL
+    the rows are read through the driver (``_pg_event_batches``)."""
     if not rt.db.is_sqlite:
-        async for event in _pg_event_rows(rt, workspace_id, batch_size):
-            yield event
+        async for batch in _pg_event_batches(rt, workspace_id, batch_size):
+            yield batch
         return
     columns = [
         type_coerce(column, String) if column.name in _ID_COLUMNS else column
@@ -176,8 +186,7 @@ async def _event_rows(
         async with rt.db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         batch = [_as_event(dict(zip(names, row, strict=True))) for row in rows]
-        for event in batch:
-            yield event
+        yield batch
         if len(batch) < batch_size:
             return
         last = (batch[-1].seq, uuid.UUID(str(batch[-1].id)))
@@ -196,9 +205,14 @@ _PG_CHAIN = (
 )
 
 
-async def _pg_event_rows(
+# A record as the driver returns it, with the model's names for its fields: a tuple, built in
+# one call from the driver's row (no dict per record).
+_PgEvent = namedtuple("_PgEvent", _NAMES)  # type: ignore[misc]
+
+
+async def _pg_event_batches(
     rt: Runtime, workspace_id: uuid.UUID | None, batch_size: int
-) -> AsyncIterator[AuditEvent]:
+) -> AsyncIterator[list[AuditEvent]]:
     chain = "workspace_id IS NULL" if workspace_id is None else "workspace_id = $4"
     extra = () if workspace_id is None else (workspace_id,)
     last: tuple[int, uuid.UUID] | None = None
@@ -212,13 +226,8 @@ async def _pg_event_rows(
             assert driver is not None
             keyset = last or (None, None)  # unused by the first page's query
             rows = await driver.fetch(query, *keyset, batch_size, *extra)
-        batch = [
-            cast(AuditEvent, SimpleNamespace(**dict(zip(_NAMES, r, strict=True)))) for r in rows
-        ]
-        for index, event in enumerate(batch):
-            if index % 1000 == 999:
-                await asyncio.sleep(0)  # a backup verify feeds pg_restore from the same loop
-            yield event
+        batch = cast(list[AuditEvent], [_PgEvent._make(row) for row in rows])
+        yield batch
         if len(batch) < batch_size:
             return
         last = (batch[-1].seq, uuid.UUID(str(batch[-1].id)))

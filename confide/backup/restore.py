@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,14 +32,14 @@ from sqlalchemy import text
 
 from confide.audit.ledger import record
 from confide.audit.verify import all_chains, verify_chain
-from confide.backup import sealing, snapshot
+from confide.backup import pg_load, sealing, snapshot
 from confide.backup.actions import ProgressReport, no_progress, private_tmp, store_of
-from confide.backup.keystore_copy import KeyStoreCopy, check_keys_needed, open_key_store_copy
+from confide.backup.keystore_copy import check_keys_needed, open_key_store_copy
 from confide.core.db import Database
 from confide.core.errors import BackupInvalid, KeyUnavailable, SealedStreamCorrupt
 from confide.privacy.journal import anchored_head
 from confide.privacy.reapply import ReapplyReport, reapply_journal
-from confide.privacy.vault import sealed_key_ids
+from confide.privacy.vault import SEALED_KEY_TABLES, sealed_key_ids
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
@@ -139,11 +139,12 @@ async def _load(
     progress: ProgressReport,
     *,
     verifying: bool = False,
-    audit_loaded: Callable[[], None] = lambda: None,
+    loaded: Callable[[Sequence[str]], None] = lambda tables: None,
 ) -> snapshot.SnapshotFacts:
     """Put the backup's snapshot into ``target_url`` and read its facts back. ``verifying``:
-    the PostgreSQL scratch database gets tables and rows only, the audit tables first, then
-    ``audit_loaded`` is called (``snapshot.pg_restore_for_verify``)."""
+    the PostgreSQL scratch database gets tables and rows only, by passes at once (the audit
+    tables first), ``loaded`` called with each pass's tables as it finishes
+    (``pg_load.pg_restore_for_verify``)."""
     if manifest["backend"] != ("sqlite" if target_url.startswith("sqlite") else "postgres"):
         raise BackupInvalid(
             f"Backup {backup_id} is a {manifest['backend']} backup; restore it into a "
@@ -161,16 +162,19 @@ async def _load(
             os.replace(partial, target)
             return facts
         if verifying:
-            await snapshot.pg_restore_for_verify(
+            return await pg_load.pg_restore_for_verify(
                 target_url,
                 lambda whole: _plain(rt, backup_id, manifest, progress if whole else no_progress),
                 AUDIT_TABLES,
-                audit_loaded,
+                loaded,
                 manifest["row_counts"],
             )
-        else:
-            await snapshot.pg_restore(target_url, _plain(rt, backup_id, manifest, progress))
-        return await snapshot.pg_facts(target_url)
+        await pg_load.pg_restore(target_url, _plain(rt, backup_id, manifest, progress))
+        target_db = Database(target_url)
+        try:
+            return await pg_load.pg_facts(target_db)
+        finally:
+            await target_db.dispose()
     except SealedStreamCorrupt as exc:
         where = f"chunk {exc.chunk_index}" if exc.chunk_index >= 0 else "the end"
         raise BackupInvalid(f"Backup {backup_id}: {where} is corrupt: {exc}") from exc
@@ -204,7 +208,7 @@ async def verify_backup(
             with private_tmp(rt) as tmp:
                 url = f"sqlite+aiosqlite:///{Path(tmp) / 'verify.db'}"
                 return await _verify_into(rt, backup_id, manifest, url, progress)
-        async with snapshot.pg_scratch(rt.db.url) as url:
+        async with pg_load.pg_scratch(rt.db.url) as url:
             return await _verify_into(rt, backup_id, manifest, url, progress)
     except BackupInvalid as exc:
         return VerifyResult(backup_id, str(exc))
@@ -214,23 +218,34 @@ async def _verify_into(
     rt: Runtime, backup_id: str, manifest: dict[str, Any], url: str, progress: ProgressReport
 ) -> VerifyResult:
     # The key-store copy is read while the data is restored, and on PostgreSQL the audit
-    # chains are walked as soon as their tables are in (while the rest loads); the keys the
-    # data needs are checked at the end. Failures are reported in the order the checks are
-    # listed in docs/operations.md, whatever finished first.
+    # chains are walked, and the keys the data needs read, as soon as their tables are in
+    # (while the rest loads). Failures are reported in the order the checks are listed in
+    # docs/operations.md, whatever finished first.
     restored = dataclasses.replace(rt, db=Database(url))
     audit_in = asyncio.Event()
+    keys_read: list[asyncio.Task[set[str]]] = []
+
+    def loaded(tables: Sequence[str]) -> None:
+        if set(tables) & set(AUDIT_TABLES):
+            audit_in.set()
+        if set(tables) & SEALED_KEY_TABLES:
+            keys_read.append(asyncio.create_task(_key_ids(restored, tables)))
+
     copy_read = asyncio.create_task(open_key_store_copy(rt, backup_id, manifest))
     chains_walked = asyncio.create_task(_audit_chains(restored, backup_id, progress, audit_in))
     try:
         try:
             facts = await _load(
-                rt, backup_id, manifest, url, progress, verifying=True, audit_loaded=audit_in.set
+                rt, backup_id, manifest, url, progress, verifying=True, loaded=loaded
             )
-            audit_in.set()  # SQLite: the whole file is in
+            audit_in.set()  # SQLite: the whole file is in (or a dump without audit tables)
+            if restored.db.is_sqlite:
+                loaded(sorted(SEALED_KEY_TABLES))
             _compare(backup_id, manifest, facts)
             progress("keystore", 0, None)
             copy = await copy_read
-            keys = await _keys_needed(restored, rt, backup_id, copy)
+            needed = set().union(*[await task for task in keys_read])
+            keys = await check_keys_needed(rt, backup_id, copy, needed)
             chains = await chains_walked
         finally:
             for task in (copy_read, chains_walked):
@@ -241,16 +256,19 @@ async def _verify_into(
                     task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, BackupInvalid):
                     await task
+            for reading in keys_read:
+                reading.cancel()
+            await asyncio.gather(*keys_read, return_exceptions=True)
     finally:
         await restored.db.dispose()
     rows = sum(facts.row_counts.values())
     return VerifyResult(backup_id, None, len(facts.row_counts), rows, chains, keys)
 
 
-async def _keys_needed(restored: Runtime, rt: Runtime, backup_id: str, copy: KeyStoreCopy) -> str:
+async def _key_ids(restored: Runtime, tables: Sequence[str]) -> set[str]:
+    """The keys the sealed rows of ``tables`` (of the restored database) are under."""
     async with restored.db.session() as session:
-        needed = await sealed_key_ids(session)
-    return await check_keys_needed(rt, backup_id, copy, needed)
+        return await sealed_key_ids(session, tables)
 
 
 async def _audit_chains(

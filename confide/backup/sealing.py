@@ -10,6 +10,7 @@ authenticates every chunk again (``SealedStreamCorrupt.chunk_index``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import struct
@@ -42,9 +43,11 @@ async def compress(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
 
 
 async def decompress(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Inflate in a worker thread (zlib lets go of the GIL while it works): a verify inflates
+    several openings of a dump at once while its event loop walks the audit chains."""
     unpacker = zlib.decompressobj(GZIP_WBITS)
     async for chunk in chunks:
-        out = unpacker.decompress(chunk)
+        out = await asyncio.to_thread(unpacker.decompress, chunk)
         if out:
             yield out
     tail = unpacker.flush()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, update
@@ -395,10 +395,22 @@ class Vault:
         return texts
 
 
-async def sealed_key_ids(session: AsyncSession) -> set[str]:
+# The column holding the key each of the vault's tables is sealed under (a key-store id).
+_SEALED_UNDER = {
+    MessageText.__tablename__: MessageText.conversation_id,
+    PersonalField.__tablename__: PersonalField.subject_id,
+}
+SEALED_KEY_TABLES = frozenset(_SEALED_UNDER)
+
+
+async def sealed_key_ids(session: AsyncSession, tables: Collection[str] | None = None) -> set[str]:
     """The data keys the vault's rows in this database are sealed under, as key-store ids:
     each conversation with message texts (its key) and each subject with personal fields (its
-    key). ``confide backup verify`` checks that a backup's key-store copy holds them all."""
-    conversations = await session.scalars(select(MessageText.conversation_id).distinct())
-    subjects = await session.scalars(select(PersonalField.subject_id).distinct())
-    return {str(key) for key in [*conversations.all(), *subjects.all()]}
+    key); of the tables in ``tables`` only (default: all of ``SEALED_KEY_TABLES``). ``confide
+    backup verify`` checks that a backup's key-store copy holds them all."""
+    found: set[str] = set()
+    for table, column in _SEALED_UNDER.items():
+        if tables is None or table in tables:
+            keys = await session.scalars(select(column).distinct())
+            found.update(str(key) for key in keys.all())
+    return found
