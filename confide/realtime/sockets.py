@@ -132,8 +132,9 @@ class SocketSession(ConsentedFrames):
                 # when an event is queued (one task per idle socket, not two).
                 events = self.subscription.waiter()
                 if not events.done():
+                    pending: set[asyncio.Future[Any]] = {receive, events}
                     done, _ = await asyncio.wait(
-                        {receive, events},
+                        pending,
                         timeout=self._wake_after(),
                         return_when=asyncio.FIRST_COMPLETED,
                     )
