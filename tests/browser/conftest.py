@@ -17,12 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from confide.access.models import Role
 from confide.core.config import Settings
 from confide.runtime import Runtime
 from tests.conftest import Account, LiveServer, World
+
+# How long an expectation waits for the page to reach its state (Playwright's default: 5 s).
+# CI runs the SQLite and PostgreSQL suites side by side on 2 cores (load average up to 7): a
+# console's REST call and re-render once took longer than 5 s there. A passing expectation
+# returns as soon as the state is reached, so this costs nothing when the page is quick.
+expect.set_options(timeout=15_000)
 
 CHROMIUM = Path(os.environ.get("CONFIDE_TEST_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
