@@ -1,9 +1,11 @@
 """Day-one console faults, in a real browser: a transfer leaves the view cleanly, ratings show
 as ratings, transcripts off still shows the live chat, safe links, previews after a reload,
-the reply box limit, the MFA setup QR code, and the operators' status column."""
+the reply box limit, the MFA setup QR code, the operators' status column, and a click that comes
+before the console's script has loaded."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -266,3 +268,24 @@ async def test_availability_survives_sign_out_and_the_team_page_shows_it_with_lo
     await admin.goto(f"{site.url}/console/settings/operators/{site.agent.id}")
     await expect(admin.get_by_text("Not locked.")).to_be_visible()
     await expect(admin.get_by_role("button", name="Unlock sign-in")).to_have_count(0)
+
+
+async def test_availability_clicked_before_the_console_script_ran_is_not_lost(
+    site: Site,
+    new_page: NewPage,
+    team_agent: Account,  # noqa: F811
+) -> None:
+    # On a slow connection the inbox's HTML shows the toggle before its module script runs; a
+    # click then must wait for the script (the toggle is rendered disabled), not vanish.
+    page = await new_page(width=1280, height=800)
+
+    async def late(route: Any) -> None:
+        await asyncio.sleep(1.5)
+        await route.continue_()
+
+    await page.route("**/static/console/inbox.js", late)
+    await sign_in(page, site, team_agent)
+    await expect(page.locator("#presence")).to_be_disabled()
+    await page.get_by_role("button", name="Away").click()
+    await expect(page.locator("#presence")).to_have_attribute("aria-pressed", "true")
+    await expect(page.locator("#presence")).to_have_text("Available")

@@ -204,6 +204,7 @@ class Presence {
   constructor(button) {
     this.button = button;
     button.addEventListener("click", () => this.toggle());
+    button.disabled = false; // rendered disabled: a click before this script ran would be lost
   }
   show(availability) {
     this.button.dataset.availability = availability;
