@@ -96,6 +96,7 @@ if (main && main.dataset.conversation && list && composer && picker && pickButto
   new MutationObserver(scan).observe(list, { childList: true, subtree: false });
   scan();
   pickButton.addEventListener("click", () => picker.click());
+  pickButton.disabled = false; // rendered disabled until this script ran
   picker.addEventListener("change", () => {
     sendFiles(conversationId, [...picker.files]);
     picker.value = "";

@@ -93,6 +93,12 @@ export class ConversationPane {
     document.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && this.main.classList.contains("show-visitor")) showVisitor(false);
     });
+    // The page renders these disabled: a click (or a reply sent) before this script ran would be
+    // lost or, for a form, sent as a plain page request. Send follows the status (updateActions).
+    for (const button of [noteForm.querySelector('[type="submit"]'), earlier, toggle,
+      document.querySelector(".visitor-close"), document.querySelector('#conv-actions [data-action="labels"]')]) {
+      if (button) button.disabled = false;
+    }
   }
 
   // -- messages -------------------------------------------------------------------------
