@@ -6,6 +6,7 @@ own tables), so a change to a role's rights has to be made twice: in the policy 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 from dataclasses import replace
@@ -664,6 +665,34 @@ def test_visitor_sees_only_their_own_conversations() -> None:
     assert not policy.can_work_conversation(
         guest, conversation(visitor_id=guest.visitor_id, workspace_id=OTHER_WS)
     )
+
+
+def test_visitors_and_agents_of_one_shape_share_a_compiled_rule_that_reads_their_own_ids() -> None:
+    # One compiled check per shape, not per person (3 KiB each for 5,000 idle widgets): the ids
+    # are read from the principal at each check, so sharing never lets one see another's chats.
+    from confide.access.policy.conversations import _compiled_rule
+
+    _compiled_rule.cache_clear()
+    guests = [visitor() for _ in range(50)] + [visitor(OTHER_WS) for _ in range(50)]
+    chats = [conversation(visitor_id=g.visitor_id, workspace_id=g.workspace_id) for g in guests]
+    for guest in guests:
+        assert [policy.can_work_conversation(guest, c) for c in chats].count(True) == 1
+    agents = [operator(Role.AGENT, (SALES,)) for _ in range(20)]
+    mine = [conversation(group=None, assignee=a.operator_id, status="open") for a in agents]
+    for agent in agents:
+        assert [policy.can_work_conversation(agent, c) for c in mine].count(True) == 1
+    assert _compiled_rule.cache_info().currsize == 2  # one visitor shape, one agent shape
+    # A shape copies every field but the ids and what no rule reads: a new field of Principal
+    # must be added to the shape (confide/access/policy/conversations.py, ``_shape``).
+    copied = {"kind", "role", "group_ids", "mfa_enrolment_pending", "grants"}
+    fields = {f.name for f in dataclasses.fields(Principal)}
+    assert fields == copied | {
+        "session_id",
+        "api_key_id",
+        "workspace_id",
+        "visitor_id",
+        "operator_id",
+    }
 
 
 def test_api_keys_and_pending_enrolment_see_no_conversation() -> None:

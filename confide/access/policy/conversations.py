@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import functools
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, false, or_
@@ -22,11 +21,14 @@ from confide.access.rules import (
     ACTIVE,
     ARCHIVED,
     FACTS,
+    PRINCIPAL_IDS,
     WAITING,
+    Check,
     ConversationAccess,
     ConversationColumns,
     compile_check,
     holds,
+    principal_match,
 )
 
 
@@ -66,13 +68,15 @@ def _conversation_rule(
     active, unrestricted = c.lifecycle == ACTIVE, c.restricted.is_(False)
     reach: list[ColumnElement[bool]] = []
     if principal.kind == "visitor" and principal.visitor_id is not None:
-        reach.append(and_(active, c.visitor_id == principal.visitor_id))
+        reach.append(
+            and_(active, principal_match(c.visitor_id, "visitor_id", principal.visitor_id))
+        )
     elif principal.kind == "operator" and principal.role is Role.ADMIN:
         reach.append(active)
     elif principal.kind == "operator" and principal.role in (Role.MANAGER, Role.AGENT):
         own: list[ColumnElement[bool]] = []
         if principal.operator_id is not None:
-            own.append(c.assignee_id == principal.operator_id)
+            own.append(principal_match(c.assignee_id, "operator_id", principal.operator_id))
         if principal.group_ids:
             in_groups = c.group_id.in_(sorted(principal.group_ids))
             own.append(
@@ -84,7 +88,8 @@ def _conversation_rule(
         reach += grant_reach(grants, c, access, support=principal.role is Role.SUPPORT)
     if not reach:
         return false()
-    return and_(c.workspace_id == principal.workspace_id, or_(*reach))
+    in_workspace = principal_match(c.workspace_id, "workspace_id", principal.workspace_id)
+    return and_(in_workspace, or_(*reach))
 
 
 def can_work_conversation(
@@ -97,17 +102,36 @@ def can_work_conversation(
     """``conversation_rule`` for one conversation in memory (``ConversationFacts`` or any object
     with the same attribute names, such as a loaded ``Conversation``)."""
     grants = live_grants(principal.grants, principal.workspace_id, now)
-    return _compiled_rule(principal, access, grants)(conversation)
+    return _compiled_rule(_shape(principal), access, grants)(conversation, principal)
 
 
-@functools.lru_cache(maxsize=4096)
+_ANY_ID = uuid.UUID(int=0)  # stands for a principal's id in a shape
+
+
+def _shape(principal: Principal) -> Principal:
+    """``principal`` less what its compiled rule reads at each check (its ids) and what the rule
+    never reads (session, API key): every visitor shares one compiled rule, and so does every
+    agent of the same groups."""
+    return Principal(
+        kind=principal.kind,
+        role=principal.role,
+        group_ids=principal.group_ids,
+        mfa_enrolment_pending=principal.mfa_enrolment_pending,
+        grants=principal.grants,
+        # Whether there is an id changes the rule; which one does not.
+        **{name: None if getattr(principal, name) is None else _ANY_ID for name in PRINCIPAL_IDS},
+    )
+
+
+@functools.lru_cache(maxsize=1024)
 def _compiled_rule(
-    principal: Principal, access: ConversationAccess, grants: tuple[Grant, ...]
-) -> Callable[[object], bool]:
-    # Building and compiling an expression costs ~0.1-1 ms; a console checks every event of
-    # its workspace, so each (principal, access, live grants) is compiled once. The key holds
-    # the live grants, so a grant that expires changes the key instead of going stale.
-    return compile_check(_conversation_rule(principal, FACTS, access, grants))
+    shape: Principal, access: ConversationAccess, grants: tuple[Grant, ...]
+) -> Check:
+    # Building and compiling an expression costs ~0.1-1 ms and ~3 KiB; a console checks every
+    # event of its workspace, and every idle widget its own conversation, so each shape
+    # (``_shape``), access and set of live grants is compiled once. The key holds the live
+    # grants, so a grant that expires changes the key instead of going stale.
+    return compile_check(_conversation_rule(shape, FACTS, access, grants))
 
 
 def destroyable_rule(c: ConversationColumns) -> ColumnElement[bool]:
@@ -118,7 +142,7 @@ def destroyable_rule(c: ConversationColumns) -> ColumnElement[bool]:
 
 def may_destroy(conversation: object) -> bool:
     """False while the conversation is under legal hold, whoever asks."""
-    return _DESTROYABLE(conversation)
+    return _DESTROYABLE(conversation, None)
 
 
 _DESTROYABLE = compile_check(destroyable_rule(FACTS))
@@ -166,7 +190,7 @@ def visitor_view(principal: Principal, conversation: object) -> VisitorView:
         # An analyst's reports may name an active conversation of theirs by its pseudonym.
         if principal.role is Role.ANALYST and Action.REPORTS_READ in allowed_actions(principal):
             in_reports = and_(report_rule(principal, FACTS), FACTS.lifecycle == ACTIVE)
-            if holds(in_reports, conversation):
+            if holds(in_reports, conversation, principal):
                 return VisitorView.PSEUDONYMOUS
         return VisitorView.NONE
     if principal.role is Role.ADMIN or getattr(conversation, "lifecycle", None) == ARCHIVED:
