@@ -110,7 +110,8 @@ def principal_match(
     :data:`PRINCIPAL_IDS`). In SQL the value is bound as usual; a check compiled from the rule
     reads it from the principal it is given (see :func:`compile_check`)."""
     assert name in PRINCIPAL_IDS
-    param = bindparam(_PARAM_PREFIX + name, value, type_=column.type, unique=True)
+    sql_type = cast(ColumnElement[Any], column).type  # the column's own type binds the value
+    param = bindparam(_PARAM_PREFIX + name, value, type_=sql_type, unique=True)
     return column == param
 
 
