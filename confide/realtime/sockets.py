@@ -105,6 +105,7 @@ class SocketSession(ConsentedFrames):
         self.subscription = rt.broker.subscription()
         self.delivered: dict[uuid.UUID, int] = {}
         self.seen: set[uuid.UUID] = set()  # conversations this console has been told about
+        self.timed_out = False  # the loop's revalidation timer fired
 
     @property
     def is_console(self) -> bool:
@@ -125,24 +126,26 @@ class SocketSession(ConsentedFrames):
                 operator_channel(self.principal.operator_id),
             )
         await self.send({"type": "ready", "kind": self.principal.kind})
-        receive: asyncio.Task[str] = asyncio.create_task(self.ws.receive_text())
+        loop = asyncio.get_running_loop()
+        receive = self._receive()
         try:
             while True:
-                # No task of its own for the broker's side: the subscription completes a future
-                # when an event is queued (one task per idle socket, not two).
+                # One future wakes the loop: an event queued, a frame received (the receive
+                # task's callback) or the revalidation timer. No asyncio.wait, no task for the
+                # broker's side: an idle socket holds one task, one future and one timer.
                 events = self.subscription.waiter()
-                if not events.done():
-                    pending: set[asyncio.Future[Any]] = {receive, events}
-                    done, _ = await asyncio.wait(
-                        pending,
-                        timeout=self._wake_after(),
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    if not done:
+                if not events.done() and not receive.done():
+                    self.timed_out = False
+                    timer = loop.call_later(self._wake_after(), self._time_out)
+                    try:
+                        await events
+                    finally:
+                        timer.cancel()
+                    if self.timed_out and not receive.done() and not self.subscription.queued:
                         await self.revalidate()
                 if receive.done():
                     await self.on_frame(receive.result())
-                    receive = asyncio.create_task(self.ws.receive_text())
+                    receive = self._receive()
                 # Events already queued go out now, in order. One event per wake-up took
                 # several turns of the event loop each, and a console following busy
                 # conversations fell seconds behind (docs/performance.md).
@@ -166,6 +169,15 @@ class SocketSession(ConsentedFrames):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await receive
             await self.subscription.close()
+
+    def _time_out(self) -> None:
+        self.timed_out = True
+        self.subscription.wake()
+
+    def _receive(self) -> asyncio.Task[str]:
+        receive = asyncio.create_task(self.ws.receive_text())
+        receive.add_done_callback(self.subscription.wake)
+        return receive
 
     # -- client frames -------------------------------------------------------------------
 

@@ -201,6 +201,30 @@ async def test_expiry_closes_an_open_websocket_and_nothing_more_arrives(
     assert all("after expiry" not in str(frame) for frame in seen)
 
 
+async def test_expiry_closes_an_idle_websocket_at_its_next_revalidation(
+    world: World,
+    client: httpx.AsyncClient,
+    team: dict[str, object],
+    live_server: LiveServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No event reaches the socket after the grant lapses: the socket's own timer wakes it.
+    from confide.realtime import sockets
+
+    monkeypatch.setattr(sockets, "REVALIDATE_SECONDS", 0.5)
+    granted, _, _ = await _two_chats(client, team["group"])
+    admin = await world.headers(team["ada"])  # type: ignore[arg-type]
+    await grant(client, admin, scope="conversation", conversation_id=granted, hours=1)
+    token = await token_of(world, team["sam"])  # type: ignore[arg-type]
+    sam = await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
+    await sam.send(type="subscribe", conversation_id=granted, since=0)
+    await sam.recv_until(lambda f: f["type"] == "subscribed")
+    clock.advance(HOUR_SECONDS + 1)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await sam.recv_until(lambda f: False, timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
 async def test_revocation_closes_an_open_websocket(
     world: World, client: httpx.AsyncClient, team: dict[str, object], live_server: LiveServer
 ) -> None:

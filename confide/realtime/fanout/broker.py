@@ -96,6 +96,19 @@ class Subscription:
             self._waiter = waiter
         return waiter
 
+    def wake(self, _source: object = None) -> None:
+        """Complete the waiter now, with or without an event: the socket's other reasons to
+        wake (a frame received, its revalidation timer) share the one future. Takes and
+        ignores one argument, so it can be a done callback or a timer's."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    @property
+    def queued(self) -> bool:
+        """Whether an event is waiting for :meth:`get_nowait`."""
+        return bool(self._items)
+
     def get_nowait(self) -> tuple[str, Event] | None:
         """The next queued event, or ``None`` when nothing is waiting."""
         return self._items.popleft() if self._items else None
