@@ -107,7 +107,11 @@ class ConfideApp(FastAPI):
     socket_routes: SocketRoutes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.socket_routes is not None and await self.socket_routes.serve(scope, receive, send):
+        socket = (
+            None if self.socket_routes is None else self.socket_routes.serve(scope, receive, send)
+        )
+        if socket is not None:
+            await socket
             return
         await super().__call__(scope, receive, send)
 

@@ -56,8 +56,8 @@ class SocketRoutes:
     middleware (docs/performance.md, ``connections_memory``). The endpoints need none of it:
     they authenticate, check the origin and close with their own codes
     (``confide.realtime.endpoints``). :meth:`serve` names the client for the audit ledger, as
-    :class:`ClientAddressMiddleware` does, and answers whether it took the scope; the
-    application calls it first thing (``confide.api.app.ConfideApp``).
+    :class:`ClientAddressMiddleware` does, and gives the endpoint to await, if it takes the
+    scope; the application calls it first thing (``confide.api.app.ConfideApp``).
 
     ``routes``: path -> endpoint taking a Starlette ``WebSocket``; ``app_ref``: the application
     whose ``state`` the endpoints read (``websocket.app``).
@@ -71,16 +71,16 @@ class SocketRoutes:
         self.routes = dict(routes)
         self.app_ref = app_ref
 
-    async def serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Serve ``scope`` if it is one of the sockets (True), else leave it (False)."""
+    def serve(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None] | None:
+        """The socket's endpoint, ready to await, if ``scope`` is one of the sockets; else
+        ``None``. Not a coroutine itself: one frame fewer held for each socket's life."""
         endpoint = self.routes.get(scope["path"]) if scope["type"] == "websocket" else None
         if endpoint is None:
-            return False
+            return None
         client = scope.get("client")
         set_client_address(client[0] if client else "unknown")
         scope["app"] = self.app_ref
-        await endpoint(WebSocket(scope, receive, send))
-        return True
+        return endpoint(WebSocket(scope, receive, send))
 
 
 class SecurityHeadersMiddleware:

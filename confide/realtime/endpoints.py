@@ -21,6 +21,9 @@ without that extension, accepted just to send an error frame and close with 1013
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocket
 
@@ -151,9 +154,11 @@ async def _serve(websocket: WebSocket, console: bool) -> None:
     await SocketSession(rt, websocket, principal).run()
 
 
-async def console_socket(websocket: WebSocket) -> None:
-    await _serve(websocket, console=True)
+# Plain functions that hand back ``_serve``'s coroutine: no frame of their own held for the
+# socket's life (docs/performance.md, idle socket memory).
+def console_socket(websocket: WebSocket) -> Coroutine[Any, Any, None]:
+    return _serve(websocket, console=True)
 
 
-async def widget_socket(websocket: WebSocket) -> None:
-    await _serve(websocket, console=False)
+def widget_socket(websocket: WebSocket) -> Coroutine[Any, Any, None]:
+    return _serve(websocket, console=False)

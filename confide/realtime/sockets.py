@@ -42,7 +42,7 @@ import contextlib
 import json
 import logging
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -97,6 +97,10 @@ def _facts(data: dict[str, Any]) -> ConversationFacts:
     )
 
 
+# Every widget's ``seen``: frozen, so adding to it fails instead of sharing ids between widgets.
+_NONE_SEEN = cast(set[uuid.UUID], frozenset())
+
+
 class SocketSession(ConsentedFrames):
     def __init__(self, rt: Runtime, websocket: WebSocket, principal: Principal) -> None:
         self.rt = rt
@@ -104,7 +108,8 @@ class SocketSession(ConsentedFrames):
         self.principal = principal
         self.subscription = rt.broker.subscription()
         self.delivered: dict[uuid.UUID, int] = {}
-        self.seen: set[uuid.UUID] = set()  # conversations this console has been told about
+        # Conversations this console has been told about (widgets have none: 216 bytes each).
+        self.seen: set[uuid.UUID] = set() if principal.kind == "operator" else _NONE_SEEN
         self.timed_out = False  # the loop's revalidation timer fired
 
     @property
@@ -130,9 +135,8 @@ class SocketSession(ConsentedFrames):
         receive = self._receive()
         try:
             while True:
-                # One future wakes the loop: an event queued, a frame received (the receive
-                # task's callback) or the revalidation timer. No asyncio.wait, no task for the
-                # broker's side: an idle socket holds one task, one future and one timer.
+                # One future wakes the loop: an event queued, a frame received or the timer
+                # (no asyncio.wait: an idle socket holds one task, one future, one timer).
                 events = self.subscription.waiter()
                 if not events.done() and not receive.done():
                     self.timed_out = False
@@ -230,7 +234,8 @@ class SocketSession(ConsentedFrames):
             await conversations.load_for(session, self.principal, conversation_id, access=READ)
         await self.subscription.add(conversation_channel(conversation_id))
         self.delivered[conversation_id] = since
-        self.seen.add(conversation_id)
+        if self.is_console:
+            self.seen.add(conversation_id)
         last_seq = await self.send_backlog(conversation_id)
         await self.send(
             {"type": "subscribed", "conversation_id": str(conversation_id), "last_seq": last_seq}
