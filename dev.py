@@ -132,17 +132,29 @@ def _exec(args: list[str]) -> int:
     return subprocess.run(args, cwd=ROOT).returncode
 
 
+def _become(args: list[str]) -> int:
+    """Replace this process with ``args`` (POSIX), so a signal sent to ``dev.py`` (Ctrl+C,
+    SIGTERM from a supervisor) reaches the server or test run itself instead of leaving it
+    running as an orphan. Elsewhere, run it as a child."""
+    if os.name != "posix":
+        return _exec(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(ROOT)
+    os.execv(args[0], args)  # noqa: S606  (our own venv binaries, no shell)
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if command == "run":
         _install("")
-        return _exec([str(BIN / "confide"), "demo", *rest])
+        return _become([str(BIN / "confide"), "demo", *rest])
     if command == "test":
         _install("test")
         _ensure_chromium()
         _ensure_pdf_tools()
         _ensure_axe()
-        return _exec([str(PYTHON), "-m", "pytest", *rest])
+        return _become([str(PYTHON), "-m", "pytest", *rest])
     if command == "lint":
         _install("test")
         steps = [
@@ -157,7 +169,7 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "bench":
         _install("test")
-        return _exec([str(PYTHON), "-m", "benchmarks", *rest])
+        return _become([str(PYTHON), "-m", "benchmarks", *rest])
     print(__doc__)
     return 0 if command in ("help", "-h", "--help") else 2
 
