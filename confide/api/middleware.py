@@ -138,7 +138,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await _send_413(send)
+                    await _send_413(send, max_bytes)
                     return
         received = 0
         overflow = False
@@ -161,11 +161,21 @@ class BodyLimitMiddleware:
         with contextlib.suppress(BodyTooLarge):
             await self.app(scope, limited_receive, guarded_send)
         if overflow:
-            await _send_413(send)
+            await _send_413(send, max_bytes)
 
 
-async def _send_413(send: Send) -> None:
-    body = json.dumps(PayloadTooLarge().to_body()).encode()
+def _size_text(size_bytes: int) -> str:
+    if size_bytes >= 1024 * 1024:
+        return f"{size_bytes / (1024 * 1024):.0f} MB"
+    return f"{size_bytes / 1024:.0f} KB" if size_bytes >= 1024 else f"{size_bytes} bytes"
+
+
+async def _send_413(send: Send, max_bytes: int) -> None:
+    # The limit is named: "send less" alone left a visitor guessing how much less.
+    refused = PayloadTooLarge(
+        f"The request body is too large: the limit here is {_size_text(max_bytes)}."
+    )
+    body = json.dumps(refused.to_body()).encode()
     await send(
         {
             "type": "http.response.start",

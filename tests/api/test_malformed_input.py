@@ -654,6 +654,7 @@ async def test_body_over_the_limit_is_refused_with_413_by_content_length(
         )
         error = assert_error(response, 413, "payload_too_large")
         assert error["field"] is None
+        assert error["message"].endswith(f"the limit here is {MAX_BODY // 1024 // 1024} MB.")
         assert "content-security-policy" in response.headers
     # Nothing was created.
     groups = await client.get("/api/v1/groups", headers=await env.admin_headers())

@@ -1355,7 +1355,8 @@
 
   function sizeText(bytes) {
     if (bytes >= 1048576) return (bytes / 1048576).toFixed(1) + " MB";
-    return Math.max(1, Math.round(bytes / 1024)) + " KB";
+    if (bytes < 1024) return bytes + (bytes === 1 ? " byte" : " bytes");
+    return Math.round(bytes / 1024) + " KB";
   }
 
   function fileMessage(message, mine) {

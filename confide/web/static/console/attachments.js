@@ -22,7 +22,9 @@ function showError(message) {
 }
 
 function sizeText(bytes) {
-  return bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
+  if (bytes >= 1048576) return `${(bytes / 1048576).toFixed(1)} MB`;
+  if (bytes < 1024) return bytes === 1 ? "1 byte" : `${bytes} bytes`;
+  return `${Math.round(bytes / 1024)} KB`;
 }
 
 async function refresh(conversationId) {
