@@ -51,16 +51,20 @@ asyncio.run(main())
 """
 
 
-@asynccontextmanager
-async def _server_on(target: str) -> AsyncIterator[None]:
+def _holder(target: str) -> subprocess.Popen[str]:
     script = HOLD_SQLITE if target.startswith("sqlite") else HOLD_POSTGRES
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-c", script, target],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[2],
     )
+
+
+@asynccontextmanager
+async def _server_on(target: str) -> AsyncIterator[None]:
+    process = _holder(target)
     try:
         assert process.stdout is not None
         assert (await asyncio.to_thread(process.stdout.readline)).strip() == "holding"
