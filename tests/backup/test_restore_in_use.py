@@ -135,9 +135,8 @@ async def test_a_restore_is_refused_while_a_server_uses_the_target(
         assert _scratch(target) == []
 
 
+@pytest.mark.sqlite  # on PostgreSQL the restore checks for sessions; it holds no lock
 async def test_a_server_or_worker_will_not_start_during_a_restore(rt: Runtime) -> None:
-    if not rt.db.is_sqlite:
-        pytest.skip("PostgreSQL: the restore checks for sessions; it holds no lock")
     async with sole_use(rt.db.url):
         # serve would listen (until the timeout) if it started: it must not get that far.
         for command in (("worker", "--once"), ("serve", "--no-migrate", "--port", "18765")):
