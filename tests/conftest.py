@@ -49,11 +49,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Tests about PostgreSQL itself only make sense there: deselect them (not skip) on SQLite.
-    if config.getoption("--backend") == "postgres":
-        return
-    keep = [i for i in items if i.get_closest_marker("postgres") is None]
-    dropped = [i for i in items if i.get_closest_marker("postgres") is not None]
+    # Tests about one backend itself only make sense there: deselect them (not skip) on the
+    # other ("postgres" on SQLite, "sqlite", such as the lock beside a SQLite file, on PostgreSQL).
+    other = "sqlite" if config.getoption("--backend") == "postgres" else "postgres"
+    keep = [i for i in items if i.get_closest_marker(other) is None]
+    dropped = [i for i in items if i.get_closest_marker(other) is not None]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep

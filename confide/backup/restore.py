@@ -6,7 +6,8 @@ manifest's per-chunk SHA-256 check (naming the chunk that changed), the chunk au
 the sealed stream, and decompression, straight into the target: a SQLite file written beside
 the target and renamed over it only once complete, or ``pg_restore --single-transaction``. A
 restore killed at any point leaves the target as it was (SQLite) or rolled back (PostgreSQL),
-and running it again completes it.
+and running it again completes it. A restore refuses, having changed nothing, while a server or
+worker uses the target (``confide.core.db_use``).
 
 ``restore`` then re-applies the erasure journal from the backup's journal head on
 (``confide.privacy.reapply``), so nothing erased or deleted by retention after the backup comes
@@ -36,6 +37,7 @@ from confide.backup import pg_load, sealing, snapshot
 from confide.backup.actions import ProgressReport, no_progress, private_tmp, store_of
 from confide.backup.keystore_copy import check_keys_needed, open_key_store_copy
 from confide.core.db import Database
+from confide.core.db_use import sole_use
 from confide.core.errors import BackupInvalid, KeyUnavailable, SealedStreamCorrupt
 from confide.privacy.journal import anchored_head
 from confide.privacy.reapply import ReapplyReport, reapply_journal
@@ -154,12 +156,16 @@ async def _load(
         if target_url.startswith("sqlite"):
             target = snapshot.sqlite_path(target_url)
             partial = target.with_name(target.name + ".restoring")
-            await snapshot.write_file(partial, _plain(rt, backup_id, manifest, progress))
-            facts = snapshot.sqlite_facts(partial)
-            for suffix in ("-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{target}{suffix}")
-            os.replace(partial, target)
+            try:
+                await snapshot.write_file(partial, _plain(rt, backup_id, manifest, progress))
+                facts = snapshot.sqlite_facts(partial)
+                _remove(target, "-wal", "-shm")
+                os.replace(partial, target)
+            finally:
+                # Nothing of ours is left beside the target: after a failure not the partial
+                # file either (it holds the backup's data in clear). A killed run leaves it,
+                # and the next one overwrites it.
+                _remove(partial, "", "-wal", "-shm")
             return facts
         if verifying:
             return await pg_load.pg_restore_for_verify(
@@ -178,6 +184,12 @@ async def _load(
     except SealedStreamCorrupt as exc:
         where = f"chunk {exc.chunk_index}" if exc.chunk_index >= 0 else "the end"
         raise BackupInvalid(f"Backup {backup_id}: {where} is corrupt: {exc}") from exc
+
+
+def _remove(path: Path, *suffixes: str) -> None:
+    for suffix in suffixes:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
 
 
 def _compare(backup_id: str, manifest: dict[str, Any], facts: snapshot.SnapshotFacts) -> None:
@@ -302,14 +314,24 @@ async def do_restore_backup(
     target_url: str | None = None,
     progress: ProgressReport = no_progress,
 ) -> ReapplyReport:
-    """Restore the backup into ``target_url`` (default: the configured database; stop the
-    servers first), check its row counts, re-apply every erasure and retention deletion
-    journaled after it, and record ``backup.restore`` there. Raises ``BackupInvalid``."""
-    manifest = await open_manifest(rt, backup_id)
-    await check_journal(rt, backup_id, manifest)
+    """Restore the backup into ``target_url`` (default: the configured database), check its
+    row counts, re-apply every erasure and retention deletion journaled after it, and record
+    ``backup.restore`` there. Raises ``BackupInvalid``, or ``DatabaseInUse`` (nothing done)
+    while a server or worker uses the target (``confide.core.db_use``)."""
     url = target_url or rt.db.url
-    facts = await _load(rt, backup_id, manifest, url, progress)
-    _compare(backup_id, manifest, facts)
+    async with sole_use(url):
+        manifest = await open_manifest(rt, backup_id)
+        await check_journal(rt, backup_id, manifest)
+        if url == rt.db.url:
+            await rt.db.dispose()  # no handle of this process stays on the file replaced
+        facts = await _load(rt, backup_id, manifest, url, progress)
+        _compare(backup_id, manifest, facts)
+        return await _reapply(rt, backup_id, manifest, url, progress)
+
+
+async def _reapply(
+    rt: Runtime, backup_id: str, manifest: dict[str, Any], url: str, progress: ProgressReport
+) -> ReapplyReport:
     restored = dataclasses.replace(rt, db=Database(url))
     try:
         progress("journal", 0, None)

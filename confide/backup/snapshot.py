@@ -70,7 +70,9 @@ def sqlite_snapshot(source: Path, target: Path, progress: Callable[[int, int], N
 
 
 def sqlite_facts(path: Path) -> SnapshotFacts:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """Facts of a finished copy nothing else has open. ``immutable``: read-only alone would
+    still create ``-wal`` and ``-shm`` beside a WAL-mode file, and could not remove them."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     try:
         facts = SnapshotFacts()
         names = [

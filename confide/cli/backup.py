@@ -142,7 +142,8 @@ def restore(
     data_dir: DataDirOption = None,
 ) -> None:
     """Restore into a stopped deployment's database (or a new one) and re-apply every erasure
-    and retention deletion journaled since the backup. Safe to run again if interrupted."""
+    and retention deletion journaled since the backup. Refuses while a server or worker uses
+    it. Safe to run again if interrupted."""
 
     async def job(rt: Runtime) -> ReapplyReport:
         with _bars() as report:

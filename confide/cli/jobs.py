@@ -21,6 +21,7 @@ import confide.privacy.export_store
 import confide.privacy.keys
 import confide.privacy.retention.job  # noqa: F401
 from confide.cli.common import DataDirOption, app, console, run_with_runtime, settings_from
+from confide.core.db_use import shared_use
 from confide.core.logging import configure_logging
 from confide.jobs.kinds import KINDS
 from confide.jobs.models import Job, JobStatus
@@ -55,13 +56,14 @@ def worker_command(
     configure_logging(settings.log_level)
 
     async def job(rt: Runtime) -> int:
-        await rt.prepare()
-        rt.warn_about_key_storage()
-        worker = Worker(rt, concurrency=concurrency)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, worker.stop)
-        return await worker.run(once=once)
+        with shared_use(rt.db.url):  # a restore refuses meanwhile
+            await rt.prepare()
+            rt.warn_about_key_storage()
+            worker = Worker(rt, concurrency=concurrency)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, worker.stop)
+            return await worker.run(once=once)
 
     ran = run_with_runtime(settings, job)
     console.print(f"Worker stopped after {ran} job(s).")

@@ -32,6 +32,7 @@ from confide.cli.common import (
 )
 from confide.cli.demo import DEMO_WORKSPACE, prepare_demo
 from confide.core.config import Settings
+from confide.core.db_use import shared_use
 from confide.core.logging import configure_logging
 from confide.core.memory import limit_malloc_arenas, tune_collector
 from confide.runtime import Runtime
@@ -101,9 +102,10 @@ def serve(
     limit_malloc_arenas(settings.malloc_arena_max)
     if no_migrate:
         check_installation(settings)
-    else:
-        run_with_runtime(settings, _migrate, creates_installation=True)
-    _serve(settings)
+    with shared_use(settings.resolved_database_url):  # a restore refuses meanwhile
+        if not no_migrate:
+            run_with_runtime(settings, _migrate, creates_installation=True)
+        _serve(settings)
 
 
 def _serve(settings: Settings) -> None:
@@ -231,6 +233,11 @@ def demo(
     Passwords are random and printed once; running demo again sets new ones.
     """
     settings = settings_from(data_dir, host=host, port=port)
+    with shared_use(settings.resolved_database_url):  # a restore refuses meanwhile
+        _demo_and_serve(settings, serve_after=serve_after)
+
+
+def _demo_and_serve(settings: Settings, *, serve_after: bool) -> None:
     logins = run_with_runtime(settings, _demo, creates_installation=True)
     table = Table(title="Demo logins (workspace: demo)")
     for column in ("role", "username", "password"):

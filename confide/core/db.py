@@ -154,6 +154,8 @@ class Database:
             # died meanwhile fails its statement, the pool drops it (and every connection
             # older than the failure), and the send path retries once on a fresh one.
             kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+            # Tells this process's sessions from others' in pg_stat_activity (confide.core.db_use).
+            kwargs["connect_args"] = {"server_settings": {"application_name": application_name()}}
         if self.is_sqlite and ":memory:" in url:
             kwargs["poolclass"] = NullPool
         if self.is_sqlite and ":memory:" not in url:
@@ -198,6 +200,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def application_name() -> str:
+    """The ``application_name`` of this process's PostgreSQL sessions: ``confide/<pid>``."""
+    return f"confide/{os.getpid()}"
 
 
 def _create_private_file(path: str) -> None:

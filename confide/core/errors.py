@@ -28,7 +28,8 @@ say what to do, and never contain personal data.
     │       └── KeyErased             410 subject_erased      (key id tombstoned)
     ├── MethodNotAllowed              405 method_not_allowed
     ├── Conflict                      409 conflict
-    │   └── LegalHold                 409 legal_hold          (erasure blocked by a hold)
+    │   ├── LegalHold                 409 legal_hold          (erasure blocked by a hold)
+    │   └── DatabaseInUse             409 database_in_use     (a restore meets a server)
     ├── MailNotConfigured             409 mail_not_configured
     ├── BackupInvalid                 422 backup_invalid      (one line: what is wrong)
     │   └── KeyStoreCopyRetired       422 keystore_copy_retired (its master-key epoch is gone)
@@ -279,6 +280,14 @@ class LegalHold(Conflict):
     17(3)(e)); lift the hold first."""
 
     code = "legal_hold"
+
+
+class DatabaseInUse(Conflict):
+    """A restore and a server, worker or other restore want the same database at once
+    (``confide.core.db_use``); nothing was changed. The message is the one line to show."""
+
+    code = "database_in_use"
+    default_message = "The database is in use; stop what uses it and try again."
 
 
 class TooManyRequests(ConfideError):

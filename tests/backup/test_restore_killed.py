@@ -5,11 +5,8 @@ running the same command again completes it (issue 19). Driven through the real 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +18,7 @@ from confide.backup.actions import do_create_backup
 from confide.core.db import Database
 from confide.jobs.models import Job, JobStatus
 from confide.runtime import Runtime
-from tests.backup.helpers import restore_target
+from tests.backup.helpers import confide_process, restore_target
 from tests.conftest import World
 
 FILLER_ROWS = 40_000  # incompressible payloads: enough bytes that the restore takes a while
@@ -39,22 +36,6 @@ async def _fill(rt: Runtime) -> None:
     ]
     async with rt.db.transaction() as session:
         await session.execute(insert(Job), rows)
-
-
-def _confide(rt: Runtime, *args: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "CONFIDE_DATA_DIR": str(rt.settings.data_dir),
-        "CONFIDE_DATABASE_URL": rt.settings.resolved_database_url,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "confide", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 async def _started(rt: Runtime, target: str) -> bool:
@@ -77,7 +58,7 @@ async def test_a_restore_killed_with_sigkill_runs_again_to_completion(
     await _fill(rt)
     manifest = await do_create_backup(rt)
     async with restore_target(rt, tmp_path) as target:
-        process = _confide(rt, "backup", "restore", manifest["id"], "--to", target)
+        process = confide_process(rt, "backup", "restore", manifest["id"], "--to", target)
         deadline = time.monotonic() + 60
         while not await _started(rt, target):
             assert process.poll() is None, process.communicate()[0]
@@ -89,7 +70,7 @@ async def test_a_restore_killed_with_sigkill_runs_again_to_completion(
         if target.startswith("sqlite"):
             assert not Path(target.split("///", 1)[1]).exists()  # never half in place
 
-        rerun = _confide(rt, "backup", "restore", manifest["id"], "--to", target)
+        rerun = confide_process(rt, "backup", "restore", manifest["id"], "--to", target)
         output, _ = await asyncio.to_thread(rerun.communicate, timeout=300)
         assert rerun.returncode == 0, output
         assert f"Restored {manifest['id']}" in output
