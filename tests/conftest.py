@@ -36,6 +36,7 @@ from confide.models import metadata
 from confide.runtime import Runtime
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = os.environ.get("CONFIDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct horse battery staple"
 
 
@@ -197,6 +198,25 @@ async def client(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
         yield c
+
+
+# -- several nodes -------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def two_nodes(settings: Settings, rt: Runtime) -> AsyncIterator[tuple[Runtime, Runtime]]:
+    """Two nodes on the test's database that talk through Redis (``REDIS_URL``), each
+    prepared as a server starts (``Runtime.prepare``: the key store's schema, the key cache's
+    subscription), for tests of what one node's change does to the other's caches. Tests that
+    use it are marked ``redis``."""
+    nodes = [Runtime.from_settings(settings.with_overrides(redis_url=REDIS_URL)) for _ in "ab"]
+    try:
+        for node in nodes:
+            await node.prepare()
+        yield nodes[0], nodes[1]
+    finally:
+        for node in nodes:
+            await node.close()
 
 
 # -- people -------------------------------------------------------------------------------

@@ -10,7 +10,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "confide"
 MAX_MODULE_LINES = 450
 # Transports parse, call and render; the ledger is written by the actions they call.
-TRANSPORT = ("api/", "web/", "cli/", "realtime/sockets.py", "realtime/endpoints.py")
+TRANSPORT = (
+    "api/",
+    "web/",
+    "cli/",
+    "realtime/sockets.py",
+    "realtime/socket_access.py",
+    "realtime/endpoints.py",
+)
 LEDGER_WRITE = re.compile(
     r"\b(?:ledger|audit)\.(?:record|append)\b"
     r"|from confide\.audit\.ledger import[^\n]*\b(?:record|append)\b"

@@ -52,7 +52,7 @@ def conversation_facts(conversation: Conversation) -> dict[str, Any]:
         "first_response_at": _iso(conversation.first_response_at),
         "closed_at": _iso(conversation.closed_at),
         "csat_score": conversation.csat_score,
-        # Data states the consoles' policy check needs (confide.realtime.sockets._facts).
+        # Data states the consoles' policy check needs (confide.realtime.socket_access).
         "lifecycle": conversation.lifecycle.value,
         "restricted": conversation.restricted,
     }

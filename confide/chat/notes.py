@@ -23,7 +23,7 @@ from sqlalchemy import select
 from confide.access.policy import Principal
 from confide.audit import ledger
 from confide.chat.conversations import load_for
-from confide.chat.messages import check_body
+from confide.chat.message_input import check_body
 from confide.chat.models import ConversationNote
 from confide.chat.routing import agent_card
 from confide.chat.visitors import subject_of

@@ -29,7 +29,7 @@ from confide.chat.models import WidgetSettings
 from confide.core.clock import utcnow
 from confide.core.errors import NotFound, ValidationFailed
 from confide.core.mail import mail_enabled
-from confide.privacy import consent
+from confide.privacy import consent_requests
 from confide.privacy import settings as privacy_settings
 
 if TYPE_CHECKING:
@@ -157,10 +157,14 @@ async def public_config(
         privacy = await privacy_settings.load(session, workspace.id)
         available = await hours.availability(session, workspace.id)
     requests = [
-        r for r in await consent.list_requests(rt, workspace.id) if r["superseded_at"] is None
+        r
+        for r in await consent_requests.list_requests(rt, workspace.id)
+        if r["superseded_at"] is None
     ]
     chosen_language = widget_strings.pick_language(language, widget["strings"])
-    shown = consent.for_language(requests, widget_strings.normalise_language(language or "en"))
+    shown = consent_requests.for_language(
+        requests, widget_strings.normalise_language(language or "en")
+    )
     return {
         "workspace": {"slug": workspace.slug, "name": workspace.name},
         "appearance": {

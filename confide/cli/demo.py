@@ -74,7 +74,7 @@ async def _create(rt: Runtime) -> list[tuple[str, str, str]]:
     from confide.access.operators import do_create_operator
     from confide.access.workspaces import do_create_workspace, do_update_workspace_settings
     from confide.privacy.accountability.subprocessors import do_update_controller_profile
-    from confide.privacy.consent import do_publish_request
+    from confide.privacy.consent_requests import do_publish_request
 
     workspace = await do_create_workspace(
         rt, slug=DEMO_WORKSPACE, name="Demo Company", mfa_required_for_admins=False

@@ -14,7 +14,8 @@ import typer
 from confide.access.workspaces import find_workspace_by_slug
 from confide.cli.common import DataDirOption, console, run_with_runtime, settings_from
 from confide.core.errors import NotFound, ValidationFailed
-from confide.privacy.erasure import ErasureReport, do_erase_subject, do_erase_subjects_by
+from confide.privacy.erasure import do_erase_subject, do_erase_subjects_by
+from confide.privacy.erasure_walk import ErasureReport
 from confide.privacy.export import (
     ExportResult,
     build_subject_export,

@@ -2,12 +2,13 @@
 
 Why a ledger: consent must be demonstrable (GDPR Art. 7(1)) and as easy to withdraw as to give
 (Art. 7(3)). So a workspace's consent *requests* are versioned and never edited (a new text is
-a new version; the older ones stay, with the SHA-256 of their exact text), and a visitor's
-*decisions* are appended to ``consent_records``, never updated, each pointing at the exact
-request version it answered. The current state of a purpose is the visitor's latest decision,
-and it counts as a grant only if it grants the purpose's *active* version: publishing a new
-text asks everyone again. Checks read the database every time, so a withdrawal is honoured by
-the very next message or frame, on every node.
+a new version; the older ones stay, with the SHA-256 of their exact text:
+``confide.privacy.consent_requests``), and a visitor's *decisions* are appended to
+``consent_records``, never updated, each pointing at the exact request version it answered.
+The current state of a purpose is the visitor's latest decision, and it counts as a grant only
+if it grants the purpose's *active* version: publishing a new text asks everyone again. Checks
+read the database every time, so a withdrawal is honoured by the very next message or frame,
+on every node.
 
 Purposes: ``chat`` (storing the conversation, when the workspace sets ``consent_required``),
 ``preview`` (agents see text while it is typed), ``mirroring`` (agents see the page the visitor
@@ -22,13 +23,11 @@ that).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
@@ -38,15 +37,13 @@ from confide.chat import events
 from confide.chat.models import Conversation, Visitor
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, ConsentRequired, ValidationFailed
-from confide.privacy import consent_wording
 from confide.privacy import settings as privacy_settings
+from confide.privacy.consent_requests import active_requests, check_purpose, render_request
 from confide.privacy.models import ConsentRecord, ConsentRequest
-from confide.privacy.settings_cache import settings_changed
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
 
-PURPOSES = ("chat", "preview", "mirroring", "cobrowsing", "email")
 DECISIONS = ("granted", "refused", "withdrawn")
 # Co-browsing hands the page to an agent: each start, refusal and stop is also audited.
 COBROWSE_AUDIT_ACTIONS = {
@@ -54,198 +51,6 @@ COBROWSE_AUDIT_ACTIONS = {
     "refused": "cobrowse.refuse",
     "withdrawn": "cobrowse.stop",
 }
-
-
-def for_language(requests: list[dict[str, Any]], language: str) -> dict[str, dict[str, Any]]:
-    """Per purpose, the active request a visitor of ``language`` sees: its own language, else
-    its primary subtag's (``fr`` for ``fr-ca``), else the default text (no language)."""
-    primary = language.split("-")[0]
-    rank = {language: 0, primary: 1, None: 2}
-    chosen: dict[str, dict[str, Any]] = {}
-    for request in requests:
-        if request["superseded_at"] is not None or request["language"] not in rank:
-            continue
-        current = chosen.get(request["purpose"])
-        if current is None or rank[request["language"]] < rank[current["language"]]:
-            chosen[request["purpose"]] = request
-    return chosen
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _check_purpose(purpose: str) -> str:
-    if purpose not in PURPOSES:
-        raise ValidationFailed(
-            "The purpose is one of 'chat', 'preview', 'mirroring', 'cobrowsing', 'email'.",
-            field="purpose",
-        )
-    return purpose
-
-
-def _render_request(request: ConsentRequest) -> dict[str, Any]:
-    return {
-        "id": str(request.id),
-        "purpose": request.purpose,
-        "version": request.version,
-        "text": request.text,
-        "text_hash": request.text_hash,
-        "created_at": iso_time(request.created_at),
-        "superseded_at": iso_time(request.superseded_at) if request.superseded_at else None,
-        "language": request.language,
-    }
-
-
-# -- requests (the workspace's side) -----------------------------------------------------------
-
-
-async def do_publish_request(
-    rt: Runtime,
-    principal: Principal,
-    purpose: str,
-    *,
-    version: str,
-    text: str,
-    store_transcripts: bool | None = None,
-    language: str | None = None,
-) -> dict[str, Any]:
-    """Make ``version`` the purpose's active request. Publishing the same version with the same
-    text again changes nothing; the same version with another text is refused (a changed text
-    is a new version, so every decision keeps pointing at what was actually shown).
-
-    A ``chat`` text must agree with whether transcripts are kept
-    (:mod:`confide.privacy.consent_wording`, else ValidationFailed on ``text``);
-    ``store_transcripts`` switches that setting in the same transaction, so a workspace moves
-    from one true text to the next without a moment where the text and the setting disagree.
-    Every node drops its cached settings after the commit (``settings_changed``).
-
-    ``language`` (a tag like ``"de"``) publishes the text visitors of that language see; it
-    supersedes only that language's active version. None: the default text, shown in every
-    language without one of its own."""
-    assert principal.workspace_id is not None
-    _check_purpose(purpose)
-    if store_transcripts is not None and purpose != "chat":
-        raise ValidationFailed(
-            "store_transcripts goes only with the 'chat' text.", field="store_transcripts"
-        )
-    digest = text_hash(text)
-    try:
-        async with rt.db.transaction() as session:
-            if purpose == "chat":  # the text must say what the workspace does with the chat
-                privacy = await privacy_settings.load(session, principal.workspace_id)
-                consent_wording.check_chat_text(
-                    text,
-                    store_transcripts=privacy.store_transcripts
-                    if store_transcripts is None
-                    else store_transcripts,
-                )
-            # uq_consent_requests_workspace_version
-            existing = await session.scalar(
-                select(ConsentRequest).where(
-                    ConsentRequest.workspace_id == principal.workspace_id,
-                    ConsentRequest.purpose == purpose,
-                    ConsentRequest.version == version,
-                )
-            )
-            if existing is not None:
-                if existing.text_hash != digest:
-                    raise Conflict(
-                        "This version was published with another text; publish the new text "
-                        "under a new version.",
-                        field="version",
-                    )
-                await _switch_transcripts(session, principal.workspace_id, store_transcripts)
-                if store_transcripts is not None:
-                    session.on_commit(settings_changed, rt, principal.workspace_id)
-                    await append(
-                        session,
-                        rt,
-                        principal,
-                        "workspace.settings",
-                        resource=f"workspace:{principal.workspace_id}",
-                        details={"store_transcripts": store_transcripts},
-                    )
-                return _render_request(existing)
-            now = utcnow()
-            for active in await _active(session, principal.workspace_id, purpose, lock=True):
-                if active.language == language:
-                    active.superseded_at = now
-            request = ConsentRequest(
-                workspace_id=principal.workspace_id,
-                purpose=purpose,
-                version=version,
-                text=text,
-                text_hash=digest,
-                created_by=principal.operator_id,
-                created_at=now,
-                language=language,
-            )
-            session.add(request)
-            await session.flush()
-            await _switch_transcripts(session, principal.workspace_id, store_transcripts)
-            details: dict[str, Any] = {"purpose": purpose, "version": version, "text_hash": digest}
-            if store_transcripts is not None:
-                details["store_transcripts"] = store_transcripts
-                session.on_commit(settings_changed, rt, principal.workspace_id)
-            await append(
-                session,
-                rt,
-                principal,
-                "consent.request_publish",
-                resource=f"consent_request:{request.id}",
-                details=details,
-            )
-            return _render_request(request)
-    except IntegrityError as exc:
-        raise Conflict("Another admin published this version at the same time.") from exc
-
-
-async def _switch_transcripts(
-    session: AsyncSession, workspace_id: uuid.UUID, store_transcripts: bool | None
-) -> None:
-    if store_transcripts is None:
-        return
-    # Translations that no longer tell the truth are withdrawn: their visitors see the default
-    # text until a new translation is published. (A default text that disagrees is refused.)
-    now = utcnow()
-    for active in await _active(session, workspace_id, "chat", lock=True):
-        if active.language is None:
-            continue
-        try:
-            consent_wording.check_chat_text(active.text, store_transcripts=store_transcripts)
-        except ValidationFailed:
-            active.superseded_at = now
-    await privacy_settings.apply(session, workspace_id, {"store_transcripts": store_transcripts})
-
-
-async def _active(
-    session: AsyncSession, workspace_id: uuid.UUID, purpose: str | None = None, lock: bool = False
-) -> list[ConsentRequest]:
-    query = select(ConsentRequest).where(
-        ConsentRequest.workspace_id == workspace_id, ConsentRequest.superseded_at.is_(None)
-    )
-    if purpose is not None:
-        query = query.where(ConsentRequest.purpose == purpose)
-    if lock:
-        query = query.with_for_update()
-    return list((await session.scalars(query.order_by(ConsentRequest.purpose))).all())
-
-
-async def list_requests(rt: Runtime, workspace_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Every version of every purpose, the active ones included (``superseded_at`` null)."""
-    async with rt.db.session() as session:
-        rows = (
-            await session.scalars(
-                select(ConsentRequest)
-                .where(ConsentRequest.workspace_id == workspace_id)
-                .order_by(ConsentRequest.purpose, ConsentRequest.created_at)
-            )
-        ).all()
-    return [_render_request(r) for r in rows]
-
-
-# -- decisions (the visitor's side) ------------------------------------------------------------
 
 
 async def _latest(
@@ -304,10 +109,10 @@ async def widget_state(rt: Runtime, principal: Principal) -> dict[str, Any]:
     async with rt.db.session() as session:
         privacy = await privacy_settings.load(session, principal.workspace_id)
         requests = []
-        for request in await _active(session, principal.workspace_id):
+        for request in await active_requests(session, principal.workspace_id):
             latest = await _latest(session, principal.visitor_id, request.purpose)
             current = latest.decision if latest and latest.request_id == request.id else None
-            requests.append({**_render_request(request), "decision": current})
+            requests.append({**render_request(request), "decision": current})
     return {"consent_required": privacy.consent_required, "requests": requests}
 
 
@@ -326,7 +131,7 @@ async def do_record_decision(
     A ``cobrowsing`` decision is also audited (``COBROWSE_AUDIT_ACTIONS``), in the same
     transaction: no start or stop of co-browsing without its record."""
     assert principal.workspace_id is not None and principal.visitor_id is not None
-    _check_purpose(purpose)
+    check_purpose(purpose)
     if decision not in DECISIONS:
         raise ValidationFailed("decision is 'granted', 'refused' or 'withdrawn'.", field="decision")
     async with rt.db.transaction() as session:
@@ -419,6 +224,3 @@ def render_record(record: ConsentRecord, request: ConsentRequest) -> dict[str, A
         "conversation_id": str(record.conversation_id) if record.conversation_id else None,
         "decided_at": iso_time(record.decided_at),
     }
-
-
-# -- proof ---------------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from confide.chat.models import Visitor
 from confide.core.clock import utcnow
 from confide.core.errors import NotFound
 from confide.crypto.signing import canonical_json
-from confide.privacy.consent import PURPOSES, has_grant, render_record, text_hash
+from confide.privacy.consent import has_grant, render_record
+from confide.privacy.consent_requests import PURPOSES, text_hash
 from confide.privacy.models import ConsentRecord, ConsentRequest
 
 if TYPE_CHECKING:

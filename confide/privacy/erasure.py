@@ -3,11 +3,9 @@
 Design:
 - **One walk over the map.** ``confide.privacy.subject_map`` says, for each table, which owner
   (visitor, subject, conversation, message, operator, auth_session) reaches its rows through
-  which column and what erasure does to them. This module resolves the owners of one person and
-  applies each reach; it names no table of its own, so a table added to the map is erased
-  without touching this code. Tables are visited children first (the metadata's foreign-key
-  order, reversed), so no delete trips a foreign key. A batch's id list is bound as one
-  parameter in every statement (``confide.core.id_lists.id_in``), not one per id.
+  which column and what erasure does to them. This module resolves the owners of one person;
+  ``confide.privacy.erasure_walk`` applies each reach, children first, naming no table of its
+  own, so a table added to the map is erased without touching this code.
 - **Bounded batches, resumable.** The first unit marks the subject erased (``subjects.erased_at``)
   which revokes the person's tokens at once (``authenticate_visitor_token`` checks it) and
   makes every later write refuse. Conversations go ``CONVERSATION_BATCH_SIZE`` per unit of
@@ -32,28 +30,27 @@ Design:
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import confide.models  # noqa: F401  (every table the subject map names is in the metadata)
 from confide.access.operators import notify_principal_changed
 from confide.access.policy import Action, Principal, authorize, ensure_same_workspace
 from confide.audit.ledger import append
 from confide.core.blobs import delete_blobs
 from confide.core.clock import utcnow
-from confide.core.db import Base, UnitOfWork
+from confide.core.db import UnitOfWork
 from confide.core.errors import Conflict, LegalHold, NotFound, ValidationFailed
 from confide.core.id_lists import id_in
 from confide.privacy import holds
 from confide.privacy.erasure_operators import keep_an_admin, pseudonymise_operator
+from confide.privacy.erasure_walk import ErasureReport, apply_reaches, mapped_table
 from confide.privacy.export_store import delete_exports_of
 from confide.privacy.journal import record_erasure
 from confide.privacy.key_cache import destroy_keys
 from confide.privacy.models import Subject
-from confide.privacy.subject_map import SUBJECT_MAP, Owner, reaches_of
+from confide.privacy.subject_map import Owner
 from confide.privacy.vault import check_lookup
 
 if TYPE_CHECKING:
@@ -62,22 +59,6 @@ if TYPE_CHECKING:
 CONVERSATION_BATCH_SIZE = 500
 _CONVERSATION_OWNERS: tuple[Owner, ...] = ("message", "conversation")
 _PERSON_OWNERS: tuple[Owner, ...] = ("auth_session", "operator", "visitor", "subject")
-
-
-@dataclass
-class ErasureReport:
-    """What one erasure did: ``rows`` deleted or changed per table, ``keys`` destroyed."""
-
-    kind: str
-    subject_id: uuid.UUID
-    conversations: int = 0
-    batches: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
-    keys: int = 0
-
-    def count(self, table: str, n: int) -> None:
-        if n:
-            self.rows[table] = self.rows.get(table, 0) + n
 
 
 async def held_conversation_ids(
@@ -89,58 +70,8 @@ async def held_conversation_ids(
     return await holds.held_conversation_ids(session, conversation_ids)
 
 
-def _table(name: str) -> Table:
-    return Base.metadata.tables[name]
-
-
-def _order() -> dict[str, int]:
-    """Children before parents: position of each table in reverse foreign-key order."""
-    return {t.name: i for i, t in enumerate(reversed(Base.metadata.sorted_tables))}
-
-
-async def _apply(
-    session: AsyncSession,
-    owners: dict[Owner, Any],
-    allowed: tuple[Owner, ...],
-    report: ErasureReport,
-) -> list[str]:
-    """Apply every reach of the owners in ``allowed`` whose ids are known, children first.
-    Returns the blob keys of the deleted rows, for the caller to delete after its commit."""
-    order = _order()
-    work = [
-        (table, reach) for owner in allowed if owner in owners for table, reach in reaches_of(owner)
-    ]
-    work.sort(key=lambda item: order[item[0]])
-    blobs: list[str] = []
-    for table_name, reach in work:
-        table = _table(table_name)
-        ids = owners[reach.owner]
-        column = table.c[reach.column]
-        # A list of ids is bound once (``id_in``); a subquery (a batch's messages) as is.
-        where = id_in(session, column, ids) if isinstance(ids, list) else column.in_(ids)
-        if reach.on_erase in ("delete_row", "shred_key"):
-            blobs.extend(await _blob_keys(session, table, where))
-            result = await session.execute(delete(table).where(where))
-        elif reach.on_erase == "null_columns":
-            values = {column: None for column in reach.null_columns}
-            result = await session.execute(update(table).where(where).values(**values))
-        else:  # keep_pseudonymised: the stub is handled by the caller, others stay as they are
-            continue
-        report.count(table_name, result.rowcount or 0)  # type: ignore[attr-defined]
-    return blobs
-
-
-async def _blob_keys(session: AsyncSession, table: Table, where: Any) -> list[str]:
-    """The blob keys named by the rows about to be deleted (the map's ``blob_columns``)."""
-    columns = SUBJECT_MAP[table.name].blob_columns
-    if not columns:
-        return []
-    rows = await session.execute(select(*(table.c[c] for c in columns)).where(where))
-    return [key for row in rows.all() for key in row if key]
-
-
 def _conversations_of(visitor_id: uuid.UUID, limit: int) -> Any:
-    conversations = _table("conversations")
+    conversations = mapped_table("conversations")
     # ix_conversations_visitor_id: the visitor's conversations without a scan.
     return (
         select(conversations.c.id)
@@ -151,7 +82,7 @@ def _conversations_of(visitor_id: uuid.UUID, limit: int) -> Any:
 
 
 def _messages_of(session: AsyncSession, conversation_ids: list[uuid.UUID]) -> Any:
-    messages = _table("messages")
+    messages = mapped_table("messages")
     return select(messages.c.id).where(id_in(session, messages.c.conversation_id, conversation_ids))
 
 
@@ -159,7 +90,7 @@ async def _find(
     session: AsyncSession, kind: str, person_id: uuid.UUID
 ) -> tuple[uuid.UUID, uuid.UUID | None]:
     """``(subject_id, workspace_id)`` of a visitor or operator; NotFound when there is none."""
-    table = _table("visitors" if kind == "visitor" else "operators")
+    table = mapped_table("visitors" if kind == "visitor" else "operators")
     row = (
         await session.execute(
             select(table.c.subject_id, table.c.workspace_id).where(table.c.id == person_id)
@@ -168,6 +99,26 @@ async def _find(
     if row is None:
         raise NotFound()
     return row[0], row[1]
+
+
+async def _delete_conversations(
+    rt: Runtime, tx: UnitOfWork, conversation_ids: list[uuid.UUID], report: ErasureReport
+) -> None:
+    """Every row the map reaches from ``conversation_ids``, then the conversations themselves,
+    in the caller's unit; their blobs go after its commit (the destroyed key already makes them
+    unreadable). Their keys are the caller's to destroy."""
+    owners: dict[Owner, Any] = {
+        "conversation": conversation_ids,
+        "message": _messages_of(tx, conversation_ids),
+    }
+    blobs = await apply_reaches(tx, owners, _CONVERSATION_OWNERS, report)
+    tx.on_commit(delete_blobs, rt.settings, blobs)  # attachment files and thumbnails
+    conversations = mapped_table("conversations")
+    result = await tx.execute(
+        delete(conversations).where(id_in(tx, conversations.c.id, conversation_ids))
+    )
+    report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
+    report.conversations += len(conversation_ids)
 
 
 async def do_erase_subject(
@@ -242,19 +193,7 @@ async def _erase_share(
     if kind == "visitor":
         batch = list((await tx.scalars(_conversations_of(person_id, batch_size))).all())
         if batch:
-            owners: dict[Owner, Any] = {
-                "conversation": batch,
-                "message": _messages_of(tx, batch),
-            }
-            blobs = await _apply(tx, owners, _CONVERSATION_OWNERS, report)
-            # Blobs go after the commit (the destroyed key already makes them unreadable).
-            tx.on_commit(delete_blobs, rt.settings, blobs)
-            conversations = _table("conversations")
-            result = await tx.execute(
-                delete(conversations).where(id_in(tx, conversations.c.id, batch))
-            )
-            report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
-            report.conversations += len(batch)
+            await _delete_conversations(rt, tx, batch, report)
             keys.extend(batch)
         if len(batch) == batch_size:
             await record_erasure(
@@ -270,10 +209,11 @@ async def _erase_share(
             return False
     person: dict[Owner, Any] = {"subject": [subject_id], kind: [person_id]}  # type: ignore[dict-item]
     if kind == "operator":
-        sessions = _table("auth_sessions")
+        sessions = mapped_table("auth_sessions")
         person["auth_session"] = select(sessions.c.id).where(sessions.c.operator_id == person_id)
         await pseudonymise_operator(tx, person_id)
-    tx.on_commit(delete_blobs, rt.settings, await _apply(tx, person, _PERSON_OWNERS, report))
+    blobs = await apply_reaches(tx, person, _PERSON_OWNERS, report)
+    tx.on_commit(delete_blobs, rt.settings, blobs)
     keys.append(subject_id)
     report.keys += len(keys)
     tx.on_commit(delete_exports_of, rt, [subject_id])  # their sealed access exports too
@@ -303,7 +243,7 @@ async def erase_conversation_rows(
     ``batch_size`` per unit, without touching keys or the journal: for a restore re-applying
     deletions whose keys were destroyed and journaled long ago (``confide.privacy.reapply``).
     Returns how many conversations were deleted."""
-    conversations = _table("conversations")
+    conversations = mapped_table("conversations")
     deleted = 0
     for start in range(0, len(conversation_ids), batch_size):
         chunk = conversation_ids[start : start + batch_size]
@@ -317,14 +257,7 @@ async def erase_conversation_rows(
             )
             if not batch:
                 continue
-            report = ErasureReport("conversation", batch[0])
-            owners: dict[Owner, Any] = {
-                "conversation": batch,
-                "message": _messages_of(tx, batch),
-            }
-            blobs = await _apply(tx, owners, _CONVERSATION_OWNERS, report)
-            tx.on_commit(delete_blobs, rt.settings, blobs)  # attachment files and thumbnails
-            await tx.execute(delete(conversations).where(id_in(tx, conversations.c.id, batch)))
+            await _delete_conversations(rt, tx, batch, ErasureReport("conversation", batch[0]))
             deleted += len(batch)
     return deleted
 
@@ -345,7 +278,7 @@ async def do_erase_subjects_by(
         )
         people: list[tuple[str, uuid.UUID]] = []
         for kind, table_name in (("visitor", "visitors"), ("operator", "operators")):
-            table = _table(table_name)
+            table = mapped_table(table_name)
             rows = await session.scalars(
                 select(table.c.id).where(table.c.subject_id.in_(subject_ids))
             )
@@ -369,17 +302,7 @@ async def erase_conversations_in(
     destroy in one purge. The caller has checked :func:`held_conversation_ids`."""
     if not conversation_ids:
         return
-    owners: dict[Owner, Any] = {
-        "conversation": conversation_ids,
-        "message": _messages_of(tx, conversation_ids),
-    }
-    tx.on_commit(delete_blobs, rt.settings, await _apply(tx, owners, _CONVERSATION_OWNERS, report))
-    conversations = _table("conversations")
-    result = await tx.execute(
-        delete(conversations).where(id_in(tx, conversations.c.id, conversation_ids))
-    )
-    report.count("conversations", result.rowcount or 0)  # type: ignore[attr-defined]
-    report.conversations += len(conversation_ids)
+    await _delete_conversations(rt, tx, conversation_ids, report)
     report.keys += len(conversation_ids)
     if keys_out is None:
         tx.on_commit(destroy_keys, rt, list(conversation_ids))
@@ -401,7 +324,7 @@ async def erase_visitors_in(
     records the act naming the returned subject ids."""
     if not visitor_ids:
         return []
-    visitors, conversations = _table("visitors"), _table("conversations")
+    visitors, conversations = mapped_table("visitors"), mapped_table("conversations")
     kept = select(conversations.c.visitor_id).where(
         id_in(tx, conversations.c.visitor_id, visitor_ids)
     )
@@ -421,7 +344,7 @@ async def erase_visitors_in(
         .values(erased_at=utcnow())
     )
     owners: dict[Owner, Any] = {"subject": subject_ids, "visitor": freed}
-    await _apply(tx, owners, ("visitor", "subject"), report)
+    await apply_reaches(tx, owners, ("visitor", "subject"), report)
     report.keys += len(subject_ids)
     keys_out.extend(subject_ids)
     return subject_ids

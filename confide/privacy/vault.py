@@ -5,7 +5,9 @@ Callers hand the vault a subject id and field names; the vault decides how value
 (AES-256-GCM under the subject's data key, bound to the row and field through the associated
 data), how people are found again (a keyed blind index, never a scan or a plaintext ``WHERE``),
 and what erasure means (rows deleted and keys destroyed, which also makes every backup copy
-unreadable). Message texts are encrypted under their conversation's data key.
+unreadable). Message texts are encrypted under their conversation's data key, and so are the
+values ``confide.privacy.conversation_seals`` seals for other tables (thread ids, notes, visitor
+context; ``Vault`` mixes those methods in).
 ``tests/privacy/test_vault_boundary.py`` fails if another module touches the vault's tables.
 
 Field names are declared below per subject kind; an undeclared field is a programming error.
@@ -13,7 +15,6 @@ Field names are declared below per subject kind; an undeclared field is a progra
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Collection, Iterable, Mapping
@@ -29,6 +30,7 @@ from confide.core.errors import Gone, KeyUnavailable, ValidationFailed
 from confide.core.hot_statements import HotStatement
 from confide.core.secrets import InstanceSecret
 from confide.crypto.keyring import Keyring
+from confide.privacy.conversation_seals import ConversationSeals
 from confide.privacy.models import MessageText, PersonalField, Subject
 
 _MESSAGE_TEXTS: Table = MessageText.__table__  # type: ignore[assignment]
@@ -90,15 +92,7 @@ def attachment_name_aad(attachment_id: uuid.UUID) -> str:
     return f"attachment:{attachment_id}:name"
 
 
-def _context_aad(conversation_id: uuid.UUID) -> str:
-    return f"conversations:{conversation_id}:visitor_context"
-
-
-def _thread_aad(conversation_id: uuid.UUID) -> str:
-    return f"conversations:{conversation_id}:external_thread"
-
-
-class Vault:
+class Vault(ConversationSeals):
     def __init__(self, secret: InstanceSecret, keyring: Keyring) -> None:
         self._secret = secret
         self._keyring = keyring
@@ -255,84 +249,6 @@ class Vault:
         await tx.flush()
         key_ids = [str(subject_id), *(str(c) for c in conversation_ids)]
         tx.on_commit(self._keyring.destroy_many, key_ids)
-
-    # -- external threads ---------------------------------------------------------------
-    # A provider's thread id is personal data (for SMS it is the visitor's phone number). It
-    # is found again through a keyed hash (lookup and uniqueness per workspace and channel) and
-    # kept, for replies, sealed under the conversation's data key: erasing the conversation's
-    # key makes the copy unreadable, and the hash alone does not give the number back.
-
-    def thread_index(self, workspace_id: uuid.UUID, channel: str, thread_id: str) -> str:
-        return self._secret.keyed_hash(f"thread-index:{workspace_id}:{channel}", thread_id)
-
-    async def seal_thread(
-        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, thread_id: str
-    ) -> str:
-        return await self._keyring.encrypt(
-            workspace_id, conversation_id, thread_id, _thread_aad(conversation_id)
-        )
-
-    async def open_thread(
-        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, sealed: str
-    ) -> str | None:
-        """The thread id, or ``None`` once the conversation's key was destroyed."""
-        try:
-            return await self._keyring.decrypt(
-                workspace_id, conversation_id, sealed, _thread_aad(conversation_id)
-            )
-        except KeyUnavailable:
-            return None
-
-    # -- internal notes -----------------------------------------------------------------
-    # Operators' notes about a conversation are personal data about its visitor: sealed under
-    # the conversation's data key like its messages, bound to the note's id.
-
-    async def seal_note(
-        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, note_id: uuid.UUID, body: str
-    ) -> str:
-        return await self._keyring.encrypt(workspace_id, conversation_id, body, f"note:{note_id}")
-
-    async def open_note(
-        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, note_id: uuid.UUID, sealed: str
-    ) -> str | None:
-        """The note's text, or ``None`` once the conversation's key was destroyed."""
-        try:
-            return await self._keyring.decrypt(
-                workspace_id, conversation_id, sealed, f"note:{note_id}"
-            )
-        except KeyUnavailable:
-            return None
-
-    # -- visitor context -----------------------------------------------------------------
-    # What the widget knew when the chat started (path, language, page views) says where a
-    # person was and when: sealed under the conversation's key, so it goes with the
-    # conversation's erasure and every copy becomes unreadable.
-
-    async def seal_context(
-        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, context: Mapping[str, Any]
-    ) -> dict[str, object]:
-        """``{"sealed": token}``: the context as canonical JSON, encrypted."""
-        plaintext = json.dumps(dict(context), sort_keys=True, separators=(",", ":"))
-        token = await self._keyring.encrypt(
-            workspace_id, conversation_id, plaintext, _context_aad(conversation_id)
-        )
-        return {"sealed": token}
-
-    async def open_context(
-        self, workspace_id: uuid.UUID, conversation_id: uuid.UUID, stored: Mapping[str, Any] | None
-    ) -> dict[str, Any] | None:
-        """The context, or ``None`` when there is none or its key was destroyed."""
-        token = (stored or {}).get("sealed")
-        if not isinstance(token, str):
-            return None
-        try:
-            plaintext = await self._keyring.decrypt(
-                workspace_id, conversation_id, token, _context_aad(conversation_id)
-            )
-        except KeyUnavailable:
-            return None
-        opened: dict[str, Any] = json.loads(plaintext)
-        return opened
 
     # -- message texts ------------------------------------------------------------------
 

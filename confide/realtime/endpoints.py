@@ -27,7 +27,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocket
 
-from confide.access import auth, policy
+from confide.access import auth
 from confide.access.policy import Principal
 from confide.api.cors import is_same_origin
 from confide.api.deps import ACCESS_COOKIE, workspace_hint
@@ -37,11 +37,12 @@ from confide.core import outages
 from confide.core.errors import InvalidToken, SocketClosed
 from confide.privacy import connections
 from confide.realtime import failures
-from confide.realtime.sockets import (
+from confide.realtime.socket_access import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
-    SocketSession,
+    require_chat_room,
 )
+from confide.realtime.sockets import SocketSession
 from confide.runtime import Runtime
 
 SUBPROTOCOL = "confide.v1"
@@ -85,11 +86,7 @@ async def _console_principal(websocket: WebSocket, rt: Runtime) -> Principal:
         )
     except InvalidToken as exc:
         raise SocketClosed(CLOSE_UNAUTHENTICATED, "invalid token") from exc
-    if principal.workspace_id is None or policy.Action.CONVERSATIONS_WORK not in (
-        policy.allowed_actions(principal)
-    ):
-        raise SocketClosed(CLOSE_FORBIDDEN, "your role has no chat room")
-    return principal
+    return require_chat_room(principal)
 
 
 async def _widget_principal(websocket: WebSocket, rt: Runtime) -> Principal:

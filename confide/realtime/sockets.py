@@ -32,7 +32,7 @@ reconnect), and the gap is read from the database first. Rights are re-checked w
 says they changed (role, groups, sessions, grants), when a conversation's assignment or group
 changes, when a grant the principal holds lapses (support access, an archive opening: checked
 before every frame and event, and the loop wakes at the expiry), and every
-``REVALIDATE_SECONDS``.
+``REVALIDATE_SECONDS`` (``confide.realtime.socket_access``).
 """
 
 from __future__ import annotations
@@ -46,13 +46,13 @@ from typing import Any, cast
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from confide.access import auth, grant_store, policy
-from confide.access.policy import ConversationFacts, Principal
+from confide.access import grant_store
+from confide.access.policy import ConversationAccess, Principal
 from confide.chat import conversations, messages
 from confide.chat.models import Availability
 from confide.core import outages
-from confide.core.errors import ConfideError, InvalidToken, SocketClosed, ValidationFailed
-from confide.realtime import failures, frames
+from confide.core.errors import ConfideError, SocketClosed, ValidationFailed
+from confide.realtime import failures, frames, socket_access
 from confide.realtime.consented import PREVIEW_MAX_CHARS, ConsentedFrames
 from confide.realtime.fanout.channels import (
     conversation_channel,
@@ -64,13 +64,10 @@ from confide.runtime import Runtime
 log = logging.getLogger("confide.realtime")
 MAX_FRAME_CHARS = 256 * 1024
 MAX_SEQ = 2**62
-REVALIDATE_SECONDS = 60.0
 EVENT_BATCH = 100  # broker events sent per wake-up before client frames get a turn
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
-READ = policy.ConversationAccess.READ
+READ = ConversationAccess.READ
 # Frames relayed to the other side of a conversation (never back to their author).
 RELAYED = frozenset(
     {"typing", "read", "mirror", "mirror_resync", "cobrowse", "cobrowse_end", "consent"}
@@ -82,19 +79,6 @@ def _uuid(value: Any, field: str = "conversation_id") -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError as exc:
         raise ValidationFailed(f"{field} must be a UUID.", field=field) from exc
-
-
-def _facts(data: dict[str, Any]) -> ConversationFacts:
-    return ConversationFacts(
-        id=uuid.UUID(data["id"]),
-        lifecycle=data["lifecycle"],
-        restricted=data["restricted"],
-        workspace_id=uuid.UUID(data["workspace_id"]),
-        group_id=uuid.UUID(data["group_id"]) if data.get("group_id") else None,
-        assignee_id=uuid.UUID(data["assignee_id"]) if data.get("assignee_id") else None,
-        status=data["status"],
-        visitor_id=uuid.UUID(data["visitor_id"]) if data.get("visitor_id") else None,
-    )
 
 
 # Every widget's ``seen``: frozen, so adding to it fails instead of sharing ids between widgets.
@@ -140,7 +124,9 @@ class SocketSession(ConsentedFrames):
                 events = self.subscription.waiter()
                 if not events.done() and not receive.done():
                     self.timed_out = False
-                    timer = loop.call_later(self._wake_after(), self._time_out)
+                    timer = loop.call_later(
+                        socket_access.wake_after(self.principal), self._time_out
+                    )
                     try:
                         await events
                     finally:
@@ -184,11 +170,6 @@ class SocketSession(ConsentedFrames):
         return receive
 
     # -- client frames -------------------------------------------------------------------
-
-    def _wake_after(self) -> float:
-        # A grant that lapses ends its access at once: wake then, not at the next revalidation.
-        lapse = grant_store.seconds_until_lapse(self.principal)
-        return REVALIDATE_SECONDS if lapse is None else min(REVALIDATE_SECONDS, lapse + 0.01)
 
     async def on_frame(self, text: str) -> None:
         if grant_store.grants_lapsed(self.principal):
@@ -376,23 +357,11 @@ class SocketSession(ConsentedFrames):
         conversation_id = uuid.UUID(data["id"])
         if not self.is_console:
             if channel.startswith("conv:"):
-                public = {
-                    k: data[k]
-                    for k in (
-                        "id",
-                        "status",
-                        "channel",
-                        "created_at",
-                        "closed_at",
-                        "csat_score",
-                        "last_seq",
-                    )
-                }
-                await self.send({**event, "conversation": public})
+                await self.send({**event, "conversation": socket_access.widget_view(data)})
             return
         if not channel.startswith("ws:"):
             return  # consoles take lifecycle events from the workspace channel only
-        if policy.can_work_conversation(self.principal, _facts(data)):
+        if socket_access.console_may_work(self.principal, data):
             self.seen.add(conversation_id)
             await self.send_event(event)
         else:
@@ -419,30 +388,10 @@ class SocketSession(ConsentedFrames):
         """Reload the principal (sessions, role, groups) and re-check every subscription."""
         if not self.is_console:
             return
-        assert self.principal.session_id and self.principal.operator_id
-        try:
-            self.principal = await auth.authenticate_session(
-                self.rt,
-                self.principal.session_id,
-                self.principal.operator_id,
-                self.principal.workspace_id,  # a support account stays in the one it entered
-            )
-        except InvalidToken as exc:
-            raise SocketClosed(CLOSE_UNAUTHENTICATED, "session ended") from exc
-        if self.principal.workspace_id is None or policy.Action.CONVERSATIONS_WORK not in (
-            policy.allowed_actions(self.principal)
-        ):
-            raise SocketClosed(CLOSE_FORBIDDEN, "your role has no chat room")
+        self.principal = await socket_access.reauthenticate(self.rt, self.principal)
         for conversation_id in list(self.delivered):
-            async with self.rt.db.session() as session:
-                try:
-                    await conversations.load_for(
-                        session, self.principal, conversation_id, access=READ
-                    )
-                    continue
-                except ConfideError:
-                    pass
-            await self.drop(conversation_id, notify_removed=True)
+            if not await socket_access.may_read(self.rt, self.principal, conversation_id):
+                await self.drop(conversation_id, notify_removed=True)
 
     async def catch_up(self) -> None:
         for conversation_id in list(self.delivered):

@@ -5,10 +5,8 @@ change, and on another node as soon as the broker delivers the invalidation."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import httpx
@@ -21,11 +19,8 @@ from confide.access.operators import do_remove_operator, do_update_operator
 from confide.access.workspaces import do_update_workspace_settings
 from confide.api.app import create_app
 from confide.core.clock import utcnow
-from confide.core.config import Settings
 from confide.runtime import Runtime
 from tests.conftest import Account, World
-
-REDIS_URL = os.environ.get("CONFIDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 async def _me(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
@@ -121,16 +116,6 @@ async def _session_of(world: World, account: Account) -> tuple[uuid.UUID, uuid.U
     response = await world.login(account)
     claims = world.rt.tokens.read_access_token(response.json()["access_token"])
     return claims.session_id, claims.operator_id
-
-
-@pytest.fixture
-async def two_nodes(settings: Settings, rt: Runtime) -> AsyncIterator[tuple[Runtime, Runtime]]:
-    nodes = [Runtime.from_settings(settings.with_overrides(redis_url=REDIS_URL)) for _ in "ab"]
-    try:
-        yield nodes[0], nodes[1]
-    finally:
-        for node in nodes:
-            await node.close()
 
 
 @pytest.mark.redis

@@ -6,10 +6,8 @@ broker delivers the invalidation."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,12 +15,9 @@ import pytest
 from confide.access.models import Role
 from confide.access.operators import do_remove_operator, do_update_operator
 from confide.chat.routing import agent_card
-from confide.core.config import Settings
 from confide.privacy.erasure import do_erase_subject
 from confide.runtime import Runtime
 from tests.conftest import World
-
-REDIS_URL = os.environ.get("CONFIDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 async def _card(rt: Runtime, operator_id: uuid.UUID) -> dict[str, Any] | None:
@@ -76,16 +71,6 @@ async def test_a_load_that_raced_a_change_is_not_stored(rt: Runtime, world: Worl
     assert cache.get(agent.id) == (False, None)
     cache.store(cache.snapshot(), agent.id, card)
     assert cache.get(agent.id) == (True, card)
-
-
-@pytest.fixture
-async def two_nodes(settings: Settings, rt: Runtime) -> AsyncIterator[tuple[Runtime, Runtime]]:
-    nodes = [Runtime.from_settings(settings.with_overrides(redis_url=REDIS_URL)) for _ in "ab"]
-    try:
-        yield nodes[0], nodes[1]
-    finally:
-        for node in nodes:
-            await node.close()
 
 
 @pytest.mark.redis

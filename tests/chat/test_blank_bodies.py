@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from confide.access.models import Role
-from confide.chat.messages import is_blank
+from confide.chat.message_input import is_blank
 from confide.chat.models import Message
 from confide.runtime import Runtime
 from tests.chat.helpers import agent_token, new_visitor, open_socket, start_chat

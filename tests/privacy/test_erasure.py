@@ -267,7 +267,7 @@ async def test_conversations_go_in_bounded_batches_and_an_interrupted_erasure_re
     for n in range(3):
         chat = await start_chat(client, visitor, f"Chat number {n}")
     visitor_id = uuid.UUID(chat["conversation"]["visitor_id"])
-    original = erasure._apply
+    original = erasure.apply_reaches
     calls = 0
 
     async def failing_second_batch(*args: Any) -> None:
@@ -277,7 +277,7 @@ async def test_conversations_go_in_bounded_batches_and_an_interrupted_erasure_re
             raise RuntimeError("node lost mid-erasure")
         await original(*args)
 
-    monkeypatch.setattr(erasure, "_apply", failing_second_batch)
+    monkeypatch.setattr(erasure, "apply_reaches", failing_second_batch)
     with pytest.raises(RuntimeError):
         await erasure.do_erase_subject(rt, None, "visitor", visitor_id, batch_size=1)
     owners = await _owners(rt, visitor_id)
@@ -286,7 +286,7 @@ async def test_conversations_go_in_bounded_batches_and_an_interrupted_erasure_re
     assert (
         await client.get("/api/v1/widget/conversations", headers=visitor.headers)
     ).status_code == 401
-    monkeypatch.setattr(erasure, "_apply", original)
+    monkeypatch.setattr(erasure, "apply_reaches", original)
     report = await erasure.do_erase_subject(rt, None, "visitor", visitor_id, batch_size=1)
     assert (report.conversations, report.batches) == (2, 3)
     assert await _walk(rt, await _owners(rt, visitor_id)) == {}

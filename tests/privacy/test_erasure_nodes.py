@@ -4,11 +4,9 @@ travels through Redis and every node drops its cached copy (``confide.privacy.ke
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -22,20 +20,7 @@ from confide.core.errors import KeyUnavailable
 from confide.models import metadata
 from confide.privacy.erasure import do_erase_subject
 from confide.runtime import Runtime
-
-REDIS_URL = os.environ.get("CONFIDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture
-async def two_nodes(settings: Settings, rt: Runtime) -> AsyncIterator[tuple[Runtime, Runtime]]:
-    nodes = [Runtime.from_settings(settings.with_overrides(redis_url=REDIS_URL)) for _ in "ab"]
-    for node in nodes:
-        await node.prepare()
-    try:
-        yield nodes[0], nodes[1]
-    finally:
-        for node in nodes:
-            await node.close()
+from tests.conftest import REDIS_URL
 
 
 @pytest.mark.redis

@@ -4,10 +4,8 @@ made it at once, on another node as soon as the broker delivers the invalidation
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,10 +14,8 @@ from confide.access.workspaces import do_create_workspace, do_update_workspace_s
 from confide.chat.conversations import do_start_conversation
 from confide.chat.messages import do_send_message
 from confide.chat.visitors import authenticate_visitor_token, do_create_visitor
-from confide.core.config import Settings
 from confide.runtime import Runtime
 
-REDIS_URL = os.environ.get("CONFIDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PHONE_TEXT = "Call me on +33 6 12 34 56 78 please"
 
 
@@ -67,16 +63,6 @@ async def test_a_read_that_raced_a_change_does_not_store_the_old_settings(rt: Ru
     async with rt.db.session() as session:
         await cache.load(session, workspace_id)
     assert workspace_id in cache._entries
-
-
-@pytest.fixture
-async def two_nodes(settings: Settings, rt: Runtime) -> AsyncIterator[tuple[Runtime, Runtime]]:
-    nodes = [Runtime.from_settings(settings.with_overrides(redis_url=REDIS_URL)) for _ in "ab"]
-    try:
-        yield nodes[0], nodes[1]
-    finally:
-        for node in nodes:
-            await node.close()
 
 
 @pytest.mark.redis

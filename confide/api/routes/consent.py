@@ -10,7 +10,7 @@ from confide.access import policy
 from confide.access.policy import Action
 from confide.api.deps import OperatorDep, PrincipalDep, RuntimeDep, VisitorDep
 from confide.api.schemas import ConsentDecision, ConsentPurpose, ConsentRequestWrite
-from confide.privacy import consent, consent_proof
+from confide.privacy import consent, consent_proof, consent_requests
 from confide.privacy.requests import limits
 
 router = APIRouter(tags=["consent"])
@@ -22,7 +22,7 @@ async def list_consent_requests(principal: OperatorDep, rt: RuntimeDep) -> dict[
     """Every version of every consent request (the active one of a purpose is not superseded)."""
     policy.authorize(principal, Action.WORKSPACE_SETTINGS)
     assert principal.workspace_id is not None
-    return {"requests": await consent.list_requests(rt, principal.workspace_id)}
+    return {"requests": await consent_requests.list_requests(rt, principal.workspace_id)}
 
 
 @router.put("/consent/requests/{purpose}")
@@ -36,7 +36,7 @@ async def publish_consent_request(
     """Publish a new version of the text shown to visitors for ``purpose``; older versions stay."""
     policy.authorize(principal, Action.WORKSPACE_SETTINGS)
     assert principal.workspace_id is not None
-    published = await consent.do_publish_request(
+    published = await consent_requests.do_publish_request(
         rt,
         principal,
         purpose,

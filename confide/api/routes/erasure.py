@@ -13,7 +13,8 @@ from pydantic import Field
 from confide.api.deps import OperatorDep, RuntimeDep
 from confide.api.schemas import RequestModel
 from confide.core.errors import ValidationFailed
-from confide.privacy.erasure import ErasureReport, do_erase_subject, do_erase_subjects_by
+from confide.privacy.erasure import do_erase_subject, do_erase_subjects_by
+from confide.privacy.erasure_walk import ErasureReport
 
 router = APIRouter(tags=["erasure"])
 

@@ -23,8 +23,8 @@ from confide.chat.channels.endpoints import (
     verify_signature,
 )
 from confide.chat.conversations import open_conversation
+from confide.chat.message_input import MAX_CLIENT_ID, check_body
 from confide.chat.message_writes import append_message
-from confide.chat.messages import check_body
 from confide.chat.models import (
     AuthorKind,
     ChannelEndpoint,
@@ -40,8 +40,6 @@ from confide.core.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from confide.runtime import Runtime
-
-MAX_CLIENT_ID = 64
 
 
 @dataclass(frozen=True)

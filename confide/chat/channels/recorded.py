@@ -19,8 +19,8 @@ from confide.audit.ledger import append
 from confide.chat import events
 from confide.chat.channels.endpoints import SIGNATURE_TOLERANCE_SECONDS
 from confide.chat.conversations import open_conversation
+from confide.chat.message_input import check_body
 from confide.chat.message_writes import append_message
-from confide.chat.messages import check_body
 from confide.chat.models import (
     AuthorKind,
     Channel,

@@ -19,6 +19,7 @@ from confide.audit.ledger import Actor, append
 from confide.chat.models import Channel, Conversation, ConversationLabel
 from confide.core.errors import ValidationFailed
 from confide.privacy.key_cache import KeyPurge
+from confide.privacy.retention.batches import next_batch
 from confide.privacy.retention.end_of_life import (
     destroy_conversations,
     freed_visitors,
@@ -117,18 +118,7 @@ async def do_bulk_delete(
     try:
         while True:
             async with rt.db.transaction() as tx:
-                query = select(Conversation.id).where(*rule)
-                if after is not None:
-                    query = query.where(Conversation.id > after)
-                ids = list(
-                    (
-                        await tx.scalars(
-                            query.order_by(Conversation.id)
-                            .limit(batch_size)
-                            .with_for_update(skip_locked=True)
-                        )
-                    ).all()
-                )
+                ids = await next_batch(tx, *rule, after=after, limit=batch_size)
                 if not ids:
                     break
                 after = ids[-1]

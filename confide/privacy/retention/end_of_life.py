@@ -23,11 +23,11 @@ from confide.core.db import UnitOfWork
 from confide.core.id_lists import id_in
 from confide.privacy import holds
 from confide.privacy.erasure import (
-    ErasureReport,
     erase_conversations_in,
     erase_visitors_in,
     held_conversation_ids,
 )
+from confide.privacy.erasure_walk import ErasureReport
 from confide.privacy.journal import record_erasure
 from confide.privacy.key_cache import KeyPurge, destroy_keys
 

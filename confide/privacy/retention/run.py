@@ -7,11 +7,12 @@ Design (after Zulip's ``retention.py``):
   ``end_of_life`` (past the archive period: statistics kept, everything else destroyed through
   the erasure engine; a visitor left with nothing is erased too).
 - **One transaction per batch, the report in it.** Each batch locks the run row, takes at
-  most ``batch_size`` conversations of its lane after the cursor (``FOR UPDATE SKIP LOCKED``
-  on PostgreSQL: another run never takes the same rows), does the work, adds to the run's
-  counts and moves the cursor, and commits all of it together. A run killed with SIGKILL loses
-  its open batch whole; resuming it (the job's cursor, or ``confide retention run`` finding the
-  unfinished run) starts from the last committed cursor, so nothing is counted twice.
+  most ``batch_size`` conversations of its lane after the cursor (``batches.next_batch``:
+  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, another run never takes the same rows), does the
+  work, adds to the run's counts and moves the cursor, and commits all of it together. A run
+  killed with SIGKILL loses its open batch whole; resuming it (the job's cursor, or ``confide
+  retention run`` finding the unfinished run) starts from the last committed cursor, so
+  nothing is counted twice.
 - **Legal hold** (GDPR Art. 17(3)(e)): every batch asks ``held_conversation_ids`` (and the
   ``held`` flag) inside its transaction; held conversations are skipped and counted, never
   archived or destroyed.
@@ -42,6 +43,7 @@ from confide.core.id_lists import id_in
 from confide.privacy import settings as privacy_settings
 from confide.privacy.key_cache import KeyPurge
 from confide.privacy.retention.archive import archive_data_keys
+from confide.privacy.retention.batches import next_batch
 from confide.privacy.retention.end_of_life import (
     destroy_conversations,
     freed_visitors,
@@ -235,21 +237,13 @@ async def run_batch(
         if rule is False:
             after = None
             continue
-        query = select(Conversation.id).where(
+        ids = await next_batch(
+            tx,
             Conversation.workspace_id == uuid.UUID(lane[0]),
             Conversation.channel == Channel(lane[1]),
             rule,
-        )
-        if after is not None:
-            query = query.where(Conversation.id > uuid.UUID(after))
-        ids = list(
-            (
-                await tx.scalars(
-                    query.order_by(Conversation.id)
-                    .limit(batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            after=None if after is None else uuid.UUID(after),
+            limit=batch_size,
         )
         if not ids:
             after = None

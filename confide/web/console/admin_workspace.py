@@ -20,7 +20,8 @@ from confide.api.routes import consent as consent_api
 from confide.api.routes import workspace as workspace_api
 from confide.api.schemas import ConsentPurpose, ConsentRequestWrite, WorkspaceUpdate
 from confide.chat.models import Channel
-from confide.privacy import consent, redaction_accuracy
+from confide.privacy import redaction_accuracy
+from confide.privacy.consent_requests import PURPOSES
 from confide.privacy.redaction import RedactionPolicy
 from confide.privacy.retention.overview import retention_overview
 from confide.web.console import forms
@@ -190,9 +191,9 @@ async def _consent_page(
 ) -> Response:
     listed = await consent_api.list_consent_requests(principal=visit.principal, rt=runtime(request))
     active = {r["purpose"]: r for r in listed["requests"] if r["superseded_at"] is None}
-    history = {p: [r for r in listed["requests"] if r["purpose"] == p] for p in consent.PURPOSES}
+    history = {p: [r for r in listed["requests"] if r["purpose"] == p] for p in PURPOSES}
     context = {
-        "purposes": [(p, PURPOSE_TITLES[p]) for p in consent.PURPOSES],
+        "purposes": [(p, PURPOSE_TITLES[p]) for p in PURPOSES],
         "active": active,
         "history": history,
         "errors": outcome.errors if outcome else {},
@@ -216,7 +217,7 @@ async def publish_consent(request: Request, purpose: str) -> Response:
     if isinstance(checked, Response):
         return checked
     visit, form = checked
-    if purpose not in consent.PURPOSES:
+    if purpose not in PURPOSES:
         return await _consent_page(request, visit)
     data = {"version": forms.text(form, "version"), "text": forms.text(form, "text")}
     outcome = await forms.attempt(

@@ -22,7 +22,7 @@ from confide.api.routes import operators as operators_api
 from confide.chat import labels, previews
 from confide.chat.models import Channel, OperatorPresence
 from confide.core.errors import ConfideError
-from confide.privacy import consent
+from confide.privacy import consent, consent_requests
 from confide.privacy import settings as privacy_settings
 from confide.runtime import Runtime
 from confide.web.console import visitor_attributes
@@ -192,7 +192,7 @@ async def _conversation(
     assert principal.workspace_id is not None
     grants: dict[str, bool] = {}
     if detail["channel"] == Channel.WEB.value:
-        for purpose in consent.PURPOSES:
+        for purpose in consent_requests.PURPOSES:
             grants[purpose] = await consent.visitor_grants(
                 rt, principal.workspace_id, visitor_id, purpose
             )
@@ -208,7 +208,7 @@ async def _conversation(
     privacy = await privacy_settings.read(rt, principal.workspace_id)
     transcripts_off = not privacy["store_transcripts"]
     # The visitor's page (mirrored with their consent) and co-browsing: web chats only.
-    requests = await consent.list_requests(rt, principal.workspace_id)
+    requests = await consent_requests.list_requests(rt, principal.workspace_id)
     sharing = {
         "enabled": bool(grants) and privacy["mirroring_enabled"],
         "cobrowse_offered": any(
