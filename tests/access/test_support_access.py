@@ -209,9 +209,9 @@ async def test_expiry_closes_an_idle_websocket_at_its_next_revalidation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # No event reaches the socket after the grant lapses: the socket's own timer wakes it.
-    from confide.realtime import sockets
+    from confide.realtime import socket_access
 
-    monkeypatch.setattr(sockets, "REVALIDATE_SECONDS", 0.5)
+    monkeypatch.setattr(socket_access, "REVALIDATE_SECONDS", 0.5)
     granted, _, _ = await _two_chats(client, team["group"])
     admin = await world.headers(team["ada"])  # type: ignore[arg-type]
     await grant(client, admin, scope="conversation", conversation_id=granted, hours=1)
