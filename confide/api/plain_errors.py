@@ -55,6 +55,8 @@ def plain_message(error: dict[str, Any]) -> str:
     if kind == "too_long":
         return f"Give at most {ctx.get('max_length')} entries."
     if kind == "too_short":
+        if ctx.get("min_length") == 1:
+            return "Give at least one entry."
         return f"Give at least {ctx.get('min_length')} entries."
     if kind in ("greater_than_equal", "greater_than"):
         return f"Use a number of at least {ctx.get('ge', ctx.get('gt'))}."

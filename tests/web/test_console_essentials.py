@@ -63,3 +63,20 @@ async def test_asking_for_consent_before_publishing_a_text_names_the_console_pag
     text = html.unescape(refused.text)
     assert "Settings → Consent requests" in text
     assert "/api/v1" not in text.split("<main", 1)[1]
+
+
+async def test_an_empty_breach_form_counts_the_fields_to_correct_in_plain_words(
+    world: World,
+) -> None:
+    admin = await world.operator("root", Role.ADMIN)
+    await sign_in(world, admin)
+    path = "/console/settings/breaches"
+    bad = await post_form(world.client, path, path, {"title": "", "detected_at": ""})
+    assert bad.status_code == 422
+    text = html.unescape(bad.text)
+    marked = text.count('aria-invalid="true"')
+    assert marked > 1
+    assert f"Nothing was saved: correct the {marked} fields marked below." in text
+    assert "Give at least one entry." in text and "1 entries" not in text
+    listed = (await world.client.get("/api/v1/breaches")).json()
+    assert listed["breaches"] == []
