@@ -80,3 +80,12 @@ async def test_an_empty_breach_form_counts_the_fields_to_correct_in_plain_words(
     assert "Give at least one entry." in text and "1 entries" not in text
     listed = (await world.client.get("/api/v1/breaches")).json()
     assert listed["breaches"] == []
+
+
+async def test_each_settings_page_names_its_section_in_the_tab_title(world: World) -> None:
+    admin = await world.operator("root", Role.ADMIN)
+    await sign_in(world, admin)
+    for path, title in (("retention", "Retention"), ("breaches", "Breaches"), ("widget", "Widget")):
+        page = await world.client.get(f"/console/settings/{path}")
+        assert page.status_code == 200
+        assert f"<title>{title} · Settings · Confide</title>" in html.unescape(page.text)
