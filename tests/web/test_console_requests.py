@@ -163,3 +163,36 @@ async def test_an_access_request_after_erasure_says_nothing_is_held_in_the_conso
     missing = await client.get(f"{path}/export")
     assert missing.status_code == 404
     assert "held any more" in missing.text and "carry out an access request" not in missing.text
+
+
+async def test_admin_records_a_request_received_by_letter_and_its_clock_starts(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    ada = await world.operator("ada", Role.ADMIN)
+    await sign_in(world, ada)
+    page = await client.get("/console/requests")
+    assert "Record a request received by e-mail, letter or phone" in page.text
+    # A malformed visitor id is refused next to its field, and nothing is recorded.
+    bad = await post_form(
+        client,
+        "/console/requests",
+        "/console/requests",
+        {"kind": "erasure", "channel": "letter", "visitor_id": "abc"},
+    )
+    assert bad.status_code == 422
+    assert 'id="err-visitor_id"' in bad.text and "Nothing was saved" in bad.text
+    assert (await client.get("/api/v1/dsr/cases", headers=await world.headers(ada))).json()[
+        "cases"
+    ] == []
+    done = await post_form(
+        client,
+        "/console/requests",
+        "/console/requests",
+        {"kind": "erasure", "channel": "letter", "email": "reader@example.invalid"},
+    )
+    assert done.status_code == 303
+    case_page = await client.get(done.headers["location"])
+    assert "Request recorded; the one-month clock has started." in case_page.text
+    cases = (await client.get("/api/v1/dsr/cases", headers=await world.headers(ada))).json()
+    [case] = cases["cases"]
+    assert (case["kind"], case["channel"], case["status"]) == ("erasure", "letter", "received")

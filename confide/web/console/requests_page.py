@@ -31,6 +31,16 @@ async def requests_page(request: Request) -> Response:
     visit = await page_visit(request, Action.SUBJECTS_ERASE)
     if isinstance(visit, Response):
         return visit
+    return await _list_page(request, visit)
+
+
+async def _list_page(
+    request: Request,
+    visit: Visit,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
     rt = runtime(request)
     assert visit.principal.operator_id is not None and visit.principal.workspace_id is not None
     me = (
@@ -42,8 +52,49 @@ async def requests_page(request: Request) -> Response:
         "nav": "requests",
         "cases": cases,
         "overdue": sum(1 for c in cases if c.overdue),
+        "kinds": KINDS,
+        "channels": RECEIVED_BY,
+        "errors": errors or {},
+        "values": values or {},
     }
-    return render(request, "requests.html", context, 200, visit)
+    return render(request, "requests.html", context, status_code, visit)
+
+
+KINDS = ("access", "portability", "rectification", "erasure", "restriction", "objection")
+RECEIVED_BY = (
+    ("email", "E-mail"),
+    ("letter", "Letter"),
+    ("phone", "Phone"),
+    ("console", "In person"),
+)
+
+
+@router.post("/console/requests")
+async def record_request(request: Request) -> Response:
+    """Record a request that arrived by e-mail, letter or phone (GDPR Art. 12: any channel
+    counts), through the API's own handler; the one-month clock starts now."""
+    checked = await post_visit(request, Action.SUBJECTS_ERASE)
+    if isinstance(checked, Response):
+        return checked
+    visit, form = checked
+    values: dict[str, Any] = {
+        "kind": forms.text(form, "kind"),
+        "channel": forms.text(form, "channel"),
+        "email": forms.optional(form, "email"),
+        "phone": forms.optional(form, "phone"),
+        "visitor_id": forms.optional(form, "visitor_id"),
+        "verified": forms.checked(form, "verified"),
+    }
+    outcome = await forms.attempt(
+        lambda: dsr_api.open_case(
+            body=dsr_api.CaseOpen.model_validate(values),
+            principal=visit.principal,
+            rt=runtime(request),
+        )
+    )
+    if not outcome.ok or outcome.value is None:
+        return await _list_page(request, visit, outcome.errors, values, outcome.status_code)
+    return redirect(f"/console/requests/{outcome.value['id']}?done=recorded", visit)
 
 
 NEXT_STEPS: dict[str, tuple[str, ...]] = {
@@ -70,7 +121,17 @@ async def _case_page(
     try:
         case, history = await case_history(rt, visit.principal, uuid.UUID(case_id))
     except (ValueError, NotFound):
-        context = {"me": me, "nav": "requests", "cases": [], "overdue": 0, "missing": True}
+        context = {
+            "me": me,
+            "nav": "requests",
+            "cases": [],
+            "overdue": 0,
+            "missing": True,
+            "kinds": KINDS,
+            "channels": RECEIVED_BY,
+            "errors": {},
+            "values": {},
+        }
         return render(request, "requests.html", context, 404, visit)
     steps = () if case.kind == "rectification" else NEXT_STEPS.get(case.status, ())
     context = {
