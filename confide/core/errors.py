@@ -28,7 +28,8 @@ say what to do, and never contain personal data.
     │       └── KeyErased             410 subject_erased      (key id tombstoned)
     ├── MethodNotAllowed              405 method_not_allowed
     ├── Conflict                      409 conflict
-    │   └── LegalHold                 409 legal_hold          (erasure blocked by a hold)
+    │   ├── LegalHold                 409 legal_hold          (erasure blocked by a hold)
+    │   └── ConsentWithdrawn          409 consent_withdrawn   (the visitor said no to chat)
     ├── MailNotConfigured             409 mail_not_configured
     ├── BackupInvalid                 422 backup_invalid      (one line: what is wrong)
     │   └── KeyStoreCopyRetired       422 keystore_copy_retired (its master-key epoch is gone)
@@ -279,6 +280,16 @@ class LegalHold(Conflict):
     17(3)(e)); lift the hold first."""
 
     code = "legal_hold"
+
+
+class ConsentWithdrawn(Conflict):
+    """An operator's reply or file refused: the visitor withdrew (or refused) consent to the
+    chat in a workspace that requires it, so nothing more is stored in it (GDPR Art. 7(3))."""
+
+    code = "consent_withdrawn"
+    default_message = (
+        "The visitor withdrew consent: nothing more can be sent or stored in this chat."
+    )
 
 
 class TooManyRequests(ConfideError):
