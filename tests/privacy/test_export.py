@@ -375,8 +375,10 @@ async def test_small_batches_without_memo_export_the_same_files(
 ) -> None:
     await world.workspace()
     visitor = await new_visitor(client)
-    for n in range(3):
+    for n in range(3):  # one open chat at a time: each ends before the next
         chat = await start_chat(client, visitor, f"Chat {n}")
+        cid = chat["conversation"]["id"]
+        await client.post(f"/api/v1/widget/conversations/{cid}/close", headers=visitor.headers)
     ref = SubjectRef("visitor", uuid.UUID(chat["conversation"]["visitor_id"]))
     # No cached key: the record of a command-line export seals under the subject's key on the
     # workspace's chain, whatever another act left in the cache.
