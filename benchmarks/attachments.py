@@ -66,7 +66,8 @@ async def run(quick: bool = False) -> Result:
         workspace = await do_create_workspace(rt, slug=f"b{uuid.uuid4().hex[:8]}", name="Bench")
         visitor = await do_create_visitor(rt, workspace.slug)
         principal = await authenticate_visitor_token(rt, visitor.token)
-        conversation = await do_start_conversation(rt, principal, visitor_id=visitor.visitor_id)
+        started = await do_start_conversation(rt, principal, visitor_id=visitor.visitor_id)
+        conversation = started.conversation
         for i in range(2):  # warm-up: the conversation's key created and cached
             await do_upload_attachment(
                 rt, principal, conversation.id, name=f"w{i}.jpg", chunks=_chunks(data)

@@ -56,7 +56,8 @@ async def _prepare(rt: Runtime, *, redaction: bool) -> tuple[Principal, uuid.UUI
         )
     visitor = await do_create_visitor(rt, workspace.slug)
     principal = await authenticate_visitor_token(rt, visitor.token)
-    conversation = await do_start_conversation(rt, principal, visitor_id=visitor.visitor_id)
+    started = await do_start_conversation(rt, principal, visitor_id=visitor.visitor_id)
+    conversation = started.conversation
     rt.settings.visitor_messages_per_minute = 10**9
     for i in range(30):  # warm-up: keys created and cached, statements compiled
         await do_send_message(rt, principal, conversation.id, client_id=f"w{i}", body=TEXT)

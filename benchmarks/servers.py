@@ -111,7 +111,8 @@ async def populate(settings: Settings, visitors: int) -> Population:
         async def one() -> tuple[str, str]:
             visitor = await do_create_visitor(rt, WORKSPACE)
             principal = await authenticate_visitor_token(rt, visitor.token)
-            conversation = await do_start_conversation(rt, principal, visitor_id=visitor.visitor_id)
+            started = await do_start_conversation(rt, principal, visitor_id=visitor.visitor_id)
+            conversation = started.conversation
             return visitor.token, str(conversation.id)
 
         made: list[tuple[str, str]] = []

@@ -55,7 +55,7 @@ from confide.core.errors import (
     TooManyRequests,
     UnsupportedFileType,
 )
-from confide.privacy import consent
+from confide.privacy import consent, consent_state
 from confide.privacy.access import read_transcript
 from confide.privacy.vault import attachment_name_aad
 from confide.runtime import Runtime
@@ -103,6 +103,10 @@ async def _check_upload(
             raise Conflict("Files need stored transcripts; this workspace keeps none.")
         if principal.kind == "visitor" and privacy.consent_required:
             await consent.require(session, principal, "chat")
+        elif privacy.consent_required:  # not a byte read for a file that would be refused
+            await consent_state.refuse_if_withdrawn(
+                session, conversation.workspace_id, conversation.visitor_id
+            )
         settings = await load_settings(session, conversation.workspace_id)
         if not settings.enabled:
             raise Forbidden("This workspace does not accept files in chats.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,13 +25,14 @@ from confide.chat.models import (
     Availability,
     Channel,
     Conversation,
+    ConversationLifecycle,
     ConversationStatus,
     Visitor,
 )
 from confide.chat.visitors import subject_of
 from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
-from confide.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from confide.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from confide.privacy import consent
 from confide.privacy import settings as privacy_settings
 from confide.privacy.requests import limits
@@ -148,6 +149,11 @@ async def open_conversation(
     return conversation
 
 
+class Started(NamedTuple):
+    conversation: Conversation
+    resumed: bool  # the visitor's conversation already open on that channel, not a new one
+
+
 async def do_start_conversation(
     rt: Runtime,
     principal: Principal,
@@ -157,20 +163,48 @@ async def do_start_conversation(
     group_id: uuid.UUID | None = None,
     call_metadata: dict[str, Any] | None = None,
     visitor_context: dict[str, Any] | None = None,
-) -> Conversation:
-    """A visitor (or an operator for them) starts a conversation. Raises :class:`NotFound`
-    for a visitor of another workspace, ``consent_required`` when the workspace asks for
-    consent the visitor has not given (GDPR Art. 6(1)(a), 7)."""
+) -> Started:
+    """A visitor (or an operator for them) starts a conversation, or gets back the one already
+    open (waiting or open, active) on ``channel``: one chat a visitor at a time, so a reload or
+    a script cannot fill the inbox with empty ones. Raises :class:`NotFound` for a visitor of
+    another workspace, ``consent_required`` when the workspace asks for consent the visitor has
+    not given (GDPR Art. 6(1)(a), 7), :class:`TooManyRequests` past
+    ``conversations_per_visitor_per_hour`` new ones."""
     assert principal.workspace_id is not None
     if principal.kind == "visitor" and principal.visitor_id != visitor_id:
         raise Forbidden()
     async with rt.db.transaction() as tx:
-        visitor = await tx.get(Visitor, visitor_id)
+        # The visitor's row lock orders two starts at once: the second finds the first's.
+        visitor = await tx.get(Visitor, visitor_id, with_for_update=True)
         if visitor is None or visitor.workspace_id != principal.workspace_id:
             raise NotFound("No such visitor in this workspace.", field="visitor")
         if principal.kind == "visitor":
             await _require_chat_consent(tx, principal)
-        return await open_conversation(
+        # ix_conversations_visitor_id
+        current = await tx.scalar(
+            select(Conversation)
+            .where(
+                Conversation.visitor_id == visitor_id,
+                Conversation.channel == channel,
+                Conversation.status != ConversationStatus.CLOSED,
+                Conversation.lifecycle == ConversationLifecycle.ACTIVE,
+            )
+            .order_by(Conversation.created_at.desc())
+            .limit(1)
+        )
+        if current is not None:
+            visitor.last_seen_at = utcnow()
+            return Started(current, True)
+        if principal.kind == "visitor":  # a second line behind the one per address
+            wait = await rt.limiter.hit(
+                f"conversation:{visitor_id}", rt.settings.conversations_per_visitor_per_hour, 3600
+            )
+            if wait:
+                raise TooManyRequests(
+                    "You started too many chats; try again later.",
+                    headers={"Retry-After": str(wait)},
+                )
+        conversation = await open_conversation(
             rt,
             tx,
             workspace_id=principal.workspace_id,
@@ -180,6 +214,7 @@ async def do_start_conversation(
             call_metadata=call_metadata,
             visitor_context=visitor_context,
         )
+        return Started(conversation, False)
 
 
 async def _require_chat_consent(session: AsyncSession, principal: Principal) -> None:

@@ -33,7 +33,7 @@ from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork, new_id
 from confide.core.hot_statements import HotStatement
 from confide.core.sqlite_driver import RIDES_ALONG
-from confide.privacy import consent, redaction
+from confide.privacy import consent, consent_state, redaction
 from confide.privacy.models import WorkspacePrivacySettings
 from confide.privacy.redaction import RedactionPolicy
 
@@ -81,6 +81,11 @@ async def append_message(
     if author is AuthorKind.VISITOR:  # every channel stores visitor words through here
         await consent.require_for_storage(
             rt, session, conversation.workspace_id, conversation.visitor_id
+        )
+    elif author is AuthorKind.OPERATOR and privacy.consent_required:
+        # ... and operators' replies and files: none once the visitor withdrew consent.
+        await consent_state.refuse_if_withdrawn(
+            session, conversation.workspace_id, conversation.visitor_id
         )
     seq = await session.scalar(NEXT_SEQ, {"conversation_id": conversation.id})
     assert seq is not None

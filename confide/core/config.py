@@ -191,6 +191,8 @@ class Settings(BaseSettings):
     )
     visitor_messages_per_minute: int = Field(default=30, ge=1)
     conversations_per_ip_per_hour: int = Field(default=20, ge=1)
+    # New chats one visitor may start an hour (one is open at a time; this counts new ones).
+    conversations_per_visitor_per_hour: int = Field(default=10, ge=1)
     typing_events_per_minute: int = Field(default=120, ge=1)
     default_max_concurrent_chats: int = Field(default=5, ge=1, le=100)
     # Transcripts off: how long, and how many, messages of a live chat are held (memory or

@@ -29,7 +29,8 @@ say what to do, and never contain personal data.
     ├── MethodNotAllowed              405 method_not_allowed
     ├── Conflict                      409 conflict
     │   ├── LegalHold                 409 legal_hold          (erasure blocked by a hold)
-    │   └── DatabaseInUse             409 database_in_use     (a restore meets a server)
+    │   ├── DatabaseInUse             409 database_in_use     (a restore meets a server)
+    │   └── ConsentWithdrawn          409 consent_withdrawn   (the visitor said no to chat)
     ├── MailNotConfigured             409 mail_not_configured
     ├── BackupInvalid                 422 backup_invalid      (one line: what is wrong)
     │   └── KeyStoreCopyRetired       422 keystore_copy_retired (its master-key epoch is gone)
@@ -288,6 +289,16 @@ class DatabaseInUse(Conflict):
 
     code = "database_in_use"
     default_message = "The database is in use; stop what uses it and try again."
+
+
+class ConsentWithdrawn(Conflict):
+    """An operator's reply or file refused: the visitor withdrew (or refused) consent to the
+    chat in a workspace that requires it, so nothing more is stored in it (GDPR Art. 7(3))."""
+
+    code = "consent_withdrawn"
+    default_message = (
+        "The visitor withdrew consent: nothing more can be sent or stored in this chat."
+    )
 
 
 class TooManyRequests(ConfideError):

@@ -5,6 +5,7 @@ and access and erasure requests filed from the widget become cases admins see.""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from confide.chat.models import Message
 from tests.browser.conftest import NewPage, Site, save_screenshot
+from tests.browser.test_console import TIMEOUT_MS, sign_in
 
 CONSENT_TEXT = "We keep this conversation for one year to answer you. Do you agree?"
 SHADOW = "document.getElementById('confide-widget').shadowRoot"
@@ -122,6 +124,84 @@ async def test_withdrawing_consent_pauses_the_chat_until_the_visitor_consents_ag
     proof = (await _api(site, "GET", f"/visitors/{vuid}/consent-proof")).json()
     proof = proof.get("proof", proof)
     assert proof["current_grants"]["chat"] is True
+
+
+async def _withdraw(page: Page) -> None:
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_role("button", name="Privacy", exact=True).click()
+    await dialog.get_by_role("button", name="Withdraw my consent").click()
+    await dialog.get_by_role("button", name="Yes, withdraw").click()
+    await expect(dialog.get_by_text("You withdrew your consent")).to_be_visible()
+
+
+async def test_the_agents_console_pauses_the_reply_box_when_the_visitor_withdraws(
+    site: Site, new_page: NewPage
+) -> None:
+    await _api(site, "PUT", "/consent/requests/chat", json={"version": "1", "text": CONSENT_TEXT})
+    await _api(site, "PATCH", "/workspace", json={"consent_required": True})
+    shop = await new_page()
+    await _open_demo(shop, site)
+    await shop.get_by_role("dialog").get_by_role("button", name="Accept and chat").click()
+    await _send(shop, "Before withdrawing")
+    await expect(shop.locator("#confide-widget").get_by_text("Before withdrawing")).to_be_visible()
+    await expect(shop.get_by_role("log", name="Messages").locator(".msg.me.pending")).to_have_count(
+        0
+    )
+    raw = await shop.evaluate(f"localStorage.getItem('confide.{site.workspace}')")
+    conversation_id = json.loads(raw)["conversation"]
+
+    console = await new_page(width=1440, height=900)
+    await sign_in(console, site, site.admin)
+    await expect(console.get_by_role("heading", name="Inbox")).to_be_visible(timeout=TIMEOUT_MS)
+    await console.goto(f"{site.url}/console/conversations/{conversation_id}")
+    await console.locator('body[data-socket="online"]').wait_for()
+    reply = console.get_by_label(re.compile(r"^Reply to"))
+    attach = console.get_by_role("button", name=re.compile(r"^Attach"))
+    notice = console.locator("#consent-withdrawn")
+    badge = console.locator(".consent-list li", has_text="chat").locator(".pill")
+    await expect(reply).to_be_enabled()
+    await expect(attach).to_be_enabled()
+    await expect(notice).to_be_hidden()
+    await expect(badge).to_have_text("granted")
+    # A message the console receives live: it is subscribed to the conversation's events.
+    await _send(shop, "Are you there?")
+    await expect(console.locator("#messages").get_by_text("Are you there?")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+
+    await _withdraw(shop)
+    # The console follows at once: a clear notice, the reply box and Attach off, the badge.
+    await expect(notice).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(notice).to_have_text(
+        "The visitor withdrew consent: nothing more can be sent or stored in this chat."
+    )
+    await expect(reply).to_be_disabled()
+    await expect(console.locator("#composer .send")).to_be_disabled()
+    await expect(attach).to_be_disabled()
+    await expect(badge).to_have_text("withdrawn")
+    # So after a reload (the page says so itself); and the server refuses a reply anyway.
+    await console.reload()
+    await expect(notice).to_be_visible()
+    await expect(reply).to_be_disabled()
+    await expect(attach).to_be_disabled()
+    await expect(badge).to_have_text("withdrawn")
+    refused = await site.world.client.post(
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={"client_id": "after-withdrawal", "body": "Are you still there?"},
+        headers=await site.world.headers(site.admin),
+    )
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "consent_withdrawn"
+    assert await _messages(site) == 2
+
+    # The visitor consents again: the console's reply box comes back, live.
+    await console.locator('body[data-socket="online"]').wait_for()
+    dialog = shop.get_by_role("dialog")
+    await dialog.get_by_role("button", name="Consent again").click()
+    await dialog.get_by_role("button", name="Accept and chat").click()
+    await expect(notice).to_be_hidden(timeout=TIMEOUT_MS)
+    await expect(reply).to_be_enabled()
+    await expect(attach).to_be_enabled()
+    await expect(badge).to_have_text("granted")
 
 
 async def test_access_and_erasure_requests_filed_from_the_widget_become_cases(

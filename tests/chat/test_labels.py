@@ -25,7 +25,9 @@ async def test_labels_are_set_on_conversations_and_filter_the_list(world: World)
 
     visitor = await new_visitor(world.client)
     first = (await start_chat(world.client, visitor, "Invoice?", group_id=group))["conversation"]
-    second = (await start_chat(world.client, visitor, "Crash!", group_id=group))["conversation"]
+    second = (
+        await start_chat(world.client, await new_visitor(world.client), "Crash!", group_id=group)
+    )["conversation"]
     path = f"/api/v1/conversations/{first['id']}/labels"
     set_ = await world.client.put(path, json={"label_ids": [billing["id"]]}, headers=agent)
     assert set_.status_code == 200 and [x["name"] for x in set_.json()["labels"]] == ["Billing"]

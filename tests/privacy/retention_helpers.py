@@ -40,10 +40,10 @@ async def seed_conversation(
     visitor = await new_visitor(client)
     principal = await authenticate_visitor_token(rt, visitor.token)
     assert principal.visitor_id is not None
-    conversation = await do_start_conversation(
+    started = await do_start_conversation(
         rt, principal, visitor_id=principal.visitor_id, channel=channel
     )
-    cid = conversation.id
+    cid = started.conversation.id
     for n in range(texts):
         sent = await client.post(
             f"/api/v1/widget/conversations/{cid}/messages",

@@ -31,7 +31,8 @@ async def test_an_erasure_on_one_node_empties_the_key_cache_of_another(
     await do_create_workspace(node_a, slug="nodes", name="Nodes")
     visitor = await do_create_visitor(node_a, "nodes")
     principal = await authenticate_visitor_token(node_a, visitor.token)
-    conversation = await do_start_conversation(node_a, principal, visitor_id=visitor.visitor_id)
+    started = await do_start_conversation(node_a, principal, visitor_id=visitor.visitor_id)
+    conversation = started.conversation
     sent = await do_send_message(
         node_a, principal, conversation.id, client_id=uuid.uuid4().hex, body="A distinct phrase"
     )

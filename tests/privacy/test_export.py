@@ -100,6 +100,11 @@ async def test_visitor_export_holds_every_exported_table_valid_and_safe(
 ) -> None:
     admin = await admin_headers(world)
     visitor, _key, web_id, sms_id = await _touch_every_visitor_table(world, client, admin)
+    # One open chat at a time: the first ends before the second starts.
+    mine = (await client.get("/api/v1/widget/conversations", headers=visitor.headers)).json()
+    for listed in mine["conversations"]:
+        path = f"/api/v1/widget/conversations/{listed['id']}/close"
+        assert (await client.post(path, headers=visitor.headers)).status_code == 200
     chat = await start_chat(client, visitor, FORMULA)
     second = chat["conversation"]["id"]
     sent = await client.post(
@@ -375,8 +380,10 @@ async def test_small_batches_without_memo_export_the_same_files(
 ) -> None:
     await world.workspace()
     visitor = await new_visitor(client)
-    for n in range(3):
+    for n in range(3):  # one open chat at a time: each ends before the next
         chat = await start_chat(client, visitor, f"Chat {n}")
+        cid = chat["conversation"]["id"]
+        await client.post(f"/api/v1/widget/conversations/{cid}/close", headers=visitor.headers)
     ref = SubjectRef("visitor", uuid.UUID(chat["conversation"]["visitor_id"]))
     # No cached key: the record of a command-line export seals under the subject's key on the
     # workspace's chain, whatever another act left in the cache.

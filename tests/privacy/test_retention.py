@@ -141,7 +141,7 @@ async def test_a_visitor_with_a_conversation_kept_longer_is_not_erased(
     from confide.chat.visitors import authenticate_visitor_token
 
     principal = await authenticate_visitor_token(rt, seeded.token)
-    web = await do_start_conversation(rt, principal, visitor_id=seeded.visitor_id)
+    web = (await do_start_conversation(rt, principal, visitor_id=seeded.visitor_id)).conversation
     ended = await ended_at(rt, seeded.conversation_id)
     await do_run_retention(rt, as_of=ended + timedelta(days=31))
     assert await conversation_state(rt, seeded.conversation_id) == "destroyed"

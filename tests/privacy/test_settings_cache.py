@@ -23,7 +23,8 @@ async def _chat(rt: Runtime, slug: str) -> tuple[uuid.UUID, Principal, uuid.UUID
     workspace = await do_create_workspace(rt, slug=slug, name="Cache")
     visitor = await do_create_visitor(rt, slug)
     principal = await authenticate_visitor_token(rt, visitor.token)
-    conversation = await do_start_conversation(rt, principal, visitor_id=visitor.visitor_id)
+    started = await do_start_conversation(rt, principal, visitor_id=visitor.visitor_id)
+    conversation = started.conversation
     return workspace.id, principal, conversation.id
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from confide.access.workspaces import check_slug
 from confide.api.deps import RuntimeDep, VisitorDep, client_ip_key
@@ -63,11 +63,17 @@ async def my_conversations(principal: VisitorDep, rt: RuntimeDep) -> dict[str, A
 
 @router.post("/conversations", status_code=201)
 async def start_conversation(
-    body: ConversationStart, request: Request, principal: VisitorDep, rt: RuntimeDep
+    body: ConversationStart,
+    request: Request,
+    response: Response,
+    principal: VisitorDep,
+    rt: RuntimeDep,
 ) -> dict[str, Any]:
+    """Start a chat (201), or, while one is open on the web, answer that one (200) and add
+    ``message`` to it: a visitor has one open chat at a time."""
     await _limit_per_ip(request, rt, "conversation")
     assert principal.visitor_id is not None
-    conversation = await conversations.do_start_conversation(
+    conversation, resumed = await conversations.do_start_conversation(
         rt,
         principal,
         visitor_id=principal.visitor_id,
@@ -75,6 +81,8 @@ async def start_conversation(
         group_id=body.group_id,
         visitor_context=body.context.model_dump(exclude_none=True) if body.context else None,
     )
+    if resumed:
+        response.status_code = 200
     result: dict[str, Any] = {
         "conversation": await queries.conversation_detail(rt, principal, conversation.id)
     }

@@ -22,7 +22,7 @@ from confide.api.routes import operators as operators_api
 from confide.chat import labels, previews
 from confide.chat.models import Channel, OperatorPresence
 from confide.core.errors import ConfideError
-from confide.privacy import consent, consent_requests
+from confide.privacy import consent_requests, consent_state
 from confide.privacy import settings as privacy_settings
 from confide.runtime import Runtime
 from confide.web.console import visitor_attributes
@@ -190,12 +190,10 @@ async def _conversation(
     visitor_id = uuid.UUID(detail["visitor_id"])
     past = await _list(request, rt, principal, visitor_id=visitor_id, limit=PAST_CONVERSATIONS + 1)
     assert principal.workspace_id is not None
-    grants: dict[str, bool] = {}
+    consents: dict[str, str] = {}
     if detail["channel"] == Channel.WEB.value:
-        for purpose in consent_requests.PURPOSES:
-            grants[purpose] = await consent.visitor_grants(
-                rt, principal.workspace_id, visitor_id, purpose
-            )
+        consents = await consent_state.visitor_states(rt, principal.workspace_id, visitor_id)
+    grants = {purpose: state == "granted" for purpose, state in consents.items()}
     team = []
     if Action.OPERATORS_LIST in visit.allowed:
         listed = await operators_api.list_operators(request=request, principal=principal, rt=rt)
@@ -237,6 +235,11 @@ async def _conversation(
         "first_seq": first_seq,
         "past": [c for c in past if c["id"] != str(conversation_id)][:PAST_CONVERSATIONS],
         "grants": grants,
+        "consents": consents,
+        # Chat consent withdrawn where it is required: nothing more is sent or stored here.
+        "consent_withdrawn": privacy["consent_required"]
+        and consents.get("chat") in ("withdrawn", "refused"),
+        "consent_required": privacy["consent_required"],
         "sharing": sharing,
         "can_proof": Action.CONSENT_PROOF_READ in visit.allowed,
         "team": team,

@@ -480,8 +480,10 @@
     function decide(decision) {
       accept.disabled = refuse.disabled = true;
       ensureVisitor().then(function () {
+        // Consenting again in an open chat names it: the agent's console resumes at once.
         return request("POST", "/widget/consent", {
-          purpose: "chat", version: req.version, text_hash: req.text_hash, decision: decision
+          purpose: "chat", version: req.version, text_hash: req.text_hash, decision: decision,
+          conversation_id: saved.conversation || undefined
         });
       }).then(function () {
         saved.chat_consent = decision === "granted" ? req.version : null;

@@ -28,6 +28,11 @@ async def test_restricted_data_is_invisible_to_an_agent_over_rest_and_websocket(
     conversation = f"/api/v1/conversations/{person.conversation_id}"
     alice_headers = await world.headers(alice)
     assert (await client.get(conversation, headers=alice_headers)).status_code == 200
+    # Alice takes it: it stays hers once closed below, so the lift shows it to her again.
+    taken = await client.post(
+        f"{conversation}/assign", json={"operator_id": str(alice.id)}, headers=alice_headers
+    )
+    assert taken.status_code == 200, taken.text
 
     socket = await open_socket(
         f"{live_server.ws_url}/api/v1/ws/console", token=await agent_token(world, alice)
@@ -62,7 +67,13 @@ async def test_restricted_data_is_invisible_to_an_agent_over_rest_and_websocket(
     messages = await client.get(f"{conversation}/messages", headers=headers)
     assert PHRASE in messages.text
 
-    # A new conversation of the restricted person is restricted from the start.
+    # A new conversation of the restricted person is restricted from the start (once the
+    # open one ended: one open chat at a time).
+    ended = await client.post(
+        f"/api/v1/widget/conversations/{person.conversation_id}/close",
+        headers=person.visitor.headers,
+    )
+    assert ended.status_code == 200, ended.text
     newer = (await start_chat(client, person.visitor, "one more", group_id=support))["conversation"]
     newer_path = f"/api/v1/conversations/{newer['id']}"
     assert (await client.get(newer_path, headers=alice_headers)).status_code == 404
@@ -165,6 +176,10 @@ async def test_an_objection_to_engagement_rules_drops_the_browsing_counts(
     state = (await client.get("/api/v1/widget/consent", headers=person.visitor.headers)).json()
     assert state["objections"] == ["engagement_rules"]
     context = {"page_views": 7, "seconds_on_site": 42, "path": "/pricing", "rule": 0}
+    ended = await client.post(  # a new chat, after the open one ended
+        f"/api/v1/conversations/{person.conversation_id}/close", headers=headers
+    )
+    assert ended.status_code == 200, ended.text
     started = await client.post(
         "/api/v1/widget/conversations",
         json={"message": {"client_id": "again", "body": "Hello"}, "context": context},

@@ -79,6 +79,7 @@ async function upload(conversationId, file, retry = true) {
 }
 
 function sendFiles(conversationId, files) {
+  if (pickButton.disabled) return; // closed, or the visitor withdrew consent (conversation.js)
   for (const file of files) {
     upload(conversationId, file).catch((error) => showError(error.message));
   }
@@ -98,7 +99,8 @@ if (main && main.dataset.conversation && list && composer && picker && pickButto
   new MutationObserver(scan).observe(list, { childList: true, subtree: false });
   scan();
   pickButton.addEventListener("click", () => picker.click());
-  pickButton.disabled = false; // rendered disabled until this script ran
+  // Rendered disabled until this script ran; then as the reply box (conversation.js ran first).
+  pickButton.disabled = Boolean(input?.disabled);
   picker.addEventListener("change", () => {
     sendFiles(conversationId, [...picker.files]);
     picker.value = "";

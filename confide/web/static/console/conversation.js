@@ -28,6 +28,9 @@ export class ConversationPane {
     this.visitorLabel = main.dataset.visitorLabel || "Visitor";
     this.csat = Number(main.dataset.csat || "0") || null;
     this.firstSeq = Number(main.dataset.firstSeq || "1");
+    // The visitor withdrew chat consent where it is required: nothing more is sent or stored.
+    this.consentRequired = main.dataset.consentRequired === "1";
+    this.consentWithdrawn = main.dataset.consentWithdrawn === "1";
     this.list = document.getElementById("messages");
     this.scroller = document.getElementById("messages-scroll");
     this.input = document.getElementById("composer-input");
@@ -208,11 +211,19 @@ export class ConversationPane {
       if (state) state.textContent = "not sent";
     }
     this.showError(frame.message);
+    if (frame.code === "consent_withdrawn") { this.consentWithdrawn = true; this.updateActions(); }
+  }
+
+  // The visitor's chat decision, live: a withdrawal (or refusal) pauses the reply box.
+  onConsent(frame) {
+    if (frame.purpose !== "chat" || !this.consentRequired) return;
+    this.consentWithdrawn = frame.decision !== "granted";
+    this.updateActions();
   }
 
   sendFromComposer() {
     const body = this.input.value.trim();
-    if (!body || this.status === "closed") return;
+    if (!body || this.status === "closed" || this.consentWithdrawn) return;
     const clientId = this.socket.sendMessage(this.id, body);
     this.list.append(this.bubble({ client_id: clientId, body, author: { kind: "operator" } }, true));
     this.input.value = "";
@@ -330,8 +341,12 @@ export class ConversationPane {
     show("transfer", live);
     show("close", live);
     show("reopen", !live);
-    this.input.disabled = !live;
-    document.querySelector("#composer .send").disabled = !live;
+    const canSend = live && !this.consentWithdrawn;
+    this.input.disabled = !canSend;
+    document.querySelector("#composer .send").disabled = !canSend;
+    const attach = document.getElementById("attach-button");
+    if (attach) attach.disabled = !canSend; // attachments.js follows it for drops and pastes
+    document.getElementById("consent-withdrawn").hidden = !this.consentWithdrawn;
     const note = document.getElementById("composer-note");
     note.hidden = live;
     note.textContent = live ? "" : "This conversation is closed. Reopen it to reply.";

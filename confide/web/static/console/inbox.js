@@ -177,7 +177,10 @@ function onFrame(frame) {
     case "subscribed": if (mirror && frame.conversation_id === selected) mirror.resync(); break;
     case "unsubscribed": if (frame.conversation_id === selected && pane) pane.onRevoked(); break;
     case "typing": if (pane && frame.conversation_id === selected) pane.onTyping(frame); break;
-    case "consent": if (frame.conversation_id === selected) showConsent(frame); if (mirror) mirror.onFrame(frame); break;
+    case "consent":
+      if (frame.conversation_id === selected) { showConsent(frame); pane?.onConsent(frame); }
+      if (mirror) mirror.onFrame(frame);
+      break;
     case "mirror": case "cobrowse_end": if (mirror) mirror.onFrame(frame); break;
     case "presence": if (frame.operator_id === me) presence.show(frame.availability); break;
     default: break;
@@ -190,7 +193,7 @@ function showConsent(frame) {
     if (item.firstElementChild?.textContent !== frame.purpose) continue;
     const granted = frame.decision === "granted";
     const pill = item.querySelector(".pill");
-    pill.textContent = granted ? "granted" : "not granted";
+    pill.textContent = frame.decision; // granted, withdrawn or refused
     pill.className = `pill ${granted ? "pill--ok" : "pill--no"}`;
   }
 }
