@@ -1,7 +1,7 @@
 """The workspace's side of the consent ledger: the versioned texts visitors are asked.
 
 Why apart from ``confide.privacy.consent`` (the visitors' decisions): publishing changes with
-what a text may say and the transcripts setting it must agree with
+what a text may say and the transcripts and retention settings it must agree with
 (``confide.privacy.consent_wording``), the decisions with what counts as a grant. A request is
 never edited: a new text is a new version, the older ones stay with the SHA-256 of their exact
 text (``text_hash``), and a new version supersedes the active one of its own language only.
@@ -90,8 +90,9 @@ async def do_publish_request(
     text again changes nothing; the same version with another text is refused (a changed text
     is a new version, so every decision keeps pointing at what was actually shown).
 
-    A ``chat`` text must agree with whether transcripts are kept
-    (:mod:`confide.privacy.consent_wording`, else ValidationFailed on ``text``);
+    A ``chat`` text must agree with whether transcripts are kept and name only periods the
+    web channel's retention keeps a chat (:mod:`confide.privacy.consent_wording`, else
+    ValidationFailed on ``text``);
     ``store_transcripts`` switches that setting in the same transaction, so a workspace moves
     from one true text to the next without a moment where the text and the setting disagree.
     Every node drops its cached settings after the commit (``settings_changed``).
@@ -115,6 +116,7 @@ async def do_publish_request(
                     store_transcripts=privacy.store_transcripts
                     if store_transcripts is None
                     else store_transcripts,
+                    retention=privacy_settings.web_chat_retention(privacy),
                 )
             # uq_consent_requests_workspace_version
             existing = await session.scalar(

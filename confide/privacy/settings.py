@@ -17,6 +17,7 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from confide.chat.models import Channel
 from confide.core.clock import utcnow
 from confide.core.errors import ValidationFailed
 from confide.privacy import consent_wording
@@ -28,8 +29,10 @@ from confide.privacy.retention.policy import (
     DEFAULT_RETENTION_DAYS,
     MAX_ARCHIVE_DAYS,
     MAX_RETENTION_DAYS,
+    ChannelPolicy,
     check_channel_days,
     check_delete_after_months,
+    policies_of,
 )
 
 if TYPE_CHECKING:
@@ -154,6 +157,7 @@ async def apply(session: AsyncSession, workspace_id: uuid.UUID, changes: Mapping
     if row is None:
         row = _default_row(workspace_id)
         session.add(row)
+    web_retention_before = web_chat_retention(row)
     for name, value in checked.items():
         if name in _CHANNEL_DAYS:
             # A partial update: channels not sent keep their current value.
@@ -172,27 +176,63 @@ async def apply(session: AsyncSession, workspace_id: uuid.UUID, changes: Mapping
             "turn on asking for consent.",
             field="consent_required",
         )
-    if "store_transcripts" in checked:
-        await _check_active_chat_text(session, workspace_id, row)
+    retention_field = _changed_web_retention_field(checked, row, web_retention_before)
+    if "store_transcripts" in checked or retention_field:
+        await _check_active_chat_text(
+            session,
+            workspace_id,
+            row,
+            transcripts="store_transcripts" in checked,
+            retention_field=retention_field,
+        )
     row.updated_at = utcnow()
     await session.flush()
+
+
+def web_chat_retention(row: WorkspacePrivacySettings) -> ChannelPolicy:
+    """The web channel's retention policy: the periods a chat consent text may name."""
+    return policies_of(render(row))[Channel.WEB.value]
+
+
+def _changed_web_retention_field(
+    checked: Mapping[str, Any], row: WorkspacePrivacySettings, before: ChannelPolicy
+) -> str | None:
+    """The field to name when this change moves the web channel's retention, else None."""
+    if web_chat_retention(row) == before:
+        return None  # another channel, or the same periods again: the text stays as true
+    if "delete_after_months" in checked:
+        return "delete_after_months"
+    web = Channel.WEB.value
+    changed = (f"{name}.{web}" for name in _CHANNEL_DAYS if web in checked.get(name, {}))
+    return next(changed, f"retention_days.{web}")
 
 
 async def _check_active_chat_text(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     row: WorkspacePrivacySettings,
+    *,
+    transcripts: bool,
+    retention_field: str | None,
 ) -> None:
-    """Refuse a change that would make the published chat consent text untrue."""
-    texts = await session.scalars(
-        select(ConsentRequest.text).where(
-            ConsentRequest.workspace_id == workspace_id,
-            ConsentRequest.purpose == "chat",
-            ConsentRequest.superseded_at.is_(None),
+    """Refuse a change that would make the published chat consent text untrue.
+
+    ``transcripts``: ``store_transcripts`` changed. ``retention_field``: the web channel's
+    retention changed (the field named when refused), so the periods the texts name are
+    compared with the new policy. A text that names the new periods cannot be published
+    before the change (it would be untrue until then): the way through is a text that names
+    no period, then the change, then the text with the new periods."""
+    texts = (
+        await session.scalars(
+            select(ConsentRequest.text).where(
+                ConsentRequest.workspace_id == workspace_id,
+                ConsentRequest.purpose == "chat",
+                ConsentRequest.superseded_at.is_(None),
+            )
         )
-    )
+    ).all()  # the default text and every language's
     try:
-        for text in texts.all():  # the default text and every language's
+        for text in texts if transcripts else []:
             consent_wording.check_chat_text(text, store_transcripts=row.store_transcripts)
     except ValidationFailed as exc:
         raise ValidationFailed(
@@ -201,6 +241,20 @@ async def _check_active_chat_text(
             ' with "store_transcripts".',
             field="store_transcripts",
         ) from exc
+    if not retention_field or not row.store_transcripts:
+        return
+    retention = web_chat_retention(row)
+    for text in texts:
+        unkept = consent_wording.unkept_period(text, retention)
+        if unkept:
+            raise ValidationFailed(
+                f"The published chat consent text says '{unkept}', but web chats would be kept "
+                f"{consent_wording.describe_kept(retention)}. First publish a chat consent "
+                "text that names no period (Settings → Consent requests, or PUT "
+                "/api/v1/consent/requests/chat), then change the retention, then publish a "
+                "text that names the new periods.",
+                field=retention_field,
+            )
 
 
 async def _has_active_request(session: AsyncSession, workspace_id: uuid.UUID, purpose: str) -> bool:

@@ -118,7 +118,7 @@ async def test_a_new_text_version_asks_again(world: World, client: httpx.AsyncCl
     visitor = await new_visitor(client)
     await decide(client, visitor, "chat", CHAT_TEXT)
     await start_chat(client, visitor, "First")
-    await publish(client, admin, "chat", "We now keep chats for 1 year. OK?", version="2")
+    await publish(client, admin, "chat", "We now keep chats for 8 years in all. OK?", version="2")
     refused = await client.post(
         "/api/v1/widget/conversations",
         json={"message": {"client_id": "c-9", "body": "Again"}},
@@ -304,15 +304,15 @@ async def test_cobrowsing_needs_its_own_consent_and_the_visitor_can_end_it(
 async def test_the_chat_consent_text_cannot_contradict_the_transcript_setting(
     world: World, client: httpx.AsyncClient
 ) -> None:
-    """The fault report: transcripts off, yet "We store this chat for 90 days"."""
+    """The fault report: transcripts off, yet "We store this chat for 3 years"."""
     admin = await admin_headers(world)
-    await publish(client, admin, "chat", "We store this chat for 90 days to answer you.")
+    await publish(client, admin, "chat", "We store this chat for 3 years to answer you.")
     refused = await client.patch(
         "/api/v1/workspace", json={"store_transcripts": False}, headers=admin
     )
     assert refused.status_code == 422
     assert refused.json()["error"]["field"] == "store_transcripts"
-    assert "90 days" in refused.json()["error"]["message"]
+    assert "3 years" in refused.json()["error"]["message"]
     settings = (await client.get("/api/v1/workspace", headers=admin)).json()["settings"]
     assert settings["store_transcripts"] is True  # nothing half-changed
 
