@@ -4,6 +4,8 @@ REST and on an already open WebSocket; every step audited and listed to the admi
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 import websockets
@@ -169,16 +171,28 @@ async def test_a_bad_grant_is_refused_naming_the_field(
     assert response.json()["error"]["field"] == field
 
 
-async def test_expiry_closes_an_open_websocket_and_nothing_more_arrives(
-    world: World, client: httpx.AsyncClient, team: dict[str, object], live_server: LiveServer
-) -> None:
-    granted, _, visitor = await _two_chats(client, team["group"])
+async def _sam_follows_for_an_hour(
+    world: World,
+    client: httpx.AsyncClient,
+    team: dict[str, object],
+    live_server: LiveServer,
+    granted: str,
+) -> Any:
+    """Sam (support), granted ``granted`` for one hour, follows it on an open console socket."""
     admin = await world.headers(team["ada"])  # type: ignore[arg-type]
     await grant(client, admin, scope="conversation", conversation_id=granted, hours=1)
     token = await token_of(world, team["sam"])  # type: ignore[arg-type]
     sam = await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
     await sam.send(type="subscribe", conversation_id=granted, since=0)
     await sam.recv_until(lambda f: f["type"] == "subscribed")
+    return sam
+
+
+async def test_expiry_closes_an_open_websocket_and_nothing_more_arrives(
+    world: World, client: httpx.AsyncClient, team: dict[str, object], live_server: LiveServer
+) -> None:
+    granted, _, visitor = await _two_chats(client, team["group"])
+    sam = await _sam_follows_for_an_hour(world, client, team, live_server, granted)
     await client.post(
         f"/api/v1/widget/conversations/{granted}/messages",
         json={"client_id": "live-1", "body": "while granted"},
@@ -213,12 +227,7 @@ async def test_expiry_closes_an_idle_websocket_at_its_next_revalidation(
 
     monkeypatch.setattr(socket_access, "REVALIDATE_SECONDS", 0.5)
     granted, _, _ = await _two_chats(client, team["group"])
-    admin = await world.headers(team["ada"])  # type: ignore[arg-type]
-    await grant(client, admin, scope="conversation", conversation_id=granted, hours=1)
-    token = await token_of(world, team["sam"])  # type: ignore[arg-type]
-    sam = await open_socket(f"{live_server.ws_url}/api/v1/ws/console", token=token)
-    await sam.send(type="subscribe", conversation_id=granted, since=0)
-    await sam.recv_until(lambda f: f["type"] == "subscribed")
+    sam = await _sam_follows_for_an_hour(world, client, team, live_server, granted)
     clock.advance(HOUR_SECONDS + 1)
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await sam.recv_until(lambda f: False, timeout=10)
