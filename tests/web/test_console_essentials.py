@@ -89,3 +89,23 @@ async def test_each_settings_page_names_its_section_in_the_tab_title(world: Worl
         page = await world.client.get(f"/console/settings/{path}")
         assert page.status_code == 200
         assert f"<title>{title} · Settings · Confide</title>" in html.unescape(page.text)
+
+
+async def test_without_outgoing_mail_the_breach_page_offers_no_e_mail_to_the_authority(
+    world: World,
+) -> None:
+    from tests.privacy.accountability.test_breaches import breach_body
+
+    admin = await world.operator("root", Role.ADMIN)
+    created = await world.client.post(
+        "/api/v1/breaches", json=breach_body(), headers=await world.headers(admin)
+    )
+    assert created.status_code == 201, created.text
+    await sign_in(world, admin)
+    page = html.unescape((await world.client.get("/console/settings/breaches")).text)
+    assert "Agent laptop stolen" in page
+    assert "E-mail the supervisory authority" not in page
+    assert "needs outgoing mail (CONFIDE_SMTP_HOST" in page.replace("<code>", "").replace(
+        "</code>", ""
+    )
+    assert "Notified by other means" in page
