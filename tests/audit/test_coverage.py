@@ -760,6 +760,10 @@ async def test_every_cli_command_that_changes_state_appends_its_record(
             log.created_at = clock.utcnow() - timedelta(days=400)
     async with rt.db.session() as session:
         before = set((await session.scalars(select(AuditEvent.id))).all())
+    if command == ("backup", "restore"):
+        # A restore refuses while anything else is connected to its database (on PostgreSQL,
+        # this test's own pooled connections): close them; they reopen when next used.
+        await rt.db.engine.dispose()
     result = await asyncio.to_thread(_confide, data_dir, database_url, *command, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     await rt.db.engine.dispose()  # a restore replaced the database under the pooled connections
