@@ -1657,6 +1657,12 @@
   }
 
   function onError(frame) {
+    if (frame.client_id && byClientId[frame.client_id] &&
+        !unacked.some(function (item) { return item.client_id === frame.client_id; })) {
+      // Already acknowledged, so stored: this answers a resend of it (after a reconnect) that
+      // was refused, e.g. by the rate limit. The message stays sent.
+      return;
+    }
     if (frame.code === "service_unavailable" && frame.client_id && byClientId[frame.client_id]) {
       // Not stored (a database outage): it stays pending and goes again, same client id.
       setTimeout(function () { if (wsReady) flushUnacked(); }, UNAVAILABLE_RETRY_MS);
