@@ -120,16 +120,36 @@ CLAIM_SEQ = HotStatement(
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
     .values(last_seq=_CONVERSATIONS.c.last_seq + 1)
-    .returning(_CONVERSATIONS.c.last_seq, *(_CONVERSATIONS.c[name] for name in COLUMN_NAMES))
+    .returning(
+        _CONVERSATIONS.c.last_seq,
+        _CONVERSATIONS.c.channel,
+        _CONVERSATIONS.c.first_response_at,
+        *(_CONVERSATIONS.c[name] for name in COLUMN_NAMES),
+    )
 )
 # The claim undone when the lean path hands a closed conversation to the full path.
-GIVE_BACK_SEQ = (
+GIVE_BACK_SEQ = HotStatement(
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
     .values(last_seq=_CONVERSATIONS.c.last_seq - 1)
 )
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-_INSERT_MESSAGE = HotStatement(insert(_MESSAGES).prefix_with(RIDES_ALONG))
+INSERT_MESSAGE = HotStatement(insert(_MESSAGES).prefix_with(RIDES_ALONG))
+
+
+def message_row(message: Message) -> dict[str, Any]:
+    """The :data:`INSERT_MESSAGE` parameters of a message not yet stored."""
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "seq": message.seq,
+        "client_id": message.client_id,
+        "author_kind": message.author_kind,
+        "author_operator_id": message.author_operator_id,
+        "kind": message.kind,
+        "created_at": message.created_at,
+        "redactions": message.redactions,
+    }
 
 
 async def store_message(
@@ -171,21 +191,7 @@ async def store_message(
         if connection is None:
             connection = await session.connection()
         await search.index_message(rt, connection, conversation.workspace_id, conversation.id, body)
-        await hot_statements.execute(
-            connection,
-            _INSERT_MESSAGE,
-            {
-                "id": message.id,
-                "conversation_id": message.conversation_id,
-                "seq": seq,
-                "client_id": client_id,
-                "author_kind": author,
-                "author_operator_id": message.author_operator_id,
-                "kind": kind,
-                "created_at": message.created_at,
-                "redactions": message.redactions,
-            },
-        )
+        await hot_statements.execute(connection, INSERT_MESSAGE, message_row(message))
         await rt.vault.write_message_text(  # the statement the two writes above ride along with
             connection,
             workspace_id=conversation.workspace_id,

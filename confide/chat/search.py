@@ -69,6 +69,28 @@ _INSERT_TERM = {
 }
 
 
+def term_rows(
+    rt: Runtime, workspace_id: uuid.UUID, conversation_id: uuid.UUID, body: str
+) -> list[dict[str, Any]]:
+    """The index rows of a stored (already redacted) message: one keyed hash per word."""
+    # term_hash's purpose built once per message; words_of has case-folded every word already.
+    purpose, keyed_hash = f"search-terms:{workspace_id}", rt.secret.keyed_hash
+    return [
+        {
+            "workspace_id": workspace_id,
+            "term_hash": keyed_hash(purpose, word)[:32],
+            "conversation_id": conversation_id,
+        }
+        for word in words_of(body)
+    ]
+
+
+def insert_terms(rt: Runtime) -> HotStatement:
+    """The statement that adds :func:`term_rows` (executemany; words the conversation already
+    has are skipped by the primary key). On SQLite it rides along with the next statement."""
+    return _INSERT_TERM[rt.db.engine.dialect.name == "postgresql"]
+
+
 async def index_message(
     rt: Runtime,
     session: AsyncSession | AsyncConnection,
@@ -80,22 +102,12 @@ async def index_message(
     transaction; words the conversation already has are skipped by the primary key. On SQLite
     the insert waits for the caller's next statement (which the caller must run in the same
     unit of work; it raises the insert's error, if any)."""
-    # term_hash's purpose built once per message; words_of has case-folded every word already.
-    purpose, keyed_hash = f"search-terms:{workspace_id}", rt.secret.keyed_hash
-    rows = [
-        {
-            "workspace_id": workspace_id,
-            "term_hash": keyed_hash(purpose, word)[:32],
-            "conversation_id": conversation_id,
-        }
-        for word in words_of(body)
-    ]
+    rows = term_rows(rt, workspace_id, conversation_id, body)
     if not rows:
         return
     # One cached statement run for every row (executemany): a multi-row VALUES would be
     # compiled afresh for each message, which cost about a tenth of the send path's CPU.
-    insert = _INSERT_TERM[rt.db.engine.dialect.name == "postgresql"]
-    await hot_statements.execute(session, insert, rows)
+    await hot_statements.execute(session, insert_terms(rt), rows)
 
 
 async def forget_conversations(

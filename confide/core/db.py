@@ -39,6 +39,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from confide.core.batched_writes import BatchedWrites
 from confide.core.group_commit import GroupCommit
 from confide.core.sqlite_driver import OneTripDbapi, plain_savepoints
 
@@ -163,8 +164,20 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self.group_commit: GroupCommit | None = None
-        if self.is_sqlite and group_commit_max_units > 1:
-            self.group_commit = GroupCommit(self.engine, UnitOfWork, group_commit_max_units)
+        # Write programs in one trip per batch (SQLite): the message path's (core/batched_writes).
+        self.batched: BatchedWrites | None = None
+        if self._write_lock is not None and group_commit_max_units > 1:
+            self.group_commit = GroupCommit(
+                self.engine, UnitOfWork, group_commit_max_units, self._write_lock
+            )
+            self.batched = BatchedWrites(
+                self.engine,
+                self._write_lock,
+                # Its own connection runs batches on the loop's thread; busy_timeout 0: it never
+                # waits there for another process's write (the batch goes to the driver).
+                path=None if ":memory:" in url else url.split("///", 1)[1],
+                pragmas=sqlite_pragmas(secure_delete=secure_delete, busy_timeout_ms=0),
+            )
         if self.is_sqlite:
             _configure_sqlite(self.engine, secure_delete=secure_delete)
             plain_savepoints(self.engine.dialect)
@@ -199,6 +212,8 @@ class Database:
         await unit.run_after_commit()
 
     async def dispose(self) -> None:
+        if self.batched is not None:
+            self.batched.close()
         await self.engine.dispose()
 
 
@@ -240,18 +255,23 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError("idle connection died") from exc
 
 
+def sqlite_pragmas(*, secure_delete: bool, busy_timeout_ms: int = 30_000) -> list[str]:
+    """The PRAGMAs every SQLite connection of a process runs when it opens."""
+    pragmas = ["journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"]
+    pragmas.append(f"busy_timeout={busy_timeout_ms}")
+    if secure_delete:  # overwrite deleted content instead of leaving it in free pages
+        pragmas.append("secure_delete=ON")
+    return pragmas
+
+
 def _configure_sqlite(engine: AsyncEngine, *, secure_delete: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so BEGIN is ours to issue.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        if secure_delete:  # overwrite deleted content instead of leaving it in free pages
-            cursor.execute("PRAGMA secure_delete=ON")
+        for pragma in sqlite_pragmas(secure_delete=secure_delete):
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -57,13 +57,20 @@ class GroupCommit:
     """Write transactions on one SQLite database, committed in batches of up to
     ``max_units`` units of work (see the module docstring)."""
 
-    def __init__(self, engine: AsyncEngine, unit_class: type[UnitOfWork], max_units: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        unit_class: type[UnitOfWork],
+        max_units: int,
+        write_lock: asyncio.Lock | None = None,
+    ) -> None:
         if max_units < 1:
             raise ValueError("max_units must be at least 1")
         self._engine = engine
         self._unit_class = unit_class
         self.max_units = max_units
-        self._write_lock = asyncio.Lock()  # one open write transaction per process
+        # One open write transaction per process (shared with confide.core.batched_writes).
+        self._write_lock = write_lock or asyncio.Lock()
         self._open: _Batch | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches_committed = 0

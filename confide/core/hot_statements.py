@@ -20,6 +20,7 @@ compile time: every value must be passed.
 from __future__ import annotations
 
 import collections
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
@@ -122,4 +123,31 @@ async def execute(
     return [
         make(*(value if p is None else p(value) for p, value in zip(results, raw, strict=True)))
         for raw in rows
+    ]
+
+
+def run_sync(
+    connection: sqlite3.Connection,
+    dialect: Dialect,
+    hot: HotStatement,
+    parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+) -> list[Any]:
+    """:func:`execute` for a write program on the driver's own thread
+    (``confide.core.batched_writes``), SQLite only: the same binding and row processing, no
+    hand-over. Raises the driver's errors (``sqlite3.IntegrityError``, ...) untranslated."""
+    if isinstance(parameters, Mapping):
+        compiled = hot.compiled(dialect, tuple(parameters))
+        cursor = connection.execute(compiled.sql, _bind(compiled, parameters))
+    else:
+        batch = list(parameters)
+        if not batch:
+            return []
+        compiled = hot.compiled(dialect, tuple(batch[0]))
+        cursor = connection.executemany(compiled.sql, [_bind(compiled, p) for p in batch])
+    if compiled.row is None:
+        return []
+    make, results = compiled.row, compiled.results
+    return [
+        make(*(value if p is None else p(value) for p, value in zip(results, raw, strict=True)))
+        for raw in cursor.fetchall()
     ]

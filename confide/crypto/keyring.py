@@ -147,6 +147,17 @@ class Keyring:
         sealed = seal(dek, plaintext.encode(), aad.encode())
         return TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode()
 
+    def encrypt_cached(self, key_id: uuid.UUID, plaintext: str, aad: str) -> str | None:
+        """:meth:`encrypt` under a data key this process holds already, or None (no I/O, for
+        work that cannot wait for the key store: ``confide.chat.batched_send``). The caller has
+        the key's workspace checked where the data is written (the cache holds only keys that
+        passed that check when loaded)."""
+        dek = self._cached(f"dek:{key_id}")
+        if dek is None:
+            return None
+        sealed = seal(dek, plaintext.encode(), aad.encode())
+        return TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode()
+
     async def decrypt(
         self,
         workspace_id: uuid.UUID | None,

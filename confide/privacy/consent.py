@@ -27,7 +27,7 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
@@ -37,6 +37,7 @@ from confide.chat import events
 from confide.chat.models import Conversation, Visitor
 from confide.core.clock import utcnow
 from confide.core.errors import Conflict, ConsentRequired, ValidationFailed
+from confide.core.hot_statements import HotStatement
 from confide.privacy import settings as privacy_settings
 from confide.privacy.consent_requests import active_requests, check_purpose, render_request
 from confide.privacy.models import ConsentRecord, ConsentRequest
@@ -66,15 +67,45 @@ async def _latest(
     return result
 
 
+# The visitor's latest decision for a purpose and the request version it answered (one
+# statement: has_grant here, and the message path's write programs, confide.chat.batched_send).
+LATEST_DECISION = HotStatement(
+    select(
+        ConsentRecord.decision,
+        ConsentRecord.workspace_id,
+        ConsentRequest.id.label("request_id"),
+        ConsentRequest.superseded_at,
+    )
+    .outerjoin(ConsentRequest, ConsentRequest.id == ConsentRecord.request_id)
+    .where(
+        ConsentRecord.visitor_id == bindparam("visitor_id"),
+        ConsentRecord.purpose == bindparam("purpose"),
+    )  # ix_consent_records_current
+    .order_by(ConsentRecord.decided_at.desc())
+    .limit(1)
+)
+
+
+def grants(latest: Any, workspace_id: uuid.UUID) -> bool:
+    """Whether a row of :data:`LATEST_DECISION` (or None: no decision) grants the purpose's
+    active version in ``workspace_id`` (GDPR Art. 7(3): a withdrawal or a newer text ends it)."""
+    return (
+        latest is not None
+        and latest.decision == "granted"
+        and latest.workspace_id == workspace_id
+        and latest.request_id is not None
+        and latest.superseded_at is None
+    )
+
+
 async def has_grant(
     session: AsyncSession, workspace_id: uuid.UUID, visitor_id: uuid.UUID, purpose: str
 ) -> bool:
     """Whether the visitor's latest decision for ``purpose`` grants its active version."""
-    latest = await _latest(session, visitor_id, purpose)
-    if latest is None or latest.decision != "granted" or latest.workspace_id != workspace_id:
-        return False
-    request = await session.get(ConsentRequest, latest.request_id)
-    return request is not None and request.superseded_at is None
+    result = await session.execute(
+        LATEST_DECISION.statement, {"visitor_id": visitor_id, "purpose": purpose}
+    )
+    return grants(result.first(), workspace_id)
 
 
 async def require(session: AsyncSession, principal: Principal, purpose: str) -> None:

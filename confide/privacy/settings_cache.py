@@ -64,12 +64,12 @@ class PrivacySettingsCache:
         """The workspace's settings, from the cache or read through ``session``."""
         from confide.privacy import settings as privacy_settings
 
+        hit = self.cached(workspace_id)
+        if hit is not None:
+            return hit
         if not self._watcher.live:
             return await privacy_settings.load(session, workspace_id)
         epoch = self._broker.epoch
-        hit = self._entries.get(workspace_id)
-        if hit is not None and hit[0] > time.monotonic() and hit[1] == epoch:
-            return hit[2]
         generation = self._generations.get(workspace_id, 0)
         row = await privacy_settings.load(session, workspace_id)
         snapshot = _detached_copy(row)
@@ -79,6 +79,15 @@ class PrivacySettingsCache:
                 self._entries.clear()
             self._entries[workspace_id] = (time.monotonic() + TTL_SECONDS, epoch, snapshot)
         return snapshot
+
+    def cached(self, workspace_id: uuid.UUID) -> WorkspacePrivacySettings | None:
+        """The workspace's settings if this node holds a current copy, else None (no I/O)."""
+        if not self._watcher.live:
+            return None
+        hit = self._entries.get(workspace_id)
+        if hit is not None and hit[0] > time.monotonic() and hit[1] == self._broker.epoch:
+            return hit[2]
+        return None
 
     def invalidate(self, workspace_id: uuid.UUID | None = None) -> None:
         if workspace_id is None:

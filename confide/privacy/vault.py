@@ -34,7 +34,7 @@ from confide.privacy.conversation_seals import ConversationSeals
 from confide.privacy.models import MessageText, PersonalField, Subject
 
 _MESSAGE_TEXTS: Table = MessageText.__table__  # type: ignore[assignment]
-_INSERT_TEXT = HotStatement(insert(_MESSAGE_TEXTS))
+INSERT_TEXT = HotStatement(insert(_MESSAGE_TEXTS))
 
 OPERATOR_FIELDS = frozenset({"name", "alias", "email", "job_title", "avatar_url"})
 # Visitors: what identify may attach; custom attributes are one JSON-encoded field.
@@ -268,7 +268,7 @@ class Vault(ConversationSeals):
         )
         await hot_statements.execute(
             session,
-            _INSERT_TEXT,
+            INSERT_TEXT,
             {
                 "message_id": message_id,
                 "conversation_id": conversation_id,
@@ -276,6 +276,22 @@ class Vault(ConversationSeals):
                 "created_at": utcnow(),
             },
         )
+
+    def sealed_text_row(
+        self, *, message_id: uuid.UUID, conversation_id: uuid.UUID, body: str
+    ) -> dict[str, Any] | None:
+        """The :data:`INSERT_TEXT` row of ``body`` sealed under the conversation's key, when
+        this process holds that key already; None otherwise (no I/O: use
+        :meth:`write_message_text`)."""
+        sealed = self._keyring.encrypt_cached(conversation_id, body, _text_aad(message_id))
+        if sealed is None:
+            return None
+        return {
+            "message_id": message_id,
+            "conversation_id": conversation_id,
+            "body": sealed,
+            "created_at": utcnow(),
+        }
 
     async def open_message_text(
         self, conversation_id: uuid.UUID, message_id: uuid.UUID, sealed: str

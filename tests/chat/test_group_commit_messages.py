@@ -1,5 +1,6 @@
-"""Messages sent together share one write transaction on SQLite (group commit), yet each keeps
-its own outcome: a duplicate client id, a withdrawn consent or a closed conversation fails (or
+"""Messages sent together share one write transaction on SQLite (group commit, and visitors'
+messages as write programs in one trip: confide.chat.batched_send), yet each keeps its own
+outcome: a duplicate client id, a withdrawn consent or a closed conversation fails (or
 answers) that message alone, its batch-mates are stored with gap-free sequence numbers, and
 no send returns (so no ack leaves) before the batch's COMMIT. On PostgreSQL each send is its
 own transaction and the same outcomes hold."""
@@ -7,6 +8,8 @@ own transaction and the same outcomes hold."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import uuid
 from typing import Any
 
@@ -18,6 +21,7 @@ from confide.access.policy import Principal
 from confide.chat.messages import SendResult, do_send_message
 from confide.chat.models import Conversation, Message
 from confide.chat.visitors import authenticate_visitor_token
+from confide.core import batched_writes
 from confide.core.errors import Conflict, ConsentRequired
 from confide.runtime import Runtime
 from tests.chat.helpers import VisitorClient, new_visitor, start_chat
@@ -42,9 +46,11 @@ class Holder:
 
 
 def _joined(rt: Runtime) -> int:
+    """Units in the open group-commit batch, plus write programs queued for the next batch."""
     assert rt.db.group_commit is not None
     batch = rt.db.group_commit._open
-    return batch.joined if batch is not None else 0
+    queued = len(rt.db.batched._queue) if rt.db.batched is not None else 0
+    return (batch.joined if batch is not None else 0) + queued
 
 
 async def _until(condition: Any) -> None:
@@ -60,6 +66,17 @@ async def _chat(client: httpx.AsyncClient, rt: Runtime) -> tuple[VisitorClient, 
     assert (await decide(client, visitor, "chat", CHAT_TEXT)).status_code == 201
     chat = await start_chat(client, visitor, "Hello")
     return visitor, await authenticate_visitor_token(rt, visitor.token), chat["conversation"]["id"]
+
+
+def _committed_seqs(rt: Runtime, conversation_id: str) -> list[int]:
+    """What another connection to the SQLite file sees (committed rows only)."""
+    path = rt.settings.resolved_database_url.split("///", 1)[1]
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        rows = connection.execute(
+            "SELECT seq FROM messages WHERE conversation_id = ? ORDER BY seq",
+            (uuid.UUID(conversation_id).hex,),
+        )
+        return [seq for (seq,) in rows]
 
 
 async def _seqs(rt: Runtime, conversation_id: str) -> list[int]:
@@ -123,17 +140,20 @@ async def test_one_failing_message_never_fails_its_batch_mates(
         send(dup, dup_id, "new", "three"),
     ]
     if grouped:
-        assert rt.db.group_commit is not None
+        assert rt.db.group_commit is not None and rt.db.batched is not None
         await _until(lambda: _joined(rt) == len(sends) + 1)
-        before = rt.db.group_commit.batches_committed
+        # Every first attempt waits as a write program for one batch (their keys and the
+        # workspace's settings are held since each chat's first message).
+        assert len(rt.db.batched._queue) == len(sends)
+        before = rt.db.batched.batches_committed
         holder.release.set()
     outcomes = await asyncio.gather(*sends, return_exceptions=True)
     if grouped:
         await holder.task
-        assert rt.db.group_commit is not None
-        # All first attempts in one transaction; the two retries of a taken client id wait
-        # for it to commit and find the stored message in the next one.
-        assert rt.db.group_commit.batches_committed == before + 2
+        assert rt.db.batched is not None
+        # All first attempts in one transaction, one trip; the two retries of a taken client
+        # id and the closed chat are answered by the full path after it committed.
+        assert rt.db.batched.batches_committed == before + 1
 
     first, retried, refused, second, to_closed, second_again, third = outcomes
     assert isinstance(first, SendResult) and not first.duplicate
@@ -173,17 +193,29 @@ async def test_no_send_returns_before_the_commit_of_its_batch(
         for i in range(4)
     ]
     if grouped:
+        assert rt.db.batched is not None
         await _until(lambda: _joined(rt) == 5)
-        last = Holder(rt)
-        await _until(lambda: _joined(rt) == 6)
-        first.release.set()
-        await last.entered.wait()  # every send has run its part of the batch
-        assert not any(task.done() for task in sends)  # so no ack can have left
-        assert await _seqs(rt, ok_id) == [1]  # nothing visible outside the batch yet
-        last.release.set()
-    results = await asyncio.gather(*sends)
-    if grouped:
-        await asyncio.gather(first.task, last.task)
+        assert len(rt.db.batched._queue) == 4  # the sends wait as write programs
+        real_run = batched_writes.run_programs
+        seen: list[tuple[bool, list[int]]] = []
+
+        def observed(connection: Any, programs: Any, **options: Any) -> Any:
+            outcomes = real_run(connection, programs, **options)  # COMMIT included
+            # Before the loop resolves anyone's future: no send has returned yet.
+            seen.append((any(task.done() for task in sends), _committed_seqs(rt, ok_id)))
+            return outcomes
+
+        batched_writes.run_programs = observed  # type: ignore[assignment]
+        try:
+            first.release.set()
+            results = await asyncio.gather(*sends)
+        finally:
+            batched_writes.run_programs = real_run  # type: ignore[assignment]
+        await first.task
+        # Committed before any send returned (so before any ack could leave).
+        assert seen == [(False, [1, 2, 3, 4, 5])]
+    else:
+        results = await asyncio.gather(*sends)
     assert sorted(r.message["seq"] for r in results) == [2, 3, 4, 5]
     assert await _seqs(rt, ok_id) == [1, 2, 3, 4, 5]
 

@@ -224,3 +224,24 @@ async def test_an_answer_is_emailed_only_with_the_email_consent_and_its_link_reo
     await Worker(rt).run(once=True)
     assert len(mailbox.messages) == 1
     assert len(await jobs_of(rt, "send_reply_email")) == 1
+
+
+@pytest.mark.smtp
+async def test_every_answer_is_queued_for_email_not_only_the_first(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    # The second answer goes to an open chat the agent already answered: on SQLite the batched
+    # lane (confide.chat.batched_send) must hand it to the path that queues the e-mail.
+    admin = await _admin(world)
+    await world.group("Support")
+    req = await publish(client, admin, "email", EMAIL_TEXT)
+    visitor = await new_visitor(client)
+    chat = (await start_chat(client, visitor, "Where is my order?"))["conversation"]["id"]
+    await _grant_email(client, visitor.headers, req)
+    identified = await client.post(
+        "/api/v1/widget/identify", json={"email": "vera@example.org"}, headers=visitor.headers
+    )
+    assert identified.status_code == 200
+    await _answer(client, admin, chat)  # takes the chat
+    await _answer(client, admin, chat)
+    assert len(await jobs_of(rt, "send_reply_email")) == 2

@@ -1,0 +1,77 @@
+"""The batched lane of the message path (confide.chat.batched_send, SQLite): an operator's
+reply to an open chat is stored in a write program like a visitor's message, with the same
+checks and outcome as the full path: the agent's public card on the event, a visitor's
+withdrawal of consent refusing the next reply (409), nothing stored for a refused one. On
+PostgreSQL (no batched lane) the same outcomes hold through the full path."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from sqlalchemy import select
+
+from confide.chat.models import AuthorKind, Message
+from confide.runtime import Runtime
+from tests.chat.helpers import new_visitor, start_chat
+from tests.conftest import World
+from tests.privacy.helpers import admin_headers, decide, publish, set_privacy
+
+CHAT_TEXT = "We keep this conversation to answer you. OK?"
+
+
+async def _reply(
+    client: httpx.AsyncClient, headers: dict[str, str], conversation_id: str, body: str
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={"client_id": uuid.uuid4().hex, "body": body},
+        headers=headers,
+    )
+
+
+async def _stored(rt: Runtime, conversation_id: str) -> list[tuple[int, AuthorKind]]:
+    async with rt.db.session() as session:
+        rows = await session.execute(
+            select(Message.seq, Message.author_kind)
+            .where(Message.conversation_id == uuid.UUID(conversation_id))
+            .order_by(Message.seq)
+        )
+        return [(seq, kind) for seq, kind in rows]
+
+
+async def test_an_operators_reply_to_an_open_chat_is_batched_and_a_withdrawal_stops_the_next(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    admin = await admin_headers(world)
+    await publish(client, admin, "chat", CHAT_TEXT)
+    await set_privacy(client, admin, consent_required=True)
+    visitor = await new_visitor(client)
+    assert (await decide(client, visitor, "chat", CHAT_TEXT)).status_code == 201
+    conversation_id = (await start_chat(client, visitor, "Hello"))["conversation"]["id"]
+
+    first = await _reply(client, admin, conversation_id, "Hi, how can I help?")
+    assert first.status_code == 201, first.text  # takes the waiting chat (the full path)
+    before = rt.db.batched.programs_committed if rt.db.batched is not None else 0
+    second = await _reply(client, admin, conversation_id, "Your order ships on Monday.")
+    assert second.status_code == 201, second.text
+    message = second.json()["message"]
+    assert message["seq"] == 3 and message["body"] == "Your order ships on Monday."
+    assert message["author"]["kind"] == "operator"
+    assert message["author"]["id"] == first.json()["message"]["author"]["id"]
+    if rt.db.batched is not None:  # stored by a write program, not the full path
+        assert rt.db.batched.programs_committed == before + 1
+
+    withdrawn = await decide(
+        client, visitor, "chat", CHAT_TEXT, "withdrawn", conversation_id=conversation_id
+    )
+    assert withdrawn.status_code == 201, withdrawn.text
+    refused = await _reply(client, admin, conversation_id, "Are you still there?")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "consent_withdrawn"
+    visitor_kind, operator_kind = AuthorKind.VISITOR, AuthorKind.OPERATOR
+    assert await _stored(rt, conversation_id) == [
+        (1, visitor_kind),
+        (2, operator_kind),
+        (3, operator_kind),
+    ]
