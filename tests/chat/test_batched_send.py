@@ -13,9 +13,8 @@ from sqlalchemy import select
 
 from confide.chat.models import AuthorKind, Message
 from confide.runtime import Runtime
-from tests.chat.helpers import new_visitor, start_chat
 from tests.conftest import World
-from tests.privacy.helpers import admin_headers, decide, publish, set_privacy
+from tests.privacy.helpers import consented_chat, decide
 
 CHAT_TEXT = "We keep this conversation to answer you. OK?"
 
@@ -43,12 +42,7 @@ async def _stored(rt: Runtime, conversation_id: str) -> list[tuple[int, AuthorKi
 async def test_an_operators_reply_to_an_open_chat_is_batched_and_a_withdrawal_stops_the_next(
     world: World, client: httpx.AsyncClient, rt: Runtime
 ) -> None:
-    admin = await admin_headers(world)
-    await publish(client, admin, "chat", CHAT_TEXT)
-    await set_privacy(client, admin, consent_required=True)
-    visitor = await new_visitor(client)
-    assert (await decide(client, visitor, "chat", CHAT_TEXT)).status_code == 201
-    conversation_id = (await start_chat(client, visitor, "Hello"))["conversation"]["id"]
+    admin, visitor, conversation_id = await consented_chat(world, client, CHAT_TEXT)
 
     first = await _reply(client, admin, conversation_id, "Hi, how can I help?")
     assert first.status_code == 201, first.text  # takes the waiting chat (the full path)

@@ -1,7 +1,7 @@
-"""Batched writes on SQLite: write programs queued together run in one transaction and one trip
-to the driver's thread, none returns (or runs its after-commit work) before the COMMIT, a
-program that fails rolls back alone, and the batch waits for the process's write lock like any
-other writer.
+"""Batched writes on SQLite: write programs queued together run in one transaction (on the
+loop's own connection, or on the driver's thread while another process writes), none returns
+(or runs its after-commit work) before the COMMIT, a program that fails rolls back alone, and
+the batch waits for the process's write lock like any other writer.
 
 The mechanism is SQLite's; these tests drive it on a scratch SQLite file whichever backend the
 suite runs on."""
@@ -57,6 +57,17 @@ def insert(row_id: int, parent: int = 1, fail: bool = False) -> Callable[[Any], 
     return program
 
 
+class AfterCommit:
+    """After-commit work that records the values it ran for."""
+
+    def __init__(self) -> None:
+        self.ran: list[int] = []
+
+    async def __call__(self, value: int) -> int:
+        self.ran.append(value)
+        return value
+
+
 async def _until(condition: Callable[[], bool]) -> None:
     for _ in range(100_000):  # turns of the event loop, not time
         if condition():
@@ -88,12 +99,7 @@ async def test_a_failing_program_rolls_back_alone_and_its_batch_mates_commit(
     db: Database,
 ) -> None:
     batched = _batched(db)
-    ran: list[int] = []
-
-    async def after(value: int) -> int:
-        ran.append(value)
-        return value
-
+    after = AfterCommit()
     outcomes = await asyncio.gather(
         batched.run(insert(1), after),
         batched.run(insert(2, fail=True), after),  # wrote its row, then raised
@@ -105,7 +111,7 @@ async def test_a_failing_program_rolls_back_alone_and_its_batch_mates_commit(
     assert isinstance(outcomes[1], ValueError)
     assert isinstance(outcomes[2], sqlite3.IntegrityError)
     assert batched.batches_committed == 1
-    assert ran == [1, 3]
+    assert after.ran == [1, 3]
     assert _committed(db) == [1, 3]
 
 
@@ -113,12 +119,7 @@ async def test_a_failed_commit_fails_every_member_and_runs_no_after_commit_work(
     db: Database,
 ) -> None:
     batched = _batched(db)
-    ran: list[int] = []
-
-    async def after(value: int) -> int:
-        ran.append(value)
-        return value
-
+    after = AfterCommit()
     # Row 2 points at a parent that does not exist: the deferred key fails the COMMIT.
     outcomes = await asyncio.gather(
         batched.run(insert(1), after),
@@ -126,7 +127,7 @@ async def test_a_failed_commit_fails_every_member_and_runs_no_after_commit_work(
         return_exceptions=True,
     )
     assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes), outcomes
-    assert ran == [] and batched.batches_committed == 0
+    assert after.ran == [] and batched.batches_committed == 0
     assert _committed(db) == []
     assert await batched.run(insert(5), after) == 5  # the connection is usable again
     assert _committed(db) == [5]
@@ -136,19 +137,14 @@ async def test_a_caller_cancelled_while_it_waits_still_gets_its_after_commit_wor
     db: Database,
 ) -> None:
     batched = _batched(db)
-    ran: list[int] = []
-
-    async def after(value: int) -> int:
-        ran.append(value)
-        return value
-
+    after = AfterCommit()
     async with db.transaction():  # holds the write lock: the program waits for it
         task = asyncio.create_task(batched.run(insert(7), after))
         await _until(lambda: len(batched._queue) == 1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    await _until(lambda: ran == [7])
+    await _until(lambda: after.ran == [7])
     assert _committed(db) == [7]
 
 

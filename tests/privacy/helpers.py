@@ -11,7 +11,7 @@ from sqlalchemy import select
 from confide.access.models import Role
 from confide.models import metadata
 from confide.runtime import Runtime
-from tests.chat.helpers import VisitorClient
+from tests.chat.helpers import VisitorClient, new_visitor, start_chat
 from tests.conftest import World
 
 
@@ -80,3 +80,17 @@ async def every_row_as_text(rt: Runtime) -> str:
 async def count_rows(rt: Runtime, table_name: str) -> int:
     async with rt.db.session() as session:
         return len((await session.execute(select(metadata.tables[table_name]))).all())
+
+
+async def consented_chat(
+    world: World, client: httpx.AsyncClient, chat_text: str, first: str = "Hello"
+) -> tuple[dict[str, str], VisitorClient, str]:
+    """A workspace that requires consent to chat (``chat_text`` published), and a visitor who
+    granted it and started a chat: the admin's headers, the visitor, the conversation id."""
+    admin = await admin_headers(world)
+    await publish(client, admin, "chat", chat_text)
+    await set_privacy(client, admin, consent_required=True)
+    visitor = await new_visitor(client)
+    assert (await decide(client, visitor, "chat", chat_text)).status_code == 201
+    conversation_id = (await start_chat(client, visitor, first))["conversation"]["id"]
+    return admin, visitor, conversation_id

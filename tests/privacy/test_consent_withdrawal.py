@@ -11,9 +11,9 @@ import httpx
 from confide.access.models import Role
 from confide.runtime import Runtime
 from tests.chat.attachment_helpers import operator_upload, png
-from tests.chat.helpers import VisitorClient, agent_token, new_visitor, open_socket, start_chat
+from tests.chat.helpers import VisitorClient, agent_token, open_socket
 from tests.conftest import LiveServer, World
-from tests.privacy.helpers import admin_headers, count_rows, decide, publish, set_privacy
+from tests.privacy.helpers import consented_chat, count_rows, decide, set_privacy
 from tests.web.helpers import sign_in
 
 CHAT_TEXT = "We keep this conversation for 3 years to answer you. OK?"
@@ -23,12 +23,7 @@ NOTICE = "The visitor withdrew consent: nothing more can be sent or stored in th
 async def _withdrawn_chat(
     world: World, client: httpx.AsyncClient, *, required: bool = True
 ) -> tuple[dict[str, str], str, VisitorClient]:
-    admin = await admin_headers(world)
-    await publish(client, admin, "chat", CHAT_TEXT)
-    await set_privacy(client, admin, consent_required=True)
-    visitor = await new_visitor(client)
-    assert (await decide(client, visitor, "chat", CHAT_TEXT)).status_code == 201
-    conversation_id = (await start_chat(client, visitor, "Hello"))["conversation"]["id"]
+    admin, visitor, conversation_id = await consented_chat(world, client, CHAT_TEXT)
     withdrawn = await decide(
         client, visitor, "chat", CHAT_TEXT, "withdrawn", conversation_id=conversation_id
     )
