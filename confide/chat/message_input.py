@@ -44,8 +44,15 @@ _BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 def check_body(rt: Runtime, body: str) -> str:
     """The body to store, stripped of surrounding whitespace and of bidirectional controls;
     raises ``ValidationFailed`` (field ``body``) if it shows nothing (only whitespace or
-    invisible characters, which a visitor cannot see and an agent cannot answer) or is too
-    long."""
+    invisible characters, which a visitor cannot see and an agent cannot answer), is too
+    long, or is not Unicode text (a lone surrogate, half of an emoji: JSON's ``\ud83d``
+    escape decodes to one, and no database or reader can take it)."""
+    if not body.isascii():
+        try:
+            body.encode("utf-8")
+        except UnicodeEncodeError:
+            broken = "The message has a broken character (half an emoji?); remove it, resend."
+            raise ValidationFailed(broken, field="body") from None
     body = body.translate(_BIDI_CONTROLS).strip()
     if is_blank(body):
         raise ValidationFailed("Write something before sending.", field="body")

@@ -47,6 +47,8 @@ from confide.core.clock import utcnow
 from confide.core.db import UnitOfWork
 from confide.core.errors import (
     Conflict,
+    ConsentRequired,
+    ConsentWithdrawn,
     Forbidden,
     NotFound,
     TooManyRequests,
@@ -125,6 +127,25 @@ async def do_send_message(
                 "You are sending messages too fast; wait a moment.",
                 headers={"Retry-After": str(wait)},
             )
+    try:
+        return await _send(rt, principal, conversation_id, client_id, body, author_kind)
+    except (ConsentRequired, ConsentWithdrawn):
+        # A resend of a message stored before the visitor withdrew (its ack was lost) is
+        # answered with it like any retry: only new words are refused (GDPR Art. 7(3)).
+        stored = await _stored(rt, principal, conversation_id, client_id, body)
+        if stored is None:
+            raise
+        return SendResult(stored, True)
+
+
+async def _send(
+    rt: Runtime,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    client_id: str,
+    body: str,
+    author_kind: AuthorKind | None,
+) -> SendResult:
     # A visitor's message to an open conversation takes the lean path; anything else (an
     # operator, a closed conversation, a retry) the full one, on the ORM.
     lean = principal.kind == "visitor" and author_kind in (None, AuthorKind.VISITOR)
@@ -156,12 +177,19 @@ async def do_send_message(
             if attempt or not exc.connection_invalidated:
                 raise
         attempt += 1
-    async with rt.db.session() as session:
-        conversation = await load_for(session, principal, conversation_id)
-        stored = await _existing(rt, session, conversation, client_id, (principal, body))
+    stored = await _stored(rt, principal, conversation_id, client_id, body)
     if stored is None:
         raise Conflict("The message could not be stored; send it again.")
     return SendResult(stored, True)
+
+
+async def _stored(
+    rt: Runtime, principal: Principal, conversation_id: uuid.UUID, client_id: str, body: str
+) -> dict[str, Any] | None:
+    """The message stored (or relayed) under ``client_id``, read in a session of its own."""
+    async with rt.db.session() as session:
+        conversation = await load_for(session, principal, conversation_id)
+        return await _existing(rt, session, conversation, client_id, (principal, body))
 
 
 async def _send_lean(

@@ -192,6 +192,11 @@ class SocketSession(ConsentedFrames):
             await handler(frame)
         except ConfideError as exc:
             await self.error(exc, frame.get("client_id"))
+        except UnicodeError:
+            # A lone surrogate from a JSON escape ("\ud83d", half of an emoji) that a check
+            # did not name: still the client's mistake, never a failed socket.
+            invalid = ValidationFailed("Frames must hold valid Unicode text.", field="frame")
+            await self.error(invalid, frame.get("client_id"))
         except Exception as exc:
             if not outages.is_outage(exc) or frame["type"] == "subscribe":
                 raise  # a socket that cannot subscribe cannot go on: error frame, 1013/1011

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from confide.chat.models import AuthorKind, Message
 from confide.runtime import Runtime
+from tests.chat.helpers import VisitorClient
 from tests.conftest import World
 from tests.privacy.helpers import consented_chat, decide
 
@@ -20,12 +21,30 @@ CHAT_TEXT = "We keep this conversation to answer you. OK?"
 
 
 async def _reply(
-    client: httpx.AsyncClient, headers: dict[str, str], conversation_id: str, body: str
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    conversation_id: str,
+    body: str,
+    client_id: str | None = None,
 ) -> httpx.Response:
     return await client.post(
         f"/api/v1/conversations/{conversation_id}/messages",
-        json={"client_id": uuid.uuid4().hex, "body": body},
+        json={"client_id": client_id or uuid.uuid4().hex, "body": body},
         headers=headers,
+    )
+
+
+async def _visitor_says(
+    client: httpx.AsyncClient,
+    visitor: VisitorClient,
+    conversation_id: str,
+    client_id: str,
+    body: str,
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/widget/conversations/{conversation_id}/messages",
+        json={"client_id": client_id, "body": body},
+        headers=visitor.headers,
     )
 
 
@@ -47,7 +66,7 @@ async def test_an_operators_reply_to_an_open_chat_is_batched_and_a_withdrawal_st
     first = await _reply(client, admin, conversation_id, "Hi, how can I help?")
     assert first.status_code == 201, first.text  # takes the waiting chat (the full path)
     before = rt.db.batched.programs_committed if rt.db.batched is not None else 0
-    second = await _reply(client, admin, conversation_id, "Your order ships on Monday.")
+    second = await _reply(client, admin, conversation_id, "Your order ships on Monday.", "a-2")
     assert second.status_code == 201, second.text
     message = second.json()["message"]
     assert message["seq"] == 3 and message["body"] == "Your order ships on Monday."
@@ -55,6 +74,9 @@ async def test_an_operators_reply_to_an_open_chat_is_batched_and_a_withdrawal_st
     assert message["author"]["id"] == first.json()["message"]["author"]["id"]
     if rt.db.batched is not None:  # stored by a write program, not the full path
         assert rt.db.batched.programs_committed == before + 1
+
+    said = await _visitor_says(client, visitor, conversation_id, "v-4", "Thanks!")
+    assert said.status_code == 201, said.text
 
     withdrawn = await decide(
         client, visitor, "chat", CHAT_TEXT, "withdrawn", conversation_id=conversation_id
@@ -64,8 +86,20 @@ async def test_an_operators_reply_to_an_open_chat_is_batched_and_a_withdrawal_st
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"]["code"] == "consent_withdrawn"
     visitor_kind, operator_kind = AuthorKind.VISITOR, AuthorKind.OPERATOR
+    new_words = await _visitor_says(client, visitor, conversation_id, "v-5", "One more thing")
+    assert new_words.status_code == 403, new_words.text
+    assert new_words.json()["error"]["code"] == "consent_required"
+    # A resend of a message stored before the withdrawal (its ack lost) is answered with it.
+    again = await _visitor_says(client, visitor, conversation_id, "v-4", "Thanks!")
+    assert again.status_code == 201, again.text
+    assert again.json()["duplicate"] is True and again.json()["message"]["seq"] == 4
+    resent = await _reply(client, admin, conversation_id, "Your order ships on Monday.", "a-2")
+    assert resent.status_code == 201, resent.text
+    assert resent.json()["duplicate"] is True
+    assert resent.json()["message"]["id"] == message["id"]
     assert await _stored(rt, conversation_id) == [
         (1, visitor_kind),
         (2, operator_kind),
         (3, operator_kind),
+        (4, visitor_kind),
     ]

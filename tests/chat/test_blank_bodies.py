@@ -107,3 +107,37 @@ async def test_bidirectional_controls_are_dropped_so_text_reads_as_sent(
         path, json={"client_id": "c-2", "body": "\u202e\u202c"}, headers=visitor.headers
     )
     assert only.status_code == 422 and only.json()["error"]["field"] == "body"
+
+
+async def test_a_broken_character_is_refused_naming_body_and_the_socket_goes_on(
+    world: World, client: httpx.AsyncClient, rt: Runtime, live_server: LiveServer
+) -> None:
+    # Half of an emoji (a lone surrogate, sent as the JSON escape "\ud83d") cannot be stored:
+    # it was a failed socket (1011) and the widget resent it for ever.
+    support = await world.group("Support")
+    agent = await world.operator("alice", Role.AGENT, groups=[support])
+    visitor = await new_visitor(client)
+    conversation_id = (await start_chat(client, visitor, "Hello", group_id=support))[
+        "conversation"
+    ]["id"]
+    socket = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget", token=visitor.token)
+    await socket.send(type="subscribe", conversation_id=conversation_id, since=0)
+    await socket.recv_until(lambda f: f["type"] == "subscribed")
+    await socket.send(
+        type="message", conversation_id=conversation_id, client_id="v-2", body="price 20\ud83d"
+    )
+    error = await socket.recv_until(lambda f: f["type"] == "error")
+    assert error["field"] == "body" and error["client_id"] == "v-2"
+    await socket.send(
+        type="message", conversation_id=conversation_id, client_id="v-3", body="price 20 EUR"
+    )
+    ack = await socket.recv_until(lambda f: f["type"] == "ack")
+    assert ack["client_id"] == "v-3" and ack["seq"] == 2
+    await socket.close()
+    reply = await client.post(
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={"client_id": "op-1", "body": "ok"},
+        headers=await world.headers(agent),
+    )
+    assert reply.status_code == 201, reply.text
+    assert await _messages(rt) == 3
