@@ -51,7 +51,9 @@ def check_body(rt: Runtime, body: str) -> str:
         try:
             body.encode("utf-8")
         except UnicodeEncodeError:
-            broken = "The message has a broken character (half an emoji?); remove it, resend."
+            broken = (
+                "The message has a broken character (half an emoji?): remove it and send again."
+            )
             raise ValidationFailed(broken, field="body") from None
     body = body.translate(_BIDI_CONTROLS).strip()
     if is_blank(body):
