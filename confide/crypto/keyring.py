@@ -144,8 +144,7 @@ class Keyring:
         self, workspace_id: uuid.UUID | None, key_id: uuid.UUID, plaintext: str, aad: str
     ) -> str:
         dek = await self._dek(_ws(workspace_id), str(key_id), create=True)
-        sealed = seal(dek, plaintext.encode(), aad.encode())
-        return TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode()
+        return _token(dek, plaintext, aad)
 
     def encrypt_cached(self, key_id: uuid.UUID, plaintext: str, aad: str) -> str | None:
         """:meth:`encrypt` under a data key this process holds already, or None (no I/O, for
@@ -153,10 +152,7 @@ class Keyring:
         the key's workspace checked where the data is written (the cache holds only keys that
         passed that check when loaded)."""
         dek = self._cached(f"dek:{key_id}")
-        if dek is None:
-            return None
-        sealed = seal(dek, plaintext.encode(), aad.encode())
-        return TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode()
+        return None if dek is None else _token(dek, plaintext, aad)
 
     async def decrypt(
         self,
@@ -414,3 +410,11 @@ def _archive_context(workspace_id: str, version: int) -> bytes:
     """The master-key wrapping context of an archive KEK: never equal to a workspace KEK's
     (``<workspace>:<version>``), so one cannot be passed off as the other."""
     return f"archive:{workspace_id}:{version}".encode()
+
+
+def _token(dek: bytes, plaintext: str, aad: str) -> str:
+    """``plaintext`` sealed under ``dek`` (AES-GCM, ``aad`` bound) as a Confide ciphertext."""
+    return (
+        TOKEN_PREFIX
+        + base64.urlsafe_b64encode(seal(dek, plaintext.encode(), aad.encode())).decode()
+    )
