@@ -4,14 +4,17 @@ Value (``multi_node``): messages/s at saturation (as in ``message_saturation``) 
 visitors' sockets on node A and the agent's console socket on node B, so every message crosses
 Redis. ``multi_node_4``: four nodes, the visitors spread over the first three and the agent on
 the fourth. Baseline: one node on the same PostgreSQL (in-process broker), same visitors, same
-run. The nodes, the load generator, PostgreSQL and Redis share this machine's cores: adding a
-node cannot add CPU here, so the ratios measure what the cross-node hop and the extra
-processes cost, not how far Confide scales (the capacity table in docs/operations.md derives
-per-core figures from the server CPU per message).
+run. With ``CONFIDE_BENCH_BEFORE_TREE=/path/to/checkout`` one node of that checkout's code (the
+code before a change) also runs on the same database and load. The nodes, the load generator,
+PostgreSQL and Redis share this machine's cores: adding a node cannot add CPU here, so the
+ratios measure what the cross-node hop and the extra processes cost, not how far Confide
+scales (the capacity table in docs/operations.md derives per-core figures from the server CPU
+per message).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -90,6 +93,14 @@ async def run(quick: bool = False) -> list[Result]:
             with confide_server(one_node) as server:
                 target = await confide_target(server, population)
                 single = loadgen.run_in_process(loadgen.saturation, target, seconds, warmup_seconds)
+            before = None
+            if os.environ.get("CONFIDE_BENCH_BEFORE_TREE"):
+                tree = Path(os.environ["CONFIDE_BENCH_BEFORE_TREE"])
+                with confide_server(one_node, tree=tree) as server:
+                    target = await confide_target(server, population)
+                    before = loadgen.run_in_process(
+                        loadgen.saturation, target, seconds, warmup_seconds
+                    )
             cluster = one_node.with_overrides(redis_url=REDIS_URL)
             pair = await _cluster(cluster, 2, population, seconds, warmup_seconds)
             try:
@@ -103,8 +114,16 @@ async def run(quick: bool = False) -> list[Result]:
     cpu = (
         f"server CPU per message {pair['server_cpu_ms_per_message']:.2f} ms on two nodes, "
         f"{four['server_cpu_ms_per_message']:.2f} ms on four, "
-        f"{single['server_cpu_ms_per_message']:.2f} ms on one; PostgreSQL + Redis; {LIMITS_NOTE}"
+        f"{single['server_cpu_ms_per_message']:.2f} ms on one; "
     )
+    if before is not None:
+        details["one_node_before"] = before
+        cpu += (
+            f"one node of the code before (CONFIDE_BENCH_BEFORE_TREE) "
+            f"{before['messages_per_second']:.0f} messages/s at "
+            f"{before['server_cpu_ms_per_message']:.2f} ms; "
+        )
+    cpu += f"PostgreSQL + Redis; {LIMITS_NOTE}"
     ratio, ratio_4 = pair["messages_per_second"] / baseline, four["messages_per_second"] / baseline
     return [
         Result(

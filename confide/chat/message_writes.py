@@ -133,8 +133,8 @@ GIVE_BACK_SEQ = HotStatement(
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
     .values(last_seq=_CONVERSATIONS.c.last_seq - 1)
 )
-_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-INSERT_MESSAGE = HotStatement(insert(_MESSAGES).prefix_with(RIDES_ALONG))
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+INSERT_MESSAGE = HotStatement(insert(MESSAGES).prefix_with(RIDES_ALONG))
 
 
 def message_row(message: Message) -> dict[str, Any]:

@@ -4,12 +4,14 @@
   ``UPDATE conversations SET last_seq = last_seq + 1 ... RETURNING`` inside the transaction that
   inserts it; the row lock orders concurrent senders, so numbers are gap-free and unique
   (``confide.chat.message_writes`` writes the rows).
-- A visitor's message to an open conversation takes the *lean* path: that UPDATE also returns
-  the conversation's policy facts, so the send is two statements (the claim, then the rows in
-  one trip on SQLite) with no ORM object loaded; every check of the full path still runs on
-  fresh facts read under the row lock (policy, closed, consent), so a closed conversation or a
-  withdrawn consent fails the next message on every node. Operators, closed conversations and
-  retries take the full path (ORM, ``load_for``).
+- Most messages take the fast lane (``confide.chat.batched_send``): a write program in a
+  batch on SQLite, one statement on PostgreSQL. What it hands back, a visitor's message takes
+  the *lean* path: that UPDATE also returns the conversation's policy facts, so the send is
+  two statements (the claim, then the rows in one trip on SQLite) with no ORM object loaded.
+  Both run every check of the full path on fresh facts read under the row lock (policy,
+  closed, consent), so a closed conversation or a withdrawn consent fails the next message on
+  every node. Operators taking or first answering a chat, closed conversations and retries
+  take the full path (ORM, ``load_for``).
 - A send carries a client id; a retry with the same id returns the stored message and stores
   nothing (``uq_messages_client_id`` settles races between nodes).
 - The event is published only after commit. A client that misses it resumes with
@@ -151,10 +153,14 @@ async def _send(
     lean = principal.kind == "visitor" and author_kind in (None, AuthorKind.VISITOR)
     attempt = 0
     if author_kind in (None, message_writes.author_kind_of(principal)):
-        try:  # on SQLite, in one trip with the other messages of its batch (batched_send)
+        try:  # in a batch on SQLite, in one statement on PostgreSQL (batched_send)
             event = await batched_send.send(rt, principal, conversation_id, client_id, body)
         except IntegrityError:
             attempt = 1  # a retry: the full path answers with the stored message
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            attempt = 1  # a dead pooled connection: as below, the client id is looked up first
         else:
             if event is not None:
                 return SendResult(event, False)

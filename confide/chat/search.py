@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Insert, String, Table, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -89,6 +89,22 @@ def insert_terms(rt: Runtime) -> HotStatement:
     """The statement that adds :func:`term_rows` (executemany; words the conversation already
     has are skipped by the primary key). On SQLite it rides along with the next statement."""
     return _INSERT_TERM[rt.db.engine.dialect.name == "postgresql"]
+
+
+def insert_terms_from(workspace_id: Any, conversation_id: Any) -> Insert:
+    """PostgreSQL: :func:`insert_terms` as a part of a larger statement: the keyed hashes come
+    as one array parameter ``term_hashes`` (:func:`term_rows`' ``term_hash`` values), the
+    workspace and conversation as SQL values of the enclosing statement (the message path's
+    one statement, ``confide.chat.batched_send``)."""
+    hashes = func.unnest(bindparam("term_hashes", type_=postgresql.ARRAY(String(32))))
+    return (
+        postgresql.insert(_TERMS)
+        .from_select(
+            ["workspace_id", "term_hash", "conversation_id"],
+            select(workspace_id, hashes, conversation_id),
+        )
+        .on_conflict_do_nothing()
+    )
 
 
 async def index_message(

@@ -24,10 +24,10 @@ that).
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.access.policy import Principal
@@ -67,23 +67,34 @@ async def _latest(
     return result
 
 
-# The visitor's latest decision for a purpose and the request version it answered (one
-# statement: has_grant here, and the message path's write programs, confide.chat.batched_send).
-LATEST_DECISION = HotStatement(
-    select(
-        ConsentRecord.decision,
-        ConsentRecord.workspace_id,
-        ConsentRequest.id.label("request_id"),
-        ConsentRequest.superseded_at,
+def latest_decision(
+    visitor_id: Any, purpose: Any
+) -> Select[str, uuid.UUID, uuid.UUID, datetime | None]:
+    """The visitor's latest decision for a purpose and the request version it answered: one
+    row (``decision``, ``workspace_id``, ``request_id``, ``superseded_at``) or none. The
+    arguments are SQL values: bound parameters, or a column of an enclosing statement (read
+    laterally by the message path's one statement on PostgreSQL, ``confide.chat.batched_send``).
+    """
+    return (
+        select(
+            ConsentRecord.decision,
+            ConsentRecord.workspace_id,
+            ConsentRequest.id.label("request_id"),
+            ConsentRequest.superseded_at,
+        )
+        .outerjoin(ConsentRequest, ConsentRequest.id == ConsentRecord.request_id)
+        .where(
+            ConsentRecord.visitor_id == visitor_id,
+            ConsentRecord.purpose == purpose,
+        )  # ix_consent_records_current
+        .order_by(ConsentRecord.decided_at.desc())
+        .limit(1)
     )
-    .outerjoin(ConsentRequest, ConsentRequest.id == ConsentRecord.request_id)
-    .where(
-        ConsentRecord.visitor_id == bindparam("visitor_id"),
-        ConsentRecord.purpose == bindparam("purpose"),
-    )  # ix_consent_records_current
-    .order_by(ConsentRecord.decided_at.desc())
-    .limit(1)
-)
+
+
+# latest_decision as one statement: has_grant here, and the message path's write programs
+# (confide.chat.batched_send).
+LATEST_DECISION = HotStatement(latest_decision(bindparam("visitor_id"), bindparam("purpose")))
 
 
 def grants(latest: Any, workspace_id: uuid.UUID) -> bool:

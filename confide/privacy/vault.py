@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Insert, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from confide.core import hot_statements
@@ -35,6 +35,24 @@ from confide.privacy.models import MessageText, PersonalField, Subject
 
 _MESSAGE_TEXTS: Table = MessageText.__table__  # type: ignore[assignment]
 INSERT_TEXT = HotStatement(insert(_MESSAGE_TEXTS))
+
+
+def insert_text_from(conversation_id: Any) -> Insert:
+    """:data:`INSERT_TEXT` as a part of a larger statement (the message path's one statement
+    on PostgreSQL, ``confide.chat.batched_send``): the values of :meth:`Vault.sealed_text_row`
+    as the parameters ``message_id``, ``text_body`` and ``text_created_at`` (names no column of
+    the enclosing statement's UPDATE has), the conversation as a SQL value of that statement."""
+    c = _MESSAGE_TEXTS.c
+    return insert(_MESSAGE_TEXTS).from_select(
+        ["message_id", "conversation_id", "body", "created_at"],
+        select(
+            bindparam("message_id", type_=c.message_id.type),
+            conversation_id,
+            bindparam("text_body", type_=c.body.type),
+            bindparam("text_created_at", type_=c.created_at.type),
+        ),
+    )
+
 
 OPERATOR_FIELDS = frozenset({"name", "alias", "email", "job_title", "avatar_url"})
 # Visitors: what identify may attach; custom attributes are one JSON-encoded field.

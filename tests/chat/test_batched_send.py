@@ -2,14 +2,17 @@
 reply to an open chat is stored in a write program like a visitor's message, with the same
 checks and outcome as the full path: the agent's public card on the event, a visitor's
 withdrawal of consent refusing the next reply (409), nothing stored for a refused one. On
-PostgreSQL (no batched lane) the same outcomes hold through the full path."""
+PostgreSQL the same lane writes each message in one statement, with the same outcomes."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from typing import Any
 
 import httpx
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
 from confide.chat.models import AuthorKind, Message
 from confide.runtime import Runtime
@@ -103,3 +106,52 @@ async def test_an_operators_reply_to_an_open_chat_is_batched_and_a_withdrawal_st
         (3, operator_kind),
         (4, visitor_kind),
     ]
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_a_message_is_one_statement_and_fully_stored(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    admin, visitor, conversation_id = await consented_chat(world, client, CHAT_TEXT)
+    first = await _reply(client, admin, conversation_id, "Hi, how can I help?")
+    assert first.status_code == 201, first.text  # takes the waiting chat (the full path)
+
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        said = await _visitor_says(client, visitor, conversation_id, "v-3", "Where is parcel?")
+        replied = await _reply(client, admin, conversation_id, "Your parcel left Lyon.")
+    finally:
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    assert said.status_code == 201 and replied.status_code == 201, (said.text, replied.text)
+    assert (said.json()["message"]["seq"], replied.json()["message"]["seq"]) == (3, 4)
+
+    # Each message: the claim, its search terms, its row and its sealed text in one statement;
+    # nothing else of the send touched those tables.
+    touching = [
+        s
+        for s in statements
+        if re.search(r"\b(conversations|messages|message_texts|search_terms)\b", s)
+    ]
+    assert len(touching) == 2, touching
+    assert all(s.startswith("WITH claim AS") and "INSERT INTO messages" in s for s in touching)
+
+    assert await _stored(rt, conversation_id) == [
+        (1, AuthorKind.VISITOR),
+        (2, AuthorKind.OPERATOR),
+        (3, AuthorKind.VISITOR),
+        (4, AuthorKind.OPERATOR),
+    ]
+    transcript = await client.get(
+        f"/api/v1/conversations/{conversation_id}/messages", headers=admin
+    )
+    assert transcript.status_code == 200, transcript.text
+    bodies = [m["body"] for m in transcript.json()["messages"]]
+    assert bodies[2:] == ["Where is parcel?", "Your parcel left Lyon."]
+    found = await client.get("/api/v1/search", params={"q": "Lyon"}, headers=admin)
+    assert found.status_code == 200, found.text
+    assert conversation_id in [c["id"] for c in found.json()["conversations"]]
