@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -63,7 +64,12 @@ API_PREFIX = "/api/v1"
 log = logging.getLogger("confide.http")
 
 
-def build_api_router() -> APIRouter:
+@functools.cache
+def api_router() -> APIRouter:
+    """The API's routes under ``/api/v1``, built once per process and shared by every app it
+    makes (the test suite makes one per test). Why: including a router makes FastAPI analyse
+    every endpoint's parameters and models (about half a second for this API), and a route
+    holds nothing of one app: handlers find their runtime through ``request.app.state``."""
     router = APIRouter(prefix=API_PREFIX)
 
     @router.get("/health", tags=["meta"])
@@ -143,7 +149,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = rt
     install_error_handlers(app)
-    app.include_router(build_api_router())
+    app.include_router(api_router())
 
     from confide.web.console import mount_console
     from confide.web.portal import mount_portal

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from confide.access.models import Role
-from confide.api.app import API_PREFIX, build_api_router
+from confide.api.app import API_PREFIX, api_router
 from confide.api.deps import current_operator, current_principal, current_visitor
 from confide.core.config import Settings
 from tests.conftest import PASSWORD, World
@@ -76,7 +76,7 @@ def api_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
 
 def _collection_app() -> FastAPI:
     app = FastAPI()
-    app.include_router(build_api_router())
+    app.include_router(api_router())
     return app
 
 
