@@ -1,7 +1,7 @@
 """Test fixtures: a real database per test (SQLite file or PostgreSQL), the app over ASGI.
 
 Backend: ``--backend=sqlite|postgres`` or ``CONFIDE_TEST_BACKEND``. On PostgreSQL one database
-is created and migrated per run and its tables are truncated before each test; on SQLite a
+is created and migrated per run and its tables are emptied before each test; on SQLite a
 migrated template file is copied for each test. ``CONFIDE_TEST_STRICT=1`` (set by CI) turns any
 skipped test into a failure, requires that a browser test (tests/browser) passed, and on
 PostgreSQL that the ``postgres`` tests ran.
@@ -178,14 +178,23 @@ def settings(data_dir: Path, database_url: str) -> Settings:
     )
 
 
+# Every table emptied before each PostgreSQL test, dependants first, in one simple-query trip.
+# DELETE, not TRUNCATE: TRUNCATE gives each of the 60 tables and their indexes new files, about
+# 1 s per test here against 5 ms (the schema has no sequences to restart). Names: our own tables.
+_EMPTY_TABLES = "\n".join(
+    f'DELETE FROM "{t.name}";'  # noqa: S608
+    for t in reversed(metadata.sorted_tables)
+)
+
+
 @pytest.fixture
 async def rt(settings: Settings, database_template: DatabaseTemplate) -> AsyncIterator[Runtime]:
     runtime = Runtime.from_settings(settings)
     await runtime.prepare()
     if database_template.backend == "postgres":
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         async with runtime.db.engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.execute(_EMPTY_TABLES)  # type: ignore[union-attr]
     clock.reset()
     yield runtime
     clock.reset()
