@@ -1,7 +1,8 @@
 """Where the time goes on the message path: ``python -m benchmarks.profile [--visitors N]``.
 
-Starts Confide as in ``message_saturation``, drives it at saturation from the load generator
-process, and samples the server with py-spy (``pip install -e '.[bench]'``) once the warm-up
+Starts Confide as in ``message_saturation`` (on SQLite, or with ``--postgres`` on the local
+PostgreSQL), drives it at saturation from the load generator process, and samples the server
+with py-spy (``pip install -e '.[bench]'``) once the warm-up
 is over, counting only the thread that holds the GIL (Python's CPU, not waiting). Prints the
 functions holding the most samples (cumulative and own time) and writes the raw stacks to
 ``$TMPDIR/confide-message-path.stacks.txt`` (open them in speedscope or flamegraph.pl).
@@ -18,10 +19,18 @@ import subprocess
 import sys
 import tempfile
 import threading
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from benchmarks import loadgen
-from benchmarks.servers import bench_settings, confide_server, confide_target, populate
+from benchmarks.servers import (
+    bench_settings,
+    confide_server,
+    confide_target,
+    populate,
+    postgres_databases,
+)
+from confide.core.config import Settings
 
 WARMUP_SECONDS = 5
 SAMPLE_SECONDS = 10
@@ -54,25 +63,36 @@ def summarise(stacks: Path, rows: int = 40) -> str:
     return "\n".join(lines)
 
 
-async def _profile(visitors: int, warmup_seconds: float = WARMUP_SECONDS) -> Path:
+async def _profile(
+    visitors: int, warmup_seconds: float = WARMUP_SECONDS, postgres: bool = False
+) -> Path:
+    async with AsyncExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if postgres:  # data and key store on PostgreSQL, as in multi_node's single node
+            data_url, keys_url = await stack.enter_async_context(postgres_databases("data", "keys"))
+            settings = bench_settings(tmp, database_url=data_url, keystore_url=keys_url)
+        else:
+            settings = bench_settings(tmp)
+        return await _sample(settings, visitors, warmup_seconds)
+
+
+async def _sample(settings: Settings, visitors: int, warmup_seconds: float) -> Path:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     out = Path(tempfile.gettempdir()) / "confide-message-path.stacks.txt"
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = bench_settings(Path(tmp))
-        population = await populate(settings, visitors)
-        with confide_server(settings) as server:
-            target = await confide_target(server, population)
-            command = [spy, "record", "-p", str(server.pid), "-d", str(SAMPLE_SECONDS)]
-            command += ["-r", "200", "-f", "raw", "--nonblocking", "--gil", "-o", str(out)]
+    population = await populate(settings, visitors)
+    with confide_server(settings) as server:
+        target = await confide_target(server, population)
+        command = [spy, "record", "-p", str(server.pid), "-d", str(SAMPLE_SECONDS)]
+        command += ["-r", "200", "-f", "raw", "--nonblocking", "--gil", "-o", str(out)]
 
-            def sample() -> None:
-                subprocess.run(command, check=True, capture_output=True)  # noqa: S603
+        def sample() -> None:
+            subprocess.run(command, check=True, capture_output=True)  # noqa: S603
 
-            sampler = threading.Timer(warmup_seconds, sample)
-            sampler.start()
-            seconds = warmup_seconds + SAMPLE_SECONDS + 2
-            result = loadgen.run_in_process(loadgen.saturation, target, seconds, warmup_seconds)
-            sampler.join()
+        sampler = threading.Timer(warmup_seconds, sample)
+        sampler.start()
+        seconds = warmup_seconds + SAMPLE_SECONDS + 2
+        result = loadgen.run_in_process(loadgen.saturation, target, seconds, warmup_seconds)
+        sampler.join()
     print(f"{result['messages_per_second']:.0f} messages/s while sampling")
     return out
 
@@ -87,8 +107,11 @@ def main() -> None:
         help="wait this long before sampling (longer on a loaded machine: the sockets connect "
         "and each conversation's first message creates its data key during the warm-up)",
     )
+    parser.add_argument(
+        "--postgres", action="store_true", help="data and key store on the local PostgreSQL"
+    )
     args = parser.parse_args()
-    stacks = asyncio.run(_profile(args.visitors, args.warmup_seconds))
+    stacks = asyncio.run(_profile(args.visitors, args.warmup_seconds, args.postgres))
     print(summarise(stacks))
 
 

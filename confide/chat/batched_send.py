@@ -74,12 +74,13 @@ async def send(
     rt: Runtime, principal: Principal, conversation_id: uuid.UUID, client_id: str, body: str
 ) -> dict[str, Any] | None:
     """Store a visitor's or an operator's (checked) message in the next batch (SQLite) or in
-    one statement (PostgreSQL) and publish its event; returns the event, or None when this lane does not apply (see the module
-    docstring). Raises ``NotFound`` (no such conversation, or not the sender's to work),
-    ``ConsentRequired`` (403, a visitor without a current grant), ``ConsentWithdrawn`` (409,
-    an operator's reply to a visitor who said no) and SQLAlchemy's ``IntegrityError`` for a
-    client id already stored, ``DBAPIError`` (``connection_invalidated``) for a pooled
-    PostgreSQL connection that died (the caller retries on the full path)."""
+    one statement (PostgreSQL) and publish its event; returns the event, or None when this
+    lane does not apply (see the module docstring). Raises ``NotFound`` (no such
+    conversation, or not the sender's to work), ``ConsentRequired`` (403, a visitor without a
+    current grant), ``ConsentWithdrawn`` (409, an operator's reply to a visitor who said no),
+    SQLAlchemy's ``IntegrityError`` for a client id already stored, and ``DBAPIError``
+    (``connection_invalidated``) for a pooled PostgreSQL connection that died (the caller
+    retries on the full path)."""
     batched = rt.db.batched
     workspace_id = principal.workspace_id
     operator = principal.kind == "operator"
