@@ -178,16 +178,22 @@ class Settings(BaseSettings):
     sqlite_group_commit_max_units: int = Field(default=64, ge=1, le=1000)
     # PostgreSQL connections per process, for the data and again for the key store: up to
     # (pool size + overflow) x 2 per node or worker, which must fit the server's
-    # max_connections (docs/operations.md, "Connections to PostgreSQL").
+    # max_connections (docs/operations.md, "Connections to PostgreSQL"). No overflow by
+    # default: an overflow connection is closed as soon as it is returned, so a sustained load
+    # above the pool size opened and closed a connection every ~20 messages (a new server
+    # process each time, docs/performance.md); pooled ones are opened on demand and kept.
     db_pool_size: int = Field(
-        default=10, ge=1, le=500, description="PostgreSQL connections a process keeps open."
+        default=30,
+        ge=1,
+        le=500,
+        description="PostgreSQL connections a process may keep open (opened when needed).",
     )
     db_max_overflow: int = Field(
-        default=20,
+        default=0,
         ge=0,
         le=500,
         description="Extra PostgreSQL connections a process may open "
-        "at peak, closed again when idle.",
+        "at peak, each closed as soon as it is returned.",
     )
     visitor_messages_per_minute: int = Field(default=30, ge=1)
     conversations_per_ip_per_hour: int = Field(default=20, ge=1)

@@ -55,7 +55,7 @@ __all__ = [
 
 
 class KeyStore(ArchiveRecords, KeyRecords):
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 30, max_overflow: int = 0) -> None:
         self.db = Database(url, secure_delete=True, pool_size=pool_size, max_overflow=max_overflow)
         self.path = url.split("///", 1)[1] if self.db.is_sqlite else None
 
