@@ -21,10 +21,12 @@ On SQLite this is one write program (``confide.core.batched_writes``) that runs 
 other messages of its batch in one transaction; a check that fails raises in the program,
 which rolls back its savepoint (and so gives its number back) and fails that message alone.
 On PostgreSQL it is :data:`SEND_ONE`, one statement that claims, inserts the rows ``FROM``
-the claim and returns the facts with the visitor's latest consent decisions; the checks run
-on what it returned and a failing one rolls the transaction back before anyone saw the rows
-(BEGIN, the statement, COMMIT: three round trips). The event is published after the COMMIT,
-and only then is the message acknowledged.
+the claim and returns the facts; when the checks need them the visitor's latest consent
+decisions follow in a statement of their own (read after the row lock, see
+``_one_statement``); the checks run on what came back and a failing one rolls the transaction
+back before anyone saw the rows (BEGIN, the statement, COMMIT: three round trips, four with
+consent). The event is published after the COMMIT, and only then is the message
+acknowledged.
 
 What this lane does not handle returns None and the caller takes the lean or full path as
 before: settings, data key or agent card not held by this node (a conversation's first
@@ -51,7 +53,7 @@ from sqlalchemy.exc import DBAPIError
 from confide.access import policy
 from confide.access.policy import Principal
 from confide.chat import events, message_writes, search
-from confide.chat.models import AuthorKind, Channel, ConversationStatus, Message
+from confide.chat.models import AuthorKind, Channel, Conversation, ConversationStatus, Message
 from confide.core import hot_statements
 from confide.core.clock import utcnow
 from confide.core.db import new_id
@@ -155,7 +157,8 @@ async def send(
             text_created_at=sealed["created_at"],
             term_hashes=[term["term_hash"] for term in terms],
         )
-        return await publish(await _one_statement(rt, parameters, admit))
+        decisions = consent_required or (operator and mail)  # what admit may ask for
+        return await publish(await _one_statement(rt, parameters, admit, decisions))
     insert_terms = search.insert_terms(rt)
 
     def program(connection: sqlite3.Connection) -> Any:
@@ -183,28 +186,45 @@ async def send(
 
 
 async def _one_statement(
-    rt: Runtime, parameters: dict[str, Any], admit: Callable[[Any, Callable[[str], Any]], bool]
+    rt: Runtime,
+    parameters: dict[str, Any],
+    admit: Callable[[Any, Callable[[str], Any]], bool],
+    decisions: bool,
 ) -> Any:
-    """PostgreSQL: claim, rows and the consent decisions in :data:`SEND_ONE`, then the checks on
-    what it returned; the transaction commits only if they pass (a refusal or a hand-over to
-    the full path rolls the claim and the rows back, so nobody ever sees them). Returns the
-    facts, or None for the full path."""
+    """PostgreSQL: claim and rows in :data:`SEND_ONE`, then (``decisions``: when the checks
+    need them) the visitor's latest consent decisions in :data:`DECISIONS`, then the checks;
+    the transaction commits only if they pass (a refusal or a hand-over to the full path rolls
+    the claim and the rows back, so nobody ever sees them). Returns the facts, or None for the
+    full path.
+
+    Why the decisions are a statement of their own: a statement reads from the snapshot taken
+    when it starts (READ COMMITTED), and the claim may wait for the conversation's row lock; a
+    withdrawal committed meanwhile would be missed by a read inside ``SEND_ONE`` and the
+    message stored after it (GDPR Art. 7(3)). Read after the claim, as the other paths do, it
+    is seen."""
     async with rt.db.engine.connect() as connection, connection.begin() as transaction:
         rows = await hot_statements.execute(connection, SEND_ONE, parameters)
         facts = rows[0] if rows else None
-        if not admit(facts, lambda purpose: _decision(facts, purpose)):
+        latest: Any = None
+        if decisions and facts is not None:
+            found = await hot_statements.execute(
+                connection, DECISIONS, {"visitor_id": facts.visitor_id}
+            )
+            latest = found[0] if found else None
+        if not admit(facts, lambda purpose: _decision(latest, purpose)):
             await transaction.rollback()
             return None
     return facts
 
 
-def _decision(facts: Any, purpose: str) -> Any:
-    """The latest ``purpose`` decision :data:`SEND_ONE` returned with the facts, as a row of
+def _decision(latest: Any, purpose: str) -> Any:
+    """The latest ``purpose`` decision in a row of :data:`DECISIONS`, as a row of
     ``consent.LATEST_DECISION`` (None: no decision)."""
-    if getattr(facts, f"{purpose}_decision") is None:
+    assert latest is not None, "DECISIONS was not read"
+    if getattr(latest, f"{purpose}_decision") is None:
         return None
     return SimpleNamespace(
-        **{name: getattr(facts, f"{purpose}_{name}") for name in _DECISION_COLUMNS}
+        **{name: getattr(latest, f"{purpose}_{name}") for name in _DECISION_COLUMNS}
     )
 
 
@@ -215,9 +235,8 @@ def _send_one() -> HotStatement:
     """The message in one statement (PostgreSQL): ``WITH claim AS (UPDATE conversations SET
     last_seq = last_seq + 1 ... RETURNING <facts>)``, the search terms, the message and its
     sealed text inserted ``FROM claim`` (so under the row lock, with the claimed number), and
-    the facts returned with the visitor's latest ``chat`` and ``email`` decisions, read
-    laterally. Data-modifying CTEs run to completion whether the final SELECT reads them or
-    not (PostgreSQL docs, 7.8.4). No row: no such conversation (nothing written)."""
+    the facts returned. Data-modifying CTEs run to completion whether the final SELECT reads
+    them or not (PostgreSQL docs, 7.8.4). No row: no such conversation (nothing written)."""
     claim = message_writes.CLAIM_SEQ.statement.cte("claim")  # type: ignore[attr-defined]
     columns = message_writes.MESSAGES.c
     # Parameters message_<column> (no column of the claim's UPDATE may share a name: a
@@ -227,24 +246,32 @@ def _send_one() -> HotStatement:
         list(columns.keys()),
         select(*(claimed.get(c.key, bindparam(f"message_{c.key}", type_=c.type)) for c in columns)),
     )
-    chat, email = (
-        consent.latest_decision(claim.c.visitor_id, purpose).lateral(purpose)
-        for purpose in ("chat", "email")
-    )
-    statement = (
-        select(
-            claim,
-            *(chat.c[name].label(f"chat_{name}") for name in _DECISION_COLUMNS),
-            *(email.c[name].label(f"email_{name}") for name in _DECISION_COLUMNS),
-        )
-        .select_from(claim.outerjoin(chat, true()).outerjoin(email, true()))
-        .add_cte(
-            search.insert_terms_from(claim.c.workspace_id, claim.c.id).cte("terms"),
-            message.cte("message"),
-            insert_text_from(claim.c.id).cte("text"),
-        )
+    statement = select(claim).add_cte(
+        search.insert_terms_from(claim.c.workspace_id, claim.c.id).cte("terms"),
+        message.cte("message"),
+        insert_text_from(claim.c.id).cte("text"),
     )
     return HotStatement(statement)
+
+
+def _decisions() -> HotStatement:
+    """The visitor's latest ``chat`` and ``email`` decisions in one row (columns
+    ``chat_decision``, ``email_workspace_id``, ...; NULLs where there is none)."""
+    visitor_type = Conversation.__table__.c.visitor_id.type
+    visitor = select(bindparam("visitor_id", type_=visitor_type).label("id")).subquery("visitor")
+    chat, email = (
+        consent.latest_decision(visitor.c.id, purpose).lateral(purpose)
+        for purpose in ("chat", "email")
+    )
+    return HotStatement(
+        select(
+            *(chat.c[name].label(f"chat_{name}") for name in _DECISION_COLUMNS),
+            *(email.c[name].label(f"email_{name}") for name in _DECISION_COLUMNS),
+        ).select_from(visitor.outerjoin(chat, true()).outerjoin(email, true()))
+    )
+
+
+DECISIONS = _decisions()
 
 
 SEND_ONE = _send_one()

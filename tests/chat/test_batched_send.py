@@ -6,13 +6,14 @@ PostgreSQL the same lane writes each message in one statement, with the same out
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from confide.chat.models import AuthorKind, Message
 from confide.runtime import Runtime
@@ -155,3 +156,55 @@ async def test_on_postgresql_a_message_is_one_statement_and_fully_stored(
     found = await client.get("/api/v1/search", params={"q": "Lyon"}, headers=admin)
     assert found.status_code == 200, found.text
     assert conversation_id in [c["id"] for c in found.json()["conversations"]]
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_a_withdrawal_while_a_send_waits_for_the_row_lock_refuses_it(
+    world: World, client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    """The send's claim waits for the conversation's row lock (held here by another session,
+    as by another sender); the visitor withdraws meanwhile. Once the lock is free the waiting
+    visitor message is refused (403) and the agent's reply too (409): nothing is stored after
+    the withdrawal was acknowledged (GDPR Art. 7(3)), however long the claim waited."""
+    admin, visitor, conversation_id = await consented_chat(world, client, CHAT_TEXT)
+    first = await _reply(client, admin, conversation_id, "Hi, how can I help?")
+    assert first.status_code == 201, first.text
+    warm = await _visitor_says(client, visitor, conversation_id, "v-3", "One question")
+    assert warm.status_code == 201, warm.text  # this node now holds the conversation's key
+
+    async with rt.db.engine.connect() as holder:
+        await holder.execute(
+            text("SELECT 1 FROM conversations WHERE id = :id FOR NO KEY UPDATE"),
+            {"id": uuid.UUID(conversation_id)},
+        )
+        said = asyncio.create_task(
+            _visitor_says(client, visitor, conversation_id, "v-late", "Words after no")
+        )
+        replied = asyncio.create_task(_reply(client, admin, conversation_id, "A late reply"))
+        waiting = 0
+        for _ in range(500):  # until both sends wait for the lock
+            async with rt.db.engine.connect() as probe:
+                waiting = (
+                    await probe.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                            "'Lock' AND datname = current_database()"
+                        )
+                    )
+                ).scalar_one()
+            if waiting >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert waiting >= 2
+        withdrawn = await decide(
+            client, visitor, "chat", CHAT_TEXT, "withdrawn", conversation_id=conversation_id
+        )
+        assert withdrawn.status_code == 201, withdrawn.text
+        await holder.rollback()
+
+    late_visitor, late_reply = await said, await replied
+    assert late_visitor.status_code == 403, late_visitor.text
+    assert late_visitor.json()["error"]["code"] == "consent_required"
+    assert late_reply.status_code == 409, late_reply.text
+    assert late_reply.json()["error"]["code"] == "consent_withdrawn"
+    assert [seq for seq, _kind in await _stored(rt, conversation_id)] == [1, 2, 3]
