@@ -3,19 +3,20 @@
 Why: a burst of sockets that all subscribe at once (every widget after a node restarts, or the
 ``connections`` benchmark's 5,000) used to open 5,000 sessions together, each waiting for one
 of the pool's connections with its ORM session, its statement and the greenlet SQLAlchemy runs
-it on (about 14 KiB each). When the burst was over that memory was free, but spread through
-Python's memory pools between the sockets' long-lived objects made meanwhile, so the process
-kept it: 43 KiB of resident memory per idle widget socket, against 29 KiB when the same
-subscribes waited here first, where a waiting socket holds a coroutine frame and a future
-(docs/performance.md, "Idle socket memory"). The database serves no more at once anyway (its
-pool has 15 connections on SQLite, 30 by default on PostgreSQL; a group commit takes up to 64
-units), so nothing comes later for it: 5,000 subscribes took 36-40 s with 32 or 64 turns and
-44-45 s without, on the same busy machine (54 s with 16 turns; memory was the same for all).
+it on. When the burst was over that memory was free, but spread through Python's memory pools
+between the long-lived objects the sockets made meanwhile, so the process kept it: 43 KiB of
+resident memory per idle widget socket, against 29 KiB when the same subscribes wait here
+first, holding a coroutine frame and a future each (docs/performance.md, "Idle socket
+memory"). The database serves no more at once anyway (its pool has 15 connections on SQLite,
+30 by default on PostgreSQL; a group commit takes up to 64 units), so nothing comes later for
+it: 5,000 subscribes took 36-40 s with 32 or 64 turns and 44-45 s without, on the same busy
+machine (54 s with 16 turns; memory was the same for all).
 
-A turn covers database reads only, never a send to a client: a client that stops reading
-blocks its own sends (flow control), and must not hold up every other socket's subscribe. So
-every turn ends within the database's own timeouts (the pool's checkout, SQLite's busy wait),
-and the line always moves; a socket waits in it without a deadline of its own. (A deadline
+A turn covers the database work (an operator's backlog read records its audit entry) and the
+broker subscription, never a send to a client: a client that stops reading blocks its own
+sends (flow control), and must not hold up every other socket's subscribe. So every turn ends
+within the database's and Redis' own timeouts (the pool's checkout, SQLite's busy wait), and
+the line always moves; a socket waits in it without a deadline of its own. (A deadline
 would fail the tail of a long burst that is being served in order: the 5,000 subscribes take
 30 s or more here, and none is an outage.)
 """
