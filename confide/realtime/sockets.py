@@ -52,7 +52,7 @@ from confide.chat import conversations, messages
 from confide.chat.models import Availability
 from confide.core import outages
 from confide.core.errors import ConfideError, SocketClosed, ValidationFailed
-from confide.realtime import failures, frames, socket_access
+from confide.realtime import failures, frames, socket_access, turns
 from confide.realtime.consented import PREVIEW_MAX_CHARS, ConsentedFrames
 from confide.realtime.fanout.channels import (
     conversation_channel,
@@ -215,14 +215,19 @@ class SocketSession(ConsentedFrames):
         since = frame.get("since", 0)
         if not isinstance(since, int) or not 0 <= since <= MAX_SEQ:
             raise ValidationFailed("since must be a non-negative integer.", field="since")
-        async with self.rt.db.session() as session:
-            # Reading is enough to follow (read-only support access); writing checks WORK.
-            await conversations.load_for(session, self.principal, conversation_id, access=READ)
-        await self.subscription.add(conversation_channel(conversation_id))
-        self.delivered[conversation_id] = since
-        if self.is_console:
-            self.seen.add(conversation_id)
-        last_seq = await self.send_backlog(conversation_id)
+        # One database turn for the check, the subscription and the backlog's first page, so
+        # a burst of subscribes waits here, light, not in the pool (confide.realtime.turns);
+        # the backlog is sent after it.
+        async with turns.of(self.rt.db):
+            async with self.rt.db.session() as session:
+                # Reading is enough to follow (read-only support access); writing checks WORK.
+                await conversations.load_for(session, self.principal, conversation_id, access=READ)
+            await self.subscription.add(conversation_channel(conversation_id))
+            self.delivered[conversation_id] = since
+            if self.is_console:
+                self.seen.add(conversation_id)
+            page = await self._backlog_page(conversation_id)
+        last_seq = await self.send_backlog(conversation_id, page)
         await self.send(
             {"type": "subscribed", "conversation_id": str(conversation_id), "last_seq": last_seq}
         )
@@ -344,18 +349,27 @@ class SocketSession(ConsentedFrames):
         await self.send_event(event)
         self.delivered[conversation_id] = event["seq"]
 
-    async def send_backlog(self, conversation_id: uuid.UUID) -> int:
-        last_seq = self.delivered.get(conversation_id, 0)
+    async def _backlog_page(self, conversation_id: uuid.UUID) -> dict[str, Any]:
+        return await messages.list_messages(
+            self.rt, self.principal, conversation_id, since=self.delivered[conversation_id]
+        )
+
+    async def send_backlog(
+        self, conversation_id: uuid.UUID, page: dict[str, Any] | None = None
+    ) -> int:
+        """Send the messages stored after the last seq delivered, page by page, each page
+        read in a database turn and sent after it; ``page``: the first page, already read.
+        Returns the conversation's last seq."""
         while True:
-            page = await messages.list_messages(
-                self.rt, self.principal, conversation_id, since=self.delivered[conversation_id]
-            )
+            if page is None:
+                async with turns.of(self.rt.db):
+                    page = await self._backlog_page(conversation_id)
             for item in page["messages"]:
                 await self.send(item)
                 self.delivered[conversation_id] = item["seq"]
-            last_seq = int(page["last_seq"])
             if not page["has_more"]:
-                return last_seq
+                return int(page["last_seq"])
+            page = None
 
     async def on_conversation(self, channel: str, event: dict[str, Any]) -> None:
         data = event["conversation"]
