@@ -37,9 +37,14 @@ class DatabaseTurns:
 
     def __init__(self, at_once: int = SOCKET_READS_AT_ONCE) -> None:
         self._gate = asyncio.Semaphore(at_once)
+        self.waiting = 0  # sockets in line for a turn now
 
     async def __aenter__(self) -> None:
-        await self._gate.acquire()
+        self.waiting += 1
+        try:
+            await self._gate.acquire()
+        finally:
+            self.waiting -= 1
 
     async def __aexit__(
         self,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from confide.chat import messages
+from confide.chat import conversations, messages
 from confide.core.db import Database
 from confide.realtime import turns
 from confide.realtime.sockets import SocketSession
@@ -33,7 +34,7 @@ async def test_at_most_so_many_hold_a_turn_and_the_others_enter_in_arrival_order
             inside.remove(n)
 
     tasks = [asyncio.create_task(one(n)) for n in range(5)]
-    await asyncio.sleep(0.01)
+    await _until(lambda: gate.waiting == 3)
     assert entered == [0, 1]
     release.set()
     await asyncio.gather(*tasks)
@@ -48,6 +49,15 @@ async def test_a_turn_is_given_back_when_its_holder_fails() -> None:
     async with asyncio.timeout(1):
         async with gate:
             pass
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait (at most about 10 s) until ``condition`` holds; fail if it never does."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the condition never held")
 
 
 def test_each_database_has_its_own_turns() -> None:
@@ -69,9 +79,18 @@ async def test_a_subscribe_waits_for_a_turn_before_it_reads(
     visitor = await new_visitor(client)
     chat = await start_chat(client, visitor, "Hello")
     guest = await open_socket(f"{live_server.ws_url}/api/v1/ws/widget", token=visitor.token)
+    checks: list[uuid.UUID] = []
+    load_for = conversations.load_for
+
+    async def recorded(session: Any, principal: Any, conversation_id: uuid.UUID, **kw: Any) -> Any:
+        checks.append(conversation_id)
+        return await load_for(session, principal, conversation_id, **kw)
+
+    monkeypatch.setattr(conversations, "load_for", recorded)
     async with gate:  # every turn taken
         await guest.send(type="subscribe", conversation_id=chat["conversation"]["id"])
-        assert await guest.nothing_for(0.3) == []
+        await _until(lambda: gate.waiting == 1)  # the subscribe is in line...
+        assert checks == []  # ... and has not touched the database
     backlog = await guest.recv()
     assert (backlog["type"], backlog["seq"], backlog["body"]) == ("message", 1, "Hello")
     assert (await guest.recv())["type"] == "subscribed"
