@@ -88,7 +88,7 @@ async def send(
     operator = principal.kind == "operator"
     if workspace_id is None or principal.kind not in ("visitor", "operator"):
         return None
-    if batched is None and rt.db.engine.dialect.name != "postgresql":
+    if batched is None and rt.db.is_sqlite:
         return None  # SQLite without group commit (one unit per transaction)
     privacy = rt.privacy_cache.cached(workspace_id)
     if privacy is None or not privacy.store_transcripts:

@@ -73,8 +73,8 @@ def latest_decision(
     """The visitor's latest decision for a purpose and the request version it answered: one
     row (``decision``, ``workspace_id``, ``request_id``, ``superseded_at``) or none. The
     arguments are SQL values: bound parameters, or a column of an enclosing statement (read
-    laterally by the message path's one statement on PostgreSQL, ``confide.chat.batched_send``).
-    """
+    laterally, both purposes in one trip, by the message path on PostgreSQL:
+    ``confide.chat.batched_send.DECISIONS``)."""
     return (
         select(
             ConsentRecord.decision,

@@ -62,13 +62,21 @@ async def _stored(rt: Runtime, conversation_id: str) -> list[tuple[int, AuthorKi
         return [(seq, kind) for seq, kind in rows]
 
 
+async def _answered_chat(
+    world: World, client: httpx.AsyncClient
+) -> tuple[dict[str, str], VisitorClient, str, httpx.Response]:
+    """A consented chat the admin has taken with a first answer (the full path): the admin's
+    headers, the visitor, the conversation id and that first answer."""
+    admin, visitor, conversation_id = await consented_chat(world, client, CHAT_TEXT)
+    first = await _reply(client, admin, conversation_id, "Hi, how can I help?")
+    assert first.status_code == 201, first.text  # takes the waiting chat (the full path)
+    return admin, visitor, conversation_id, first
+
+
 async def test_an_operators_reply_to_an_open_chat_is_batched_and_a_withdrawal_stops_the_next(
     world: World, client: httpx.AsyncClient, rt: Runtime
 ) -> None:
-    admin, visitor, conversation_id = await consented_chat(world, client, CHAT_TEXT)
-
-    first = await _reply(client, admin, conversation_id, "Hi, how can I help?")
-    assert first.status_code == 201, first.text  # takes the waiting chat (the full path)
+    admin, visitor, conversation_id, first = await _answered_chat(world, client)
     before = rt.db.batched.programs_committed if rt.db.batched is not None else 0
     second = await _reply(client, admin, conversation_id, "Your order ships on Monday.", "a-2")
     assert second.status_code == 201, second.text
@@ -113,9 +121,7 @@ async def test_an_operators_reply_to_an_open_chat_is_batched_and_a_withdrawal_st
 async def test_on_postgresql_a_message_is_one_statement_and_fully_stored(
     world: World, client: httpx.AsyncClient, rt: Runtime
 ) -> None:
-    admin, visitor, conversation_id = await consented_chat(world, client, CHAT_TEXT)
-    first = await _reply(client, admin, conversation_id, "Hi, how can I help?")
-    assert first.status_code == 201, first.text  # takes the waiting chat (the full path)
+    admin, visitor, conversation_id, _first = await _answered_chat(world, client)
 
     statements: list[str] = []
 
@@ -166,9 +172,7 @@ async def test_on_postgresql_a_withdrawal_while_a_send_waits_for_the_row_lock_re
     as by another sender); the visitor withdraws meanwhile. Once the lock is free the waiting
     visitor message is refused (403) and the agent's reply too (409): nothing is stored after
     the withdrawal was acknowledged (GDPR Art. 7(3)), however long the claim waited."""
-    admin, visitor, conversation_id = await consented_chat(world, client, CHAT_TEXT)
-    first = await _reply(client, admin, conversation_id, "Hi, how can I help?")
-    assert first.status_code == 201, first.text
+    admin, visitor, conversation_id, _first = await _answered_chat(world, client)
     warm = await _visitor_says(client, visitor, conversation_id, "v-3", "One question")
     assert warm.status_code == 201, warm.text  # this node now holds the conversation's key
 
